@@ -1,0 +1,87 @@
+//! mdimap-listen: accepts IMAP connections and starts one mdimapd per connection.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Parser;
+use mdimap::config::Config;
+
+/// Listens for IMAP connections and runs mdimapd for each, with the socket on
+/// fd 0/1 and TCPREMOTEIP/TCPREMOTEPORT/TCPLOCALIP/TCPLOCALPORT set.
+#[derive(Parser, Debug)]
+#[command(name = "mdimap-listen", version, about, long_about = None)]
+struct Args {
+    /// Configuration file (default /etc/mdimap/mdimapd.conf when it exists);
+    /// also passed on to mdimapd.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address and port to listen on, e.g. 127.0.0.1:143 or [::1]:143.
+    /// Repeatable; overrides ADDRESS and PORT from the configuration.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Vec<SocketAddr>,
+    /// Log to standard error instead of syslog (also for the sessions).
+    #[arg(long)]
+    log_stderr: bool,
+}
+
+fn load(path: &Option<PathBuf>) -> Result<Config, String> {
+    let path = match path {
+        Some(p) => p.clone(),
+        None if std::path::Path::new(mdimap::server::DEFAULT_CONFIG).exists() => {
+            PathBuf::from(mdimap::server::DEFAULT_CONFIG)
+        }
+        None => return Ok(Config::default()),
+    };
+    let (config, warnings) = Config::load(&path).map_err(|e| e.to_string())?;
+    for w in warnings {
+        eprintln!("mdimap-listen: {w}");
+    }
+    Ok(config)
+}
+
+fn main() {
+    let args = Args::parse();
+    mdimap::server::logging::init("mdimap-listen", args.log_stderr);
+    let config = match load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mdimap-listen: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut listen = args.listen.clone();
+    if listen.is_empty() {
+        for a in &config.addresses {
+            let Ok(ip) = a.parse::<IpAddr>() else {
+                eprintln!("mdimap-listen: ADDRESS {a} is not an IP address");
+                std::process::exit(1);
+            };
+            for &p in &config.ports {
+                listen.push(SocketAddr::new(ip, p));
+            }
+        }
+    }
+    let mdimapd = config.mdimapd.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("mdimapd")))
+            .unwrap_or_else(|| PathBuf::from("mdimapd"))
+    });
+    let opts = mdimap::server::listen::ListenOptions {
+        config: args.config.clone(),
+        listen,
+        mdimapd,
+        log_stderr: args.log_stderr,
+        max_daemons: config.max_daemons as usize,
+        max_per_ip: config.max_per_ip as usize,
+    };
+    let config_path = args.config.clone();
+    let status = mdimap::server::listen::run(opts, move || match load(&config_path) {
+        Ok(c) => Some((c.max_daemons as usize, c.max_per_ip as usize)),
+        Err(e) => {
+            log::error!("SIGHUP: keeping the old configuration: {e}");
+            None
+        }
+    });
+    std::process::exit(status);
+}

@@ -1,0 +1,111 @@
+//! mdimap: the administrator's tool.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Administration for the mdimap IMAP server.
+#[derive(Parser, Debug)]
+#[command(name = "mdimap", version, about, long_about = None)]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Make a throw-away maildir and user (demo/demo) and serve them on 127.0.0.1.
+    Demo {
+        /// Directory for the demo (a fresh temporary directory when omitted).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 1143)]
+        port: u16,
+        /// No sample messages or folders.
+        #[arg(long)]
+        empty: bool,
+        /// When started as root: the unprivileged account that serves the demo.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
+    /// Print a password hash (SHA-512-crypt) for the user file; the password
+    /// is read from the terminal or one line of standard input.
+    Passwd,
+    /// Create a maildir (like Courier's maildirmake).
+    Maildirmake {
+        /// The maildir to create.
+        dir: PathBuf,
+        /// Create this folder (e.g. INBOX.Sent) in an existing maildir instead.
+        #[arg(long, value_name = "NAME")]
+        folder: Option<String>,
+    },
+    /// Check a configuration file and print every effective value and its source.
+    CheckConfig {
+        #[arg(long, value_name = "FILE", default_value = mdimap::server::DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+fn read_password() -> Result<Vec<u8>, String> {
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    if interactive {
+        eprint!("Password: ");
+        let _ = std::io::stderr().flush();
+    }
+    // Turn echo off on a terminal so the password is not shown.
+    let saved = if interactive { nix::sys::termios::tcgetattr(&stdin).ok() } else { None };
+    if let Some(t) = &saved {
+        let mut quiet = t.clone();
+        quiet.local_flags.remove(nix::sys::termios::LocalFlags::ECHO);
+        let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet);
+    }
+    let mut line = Vec::new();
+    let result = stdin.lock().read_until(b'\n', &mut line);
+    if let Some(t) = &saved {
+        let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, t);
+        eprintln!();
+    }
+    result.map_err(|e| format!("reading the password: {e}"))?;
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+    if line.is_empty() {
+        return Err("empty password; nothing hashed".into());
+    }
+    Ok(line)
+}
+
+fn main() {
+    let args = Args::parse();
+    let result = match args.command {
+        Cmd::Demo { dir, port, empty, user } => {
+            mdimap::demo::run(mdimap::demo::DemoOptions { dir, port, empty, user })
+        }
+        Cmd::Passwd => read_password().and_then(|p| mdimap::auth::password::hash(&p)).map(|h| println!("{h}")),
+        Cmd::Maildirmake { dir, folder } => match folder {
+            None => mdimap::maildir::Store::create(&dir).map(|_| ()).map_err(|e| e.to_string()),
+            Some(f) => mdimap::maildir::Store::open(&dir)
+                .and_then(|s| s.create_folder(&f))
+                .map_err(|e| e.to_string()),
+        },
+        Cmd::CheckConfig { config } => match mdimap::config::Config::load(&config) {
+            Ok((c, warnings)) => {
+                for w in warnings {
+                    eprintln!("warning: {w}");
+                }
+                for (k, v, src) in c.effective() {
+                    println!("{k}={v}\t# {src}");
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    if let Err(e) = result {
+        eprintln!("mdimap: {e}");
+        std::process::exit(1);
+    }
+}

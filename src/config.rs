@@ -1,0 +1,999 @@
+//! The server configuration file, `/etc/mdimap/mdimapd.conf`: parsing, validation with file
+//! and line numbers, defaults, and the list of effective values for `mdimap check-config`.
+//!
+//! # Syntax
+//!
+//! The file follows Courier's `/etc/courier/imapd` so a Courier file can be used directly:
+//!
+//! - `KEY=VALUE` lines; `KEY` is letters, digits and `_`, not starting with a digit.
+//!   Blanks around the `=` are tolerated.
+//! - Blank lines and lines starting with `#` (including Courier's `##NAME: ...` markers)
+//!   are ignored.
+//! - `VALUE` may be written in double quotes (`"..."`, where `\"`, `\\`, `\$` and `` \` ``
+//!   stand for the character) or single quotes (`'...'`, taken literally). Unquoted values
+//!   end at the end of the line or at a `#` preceded by a blank; trailing blanks are
+//!   dropped.
+//! - In unquoted and double-quoted values `$NAME` and `${NAME}` are replaced by the value of
+//!   a key set earlier in the same file (an unknown name becomes empty, with a warning), as
+//!   the shell does for Courier's `IMAP_CAPABILITY_TLS="$IMAP_CAPABILITY AUTH=PLAIN"`.
+//! - A key set twice takes its last value.
+//!
+//! Unknown keys produce a warning and are ignored; Courier keys that mdimap does not use
+//! are accepted silently (see `IGNORED_KEYS`). A value of the wrong form is an error naming
+//! the file, the line and the expected form.
+//!
+//! This module only reads and checks the file: it does not open sockets, read the user file
+//! or look at the environment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Courier keys (from `imapd`, `imapd-ssl` and the rc scripts) that mdimap accepts and
+/// ignores: listener details handled elsewhere in Courier, TLS settings of `couriertls`,
+/// and features mdimap does not have. `AUTHSERVICE<port>` keys are also accepted.
+pub const IGNORED_KEYS: &[&str] = &[
+    "IMAPDSTART",
+    "IMAPDSSLSTART",
+    "IMAPDSTARTTLS",
+    "IMAP_STARTTLS",
+    "IMAP_CAPABILITY_ORIG",
+    "IMAP_CAPABILITY_TLS",
+    "IMAP_CAPABILITY_TLS_ORIG",
+    "IMAP_ACL",
+    "IMAP_ID_FIELDS",
+    "SMAP_CAPABILITY",
+    "IMAP_PROXY",
+    "IMAP_PROXY_FOREIGN",
+    "PROXY_HOSTNAME",
+    "IMAP_DISABLETHREADSORT",
+    "IMAP_CHECK_ALL_FOLDERS",
+    "IMAP_OBSOLETE_CLIENT",
+    "IMAP_ULIMITD",
+    "IMAP_SHAREDINDEXFILE",
+    "IMAP_SHAREDMUNGENAMES",
+    "IMAP_ENHANCEDIDLE",
+    "IMAP_MOVE_EXPUNGE_TO_TRASH",
+    "IMAP_EMPTYTRASH",
+    "IMAP_MAILBOX_SANITY_CHECK",
+    "IMAP_LOG_DELETIONS",
+    "IMAP_BROKENUIDV",
+    "IMAPACCESSFILE",
+    "ACCESSFILE",
+    "AUTH_MKHOMEDIR_SKEL",
+    "IMAPDEBUGFILE",
+    "OUTBOX",
+    "OUTBOX_MULTIPLE_SEND",
+    "SENDMAIL",
+    "HEADERFROM",
+    "PIDFILE",
+    "TCPDOPTS",
+    "LOGGEROPTS",
+    "DEFDOMAIN",
+    "MAILDIRPATH",
+    "MAXMSGSIZE",
+    "SSLPORT",
+    "SSLADDRESS",
+    "SSLPIDFILE",
+    "SSLLOGGEROPTS",
+    "COURIERTLS",
+    "IMAP_TLS",
+    "IMAP_TLS_REQUIRED",
+    "TLS_PROTOCOL",
+    "TLS_STARTTLS_PROTOCOL",
+    "TLS_PRIORITY",
+    "TLS_CIPHER_LIST",
+    "TLS_MIN_DH_BITS",
+    "TLS_TIMEOUT",
+    "TLS_CERTFILE",
+    "TLS_PRIVATE_KEYFILE",
+    "TLS_DHPARAMS",
+    "TLS_TRUSTCERTS",
+    "TLS_VERIFYPEER",
+    "TLS_EXTERNAL",
+    "TLS_CACHEFILE",
+    "TLS_CACHESIZE",
+    "TLS_ALPN",
+];
+
+/// Every key mdimap uses, in the order `effective()` lists them.
+pub const KEYS: &[&str] = &[
+    "ADDRESS",
+    "PORT",
+    "MAXDAEMONS",
+    "MAXPERIP",
+    "IMAP_IDLE_TIMEOUT",
+    "IMAP_TRASHFOLDERNAME",
+    "IMAP_KEYWORDS",
+    "IMAP_USELOCKS",
+    "IMAP_UMASK",
+    "IMAP_CAPABILITY",
+    "MDIMAP_USERFILE",
+    "MDIMAP_MAX_LINE",
+    "MDIMAP_MAX_LITERAL",
+    "MDIMAP_AUTOLOGOUT",
+    "MDIMAP_LOGIN_TIMEOUT",
+    "MDIMAPD",
+    "MDIMAP_HOSTNAME",
+];
+
+/// The smallest command line limit accepted: shorter limits would refuse ordinary
+/// commands (a UID FETCH with a long sequence set easily passes a few hundred bytes).
+const MIN_MAX_LINE: usize = 1024;
+
+/// RFC 3501 §5.4: the autologout timer must be at least 30 minutes.
+const RFC_MIN_AUTOLOGOUT: u64 = 30 * 60;
+
+/// The default configuration file.
+pub const DEFAULT_PATH: &str = "/etc/mdimap/mdimapd.conf";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// ADDRESS: addresses to listen on (IP literals; Courier's `0` is read as `0.0.0.0`).
+    pub addresses: Vec<String>,
+    /// PORT: ports to listen on.
+    pub ports: Vec<u16>,
+    /// MAXDAEMONS: most sessions at once.
+    pub max_daemons: u32,
+    /// MAXPERIP: most sessions at once from one client address.
+    pub max_per_ip: u32,
+    /// IMAP_IDLE_TIMEOUT: seconds between mailbox checks in IDLE when no change
+    /// notification is available.
+    pub idle_timeout: u64,
+    /// IMAP_TRASHFOLDERNAME: name of the trash folder.
+    pub trash_folder: String,
+    /// IMAP_KEYWORDS: 0 no custom keywords, 1 keywords, 2 keywords with slower,
+    /// link-based updates (Courier's meaning).
+    pub keywords: u8,
+    /// IMAP_USELOCKS: dot-lock around index updates (only the value `1` enables, as in
+    /// Courier).
+    pub use_locks: bool,
+    /// IMAP_UMASK: file creation mask for the session.
+    pub umask: u32,
+    /// IMAP_CAPABILITY: Courier's capability string; kept for reference, not used.
+    pub capability: Option<String>,
+    /// MDIMAP_USERFILE: the user file.
+    pub userfile: PathBuf,
+    /// MDIMAP_MAX_LINE: longest command line in bytes (literals excluded).
+    pub max_line: usize,
+    /// MDIMAP_MAX_LITERAL: largest literal in bytes (bounds APPEND).
+    pub max_literal: u64,
+    /// MDIMAP_AUTOLOGOUT: seconds of client silence after login before disconnecting.
+    pub autologout: u64,
+    /// MDIMAP_LOGIN_TIMEOUT: seconds allowed before a successful login.
+    pub login_timeout: u64,
+    /// MDIMAPD: the mdimapd binary for mdimap-listen to run; `None` means the `mdimapd`
+    /// next to the running executable.
+    pub mdimapd: Option<PathBuf>,
+    /// MDIMAP_HOSTNAME: the host name used in greetings and unique file names; `None`
+    /// means gethostname().
+    pub hostname: Option<String>,
+    /// The file this configuration was read from; `None` for built-in defaults.
+    pub source: Option<PathBuf>,
+    /// Key -> 1-based line where its effective value was set.
+    origins: BTreeMap<String, usize>,
+}
+
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based; 0 when the error concerns the whole file (e.g. it cannot be read).
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config::default()
+    }
+}
+
+impl Config {
+    /// The built-in defaults (Courier's where the key is Courier's).
+    #[allow(clippy::should_implement_trait)]
+    pub fn default() -> Config {
+        Config {
+            addresses: vec!["0.0.0.0".to_string()],
+            ports: vec![143],
+            max_daemons: 40,
+            max_per_ip: 20,
+            idle_timeout: 60,
+            trash_folder: "Trash".to_string(),
+            keywords: 1,
+            use_locks: true,
+            umask: 0o022,
+            capability: None,
+            userfile: PathBuf::from("/etc/mdimap/users"),
+            max_line: 65536,
+            max_literal: 67_108_864,
+            autologout: 1800,
+            login_timeout: 60,
+            mdimapd: None,
+            hostname: None,
+            source: None,
+            origins: BTreeMap::new(),
+        }
+    }
+
+    /// Read and check the file at `path`. Returns the configuration and warnings (unknown
+    /// keys and doubtful values, each starting with "path:line: ").
+    pub fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: 0,
+            message: format!("cannot read the configuration file: {e}"),
+        })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let line = e
+                    .as_bytes()
+                    .get(..valid)
+                    .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+                    + 1;
+                return Err(ConfigError {
+                    path: path.to_path_buf(),
+                    line,
+                    message: "the line is not valid UTF-8; save the file as UTF-8 or ASCII"
+                        .to_string(),
+                });
+            }
+        };
+        Config::parse(&text, path)
+    }
+
+    /// Parse configuration text; `path` is used for messages and recorded as the source.
+    pub fn parse(text: &str, path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut config = Config::default();
+        config.source = Some(path.to_path_buf());
+        let mut warnings = Vec::new();
+        // Values set so far, for $NAME expansion.
+        let mut variables: BTreeMap<String, String> = BTreeMap::new();
+        for (index, raw) in text.split('\n').enumerate() {
+            let line = index + 1;
+            let err = |message: String| ConfigError {
+                path: path.to_path_buf(),
+                line,
+                message,
+            };
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let Some((key, rest)) = trimmed.split_once('=') else {
+                return Err(err(format!(
+                    "expected KEY=VALUE or a # comment, found {:?}",
+                    shorten(trimmed)
+                )));
+            };
+            let key = key.trim_end();
+            if !is_key(key) {
+                return Err(err(format!(
+                    "{:?} is not a valid key; keys are letters, digits and _ (KEY=VALUE)",
+                    shorten(key)
+                )));
+            }
+            let mut undefined = Vec::new();
+            let value = parse_value(rest.trim_start(), &variables, &mut undefined).map_err(&err)?;
+            for name in undefined {
+                warnings.push(format!(
+                    "{}:{line}: ${name} is not set earlier in this file; it was replaced by nothing",
+                    path.display()
+                ));
+            }
+            variables.insert(key.to_string(), value.clone());
+            config
+                .apply(key, &value, path, line, &mut warnings)
+                .map_err(&err)?;
+        }
+        Ok((config, warnings))
+    }
+
+    /// Set `key` from `value` (read at `path:line`).
+    fn apply(
+        &mut self,
+        key: &str,
+        value: &str,
+        path: &Path,
+        line: usize,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), String> {
+        let place = format!("{}:{line}", path.display());
+        match key {
+            "ADDRESS" => self.addresses = parse_addresses(value)?,
+            "PORT" => self.ports = parse_ports(value)?,
+            "MAXDAEMONS" => self.max_daemons = parse_number(key, value, 1)?,
+            "MAXPERIP" => self.max_per_ip = parse_number(key, value, 1)?,
+            "IMAP_IDLE_TIMEOUT" => self.idle_timeout = parse_number(key, value, 1)?,
+            "IMAP_TRASHFOLDERNAME" => {
+                if value.is_empty() {
+                    return Err("IMAP_TRASHFOLDERNAME must name a folder, e.g. Trash".to_string());
+                }
+                self.trash_folder = value.to_string();
+            }
+            "IMAP_KEYWORDS" => {
+                self.keywords = match value {
+                    "0" => 0,
+                    "1" => 1,
+                    "2" => 2,
+                    _ => {
+                        return Err(format!(
+                            "IMAP_KEYWORDS must be 0 (no keywords), 1 (keywords) or 2 \
+                             (keywords, slower updates), not {:?}",
+                            shorten(value)
+                        ));
+                    }
+                }
+            }
+            // Courier: "any value other than 1 disables".
+            "IMAP_USELOCKS" => self.use_locks = value == "1",
+            "IMAP_UMASK" => self.umask = parse_umask(value)?,
+            "IMAP_CAPABILITY" => self.capability = Some(value.to_string()),
+            "MDIMAP_USERFILE" => self.userfile = parse_absolute(key, value)?,
+            "MDIMAP_MAX_LINE" => {
+                self.max_line = parse_number::<usize>(key, value, MIN_MAX_LINE)?;
+            }
+            "MDIMAP_MAX_LITERAL" => self.max_literal = parse_number(key, value, 1)?,
+            "MDIMAP_AUTOLOGOUT" => {
+                self.autologout = parse_number(key, value, 1)?;
+                if self.autologout < RFC_MIN_AUTOLOGOUT {
+                    warnings.push(format!(
+                        "{place}: MDIMAP_AUTOLOGOUT={} is shorter than the 30 minutes ({RFC_MIN_AUTOLOGOUT}) \
+                         RFC 3501 requires; idle clients may be cut off",
+                        self.autologout
+                    ));
+                }
+            }
+            "MDIMAP_LOGIN_TIMEOUT" => self.login_timeout = parse_number(key, value, 1)?,
+            "MDIMAPD" => self.mdimapd = Some(parse_absolute(key, value)?),
+            "MDIMAP_HOSTNAME" => {
+                if value.is_empty()
+                    || value.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/')
+                {
+                    return Err(format!(
+                        "MDIMAP_HOSTNAME must be a host name such as mail.example.com, not {:?}",
+                        shorten(value)
+                    ));
+                }
+                self.hostname = Some(value.to_string());
+            }
+            _ if IGNORED_KEYS.contains(&key) || is_authservice(key) => {
+                // Requiring TLS is a security promise; say plainly that it is not kept here.
+                if key == "IMAP_TLS_REQUIRED" && value == "1" {
+                    warnings.push(format!(
+                        "{place}: IMAP_TLS_REQUIRED=1 is not enforced by mdimap; \
+                         this setting is ignored"
+                    ));
+                }
+                return Ok(());
+            }
+            _ => {
+                warnings.push(format!("{place}: unknown key {key}, ignored"));
+                return Ok(());
+            }
+        }
+        self.origins.insert(key.to_string(), line);
+        Ok(())
+    }
+
+    /// The host name to present: MDIMAP_HOSTNAME, else gethostname(), else "localhost".
+    pub fn hostname(&self) -> String {
+        if let Some(name) = &self.hostname {
+            return name.clone();
+        }
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|n| n.into_string().ok())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "localhost".to_string())
+    }
+
+    /// Every effective value with its source ("default" or "path:line"), for
+    /// `mdimap check-config`, in the order of `KEYS`.
+    pub fn effective(&self) -> Vec<(String, String, String)> {
+        KEYS.iter()
+            .map(|&key| {
+                let value = match key {
+                    "ADDRESS" => self.addresses.join(","),
+                    "PORT" => self
+                        .ports
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    "MAXDAEMONS" => self.max_daemons.to_string(),
+                    "MAXPERIP" => self.max_per_ip.to_string(),
+                    "IMAP_IDLE_TIMEOUT" => self.idle_timeout.to_string(),
+                    "IMAP_TRASHFOLDERNAME" => self.trash_folder.clone(),
+                    "IMAP_KEYWORDS" => self.keywords.to_string(),
+                    "IMAP_USELOCKS" => u8::from(self.use_locks).to_string(),
+                    "IMAP_UMASK" => format!("{:03o}", self.umask),
+                    "IMAP_CAPABILITY" => self
+                        .capability
+                        .clone()
+                        .unwrap_or_else(|| "(unset)".to_string()),
+                    "MDIMAP_USERFILE" => self.userfile.display().to_string(),
+                    "MDIMAP_MAX_LINE" => self.max_line.to_string(),
+                    "MDIMAP_MAX_LITERAL" => self.max_literal.to_string(),
+                    "MDIMAP_AUTOLOGOUT" => self.autologout.to_string(),
+                    "MDIMAP_LOGIN_TIMEOUT" => self.login_timeout.to_string(),
+                    "MDIMAPD" => match &self.mdimapd {
+                        Some(p) => p.display().to_string(),
+                        None => "(unset: mdimapd next to the running program)".to_string(),
+                    },
+                    "MDIMAP_HOSTNAME" => match &self.hostname {
+                        Some(h) => h.clone(),
+                        None => format!("(unset: gethostname() = {})", self.hostname()),
+                    },
+                    _ => String::new(),
+                };
+                let source = match (self.origins.get(key), &self.source) {
+                    (Some(line), Some(path)) => format!("{}:{line}", path.display()),
+                    _ => "default".to_string(),
+                };
+                (key.to_string(), value, source)
+            })
+            .collect()
+    }
+}
+
+fn is_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_authservice(key: &str) -> bool {
+    key.strip_prefix("AUTHSERVICE")
+        .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Keep quoted text in messages short.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 60;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", text.get(..cut).unwrap_or(text)),
+        None => text.to_string(),
+    }
+}
+
+/// Read the text after `=`: quoted or not, with `$NAME` expansion where the shell would
+/// expand. Names that are not set are collected into `undefined`.
+fn parse_value(
+    text: &str,
+    variables: &BTreeMap<String, String>,
+    undefined: &mut Vec<String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    let mut previous_blank = true;
+    // Blanks seen outside quotes are held back, so trailing blanks and those before a
+    // comment are dropped, while inner ones are kept.
+    let mut pending_blanks = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' if previous_blank => break,
+            ' ' | '\t' | '\r' => {
+                pending_blanks.push(c);
+                previous_blank = true;
+                continue;
+            }
+            _ => {}
+        }
+        out.push_str(&pending_blanks);
+        pending_blanks.clear();
+        previous_blank = false;
+        match c {
+            '\'' => {
+                let mut closed = false;
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        closed = true;
+                        break;
+                    }
+                    out.push(q);
+                }
+                if !closed {
+                    return Err("the value has an opening ' without a closing '; quote the whole value as '...'".to_string());
+                }
+            }
+            '"' => {
+                let mut closed = false;
+                while let Some(q) = chars.next() {
+                    match q {
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        '\\' => match chars.peek().copied() {
+                            Some(e @ ('"' | '\\' | '$' | '`')) => {
+                                out.push(e);
+                                chars.next();
+                            }
+                            _ => out.push('\\'),
+                        },
+                        '$' => expand(&mut chars, &mut out, variables, undefined),
+                        other => out.push(other),
+                    }
+                }
+                if !closed {
+                    return Err("the value has an opening \" without a closing \"; quote the whole value as \"...\"".to_string());
+                }
+            }
+            '\\' => match chars.next() {
+                Some(e) => out.push(e),
+                None => out.push('\\'),
+            },
+            '$' => expand(&mut chars, &mut out, variables, undefined),
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// After a `$`: append the value of `NAME` or `{NAME}`; a lone `$` stays literal.
+fn expand(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    out: &mut String,
+    variables: &BTreeMap<String, String>,
+    undefined: &mut Vec<String>,
+) {
+    let mut name = String::new();
+    if chars.peek() == Some(&'{') {
+        let mut lookahead = chars.clone();
+        lookahead.next();
+        let mut candidate = String::new();
+        let mut closed = false;
+        for c in lookahead.by_ref() {
+            if c == '}' {
+                closed = true;
+                break;
+            }
+            candidate.push(c);
+        }
+        if !closed || !is_key(&candidate) {
+            out.push('$');
+            return;
+        }
+        *chars = lookahead;
+        name = candidate;
+    } else {
+        while let Some(&c) = chars.peek() {
+            let ok = if name.is_empty() {
+                c.is_ascii_alphabetic() || c == '_'
+            } else {
+                c.is_ascii_alphanumeric() || c == '_'
+            };
+            if !ok {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+        if name.is_empty() {
+            out.push('$');
+            return;
+        }
+    }
+    match variables.get(&name) {
+        Some(value) => out.push_str(value),
+        None => undefined.push(name),
+    }
+}
+
+fn parse_number<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
+    key: &str,
+    value: &str,
+    minimum: T,
+) -> Result<T, String> {
+    let number = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        value.parse::<T>().ok()
+    } else {
+        None
+    };
+    match number {
+        Some(n) if n >= minimum => Ok(n),
+        Some(_) => Err(format!("{key} must be at least {minimum}, not {value}")),
+        None => Err(format!(
+            "{key} must be a whole number (at least {minimum}, digits only), not {:?}",
+            shorten(value)
+        )),
+    }
+}
+
+fn parse_absolute(key: &str, value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if value.is_empty() || !path.is_absolute() {
+        return Err(format!(
+            "{key} must be an absolute path (starting with /), not {:?}",
+            shorten(value)
+        ));
+    }
+    Ok(path)
+}
+
+/// Items separated by commas and/or blanks.
+fn list_items(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+}
+
+fn parse_addresses(value: &str) -> Result<Vec<String>, String> {
+    let mut addresses = Vec::new();
+    for item in list_items(value) {
+        if item == "0" {
+            // Courier's "all addresses".
+            addresses.push("0.0.0.0".to_string());
+        } else if item.parse::<IpAddr>().is_ok() {
+            addresses.push(item.to_string());
+        } else {
+            return Err(format!(
+                "ADDRESS entry {:?} is not an IP address; use IP addresses such as 0.0.0.0, \
+                 127.0.0.1 or :: (or 0 for all addresses), separated by commas or blanks",
+                shorten(item)
+            ));
+        }
+    }
+    if addresses.is_empty() {
+        return Err(
+            "ADDRESS is empty; use an IP address such as 0.0.0.0 (or 0 for all addresses)"
+                .to_string(),
+        );
+    }
+    Ok(addresses)
+}
+
+fn parse_ports(value: &str) -> Result<Vec<u16>, String> {
+    let mut ports = Vec::new();
+    for item in list_items(value) {
+        if item.contains('.') || item.contains(':') {
+            return Err(format!(
+                "PORT entry {:?} binds an address to a port, which mdimap does not support; \
+                 list plain port numbers in PORT and addresses in ADDRESS",
+                shorten(item)
+            ));
+        }
+        let port = if item.bytes().all(|b| b.is_ascii_digit()) {
+            item.parse::<u32>().ok()
+        } else {
+            None
+        };
+        match port.and_then(|p| u16::try_from(p).ok()) {
+            Some(p) if p > 0 => ports.push(p),
+            _ => {
+                return Err(format!(
+                    "PORT entry {:?} is not a port number; use numbers from 1 to 65535 \
+                     separated by commas, e.g. 143 or 143,993",
+                    shorten(item)
+                ));
+            }
+        }
+    }
+    if ports.is_empty() {
+        return Err("PORT is empty; use port numbers from 1 to 65535, e.g. 143".to_string());
+    }
+    Ok(ports)
+}
+
+fn parse_umask(value: &str) -> Result<u32, String> {
+    let bad = || {
+        format!(
+            "IMAP_UMASK must be an octal file mode mask from 000 to 777, e.g. 022 or 077, not {:?}",
+            shorten(value)
+        )
+    };
+    if value.is_empty() || !value.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(bad());
+    }
+    match u32::from_str_radix(value, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (Config, Vec<String>) {
+        Config::parse(text, Path::new("/etc/mdimap/mdimapd.conf")).unwrap()
+    }
+
+    fn error(text: &str) -> ConfigError {
+        match Config::parse(text, Path::new("/etc/mdimap/mdimapd.conf")) {
+            Err(e) => e,
+            Ok(c) => panic!("expected an error, got {c:?}"),
+        }
+    }
+
+    /// A shortened Courier `/etc/courier/imapd` with mdimap keys added.
+    const COURIER_SAMPLE: &str = r#"##VERSION: $Id:$
+#
+# imapd created from imapd.dist by sysconftool
+#
+#  Do not alter lines that begin with ##, they are used when upgrading
+#  this configuration.
+
+##NAME: ADDRESS:0
+#
+# Address to listen on, can be set to a single IP address.
+
+ADDRESS=0
+
+##NAME: PORT:1
+PORT=143,993
+
+##NAME: MAXDAEMONS:0
+MAXDAEMONS=40
+
+##NAME: MAXPERIP:0
+MAXPERIP=4
+
+##NAME: PIDFILE:0
+PIDFILE=/run/courier/imapd.pid
+
+##NAME: TCPDOPTS:0
+TCPDOPTS="-nodnslookup -noidentlookup"
+
+LOGGEROPTS="-name=imapd"
+
+##NAME: IMAP_CAPABILITY:1
+IMAP_CAPABILITY="IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT QUOTA IDLE"
+
+##NAME: IMAP_CAPABILITY_TLS:0
+IMAP_CAPABILITY_TLS="$IMAP_CAPABILITY AUTH=PLAIN"
+
+IMAP_KEYWORDS=1
+IMAP_ACL=1
+IMAP_PROXY=0
+IMAP_IDLE_TIMEOUT=60
+IMAP_MAILBOX_SANITY_CHECK=1
+IMAP_UMASK=077
+IMAP_ULIMITD=131072
+IMAP_USELOCKS=1
+IMAP_SHAREDINDEXFILE=/etc/courier/shared/index
+IMAP_ENHANCEDIDLE=0
+IMAP_TRASHFOLDERNAME='Deleted Items'
+IMAP_EMPTYTRASH=Trash:7
+IMAP_MOVE_EXPUNGE_TO_TRASH=0
+IMAPDSTART=YES
+MAILDIRPATH=Maildir
+AUTHSERVICE993=imaps
+MDIMAP_USERFILE="/etc/mdimap/users"   # virtual users
+MDIMAP_HOSTNAME=mail.example.org
+"#;
+
+    #[test]
+    fn defaults() {
+        let c = Config::default();
+        assert_eq!(c.addresses, vec!["0.0.0.0"]);
+        assert_eq!(c.ports, vec![143]);
+        assert_eq!((c.max_daemons, c.max_per_ip), (40, 20));
+        assert_eq!(c.idle_timeout, 60);
+        assert_eq!(c.trash_folder, "Trash");
+        assert_eq!(c.keywords, 1);
+        assert!(c.use_locks);
+        assert_eq!(c.umask, 0o022);
+        assert_eq!(c.userfile, PathBuf::from("/etc/mdimap/users"));
+        assert_eq!(c.max_line, 65536);
+        assert_eq!(c.max_literal, 64 * 1024 * 1024);
+        assert_eq!((c.autologout, c.login_timeout), (1800, 60));
+        assert_eq!(c.mdimapd, None);
+        assert_eq!(c.hostname, None);
+        assert!(c.effective().iter().all(|(_, _, s)| s == "default"));
+        let d: Config = Default::default();
+        assert_eq!(d.ports, c.ports);
+    }
+
+    #[test]
+    fn courier_sample() {
+        let (c, warnings) = parse(COURIER_SAMPLE);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.addresses, vec!["0.0.0.0"]);
+        assert_eq!(c.ports, vec![143, 993]);
+        assert_eq!(c.max_per_ip, 4);
+        assert_eq!(
+            c.capability.as_deref(),
+            Some(
+                "IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT QUOTA IDLE"
+            )
+        );
+        assert_eq!(c.umask, 0o077);
+        assert_eq!(c.trash_folder, "Deleted Items");
+        assert_eq!(c.userfile, PathBuf::from("/etc/mdimap/users"));
+        assert_eq!(c.hostname.as_deref(), Some("mail.example.org"));
+        assert_eq!(c.hostname(), "mail.example.org");
+    }
+
+    #[test]
+    fn effective_lists_sources() {
+        let (c, _) = parse(COURIER_SAMPLE);
+        let eff = c.effective();
+        assert_eq!(eff.len(), KEYS.len());
+        let get = |k: &str| eff.iter().find(|(key, _, _)| key == k).unwrap().clone();
+        assert_eq!(
+            get("PORT"),
+            (
+                "PORT".into(),
+                "143,993".into(),
+                "/etc/mdimap/mdimapd.conf:15".into()
+            )
+        );
+        assert_eq!(get("ADDRESS").2, "/etc/mdimap/mdimapd.conf:12");
+        assert_eq!(get("IMAP_UMASK").1, "077");
+        assert_eq!(
+            get("MDIMAP_MAX_LINE"),
+            ("MDIMAP_MAX_LINE".into(), "65536".into(), "default".into())
+        );
+        assert!(get("MDIMAPD").1.starts_with("(unset"));
+        assert_eq!(get("MDIMAPD").2, "default");
+    }
+
+    #[test]
+    fn last_value_wins_and_source_follows() {
+        let (c, _) = parse("PORT=143\n\nPORT=1143\n");
+        assert_eq!(c.ports, vec![1143]);
+        let eff = c.effective();
+        assert!(eff.iter().any(|(k, _, s)| k == "PORT" && s.ends_with(":3")));
+    }
+
+    #[test]
+    fn quoting_and_comments() {
+        let (c, w) = parse(
+            "IMAP_TRASHFOLDERNAME=\"My \\\"Bin\\\"\"  \n\
+             MDIMAP_HOSTNAME = host.example  # trailing comment\n\
+             IMAP_CAPABILITY='IMAP4rev1 $NOT_EXPANDED'\n\
+             MDIMAPD=/usr/sbin/mdimapd\t\r\n",
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.trash_folder, "My \"Bin\"");
+        assert_eq!(c.hostname.as_deref(), Some("host.example"));
+        assert_eq!(c.capability.as_deref(), Some("IMAP4rev1 $NOT_EXPANDED"));
+        assert_eq!(c.mdimapd, Some(PathBuf::from("/usr/sbin/mdimapd")));
+        // A '#' inside a word or inside quotes is part of the value.
+        let (c, _) = parse("IMAP_TRASHFOLDERNAME=a#b\nIMAP_CAPABILITY=\"x # y\"\n");
+        assert_eq!(c.trash_folder, "a#b");
+        assert_eq!(c.capability.as_deref(), Some("x # y"));
+    }
+
+    #[test]
+    fn expansion() {
+        let (c, w) = parse(
+            "IMAP_CAPABILITY=\"IMAP4rev1\"\nIMAP_CAPABILITY=\"${IMAP_CAPABILITY} IDLE $MISSING\"\n",
+        );
+        assert_eq!(c.capability.as_deref(), Some("IMAP4rev1 IDLE "));
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].starts_with("/etc/mdimap/mdimapd.conf:2: $MISSING"),
+            "{w:?}"
+        );
+        let (c, _) = parse("IMAP_TRASHFOLDERNAME=\"cost \\$5 $\"\n");
+        assert_eq!(c.trash_folder, "cost $5 $");
+    }
+
+    #[test]
+    fn lists() {
+        let (c, _) = parse("ADDRESS=127.0.0.1, ::1 0\nPORT=\"143 993,1143\"\n");
+        assert_eq!(c.addresses, vec!["127.0.0.1", "::1", "0.0.0.0"]);
+        assert_eq!(c.ports, vec![143, 993, 1143]);
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_line() {
+        let (_, w) = parse("# c\nFOO=1\nIMAP_TLS_REQUIRED=1\nTLS_CERTFILE=/etc/x.pem\n");
+        assert_eq!(
+            w,
+            vec![
+                "/etc/mdimap/mdimapd.conf:2: unknown key FOO, ignored".to_string(),
+                "/etc/mdimap/mdimapd.conf:3: IMAP_TLS_REQUIRED=1 is not enforced by mdimap; this setting is ignored".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn uselocks_and_keywords() {
+        let (c, _) = parse("IMAP_USELOCKS=0\nIMAP_KEYWORDS=2\n");
+        assert!(!c.use_locks);
+        assert_eq!(c.keywords, 2);
+        let (c, _) = parse("IMAP_USELOCKS=yes\n");
+        assert!(!c.use_locks, "only 1 enables, as in Courier");
+    }
+
+    #[test]
+    fn short_autologout_warns() {
+        let (c, w) = parse("MDIMAP_AUTOLOGOUT=60\n");
+        assert_eq!(c.autologout, 60);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("RFC 3501"));
+    }
+
+    #[test]
+    fn errors_have_line_numbers() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("# ok\nPORT=0\n", 2, "1 to 65535"),
+            ("\n\nPORT=65536\n", 3, "1 to 65535"),
+            ("PORT=143,abc\n", 1, "1 to 65535"),
+            ("PORT=127.0.0.1.143\n", 1, "ADDRESS"),
+            ("PORT=\n", 1, "PORT is empty"),
+            ("ADDRESS=mail.example.com\n", 1, "IP address"),
+            ("MAXDAEMONS=ten\n", 1, "whole number"),
+            ("MAXDAEMONS=0\n", 1, "at least 1"),
+            ("MAXPERIP=-1\n", 1, "whole number"),
+            ("IMAP_IDLE_TIMEOUT=1.5\n", 1, "whole number"),
+            ("IMAP_KEYWORDS=3\n", 1, "0 (no keywords)"),
+            ("IMAP_UMASK=089\n", 1, "octal"),
+            ("IMAP_UMASK=1777\n", 1, "octal"),
+            ("MDIMAP_USERFILE=users\n", 1, "absolute path"),
+            ("MDIMAP_MAX_LINE=100\n", 1, "at least 1024"),
+            (
+                "MDIMAP_MAX_LITERAL=99999999999999999999999\n",
+                1,
+                "whole number",
+            ),
+            ("MDIMAPD=\n", 1, "absolute path"),
+            ("MDIMAP_HOSTNAME=\"two words\"\n", 1, "host name"),
+            ("IMAP_TRASHFOLDERNAME=\n", 1, "name a folder"),
+            ("PORT=143\nthis is not a setting\n", 2, "KEY=VALUE"),
+            ("PORT=143\nexport PORT\n", 2, "KEY=VALUE"),
+            ("MY-KEY=1\n", 1, "not a valid key"),
+            ("=1\n", 1, "not a valid key"),
+            ("\n\n\n\nIMAP_CAPABILITY=\"IMAP4rev1\n", 5, "closing \""),
+            ("IMAP_CAPABILITY='IMAP4rev1\n", 1, "closing '"),
+        ];
+        for (text, line, words) in cases {
+            let e = error(text);
+            assert_eq!(e.line, *line, "{text:?}: {e}");
+            assert!(e.message.contains(words), "{text:?}: {e}");
+            assert_eq!(e.path, PathBuf::from("/etc/mdimap/mdimapd.conf"));
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("/etc/mdimap/mdimapd.conf:{line}: "))
+            );
+        }
+    }
+
+    #[test]
+    fn load_reads_files_and_reports_problems() {
+        let dir = std::env::temp_dir().join(format!("mdimap-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.conf");
+        std::fs::write(&good, "PORT=1143\nBOGUS=1\n").unwrap();
+        let (c, w) = Config::load(&good).unwrap();
+        assert_eq!(c.ports, vec![1143]);
+        assert_eq!(c.source.as_deref(), Some(good.as_path()));
+        assert_eq!(
+            w,
+            vec![format!("{}:2: unknown key BOGUS, ignored", good.display())]
+        );
+
+        let latin1 = dir.join("latin1.conf");
+        std::fs::write(&latin1, b"PORT=143\nIMAP_TRASHFOLDERNAME=Papierkorb\xfc\n").unwrap();
+        let e = Config::load(&latin1).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("UTF-8"));
+
+        let missing = dir.join("missing.conf");
+        let e = Config::load(&missing).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}: cannot read", missing.display()))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

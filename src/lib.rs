@@ -1,0 +1,17 @@
+//! mdimap: an IMAP4rev1 server for Maildir++ stores, a drop-in replacement for
+//! Courier-IMAP on existing maildirs.
+//!
+//! The crate is layered (see DESIGN.md): `protocol` (bytes ⇄ commands),
+//! `message` (one MIME message), `maildir` (the store), `auth` (credentials →
+//! a mail user), `session` (the IMAP state machine), `server` (the connection,
+//! privilege drop, logging), `config` (the /etc file). Each layer uses only
+//! those listed before it.
+
+pub mod auth;
+pub mod config;
+pub mod maildir;
+pub mod message;
+pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod demo;

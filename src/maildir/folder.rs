@@ -1,0 +1,1081 @@
+//! One Maildir++ folder: scanning `tmp/ new/ cur/`, UID assignment through the Courier UID
+//! database, delivery (APPEND, COPY/MOVE target side), flag renames, expunge
+//! (spec/maildir.md §1, spec/courier-files.md §1.2).
+//!
+//! Owns every change to a folder's messages; must not know IMAP syntax or session state
+//! (which UIDs a client has seen, \Recent bookkeeping beyond "this scan moved it").
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::error::StoreError;
+use super::flags::{InfoFlags, basename_of, size_from_name};
+use super::keywords;
+use super::lock::{DotLock, LOCK_NAME};
+use super::uiddb::{self, DbState, UidDb};
+use super::unique::{FILE_MODE, Stamp, create_exclusive, fsync_dir, now_secs};
+
+/// tmp/ files older than this (by ctime) are leftovers of crashed writers.
+const TMP_MAX_AGE_SECS: i64 = 36 * 3600;
+/// Tags of the store's own temporary directories in the root's tmp/ (see store.rs).
+pub(crate) const DELETING_TAG: &str = "deleting";
+pub(crate) const CREATING_TAG: &str = "creating";
+
+/// One message of a scan.
+#[derive(Debug, Clone)]
+pub struct MessageEntry {
+    pub uid: u32,
+    /// File name up to the first ':'.
+    pub basename: String,
+    /// Current full file name in cur/.
+    pub filename: String,
+    pub flags: InfoFlags,
+    pub keywords: Vec<String>,
+    /// This scan moved it from new/ to cur/.
+    pub recent: bool,
+}
+
+/// Result of a scan.
+#[derive(Debug, Clone)]
+pub struct ScanResult {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    /// Ascending UID.
+    pub messages: Vec<MessageEntry>,
+}
+
+/// Counts for STATUS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderStatus {
+    pub messages: u32,
+    /// Files in new/.
+    pub recent: u32,
+    pub unseen: u32,
+    pub uidnext: u32,
+    pub uidvalidity: u32,
+    /// On-disk bytes.
+    pub size: u64,
+}
+
+/// An existing folder (the root maildir for INBOX).
+#[derive(Debug, Clone)]
+pub struct Folder {
+    name: String,
+    path: PathBuf,
+}
+
+/// A file placed in tmp/ for delivery, with the name it will get in cur/.
+struct Staged {
+    tmp: PathBuf,
+    basename: String,
+    filename: String,
+    has_keywords: bool,
+}
+
+/// Names of the message files in `dir`, skipping dot files, subdirectories and names that are
+/// not UTF-8 (no maildir writer produces those).
+fn list_files(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let entries = fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io(dir, e))?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        match entry.file_name().into_string() {
+            Ok(name) if !name.starts_with('.') => names.push(name),
+            Ok(_) => {}
+            Err(raw) => log::warn!("{}: ignoring non-UTF-8 file name {raw:?}", dir.display()),
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Refuses names that could address anything but a file directly inside cur/.
+fn check_file_name(filename: &str) -> Result<(), StoreError> {
+    if filename.is_empty() || filename.starts_with('.') || filename.contains(['/', '\0']) {
+        return Err(StoreError::InvalidName(filename.to_string()));
+    }
+    Ok(())
+}
+
+/// Courier's order for messages new to the database: the numeric leading time first, then
+/// the bytes of the name, which keeps arrival order.
+fn arrival_key(basename: &str) -> (u64, &str) {
+    let digits = basename
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(basename.len());
+    let time = basename
+        .get(..digits)
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0);
+    (time, basename)
+}
+
+/// Messages of a scan as `(uid, basename, filename)`.
+type Listed = Vec<(u32, String, String)>;
+
+/// Matches cur/ against the database: drops entries whose file is gone, appends files the
+/// database does not know (except `exclude`). Returns the new database, the messages as
+/// `(uid, basename, filename)` in ascending UID order, and whether the database changed.
+fn reconcile(
+    db: UidDb,
+    cur: &[String],
+    exclude: &HashSet<&str>,
+) -> Result<(UidDb, Listed, bool), StoreError> {
+    let mut by_base: HashMap<&str, &str> = HashMap::new();
+    for filename in cur {
+        let base = basename_of(filename);
+        if exclude.contains(base) {
+            continue;
+        }
+        if let Some(first) = by_base.get(base) {
+            log::warn!("two files with base name {base}: {first} and {filename}; using the first");
+            continue;
+        }
+        by_base.insert(base, filename);
+    }
+    let mut changed = false;
+    let mut next = UidDb {
+        uidvalidity: db.uidvalidity,
+        nextuid: db.nextuid,
+        entries: Vec::with_capacity(cur.len()),
+    };
+    let mut listed = Vec::with_capacity(cur.len());
+    for (uid, base) in db.entries {
+        match by_base.remove(base.as_str()) {
+            Some(filename) => {
+                listed.push((uid, base.clone(), filename.to_string()));
+                next.entries.push((uid, base));
+            }
+            None => changed = true,
+        }
+    }
+    let mut unknown: Vec<(&str, &str)> = by_base.into_iter().collect();
+    unknown.sort_by(|a, b| arrival_key(a.0).cmp(&arrival_key(b.0)));
+    for (base, filename) in unknown {
+        let uid = next.append(base)?;
+        listed.push((uid, base.to_string(), filename.to_string()));
+        changed = true;
+    }
+    Ok((next, listed, changed))
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(e) = fs::remove_file(path)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        log::warn!("cannot remove {}: {e}", path.display());
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Folder {
+    pub(crate) fn new(name: String, path: PathBuf) -> Folder {
+        Folder { name, path }
+    }
+
+    /// The canonical IMAP name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The folder's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cur(&self) -> PathBuf {
+        self.path.join("cur")
+    }
+
+    fn new_dir(&self) -> PathBuf {
+        self.path.join("new")
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.path.join("tmp")
+    }
+
+    /// Read-write scan (SELECT/NOOP): purge old tmp/ files, move new/ to cur/, assign UIDs
+    /// under the dot-lock and write the database if it changed, load keywords.
+    pub fn scan(&self) -> Result<ScanResult, StoreError> {
+        self.purge_tmp();
+        let moved = self.move_new_to_cur()?;
+        let (db, listed) = {
+            let _lock = DotLock::acquire(&self.path)?;
+            let cur = list_files(&self.cur())?;
+            let (db, fresh) = match uiddb::read(&self.path)? {
+                DbState::Valid(db) => (db, false),
+                DbState::Missing => {
+                    if !cur.is_empty() {
+                        log::warn!(
+                            "{} is missing: numbering {} messages from 1",
+                            self.path.join(uiddb::UIDDB_NAME).display(),
+                            cur.len()
+                        );
+                    }
+                    (UidDb::fresh(), true)
+                }
+                DbState::Corrupt => (UidDb::fresh(), true),
+            };
+            let (db, listed, changed) = reconcile(db, &cur, &HashSet::new())?;
+            if changed || fresh {
+                uiddb::write(&self.path, &db)?;
+            }
+            (db, listed)
+        };
+        self.build_result(db, listed, &moved, true)
+    }
+
+    /// Read-only scan (EXAMINE): leaves new/ alone and does not rewrite an existing database;
+    /// cur/ files unknown to it get provisional UIDs in memory. If the database is missing or
+    /// corrupt it is created once (as SELECT would), so UIDVALIDITY stays stable; when even
+    /// that fails (read-only file system) a fresh in-memory numbering is used.
+    pub fn scan_read_only(&self) -> Result<ScanResult, StoreError> {
+        let db = self.db_for_reading()?;
+        let cur = list_files(&self.cur())?;
+        let (db, listed, _) = reconcile(db, &cur, &HashSet::new())?;
+        self.build_result(db, listed, &HashSet::new(), false)
+    }
+
+    /// STATUS counts, without moving new/. UIDNEXT counts every file the database does not
+    /// know yet (cur/ and new/). A missing database is created as in `scan_read_only`, so
+    /// repeated STATUS calls report the same UIDVALIDITY.
+    pub fn status(&self) -> Result<FolderStatus, StoreError> {
+        let db = self.db_for_reading()?;
+        let cur = list_files(&self.cur())?;
+        let new = list_files(&self.new_dir())?;
+        let known: HashSet<&str> = db.entries.iter().map(|(_, b)| b.as_str()).collect();
+        let unknown = cur
+            .iter()
+            .filter(|f| !known.contains(basename_of(f)))
+            .count()
+            + new.len();
+        let mut size = 0u64;
+        let mut unseen = 0usize;
+        for (dir, names) in [(self.cur(), &cur), (self.new_dir(), &new)] {
+            for name in names {
+                if !InfoFlags::from_filename(name).has(b'S') {
+                    unseen += 1;
+                }
+                size += match size_from_name(name) {
+                    Some(n) => n,
+                    None => fs::metadata(dir.join(name)).map(|m| m.len()).unwrap_or(0),
+                };
+            }
+        }
+        Ok(FolderStatus {
+            messages: to_u32(cur.len() + new.len()),
+            recent: to_u32(new.len()),
+            unseen: to_u32(unseen),
+            uidnext: db.nextuid.saturating_add(to_u32(unknown)),
+            uidvalidity: db.uidvalidity,
+            size,
+        })
+    }
+
+    /// APPEND: store `data` as given in cur/ with `flags`, keywords and INTERNALDATE
+    /// (`internal_date`, seconds since the epoch, becomes the mtime); returns
+    /// `(uidvalidity, uid)`.
+    pub fn deliver(
+        &self,
+        data: &[u8],
+        flags: &InfoFlags,
+        keywords: &[String],
+        internal_date: Option<i64>,
+    ) -> Result<(u32, u32), StoreError> {
+        let (mut file, tmp, stamp) = create_exclusive(&self.tmp(), "")?;
+        let written = file.write_all(data).and_then(|()| {
+            if let Some(date) = internal_date {
+                file.set_modified(time_of(date))?;
+            }
+            file.sync_all()?;
+            file.metadata()
+        });
+        drop(file);
+        let meta = match written {
+            Ok(meta) => meta,
+            Err(e) => {
+                remove_quietly(&tmp);
+                return Err(StoreError::io(&tmp, e));
+            }
+        };
+        let basename = format!(
+            "{},S={}",
+            stamp.message_name(meta.dev(), meta.ino()),
+            data.len()
+        );
+        let staged = Staged {
+            tmp,
+            filename: format!("{basename}:2,{}", flags.letters()),
+            basename,
+            has_keywords: !keywords.is_empty(),
+        };
+        let keyword_sets = [keywords.to_vec()];
+        let (uidvalidity, uids) = self.commit(vec![staged], &keyword_sets)?;
+        let uid = uids
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Cannot("no UID assigned".to_string()))?;
+        Ok((uidvalidity, uid))
+    }
+
+    /// COPY/MOVE target side, all or nothing: every source file (with the flags and keywords
+    /// it gets here) becomes a new message in cur/ keeping the source's `,S=` and mtime.
+    /// Returns `(uidvalidity, uids)` in source order.
+    pub fn deliver_copies(
+        &self,
+        sources: &[(PathBuf, InfoFlags, Vec<String>)],
+    ) -> Result<(u32, Vec<u32>), StoreError> {
+        let mut staged = Vec::with_capacity(sources.len());
+        for (source, flags, keywords) in sources {
+            match self.stage_copy(source, flags, !keywords.is_empty()) {
+                Ok(s) => staged.push(s),
+                Err(e) => {
+                    for s in &staged {
+                        remove_quietly(&s.tmp);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let keyword_sets: Vec<Vec<String>> = sources.iter().map(|(_, _, k)| k.clone()).collect();
+        self.commit(staged, &keyword_sets)
+    }
+
+    /// Puts a copy of `source` in tmp/ (a hard link when possible, else a byte copy).
+    fn stage_copy(
+        &self,
+        source: &Path,
+        flags: &InfoFlags,
+        has_keywords: bool,
+    ) -> Result<Staged, StoreError> {
+        let source_meta = fs::metadata(source).map_err(|e| StoreError::io(source, e))?;
+        let (tmp, stamp) = loop {
+            let stamp = Stamp::now();
+            let tmp = self.tmp().join(stamp.tmp_name(""));
+            match fs::hard_link(source, &tmp) {
+                Ok(()) => break (tmp, stamp),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StoreError::io(source, e));
+                }
+                Err(_) => {
+                    // Cross-device, link limits or a file system without links: copy instead.
+                    let (tmp, stamp) = self.copy_to_tmp(source, &source_meta)?;
+                    break (tmp, stamp);
+                }
+            }
+        };
+        let meta = match fs::metadata(&tmp) {
+            Ok(meta) => meta,
+            Err(e) => {
+                remove_quietly(&tmp);
+                return Err(StoreError::io(&tmp, e));
+            }
+        };
+        let source_name = source.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let size = size_from_name(source_name).unwrap_or(source_meta.len());
+        let basename = format!("{},S={size}", stamp.message_name(meta.dev(), meta.ino()));
+        Ok(Staged {
+            tmp,
+            filename: format!("{basename}:2,{}", flags.letters()),
+            basename,
+            has_keywords,
+        })
+    }
+
+    fn copy_to_tmp(
+        &self,
+        source: &Path,
+        source_meta: &fs::Metadata,
+    ) -> Result<(PathBuf, Stamp), StoreError> {
+        let mut input = File::open(source).map_err(|e| StoreError::io(source, e))?;
+        for _ in 0..100 {
+            let stamp = Stamp::now();
+            let tmp = self.tmp().join(stamp.tmp_name(""));
+            let mut output = match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(&tmp)
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(StoreError::io(&tmp, e)),
+            };
+            let copied = io::copy(&mut input, &mut output).and_then(|_| {
+                output.set_modified(source_meta.modified()?)?;
+                output.sync_all()
+            });
+            drop(output);
+            return match copied {
+                Ok(()) => Ok((tmp, stamp)),
+                Err(e) => {
+                    remove_quietly(&tmp);
+                    Err(StoreError::io(&tmp, e))
+                }
+            };
+        }
+        Err(StoreError::io(
+            &self.tmp(),
+            io::Error::new(io::ErrorKind::AlreadyExists, "no free unique file name"),
+        ))
+    }
+
+    /// Writes keyword updates, renames every staged file into cur/ and gives them UIDs in one
+    /// database update; undoes everything on failure.
+    fn commit(
+        &self,
+        staged: Vec<Staged>,
+        keyword_sets: &[Vec<String>],
+    ) -> Result<(u32, Vec<u32>), StoreError> {
+        let cur = self.cur();
+        let mut written_keywords: Vec<&str> = Vec::new();
+        let mut placed: Vec<PathBuf> = Vec::new();
+        let undo = |placed: &[PathBuf], written_keywords: &[&str], staged: &[Staged]| {
+            for path in placed {
+                remove_quietly(path);
+            }
+            for basename in written_keywords {
+                keywords::remove_update(&self.path, basename);
+            }
+            for s in staged {
+                remove_quietly(&s.tmp);
+            }
+        };
+        // Keywords first, so a message never appears without its keywords.
+        for (s, set) in staged.iter().zip(keyword_sets) {
+            if s.has_keywords {
+                if let Err(e) = keywords::write_update(&self.path, &s.basename, set) {
+                    undo(&placed, &written_keywords, &staged);
+                    return Err(e);
+                }
+                written_keywords.push(&s.basename);
+            }
+        }
+        // The renames happen under the lock: a scan of another session must not find the new
+        // files in cur/ and number them before we do.
+        let lock = match DotLock::acquire(&self.path) {
+            Ok(lock) => lock,
+            Err(e) => {
+                undo(&placed, &written_keywords, &staged);
+                return Err(e);
+            }
+        };
+        for s in &staged {
+            let target = cur.join(&s.filename);
+            if let Err(e) = fs::rename(&s.tmp, &target) {
+                undo(&placed, &written_keywords, &staged);
+                return Err(StoreError::io(&target, e));
+            }
+            placed.push(target);
+        }
+        fsync_dir(&cur);
+        let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
+        let result = self.assign_delivered(&basenames);
+        drop(lock);
+        if result.is_err() {
+            undo(&placed, &written_keywords, &staged);
+        }
+        result
+    }
+
+    /// Gives freshly delivered messages the next UIDs at once (for APPENDUID/COPYUID).
+    /// The caller holds the lock.
+    fn assign_delivered(&self, basenames: &[&str]) -> Result<(u32, Vec<u32>), StoreError> {
+        let mut db = match uiddb::read(&self.path)? {
+            DbState::Valid(db) => db,
+            DbState::Missing | DbState::Corrupt => {
+                // Number what is already there first so arrival order is kept.
+                let cur = list_files(&self.cur())?;
+                let exclude: HashSet<&str> = basenames.iter().copied().collect();
+                reconcile(UidDb::fresh(), &cur, &exclude)?.0
+            }
+        };
+        // A writer that does not take the lock (Courier with IMAP_USELOCKS=0) may have
+        // numbered a file already: keep its UID rather than list the file twice.
+        let known: HashMap<String, u32> = db
+            .entries
+            .iter()
+            .map(|(uid, b)| (b.clone(), *uid))
+            .collect();
+        let mut uids = Vec::with_capacity(basenames.len());
+        for basename in basenames {
+            let uid = match known.get(*basename) {
+                Some(uid) => *uid,
+                None => db.append(basename)?,
+            };
+            uids.push(uid);
+        }
+        uiddb::write(&self.path, &db)?;
+        Ok((db.uidvalidity, uids))
+    }
+
+    /// Renames cur/`filename` to carry `flags`; `Ok(None)` if the file is gone.
+    pub fn set_flags(
+        &self,
+        filename: &str,
+        flags: &InfoFlags,
+    ) -> Result<Option<String>, StoreError> {
+        check_file_name(filename)?;
+        let renamed = format!("{}:2,{}", basename_of(filename), flags.letters());
+        if renamed == filename {
+            // Nothing to rename, but the caller still needs to know whether the file is there.
+            let path = self.cur().join(filename);
+            return match fs::symlink_metadata(&path) {
+                Ok(_) => Ok(Some(renamed)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(StoreError::io(&path, e)),
+            };
+        }
+        let target = self.cur().join(&renamed);
+        match fs::rename(self.cur().join(filename), &target) {
+            Ok(()) => Ok(Some(renamed)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(&target, e)),
+        }
+    }
+
+    /// Replaces the keyword set of one message.
+    pub fn set_keywords(&self, basename: &str, keywords: &[String]) -> Result<(), StoreError> {
+        keywords::write_update(&self.path, basename, keywords)
+    }
+
+    /// Removes cur/`filename`; a file already gone is fine.
+    pub fn expunge(&self, filename: &str) -> Result<(), StoreError> {
+        check_file_name(filename)?;
+        let path = self.cur().join(filename);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(&path, e)),
+        }
+    }
+
+    /// Path of cur/`filename`.
+    pub fn message_path(&self, filename: &str) -> PathBuf {
+        self.cur().join(filename)
+    }
+
+    /// Directories IDLE should watch.
+    pub fn watch_dirs(&self) -> [PathBuf; 2] {
+        [self.new_dir(), self.cur()]
+    }
+
+    /// The database for a scan that must not rewrite it; see `scan_read_only`.
+    fn db_for_reading(&self) -> Result<UidDb, StoreError> {
+        if let DbState::Valid(db) = uiddb::read(&self.path)? {
+            return Ok(db);
+        }
+        match self.initialize_db() {
+            Ok(db) => Ok(db),
+            Err(e) => {
+                log::warn!(
+                    "cannot create the UID database of {}: {e}; numbering in memory",
+                    self.path.display()
+                );
+                Ok(UidDb::fresh())
+            }
+        }
+    }
+
+    fn initialize_db(&self) -> Result<UidDb, StoreError> {
+        let _lock = DotLock::acquire(&self.path)?;
+        if let DbState::Valid(db) = uiddb::read(&self.path)? {
+            return Ok(db); // someone else created it meanwhile
+        }
+        let cur = list_files(&self.cur())?;
+        let (db, _, _) = reconcile(UidDb::fresh(), &cur, &HashSet::new())?;
+        uiddb::write(&self.path, &db)?;
+        Ok(db)
+    }
+
+    fn build_result(
+        &self,
+        db: UidDb,
+        listed: Listed,
+        moved: &HashSet<String>,
+        write: bool,
+    ) -> Result<ScanResult, StoreError> {
+        let mut existing: HashSet<String> = listed.iter().map(|(_, b, _)| b.clone()).collect();
+        existing.extend(
+            list_files(&self.new_dir())?
+                .iter()
+                .map(|f| basename_of(f).to_string()),
+        );
+        // Keywords are secondary: a broken keyword directory must not make the folder unusable.
+        let keywords = keywords::load(&self.path, &existing, write).unwrap_or_else(|e| {
+            log::warn!("cannot read keywords of {}: {e}", self.path.display());
+            keywords::KeywordMap::new()
+        });
+        let messages = listed
+            .into_iter()
+            .map(|(uid, basename, filename)| MessageEntry {
+                uid,
+                flags: InfoFlags::from_filename(&filename),
+                keywords: keywords.get(&basename).cloned().unwrap_or_default(),
+                recent: moved.contains(&basename),
+                basename,
+                filename,
+            })
+            .collect();
+        Ok(ScanResult {
+            uidvalidity: db.uidvalidity,
+            uidnext: db.nextuid,
+            messages,
+        })
+    }
+
+    /// Moves new/ to cur/ appending `:2,`; returns the base names moved by this call.
+    fn move_new_to_cur(&self) -> Result<HashSet<String>, StoreError> {
+        let (new, cur) = (self.new_dir(), self.cur());
+        let mut moved = HashSet::new();
+        for name in list_files(&new)? {
+            let target = if name.contains(':') {
+                name.clone()
+            } else {
+                format!("{name}:2,")
+            };
+            match fs::rename(new.join(&name), cur.join(&target)) {
+                Ok(()) => {
+                    moved.insert(basename_of(&name).to_string());
+                }
+                // Another process took it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!("cannot move {} to cur/: {e}", new.join(&name).display()),
+            }
+        }
+        if !moved.is_empty() {
+            fsync_dir(&cur);
+            fsync_dir(&new);
+        }
+        Ok(moved)
+    }
+
+    /// Deletes tmp/ leftovers older than 36 hours (by ctime). Best effort.
+    fn purge_tmp(&self) {
+        let tmp = self.tmp();
+        let Ok(entries) = fs::read_dir(&tmp) else {
+            return;
+        };
+        let now = now_secs();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name == LOCK_NAME {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if now.saturating_sub(meta.ctime()) <= TMP_MAX_AGE_SECS {
+                continue;
+            }
+            let path = entry.path();
+            let result = if meta.is_dir() {
+                if name.contains(&format!("_{DELETING_TAG}"))
+                    || name.contains(&format!("_{CREATING_TAG}"))
+                {
+                    fs::remove_dir_all(&path)
+                } else {
+                    continue;
+                }
+            } else {
+                fs::remove_file(&path)
+            };
+            match result {
+                Ok(()) => log::info!("purged stale {}", path.display()),
+                Err(e) => log::warn!("cannot purge {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+/// INTERNALDATE seconds as a file time.
+fn time_of(secs: i64) -> std::time::SystemTime {
+    let magnitude = Duration::from_secs(secs.unsigned_abs());
+    let time = if secs >= 0 {
+        UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude)
+    };
+    time.unwrap_or(UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maildir::store::Store;
+    use crate::maildir::testutil::TempDir;
+    use std::process::Command;
+
+    /// Env var telling a re-run test binary to act as a concurrent deliverer.
+    const CHILD_ENV: &str = "MDIMAP_TEST_DELIVER_INTO";
+
+    fn inbox(tag: &str) -> (TempDir, Store, Folder) {
+        let dir = TempDir::new(tag);
+        let root = dir.path().join("Maildir");
+        let store = Store::create(&root).unwrap();
+        let folder = store.folder("INBOX").unwrap();
+        (dir, store, folder)
+    }
+
+    /// Drops a message into new/ the way an MTA does.
+    fn mta_deliver(folder: &Folder, name: &str, body: &[u8]) {
+        fs::write(folder.path().join("tmp").join(name), body).unwrap();
+        fs::rename(
+            folder.path().join("tmp").join(name),
+            folder.path().join("new").join(name),
+        )
+        .unwrap();
+    }
+
+    fn db_text(folder: &Folder) -> String {
+        fs::read_to_string(folder.path().join(uiddb::UIDDB_NAME)).unwrap()
+    }
+
+    #[test]
+    fn scan_assigns_uids_and_keeps_them() {
+        let (_dir, _store, folder) = inbox("scan");
+        mta_deliver(&folder, "1000000002.M1P1.host,S=3", b"b\n\n");
+        mta_deliver(&folder, "1000000001.M1P1.host,S=3", b"a\n\n");
+        mta_deliver(&folder, "999999999.M1P1.host", b"c\n");
+        let first = folder.scan().unwrap();
+        let names: Vec<_> = first
+            .messages
+            .iter()
+            .map(|m| (m.uid, m.basename.as_str(), m.recent))
+            .collect();
+        // Numeric time first: 999999999 sorts before 1000000001 although it is longer.
+        assert_eq!(
+            names,
+            vec![
+                (1, "999999999.M1P1.host", true),
+                (2, "1000000001.M1P1.host,S=3", true),
+                (3, "1000000002.M1P1.host,S=3", true)
+            ]
+        );
+        assert_eq!(first.uidnext, 4);
+        assert_eq!(first.messages[0].filename, "999999999.M1P1.host:2,");
+        assert!(
+            fs::read_dir(folder.path().join("new"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+        assert_eq!(
+            db_text(&folder),
+            format!(
+                "1 {} 4\n1 999999999.M1P1.host\n2 1000000001.M1P1.host,S=3\n3 1000000002.M1P1.host,S=3\n",
+                first.uidvalidity
+            )
+        );
+        // Flags change the file name, not the UID; a second scan sees nothing recent.
+        let renamed = folder
+            .set_flags(&first.messages[1].filename, &InfoFlags(b"FS".to_vec()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(renamed, "1000000001.M1P1.host,S=3:2,FS");
+        let second = folder.scan().unwrap();
+        assert_eq!(second.uidvalidity, first.uidvalidity);
+        assert_eq!(second.messages.len(), 3);
+        assert!(second.messages.iter().all(|m| !m.recent));
+        assert_eq!(second.messages[1].uid, 2);
+        assert_eq!(second.messages[1].flags.0, b"FS");
+        // The file it renamed is gone: set_flags reports it, the caller rescans.
+        assert_eq!(
+            folder
+                .set_flags(&first.messages[1].filename, &InfoFlags::default())
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn expunged_uids_are_never_reused() {
+        let (_dir, _store, folder) = inbox("reuse");
+        let flags = InfoFlags::default();
+        let (v, a) = folder.deliver(b"one\n", &flags, &[], None).unwrap();
+        let (_, b) = folder.deliver(b"two\n", &flags, &[], None).unwrap();
+        assert_eq!((a, b), (1, 2));
+        let scan = folder.scan().unwrap();
+        folder.expunge(&scan.messages[1].filename).unwrap();
+        folder.expunge(&scan.messages[1].filename).unwrap(); // already gone: fine
+        let scan = folder.scan().unwrap();
+        assert_eq!(scan.messages.len(), 1);
+        assert_eq!(scan.uidnext, 3);
+        let (v2, c) = folder.deliver(b"three\n", &flags, &[], None).unwrap();
+        assert_eq!((v2, c), (v, 3));
+        mta_deliver(&folder, "1.M1P1.h", b"x\n");
+        let scan = folder.scan().unwrap();
+        let uids: Vec<u32> = scan.messages.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![1, 3, 4]);
+    }
+
+    #[test]
+    fn corrupt_database_gets_new_uidvalidity() {
+        let (_dir, _store, folder) = inbox("corrupt");
+        for n in 0..3 {
+            mta_deliver(&folder, &format!("10{n}.M1P1.h"), b"x\n");
+        }
+        let before = folder.scan().unwrap();
+        // A valid database that does not list the files: they are new to it, numbered on.
+        fs::write(
+            folder.path().join(uiddb::UIDDB_NAME),
+            format!("1 {} 50\n", before.uidvalidity - 1000),
+        )
+        .unwrap();
+        let renumbered = folder.scan().unwrap();
+        assert_eq!(renumbered.uidvalidity, before.uidvalidity - 1000);
+        let uids: Vec<u32> = renumbered.messages.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![50, 51, 52]);
+        fs::write(folder.path().join(uiddb::UIDDB_NAME), b"garbage\n").unwrap();
+        let fresh = folder.scan().unwrap();
+        assert_ne!(fresh.uidvalidity, before.uidvalidity - 1000);
+        let uids: Vec<u32> = fresh.messages.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![1, 2, 3]);
+        assert!(db_text(&folder).starts_with(&format!("1 {} 4\n", fresh.uidvalidity)));
+    }
+
+    #[test]
+    fn deliver_writes_name_mtime_flags_keywords() {
+        let (_dir, _store, folder) = inbox("deliver");
+        let mut flags = InfoFlags::default();
+        flags.set(b'S', true);
+        flags.set(b'D', true);
+        let kws = vec!["$Label1".to_string(), "Junk".to_string()];
+        let (uidv, uid) = folder
+            .deliver(b"Subject: x\n\nbody\n", &flags, &kws, Some(1_000_000_000))
+            .unwrap();
+        assert_eq!(uid, 1);
+        let scan = folder.scan().unwrap();
+        assert_eq!(scan.uidvalidity, uidv);
+        let m = &scan.messages[0];
+        assert!(m.filename.ends_with(",S=17:2,DS"), "{}", m.filename);
+        assert!(m.basename.contains(&format!("P{}V", std::process::id())));
+        assert!(
+            m.basename
+                .contains(&format!(".{},S=17", crate::maildir::unique::hostname()))
+        );
+        assert_eq!(m.keywords, kws);
+        assert!(!m.recent);
+        let meta = fs::metadata(folder.message_path(&m.filename)).unwrap();
+        assert_eq!(meta.mtime(), 1_000_000_000);
+        assert_eq!(
+            fs::read(folder.message_path(&m.filename)).unwrap(),
+            b"Subject: x\n\nbody\n"
+        );
+        // tmp/ holds nothing but what a scan may leave (no lock, no temp files).
+        assert_eq!(fs::read_dir(folder.path().join("tmp")).unwrap().count(), 0);
+        folder
+            .set_keywords(&m.basename, &["Work".to_string()])
+            .unwrap();
+        assert_eq!(folder.scan().unwrap().messages[0].keywords, vec!["Work"]);
+        assert_eq!(
+            folder.scan_read_only().unwrap().messages[0].keywords,
+            vec!["Work"]
+        );
+    }
+
+    #[test]
+    fn copies_keep_size_and_date_and_get_uids_in_order() {
+        let (_dir, store, inbox) = inbox("copies");
+        store.create_folder("INBOX.Archive").unwrap();
+        let archive = store.folder("INBOX.Archive").unwrap();
+        mta_deliver(&inbox, "100.M1P1.h,S=99", b"no size match\n");
+        inbox.scan().unwrap();
+        inbox
+            .deliver(b"second\n", &InfoFlags::default(), &[], Some(12345))
+            .unwrap();
+        let scan = inbox.scan().unwrap();
+        let sources: Vec<(PathBuf, InfoFlags, Vec<String>)> = scan
+            .messages
+            .iter()
+            .map(|m| {
+                (
+                    inbox.message_path(&m.filename),
+                    InfoFlags(b"S".to_vec()),
+                    vec!["Kept".to_string()],
+                )
+            })
+            .collect();
+        let (uidv, uids) = archive.deliver_copies(&sources).unwrap();
+        assert_eq!(uids, vec![1, 2]);
+        let copied = archive.scan().unwrap();
+        assert_eq!(copied.uidvalidity, uidv);
+        assert!(copied.messages[0].basename.ends_with(",S=99"));
+        assert!(copied.messages[1].basename.ends_with(",S=7"));
+        assert_eq!(copied.messages[1].keywords, vec!["Kept"]);
+        assert!(copied.messages.iter().all(|m| m.flags.0 == b"S"));
+        let mtime = fs::metadata(archive.message_path(&copied.messages[1].filename))
+            .unwrap()
+            .mtime();
+        assert_eq!(mtime, 12345);
+        // A missing source fails the whole copy and leaves nothing behind.
+        let mut bad = sources.clone();
+        bad.push((
+            inbox.path().join("cur").join("gone"),
+            InfoFlags::default(),
+            vec![],
+        ));
+        assert!(archive.deliver_copies(&bad).is_err());
+        assert_eq!(archive.scan().unwrap().messages.len(), 2);
+        assert_eq!(fs::read_dir(archive.path().join("tmp")).unwrap().count(), 0);
+        // UIDs keep growing after a failed copy.
+        assert_eq!(archive.deliver_copies(&sources[..1]).unwrap().1, vec![3]);
+    }
+
+    #[test]
+    fn read_only_scan_and_status_leave_new_alone() {
+        let (_dir, _store, folder) = inbox("examine");
+        folder
+            .deliver(b"seen\n", &InfoFlags(b"S".to_vec()), &[], None)
+            .unwrap();
+        folder
+            .deliver(b"unseen\n", &InfoFlags::default(), &[], None)
+            .unwrap();
+        mta_deliver(&folder, "5.M1P1.h,S=4", b"abc\n");
+        mta_deliver(&folder, "6.M1P1.h", b"abcdef\n");
+        let status = folder.status().unwrap();
+        assert_eq!(status.messages, 4);
+        assert_eq!(status.recent, 2);
+        assert_eq!(status.unseen, 3);
+        assert_eq!(status.uidnext, 5);
+        assert_eq!(status.size, 5 + 7 + 4 + 7);
+        let ro = folder.scan_read_only().unwrap();
+        assert_eq!(ro.messages.len(), 2);
+        assert_eq!(ro.uidvalidity, status.uidvalidity);
+        assert_eq!(fs::read_dir(folder.path().join("new")).unwrap().count(), 2);
+        // A cur/ file unknown to the db gets a provisional UID without a db write.
+        fs::write(folder.path().join("cur").join("7.M1P1.h:2,"), b"x\n").unwrap();
+        let before = db_text(&folder);
+        let ro = folder.scan_read_only().unwrap();
+        assert_eq!(ro.messages.last().unwrap().uid, 3);
+        assert_eq!(db_text(&folder), before);
+        assert_eq!(folder.status().unwrap().uidnext, 6);
+        let rw = folder.scan().unwrap();
+        assert_eq!(rw.messages.iter().filter(|m| m.recent).count(), 2);
+        assert_eq!(rw.uidnext, 6);
+        let status = folder.status().unwrap();
+        assert_eq!((status.messages, status.recent, status.uidnext), (5, 0, 6));
+    }
+
+    #[test]
+    fn status_of_a_fresh_folder_is_stable() {
+        let (_dir, _store, folder) = inbox("fresh");
+        let a = folder.status().unwrap();
+        assert_eq!((a.messages, a.uidnext), (0, 1));
+        assert_eq!(db_text(&folder), format!("1 {} 1\n", a.uidvalidity));
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(folder.status().unwrap().uidvalidity, a.uidvalidity);
+    }
+
+    #[test]
+    fn bad_file_names_are_refused() {
+        let (_dir, _store, folder) = inbox("badnames");
+        assert!(folder.expunge("../courierimapuiddb").is_err());
+        assert!(folder.set_flags("", &InfoFlags::default()).is_err());
+        assert!(folder.set_keywords("../x", &[]).is_err());
+    }
+
+    /// Runs in a child process (see `concurrent_processes_get_distinct_uids`); a no-op when
+    /// the test binary runs normally.
+    #[test]
+    fn child_deliverer() {
+        let Ok(root) = std::env::var(CHILD_ENV) else {
+            return;
+        };
+        let store = Store::open(Path::new(&root)).unwrap();
+        let folder = store.folder("INBOX").unwrap();
+        for n in 0..50 {
+            folder
+                .deliver(
+                    format!("message {n}\n").as_bytes(),
+                    &InfoFlags::default(),
+                    &[],
+                    None,
+                )
+                .unwrap();
+            if n % 10 == 0 {
+                folder.scan().unwrap();
+            }
+        }
+    }
+
+    fn check_hundred(folder: &Folder) {
+        let scan = folder.scan().unwrap();
+        let uids: Vec<u32> = scan.messages.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, (1..=100).collect::<Vec<u32>>());
+        assert_eq!(scan.uidnext, 101);
+        assert_eq!(db_text(folder).lines().count(), 101);
+        assert!(!folder.path().join("tmp").join(LOCK_NAME).exists());
+    }
+
+    #[test]
+    fn concurrent_processes_get_distinct_uids() {
+        let (_dir, store, folder) = inbox("procs");
+        let test_name = format!(
+            "{}::child_deliverer",
+            module_path!().split_once("::").map_or("", |(_, rest)| rest)
+        );
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                Command::new(&exe)
+                    .args(["--exact", &test_name, "--test-threads=1", "--quiet"])
+                    .env(CHILD_ENV, store.root())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
+        }
+        check_hundred(&folder);
+    }
+
+    #[test]
+    fn concurrent_threads_get_distinct_uids() {
+        let (_dir, _store, folder) = inbox("threads");
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let folder = folder.clone();
+                std::thread::spawn(move || {
+                    for n in 0..50 {
+                        folder
+                            .deliver(
+                                format!("m{n}\n").as_bytes(),
+                                &InfoFlags::default(),
+                                &[],
+                                None,
+                            )
+                            .unwrap();
+                        if n % 10 == 0 {
+                            folder.scan().unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        check_hundred(&folder);
+    }
+
+    #[test]
+    fn arrival_order_key() {
+        assert!(arrival_key("999.M1") < arrival_key("1000.M1"));
+        assert!(arrival_key("1000.M1") < arrival_key("1000.M2"));
+        assert_eq!(time_of(-1), UNIX_EPOCH - Duration::from_secs(1));
+    }
+}

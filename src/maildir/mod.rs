@@ -1,0 +1,60 @@
+//! The mail store: a Maildir++ tree on disk, byte-compatible with Courier-IMAP 5
+//! (spec/maildir.md, spec/courier-files.md). Folder names, unique file names, the dot-lock,
+//! the UID database, keywords, subscriptions, scanning, delivery, flag changes and expunge.
+//!
+//! This layer knows nothing of IMAP syntax: names arrive and leave as UTF-8 IMAP names such
+//! as `INBOX.Work.Reports` (modified UTF-7 is the protocol layer's job), and it keeps no
+//! session state. Every change on disk is a create in `tmp/` + fsync + rename, or a single
+//! rename/link/unlink, so Courier processes sharing the maildir always see complete files.
+
+mod error;
+mod flags;
+mod folder;
+mod keywords;
+mod lock;
+mod names;
+mod store;
+mod subscriptions;
+mod uiddb;
+mod unique;
+
+pub use error::StoreError;
+pub use flags::{InfoFlags, basename_of, size_from_name};
+pub use folder::{Folder, FolderStatus, MessageEntry, ScanResult};
+pub use names::{INBOX, canonical_name, is_valid_name};
+pub use store::Store;
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Temporary directories for tests, removed on drop.
+
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+
+    pub(crate) struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new(tag: &str) -> TempDir {
+            let path = std::env::temp_dir().join(format!(
+                "mdimap-maildir-{}-{}-{tag}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}

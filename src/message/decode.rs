@@ -1,0 +1,323 @@
+//! Decoders for the encodings found inside messages: Content-Transfer-Encoding
+//! (base64, quoted-printable), RFC 2047 encoded words, RFC 2231 extended
+//! parameter values, and charsets (via encoding_rs) to UTF-8.
+//!
+//! Every decoder is lenient: damaged input yields a best-effort result, never
+//! an error, because SEARCH must still work on imperfect mail.
+
+use encoding_rs::Encoding;
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn base64_value(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// Base64 (RFC 2045 §6.8): characters outside the alphabet are ignored, as
+/// the RFC asks; decoding stops at the first `=` pad.
+pub fn base64(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() / 4 * 3);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in input {
+        if b == b'=' {
+            break;
+        }
+        let Some(v) = base64_value(b) else { continue };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Quoted-printable (RFC 2045 §6.7). `underscore_is_space` selects the RFC
+/// 2047 "Q" variant. Soft line breaks vanish; malformed `=` stays literal.
+pub fn quoted_printable(input: &[u8], underscore_is_space: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        match b {
+            b'=' => {
+                let rest = input.get(i + 1..).unwrap_or_default();
+                // Soft break: "=" then optional trailing whitespace then line end.
+                let ws = rest
+                    .iter()
+                    .take_while(|&&c| c == b' ' || c == b'\t')
+                    .count();
+                let after_ws = rest.get(ws..).unwrap_or_default();
+                if after_ws.starts_with(b"\r\n") {
+                    i += 1 + ws + 2;
+                    continue;
+                }
+                if after_ws.starts_with(b"\n") {
+                    i += 1 + ws + 1;
+                    continue;
+                }
+                match (
+                    rest.first().and_then(|&c| hex_value(c)),
+                    rest.get(1).and_then(|&c| hex_value(c)),
+                ) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 3;
+                    }
+                    _ => {
+                        out.push(b'=');
+                        i += 1;
+                    }
+                }
+            }
+            b'_' if underscore_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Decodes a body according to its Content-Transfer-Encoding value; identity
+/// encodings (7bit, 8bit, binary, unknown) return the bytes unchanged.
+pub fn transfer_decode(encoding: &[u8], body: &[u8]) -> Vec<u8> {
+    let encoding = encoding.trim_ascii();
+    if encoding.eq_ignore_ascii_case(b"base64") {
+        base64(body)
+    } else if encoding.eq_ignore_ascii_case(b"quoted-printable") {
+        quoted_printable(body, false)
+    } else {
+        body.to_vec()
+    }
+}
+
+/// The encoding_rs decoder for a MIME charset name, None when unknown.
+/// RFC 2231 §5 allows a `*language` suffix on the charset, which is dropped.
+pub fn charset(label: &[u8]) -> Option<&'static Encoding> {
+    let label = label.split(|&b| b == b'*').next().unwrap_or_default();
+    Encoding::for_label(label.trim_ascii())
+}
+
+fn is_ascii_label(label: &[u8]) -> bool {
+    let l = label.trim_ascii();
+    l.eq_ignore_ascii_case(b"us-ascii") || l.eq_ignore_ascii_case(b"ascii")
+}
+
+/// Bytes with unknown or absent charset: UTF-8 when valid (common in
+/// practice), else Windows-1252, which maps every byte.
+fn guess_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
+    }
+}
+
+/// Bytes in charset `label` (None = unspecified) as UTF-8 text. US-ASCII and
+/// unknown charsets fall back to guessing, so 8-bit mail mislabelled as ASCII
+/// still matches.
+pub fn to_utf8(label: Option<&[u8]>, bytes: &[u8]) -> String {
+    match label {
+        Some(l) if !is_ascii_label(l) => match charset(l) {
+            Some(enc) => enc.decode_without_bom_handling(bytes).0.into_owned(),
+            None => guess_text(bytes),
+        },
+        _ => guess_text(bytes),
+    }
+}
+
+/// One `=?charset?enc?text?=` word at the start of `s`: its decoded text and length.
+fn encoded_word(s: &[u8]) -> Option<(String, usize)> {
+    let rest = s.strip_prefix(b"=?")?;
+    let q1 = memchr::memchr(b'?', rest)?;
+    let label = rest.get(..q1)?;
+    let enc = *rest.get(q1 + 1)?;
+    if rest.get(q1 + 2) != Some(&b'?') {
+        return None;
+    }
+    let text_start = q1 + 3;
+    let text_len = memchr::memmem::find(rest.get(text_start..)?, b"?=")?;
+    let text = rest.get(text_start..text_start + text_len)?;
+    if text
+        .iter()
+        .any(|&b| b == b' ' || b == b'\t' || b == b'\r' || b == b'\n')
+    {
+        return None;
+    }
+    let bytes = match enc {
+        b'B' | b'b' => base64(text),
+        b'Q' | b'q' => quoted_printable(text, true),
+        _ => return None,
+    };
+    let decoded = if is_ascii_label(label) {
+        guess_text(&bytes)
+    } else {
+        charset(label)?
+            .decode_without_bom_handling(&bytes)
+            .0
+            .into_owned()
+    };
+    Some((decoded, 2 + text_start + text_len + 2))
+}
+
+/// Decodes RFC 2047 encoded words in an (unfolded) header value to UTF-8.
+/// Whitespace between two adjacent encoded words is dropped (§6.2); words with
+/// an unknown charset or bad syntax stay as written.
+pub fn decode_words(value: &[u8]) -> String {
+    let mut out = String::with_capacity(value.len());
+    // Whether the text since `plain_start` follows an encoded word.
+    let mut after_word = false;
+    let mut plain_start = 0;
+    let mut i = 0;
+    while i < value.len() {
+        let rest = value.get(i..).unwrap_or_default();
+        if rest.starts_with(b"=?")
+            && let Some((text, len)) = encoded_word(rest)
+        {
+            let plain = value.get(plain_start..i).unwrap_or_default();
+            let only_ws = plain.iter().all(|&b| b == b' ' || b == b'\t');
+            if !(after_word && only_ws) {
+                out.push_str(&guess_text(plain));
+            }
+            out.push_str(&text);
+            i += len;
+            plain_start = i;
+            after_word = true;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&guess_text(value.get(plain_start..).unwrap_or_default()));
+    out
+}
+
+/// Percent-decoding for RFC 2231 extended values (`%E2%82%AC`).
+pub fn percent(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'%'
+            && let (Some(h), Some(l)) = (
+                input.get(i + 1).and_then(|&c| hex_value(c)),
+                input.get(i + 2).and_then(|&c| hex_value(c)),
+            )
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_known_answers() {
+        assert_eq!(base64(b"SGVsbG8sIFdvcmxkIQ=="), b"Hello, World!");
+        assert_eq!(base64(b"SGVs\r\nbG8="), b"Hello");
+        assert_eq!(base64(b"Zm9vYmFy"), b"foobar");
+        assert_eq!(base64(b""), b"");
+    }
+
+    #[test]
+    fn quoted_printable_known_answers() {
+        assert_eq!(
+            quoted_printable(b"caf=C3=A9 soft=\r\nbreak", false),
+            "café softbreak".as_bytes()
+        );
+        assert_eq!(quoted_printable(b"a=3Db=\nc =ZZ=", false), b"a=bc =ZZ=");
+        assert_eq!(quoted_printable(b"a_b", true), b"a b");
+        assert_eq!(quoted_printable(b"a_b", false), b"a_b");
+    }
+
+    #[test]
+    fn rfc2047_section8_examples() {
+        assert_eq!(decode_words(b"=?US-ASCII?Q?Keith_Moore?="), "Keith Moore");
+        assert_eq!(
+            decode_words(b"=?ISO-8859-1?Q?Keld_J=F8rn_Simonsen?="),
+            "Keld Jørn Simonsen"
+        );
+        assert_eq!(
+            decode_words(b"=?ISO-8859-1?Q?Andr=E9?= Pirard"),
+            "André Pirard"
+        );
+        assert_eq!(
+            decode_words(b"=?ISO-8859-1?B?SWYgeW91IGNhbiByZWFkIHRoaXMgeW8=?= =?ISO-8859-2?B?dSB1bmRlcnN0YW5kIHRoZSBleGFtcGxlLg==?="),
+            "If you can read this you understand the example."
+        );
+        // §8 table: whitespace between adjacent encoded words disappears.
+        assert_eq!(decode_words(b"(=?ISO-8859-1?Q?a?=)"), "(a)");
+        assert_eq!(decode_words(b"(=?ISO-8859-1?Q?a?= b)"), "(a b)");
+        assert_eq!(
+            decode_words(b"(=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=)"),
+            "(ab)"
+        );
+        assert_eq!(
+            decode_words(b"(=?ISO-8859-1?Q?a?=  \t =?ISO-8859-1?Q?b?=)"),
+            "(ab)"
+        );
+        assert_eq!(decode_words(b"(=?ISO-8859-1?Q?a_b?=)"), "(a b)");
+        assert_eq!(
+            decode_words(b"(=?ISO-8859-1?Q?a?= =?ISO-8859-2?Q?_b?=)"),
+            "(a b)"
+        );
+    }
+
+    #[test]
+    fn encoded_words_lenient() {
+        assert_eq!(decode_words(b"=?x-unknown?Q?a?= z"), "=?x-unknown?Q?a?= z");
+        assert_eq!(decode_words(b"=?utf-8?q?broken"), "=?utf-8?q?broken");
+        assert_eq!(decode_words(b"=?UTF-8*en?B?4oKs?="), "€");
+        assert_eq!(decode_words("plain é".as_bytes()), "plain é");
+    }
+
+    #[test]
+    fn charsets_and_percent() {
+        assert_eq!(to_utf8(Some(b"iso-8859-1"), b"\xe9"), "é");
+        assert_eq!(to_utf8(Some(b"us-ascii"), "é".as_bytes()), "é");
+        assert_eq!(to_utf8(None, b"\xe9"), "é");
+        assert_eq!(
+            to_utf8(Some(b"koi8-r"), b"\xf0\xd2\xc9\xd7\xc5\xd4"),
+            "Привет"
+        );
+        assert_eq!(
+            percent(b"This%20is%20%2A%2A%2Afun%2A%2A%2A%zz"),
+            b"This is ***fun***%zz"
+        );
+    }
+
+    #[test]
+    fn transfer_encodings() {
+        assert_eq!(transfer_decode(b"BASE64", b"aGk="), b"hi");
+        assert_eq!(transfer_decode(b" Quoted-Printable ", b"h=69"), b"hi");
+        assert_eq!(transfer_decode(b"8bit", b"h=69"), b"h=69");
+    }
+}

@@ -1,0 +1,174 @@
+//! The parsed form of every client command this server understands.
+//!
+//! This module owns only the data types; `parser.rs` builds them from framed
+//! input. Nothing here knows about mailboxes on disk: mailbox names stay the raw
+//! bytes the client sent (modified UTF-7 or, after ENABLE UTF8=ACCEPT, UTF-8) and
+//! the session decodes them.
+
+use super::sequence::SequenceSet;
+
+/// One complete command: its tag and what it asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub tag: String,
+    pub body: CommandBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandBody {
+    // Any state.
+    Capability,
+    Noop,
+    Logout,
+    /// RFC 2971. `None` is `ID NIL`.
+    Id(Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>),
+
+    // Not authenticated.
+    StartTls,
+    Login { user: Vec<u8>, password: Vec<u8> },
+    /// `initial` is the SASL-IR initial response, already base64-decoded;
+    /// `Some(vec![])` for the `=` empty response.
+    Authenticate { mechanism: String, initial: Option<Vec<u8>> },
+
+    // Authenticated.
+    Enable(Vec<String>),
+    Select { mailbox: Vec<u8> },
+    Examine { mailbox: Vec<u8> },
+    Create { mailbox: Vec<u8> },
+    Delete { mailbox: Vec<u8> },
+    Rename { from: Vec<u8>, to: Vec<u8> },
+    Subscribe { mailbox: Vec<u8> },
+    Unsubscribe { mailbox: Vec<u8> },
+    List { reference: Vec<u8>, pattern: Vec<u8> },
+    Lsub { reference: Vec<u8>, pattern: Vec<u8> },
+    Namespace,
+    Status { mailbox: Vec<u8>, items: Vec<StatusItem> },
+    Append {
+        mailbox: Vec<u8>,
+        /// Flag names as sent, e.g. `\Seen`, `$Forwarded`.
+        flags: Vec<String>,
+        /// Unix time of the date-time argument.
+        date: Option<i64>,
+        message: Vec<u8>,
+    },
+    GetQuotaRoot { mailbox: Vec<u8> },
+    GetQuota { root: Vec<u8> },
+
+    // Selected.
+    Check,
+    Close,
+    Unselect,
+    /// `uids` is `Some` for UID EXPUNGE (RFC 4315).
+    Expunge { uids: Option<SequenceSet> },
+    Search { uid: bool, charset: Option<String>, criteria: SearchKey },
+    Fetch { uid: bool, set: SequenceSet, items: Vec<FetchItem> },
+    Store { uid: bool, set: SequenceSet, mode: StoreMode, silent: bool, flags: Vec<String> },
+    Copy { uid: bool, set: SequenceSet, mailbox: Vec<u8> },
+    Move { uid: bool, set: SequenceSet, mailbox: Vec<u8> },
+    Idle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    Size,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// One FETCH data item. The macros ALL, FAST and FULL are expanded by the parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchItem {
+    Envelope,
+    Flags,
+    InternalDate,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Size,
+    Rfc822Text,
+    /// `BODY` without a section: the non-extensible body structure.
+    Body,
+    BodyStructure,
+    Uid,
+    /// `BODY[...]` or `BODY.PEEK[...]`, optionally partial `<origin.count>`.
+    BodySection { peek: bool, section: Section, partial: Option<(u32, u32)> },
+}
+
+/// A section specification: `1.2.HEADER.FIELDS (From To)` is
+/// `Section { part: vec![1, 2], text: Some(SectionText::HeaderFields(..)) }`.
+/// `BODY[]` is an empty `part` with `text: None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub part: Vec<u32>,
+    pub text: Option<SectionText>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionText {
+    Header,
+    /// Field names as sent (compare case-insensitively).
+    HeaderFields(Vec<Vec<u8>>),
+    HeaderFieldsNot(Vec<Vec<u8>>),
+    Text,
+    Mime,
+}
+
+/// A calendar date from SEARCH (`1-Feb-1994`), without time or zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+}
+
+/// The SEARCH criteria tree. Top-level keys given side by side arrive as `And`.
+/// Strings are raw bytes in the command's charset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    And(Vec<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    Not(Box<SearchKey>),
+    All,
+    Answered,
+    Deleted,
+    Draft,
+    Flagged,
+    New,
+    Old,
+    Recent,
+    Seen,
+    Unanswered,
+    Undeleted,
+    Undraft,
+    Unflagged,
+    Unseen,
+    Keyword(String),
+    Unkeyword(String),
+    Bcc(Vec<u8>),
+    Cc(Vec<u8>),
+    From(Vec<u8>),
+    To(Vec<u8>),
+    Subject(Vec<u8>),
+    Body(Vec<u8>),
+    Text(Vec<u8>),
+    Header(Vec<u8>, Vec<u8>),
+    Before(Date),
+    On(Date),
+    Since(Date),
+    SentBefore(Date),
+    SentOn(Date),
+    SentSince(Date),
+    Larger(u64),
+    Smaller(u64),
+    Uid(SequenceSet),
+    SequenceSet(SequenceSet),
+}

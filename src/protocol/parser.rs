@@ -1,0 +1,1359 @@
+//! The command grammar: framed fragments to a [`Command`] (RFC 3501 §9 plus
+//! UIDPLUS's UID EXPUNGE, MOVE, UNSELECT, IDLE, NAMESPACE, ID, ENABLE,
+//! SASL-IR, QUOTA's GETQUOTA/GETQUOTAROOT and STATUS SIZE).
+//!
+//! This module only checks syntax. It must not judge meaning: whether a
+//! command is allowed in the current state, whether 8-bit bytes in a quoted
+//! string are acceptable (UTF8=ACCEPT), what a mailbox name refers to; the
+//! session decides all that. Errors carry the tag when it could be read and a
+//! short message that becomes the text of `tag BAD`.
+//!
+//! SEARCH criteria always come back wrapped in [`SearchKey::And`], even a
+//! single key, so callers see one shape for the top level.
+
+use super::command::{
+    Command, CommandBody, FetchItem, SearchKey, Section, SectionText, StatusItem, StoreMode,
+};
+use super::framing::Fragment;
+use super::sequence::SequenceSet;
+use super::encode::is_atom_char;
+use super::{base64, datetime};
+
+/// A syntax error. `tag` is `None` when not even the tag was readable (the
+/// reply is then `* BAD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub tag: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Nesting of NOT, OR and parentheses in SEARCH, bounding recursion.
+const MAX_SEARCH_DEPTH: usize = 100;
+/// Search keys in one command, bounding the work of evaluating them.
+const MAX_SEARCH_KEYS: usize = 1000;
+
+type PResult<T> = Result<T, String>;
+
+/// ASTRING-CHAR: ATOM-CHAR or `]`.
+pub fn is_astring_char(b: u8) -> bool {
+    is_atom_char(b) || b == b']'
+}
+
+/// A tag character: ASTRING-CHAR except `+`.
+pub fn is_tag_char(b: u8) -> bool {
+    is_astring_char(b) && b != b'+'
+}
+
+/// list-char: ATOM-CHAR, the wildcards `%` and `*`, or `]`.
+fn is_list_char(b: u8) -> bool {
+    is_astring_char(b) || b == b'%' || b == b'*'
+}
+
+fn is_sequence_char(b: u8) -> bool {
+    b.is_ascii_digit() || matches!(b, b':' | b',' | b'*')
+}
+
+/// Parses one framed command.
+pub fn parse_command(fragments: &[Fragment]) -> Result<Command, ParseError> {
+    let mut p = Parser { fragments, index: 0, pos: 0, search_keys: 0 };
+    let tag = p.tag().map_err(|message| ParseError { tag: None, message })?;
+    match p.command_body() {
+        Ok(body) => Ok(Command { tag, body }),
+        Err(message) => Err(ParseError { tag: Some(tag), message }),
+    }
+}
+
+/// A cursor over the fragments: `index` is always a line, `pos` a position
+/// in it. A literal is consumed together with its announcement, moving the
+/// cursor to the start of the following line.
+struct Parser<'a> {
+    fragments: &'a [Fragment],
+    index: usize,
+    pos: usize,
+    search_keys: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn line(&self) -> &'a [u8] {
+        match self.fragments.get(self.index) {
+            Some(Fragment::Line(line)) => line,
+            _ => &[],
+        }
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        self.line().get(self.pos..).unwrap_or(&[])
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.rest().first().copied()
+    }
+
+    fn peek_at(&self, offset: usize) -> Option<u8> {
+        self.rest().get(offset).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.rest().is_empty() && self.index + 1 >= self.fragments.len()
+    }
+
+    fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a [u8] {
+        let rest = self.rest();
+        let n = rest.iter().position(|&b| !f(b)).unwrap_or(rest.len());
+        self.pos += n;
+        rest.get(..n).unwrap_or(&[])
+    }
+
+    fn expect(&mut self, b: u8, what: &str) -> PResult<()> {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(format!("Expected {what}"))
+        }
+    }
+
+    fn sp(&mut self) -> PResult<()> {
+        if self.peek() == Some(b' ') {
+            self.pos += 1;
+            Ok(())
+        } else if self.at_end() {
+            Err("Missing arguments".into())
+        } else {
+            Err("Expected a space".into())
+        }
+    }
+
+    fn expect_end(&self) -> PResult<()> {
+        if self.at_end() { Ok(()) } else { Err("Unexpected extra arguments".into()) }
+    }
+
+    fn atom(&mut self) -> PResult<&'a [u8]> {
+        let atom = self.take_while(is_atom_char);
+        if atom.is_empty() {
+            return Err(if self.at_end() { "Missing arguments".into() } else { "Expected an atom".into() });
+        }
+        Ok(atom)
+    }
+
+    /// An atom as text; atoms are printable ASCII, so this cannot fail.
+    fn atom_string(&mut self) -> PResult<String> {
+        Ok(String::from_utf8_lossy(self.atom()?).into_owned())
+    }
+
+    /// The next word made of letters, digits and dots, upper-cased (FETCH
+    /// attribute names, section keywords), without requiring it to be nonempty.
+    fn word(&mut self) -> Vec<u8> {
+        self.take_while(|b| b.is_ascii_alphanumeric() || b == b'.').to_ascii_uppercase()
+    }
+
+    /// True when the next atom, compared case-insensitively, is `keyword`;
+    /// consumes it in that case.
+    fn keyword(&mut self, keyword: &str) -> bool {
+        let rest = self.rest();
+        let n = rest.iter().position(|&b| !is_atom_char(b)).unwrap_or(rest.len());
+        if rest.get(..n).is_some_and(|w| w.eq_ignore_ascii_case(keyword.as_bytes())) {
+            self.pos += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn tag(&mut self) -> PResult<String> {
+        let tag = self.take_while(is_tag_char);
+        if tag.is_empty() {
+            return Err("Missing or invalid tag".into());
+        }
+        Ok(String::from_utf8_lossy(tag).into_owned())
+    }
+
+    fn quoted(&mut self) -> PResult<Vec<u8>> {
+        self.expect(b'"', "a quoted string")?;
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None => return Err("Unterminated quoted string".into()),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => match self.peek_at(1) {
+                    Some(c @ (b'"' | b'\\')) => {
+                        out.push(c);
+                        self.pos += 2;
+                    }
+                    _ => return Err("Invalid escape in quoted string".into()),
+                },
+                Some(0) => return Err("NUL in quoted string".into()),
+                Some(c) => {
+                    out.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    /// A literal (`{n}` or `{n+}`; with `allow8` also `~{n}`) whose
+    /// announcement ends the current line; its data is the next fragment.
+    fn literal(&mut self, allow8: bool) -> PResult<Vec<u8>> {
+        let rest = self.rest();
+        let rest = if allow8 { rest.strip_prefix(b"~").unwrap_or(rest) } else { rest };
+        let inner = rest
+            .strip_prefix(b"{")
+            .and_then(|r| r.strip_suffix(b"}"))
+            .ok_or_else(|| "Invalid literal".to_string())?;
+        let digits = inner.strip_suffix(b"+").unwrap_or(inner);
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return Err("Invalid literal".into());
+        }
+        let size = parse_u64(digits).ok_or_else(|| "Invalid literal".to_string())?;
+        match self.fragments.get(self.index + 1) {
+            Some(Fragment::Literal(data)) if data.len() as u64 == size => {
+                self.index += 2;
+                self.pos = 0;
+                Ok(data.clone())
+            }
+            _ => Err("Literal data missing".into()),
+        }
+    }
+
+    fn string(&mut self) -> PResult<Vec<u8>> {
+        match self.peek() {
+            Some(b'"') => self.quoted(),
+            Some(b'{') => self.literal(false),
+            None => Err("Missing arguments".into()),
+            _ => Err("Expected a string".into()),
+        }
+    }
+
+    fn astring(&mut self) -> PResult<Vec<u8>> {
+        match self.peek() {
+            Some(b'"' | b'{') => self.string(),
+            _ => {
+                let atom = self.take_while(is_astring_char);
+                if atom.is_empty() {
+                    return Err(if self.at_end() { "Missing arguments".into() } else { "Expected a string".into() });
+                }
+                Ok(atom.to_vec())
+            }
+        }
+    }
+
+    fn nstring(&mut self) -> PResult<Option<Vec<u8>>> {
+        if self.keyword("NIL") { Ok(None) } else { self.string().map(Some) }
+    }
+
+    fn mailbox(&mut self) -> PResult<Vec<u8>> {
+        self.astring()
+    }
+
+    fn list_mailbox(&mut self) -> PResult<Vec<u8>> {
+        match self.peek() {
+            Some(b'"' | b'{') => self.string(),
+            _ => {
+                let pattern = self.take_while(is_list_char);
+                if pattern.is_empty() {
+                    return Err("Expected a mailbox pattern".into());
+                }
+                Ok(pattern.to_vec())
+            }
+        }
+    }
+
+    fn number(&mut self) -> PResult<u64> {
+        let digits = self.take_while(|b| b.is_ascii_digit());
+        parse_u64(digits).ok_or_else(|| "Expected a number".to_string())
+    }
+
+    fn number32(&mut self) -> PResult<u32> {
+        u32::try_from(self.number()?).map_err(|_| "Number too large".to_string())
+    }
+
+    fn nz_number(&mut self) -> PResult<u32> {
+        match self.number32()? {
+            0 => Err("Expected a nonzero number".into()),
+            n => Ok(n),
+        }
+    }
+
+    fn sequence_set(&mut self) -> PResult<SequenceSet> {
+        let text = self.take_while(is_sequence_char);
+        SequenceSet::parse(text).ok_or_else(|| "Invalid sequence set".to_string())
+    }
+
+    fn flag(&mut self) -> PResult<String> {
+        if self.peek() == Some(b'\\') {
+            self.pos += 1;
+            let name = self.atom().map_err(|_| "Invalid flag".to_string())?;
+            Ok(format!("\\{}", String::from_utf8_lossy(name)))
+        } else {
+            self.atom_string()
+        }
+    }
+
+    /// `(flag *(SP flag))`, possibly empty.
+    fn flag_list(&mut self) -> PResult<Vec<String>> {
+        self.expect(b'(', "a flag list")?;
+        let mut flags = Vec::new();
+        if self.peek() == Some(b')') {
+            self.pos += 1;
+            return Ok(flags);
+        }
+        loop {
+            flags.push(self.flag()?);
+            match self.peek() {
+                Some(b')') => {
+                    self.pos += 1;
+                    return Ok(flags);
+                }
+                _ => self.sp()?,
+            }
+        }
+    }
+
+    fn command_body(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let name = self.atom().map_err(|_| "Missing command".to_string())?.to_ascii_uppercase();
+        let body = match name.as_slice() {
+            b"CAPABILITY" => CommandBody::Capability,
+            b"NOOP" => CommandBody::Noop,
+            b"LOGOUT" => CommandBody::Logout,
+            b"STARTTLS" => CommandBody::StartTls,
+            b"CHECK" => CommandBody::Check,
+            b"CLOSE" => CommandBody::Close,
+            b"UNSELECT" => CommandBody::Unselect,
+            b"NAMESPACE" => CommandBody::Namespace,
+            b"IDLE" => CommandBody::Idle,
+            b"EXPUNGE" => CommandBody::Expunge { uids: None },
+            b"ID" => self.id()?,
+            b"LOGIN" => {
+                self.sp()?;
+                let user = self.astring()?;
+                self.sp()?;
+                let password = self.astring()?;
+                CommandBody::Login { user, password }
+            }
+            b"AUTHENTICATE" => self.authenticate()?,
+            b"ENABLE" => {
+                let mut caps = Vec::new();
+                loop {
+                    self.sp()?;
+                    caps.push(self.atom_string()?.to_ascii_uppercase());
+                    if self.at_end() {
+                        break;
+                    }
+                }
+                CommandBody::Enable(caps)
+            }
+            b"SELECT" => CommandBody::Select { mailbox: self.sp_mailbox()? },
+            b"EXAMINE" => CommandBody::Examine { mailbox: self.sp_mailbox()? },
+            b"CREATE" => CommandBody::Create { mailbox: self.sp_mailbox()? },
+            b"DELETE" => CommandBody::Delete { mailbox: self.sp_mailbox()? },
+            b"SUBSCRIBE" => CommandBody::Subscribe { mailbox: self.sp_mailbox()? },
+            b"UNSUBSCRIBE" => CommandBody::Unsubscribe { mailbox: self.sp_mailbox()? },
+            b"GETQUOTAROOT" => CommandBody::GetQuotaRoot { mailbox: self.sp_mailbox()? },
+            b"GETQUOTA" => CommandBody::GetQuota { root: self.sp_mailbox()? },
+            b"RENAME" => {
+                let from = self.sp_mailbox()?;
+                let to = self.sp_mailbox()?;
+                CommandBody::Rename { from, to }
+            }
+            b"LIST" | b"LSUB" => {
+                let reference = self.sp_mailbox()?;
+                self.sp()?;
+                let pattern = self.list_mailbox()?;
+                if name == b"LIST" {
+                    CommandBody::List { reference, pattern }
+                } else {
+                    CommandBody::Lsub { reference, pattern }
+                }
+            }
+            b"STATUS" => self.status()?,
+            b"APPEND" => self.append()?,
+            b"SEARCH" => self.search(false)?,
+            b"FETCH" => self.fetch(false)?,
+            b"STORE" => self.store(false)?,
+            b"COPY" => self.copy_or_move(false, false)?,
+            b"MOVE" => self.copy_or_move(false, true)?,
+            b"UID" => {
+                self.sp()?;
+                let sub = self.atom()?.to_ascii_uppercase();
+                match sub.as_slice() {
+                    b"SEARCH" => self.search(true)?,
+                    b"FETCH" => self.fetch(true)?,
+                    b"STORE" => self.store(true)?,
+                    b"COPY" => self.copy_or_move(true, false)?,
+                    b"MOVE" => self.copy_or_move(true, true)?,
+                    b"EXPUNGE" => {
+                        self.sp()?;
+                        CommandBody::Expunge { uids: Some(self.sequence_set()?) }
+                    }
+                    _ => return Err("Unknown UID command".into()),
+                }
+            }
+            _ => return Err("Unknown command".into()),
+        };
+        self.expect_end()?;
+        Ok(body)
+    }
+
+    fn sp_mailbox(&mut self) -> PResult<Vec<u8>> {
+        self.sp()?;
+        self.mailbox()
+    }
+
+    fn id(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        if self.keyword("NIL") {
+            return Ok(CommandBody::Id(None));
+        }
+        self.expect(b'(', "NIL or a parameter list")?;
+        let mut params = Vec::new();
+        // `()` is not in RFC 2971's grammar, but it is unambiguous and some
+        // clients send it; treat it as an empty list.
+        if self.peek() == Some(b')') {
+            self.pos += 1;
+            return Ok(CommandBody::Id(Some(params)));
+        }
+        loop {
+            let key = self.string()?;
+            self.sp()?;
+            let value = self.nstring()?;
+            params.push((key, value));
+            match self.peek() {
+                Some(b')') => {
+                    self.pos += 1;
+                    return Ok(CommandBody::Id(Some(params)));
+                }
+                _ => self.sp()?,
+            }
+        }
+    }
+
+    fn authenticate(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        let mechanism = self.atom_string()?.to_ascii_uppercase();
+        let mut initial = None;
+        if self.peek() == Some(b' ') {
+            self.pos += 1;
+            let response = self.atom()?;
+            initial = Some(if response == b"=" {
+                Vec::new()
+            } else {
+                base64::decode(response).ok_or_else(|| "Invalid base64 in initial response".to_string())?
+            });
+        }
+        Ok(CommandBody::Authenticate { mechanism, initial })
+    }
+
+    fn status(&mut self) -> PResult<CommandBody> {
+        let mailbox = self.sp_mailbox()?;
+        self.sp()?;
+        self.expect(b'(', "a list of status items")?;
+        let mut items = Vec::new();
+        loop {
+            let item = match self.atom()?.to_ascii_uppercase().as_slice() {
+                b"MESSAGES" => StatusItem::Messages,
+                b"RECENT" => StatusItem::Recent,
+                b"UIDNEXT" => StatusItem::UidNext,
+                b"UIDVALIDITY" => StatusItem::UidValidity,
+                b"UNSEEN" => StatusItem::Unseen,
+                b"SIZE" => StatusItem::Size,
+                _ => return Err("Unknown status item".into()),
+            };
+            items.push(item);
+            match self.peek() {
+                Some(b')') => {
+                    self.pos += 1;
+                    return Ok(CommandBody::Status { mailbox, items });
+                }
+                _ => self.sp()?,
+            }
+        }
+    }
+
+    fn append(&mut self) -> PResult<CommandBody> {
+        let mailbox = self.sp_mailbox()?;
+        self.sp()?;
+        let mut flags = Vec::new();
+        if self.peek() == Some(b'(') {
+            flags = self.flag_list()?;
+            self.sp()?;
+        }
+        let mut date = None;
+        if self.peek() == Some(b'"') {
+            let text = self.quoted()?;
+            date = Some(datetime::parse_date_time(&text).ok_or_else(|| "Invalid date-time".to_string())?);
+            self.sp()?;
+        }
+        match self.peek() {
+            Some(b'{' | b'~') => {}
+            None => return Err("Missing message literal".into()),
+            _ => return Err("Expected a message literal".into()),
+        }
+        let message = self.literal(true)?;
+        Ok(CommandBody::Append { mailbox, flags, date, message })
+    }
+
+    fn copy_or_move(&mut self, uid: bool, is_move: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let set = self.sequence_set()?;
+        let mailbox = self.sp_mailbox()?;
+        Ok(if is_move { CommandBody::Move { uid, set, mailbox } } else { CommandBody::Copy { uid, set, mailbox } })
+    }
+
+    fn store(&mut self, uid: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let set = self.sequence_set()?;
+        self.sp()?;
+        let mode = match self.peek() {
+            Some(b'+') => {
+                self.pos += 1;
+                StoreMode::Add
+            }
+            Some(b'-') => {
+                self.pos += 1;
+                StoreMode::Remove
+            }
+            _ => StoreMode::Replace,
+        };
+        let silent = match self.word().as_slice() {
+            b"FLAGS" => false,
+            b"FLAGS.SILENT" => true,
+            _ => return Err("Expected FLAGS or FLAGS.SILENT".into()),
+        };
+        self.sp()?;
+        let flags = if self.peek() == Some(b'(') {
+            self.flag_list()?
+        } else {
+            let mut flags = vec![self.flag()?];
+            while self.peek() == Some(b' ') {
+                self.pos += 1;
+                flags.push(self.flag()?);
+            }
+            flags
+        };
+        Ok(CommandBody::Store { uid, set, mode, silent, flags })
+    }
+
+    fn fetch(&mut self, uid: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let set = self.sequence_set()?;
+        self.sp()?;
+        let mut items = Vec::new();
+        if self.peek() == Some(b'(') {
+            self.pos += 1;
+            loop {
+                items.push(self.fetch_att()?);
+                match self.peek() {
+                    Some(b')') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => self.sp()?,
+                }
+            }
+        } else if self.keyword("ALL") {
+            items = vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size, FetchItem::Envelope];
+        } else if self.keyword("FAST") {
+            items = vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size];
+        } else if self.keyword("FULL") {
+            items = vec![
+                FetchItem::Flags,
+                FetchItem::InternalDate,
+                FetchItem::Rfc822Size,
+                FetchItem::Envelope,
+                FetchItem::Body,
+            ];
+        } else {
+            items.push(self.fetch_att()?);
+        }
+        Ok(CommandBody::Fetch { uid, set, items })
+    }
+
+    fn fetch_att(&mut self) -> PResult<FetchItem> {
+        let name = self.word();
+        Ok(match name.as_slice() {
+            b"ENVELOPE" => FetchItem::Envelope,
+            b"FLAGS" => FetchItem::Flags,
+            b"INTERNALDATE" => FetchItem::InternalDate,
+            b"RFC822" => FetchItem::Rfc822,
+            b"RFC822.HEADER" => FetchItem::Rfc822Header,
+            b"RFC822.SIZE" => FetchItem::Rfc822Size,
+            b"RFC822.TEXT" => FetchItem::Rfc822Text,
+            b"BODYSTRUCTURE" => FetchItem::BodyStructure,
+            b"UID" => FetchItem::Uid,
+            b"BODY" if self.peek() != Some(b'[') => FetchItem::Body,
+            b"BODY" | b"BODY.PEEK" => {
+                let section = self.section()?;
+                let partial = self.partial()?;
+                FetchItem::BodySection { peek: name == b"BODY.PEEK", section, partial }
+            }
+            b"" if self.at_end() => return Err("Missing fetch items".into()),
+            _ => return Err("Unknown fetch item".into()),
+        })
+    }
+
+    fn section(&mut self) -> PResult<Section> {
+        self.expect(b'[', "a section")?;
+        let mut part = Vec::new();
+        let mut text = None;
+        if self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            loop {
+                part.push(self.nz_number()?);
+                if self.peek() == Some(b'.') && self.peek_at(1).is_some_and(|b| b.is_ascii_digit()) {
+                    self.pos += 1;
+                } else {
+                    break;
+                }
+            }
+            if self.peek() == Some(b'.') {
+                self.pos += 1;
+                text = Some(self.section_text(true)?);
+            }
+        } else if self.peek() != Some(b']') {
+            text = Some(self.section_text(false)?);
+        }
+        self.expect(b']', "] after the section")?;
+        Ok(Section { part, text })
+    }
+
+    fn section_text(&mut self, after_part: bool) -> PResult<SectionText> {
+        let word = self.take_while(|b| b.is_ascii_alphabetic() || b == b'.').to_ascii_uppercase();
+        Ok(match word.as_slice() {
+            b"HEADER" => SectionText::Header,
+            b"TEXT" => SectionText::Text,
+            b"MIME" if after_part => SectionText::Mime,
+            b"HEADER.FIELDS" => SectionText::HeaderFields(self.header_list()?),
+            b"HEADER.FIELDS.NOT" => SectionText::HeaderFieldsNot(self.header_list()?),
+            _ => return Err("Invalid section".into()),
+        })
+    }
+
+    fn header_list(&mut self) -> PResult<Vec<Vec<u8>>> {
+        self.sp()?;
+        self.expect(b'(', "a header field list")?;
+        let mut fields = Vec::new();
+        loop {
+            fields.push(self.astring()?);
+            match self.peek() {
+                Some(b')') => {
+                    self.pos += 1;
+                    return Ok(fields);
+                }
+                _ => self.sp()?,
+            }
+        }
+    }
+
+    fn partial(&mut self) -> PResult<Option<(u32, u32)>> {
+        if self.peek() != Some(b'<') {
+            return Ok(None);
+        }
+        self.pos += 1;
+        let origin = self.number32()?;
+        self.expect(b'.', ". in the partial range")?;
+        let count = self.nz_number()?;
+        self.expect(b'>', "> after the partial range")?;
+        Ok(Some((origin, count)))
+    }
+
+    fn search(&mut self, uid: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let mut charset = None;
+        if self.keyword("CHARSET") {
+            self.sp()?;
+            let name = self.astring()?;
+            charset = Some(String::from_utf8(name).map_err(|_| "Invalid charset name".to_string())?);
+            self.sp()?;
+        }
+        let mut keys = vec![self.search_key(1)?];
+        while self.peek() == Some(b' ') {
+            self.pos += 1;
+            keys.push(self.search_key(1)?);
+        }
+        Ok(CommandBody::Search { uid, charset, criteria: SearchKey::And(keys) })
+    }
+
+    fn search_key(&mut self, depth: usize) -> PResult<SearchKey> {
+        if depth > MAX_SEARCH_DEPTH {
+            return Err("Search criteria nested too deeply".into());
+        }
+        self.search_keys += 1;
+        if self.search_keys > MAX_SEARCH_KEYS {
+            return Err("Too many search criteria".into());
+        }
+        match self.peek() {
+            Some(b'(') => {
+                self.pos += 1;
+                let mut keys = vec![self.search_key(depth + 1)?];
+                loop {
+                    match self.peek() {
+                        Some(b')') => {
+                            self.pos += 1;
+                            return Ok(SearchKey::And(keys));
+                        }
+                        _ => {
+                            self.sp()?;
+                            keys.push(self.search_key(depth + 1)?);
+                        }
+                    }
+                }
+            }
+            Some(b) if is_sequence_char(b) => Ok(SearchKey::SequenceSet(self.sequence_set()?)),
+            None => Err("Missing search criteria".into()),
+            _ => {
+                let name = self.atom()?.to_ascii_uppercase();
+                self.search_key_named(&name, depth)
+            }
+        }
+    }
+
+    fn search_key_named(&mut self, name: &[u8], depth: usize) -> PResult<SearchKey> {
+        use SearchKey as K;
+        let key = match name {
+            b"ALL" => K::All,
+            b"ANSWERED" => K::Answered,
+            b"DELETED" => K::Deleted,
+            b"DRAFT" => K::Draft,
+            b"FLAGGED" => K::Flagged,
+            b"NEW" => K::New,
+            b"OLD" => K::Old,
+            b"RECENT" => K::Recent,
+            b"SEEN" => K::Seen,
+            b"UNANSWERED" => K::Unanswered,
+            b"UNDELETED" => K::Undeleted,
+            b"UNDRAFT" => K::Undraft,
+            b"UNFLAGGED" => K::Unflagged,
+            b"UNSEEN" => K::Unseen,
+            b"BCC" => K::Bcc(self.sp_astring()?),
+            b"CC" => K::Cc(self.sp_astring()?),
+            b"FROM" => K::From(self.sp_astring()?),
+            b"TO" => K::To(self.sp_astring()?),
+            b"SUBJECT" => K::Subject(self.sp_astring()?),
+            b"BODY" => K::Body(self.sp_astring()?),
+            b"TEXT" => K::Text(self.sp_astring()?),
+            b"HEADER" => {
+                let field = self.sp_astring()?;
+                K::Header(field, self.sp_astring()?)
+            }
+            b"KEYWORD" => {
+                self.sp()?;
+                K::Keyword(self.atom_string()?)
+            }
+            b"UNKEYWORD" => {
+                self.sp()?;
+                K::Unkeyword(self.atom_string()?)
+            }
+            b"BEFORE" => K::Before(self.search_date()?),
+            b"ON" => K::On(self.search_date()?),
+            b"SINCE" => K::Since(self.search_date()?),
+            b"SENTBEFORE" => K::SentBefore(self.search_date()?),
+            b"SENTON" => K::SentOn(self.search_date()?),
+            b"SENTSINCE" => K::SentSince(self.search_date()?),
+            b"LARGER" => {
+                self.sp()?;
+                K::Larger(self.number()?)
+            }
+            b"SMALLER" => {
+                self.sp()?;
+                K::Smaller(self.number()?)
+            }
+            b"UID" => {
+                self.sp()?;
+                K::Uid(self.sequence_set()?)
+            }
+            b"NOT" => {
+                self.sp()?;
+                K::Not(Box::new(self.search_key(depth + 1)?))
+            }
+            b"OR" => {
+                self.sp()?;
+                let a = self.search_key(depth + 1)?;
+                self.sp()?;
+                let b = self.search_key(depth + 1)?;
+                K::Or(Box::new(a), Box::new(b))
+            }
+            _ => return Err("Unknown search criterion".into()),
+        };
+        Ok(key)
+    }
+
+    fn sp_astring(&mut self) -> PResult<Vec<u8>> {
+        self.sp()?;
+        self.astring()
+    }
+
+    /// `SP date`, where date is `d-Mon-yyyy` bare or in quotes.
+    fn search_date(&mut self) -> PResult<super::command::Date> {
+        self.sp()?;
+        let text = if self.peek() == Some(b'"') { self.quoted()? } else { self.atom()?.to_vec() };
+        datetime::parse_search_date(&text).ok_or_else(|| "Invalid date".to_string())
+    }
+}
+
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::command::Date;
+    use crate::protocol::sequence::SeqNum;
+
+    /// Splits a test command the way the framing layer would: `{n}` at a
+    /// line end takes the next n bytes as a literal.
+    fn frame(input: &[u8]) -> Vec<Fragment> {
+        let mut reader = crate::protocol::framing::CommandReader::new(input, Default::default());
+        reader.read_command(&mut std::io::sink()).unwrap()
+    }
+
+    fn parse(input: &str) -> Result<Command, ParseError> {
+        parse_command(&frame(format!("{input}\r\n").as_bytes()))
+    }
+
+    fn body(input: &str) -> CommandBody {
+        let cmd = parse(input).unwrap_or_else(|e| panic!("{input}: {e:?}"));
+        cmd.body
+    }
+
+    fn err(input: &str) -> ParseError {
+        match parse(input) {
+            Ok(c) => panic!("{input} parsed as {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn set(s: &str) -> SequenceSet {
+        SequenceSet::parse(s.as_bytes()).unwrap()
+    }
+
+    fn v(s: &str) -> Vec<u8> {
+        s.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn simple_commands_and_case() {
+        let cmd = parse("a001 capability").unwrap();
+        assert_eq!(cmd, Command { tag: "a001".into(), body: CommandBody::Capability });
+        assert_eq!(body("x NOOP"), CommandBody::Noop);
+        assert_eq!(body("x LogOut"), CommandBody::Logout);
+        assert_eq!(body("x STARTTLS"), CommandBody::StartTls);
+        assert_eq!(body("x CHECK"), CommandBody::Check);
+        assert_eq!(body("x CLOSE"), CommandBody::Close);
+        assert_eq!(body("x UNSELECT"), CommandBody::Unselect);
+        assert_eq!(body("x NAMESPACE"), CommandBody::Namespace);
+        assert_eq!(body("x IDLE"), CommandBody::Idle);
+        assert_eq!(body("x EXPUNGE"), CommandBody::Expunge { uids: None });
+        assert_eq!(body("x UID EXPUNGE 3:5"), CommandBody::Expunge { uids: Some(set("3:5")) });
+        // `]` is allowed in tags, `+` is not.
+        assert_eq!(parse("a] NOOP").unwrap().tag, "a]");
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(err("+a NOOP").tag, None);
+        assert_eq!(err("").tag, None);
+        assert_eq!(err("(a NOOP").tag, None);
+        assert_eq!(err("a+ NOOP").tag.as_deref(), Some("a"));
+        let e = err("a7 FROB");
+        assert_eq!(e.tag.as_deref(), Some("a7"));
+        assert_eq!(e.message, "Unknown command");
+        assert_eq!(err("a7").message, "Missing arguments");
+    }
+
+    #[test]
+    fn login_forms() {
+        let want = CommandBody::Login { user: v("fred"), password: v("se cr\"et") };
+        assert_eq!(body(r#"a LOGIN fred "se cr\"et""#), want);
+        assert_eq!(body("a LOGIN fred {8}\r\nse cr\"et"), want);
+        assert_eq!(body("a LOGIN {4+}\r\nfred {8+}\r\nse cr\"et"), want);
+        assert_eq!(
+            body("a LOGIN \"\" \"a\\\\b\""),
+            CommandBody::Login { user: vec![], password: v("a\\b") }
+        );
+        // 8-bit in quoted strings is the session's call.
+        assert_eq!(
+            body("a LOGIN \"jörg\" x"),
+            CommandBody::Login { user: "jörg".as_bytes().to_vec(), password: v("x") }
+        );
+        // ASTRING-CHAR includes `]`.
+        assert_eq!(body("a LOGIN us]er pw"), CommandBody::Login { user: v("us]er"), password: v("pw") });
+        assert_eq!(err("a LOGIN fred").message, "Missing arguments");
+        assert_eq!(err("a LOGIN fred pw extra").message, "Unexpected extra arguments");
+        assert_eq!(err(r#"a LOGIN fred "p\w""#).message, "Invalid escape in quoted string");
+        assert_eq!(err(r#"a LOGIN fred "pw"#).message, "Unterminated quoted string");
+        assert!(err("a LOGIN  fred pw").tag.is_some());
+        assert_eq!(err("a LOGIN fred {3}x").message, "Invalid literal");
+    }
+
+    #[test]
+    fn literal_fragments_checked() {
+        // Hand-made fragments whose literal length disagrees with the announcement.
+        let frags = vec![
+            Fragment::Line(v("a LOGIN {4}")),
+            Fragment::Literal(v("abc")),
+            Fragment::Line(v(" x")),
+        ];
+        assert_eq!(parse_command(&frags).unwrap_err().message, "Literal data missing");
+        let frags = vec![Fragment::Line(v("a LOGIN {4}"))];
+        assert_eq!(parse_command(&frags).unwrap_err().message, "Literal data missing");
+        assert_eq!(parse_command(&[]).unwrap_err().tag, None);
+    }
+
+    #[test]
+    fn authenticate() {
+        assert_eq!(
+            body("a AUTHENTICATE plain"),
+            CommandBody::Authenticate { mechanism: "PLAIN".into(), initial: None }
+        );
+        assert_eq!(
+            body("a AUTHENTICATE PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm"),
+            CommandBody::Authenticate {
+                mechanism: "PLAIN".into(),
+                initial: Some(b"\0tim\0tanstaaftanstaaf".to_vec()),
+            }
+        );
+        assert_eq!(
+            body("a AUTHENTICATE EXTERNAL ="),
+            CommandBody::Authenticate { mechanism: "EXTERNAL".into(), initial: Some(vec![]) }
+        );
+        assert_eq!(err("a AUTHENTICATE PLAIN Zm9v!").message, "Invalid base64 in initial response");
+        assert_eq!(err("a AUTHENTICATE PLAIN Zm9v x").message, "Unexpected extra arguments");
+        assert_eq!(err("a AUTHENTICATE").message, "Missing arguments");
+        assert_eq!(err("a AUTHENTICATE PLAIN Zm=v").message, "Invalid base64 in initial response");
+    }
+
+    #[test]
+    fn id_and_enable() {
+        assert_eq!(body("a ID NIL"), CommandBody::Id(None));
+        assert_eq!(
+            body(r#"a ID ("name" "sodr" "version" NIL)"#),
+            CommandBody::Id(Some(vec![(v("name"), Some(v("sodr"))), (v("version"), None)]))
+        );
+        assert_eq!(body("a ID ()"), CommandBody::Id(Some(vec![])));
+        assert!(parse(r#"a ID ("name")"#).is_err());
+        assert!(parse("a ID (name x)").is_err());
+        assert_eq!(
+            body("a ENABLE utf8=accept CONDSTORE"),
+            CommandBody::Enable(vec!["UTF8=ACCEPT".into(), "CONDSTORE".into()])
+        );
+        assert!(parse("a ENABLE").is_err());
+    }
+
+    #[test]
+    fn mailbox_commands() {
+        assert_eq!(body("a SELECT inbox"), CommandBody::Select { mailbox: v("inbox") });
+        assert_eq!(body("a EXAMINE \"My Box\""), CommandBody::Examine { mailbox: v("My Box") });
+        assert_eq!(body("a CREATE {3}\r\na b"), CommandBody::Create { mailbox: v("a b") });
+        assert_eq!(body("a DELETE x"), CommandBody::Delete { mailbox: v("x") });
+        assert_eq!(body("a SUBSCRIBE x"), CommandBody::Subscribe { mailbox: v("x") });
+        assert_eq!(body("a UNSUBSCRIBE x"), CommandBody::Unsubscribe { mailbox: v("x") });
+        assert_eq!(body("a RENAME old \"new\""), CommandBody::Rename { from: v("old"), to: v("new") });
+        assert_eq!(body("a GETQUOTAROOT INBOX"), CommandBody::GetQuotaRoot { mailbox: v("INBOX") });
+        assert_eq!(body("a GETQUOTA \"\""), CommandBody::GetQuota { root: vec![] });
+        assert!(parse("a SELECT").is_err());
+        assert!(parse("a SELECT a*").is_err());
+        assert!(parse("a RENAME x").is_err());
+    }
+
+    #[test]
+    fn list_and_lsub() {
+        assert_eq!(body("a LIST \"\" *"), CommandBody::List { reference: vec![], pattern: v("*") });
+        assert_eq!(
+            body("a LIST ~/Mail/ %"),
+            CommandBody::List { reference: v("~/Mail/"), pattern: v("%") }
+        );
+        assert_eq!(
+            body("a LSUB \"#news.\" comp.mail.*"),
+            CommandBody::Lsub { reference: v("#news."), pattern: v("comp.mail.*") }
+        );
+        assert_eq!(
+            body("a LIST \"\" INBOX.%]x"),
+            CommandBody::List { reference: vec![], pattern: v("INBOX.%]x") }
+        );
+        assert!(parse("a LIST \"\"").is_err());
+        assert!(parse("a LIST * x").is_err());
+    }
+
+    #[test]
+    fn status() {
+        assert_eq!(
+            body("a STATUS blurdybloop (UIDNEXT MESSAGES unseen recent uidvalidity SIZE)"),
+            CommandBody::Status {
+                mailbox: v("blurdybloop"),
+                items: vec![
+                    StatusItem::UidNext,
+                    StatusItem::Messages,
+                    StatusItem::Unseen,
+                    StatusItem::Recent,
+                    StatusItem::UidValidity,
+                    StatusItem::Size,
+                ],
+            }
+        );
+        assert!(parse("a STATUS x ()").is_err());
+        assert!(parse("a STATUS x (FOO)").is_err());
+        assert!(parse("a STATUS x MESSAGES").is_err());
+        assert!(parse("a STATUS x (MESSAGES").is_err());
+    }
+
+    #[test]
+    fn append() {
+        // RFC 3501 §6.3.11 example.
+        let msg = "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\nSubject: afternoon meeting\r\n\r\nHello\r\n";
+        let cmd = format!(
+            "A003 APPEND saved-messages (\\Seen $Forwarded) \"17-Jul-1996 02:44:25 -0700\" {{{}}}\r\n{msg}",
+            msg.len()
+        );
+        assert_eq!(
+            body(&cmd),
+            CommandBody::Append {
+                mailbox: v("saved-messages"),
+                flags: vec!["\\Seen".into(), "$Forwarded".into()],
+                date: Some(837_596_665),
+                message: v(msg),
+            }
+        );
+        assert_eq!(
+            body("a APPEND INBOX {3+}\r\nx\r\n"),
+            CommandBody::Append { mailbox: v("INBOX"), flags: vec![], date: None, message: v("x\r\n") }
+        );
+        assert_eq!(
+            body("a APPEND INBOX () \" 7-Jan-2024 10:00:00 +0100\" ~{2}\r\n\0x"),
+            CommandBody::Append {
+                mailbox: v("INBOX"),
+                flags: vec![],
+                date: Some(1_704_618_000),
+                message: v("\0x"),
+            }
+        );
+        assert_eq!(err("a APPEND INBOX \"32-Jan-2024 10:00:00 +0100\" {1}\r\nx").message, "Invalid date-time");
+        assert_eq!(err("a APPEND INBOX \"hello\"").message, "Invalid date-time");
+        assert_eq!(err("a APPEND INBOX (\\Seen)").message, "Missing arguments");
+        assert_eq!(err("a APPEND INBOX (\\Seen) x").message, "Expected a message literal");
+        assert!(parse("a APPEND INBOX {1}\r\nx extra").is_err());
+        assert!(parse("a APPEND INBOX (\\*) {1}\r\nx").is_err());
+    }
+
+    #[test]
+    fn fetch_macros_and_items() {
+        let f = |s: &str| match body(s) {
+            CommandBody::Fetch { items, .. } => items,
+            other => panic!("{other:?}"),
+        };
+        use FetchItem::*;
+        assert_eq!(f("a FETCH 1 ALL"), vec![Flags, InternalDate, Rfc822Size, Envelope]);
+        assert_eq!(f("a FETCH 1 fast"), vec![Flags, InternalDate, Rfc822Size]);
+        assert_eq!(f("a FETCH 1 FULL"), vec![Flags, InternalDate, Rfc822Size, Envelope, Body]);
+        assert_eq!(f("a FETCH 1 uid"), vec![Uid]);
+        assert_eq!(
+            f("a FETCH 1 (ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID)"),
+            vec![Envelope, Flags, InternalDate, Rfc822, Rfc822Header, Rfc822Size, Rfc822Text, Body, BodyStructure, Uid]
+        );
+        assert_eq!(
+            body("a UID FETCH 1:* (FLAGS)"),
+            CommandBody::Fetch { uid: true, set: set("1:*"), items: vec![Flags] }
+        );
+        assert!(parse("a FETCH 1 (ALL)").is_err());
+        assert!(parse("a FETCH 1 ()").is_err());
+        assert!(parse("a FETCH 1 (FLAGS").is_err());
+        assert!(parse("a FETCH 1 FOO").is_err());
+        assert!(parse("a FETCH 0 FLAGS").is_err());
+        assert!(parse("a FETCH 1").is_err());
+        assert!(parse("a FETCH 1 BODY.PEEK").is_err());
+        assert!(parse("a FETCH 1 FLAGS UID").is_err());
+    }
+
+    fn section_item(s: &str) -> FetchItem {
+        match body(&format!("a FETCH 1 {s}")) {
+            CommandBody::Fetch { mut items, .. } if items.len() == 1 => items.remove(0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn body_sections() {
+        assert_eq!(
+            section_item("BODY.PEEK[HEADER.FIELDS (From To)]<0.100>"),
+            FetchItem::BodySection {
+                peek: true,
+                section: Section {
+                    part: vec![],
+                    text: Some(SectionText::HeaderFields(vec![v("From"), v("To")])),
+                },
+                partial: Some((0, 100)),
+            }
+        );
+        assert_eq!(
+            section_item("body[]"),
+            FetchItem::BodySection { peek: false, section: Section { part: vec![], text: None }, partial: None }
+        );
+        assert_eq!(
+            section_item("BODY[1.2.3]"),
+            FetchItem::BodySection {
+                peek: false,
+                section: Section { part: vec![1, 2, 3], text: None },
+                partial: None,
+            }
+        );
+        assert_eq!(
+            section_item("BODY[4.2.mime]<10.4294967295>"),
+            FetchItem::BodySection {
+                peek: false,
+                section: Section { part: vec![4, 2], text: Some(SectionText::Mime) },
+                partial: Some((10, u32::MAX)),
+            }
+        );
+        assert_eq!(
+            section_item("BODY.PEEK[2.HEADER.FIELDS.NOT (\"X-A\" {3}\r\nX-B)]"),
+            FetchItem::BodySection {
+                peek: true,
+                section: Section {
+                    part: vec![2],
+                    text: Some(SectionText::HeaderFieldsNot(vec![v("X-A"), v("X-B")])),
+                },
+                partial: None,
+            }
+        );
+        for (s, t) in [("HEADER", SectionText::Header), ("TEXT", SectionText::Text), ("3.TEXT", SectionText::Text)] {
+            match section_item(&format!("BODY[{s}]")) {
+                FetchItem::BodySection { section, .. } => assert_eq!(section.text, Some(t)),
+                other => panic!("{other:?}"),
+            }
+        }
+        for bad in [
+            "BODY[MIME]",
+            "BODY[0]",
+            "BODY[1.0]",
+            "BODY[1.]",
+            "BODY[1",
+            "BODY[HEADER.FIELDS]",
+            "BODY[HEADER.FIELDS ()]",
+            "BODY[FOO]",
+            "BODY[]<0>",
+            "BODY[]<0.0>",
+            "BODY[]<1.2",
+            "BODY[]<4294967296.1>",
+            "BODY.PEEK",
+        ] {
+            assert!(parse(&format!("a FETCH 1 {bad}")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn store() {
+        assert_eq!(
+            body("a STORE 2:4 +FLAGS (\\Deleted)"),
+            CommandBody::Store {
+                uid: false,
+                set: set("2:4"),
+                mode: StoreMode::Add,
+                silent: false,
+                flags: vec!["\\Deleted".into()],
+            }
+        );
+        assert_eq!(
+            body("a UID STORE 7 -flags.silent \\Seen $Junk"),
+            CommandBody::Store {
+                uid: true,
+                set: set("7"),
+                mode: StoreMode::Remove,
+                silent: true,
+                flags: vec!["\\Seen".into(), "$Junk".into()],
+            }
+        );
+        assert_eq!(
+            body("a STORE * FLAGS ()"),
+            CommandBody::Store {
+                uid: false,
+                set: SequenceSet(vec![(SeqNum::Star, SeqNum::Star)]),
+                mode: StoreMode::Replace,
+                silent: false,
+                flags: vec![],
+            }
+        );
+        assert!(parse("a STORE 1 +FLAGS (\\*)").is_err());
+        assert!(parse("a STORE 1 +FLAGS \\*").is_err());
+        assert!(parse("a STORE 1 FLAG (\\Seen)").is_err());
+        assert!(parse("a STORE 1 +FLAGS").is_err());
+        assert!(parse("a STORE 1 +FLAGS (\\Seen").is_err());
+    }
+
+    #[test]
+    fn copy_and_move() {
+        assert_eq!(
+            body("a COPY 2:4 MEETING"),
+            CommandBody::Copy { uid: false, set: set("2:4"), mailbox: v("MEETING") }
+        );
+        assert_eq!(
+            body("a UID MOVE 1,3 \"Trash\""),
+            CommandBody::Move { uid: true, set: set("1,3"), mailbox: v("Trash") }
+        );
+        assert_eq!(body("a MOVE 1 x"), CommandBody::Move { uid: false, set: set("1"), mailbox: v("x") });
+        assert!(parse("a COPY 1").is_err());
+        assert!(parse("a UID FROB 1").is_err());
+        assert!(parse("a UID").is_err());
+    }
+
+    fn criteria(s: &str) -> (Option<String>, SearchKey) {
+        match body(s) {
+            CommandBody::Search { charset, criteria, .. } => (charset, criteria),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn search_rfc_examples() {
+        use SearchKey as K;
+        // RFC 3501 §6.4.4 examples.
+        assert_eq!(
+            criteria("A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\""),
+            (
+                None,
+                K::And(vec![
+                    K::Flagged,
+                    K::Since(Date { year: 1994, month: 2, day: 1 }),
+                    K::Not(Box::new(K::From(v("Smith")))),
+                ])
+            )
+        );
+        assert_eq!(
+            criteria("A284 SEARCH CHARSET UTF-8 TEXT {6}\r\nXXXXXX"),
+            (Some("UTF-8".into()), K::And(vec![K::Text(v("XXXXXX"))]))
+        );
+        assert_eq!(criteria("a SEARCH ALL").1, K::And(vec![K::All]));
+        assert_eq!(
+            body("a UID SEARCH 1:* UID 5"),
+            CommandBody::Search {
+                uid: true,
+                charset: None,
+                criteria: K::And(vec![K::SequenceSet(set("1:*")), K::Uid(set("5"))]),
+            }
+        );
+    }
+
+    #[test]
+    fn search_all_keys() {
+        use SearchKey as K;
+        let d = Date { year: 2024, month: 1, day: 7 };
+        let (_, key) = criteria(
+            "a SEARCH ALL ANSWERED BCC b BEFORE 7-jan-2024 BODY x CC c DELETED DRAFT FLAGGED \
+             FROM f HEADER X-Spam yes KEYWORD $Junk LARGER 100 NEW NOT OLD ON \"07-Jan-2024\" \
+             OR RECENT SEEN SENTBEFORE 7-Jan-2024 SENTON 7-Jan-2024 SENTSINCE 7-Jan-2024 \
+             SINCE 7-Jan-2024 SMALLER 5 SUBJECT \"s s\" TEXT t TO o UID 1:3 UNANSWERED \
+             UNDELETED UNDRAFT UNFLAGGED UNKEYWORD foo UNSEEN 4,*",
+        );
+        assert_eq!(
+            key,
+            K::And(vec![
+                K::All,
+                K::Answered,
+                K::Bcc(v("b")),
+                K::Before(d),
+                K::Body(v("x")),
+                K::Cc(v("c")),
+                K::Deleted,
+                K::Draft,
+                K::Flagged,
+                K::From(v("f")),
+                K::Header(v("X-Spam"), v("yes")),
+                K::Keyword("$Junk".into()),
+                K::Larger(100),
+                K::New,
+                K::Not(Box::new(K::Old)),
+                K::On(d),
+                K::Or(Box::new(K::Recent), Box::new(K::Seen)),
+                K::SentBefore(d),
+                K::SentOn(d),
+                K::SentSince(d),
+                K::Since(d),
+                K::Smaller(5),
+                K::Subject(v("s s")),
+                K::Text(v("t")),
+                K::To(v("o")),
+                K::Uid(set("1:3")),
+                K::Unanswered,
+                K::Undeleted,
+                K::Undraft,
+                K::Unflagged,
+                K::Unkeyword("foo".into()),
+                K::Unseen,
+                K::SequenceSet(set("4,*")),
+            ])
+        );
+    }
+
+    #[test]
+    fn search_nesting() {
+        use SearchKey as K;
+        assert_eq!(
+            criteria("a SEARCH OR (SEEN FLAGGED) NOT (DELETED) 2:3").1,
+            K::And(vec![
+                K::Or(
+                    Box::new(K::And(vec![K::Seen, K::Flagged])),
+                    Box::new(K::Not(Box::new(K::And(vec![K::Deleted])))),
+                ),
+                K::SequenceSet(set("2:3")),
+            ])
+        );
+        assert_eq!(
+            criteria("a SEARCH OR OR SEEN DRAFT ((ANSWERED))").1,
+            K::And(vec![K::Or(
+                Box::new(K::Or(Box::new(K::Seen), Box::new(K::Draft))),
+                Box::new(K::And(vec![K::And(vec![K::Answered])])),
+            )])
+        );
+        // Depth 99 inside the top level is fine, beyond the limit is not.
+        let ok = format!("a SEARCH {}ALL", "NOT ".repeat(99));
+        assert!(parse(&ok).is_ok());
+        let deep = format!("a SEARCH {}ALL", "NOT ".repeat(150));
+        assert_eq!(err(&deep).message, "Search criteria nested too deeply");
+        let deep = format!("a SEARCH {}ALL{}", "(".repeat(200), ")".repeat(200));
+        assert_eq!(err(&deep).message, "Search criteria nested too deeply");
+        let many = format!("a SEARCH {}", vec!["SEEN"; 1001].join(" "));
+        assert_eq!(err(&many).message, "Too many search criteria");
+        let enough = format!("a SEARCH {}", vec!["SEEN"; 1000].join(" "));
+        assert!(parse(&enough).is_ok());
+    }
+
+    #[test]
+    fn search_errors() {
+        for bad in [
+            "a SEARCH",
+            "a SEARCH FOO",
+            "a SEARCH OR SEEN",
+            "a SEARCH NOT",
+            "a SEARCH (SEEN",
+            "a SEARCH ()",
+            "a SEARCH SINCE 1-Feb-94",
+            "a SEARCH SINCE 31-Feb-1994",
+            "a SEARCH LARGER x",
+            "a SEARCH LARGER 99999999999999999999999",
+            "a SEARCH UID x",
+            "a SEARCH 0",
+            "a SEARCH CHARSET",
+            "a SEARCH CHARSET UTF-8",
+            "a SEARCH HEADER X",
+            "a SEARCH SEEN  UNSEEN",
+            "a SEARCH SEEN ",
+            "a SEARCH KEYWORD \\Seen",
+        ] {
+            let e = err(bad);
+            assert_eq!(e.tag.as_deref(), Some("a"), "{bad}");
+        }
+    }
+}

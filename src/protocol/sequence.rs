@@ -1,0 +1,175 @@
+//! Sequence sets (RFC 3501 `sequence-set`): `1:4,7,9:*`.
+//!
+//! A set is kept as the client wrote it, with `*` unresolved, because `*` means
+//! "the largest number the client knows" and that is only known when the
+//! command runs. Ranges may be written backwards (`4:2` is `2:4`).
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqNum {
+    Value(u32),
+    Star,
+}
+
+impl SeqNum {
+    fn resolve(self, star: u32) -> u32 {
+        match self {
+            SeqNum::Value(v) => v,
+            SeqNum::Star => star,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceSet(pub Vec<(SeqNum, SeqNum)>);
+
+impl SequenceSet {
+    /// Parses the textual form; `None` when it is not a valid sequence set
+    /// (empty, a zero, a number over u32, stray characters).
+    pub fn parse(s: &[u8]) -> Option<SequenceSet> {
+        if s.is_empty() {
+            return None;
+        }
+        let mut ranges = Vec::new();
+        for item in s.split(|&b| b == b',') {
+            let mut ends = item.splitn(2, |&b| b == b':');
+            let lo = parse_num(ends.next()?)?;
+            let hi = match ends.next() {
+                Some(h) => parse_num(h)?,
+                None => lo,
+            };
+            ranges.push((lo, hi));
+        }
+        Some(SequenceSet(ranges))
+    }
+
+    /// The ranges as `(low, high)` with `*` replaced by `star` and each range
+    /// put the right way round.
+    pub fn ranges(&self, star: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.0.iter().map(move |&(a, b)| {
+            let (a, b) = (a.resolve(star), b.resolve(star));
+            if a <= b { (a, b) } else { (b, a) }
+        })
+    }
+
+    pub fn contains(&self, n: u32, star: u32) -> bool {
+        self.ranges(star).any(|(lo, hi)| lo <= n && n <= hi)
+    }
+
+    /// True when any element is `*` (a sequence-number `*` on an empty
+    /// mailbox is an error).
+    pub fn has_star(&self) -> bool {
+        self.0.iter().any(|&(a, b)| a == SeqNum::Star || b == SeqNum::Star)
+    }
+
+    /// The largest explicit number in the set (ignoring `*`), for range checks.
+    pub fn max_value(&self) -> u32 {
+        self.0
+            .iter()
+            .flat_map(|&(a, b)| [a, b])
+            .filter_map(|n| match n {
+                SeqNum::Value(v) => Some(v),
+                SeqNum::Star => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+fn parse_num(s: &[u8]) -> Option<SeqNum> {
+    if s == b"*" {
+        return Some(SeqNum::Star);
+    }
+    if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) || s[0] == b'0' {
+        return None;
+    }
+    let v: u64 = std::str::from_utf8(s).ok()?.parse().ok()?;
+    u32::try_from(v).ok().map(SeqNum::Value)
+}
+
+impl fmt::Display for SequenceSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, &(a, b)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write_num(f, a)?;
+            if a != b {
+                f.write_str(":")?;
+                write_num(f, b)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_num(f: &mut fmt::Formatter<'_>, n: SeqNum) -> fmt::Result {
+    match n {
+        SeqNum::Value(v) => write!(f, "{v}"),
+        SeqNum::Star => f.write_str("*"),
+    }
+}
+
+/// Formats numbers (in the order given) compactly, joining consecutive runs:
+/// `[1,2,3,5]` → `1:3,5`. Used for COPYUID, whose two sets must correspond
+/// element by element, so the order is kept rather than sorted.
+pub fn compact(nums: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < nums.len() {
+        let start = nums[i];
+        let mut j = i;
+        while j + 1 < nums.len() && nums[j + 1] == nums[j].wrapping_add(1) {
+            j += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if j > i {
+            out.push_str(&format!("{}:{}", start, nums[j]));
+        } else {
+            out.push_str(&start.to_string());
+        }
+        i = j + 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_resolve() {
+        let s = SequenceSet::parse(b"1:4,7,9:*").unwrap();
+        assert_eq!(s.ranges(20).collect::<Vec<_>>(), vec![(1, 4), (7, 7), (9, 20)]);
+        assert!(s.contains(20, 20));
+        assert!(!s.contains(8, 20));
+        assert!(s.has_star());
+    }
+
+    #[test]
+    fn reversed_range_and_star_below() {
+        let s = SequenceSet::parse(b"4:2").unwrap();
+        assert_eq!(s.ranges(10).collect::<Vec<_>>(), vec![(2, 4)]);
+        // RFC 3501 §6.4.8: UID 500:* with max UID 300 covers 300.
+        let s = SequenceSet::parse(b"500:*").unwrap();
+        assert!(s.contains(300, 300));
+    }
+
+    #[test]
+    fn rejects_bad() {
+        for bad in [&b""[..], b"0", b"1:", b":2", b"1,,2", b"a", b"4294967296", b"01"] {
+            assert!(SequenceSet::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(SequenceSet::parse(b"4294967295").is_some());
+    }
+
+    #[test]
+    fn display_and_compact() {
+        assert_eq!(SequenceSet::parse(b"1:4,*,7").unwrap().to_string(), "1:4,*,7");
+        assert_eq!(compact(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
+        assert_eq!(compact(&[5, 3]), "5,3");
+    }
+}

@@ -1,0 +1,159 @@
+//! `mdimap-listen`: bind, accept, and fork+exec one `mdimapd` per connection
+//! with the socket on fd 0/1, as tcpserver does. It enforces MAXDAEMONS and
+//! MAXPERIP, reaps children, and never dies because a session did: every
+//! session is a separate process.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::session::wait_readable;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static RELOAD: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+extern "C" fn on_hup(_: libc::c_int) {
+    RELOAD.store(true, Ordering::SeqCst);
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenOptions {
+    pub config: Option<PathBuf>,
+    pub listen: Vec<SocketAddr>,
+    pub mdimapd: PathBuf,
+    pub log_stderr: bool,
+    pub max_daemons: usize,
+    pub max_per_ip: usize,
+}
+
+struct Session {
+    child: Child,
+    ip: String,
+}
+
+fn install_handlers() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let stop = SigAction::new(SigHandler::Handler(on_stop), SaFlags::empty(), SigSet::empty());
+    let hup = SigAction::new(SigHandler::Handler(on_hup), SaFlags::SA_RESTART, SigSet::empty());
+    // SAFETY: the handlers only store to atomics, which is async-signal-safe.
+    unsafe {
+        let _ = sigaction(Signal::SIGTERM, &stop);
+        let _ = sigaction(Signal::SIGINT, &stop);
+        let _ = sigaction(Signal::SIGHUP, &hup);
+    }
+}
+
+/// Runs until SIGTERM or SIGINT. Returns the exit status.
+pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<(usize, usize)>) -> i32 {
+    install_handlers();
+    let mut listeners = Vec::new();
+    for addr in &opts.listen {
+        match TcpListener::bind(addr) {
+            Ok(l) => {
+                let local = l.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| addr.to_string());
+                if let Err(e) = l.set_nonblocking(true) {
+                    log::error!("{local}: {e}");
+                    return 1;
+                }
+                eprintln!("mdimap-listen: listening on {local}");
+                log::info!("listening on {local}");
+                listeners.push(l);
+            }
+            Err(e) => {
+                eprintln!("mdimap-listen: cannot listen on {addr}: {e}");
+                log::error!("cannot listen on {addr}: {e}");
+                return 1;
+            }
+        }
+    }
+    if listeners.is_empty() {
+        eprintln!("mdimap-listen: nothing to listen on; give --listen ADDR:PORT or ADDRESS/PORT in the configuration");
+        return 1;
+    }
+    let (mut max_daemons, mut max_per_ip) = (opts.max_daemons, opts.max_per_ip);
+    let mut sessions: Vec<Session> = Vec::new();
+    let fds: Vec<i32> = listeners.iter().map(|l| l.as_raw_fd()).collect();
+    while !STOP.load(Ordering::SeqCst) {
+        if RELOAD.swap(false, Ordering::SeqCst) {
+            if let Some((d, p)) = reload() {
+                max_daemons = d;
+                max_per_ip = p;
+                log::info!("configuration re-read: MAXDAEMONS={d} MAXPERIP={p}");
+            }
+        }
+        reap(&mut sessions);
+        let ready = wait_readable(&fds, Duration::from_millis(500));
+        for (i, listener) in listeners.iter().enumerate() {
+            if !ready.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            loop {
+                let (stream, peer) = match listener.accept() {
+                    Ok(s) => s,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        log::warn!("accept: {e}");
+                        break;
+                    }
+                };
+                reap(&mut sessions);
+                let ip = peer.ip().to_string();
+                if sessions.len() >= max_daemons {
+                    refuse(stream, "Too many connections, try again later.");
+                    log::warn!("MAXDAEMONS ({max_daemons}) reached; refused ip=[{ip}]");
+                    continue;
+                }
+                if sessions.iter().filter(|s| s.ip == ip).count() >= max_per_ip {
+                    refuse(stream, "Too many connections from your address.");
+                    log::warn!("MAXPERIP ({max_per_ip}) reached; refused ip=[{ip}]");
+                    continue;
+                }
+                match spawn(&opts, stream, peer) {
+                    Ok(child) => sessions.push(Session { child, ip }),
+                    Err(e) => log::error!("cannot start {}: {e}", opts.mdimapd.display()),
+                }
+            }
+        }
+    }
+    log::info!("stopping; {} sessions continue until their clients leave", sessions.len());
+    0
+}
+
+fn refuse(mut stream: TcpStream, why: &str) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.write_all(format!("* BYE [UNAVAILABLE] {why}\r\n").as_bytes());
+}
+
+fn reap(sessions: &mut Vec<Session>) {
+    sessions.retain_mut(|s| !matches!(s.child.try_wait(), Ok(Some(_))));
+}
+
+fn spawn(opts: &ListenOptions, stream: TcpStream, peer: SocketAddr) -> std::io::Result<Child> {
+    stream.set_nonblocking(false)?;
+    let local = stream.local_addr()?;
+    let fd: OwnedFd = stream.into();
+    let out = fd.try_clone()?;
+    let mut cmd = Command::new(&opts.mdimapd);
+    if let Some(c) = &opts.config {
+        cmd.arg("--config").arg(c);
+    }
+    if opts.log_stderr {
+        cmd.arg("--log-stderr");
+    }
+    cmd.stdin(Stdio::from(fd))
+        .stdout(Stdio::from(out))
+        .env("PROTO", "TCP")
+        .env("TCPREMOTEIP", peer.ip().to_string())
+        .env("TCPREMOTEPORT", peer.port().to_string())
+        .env("TCPLOCALIP", local.ip().to_string())
+        .env("TCPLOCALPORT", local.port().to_string());
+    cmd.spawn()
+}

@@ -1,0 +1,84 @@
+//! IDLE (RFC 2177): the client waits, the server pushes changes. Deliveries
+//! and flag changes by other processes are noticed through inotify on the
+//! folder's `new/` and `cur/`, with a timed rescan as the fallback inotify
+//! cannot provide on NFS.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use super::view::Announce;
+use super::{wait_readable, Done, Session};
+use crate::protocol::framing::FrameError;
+
+impl Session<'_> {
+    pub(super) fn cmd_idle(&mut self, _tag: &str) -> Done {
+        let inotify = self.selected.as_ref().and_then(|v| {
+            let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
+            let mask = AddWatchFlags::IN_CREATE
+                | AddWatchFlags::IN_MOVED_TO
+                | AddWatchFlags::IN_MOVED_FROM
+                | AddWatchFlags::IN_DELETE;
+            for dir in v.folder.watch_dirs() {
+                if let Err(e) = ino.add_watch(&dir, mask) {
+                    log::warn!("IDLE: cannot watch {}: {e}; falling back to polling", dir.display());
+                }
+            }
+            Some(ino)
+        });
+        self.refresh(Announce::All, true);
+        self.flush_pending();
+        self.send_raw(b"+ idling\r\n");
+        let started = Instant::now();
+        loop {
+            if self.broken {
+                return Done::bad("Connection lost.");
+            }
+            let elapsed = started.elapsed();
+            if elapsed >= self.settings.autologout {
+                self.send_raw(b"* BYE Autologout; idle for too long\r\n");
+                self.broken = true;
+                return Done::bad("Autologout.");
+            }
+            let wait = self.settings.idle_poll.min(self.settings.autologout - elapsed);
+            let ready = if self.io.reader.has_buffered() {
+                vec![true, false]
+            } else {
+                let mut fds = vec![self.io.input_fd];
+                if let Some(ino) = &inotify {
+                    fds.push(ino.as_fd().as_raw_fd());
+                }
+                wait_readable(&fds, wait)
+            };
+            if ready.first().copied().unwrap_or(false) {
+                return match self.io.reader.read_line() {
+                    Ok(line) if line.eq_ignore_ascii_case(b"DONE") => Done::ok("IDLE terminated."),
+                    Ok(_) => Done::bad("Expected DONE."),
+                    Err(FrameError::LineTooLong) => Done::bad("Expected DONE."),
+                    Err(_) => {
+                        self.broken = true;
+                        Done::bad("Connection lost.")
+                    }
+                };
+            }
+            if ready.get(1).copied().unwrap_or(false) {
+                if let Some(ino) = &inotify {
+                    // One delivery is several events (create in tmp is not
+                    // watched; rename into new/, then our own move to cur/):
+                    // wait a moment so they are handled in one rescan.
+                    std::thread::sleep(Duration::from_millis(30));
+                    while let Ok(events) = ino.read_events() {
+                        if events.is_empty() {
+                            break;
+                        }
+                    }
+                }
+            }
+            self.refresh(Announce::All, true);
+            if !self.pending.is_empty() {
+                self.flush_pending();
+            }
+        }
+    }
+}

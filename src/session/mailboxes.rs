@@ -1,0 +1,214 @@
+//! Commands on mailboxes as a whole: CREATE, DELETE, RENAME, SUBSCRIBE,
+//! UNSUBSCRIBE, LIST, LSUB and STATUS.
+
+use std::collections::BTreeMap;
+
+use super::names::{fold_inbox, from_wire, pattern_is_reasonable, pattern_matches, to_wire};
+use super::{store_error, Done, Session};
+use crate::protocol::command::StatusItem;
+use crate::protocol::encode::push_string_utf8;
+
+/// A node of the folder hierarchy for LIST: a folder, or a parent level that
+/// exists only because a folder below it does.
+#[derive(Debug, Default, Clone, Copy)]
+struct Node {
+    exists: bool,
+    has_children: bool,
+}
+
+/// Every folder plus every level above one, with the attributes LIST reports.
+fn hierarchy(names: &[String]) -> BTreeMap<String, Node> {
+    let mut tree: BTreeMap<String, Node> = BTreeMap::new();
+    for name in names {
+        tree.entry(name.clone()).or_default().exists = true;
+        let mut end = 0;
+        while let Some(i) = name[end..].find('.') {
+            let parent = &name[..end + i];
+            tree.entry(parent.to_string()).or_default().has_children = true;
+            end += i + 1;
+        }
+    }
+    tree
+}
+
+impl Session<'_> {
+    pub(super) fn cmd_create(&mut self, raw: &[u8]) -> Done {
+        let name = match self.mailbox_name(raw) {
+            Ok(n) => n,
+            Err(d) => return d,
+        };
+        if name == "INBOX" {
+            return Done::no_code("ALREADYEXISTS", "INBOX always exists.");
+        }
+        match self.store.create_folder(&name) {
+            Ok(()) => Done::ok("CREATE completed."),
+            Err(e) => store_error(&e),
+        }
+    }
+
+    pub(super) fn cmd_delete(&mut self, raw: &[u8]) -> Done {
+        let name = match self.mailbox_name(raw) {
+            Ok(n) => n,
+            Err(d) => return d,
+        };
+        if name == "INBOX" {
+            return Done::no_code("CANNOT", "INBOX cannot be deleted.");
+        }
+        if self.selected.as_ref().is_some_and(|v| v.folder.name() == name) {
+            self.selected = None;
+        }
+        match self.store.delete_folder(&name) {
+            Ok(()) => Done::ok("DELETE completed."),
+            Err(e) => store_error(&e),
+        }
+    }
+
+    pub(super) fn cmd_rename(&mut self, from: &[u8], to: &[u8]) -> Done {
+        let (from, to) = match (self.mailbox_name(from), self.mailbox_name(to)) {
+            (Ok(f), Ok(t)) => (f, t),
+            (Err(d), _) | (_, Err(d)) => return d,
+        };
+        match self.store.rename_folder(&from, &to) {
+            Ok(()) => Done::ok("RENAME completed."),
+            Err(e) => store_error(&e),
+        }
+    }
+
+    pub(super) fn cmd_subscribe(&mut self, raw: &[u8], subscribe: bool) -> Done {
+        let name = match self.mailbox_name(raw) {
+            Ok(n) => n,
+            Err(d) => return d,
+        };
+        let result = if subscribe { self.store.subscribe(&name) } else { self.store.unsubscribe(&name) };
+        match result {
+            Ok(()) if subscribe => Done::ok("SUBSCRIBE completed."),
+            Ok(()) => Done::ok("UNSUBSCRIBE completed."),
+            Err(e) => store_error(&e),
+        }
+    }
+
+    pub(super) fn cmd_list(&mut self, reference: &[u8], pattern: &[u8], lsub: bool) -> Done {
+        let verb = if lsub { "LSUB" } else { "LIST" };
+        if pattern.is_empty() {
+            // RFC 3501 §6.3.8: an empty pattern asks for the delimiter.
+            self.pending.push(format!("{verb} (\\Noselect) \".\" \"\"").into_bytes());
+            return Done::ok(format!("{verb} completed."));
+        }
+        let mut full = reference.to_vec();
+        full.extend_from_slice(pattern);
+        if !pattern_is_reasonable(&full) {
+            return Done::no_code("LIMIT", "Pattern too complex.");
+        }
+        let Some(pattern) = from_wire(&full, self.utf8) else {
+            // Nothing can match a pattern that is not valid modified UTF-7.
+            return Done::ok(format!("{verb} completed."));
+        };
+        let pattern = fold_inbox(&pattern);
+        let existing = match self.store.folder_names() {
+            Ok(n) => n,
+            Err(e) => return store_error(&e),
+        };
+        let tree = hierarchy(&existing);
+        if lsub {
+            let subscribed = match self.store.subscriptions() {
+                Ok(s) => s,
+                Err(e) => return store_error(&e),
+            };
+            let subscribed: Vec<String> = subscribed.iter().map(|s| fold_inbox(s)).collect();
+            let subtree = hierarchy(&subscribed);
+            for (name, node) in &subtree {
+                if !pattern_matches(pattern.as_bytes(), name.as_bytes()) {
+                    continue;
+                }
+                let exists = tree.get(name).is_some_and(|n| n.exists);
+                let attrs = if node.exists && exists {
+                    ""
+                } else if node.exists {
+                    "\\Noselect"
+                } else {
+                    // A parent of a subscribed folder is listed only when the
+                    // pattern stops at its level (RFC 3501 §6.3.9).
+                    let hidden_child = subscribed.iter().any(|s| {
+                        s.starts_with(name.as_str())
+                            && s.as_bytes().get(name.len()) == Some(&b'.')
+                            && !pattern_matches(pattern.as_bytes(), s.as_bytes())
+                    });
+                    if !hidden_child {
+                        continue;
+                    }
+                    "\\Noselect"
+                };
+                self.push_list_line(verb, attrs, name);
+            }
+        } else {
+            for (name, node) in &tree {
+                if !pattern_matches(pattern.as_bytes(), name.as_bytes()) {
+                    continue;
+                }
+                let mut attrs = String::new();
+                if !node.exists {
+                    attrs.push_str("\\Noselect ");
+                }
+                attrs.push_str(if node.has_children { "\\HasChildren" } else { "\\HasNoChildren" });
+                self.push_list_line(verb, &attrs, name);
+            }
+        }
+        Done::ok(format!("{verb} completed."))
+    }
+
+    fn push_list_line(&mut self, verb: &str, attrs: &str, name: &str) {
+        let mut line = format!("{verb} ({attrs}) \".\" ").into_bytes();
+        push_string_utf8(&mut line, &to_wire(name, self.utf8), self.utf8);
+        self.pending.push(line);
+    }
+
+    pub(super) fn cmd_status(&mut self, raw: &[u8], items: &[StatusItem]) -> Done {
+        let name = match self.mailbox_name(raw) {
+            Ok(n) => n,
+            Err(d) => return d,
+        };
+        if items.contains(&StatusItem::Size) {
+            return Done::bad("STATUS SIZE is not supported.");
+        }
+        let folder = match self.store.folder(&name) {
+            Ok(f) => f,
+            Err(e) => return store_error(&e),
+        };
+        let st = match folder.status() {
+            Ok(s) => s,
+            Err(e) => return store_error(&e),
+        };
+        let mut line = b"STATUS ".to_vec();
+        push_string_utf8(&mut line, &to_wire(&name, self.utf8), self.utf8);
+        line.extend_from_slice(b" (");
+        let parts: Vec<String> = items
+            .iter()
+            .map(|item| match item {
+                StatusItem::Messages => format!("MESSAGES {}", st.messages),
+                StatusItem::Recent => format!("RECENT {}", st.recent),
+                StatusItem::UidNext => format!("UIDNEXT {}", st.uidnext),
+                StatusItem::UidValidity => format!("UIDVALIDITY {}", st.uidvalidity),
+                StatusItem::Unseen => format!("UNSEEN {}", st.unseen),
+                StatusItem::Size => format!("SIZE {}", st.size),
+            })
+            .collect();
+        line.extend_from_slice(parts.join(" ").as_bytes());
+        line.push(b')');
+        self.pending.push(line);
+        Done::ok("STATUS completed.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hierarchy_marks_missing_parents() {
+        let t = hierarchy(&["INBOX".into(), "INBOX.Work.Reports".into()]);
+        let work = t["INBOX.Work"];
+        assert!(!work.exists && work.has_children);
+        assert!(t["INBOX"].exists && t["INBOX"].has_children);
+        assert!(!t["INBOX.Work.Reports"].has_children);
+    }
+}

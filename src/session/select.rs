@@ -1,0 +1,118 @@
+//! SELECT, EXAMINE, CLOSE, UNSELECT and EXPUNGE: opening and leaving a
+//! mailbox, and removing `\Deleted` messages.
+
+use super::view::SelectedView;
+use super::{store_error, Done, Session};
+use crate::protocol::sequence::SequenceSet;
+
+impl Session<'_> {
+    pub(super) fn cmd_select(&mut self, raw: &[u8], read_only: bool) -> Done {
+        // A SELECT, even a failed one, leaves the previous mailbox without
+        // expunging it (RFC 3501 §6.3.1).
+        if self.selected.take().is_some() {
+            self.pending.push(b"OK [CLOSED] Previous mailbox closed.".to_vec());
+        }
+        let name = match self.mailbox_name(raw) {
+            Ok(n) => n,
+            Err(d) => return d,
+        };
+        let folder = match self.store.folder(&name) {
+            Ok(f) => f,
+            Err(e) => return store_error(&e),
+        };
+        let view = match SelectedView::open(folder, read_only) {
+            Ok(v) => v,
+            Err(e) => return store_error(&e),
+        };
+        self.pending.push(view.flags_response());
+        self.pending.push(format!("{} EXISTS", view.exists()).into_bytes());
+        self.pending.push(format!("{} RECENT", view.recent_count()).into_bytes());
+        let mut pf = b"OK [".to_vec();
+        pf.extend_from_slice(&view.permanent_flags());
+        pf.extend_from_slice(b"] Limited");
+        self.pending.push(pf);
+        if let Some(n) = view.first_unseen() {
+            self.pending.push(format!("OK [UNSEEN {n}] First unseen.").into_bytes());
+        }
+        self.pending.push(format!("OK [UIDVALIDITY {}] UIDs valid.", view.uidvalidity).into_bytes());
+        self.pending.push(format!("OK [UIDNEXT {}] Predicted next UID.", view.uidnext).into_bytes());
+        self.selected = Some(view);
+        if read_only {
+            Done::ok_code("READ-ONLY", "EXAMINE completed.")
+        } else {
+            Done::ok_code("READ-WRITE", "SELECT completed.")
+        }
+    }
+
+    pub(super) fn cmd_close(&mut self) -> Done {
+        if let Err(d) = self.selected_or_bad() {
+            return d;
+        }
+        // CLOSE expunges silently, and not at all when read-only.
+        if let Some(view) = self.selected.as_ref() {
+            if !view.read_only {
+                let victims: Vec<String> = view
+                    .messages
+                    .iter()
+                    .filter(|m| m.flags.has(b'T') && !m.expunged)
+                    .map(|m| m.filename.clone())
+                    .collect();
+                for f in victims {
+                    if let Err(e) = view.folder.expunge(&f) {
+                        log::error!("CLOSE: {e}");
+                    }
+                }
+            }
+        }
+        self.selected = None;
+        Done::ok("CLOSE completed.")
+    }
+
+    pub(super) fn cmd_unselect(&mut self) -> Done {
+        if let Err(d) = self.selected_or_bad() {
+            return d;
+        }
+        self.selected = None;
+        Done::ok("UNSELECT completed.")
+    }
+
+    /// EXPUNGE, and UID EXPUNGE (RFC 4315) when `uids` is given: only
+    /// messages that are `\Deleted` and, for UID EXPUNGE, in the set.
+    pub(super) fn cmd_expunge(&mut self, uids: Option<&SequenceSet>) -> Done {
+        let Some(view) = self.selected.as_mut() else {
+            return Done::bad("No mailbox selected.");
+        };
+        if view.read_only {
+            return Done::no_code("READ-ONLY", "Mailbox is read-only.");
+        }
+        // Start from the current state on disk, so flags set by another
+        // session count and messages already gone are reported, not retried.
+        let mut out = Vec::new();
+        if let Err(e) = view.refresh(super::view::Announce::All, &mut out) {
+            return store_error(&e);
+        }
+        let star = view.max_uid();
+        let victims: Vec<(u32, String)> = view
+            .messages
+            .iter()
+            .filter(|m| m.flags.has(b'T'))
+            .filter(|m| uids.is_none_or(|set| set.contains(m.uid, star)))
+            .map(|m| (m.uid, m.filename.clone()))
+            .collect();
+        let mut removed = Vec::new();
+        let mut failure = None;
+        for (uid, filename) in victims {
+            match view.folder.expunge(&filename) {
+                Ok(()) => removed.push(uid),
+                Err(e) => failure = Some(e),
+            }
+        }
+        view.remove_uids(&removed, &mut out);
+        view.note_own_change();
+        self.pending.extend(out);
+        match failure {
+            Some(e) => store_error(&e),
+            None => Done::ok("EXPUNGE completed."),
+        }
+    }
+}

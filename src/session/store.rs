@@ -1,0 +1,121 @@
+//! STORE and UID STORE: flag changes. System flags are renames of the
+//! message file; keywords go to Courier's keyword files.
+
+use super::fetch::resolve_set;
+use super::flags::{merge_keywords, remove_keywords, write_flag_list, FlagChange, FlagError};
+use super::{store_error, Done, Session};
+use crate::protocol::command::StoreMode;
+use crate::protocol::sequence::SequenceSet;
+
+impl Session<'_> {
+    pub(super) fn cmd_store(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        mode: StoreMode,
+        silent: bool,
+        names: &[String],
+    ) -> Done {
+        let Some(view) = self.selected.as_mut() else {
+            return Done::bad("No mailbox selected.");
+        };
+        if view.read_only {
+            return Done::no_code("READ-ONLY", "Mailbox is read-only.");
+        }
+        let change = match FlagChange::from_names(names) {
+            Ok(c) => c,
+            Err(FlagError::NotStorable(f)) => return Done::bad(format!("Flag {f} cannot be stored.")),
+            Err(FlagError::BadKeyword(k)) => return Done::bad(format!("Invalid keyword {k}.")),
+        };
+        let indexes = match resolve_set(view, uid, set) {
+            Ok(i) => i,
+            Err(d) => return d,
+        };
+        let mut lines = Vec::new();
+        let mut failure = None;
+        let mut grew = false;
+        for i in indexes {
+            let m = &view.messages[i];
+            if m.expunged {
+                continue;
+            }
+            let mut flags = m.flags.clone();
+            let mut keywords = m.keywords.clone();
+            match mode {
+                StoreMode::Replace => {
+                    for (_, l) in super::flags::SYSTEM_FLAGS {
+                        flags.set(l, change.letters.contains(&l));
+                    }
+                    keywords = Vec::new();
+                    merge_keywords(&mut keywords, &change.keywords);
+                }
+                StoreMode::Add => {
+                    for &l in &change.letters {
+                        flags.set(l, true);
+                    }
+                    merge_keywords(&mut keywords, &change.keywords);
+                }
+                StoreMode::Remove => {
+                    for &l in &change.letters {
+                        flags.set(l, false);
+                    }
+                    remove_keywords(&mut keywords, &change.keywords);
+                }
+            }
+            if flags != m.flags {
+                match view.folder.set_flags(&m.filename, &flags) {
+                    Ok(Some(newname)) => {
+                        let m = &mut view.messages[i];
+                        m.filename = newname;
+                        m.flags = flags;
+                    }
+                    // Gone: another session expunged it; the next rescan says so.
+                    Ok(None) => continue,
+                    Err(e) => {
+                        failure = Some(e);
+                        continue;
+                    }
+                }
+            }
+            let m = &view.messages[i];
+            if keywords != m.keywords {
+                if let Err(e) = view.folder.set_keywords(&m.basename, &keywords) {
+                    failure = Some(e);
+                    continue;
+                }
+                for k in &keywords {
+                    if !view.known_keywords.iter().any(|e| e.eq_ignore_ascii_case(k)) {
+                        view.known_keywords.push(k.clone());
+                        grew = true;
+                    }
+                }
+                view.messages[i].keywords = keywords;
+            }
+            if !silent {
+                let m = &view.messages[i];
+                let mut line = format!("{} FETCH (", i + 1).into_bytes();
+                if uid {
+                    line.extend_from_slice(format!("UID {} ", m.uid).as_bytes());
+                }
+                line.extend_from_slice(b"FLAGS ");
+                write_flag_list(&mut line, &m.flags, &m.keywords, m.recent);
+                line.push(b')');
+                lines.push(line);
+            }
+        }
+        view.note_own_change();
+        if grew {
+            // RFC 3501 §7.2.6: FLAGS is re-sent when the defined set grows.
+            let mut pf = b"OK [".to_vec();
+            pf.extend_from_slice(&view.permanent_flags());
+            pf.extend_from_slice(b"] Limited");
+            self.pending.push(view.flags_response());
+            self.pending.push(pf);
+        }
+        self.pending.extend(lines);
+        match failure {
+            Some(e) => store_error(&e),
+            None => Done::ok("STORE completed."),
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The selected mailbox as this client knows it: sequence numbers ⇄ UIDs,
+//! flags, and the changes other processes made that the client has not been
+//! told about yet.
+//!
+//! This is the one place that decides when untagged EXISTS, EXPUNGE and FETCH
+//! responses may be sent (RFC 3501 §7.4.1, §5.5): a message expunged by someone
+//! else keeps its sequence number until a command that allows EXPUNGE
+//! responses runs, and EXISTS never shrinks except through reported EXPUNGEs.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use crate::maildir::{Folder, InfoFlags, MessageEntry, ScanResult, StoreError};
+
+use super::flags::write_flag_list;
+
+/// One message as the client sees it.
+#[derive(Debug, Clone)]
+pub struct ViewMessage {
+    pub uid: u32,
+    pub basename: String,
+    pub filename: String,
+    pub flags: InfoFlags,
+    pub keywords: Vec<String>,
+    pub recent: bool,
+    /// Gone from disk but not yet reported with EXPUNGE.
+    pub expunged: bool,
+}
+
+impl ViewMessage {
+    fn from_entry(e: MessageEntry) -> ViewMessage {
+        ViewMessage {
+            uid: e.uid,
+            basename: e.basename,
+            filename: e.filename,
+            flags: e.flags,
+            keywords: e.keywords,
+            recent: e.recent,
+            expunged: false,
+        }
+    }
+}
+
+/// When a refresh happens, which untagged responses the command permits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announce {
+    /// NOOP, CHECK, IDLE, UID commands, EXPUNGE, …: everything may be sent.
+    All,
+    /// FETCH, STORE, SEARCH by sequence number: no EXPUNGE (RFC 3501 §7.4.1).
+    NoExpunge,
+}
+
+pub struct SelectedView {
+    pub folder: Folder,
+    pub read_only: bool,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub messages: Vec<ViewMessage>,
+    /// Keywords named in the last FLAGS response; grows as new ones appear.
+    pub known_keywords: Vec<String>,
+    dir_stamp: Option<Vec<SystemTime>>,
+}
+
+impl SelectedView {
+    /// Opens the folder: a read-write scan moves `new/` into `cur/` and so
+    /// gives `\Recent` to this session; a read-only one touches nothing.
+    pub fn open(folder: Folder, read_only: bool) -> Result<SelectedView, StoreError> {
+        let stamp = dir_stamp(&folder);
+        let scan = if read_only { folder.scan_read_only()? } else { folder.scan()? };
+        let mut view = SelectedView {
+            folder,
+            read_only,
+            uidvalidity: scan.uidvalidity,
+            uidnext: scan.uidnext,
+            messages: scan.messages.into_iter().map(ViewMessage::from_entry).collect(),
+            known_keywords: Vec::new(),
+            dir_stamp: stamp,
+        };
+        view.known_keywords = view.all_keywords();
+        Ok(view)
+    }
+
+    pub fn exists(&self) -> u32 {
+        self.messages.len() as u32
+    }
+
+    pub fn recent_count(&self) -> u32 {
+        self.messages.iter().filter(|m| m.recent).count() as u32
+    }
+
+    pub fn first_unseen(&self) -> Option<u32> {
+        self.messages.iter().position(|m| !m.flags.has(b'S')).map(|i| i as u32 + 1)
+    }
+
+    pub fn max_uid(&self) -> u32 {
+        self.messages.last().map(|m| m.uid).unwrap_or(0)
+    }
+
+    pub fn seq_of_uid(&self, uid: u32) -> Option<usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    fn all_keywords(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for m in &self.messages {
+            super::flags::merge_keywords(&mut all, &m.keywords);
+        }
+        all
+    }
+
+    /// `* FLAGS (...)` with the system flags and every keyword in use.
+    pub fn flags_response(&self) -> Vec<u8> {
+        let mut out = b"FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft".to_vec();
+        for k in &self.known_keywords {
+            out.push(b' ');
+            out.extend_from_slice(k.as_bytes());
+        }
+        out.push(b')');
+        out
+    }
+
+    /// The PERMANENTFLAGS list: empty for a read-only mailbox; `\*` because
+    /// new keywords can always be created.
+    pub fn permanent_flags(&self) -> Vec<u8> {
+        if self.read_only {
+            return b"PERMANENTFLAGS ()".to_vec();
+        }
+        let mut out = b"PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft".to_vec();
+        for k in &self.known_keywords {
+            out.push(b' ');
+            out.extend_from_slice(k.as_bytes());
+        }
+        out.extend_from_slice(b" \\*)");
+        out
+    }
+
+    /// True when the folder's directories changed since the last scan, so a
+    /// rescan is worth its readdir. NOOP, CHECK and IDLE rescan regardless, as
+    /// NFS attribute caching can hide a change from the timestamps.
+    pub fn looks_changed(&self) -> bool {
+        dir_stamp(&self.folder) != self.dir_stamp
+    }
+
+    /// Rescans the folder and appends the untagged responses the command
+    /// allows to `out` (one response per line, without the `* `).
+    pub fn refresh(&mut self, announce: Announce, out: &mut Vec<Vec<u8>>) -> Result<(), StoreError> {
+        let stamp = dir_stamp(&self.folder);
+        let scan = if self.read_only { self.folder.scan_read_only()? } else { self.folder.scan()? };
+        self.dir_stamp = stamp;
+        self.apply_scan(scan, announce, out);
+        Ok(())
+    }
+
+    fn apply_scan(&mut self, scan: ScanResult, announce: Announce, out: &mut Vec<Vec<u8>>) {
+        let mut fresh: HashMap<u32, MessageEntry> =
+            scan.messages.into_iter().map(|e| (e.uid, e)).collect();
+        let mut changed: Vec<u32> = Vec::new();
+        for m in &mut self.messages {
+            match fresh.remove(&m.uid) {
+                Some(e) => {
+                    m.filename = e.filename;
+                    if m.flags != e.flags || !same_keywords(&m.keywords, &e.keywords) {
+                        m.flags = e.flags;
+                        m.keywords = e.keywords;
+                        if !m.expunged {
+                            changed.push(m.uid);
+                        }
+                    }
+                }
+                None => m.expunged = true,
+            }
+        }
+        if announce == Announce::All {
+            self.report_expunges(out);
+        }
+        // What is left is new. A UID at or below the highest one the client
+        // knows cannot be shown without breaking ascending UID order; it only
+        // happens with read-only provisional numbers and is picked up when the
+        // client reselects.
+        let max = self.max_uid();
+        let mut arrivals: Vec<MessageEntry> = fresh.into_values().filter(|e| e.uid > max).collect();
+        arrivals.sort_by_key(|e| e.uid);
+        let arrived = !arrivals.is_empty();
+        self.messages.extend(arrivals.into_iter().map(ViewMessage::from_entry));
+        self.uidnext = self.uidnext.max(scan.uidnext).max(self.max_uid() + 1);
+
+        let keywords = self.all_keywords();
+        let mut grew = false;
+        for k in keywords {
+            if !self.known_keywords.iter().any(|e| e.eq_ignore_ascii_case(&k)) {
+                self.known_keywords.push(k);
+                grew = true;
+            }
+        }
+        if grew {
+            out.push(self.flags_response());
+        }
+        if arrived {
+            out.push(format!("{} EXISTS", self.exists()).into_bytes());
+            out.push(format!("{} RECENT", self.recent_count()).into_bytes());
+        }
+        for uid in changed {
+            if let Some(i) = self.seq_of_uid(uid) {
+                let m = &self.messages[i];
+                let mut line = format!("{} FETCH (FLAGS ", i + 1).into_bytes();
+                write_flag_list(&mut line, &m.flags, &m.keywords, m.recent);
+                line.push(b')');
+                out.push(line);
+            }
+        }
+    }
+
+    /// Sends `n EXPUNGE` for every message gone from disk, highest first so
+    /// that each number is valid when the client reads it.
+    pub fn report_expunges(&mut self, out: &mut Vec<Vec<u8>>) {
+        for i in (0..self.messages.len()).rev() {
+            if self.messages[i].expunged {
+                self.messages.remove(i);
+                out.push(format!("{} EXPUNGE", i + 1).into_bytes());
+            }
+        }
+    }
+
+    /// Removes messages this session expunged itself and reports them.
+    pub fn remove_uids(&mut self, uids: &[u32], out: &mut Vec<Vec<u8>>) {
+        for &uid in uids {
+            if let Some(i) = self.seq_of_uid(uid) {
+                self.messages[i].expunged = true;
+            }
+        }
+        self.report_expunges(out);
+    }
+
+    /// Records a new stamp after this session changed the folder itself, so
+    /// its own renames do not trigger a needless rescan.
+    pub fn note_own_change(&mut self) {
+        self.dir_stamp = dir_stamp(&self.folder);
+    }
+}
+
+fn same_keywords(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|k| b.iter().any(|e| e.eq_ignore_ascii_case(k)))
+}
+
+/// Modification times of what a change elsewhere would touch: `cur/`, `new/`,
+/// the keyword directory and the UID database.
+fn dir_stamp(folder: &Folder) -> Option<Vec<SystemTime>> {
+    let base = folder.path();
+    let mut v = Vec::with_capacity(4);
+    for p in ["cur", "new", "courierimapkeywords", "courierimapuiddb"] {
+        match std::fs::metadata(base.join(p)) {
+            Ok(md) => v.push(md.modified().ok()?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => v.push(SystemTime::UNIX_EPOCH),
+            Err(_) => return None,
+        }
+    }
+    Some(v)
+}
