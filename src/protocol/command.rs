@@ -21,7 +21,7 @@ pub enum CommandBody {
     Noop,
     Logout,
     /// RFC 2971. `None` is `ID NIL`.
-    Id(Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>),
+    Id(Option<Vec<IdField>>),
 
     // Not authenticated.
     StartTls,
@@ -67,6 +67,9 @@ pub enum CommandBody {
     Move { uid: bool, set: SequenceSet, mailbox: Vec<u8> },
     Idle,
 }
+
+/// One ID field: a name and its value (`NIL` is `None`).
+pub type IdField = (Vec<u8>, Option<Vec<u8>>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusItem {

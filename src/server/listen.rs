@@ -82,13 +82,12 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<(usize, usize)>) -> 
     let mut sessions: Vec<Session> = Vec::new();
     let fds: Vec<i32> = listeners.iter().map(|l| l.as_raw_fd()).collect();
     while !STOP.load(Ordering::SeqCst) {
-        if RELOAD.swap(false, Ordering::SeqCst) {
-            if let Some((d, p)) = reload() {
+        if RELOAD.swap(false, Ordering::SeqCst)
+            && let Some((d, p)) = reload() {
                 max_daemons = d;
                 max_per_ip = p;
                 log::info!("configuration re-read: MAXDAEMONS={d} MAXPERIP={p}");
             }
-        }
         reap(&mut sessions);
         let ready = wait_readable(&fds, Duration::from_millis(500));
         for (i, listener) in listeners.iter().enumerate() {

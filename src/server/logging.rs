@@ -35,12 +35,11 @@ pub fn init(program: &'static str, to_stderr: bool) {
             process: program.into(),
             pid: std::process::id(),
         };
-        if let Ok(logger) = syslog::unix(formatter) {
-            if log::set_boxed_logger(Box::new(syslog::BasicLogger::new(logger))).is_ok() {
+        if let Ok(logger) = syslog::unix(formatter)
+            && log::set_boxed_logger(Box::new(syslog::BasicLogger::new(logger))).is_ok() {
                 log::set_max_level(LevelFilter::Info);
                 return;
             }
-        }
     }
     if log::set_boxed_logger(Box::new(StderrLogger { program })).is_ok() {
         log::set_max_level(LevelFilter::Info);

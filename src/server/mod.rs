@@ -93,7 +93,6 @@ fn session_settings(config: &Config) -> SessionSettings {
         idle_poll: Duration::from_secs(config.idle_timeout.clamp(1, 3600)),
         capabilities: CAPABILITIES.to_string(),
         max_append: usize::try_from(config.max_literal).unwrap_or(usize::MAX),
-        max_message: config.max_literal,
     }
 }
 

@@ -202,11 +202,10 @@ impl Session<'_> {
                 break;
             }
         }
-        if let Some(v) = self.selected.as_mut() {
-            if marks_seen {
+        if let Some(v) = self.selected.as_mut()
+            && marks_seen {
                 v.note_own_change();
             }
-        }
         if failed {
             Done::no_code("UNAVAILABLE", "Some messages could not be read.")
         } else if gone {
@@ -241,7 +240,7 @@ fn render_fetch(view: &SelectedView, i: usize, items: &[FetchItem], data: Option
                 out.extend_from_slice(format!("INTERNALDATE \"{}\"", format_date_time(t, local_offset(t))).as_bytes());
             }
             FetchItem::Rfc822Size => {
-                let n = data.map(|d| crlf_len(d)).unwrap_or(0);
+                let n = data.map(crlf_len).unwrap_or(0);
                 out.extend_from_slice(format!("RFC822.SIZE {n}").as_bytes());
             }
             FetchItem::Envelope => {

@@ -62,8 +62,8 @@ impl Session<'_> {
                     }
                 };
             }
-            if ready.get(1).copied().unwrap_or(false) {
-                if let Some(ino) = &inotify {
+            if ready.get(1).copied().unwrap_or(false)
+                && let Some(ino) = &inotify {
                     // One delivery is several events (create in tmp is not
                     // watched; rename into new/, then our own move to cur/):
                     // wait a moment so they are handled in one rescan.
@@ -74,7 +74,6 @@ impl Session<'_> {
                         }
                     }
                 }
-            }
             self.refresh(Announce::All, true);
             if !self.pending.is_empty() {
                 self.flush_pending();

@@ -82,9 +82,6 @@ pub struct SessionSettings {
     pub idle_poll: Duration,
     pub capabilities: String,
     pub max_append: usize,
-    /// A hard cap on a FETCH or SEARCH of message data; larger files are not
-    /// read into memory.
-    pub max_message: u64,
 }
 
 /// How a command ended: the tagged response.

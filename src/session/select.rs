@@ -49,8 +49,8 @@ impl Session<'_> {
             return d;
         }
         // CLOSE expunges silently, and not at all when read-only.
-        if let Some(view) = self.selected.as_ref() {
-            if !view.read_only {
+        if let Some(view) = self.selected.as_ref()
+            && !view.read_only {
                 let victims: Vec<String> = view
                     .messages
                     .iter()
@@ -63,7 +63,6 @@ impl Session<'_> {
                     }
                 }
             }
-        }
         self.selected = None;
         Done::ok("CLOSE completed.")
     }

@@ -65,8 +65,11 @@ impl SelectedView {
     /// Opens the folder: a read-write scan moves `new/` into `cur/` and so
     /// gives `\Recent` to this session; a read-only one touches nothing.
     pub fn open(folder: Folder, read_only: bool) -> Result<SelectedView, StoreError> {
-        let stamp = dir_stamp(&folder);
         let scan = if read_only { folder.scan_read_only()? } else { folder.scan()? };
+        // Stamped after the scan, which itself moves files and rewrites the
+        // UID database; a change slipping in between is caught by the next
+        // NOOP, CHECK or IDLE, which rescan regardless.
+        let stamp = dir_stamp(&folder);
         let mut view = SelectedView {
             folder,
             read_only,
@@ -144,9 +147,8 @@ impl SelectedView {
     /// Rescans the folder and appends the untagged responses the command
     /// allows to `out` (one response per line, without the `* `).
     pub fn refresh(&mut self, announce: Announce, out: &mut Vec<Vec<u8>>) -> Result<(), StoreError> {
-        let stamp = dir_stamp(&self.folder);
         let scan = if self.read_only { self.folder.scan_read_only()? } else { self.folder.scan()? };
-        self.dir_stamp = stamp;
+        self.dir_stamp = dir_stamp(&self.folder);
         self.apply_scan(scan, announce, out);
         Ok(())
     }
