@@ -141,13 +141,15 @@ pub struct Config {
     /// IMAP_IDLE_TIMEOUT: seconds between mailbox checks in IDLE when no change
     /// notification is available.
     pub idle_timeout: u64,
-    /// IMAP_TRASHFOLDERNAME: name of the trash folder.
+    /// IMAP_TRASHFOLDERNAME: name of the trash folder (without `INBOX.`); DELETE
+    /// refuses it, as Courier does.
     pub trash_folder: String,
     /// IMAP_KEYWORDS: 0 no custom keywords, 1 keywords, 2 keywords with slower,
     /// link-based updates (Courier's meaning).
     pub keywords: u8,
-    /// IMAP_USELOCKS: dot-lock around index updates (only the value `1` enables, as in
-    /// Courier).
+    /// IMAP_USELOCKS: Courier's switch for the dot-lock around index updates. mdimap
+    /// always takes the lock (it is what keeps UIDs unique between processes); `0`
+    /// is accepted and logged as ignored.
     pub use_locks: bool,
     /// IMAP_UMASK: file creation mask for the session.
     pub umask: u32,
@@ -166,8 +168,9 @@ pub struct Config {
     /// MDIMAPD: the mdimapd binary for mdimap-listen to run; `None` means the `mdimapd`
     /// next to the running executable.
     pub mdimapd: Option<PathBuf>,
-    /// MDIMAP_HOSTNAME: the host name used in greetings and unique file names; `None`
-    /// means gethostname().
+    /// MDIMAP_HOSTNAME: the host name shown in the greeting; `None` means
+    /// gethostname(). (Unique file names always use gethostname(), as every
+    /// writer sharing the maildir must.)
     pub hostname: Option<String>,
     /// The file this configuration was read from; `None` for built-in defaults.
     pub source: Option<PathBuf>,

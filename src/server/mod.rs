@@ -93,6 +93,8 @@ fn session_settings(config: &Config) -> SessionSettings {
         idle_poll: Duration::from_secs(config.idle_timeout.clamp(1, 3600)),
         capabilities: CAPABILITIES.to_string(),
         max_append: usize::try_from(config.max_literal).unwrap_or(usize::MAX),
+        keywords: config.keywords != 0,
+        trash: format!("INBOX.{}", config.trash_folder),
     }
 }
 
@@ -133,7 +135,10 @@ pub fn run(opts: Options) -> i32 {
         return run_preauth(&opts, &config, &mut io);
     }
     log::info!("Connection, ip=[{}], port=[{}]", escape(ip.as_bytes()), escape(port.as_bytes()));
-    let greeting = format!("* OK [CAPABILITY {}] mdimap ready.\r\n", preauth_capabilities());
+    if !config.use_locks {
+        log::warn!("IMAP_USELOCKS=0 ignored: mdimap always takes tmp/courier.lock around UID updates");
+    }
+    let greeting = format!("* OK [CAPABILITY {}] {} mdimap ready.\r\n", preauth_capabilities(), config.hostname());
     if io.write_all(greeting.as_bytes()).and_then(|_| io.flush()).is_err() {
         return 0;
     }
@@ -142,13 +147,13 @@ pub fn run(opts: Options) -> i32 {
         Some(u) => u,
         None => return 0,
     };
-    if let Err(e) = privdrop::drop_to(user.user.uid, user.user.gid) {
+    if let Err(e) = privdrop::drop_to(&user.user.name, user.user.uid, user.user.gid) {
         log::error!("user={}: {e}", escape(user.user.name.as_bytes()));
         let _ = io.write_all(format!("{} NO [UNAVAILABLE] Login failed: server configuration error.\r\n", user.tag).as_bytes());
         let _ = io.flush();
         return 1;
     }
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(config.umask as libc::mode_t));
+    apply_umask(&config);
     let store = match open_store(&user.user.maildir) {
         Ok(s) => s,
         Err(e) => {
@@ -184,6 +189,11 @@ pub fn run(opts: Options) -> i32 {
     0
 }
 
+/// IMAP_UMASK: the mode of files the session creates.
+fn apply_umask(config: &Config) {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(config.umask as libc::mode_t));
+}
+
 fn open_store(maildir: &Path) -> Result<Store, String> {
     std::env::set_current_dir(maildir).map_err(|e| format!("cannot enter maildir {}: {e}", maildir.display()))?;
     Store::open(maildir).map_err(|e| e.to_string())
@@ -203,6 +213,7 @@ fn run_preauth(opts: &Options, config: &Config, io: &mut Io) -> i32 {
             }
         },
     };
+    apply_umask(config);
     let store = match open_store(&maildir) {
         Ok(s) => s,
         Err(e) => {

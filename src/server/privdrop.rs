@@ -1,7 +1,11 @@
 //! Dropping root for good: after authentication the session runs as the mail
 //! user with exactly that user's group, and proves it cannot get root back.
 
-use nix::unistd::{getegid, geteuid, getgid, getgroups, getuid, setgid, setgroups, setuid, Gid, Uid};
+use std::ffi::CString;
+
+use nix::unistd::{
+    getegid, geteuid, getgid, getgrouplist, getgroups, getuid, setgid, setgroups, setuid, Gid, Uid, User,
+};
 
 #[derive(Debug)]
 pub enum DropError {
@@ -25,9 +29,11 @@ impl std::fmt::Display for DropError {
     }
 }
 
-/// Becomes `uid`/`gid` with `gid` as the only supplementary group. When not
-/// running as root this only checks that we already are that user.
-pub fn drop_to(uid: u32, gid: u32) -> Result<(), DropError> {
+/// Becomes `uid`/`gid`. A system account (the name is in the passwd database
+/// with this uid) keeps its supplementary groups, as login(1) would give it;
+/// a virtual user gets `gid` alone. When not running as root this only checks
+/// that we already are that user.
+pub fn drop_to(name: &str, uid: u32, gid: u32) -> Result<(), DropError> {
     if uid == 0 {
         return Err(DropError::RootUser);
     }
@@ -39,15 +45,33 @@ pub fn drop_to(uid: u32, gid: u32) -> Result<(), DropError> {
         return Ok(());
     }
     let fail = |what: &str, e: nix::Error| DropError::Failed(format!("{what}: {e}"));
-    setgroups(&[Gid::from_raw(gid)]).map_err(|e| fail("setgroups", e))?;
+    let groups = supplementary_groups(name, uid, gid);
+    setgroups(&groups).map_err(|e| fail("setgroups", e))?;
     setgid(Gid::from_raw(gid)).map_err(|e| fail("setgid", e))?;
     setuid(Uid::from_raw(uid)).map_err(|e| fail("setuid", e))?;
-    verify(uid, gid)
+    verify(uid, gid, &groups)
+}
+
+fn supplementary_groups(name: &str, uid: u32, gid: u32) -> Vec<Gid> {
+    let mut groups = vec![Gid::from_raw(gid)];
+    let system = matches!(User::from_name(name), Ok(Some(u)) if u.uid.as_raw() == uid);
+    if !system {
+        return groups;
+    }
+    let Ok(cname) = CString::new(name) else { return groups };
+    if let Ok(list) = getgrouplist(&cname, Gid::from_raw(gid)) {
+        for g in list {
+            if !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
+    }
+    groups
 }
 
 /// Checks the drop took: real and effective ids, the group list, and that
 /// setuid(0) now fails.
-fn verify(uid: u32, gid: u32) -> Result<(), DropError> {
+fn verify(uid: u32, gid: u32, allowed: &[Gid]) -> Result<(), DropError> {
     let ids_ok = getuid().as_raw() == uid
         && geteuid().as_raw() == uid
         && getgid().as_raw() == gid
@@ -56,7 +80,7 @@ fn verify(uid: u32, gid: u32) -> Result<(), DropError> {
         return Err(DropError::Failed("ids differ after setuid/setgid".into()));
     }
     let groups = getgroups().map_err(|e| DropError::Failed(format!("getgroups: {e}")))?;
-    if groups.iter().any(|g| g.as_raw() != gid) {
+    if groups.iter().any(|g| !allowed.contains(g)) {
         return Err(DropError::Failed("supplementary groups remain".into()));
     }
     if setuid(Uid::from_raw(0)).is_ok() {

@@ -18,6 +18,9 @@ impl Session<'_> {
             Err(FlagError::NotStorable(f)) => return Done::bad(format!("Flag {f} cannot be stored.")),
             Err(FlagError::BadKeyword(k)) => return Done::bad(format!("Invalid keyword {k}.")),
         };
+        if !self.settings.keywords && !change.keywords.is_empty() {
+            return Done::no_code("CANNOT", "Keywords are disabled on this server (IMAP_KEYWORDS=0).");
+        }
         let folder = match self.store.folder(&name) {
             Ok(f) => f,
             // RFC 3501 §6.3.11: TRYCREATE tells the client to CREATE and retry.

@@ -54,6 +54,9 @@ impl Session<'_> {
         if name == "INBOX" {
             return Done::no_code("CANNOT", "INBOX cannot be deleted.");
         }
+        if name == self.settings.trash {
+            return Done::no_code("CANNOT", "The trash folder cannot be deleted.");
+        }
         if self.selected.as_ref().is_some_and(|v| v.folder.name() == name) {
             self.selected = None;
         }

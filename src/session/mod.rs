@@ -82,6 +82,10 @@ pub struct SessionSettings {
     pub idle_poll: Duration,
     pub capabilities: String,
     pub max_append: usize,
+    /// IMAP_KEYWORDS: whether custom keywords may be stored.
+    pub keywords: bool,
+    /// The trash folder's full name (`INBOX.Trash`), which DELETE refuses.
+    pub trash: String,
 }
 
 /// How a command ended: the tagged response.

@@ -28,7 +28,7 @@ impl Session<'_> {
         self.pending.push(format!("{} EXISTS", view.exists()).into_bytes());
         self.pending.push(format!("{} RECENT", view.recent_count()).into_bytes());
         let mut pf = b"OK [".to_vec();
-        pf.extend_from_slice(&view.permanent_flags());
+        pf.extend_from_slice(&view.permanent_flags(self.settings.keywords));
         pf.extend_from_slice(b"] Limited");
         self.pending.push(pf);
         if let Some(n) = view.first_unseen() {

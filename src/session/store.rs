@@ -27,6 +27,9 @@ impl Session<'_> {
             Err(FlagError::NotStorable(f)) => return Done::bad(format!("Flag {f} cannot be stored.")),
             Err(FlagError::BadKeyword(k)) => return Done::bad(format!("Invalid keyword {k}.")),
         };
+        if !self.settings.keywords && !change.keywords.is_empty() {
+            return Done::no_code("CANNOT", "Keywords are disabled on this server (IMAP_KEYWORDS=0).");
+        }
         let indexes = match resolve_set(view, uid, set) {
             Ok(i) => i,
             Err(d) => return d,
@@ -107,7 +110,7 @@ impl Session<'_> {
         if grew {
             // RFC 3501 §7.2.6: FLAGS is re-sent when the defined set grows.
             let mut pf = b"OK [".to_vec();
-            pf.extend_from_slice(&view.permanent_flags());
+            pf.extend_from_slice(&view.permanent_flags(self.settings.keywords));
             pf.extend_from_slice(b"] Limited");
             self.pending.push(view.flags_response());
             self.pending.push(pf);

@@ -122,9 +122,9 @@ impl SelectedView {
         out
     }
 
-    /// The PERMANENTFLAGS list: empty for a read-only mailbox; `\*` because
-    /// new keywords can always be created.
-    pub fn permanent_flags(&self) -> Vec<u8> {
+    /// The PERMANENTFLAGS list: empty for a read-only mailbox; `\*` when new
+    /// keywords may be created (IMAP_KEYWORDS).
+    pub fn permanent_flags(&self, keywords: bool) -> Vec<u8> {
         if self.read_only {
             return b"PERMANENTFLAGS ()".to_vec();
         }
@@ -133,7 +133,7 @@ impl SelectedView {
             out.push(b' ');
             out.extend_from_slice(k.as_bytes());
         }
-        out.extend_from_slice(b" \\*)");
+        out.extend_from_slice(if keywords { &b" \\*)"[..] } else { &b")"[..] });
         out
     }
 
