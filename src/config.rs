@@ -73,21 +73,16 @@ pub const IGNORED_KEYS: &[&str] = &[
     "DEFDOMAIN",
     "MAILDIRPATH",
     "MAXMSGSIZE",
-    "SSLPORT",
-    "SSLADDRESS",
     "SSLPIDFILE",
     "SSLLOGGEROPTS",
     "COURIERTLS",
     "IMAP_TLS",
-    "IMAP_TLS_REQUIRED",
     "TLS_PROTOCOL",
     "TLS_STARTTLS_PROTOCOL",
     "TLS_PRIORITY",
     "TLS_CIPHER_LIST",
     "TLS_MIN_DH_BITS",
     "TLS_TIMEOUT",
-    "TLS_CERTFILE",
-    "TLS_PRIVATE_KEYFILE",
     "TLS_DHPARAMS",
     "TLS_TRUSTCERTS",
     "TLS_VERIFYPEER",
@@ -116,7 +111,28 @@ pub const KEYS: &[&str] = &[
     "MDIMAP_LOGIN_TIMEOUT",
     "MDIMAPD",
     "MDIMAP_HOSTNAME",
+    "SSLADDRESS",
+    "SSLPORT",
+    "TLS_CERTFILE",
+    "TLS_PRIVATE_KEYFILE",
+    "IMAP_TLS_REQUIRED",
+    "MDIMAP_PLAINTEXT_LOGIN",
+    "MDIMAP_LOGIN_FAILURE_DELAY",
+    "MDIMAP_MAX_LOGIN_FAILURES",
 ];
+
+/// When LOGIN and the plaintext SASL mechanisms are allowed on a connection
+/// that is not encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaintextLogin {
+    Always,
+    LoopbackOnly,
+    Never,
+}
+
+/// The default certificate file (certificate chain and key in one PEM, as
+/// Courier keeps them).
+pub const DEFAULT_CERTFILE: &str = "/etc/mdimap/mdimapd.pem";
 
 /// The smallest command line limit accepted: shorter limits would refuse ordinary
 /// commands (a UID FETCH with a long sequence set easily passes a few hundred bytes).
@@ -172,6 +188,23 @@ pub struct Config {
     /// gethostname(). (Unique file names always use gethostname(), as every
     /// writer sharing the maildir must.)
     pub hostname: Option<String>,
+    /// SSLADDRESS: addresses for implicit TLS (port 993); `None` means ADDRESS.
+    pub ssl_addresses: Option<Vec<String>>,
+    /// SSLPORT: ports that speak TLS from the first byte (993); empty: none.
+    pub ssl_ports: Vec<u16>,
+    /// TLS_CERTFILE: PEM with the certificate chain (and the key, unless
+    /// TLS_PRIVATE_KEYFILE is set). `<file>.<name>` serves SNI name `<name>`.
+    /// TLS is offered when this file exists.
+    pub tls_certfile: PathBuf,
+    /// TLS_PRIVATE_KEYFILE: PEM with the private key, when not in TLS_CERTFILE.
+    pub tls_keyfile: Option<PathBuf>,
+    /// MDIMAP_PLAINTEXT_LOGIN (`yes`, `loopback`, `no`; IMAP_TLS_REQUIRED=1 is
+    /// `no`): whether passwords may be sent without TLS.
+    pub plaintext_login: PlaintextLogin,
+    /// MDIMAP_LOGIN_FAILURE_DELAY: seconds before answering a failed login.
+    pub login_failure_delay: u64,
+    /// MDIMAP_MAX_LOGIN_FAILURES: failed logins after which the connection is closed.
+    pub max_login_failures: u32,
     /// The file this configuration was read from; `None` for built-in defaults.
     pub source: Option<PathBuf>,
     /// Key -> 1-based line where its effective value was set.
@@ -226,6 +259,13 @@ impl Config {
             login_timeout: 60,
             mdimapd: None,
             hostname: None,
+            ssl_addresses: None,
+            ssl_ports: Vec::new(),
+            tls_certfile: PathBuf::from(DEFAULT_CERTFILE),
+            tls_keyfile: None,
+            plaintext_login: PlaintextLogin::LoopbackOnly,
+            login_failure_delay: 3,
+            max_login_failures: 3,
             source: None,
             origins: BTreeMap::new(),
         }
@@ -374,16 +414,33 @@ impl Config {
                 }
                 self.hostname = Some(value.to_string());
             }
-            _ if IGNORED_KEYS.contains(&key) || is_authservice(key) => {
-                // Requiring TLS is a security promise; say plainly that it is not kept here.
-                if key == "IMAP_TLS_REQUIRED" && value == "1" {
-                    warnings.push(format!(
-                        "{place}: IMAP_TLS_REQUIRED=1 is not enforced by mdimap; \
-                         this setting is ignored"
-                    ));
+            "SSLADDRESS" => self.ssl_addresses = Some(parse_addresses(value)?),
+            "SSLPORT" => self.ssl_ports = parse_ports(value)?,
+            "TLS_CERTFILE" => self.tls_certfile = parse_absolute(key, value)?,
+            "TLS_PRIVATE_KEYFILE" => self.tls_keyfile = Some(parse_absolute(key, value)?),
+            // Courier: 1 refuses logins before STARTTLS; anything else allows them.
+            "IMAP_TLS_REQUIRED" => {
+                if value == "1" {
+                    self.plaintext_login = PlaintextLogin::Never;
+                    self.origins.insert("MDIMAP_PLAINTEXT_LOGIN".to_string(), line);
                 }
-                return Ok(());
             }
+            "MDIMAP_PLAINTEXT_LOGIN" => {
+                self.plaintext_login = match value.to_ascii_lowercase().as_str() {
+                    "yes" | "1" => PlaintextLogin::Always,
+                    "loopback" => PlaintextLogin::LoopbackOnly,
+                    "no" | "0" => PlaintextLogin::Never,
+                    _ => {
+                        return Err(format!(
+                            "MDIMAP_PLAINTEXT_LOGIN must be yes, loopback or no, not {:?}",
+                            shorten(value)
+                        ));
+                    }
+                }
+            }
+            "MDIMAP_LOGIN_FAILURE_DELAY" => self.login_failure_delay = parse_number(key, value, 0)?,
+            "MDIMAP_MAX_LOGIN_FAILURES" => self.max_login_failures = parse_number(key, value, 1)?,
+            _ if IGNORED_KEYS.contains(&key) || is_authservice(key) => return Ok(()),
             _ => {
                 warnings.push(format!("{place}: unknown key {key}, ignored"));
                 return Ok(());
@@ -442,6 +499,27 @@ impl Config {
                         Some(h) => h.clone(),
                         None => format!("(unset: gethostname() = {})", self.hostname()),
                     },
+                    "SSLADDRESS" => match &self.ssl_addresses {
+                        Some(a) => a.join(","),
+                        None => "(unset: ADDRESS)".to_string(),
+                    },
+                    "SSLPORT" => self.ssl_ports.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
+                    "TLS_CERTFILE" => self.tls_certfile.display().to_string(),
+                    "TLS_PRIVATE_KEYFILE" => match &self.tls_keyfile {
+                        Some(p) => p.display().to_string(),
+                        None => "(unset: the key is in TLS_CERTFILE)".to_string(),
+                    },
+                    "IMAP_TLS_REQUIRED" => {
+                        u8::from(self.plaintext_login == PlaintextLogin::Never).to_string()
+                    }
+                    "MDIMAP_PLAINTEXT_LOGIN" => match self.plaintext_login {
+                        PlaintextLogin::Always => "yes",
+                        PlaintextLogin::LoopbackOnly => "loopback",
+                        PlaintextLogin::Never => "no",
+                    }
+                    .to_string(),
+                    "MDIMAP_LOGIN_FAILURE_DELAY" => self.login_failure_delay.to_string(),
+                    "MDIMAP_MAX_LOGIN_FAILURES" => self.max_login_failures.to_string(),
                     _ => String::new(),
                 };
                 let source = match (self.origins.get(key), &self.source) {
@@ -898,14 +976,10 @@ MDIMAP_HOSTNAME=mail.example.org
 
     #[test]
     fn unknown_keys_warn_with_line() {
-        let (_, w) = parse("# c\nFOO=1\nIMAP_TLS_REQUIRED=1\nTLS_CERTFILE=/etc/x.pem\n");
-        assert_eq!(
-            w,
-            vec![
-                "/etc/mdimap/mdimapd.conf:2: unknown key FOO, ignored".to_string(),
-                "/etc/mdimap/mdimapd.conf:3: IMAP_TLS_REQUIRED=1 is not enforced by mdimap; this setting is ignored".to_string(),
-            ]
-        );
+        let (c, w) = parse("# c\nFOO=1\nIMAP_TLS_REQUIRED=1\nTLS_CERTFILE=/etc/x.pem\n");
+        assert_eq!(w, vec!["/etc/mdimap/mdimapd.conf:2: unknown key FOO, ignored".to_string()]);
+        assert_eq!(c.plaintext_login, PlaintextLogin::Never);
+        assert_eq!(c.tls_certfile, PathBuf::from("/etc/x.pem"));
     }
 
     #[test]

@@ -142,10 +142,16 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
     let users = dir.join("users");
     let line = format!("demo:{hash}:{uid}:{gid}:{}:{}::\n", dir.display(), maildir.display());
     write_private(&users, &line).map_err(|e| format!("writing {}: {e}", users.display()))?;
+    let pem = dir.join("mdimapd.pem");
+    if !pem.exists() {
+        let text = crate::server::tls::self_signed_pem(&["localhost", "127.0.0.1"])?;
+        write_private(&pem, &text).map_err(|e| format!("writing {}: {e}", pem.display()))?;
+    }
     let conf = dir.join("mdimapd.conf");
     let conf_text = format!(
-        "# Written by `mdimap demo`.\nMDIMAP_USERFILE={}\nIMAP_IDLE_TIMEOUT=60\n",
-        users.display()
+        "# Written by `mdimap demo`.\nMDIMAP_USERFILE={}\nTLS_CERTFILE={}\nIMAP_IDLE_TIMEOUT=60\n",
+        users.display(),
+        pem.display()
     );
     write_private(&conf, &conf_text).map_err(|e| format!("writing {}: {e}", conf.display()))?;
     if nix::unistd::geteuid().is_root() {
@@ -159,8 +165,10 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
         .ok()
         .and_then(|p| p.parent().map(|d| d.join("mdimap-listen")))
         .ok_or("cannot find mdimap-listen next to mdimap")?;
+    let tls_port = if opts.port == 0 { 0 } else { opts.port.wrapping_add(1) };
     eprintln!("mdimap demo: maildir {}", maildir.display());
-    eprintln!("mdimap demo: user \"demo\", password \"demo\", on 127.0.0.1 port {} (no encryption)", opts.port);
+    eprintln!("mdimap demo: user \"demo\", password \"demo\"");
+    eprintln!("mdimap demo: 127.0.0.1 port {} (plain or STARTTLS), port {tls_port} (TLS); self-signed certificate {}", opts.port, pem.display());
     eprintln!("mdimap demo: try  mutt -f imap://demo@127.0.0.1:{}/   or point Thunderbird at it; Ctrl-C stops", opts.port);
     let _ = std::io::stderr().flush();
     let err = std::process::Command::new(&listen)
@@ -168,6 +176,8 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
         .arg(&conf)
         .arg("--listen")
         .arg(format!("127.0.0.1:{}", opts.port))
+        .arg("--listen-tls")
+        .arg(format!("127.0.0.1:{tls_port}"))
         .arg("--log-stderr")
         .exec();
     Err(format!("cannot run {}: {err}", listen.display()))

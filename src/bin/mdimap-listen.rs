@@ -19,6 +19,10 @@ struct Args {
     /// Repeatable; overrides ADDRESS and PORT from the configuration.
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Vec<SocketAddr>,
+    /// Address and port for implicit TLS (like port 993). Repeatable;
+    /// overrides SSLADDRESS and SSLPORT from the configuration.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen_tls: Vec<SocketAddr>,
     /// Log to standard error instead of syslog (also for the sessions).
     #[arg(long)]
     log_stderr: bool,
@@ -49,15 +53,19 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let mut listen = args.listen.clone();
+    let mut listen: Vec<(SocketAddr, bool)> = args.listen.iter().map(|a| (*a, false)).collect();
+    listen.extend(args.listen_tls.iter().map(|a| (*a, true)));
     if listen.is_empty() {
-        for a in &config.addresses {
-            let Ok(ip) = a.parse::<IpAddr>() else {
-                eprintln!("mdimap-listen: ADDRESS {a} is not an IP address");
-                std::process::exit(1);
-            };
-            for &p in &config.ports {
-                listen.push(SocketAddr::new(ip, p));
+        let ssl_addresses = config.ssl_addresses.clone().unwrap_or_else(|| config.addresses.clone());
+        for (addresses, ports, tls) in [(&config.addresses, &config.ports, false), (&ssl_addresses, &config.ssl_ports, true)] {
+            for a in addresses {
+                let Ok(ip) = a.parse::<IpAddr>() else {
+                    eprintln!("mdimap-listen: {a} is not an IP address (ADDRESS/SSLADDRESS)");
+                    std::process::exit(1);
+                };
+                for &p in ports {
+                    listen.push((SocketAddr::new(ip, p), tls));
+                }
             }
         }
     }

@@ -24,6 +24,10 @@ struct Args {
     /// Log to standard error instead of syslog.
     #[arg(long)]
     log_stderr: bool,
+    /// Speak TLS from the first byte (port 993), with the certificate from
+    /// TLS_CERTFILE.
+    #[arg(long, conflicts_with = "preauth")]
+    tls: bool,
 }
 
 fn main() {
@@ -34,6 +38,7 @@ fn main() {
         maildir: args.maildir,
         userfile: args.userfile,
         log_stderr: args.log_stderr,
+        tls: args.tls,
     });
     std::process::exit(status);
 }

@@ -27,7 +27,8 @@ extern "C" fn on_hup(_: libc::c_int) {
 #[derive(Debug, Clone)]
 pub struct ListenOptions {
     pub config: Option<PathBuf>,
-    pub listen: Vec<SocketAddr>,
+    /// Addresses to listen on; `true` for implicit TLS (port 993).
+    pub listen: Vec<(SocketAddr, bool)>,
     pub mdimapd: PathBuf,
     pub log_stderr: bool,
     pub max_daemons: usize,
@@ -55,7 +56,8 @@ fn install_handlers() {
 pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<(usize, usize)>) -> i32 {
     install_handlers();
     let mut listeners = Vec::new();
-    for addr in &opts.listen {
+    let mut implicit_tls = Vec::new();
+    for (addr, tls) in &opts.listen {
         match TcpListener::bind(addr) {
             Ok(l) => {
                 let local = l.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| addr.to_string());
@@ -63,9 +65,11 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<(usize, usize)>) -> 
                     log::error!("{local}: {e}");
                     return 1;
                 }
-                eprintln!("mdimap-listen: listening on {local}");
-                log::info!("listening on {local}");
+                let kind = if *tls { " (TLS)" } else { "" };
+                eprintln!("mdimap-listen: listening on {local}{kind}");
+                log::info!("listening on {local}{kind}");
                 listeners.push(l);
+                implicit_tls.push(*tls);
             }
             Err(e) => {
                 eprintln!("mdimap-listen: cannot listen on {addr}: {e}");
@@ -115,7 +119,7 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<(usize, usize)>) -> 
                     log::warn!("MAXPERIP ({max_per_ip}) reached; refused ip=[{ip}]");
                     continue;
                 }
-                match spawn(&opts, stream, peer) {
+                match spawn(&opts, stream, peer, implicit_tls.get(i).copied().unwrap_or(false)) {
                     Ok(child) => sessions.push(Session { child, ip }),
                     Err(e) => log::error!("cannot start {}: {e}", opts.mdimapd.display()),
                 }
@@ -135,7 +139,7 @@ fn reap(sessions: &mut Vec<Session>) {
     sessions.retain_mut(|s| !matches!(s.child.try_wait(), Ok(Some(_))));
 }
 
-fn spawn(opts: &ListenOptions, stream: TcpStream, peer: SocketAddr) -> std::io::Result<Child> {
+fn spawn(opts: &ListenOptions, stream: TcpStream, peer: SocketAddr, tls: bool) -> std::io::Result<Child> {
     stream.set_nonblocking(false)?;
     let local = stream.local_addr()?;
     let fd: OwnedFd = stream.into();
@@ -146,6 +150,9 @@ fn spawn(opts: &ListenOptions, stream: TcpStream, peer: SocketAddr) -> std::io::
     }
     if opts.log_stderr {
         cmd.arg("--log-stderr");
+    }
+    if tls {
+        cmd.arg("--tls");
     }
     cmd.stdin(Stdio::from(fd))
         .stdout(Stdio::from(out))

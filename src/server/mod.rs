@@ -7,7 +7,9 @@
 
 pub mod listen;
 pub mod logging;
+pub mod login;
 pub mod privdrop;
+pub mod tls;
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -15,14 +17,13 @@ use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::auth::{self, AuthError, MailUser};
+use crate::auth;
 use crate::config::Config;
 use crate::maildir::Store;
-use crate::protocol::base64;
-use crate::protocol::command::CommandBody;
-use crate::protocol::framing::{CommandReader, FrameError, Limits};
-use crate::protocol::parser::parse_command;
+use crate::protocol::framing::{CommandReader, Limits};
 use crate::session::{Io, Session, SessionSettings};
+
+use login::{FrontDoor, Peer, CAPABILITIES, PREAUTH_LIMITS};
 
 use logging::escape;
 
@@ -34,25 +35,11 @@ pub struct Options {
     pub maildir: Option<PathBuf>,
     pub userfile: Option<PathBuf>,
     pub log_stderr: bool,
+    /// Implicit TLS: the handshake comes before the greeting (port 993).
+    pub tls: bool,
 }
 
 pub const DEFAULT_CONFIG: &str = "/etc/mdimap/mdimapd.conf";
-
-/// Capabilities after login.
-const CAPABILITIES: &str =
-    "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS CHILDREN UNSELECT MOVE UTF8=ACCEPT";
-
-/// Capabilities before login: the same plus the login mechanisms.
-fn preauth_capabilities() -> String {
-    format!("{CAPABILITIES} AUTH=PLAIN")
-}
-
-/// Lines and literals a client may send before it has logged in: small,
-/// because anyone on the network can send them.
-const PREAUTH_LIMITS: Limits = Limits { max_line: 8192, max_literal: 8192, max_command: 16384 };
-
-/// Delay before answering a failed login, to slow down password guessing.
-const LOGIN_FAILURE_DELAY: Duration = Duration::from_secs(2);
 
 /// The client's address, as tcpserver/mdimap-listen report it or from the socket.
 fn peer_address() -> (String, String) {
@@ -119,6 +106,7 @@ pub fn run(opts: Options) -> i32 {
         writer: Box::new(BufWriter::with_capacity(64 * 1024, output)) as Box<dyn Write>,
         input_fd: 0,
         bytes_out: 0,
+        pending_input: None,
     };
     let config = match load_config(&opts) {
         Ok(c) => c,
@@ -138,14 +126,31 @@ pub fn run(opts: Options) -> i32 {
     if !config.use_locks {
         log::warn!("IMAP_USELOCKS=0 ignored: mdimap always takes tmp/courier.lock around UID updates");
     }
-    let greeting = format!("* OK [CAPABILITY {}] {} mdimap ready.\r\n", preauth_capabilities(), config.hostname());
+    let door = front_door(&config, opts.tls);
+    let loopback = ip.parse::<std::net::IpAddr>().map(|a| a.is_loopback() || is_mapped_loopback(a)).unwrap_or(false);
+    let peer = Peer { ip: ip.clone(), port: port.clone(), loopback };
+    let mut implicit = None;
+    if opts.tls {
+        let Some(tls_config) = door.tls.clone() else {
+            log::error!("--tls given but no usable certificate ({}); see TLS_CERTFILE", config.tls_certfile.display());
+            return 1;
+        };
+        match login::start_tls(&mut io, tls_config, door.timeout) {
+            Ok(info) => implicit = Some(info),
+            Err(e) => {
+                log::info!("TLS handshake failed, ip=[{}]: {e}", escape(ip.as_bytes()));
+                return 0;
+            }
+        }
+    }
+    let greeting = format!("* OK [CAPABILITY {}] {} mdimap ready.\r\n", door.greeting_capabilities(&peer, implicit.is_some()), escape(config.hostname().as_bytes()));
     if io.write_all(greeting.as_bytes()).and_then(|_| io.flush()).is_err() {
         return 0;
     }
     let userfile = opts.userfile.clone().unwrap_or_else(|| config.userfile.clone());
-    let user = match login_phase(&mut io, &userfile, &ip, Duration::from_secs(config.login_timeout.max(1))) {
-        Some(u) => u,
-        None => return 0,
+    let verify = |name: &str, password: &[u8]| auth::authenticate(&userfile, name, password);
+    let Some(user) = login::login_phase(&mut io, &door, &peer, &verify, implicit) else {
+        return 0;
     };
     if let Err(e) = privdrop::drop_to(&user.user.name, user.user.uid, user.user.gid) {
         log::error!("user={}: {e}", escape(user.user.name.as_bytes()));
@@ -163,12 +168,17 @@ pub fn run(opts: Options) -> i32 {
             return 1;
         }
     };
+    let tls_note = match &user.tls {
+        Some(t) => format!("{} {}", t.version, t.cipher),
+        None => "none".to_string(),
+    };
     log::info!(
-        "LOGIN, user={}, ip=[{}], port=[{}], protocol=IMAP, method={}",
+        "LOGIN, user={}, ip=[{}], port=[{}], protocol=IMAP, method={}, tls={}",
         escape(user.user.name.as_bytes()),
         escape(ip.as_bytes()),
         escape(port.as_bytes()),
-        user.method
+        user.method,
+        escape(tls_note.as_bytes())
     );
     let ok = format!("{} OK [CAPABILITY {CAPABILITIES}] Logged in.\r\n", user.tag);
     if io.write_all(ok.as_bytes()).and_then(|_| io.flush()).is_err() {
@@ -192,6 +202,38 @@ pub fn run(opts: Options) -> i32 {
 /// IMAP_UMASK: the mode of files the session creates.
 fn apply_umask(config: &Config) {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(config.umask as libc::mode_t));
+}
+
+/// IPv4 loopback seen through an IPv6 socket (`::ffff:127.0.0.1`).
+fn is_mapped_loopback(a: std::net::IpAddr) -> bool {
+    match a {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        std::net::IpAddr::V4(_) => false,
+    }
+}
+
+/// The login policy from the configuration. The certificate is loaded here,
+/// before the privilege drop, so the key file can stay readable by root only.
+fn front_door(config: &Config, implicit_tls: bool) -> FrontDoor {
+    let files = tls::TlsFiles { certfile: config.tls_certfile.clone(), keyfile: config.tls_keyfile.clone() };
+    let tls = if config.tls_certfile.exists() || implicit_tls {
+        match tls::server_config(&files) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log::error!("TLS disabled: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    FrontDoor {
+        tls,
+        plaintext_login: config.plaintext_login,
+        failure_delay: Duration::from_secs(config.login_failure_delay),
+        max_failures: config.max_login_failures.max(1),
+        timeout: Duration::from_secs(config.login_timeout.max(1)),
+    }
 }
 
 fn open_store(maildir: &Path) -> Result<Store, String> {
@@ -233,145 +275,3 @@ fn run_preauth(opts: &Options, config: &Config, io: &mut Io) -> i32 {
     0
 }
 
-/// A successful login: who, and the tag of the command to answer.
-struct LoggedIn {
-    user: MailUser,
-    tag: String,
-    method: &'static str,
-}
-
-/// The not-authenticated state: only CAPABILITY, NOOP, LOGOUT, LOGIN,
-/// AUTHENTICATE and ID. Returns the user once one logs in, `None` when the
-/// client leaves or times out.
-fn login_phase(io: &mut Io, userfile: &Path, ip: &str, timeout: Duration) -> Option<LoggedIn> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || !io.wait_input(left) {
-            let _ = io.write_all(b"* BYE Login timeout.\r\n");
-            let _ = io.flush();
-            return None;
-        }
-        let fragments = match io.reader.read_command(&mut *io.writer) {
-            Ok(f) => f,
-            Err(FrameError::Io(_)) => return None,
-            Err(FrameError::LineTooLong) => {
-                let _ = io.write_all(b"* BAD [TOOBIG] Command line too long.\r\n");
-                let _ = io.flush();
-                continue;
-            }
-            Err(FrameError::LiteralTooBig { tag, .. }) => {
-                let tag = tag.map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_else(|| "*".into());
-                let _ = io.write_all(format!("{tag} NO [TOOBIG] Literal too large before login.\r\n").as_bytes());
-                let _ = io.flush();
-                continue;
-            }
-        };
-        let reply = |io: &mut Io, line: String| {
-            let _ = io.write_all(line.as_bytes());
-            let _ = io.flush();
-        };
-        let command = match parse_command(&fragments) {
-            Ok(c) => c,
-            Err(e) => {
-                reply(io, format!("{} BAD {}\r\n", e.tag.unwrap_or_else(|| "*".into()), e.message));
-                continue;
-            }
-        };
-        let tag = command.tag;
-        let (user, password, method) = match command.body {
-            CommandBody::Capability => {
-                reply(io, format!("* CAPABILITY {}\r\n{tag} OK CAPABILITY completed.\r\n", preauth_capabilities()));
-                continue;
-            }
-            CommandBody::Noop => {
-                reply(io, format!("{tag} OK NOOP completed.\r\n"));
-                continue;
-            }
-            CommandBody::Logout => {
-                reply(io, format!("* BYE mdimap logging out\r\n{tag} OK LOGOUT completed.\r\n"));
-                return None;
-            }
-            CommandBody::Id(_) => {
-                reply(io, format!("* ID (\"name\" \"mdimap\")\r\n{tag} OK ID completed.\r\n"));
-                continue;
-            }
-            CommandBody::StartTls => {
-                reply(io, format!("{tag} NO STARTTLS is not configured.\r\n"));
-                continue;
-            }
-            CommandBody::Login { user, password } => (user, password, "LOGIN"),
-            CommandBody::Authenticate { mechanism, initial } => {
-                if !mechanism.eq_ignore_ascii_case("PLAIN") {
-                    reply(io, format!("{tag} NO Unsupported authentication mechanism.\r\n"));
-                    continue;
-                }
-                let response = match initial {
-                    Some(r) => r,
-                    None => {
-                        reply(io, "+ \r\n".to_string());
-                        let line = match io.reader.read_line() {
-                            Ok(l) => l,
-                            Err(FrameError::Io(_)) => return None,
-                            Err(_) => {
-                                reply(io, format!("{tag} BAD Response too long.\r\n"));
-                                continue;
-                            }
-                        };
-                        if line == b"*" {
-                            reply(io, format!("{tag} BAD AUTHENTICATE cancelled.\r\n"));
-                            continue;
-                        }
-                        match base64::decode(&line) {
-                            Some(r) => r,
-                            None => {
-                                reply(io, format!("{tag} BAD Invalid base64.\r\n"));
-                                continue;
-                            }
-                        }
-                    }
-                };
-                // PLAIN (RFC 4616): authzid NUL authcid NUL password.
-                let mut parts = response.split(|&b| b == 0);
-                let (Some(authz), Some(authc), Some(pass), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-                else {
-                    reply(io, format!("{tag} BAD Malformed PLAIN response.\r\n"));
-                    continue;
-                };
-                if !authz.is_empty() && authz != authc {
-                    reply(io, format!("{tag} NO [AUTHORIZATIONFAILED] Proxy authorization is not allowed.\r\n"));
-                    continue;
-                }
-                (authc.to_vec(), pass.to_vec(), "PLAIN")
-            }
-            _ => {
-                reply(io, format!("{tag} BAD Log in first.\r\n"));
-                continue;
-            }
-        };
-        let name = String::from_utf8_lossy(&user).into_owned();
-        match auth::authenticate(userfile, &name, &password) {
-            Ok(u) => return Some(LoggedIn { user: u, tag, method }),
-            Err(e) => {
-                match &e {
-                    AuthError::Failed => log::info!(
-                        "LOGIN FAILED, user={}, ip=[{}], reason=wrong user or password",
-                        escape(&user),
-                        escape(ip.as_bytes())
-                    ),
-                    other => log::error!(
-                        "LOGIN FAILED, user={}, ip=[{}], reason={other}",
-                        escape(&user),
-                        escape(ip.as_bytes())
-                    ),
-                }
-                std::thread::sleep(LOGIN_FAILURE_DELAY);
-                let code = match e {
-                    AuthError::Unavailable(_) => "UNAVAILABLE",
-                    _ => "AUTHENTICATIONFAILED",
-                };
-                reply(io, format!("{tag} NO [{code}] Authentication failed.\r\n"));
-            }
-        }
-    }
-}

@@ -42,7 +42,7 @@ impl Session<'_> {
                 return Done::bad("Autologout.");
             }
             let wait = self.settings.idle_poll.min(self.settings.autologout - elapsed);
-            let ready = if self.io.reader.has_buffered() {
+            let ready = if self.io.reader.has_buffered() || self.io.pending_input.as_ref().is_some_and(|f| f()) {
                 vec![true, false]
             } else {
                 let mut fds = vec![self.io.input_fd];

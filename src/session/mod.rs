@@ -36,6 +36,9 @@ pub struct Io {
     pub writer: Box<dyn Write>,
     pub input_fd: RawFd,
     pub bytes_out: u64,
+    /// Input held below the reader but invisible to poll(2): TLS plaintext
+    /// already decrypted by the TLS library.
+    pub pending_input: Option<Box<dyn Fn() -> bool>>,
 }
 
 impl Io {
@@ -51,7 +54,7 @@ impl Io {
     /// Waits until input is available or `timeout` passes; true when input is
     /// (or may be) ready.
     pub fn wait_input(&mut self, timeout: Duration) -> bool {
-        if self.reader.has_buffered() {
+        if self.reader.has_buffered() || self.pending_input.as_ref().is_some_and(|f| f()) {
             return true;
         }
         wait_readable(&[self.input_fd], timeout).first().copied().unwrap_or(true)

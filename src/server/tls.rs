@@ -1,0 +1,259 @@
+//! TLS for one connection, with rustls: STARTTLS on the plain port and
+//! implicit TLS for port 993.
+//!
+//! Certificates are read afresh by every session (each connection is a new
+//! process), so a renewed certificate needs no restart. They are read before
+//! the privilege drop, while the key file is still readable. Per-hostname
+//! certificates follow Courier's convention: for SNI name `mail.example.com`
+//! the file `<TLS_CERTFILE>.mail.example.com` is used when it exists.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Where the certificate and key live.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// PEM with the certificate chain, and the key too unless `keyfile` is set
+    /// (Courier keeps both in one file).
+    pub certfile: PathBuf,
+    pub keyfile: Option<PathBuf>,
+}
+
+fn load_certified_key(certfile: &Path, keyfile: &Path) -> Result<CertifiedKey, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certfile)
+        .map_err(|e| format!("{}: cannot read certificates: {e}", certfile.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: bad certificate PEM: {e}", certfile.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no CERTIFICATE block found", certfile.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(keyfile)
+        .map_err(|e| format!("{}: no usable private key: {e}", keyfile.display()))?;
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| format!("{}: unsupported private key: {e}", keyfile.display()))?;
+    let ck = CertifiedKey::new(certs, signer);
+    ck.keys_match().map_err(|e| {
+        format!("{} and {}: the key does not belong to the certificate: {e}", certfile.display(), keyfile.display())
+    })?;
+    Ok(ck)
+}
+
+/// Picks the certificate by SNI name, falling back to the default one.
+#[derive(Debug)]
+struct SniResolver {
+    default: Arc<CertifiedKey>,
+    files: TlsFiles,
+}
+
+/// A host name safe to append to a file name: letters, digits, `-` and
+/// inner dots only, so a client cannot steer the lookup elsewhere.
+fn safe_sni(name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase();
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && !name.starts_with('.')
+        && !name.contains("..")
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    ok.then_some(name)
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(name) = hello.server_name().and_then(safe_sni) {
+            let mut cert = self.files.certfile.clone().into_os_string();
+            cert.push(".");
+            cert.push(&name);
+            let cert = PathBuf::from(cert);
+            if cert.exists() {
+                match load_certified_key(&cert, &cert) {
+                    Ok(ck) => return Some(Arc::new(ck)),
+                    Err(e) => log::error!("SNI certificate for {name}: {e}"),
+                }
+            }
+        }
+        Some(self.default.clone())
+    }
+}
+
+/// Builds the rustls configuration: TLS 1.2 and 1.3, the default
+/// certificate checked now so a bad file is reported before any client.
+pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
+    let keyfile = files.keyfile.clone().unwrap_or_else(|| files.certfile.clone());
+    let default = Arc::new(load_certified_key(&files.certfile, &keyfile)?);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver { default, files: files.clone() }));
+    Ok(Arc::new(config))
+}
+
+/// The connection's two descriptors: input on fd 0, output on fd 1 (the same
+/// socket under mdimap-listen, systemd and tcpserver).
+pub struct FdPair {
+    pub input: File,
+    pub output: File,
+}
+
+impl Read for FdPair {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.input.read(buf)
+    }
+}
+
+impl Write for FdPair {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.output.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.output.flush()
+    }
+}
+
+type Shared = Rc<RefCell<StreamOwned<ServerConnection, FdPair>>>;
+
+/// The reading half of a TLS session.
+pub struct TlsReader(Shared);
+/// The writing half of a TLS session.
+pub struct TlsWriter(Shared);
+
+impl Read for TlsReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.borrow_mut().read(buf) {
+            // A peer that closes without close_notify has simply gone.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            r => r,
+        }
+    }
+}
+
+impl Write for TlsWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        let mut guard = self.0.borrow_mut();
+        guard.flush()?;
+        let s = &mut *guard;
+        while s.conn.wants_write() {
+            s.conn.write_tls(&mut s.sock)?;
+        }
+        Ok(())
+    }
+}
+
+impl TlsReader {
+    /// A second handle on the same session, for [`TlsReader::has_plaintext`].
+    pub fn probe(&self) -> TlsReader {
+        TlsReader(self.0.clone())
+    }
+
+    /// True when rustls holds decrypted bytes not yet read: poll(2) on the
+    /// socket cannot see those.
+    pub fn has_plaintext(&self) -> bool {
+        match self.0.borrow_mut().conn.process_new_packets() {
+            Ok(state) => state.plaintext_bytes_to_read() > 0,
+            Err(_) => true,
+        }
+    }
+}
+
+/// What was negotiated, for the log.
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+    pub sni: Option<String>,
+}
+
+/// Runs the server side of the handshake on `transport`, within `timeout`.
+pub fn accept(
+    config: Arc<ServerConfig>,
+    mut transport: FdPair,
+    timeout: Duration,
+) -> Result<(TlsReader, TlsWriter, TlsInfo), String> {
+    let mut conn = ServerConnection::new(config).map_err(|e| format!("TLS: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    while conn.is_handshaking() {
+        while conn.wants_write() {
+            conn.write_tls(&mut transport).map_err(|e| format!("TLS handshake: {e}"))?;
+        }
+        if !conn.is_handshaking() {
+            break;
+        }
+        if conn.wants_read() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let fd = transport.input.as_raw_fd();
+            if left.is_zero() || !crate::session::wait_readable(&[fd], left).first().copied().unwrap_or(false) {
+                return Err("TLS handshake timed out".into());
+            }
+            match conn.read_tls(&mut transport) {
+                Ok(0) => return Err("client closed the connection during the TLS handshake".into()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("TLS handshake: {e}")),
+            }
+            if let Err(e) = conn.process_new_packets() {
+                // Send the alert that tells the client why.
+                let _ = conn.write_tls(&mut transport);
+                return Err(format!("TLS handshake failed: {e}"));
+            }
+        }
+    }
+    while conn.wants_write() {
+        conn.write_tls(&mut transport).map_err(|e| format!("TLS handshake: {e}"))?;
+    }
+    let info = TlsInfo {
+        version: conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default(),
+        cipher: conn.negotiated_cipher_suite().map(|c| format!("{:?}", c.suite())).unwrap_or_default(),
+        sni: conn.server_name().map(str::to_string),
+    };
+    let shared = Rc::new(RefCell::new(StreamOwned::new(conn, transport)));
+    Ok((TlsReader(shared.clone()), TlsWriter(shared), info))
+}
+
+/// A self-signed certificate and key for `names`, as one PEM (for the demo).
+pub fn self_signed_pem(names: &[&str]) -> Result<String, String> {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let ck = rcgen::generate_simple_self_signed(names).map_err(|e| format!("generating a certificate: {e}"))?;
+    Ok(format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sni_names_cannot_escape() {
+        assert_eq!(safe_sni("Mail.Example.com").as_deref(), Some("mail.example.com"));
+        for bad in ["../etc/passwd", "a/b", ".hidden", "a..b", "", "x y"] {
+            assert!(safe_sni(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn self_signed_certificate_loads() {
+        let dir = std::env::temp_dir().join(format!("mdimap-tls-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pem = dir.join("cert.pem");
+        std::fs::write(&pem, self_signed_pem(&["localhost"]).unwrap()).unwrap();
+        let files = TlsFiles { certfile: pem.clone(), keyfile: None };
+        assert!(server_config(&files).is_ok());
+        std::fs::write(&pem, "garbage").unwrap();
+        let err = server_config(&files).unwrap_err();
+        assert!(err.contains("cert.pem"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
