@@ -310,13 +310,12 @@ pub fn login_phase(io: &mut Io, door: &FrontDoor, peer: &Peer, verify: &Verifier
             AuthError::Failed => "wrong user or password".to_string(),
             other => other.to_string(),
         };
-        log::info!(
-            "LOGIN FAILED, method={method}, user={}, ip=[{}], port=[{}], reason={}",
-            escape(&user),
-            escape(peer.ip.as_bytes()),
-            escape(peer.port.as_bytes()),
-            escape(reason.as_bytes())
-        );
+        // Courier's wording, so existing log tooling (fail2ban's courier
+        // filters) keeps working: the line ends with the address.
+        log::info!("LOGIN FAILED, method={method}, user={}, ip=[{}]", escape(&user), escape(peer.ip.as_bytes()));
+        if !matches!(error, AuthError::Failed) {
+            log::error!("login failure for user={}: {}", escape(&user), escape(reason.as_bytes()));
+        }
         std::thread::sleep(door.failure_delay);
         let code = match error {
             AuthError::Unavailable(_) => "UNAVAILABLE",

@@ -21,7 +21,7 @@ use crate::auth;
 use crate::config::Config;
 use crate::maildir::Store;
 use crate::protocol::framing::{CommandReader, Limits};
-use crate::session::{Io, Session, SessionSettings};
+use crate::session::{End, Io, Session, SessionSettings};
 
 use login::{FrontDoor, Peer, CAPABILITIES, PREAUTH_LIMITS};
 
@@ -186,10 +186,16 @@ pub fn run(opts: Options) -> i32 {
     }
     io.reader.set_limits(session_limits(&config));
     let mut session = Session::new(&mut io, store, session_settings(&config));
-    session.run();
+    let end = session.run();
     drop(session);
+    // Courier's words for how a session ended.
+    let how = match end {
+        End::Logout => "LOGOUT",
+        End::Disconnected => "DISCONNECTED",
+        End::Timeout => "TIMEOUT",
+    };
     log::info!(
-        "LOGOUT, user={}, ip=[{}], rcvd={}, sent={}, time={}",
+        "{how}, user={}, ip=[{}], rcvd={}, sent={}, time={}",
         escape(user.user.name.as_bytes()),
         escape(ip.as_bytes()),
         io.reader.bytes_read(),
