@@ -242,8 +242,23 @@ impl Folder {
     /// that fails (read-only file system) a fresh in-memory numbering is used.
     pub fn scan_read_only(&self) -> Result<ScanResult, StoreError> {
         let db = self.db_for_reading()?;
-        let cur = list_files(&self.cur())?;
-        let (db, listed, _) = reconcile(db, &cur, &HashSet::new())?;
+        // Messages still in new/ exist for the client too; they stay where
+        // they are (moving them would take \Recent from the session that
+        // will SELECT) and get the same provisional numbers a SELECT would
+        // give them, because both sort unknown files the same way.
+        let mut files = list_files(&self.cur())?;
+        let new = list_files(&self.new_dir())?;
+        let in_new: HashSet<String> = new.iter().cloned().collect();
+        files.extend(new);
+        let (db, listed, _) = reconcile(db, &files, &HashSet::new())?;
+        let listed = listed
+            .into_iter()
+            .map(|(uid, basename, filename)| {
+                // `message_path` joins names to cur/; this reaches new/.
+                let filename = if in_new.contains(&filename) { format!("../new/{filename}") } else { filename };
+                (uid, basename, filename)
+            })
+            .collect();
         self.build_result(db, listed, &HashSet::new(), false)
     }
 
@@ -594,8 +609,10 @@ impl Folder {
         if let DbState::Valid(db) = uiddb::read(&self.path)? {
             return Ok(db); // someone else created it meanwhile
         }
-        let cur = list_files(&self.cur())?;
-        let (db, _, _) = reconcile(UidDb::fresh(), &cur, &HashSet::new())?;
+        // Only the header: numbering the messages here would fix their order
+        // before `new/` joins `cur/`, and Courier numbers both together at
+        // the first SELECT. UIDVALIDITY is what must not change meanwhile.
+        let db = UidDb::fresh();
         uiddb::write(&self.path, &db)?;
         Ok(db)
     }
@@ -950,15 +967,21 @@ mod tests {
         assert_eq!(status.unseen, 3);
         assert_eq!(status.uidnext, 5);
         assert_eq!(status.size, 5 + 7 + 4 + 7);
+        // EXAMINE shows the messages in new/ too, without moving them.
         let ro = folder.scan_read_only().unwrap();
-        assert_eq!(ro.messages.len(), 2);
+        assert_eq!(ro.messages.len(), 4);
+        assert!(ro.messages.iter().all(|m| !m.recent));
+        assert_eq!(ro.messages[2].filename, "../new/5.M1P1.h,S=4");
+        assert_eq!(fs::read(folder.message_path(&ro.messages[2].filename)).unwrap(), b"abc\n");
         assert_eq!(ro.uidvalidity, status.uidvalidity);
         assert_eq!(fs::read_dir(folder.path().join("new")).unwrap().count(), 2);
-        // A cur/ file unknown to the db gets a provisional UID without a db write.
+        // Unknown files get provisional UIDs without a db write, in the
+        // order a SELECT will number them: 5.*, 6.* (new/), then 7.* (cur/).
         fs::write(folder.path().join("cur").join("7.M1P1.h:2,"), b"x\n").unwrap();
         let before = db_text(&folder);
         let ro = folder.scan_read_only().unwrap();
-        assert_eq!(ro.messages.last().unwrap().uid, 3);
+        let uids: Vec<(u32, &str)> = ro.messages.iter().map(|m| (m.uid, m.basename.as_str())).collect();
+        assert_eq!(&uids[2..], &[(3, "5.M1P1.h,S=4"), (4, "6.M1P1.h"), (5, "7.M1P1.h")]);
         assert_eq!(db_text(&folder), before);
         assert_eq!(folder.status().unwrap().uidnext, 6);
         let rw = folder.scan().unwrap();

@@ -18,7 +18,7 @@ use super::folder::{CREATING_TAG, DELETING_TAG, Folder};
 use super::keywords;
 use super::names::{INBOX, canonical_name, dir_of, name_of_dir};
 use super::subscriptions;
-use super::unique::{FILE_MODE, Stamp, fsync_dir};
+use super::unique::{MARKER_MODE, Stamp, fsync_dir};
 
 /// Mode of every directory the store creates.
 const DIR_MODE: u32 = 0o700;
@@ -215,7 +215,7 @@ impl Store {
             fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .mode(FILE_MODE)
+                .mode(MARKER_MODE)
                 .open(&marker)
                 .map(drop)
                 .map_err(|e| StoreError::io(&marker, e))

@@ -14,8 +14,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::StoreError;
 
-/// Mode of every file the store creates.
-pub(crate) const FILE_MODE: u32 = 0o600;
+/// Mode of the files the store creates, before the umask: the session sets
+/// IMAP_UMASK (Courier's default 022 gives 0644, as Courier's own files).
+pub(crate) const FILE_MODE: u32 = 0o666;
+
+/// Mode of the `maildirfolder` marker, as Courier's maildirmake leaves it.
+pub(crate) const MARKER_MODE: u32 = 0o600;
 
 /// How many fresh names to try before giving up on `EEXIST` (only a clock jump or a
 /// name clash with another host could make even one retry necessary).
