@@ -1,14 +1,22 @@
 //! Authentication: turning a login name and password into a mail user (uid, gid, home,
 //! maildir, quota, account options), using the mdimap user file (see `userfile` for its
-//! format) and crypt(3) password hashes (see `password`).
+//! format) and crypt(3) password hashes (see `password`), or, chained in the configured
+//! order (see `backend`), PAM (`pam`), a checkpassword program (`checkpassword`) and
+//! Courier's authdaemond (`authdaemon`).
 //!
 //! This layer answers "who is this and may they in?"; it does not touch Maildir contents,
 //! change the process's identity, or talk to the client. It never logs or returns a
 //! password, and it does not tell the caller whether a failure was an unknown user or a
 //! wrong password.
 
+pub mod authdaemon;
+pub mod backend;
+pub mod checkpassword;
+pub mod pam;
 pub mod password;
 pub mod userfile;
+
+use backend::Verdict;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -90,6 +98,19 @@ const DUMMY_HASH: &str = "$6$mdimapTimingEq$1Hh5vlFXkyteqhow7wo2L83fF5Gqtsx9ImHX
 /// `Failed` covers both an unknown user and a wrong password (and a user whose hash is
 /// empty, locked or of an unknown scheme, which is also logged for the administrator).
 pub fn authenticate(userfile: &Path, user: &str, password: &[u8]) -> Result<MailUser, AuthError> {
+    match userfile_verdict(userfile, user, password)? {
+        Verdict::Accepted(mail_user) => Ok(mail_user),
+        Verdict::Rejected(_) | Verdict::UnknownUser => Err(AuthError::Failed),
+    }
+}
+
+/// The user file's answer for the backend chain: an unknown user is told apart from a wrong
+/// password (only the chain sees the difference; callers still get `Failed` for both).
+pub(crate) fn userfile_verdict(
+    userfile: &Path,
+    user: &str,
+    password: &[u8],
+) -> Result<Verdict, AuthError> {
     let found = match userfile::find(userfile, user) {
         Ok(found) => found,
         Err(e) => {
@@ -99,7 +120,7 @@ pub fn authenticate(userfile: &Path, user: &str, password: &[u8]) -> Result<Mail
     };
     let Some((record, line)) = found else {
         equalize_timing(password);
-        return Err(AuthError::Failed);
+        return Ok(Verdict::UnknownUser);
     };
     if password::scheme(&record.hash).is_none() {
         let what = if record.hash.is_empty() {
@@ -115,12 +136,12 @@ pub fn authenticate(userfile: &Path, user: &str, password: &[u8]) -> Result<Mail
             record.user.name
         );
         equalize_timing(password);
-        return Err(AuthError::Failed);
+        return Ok(Verdict::Rejected(format!("the password hash {what}")));
     }
     if password::verify(password, &record.hash) {
-        Ok(record.user)
+        Ok(Verdict::Accepted(record.user))
     } else {
-        Err(AuthError::Failed)
+        Ok(Verdict::Rejected("wrong password".to_string()))
     }
 }
 
