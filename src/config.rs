@@ -22,9 +22,24 @@
 //! are accepted silently (see `IGNORED_KEYS`). A value of the wrong form is an error naming
 //! the file, the line and the expected form.
 //!
+//! # Authentication keys
+//!
+//! - `MDIMAP_AUTH`: the authentication backends to try, in order, separated by commas or
+//!   blanks: `userfile` (the file named by `MDIMAP_USERFILE`), `pam`, `authdaemond`,
+//!   `checkpassword`. The first backend that knows the user decides (see
+//!   `auth::backend`). Default `userfile`.
+//! - `MDIMAP_PAM_SERVICE`: the PAM service name, i.e. the file in `/etc/pam.d`. Default
+//!   `mdimap`.
+//! - `MDIMAP_CHECKPASSWORD`: the checkpassword program (an absolute path) followed by its
+//!   arguments, separated by blanks; mdimap appends the subprogram. Required when
+//!   `MDIMAP_AUTH` lists `checkpassword`.
+//! - `MDIMAP_AUTHDAEMON_SOCKET`: Courier's authdaemond socket. Default
+//!   `/run/courier/authdaemon/socket` (Debian's).
+//!
 //! This module only reads and checks the file: it does not open sockets, read the user file
 //! or look at the environment.
 
+use crate::auth::backend::{Backend, DEFAULT_AUTHDAEMON_SOCKET, DEFAULT_PAM_SERVICE};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -84,9 +99,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "TLS_MIN_DH_BITS",
     "TLS_TIMEOUT",
     "TLS_DHPARAMS",
-    "TLS_TRUSTCERTS",
-    "TLS_VERIFYPEER",
-    "TLS_EXTERNAL",
     "TLS_CACHEFILE",
     "TLS_CACHESIZE",
     "TLS_ALPN",
@@ -105,6 +117,10 @@ pub const KEYS: &[&str] = &[
     "IMAP_UMASK",
     "IMAP_CAPABILITY",
     "MDIMAP_USERFILE",
+    "MDIMAP_AUTH",
+    "MDIMAP_PAM_SERVICE",
+    "MDIMAP_CHECKPASSWORD",
+    "MDIMAP_AUTHDAEMON_SOCKET",
     "MDIMAP_MAX_LINE",
     "MDIMAP_MAX_LITERAL",
     "MDIMAP_AUTOLOGOUT",
@@ -119,7 +135,24 @@ pub const KEYS: &[&str] = &[
     "MDIMAP_PLAINTEXT_LOGIN",
     "MDIMAP_LOGIN_FAILURE_DELAY",
     "MDIMAP_MAX_LOGIN_FAILURES",
+    "TLS_TRUSTCERTS",
+    "TLS_VERIFYPEER",
+    "TLS_EXTERNAL",
+    "MDIMAP_PROXY_TRUSTED",
+    "MDIMAP_LIMIT_MEMORY",
+    "MDIMAP_LIMIT_FILES",
 ];
+
+/// Whether TLS clients are asked for a certificate (Courier's TLS_VERIFYPEER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyPeer {
+    /// NONE: no client certificates.
+    None,
+    /// PEER: ask for one; clients without one may still log in with a password.
+    Peer,
+    /// REQUIREPEER: refuse clients without a valid certificate.
+    RequirePeer,
+}
 
 /// When LOGIN and the plaintext SASL mechanisms are allowed on a connection
 /// that is not encrypted.
@@ -140,6 +173,9 @@ const MIN_MAX_LINE: usize = 1024;
 
 /// RFC 3501 §5.4: the autologout timer must be at least 30 minutes.
 const RFC_MIN_AUTOLOGOUT: u64 = 30 * 60;
+
+/// The names `MDIMAP_AUTH` accepts, one per `Backend` kind.
+pub const AUTH_NAMES: &[&str] = &["userfile", "pam", "authdaemond", "checkpassword"];
 
 /// The default configuration file.
 pub const DEFAULT_PATH: &str = "/etc/mdimap/mdimapd.conf";
@@ -173,6 +209,16 @@ pub struct Config {
     pub capability: Option<String>,
     /// MDIMAP_USERFILE: the user file.
     pub userfile: PathBuf,
+    /// MDIMAP_AUTH: authentication backends in the order they are tried, each one of
+    /// `AUTH_NAMES`; never empty and without repeats.
+    pub auth: Vec<String>,
+    /// MDIMAP_PAM_SERVICE: the PAM service name (`/etc/pam.d/<name>`).
+    pub pam_service: String,
+    /// MDIMAP_CHECKPASSWORD: the checkpassword program and its arguments; `None` when
+    /// unset (then `checkpassword` may not be listed in MDIMAP_AUTH).
+    pub checkpassword: Option<(PathBuf, Vec<String>)>,
+    /// MDIMAP_AUTHDAEMON_SOCKET: Courier's authdaemond socket.
+    pub authdaemon_socket: PathBuf,
     /// MDIMAP_MAX_LINE: longest command line in bytes (literals excluded).
     pub max_line: usize,
     /// MDIMAP_MAX_LITERAL: largest literal in bytes (bounds APPEND).
@@ -205,6 +251,21 @@ pub struct Config {
     pub login_failure_delay: u64,
     /// MDIMAP_MAX_LOGIN_FAILURES: failed logins after which the connection is closed.
     pub max_login_failures: u32,
+    /// TLS_TRUSTCERTS: CA certificates (PEM) that sign client certificates.
+    pub tls_trustcerts: Option<PathBuf>,
+    /// TLS_VERIFYPEER: NONE, PEER or REQUIREPEER.
+    pub tls_verify_peer: VerifyPeer,
+    /// TLS_EXTERNAL: the client certificate subject field (`CN` or
+    /// `emailaddress`) that names the user for AUTHENTICATE EXTERNAL; unset:
+    /// EXTERNAL is not offered.
+    pub tls_external: Option<String>,
+    /// MDIMAP_PROXY_TRUSTED: networks (CIDR, comma separated) whose
+    /// connections must start with a HAProxy PROXY header; empty: none.
+    pub proxy_trusted: Vec<crate::server::proxy::Network>,
+    /// MDIMAP_LIMIT_MEMORY: address-space limit (bytes) of a session; 0: none.
+    pub limit_memory: u64,
+    /// MDIMAP_LIMIT_FILES: open-file limit of a session; 0: unchanged.
+    pub limit_files: u64,
     /// The file this configuration was read from; `None` for built-in defaults.
     pub source: Option<PathBuf>,
     /// Key -> 1-based line where its effective value was set.
@@ -253,6 +314,10 @@ impl Config {
             umask: 0o022,
             capability: None,
             userfile: PathBuf::from("/etc/mdimap/users"),
+            auth: vec!["userfile".to_string()],
+            pam_service: DEFAULT_PAM_SERVICE.to_string(),
+            checkpassword: None,
+            authdaemon_socket: PathBuf::from(DEFAULT_AUTHDAEMON_SOCKET),
             max_line: 65536,
             max_literal: 67_108_864,
             autologout: 1800,
@@ -266,6 +331,12 @@ impl Config {
             plaintext_login: PlaintextLogin::LoopbackOnly,
             login_failure_delay: 3,
             max_login_failures: 3,
+            tls_trustcerts: None,
+            tls_verify_peer: VerifyPeer::None,
+            tls_external: None,
+            proxy_trusted: Vec::new(),
+            limit_memory: 0,
+            limit_files: 0,
             source: None,
             origins: BTreeMap::new(),
         }
@@ -343,7 +414,46 @@ impl Config {
                 .apply(key, &value, path, line, &mut warnings)
                 .map_err(&err)?;
         }
+        // Checked once the whole file is read: MDIMAP_CHECKPASSWORD may come after
+        // MDIMAP_AUTH.
+        if config.auth.iter().any(|name| name == "checkpassword") && config.checkpassword.is_none()
+        {
+            return Err(ConfigError {
+                path: path.to_path_buf(),
+                line: config.origins.get("MDIMAP_AUTH").copied().unwrap_or(0),
+                message: "MDIMAP_AUTH lists checkpassword but MDIMAP_CHECKPASSWORD is not set; \
+                          set it to the program and its arguments, e.g. \
+                          MDIMAP_CHECKPASSWORD=/usr/local/bin/checkpassword"
+                    .to_string(),
+            });
+        }
         Ok((config, warnings))
+    }
+
+    /// The authentication backends in `MDIMAP_AUTH` order, with their settings.
+    pub fn backends(&self) -> Vec<Backend> {
+        self.auth
+            .iter()
+            .filter_map(|name| match name.as_str() {
+                "userfile" => Some(Backend::UserFile(self.userfile.clone())),
+                "pam" => Some(Backend::Pam {
+                    service: self.pam_service.clone(),
+                }),
+                "authdaemond" => Some(Backend::AuthDaemon {
+                    socket: self.authdaemon_socket.clone(),
+                }),
+                // `parse` refuses checkpassword without a program, so this is always found.
+                "checkpassword" => {
+                    self.checkpassword
+                        .as_ref()
+                        .map(|(program, args)| Backend::CheckPassword {
+                            program: program.clone(),
+                            args: args.clone(),
+                        })
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// Set `key` from `value` (read at `path:line`).
@@ -387,6 +497,25 @@ impl Config {
             "IMAP_UMASK" => self.umask = parse_umask(value)?,
             "IMAP_CAPABILITY" => self.capability = Some(value.to_string()),
             "MDIMAP_USERFILE" => self.userfile = parse_absolute(key, value)?,
+            "MDIMAP_AUTH" => self.auth = parse_auth(value)?,
+            "MDIMAP_PAM_SERVICE" => {
+                if value.is_empty()
+                    || value.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/')
+                {
+                    return Err(format!(
+                        "MDIMAP_PAM_SERVICE must be a PAM service name (a file name in \
+                         /etc/pam.d) such as mdimap, not {:?}",
+                        shorten(value)
+                    ));
+                }
+                self.pam_service = value.to_string();
+            }
+            "MDIMAP_CHECKPASSWORD" => {
+                let mut words = value.split_whitespace();
+                let program = parse_absolute(key, words.next().unwrap_or(""))?;
+                self.checkpassword = Some((program, words.map(str::to_string).collect()));
+            }
+            "MDIMAP_AUTHDAEMON_SOCKET" => self.authdaemon_socket = parse_absolute(key, value)?,
             "MDIMAP_MAX_LINE" => {
                 self.max_line = parse_number::<usize>(key, value, MIN_MAX_LINE)?;
             }
@@ -439,6 +568,37 @@ impl Config {
                 }
             }
             "MDIMAP_LOGIN_FAILURE_DELAY" => self.login_failure_delay = parse_number(key, value, 0)?,
+            "TLS_TRUSTCERTS" => self.tls_trustcerts = Some(parse_absolute(key, value)?),
+            "TLS_VERIFYPEER" => {
+                self.tls_verify_peer = match value.to_ascii_uppercase().as_str() {
+                    "NONE" | "" => VerifyPeer::None,
+                    "PEER" => VerifyPeer::Peer,
+                    "REQUIREPEER" => VerifyPeer::RequirePeer,
+                    _ => {
+                        return Err(format!(
+                            "TLS_VERIFYPEER must be NONE, PEER or REQUIREPEER, not {:?}",
+                            shorten(value)
+                        ));
+                    }
+                }
+            }
+            "TLS_EXTERNAL" => {
+                let field = value.to_ascii_lowercase();
+                if !matches!(field.as_str(), "cn" | "emailaddress") {
+                    return Err(format!(
+                        "TLS_EXTERNAL must name the certificate subject field with the login name, CN or emailaddress, not {:?}",
+                        shorten(value)
+                    ));
+                }
+                self.tls_external = Some(field);
+            }
+            "MDIMAP_PROXY_TRUSTED" => {
+                self.proxy_trusted = crate::server::proxy::parse_networks(value).map_err(|e| {
+                    format!("MDIMAP_PROXY_TRUSTED must list networks such as 10.0.0.0/8, ::1: {e}")
+                })?;
+            }
+            "MDIMAP_LIMIT_MEMORY" => self.limit_memory = parse_number(key, value, 0)?,
+            "MDIMAP_LIMIT_FILES" => self.limit_files = parse_number(key, value, 0)?,
             "MDIMAP_MAX_LOGIN_FAILURES" => self.max_login_failures = parse_number(key, value, 1)?,
             _ if IGNORED_KEYS.contains(&key) || is_authservice(key) => return Ok(()),
             _ => {
@@ -487,6 +647,16 @@ impl Config {
                         .clone()
                         .unwrap_or_else(|| "(unset)".to_string()),
                     "MDIMAP_USERFILE" => self.userfile.display().to_string(),
+                    "MDIMAP_AUTH" => self.auth.join(","),
+                    "MDIMAP_PAM_SERVICE" => self.pam_service.clone(),
+                    "MDIMAP_CHECKPASSWORD" => match &self.checkpassword {
+                        Some((program, args)) => std::iter::once(program.display().to_string())
+                            .chain(args.iter().cloned())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        None => "(unset)".to_string(),
+                    },
+                    "MDIMAP_AUTHDAEMON_SOCKET" => self.authdaemon_socket.display().to_string(),
                     "MDIMAP_MAX_LINE" => self.max_line.to_string(),
                     "MDIMAP_MAX_LITERAL" => self.max_literal.to_string(),
                     "MDIMAP_AUTOLOGOUT" => self.autologout.to_string(),
@@ -519,6 +689,22 @@ impl Config {
                     }
                     .to_string(),
                     "MDIMAP_LOGIN_FAILURE_DELAY" => self.login_failure_delay.to_string(),
+                    "TLS_TRUSTCERTS" => match &self.tls_trustcerts {
+                        Some(p) => p.display().to_string(),
+                        None => "(unset)".to_string(),
+                    },
+                    "TLS_VERIFYPEER" => match self.tls_verify_peer {
+                        VerifyPeer::None => "NONE",
+                        VerifyPeer::Peer => "PEER",
+                        VerifyPeer::RequirePeer => "REQUIREPEER",
+                    }
+                    .to_string(),
+                    "TLS_EXTERNAL" => self.tls_external.clone().unwrap_or_else(|| "(unset: no EXTERNAL)".to_string()),
+                    "MDIMAP_PROXY_TRUSTED" => {
+                        self.proxy_trusted.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",")
+                    }
+                    "MDIMAP_LIMIT_MEMORY" => self.limit_memory.to_string(),
+                    "MDIMAP_LIMIT_FILES" => self.limit_files.to_string(),
                     "MDIMAP_MAX_LOGIN_FAILURES" => self.max_login_failures.to_string(),
                     _ => String::new(),
                 };
@@ -714,6 +900,33 @@ fn list_items(value: &str) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
+fn parse_auth(value: &str) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    for item in list_items(value) {
+        if !AUTH_NAMES.contains(&item) {
+            return Err(format!(
+                "MDIMAP_AUTH entry {:?} is not an authentication backend; use {} \
+                 (in the order to try them), e.g. userfile,pam",
+                shorten(item),
+                AUTH_NAMES.join(", ")
+            ));
+        }
+        if names.iter().any(|n| n == item) {
+            return Err(format!(
+                "MDIMAP_AUTH lists {item} twice; name each backend once"
+            ));
+        }
+        names.push(item.to_string());
+    }
+    if names.is_empty() {
+        return Err(format!(
+            "MDIMAP_AUTH is empty; list backends from {}, e.g. userfile",
+            AUTH_NAMES.join(", ")
+        ));
+    }
+    Ok(names)
+}
+
 fn parse_addresses(value: &str) -> Result<Vec<String>, String> {
     let mut addresses = Vec::new();
     for item in list_items(value) {
@@ -876,6 +1089,17 @@ MDIMAP_HOSTNAME=mail.example.org
         assert_eq!((c.autologout, c.login_timeout), (1800, 60));
         assert_eq!(c.mdimapd, None);
         assert_eq!(c.hostname, None);
+        assert_eq!(c.auth, vec!["userfile"]);
+        assert_eq!(c.pam_service, "mdimap");
+        assert_eq!(c.checkpassword, None);
+        assert_eq!(
+            c.authdaemon_socket,
+            PathBuf::from("/run/courier/authdaemon/socket")
+        );
+        assert_eq!(
+            c.backends(),
+            vec![Backend::UserFile(PathBuf::from("/etc/mdimap/users"))]
+        );
         assert!(c.effective().iter().all(|(_, _, s)| s == "default"));
         let d: Config = Default::default();
         assert_eq!(d.ports, c.ports);
@@ -1031,6 +1255,28 @@ MDIMAP_HOSTNAME=mail.example.org
             ("=1\n", 1, "not a valid key"),
             ("\n\n\n\nIMAP_CAPABILITY=\"IMAP4rev1\n", 5, "closing \""),
             ("IMAP_CAPABILITY='IMAP4rev1\n", 1, "closing '"),
+            (
+                "PORT=143\nMDIMAP_AUTH=userfile,ldap\n",
+                2,
+                "not an authentication backend",
+            ),
+            ("MDIMAP_AUTH=pam,PAM\n", 1, "not an authentication backend"),
+            ("MDIMAP_AUTH=pam,pam\n", 1, "twice"),
+            ("MDIMAP_AUTH=\n", 1, "MDIMAP_AUTH is empty"),
+            ("MDIMAP_PAM_SERVICE=../shadow\n", 1, "PAM service name"),
+            ("MDIMAP_PAM_SERVICE=\n", 1, "PAM service name"),
+            (
+                "MDIMAP_CHECKPASSWORD=checkpassword -x\n",
+                1,
+                "absolute path",
+            ),
+            ("MDIMAP_CHECKPASSWORD=\n", 1, "absolute path"),
+            ("MDIMAP_AUTHDAEMON_SOCKET=socket\n", 1, "absolute path"),
+            (
+                "# x\nMDIMAP_AUTH=userfile checkpassword\n",
+                2,
+                "MDIMAP_CHECKPASSWORD is not set",
+            ),
         ];
         for (text, line, words) in cases {
             let e = error(text);
@@ -1042,6 +1288,67 @@ MDIMAP_HOSTNAME=mail.example.org
                     .starts_with(&format!("/etc/mdimap/mdimapd.conf:{line}: "))
             );
         }
+    }
+
+    #[test]
+    fn authentication_backends_in_order() {
+        let (c, w) = parse(
+            "MDIMAP_USERFILE=/srv/users\n\
+             MDIMAP_AUTH=\"userfile, pam authdaemond,checkpassword\"\n\
+             MDIMAP_PAM_SERVICE=imap\n\
+             MDIMAP_AUTHDAEMON_SOCKET=/var/run/courier/authdaemon/socket\n\
+             MDIMAP_CHECKPASSWORD=\"/usr/local/bin/checkpassword-pam -s imap --\"\n",
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(
+            c.backends(),
+            vec![
+                Backend::UserFile(PathBuf::from("/srv/users")),
+                Backend::Pam {
+                    service: "imap".to_string()
+                },
+                Backend::AuthDaemon {
+                    socket: PathBuf::from("/var/run/courier/authdaemon/socket")
+                },
+                Backend::CheckPassword {
+                    program: PathBuf::from("/usr/local/bin/checkpassword-pam"),
+                    args: vec!["-s".to_string(), "imap".to_string(), "--".to_string()],
+                },
+            ]
+        );
+        let eff = c.effective();
+        let get = |k: &str| eff.iter().find(|(key, _, _)| key == k).unwrap().clone();
+        assert_eq!(
+            get("MDIMAP_AUTH").1,
+            "userfile,pam,authdaemond,checkpassword"
+        );
+        assert_eq!(get("MDIMAP_AUTH").2, "/etc/mdimap/mdimapd.conf:2");
+        assert_eq!(
+            get("MDIMAP_CHECKPASSWORD").1,
+            "/usr/local/bin/checkpassword-pam -s imap --"
+        );
+        assert_eq!(get("MDIMAP_PAM_SERVICE").1, "imap");
+
+        // Order is kept; MDIMAP_CHECKPASSWORD may follow MDIMAP_AUTH.
+        let (c, _) = parse("MDIMAP_AUTH=checkpassword,pam\nMDIMAP_CHECKPASSWORD=/bin/cp\n");
+        assert_eq!(
+            c.backends(),
+            vec![
+                Backend::CheckPassword {
+                    program: PathBuf::from("/bin/cp"),
+                    args: vec![]
+                },
+                Backend::Pam {
+                    service: "mdimap".to_string()
+                },
+            ]
+        );
+        // MDIMAP_CHECKPASSWORD without checkpassword in MDIMAP_AUTH is harmless.
+        let (c, _) = parse("MDIMAP_CHECKPASSWORD=/bin/cp\n");
+        assert_eq!(
+            c.backends(),
+            vec![Backend::UserFile(PathBuf::from("/etc/mdimap/users"))]
+        );
     }
 
     #[test]

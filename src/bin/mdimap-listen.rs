@@ -43,6 +43,14 @@ fn load(path: &Option<PathBuf>) -> Result<Config, String> {
     Ok(config)
 }
 
+fn limits_of(config: &Config) -> mdimap::server::listen::ListenLimits {
+    mdimap::server::listen::ListenLimits {
+        max_daemons: config.max_daemons as usize,
+        max_per_ip: config.max_per_ip as usize,
+        proxy_trusted: config.proxy_trusted.clone(),
+    }
+}
+
 fn main() {
     let args = Args::parse();
     mdimap::server::logging::init("mdimap-listen", args.log_stderr);
@@ -80,12 +88,11 @@ fn main() {
         listen,
         mdimapd,
         log_stderr: args.log_stderr,
-        max_daemons: config.max_daemons as usize,
-        max_per_ip: config.max_per_ip as usize,
+        limits: limits_of(&config),
     };
     let config_path = args.config.clone();
     let status = mdimap::server::listen::run(opts, move || match load(&config_path) {
-        Ok(c) => Some((c.max_daemons as usize, c.max_per_ip as usize)),
+        Ok(c) => Some(limits_of(&c)),
         Err(e) => {
             log::error!("SIGHUP: keeping the old configuration: {e}");
             None

@@ -11,7 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::proxy::{self, Network};
 use crate::session::wait_readable;
+
+/// How long a trusted proxy may take to send its header; the accept loop
+/// waits for it, which only a trusted (and so well-behaved) peer can cause.
+const PROXY_TIMEOUT: Duration = Duration::from_secs(3);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static RELOAD: AtomicBool = AtomicBool::new(false);
@@ -31,8 +36,16 @@ pub struct ListenOptions {
     pub listen: Vec<(SocketAddr, bool)>,
     pub mdimapd: PathBuf,
     pub log_stderr: bool,
+    pub limits: ListenLimits,
+}
+
+/// What SIGHUP can change without dropping a session.
+#[derive(Debug, Clone)]
+pub struct ListenLimits {
     pub max_daemons: usize,
     pub max_per_ip: usize,
+    /// Peers whose connections start with a PROXY header (HAProxy).
+    pub proxy_trusted: Vec<Network>,
 }
 
 struct Session {
@@ -53,7 +66,7 @@ fn install_handlers() {
 }
 
 /// Runs until SIGTERM or SIGINT. Returns the exit status.
-pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<(usize, usize)>) -> i32 {
+pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i32 {
     install_handlers();
     let mut listeners = Vec::new();
     let mut implicit_tls = Vec::new();
@@ -82,16 +95,16 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<(usize, usize)>) -> 
         eprintln!("mdimap-listen: nothing to listen on; give --listen ADDR:PORT or ADDRESS/PORT in the configuration");
         return 1;
     }
-    let (mut max_daemons, mut max_per_ip) = (opts.max_daemons, opts.max_per_ip);
+    let mut limits = opts.limits.clone();
     let mut sessions: Vec<Session> = Vec::new();
     let fds: Vec<i32> = listeners.iter().map(|l| l.as_raw_fd()).collect();
     while !STOP.load(Ordering::SeqCst) {
         if RELOAD.swap(false, Ordering::SeqCst)
-            && let Some((d, p)) = reload() {
-                max_daemons = d;
-                max_per_ip = p;
-                log::info!("configuration re-read: MAXDAEMONS={d} MAXPERIP={p}");
-            }
+            && let Some(l) = reload()
+        {
+            log::info!("configuration re-read: MAXDAEMONS={} MAXPERIP={}", l.max_daemons, l.max_per_ip);
+            limits = l;
+        }
         reap(&mut sessions);
         let ready = wait_readable(&fds, Duration::from_millis(500));
         for (i, listener) in listeners.iter().enumerate() {
@@ -99,7 +112,7 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<(usize, usize)>) -> 
                 continue;
             }
             loop {
-                let (stream, peer) = match listener.accept() {
+                let (stream, mut peer) = match listener.accept() {
                     Ok(s) => s,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => {
@@ -108,18 +121,33 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<(usize, usize)>) -> 
                     }
                 };
                 reap(&mut sessions);
+                let proxied = limits.proxy_trusted.iter().any(|n| n.contains(peer.ip()));
+                if proxied {
+                    // The real client is in the header: count and log it.
+                    if stream.set_nonblocking(false).is_err() {
+                        continue;
+                    }
+                    match proxy::read_header(stream.as_raw_fd(), PROXY_TIMEOUT) {
+                        Ok(Some(real)) => peer = real.source,
+                        Ok(None) => {}
+                        Err(e) => {
+                            log::warn!("PROXY header from trusted ip=[{}]: {e}; connection closed", peer.ip());
+                            continue;
+                        }
+                    }
+                }
                 let ip = peer.ip().to_string();
-                if sessions.len() >= max_daemons {
+                if sessions.len() >= limits.max_daemons {
                     refuse(stream, "Too many connections, try again later.");
-                    log::warn!("MAXDAEMONS ({max_daemons}) reached; refused ip=[{ip}]");
+                    log::warn!("MAXDAEMONS ({}) reached; refused ip=[{ip}]", limits.max_daemons);
                     continue;
                 }
-                if sessions.iter().filter(|s| s.ip == ip).count() >= max_per_ip {
+                if sessions.iter().filter(|s| s.ip == ip).count() >= limits.max_per_ip {
                     refuse(stream, "Too many connections from your address.");
-                    log::warn!("MAXPERIP ({max_per_ip}) reached; refused ip=[{ip}]");
+                    log::warn!("MAXPERIP ({}) reached; refused ip=[{ip}]", limits.max_per_ip);
                     continue;
                 }
-                match spawn(&opts, stream, peer, implicit_tls.get(i).copied().unwrap_or(false)) {
+                match spawn(&opts, stream, peer, implicit_tls.get(i).copied().unwrap_or(false), proxied) {
                     Ok(child) => sessions.push(Session { child, ip }),
                     Err(e) => log::error!("cannot start {}: {e}", opts.mdimapd.display()),
                 }
@@ -132,14 +160,15 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<(usize, usize)>) -> 
 
 fn refuse(mut stream: TcpStream, why: &str) {
     let _ = stream.set_nonblocking(false);
-    let _ = stream.write_all(format!("* BYE [UNAVAILABLE] {why}\r\n").as_bytes());
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.write_all(format!("* BYE [LIMIT] {why}\r\n").as_bytes());
 }
 
 fn reap(sessions: &mut Vec<Session>) {
     sessions.retain_mut(|s| !matches!(s.child.try_wait(), Ok(Some(_))));
 }
 
-fn spawn(opts: &ListenOptions, stream: TcpStream, peer: SocketAddr, tls: bool) -> std::io::Result<Child> {
+fn spawn(opts: &ListenOptions, stream: TcpStream, peer: SocketAddr, tls: bool, proxied: bool) -> std::io::Result<Child> {
     stream.set_nonblocking(false)?;
     let local = stream.local_addr()?;
     let fd: OwnedFd = stream.into();
@@ -153,6 +182,10 @@ fn spawn(opts: &ListenOptions, stream: TcpStream, peer: SocketAddr, tls: bool) -
     }
     if tls {
         cmd.arg("--tls");
+    }
+    if proxied {
+        // mdimapd must not look for a header that has been read already.
+        cmd.env("MDIMAP_PROXIED", "1");
     }
     cmd.stdin(Stdio::from(fd))
         .stdout(Stdio::from(out))

@@ -42,6 +42,12 @@ pub struct FrontDoor {
     pub failure_delay: Duration,
     pub max_failures: u32,
     pub timeout: Duration,
+    /// The client certificate subject field that names the user (TLS_EXTERNAL).
+    pub external_field: Option<String>,
+    /// Offer CRAM-MD5/SHA1/SHA256: some backend holds clear-text passwords.
+    pub cram: bool,
+    /// The host name in CRAM challenges.
+    pub hostname: String,
 }
 
 /// Who is on the other end.
@@ -60,8 +66,18 @@ pub struct LoggedIn {
     pub tls: Option<tls::TlsInfo>,
 }
 
-/// Checks a user name and password (the configured authentication chain).
-pub type Verifier<'a> = dyn Fn(&str, &[u8]) -> Result<MailUser, AuthError> + 'a;
+/// The configured authentication chain, as the front door needs it.
+pub trait Accounts {
+    /// Checks a user name and password.
+    fn verify(&self, user: &str, password: &[u8]) -> Result<MailUser, AuthError>;
+    /// Finds a user without a password (AUTHENTICATE EXTERNAL, where a
+    /// verified client certificate has already proved who the client is).
+    fn lookup(&self, user: &str) -> Result<Option<MailUser>, AuthError>;
+    /// Whether some backend keeps clear-text passwords (needed for CRAM-*).
+    fn has_clear_passwords(&self) -> bool;
+    /// The clear-text password of a user, for CRAM-* (RFC 2195).
+    fn clear_password(&self, user: &str) -> Result<Option<(MailUser, Vec<u8>)>, AuthError>;
+}
 
 struct State {
     tls: Option<tls::TlsInfo>,
@@ -69,8 +85,8 @@ struct State {
 }
 
 impl FrontDoor {
-    fn plaintext_ok(&self, peer: &Peer, state: &State) -> bool {
-        state.tls.is_some()
+    fn plaintext_ok(&self, peer: &Peer, tls: Option<&tls::TlsInfo>) -> bool {
+        tls.is_some()
             || match self.plaintext_login {
                 PlaintextLogin::Always => true,
                 PlaintextLogin::LoopbackOnly => peer.loopback,
@@ -78,22 +94,22 @@ impl FrontDoor {
             }
     }
 
-    /// The capabilities for the greeting.
-    pub fn greeting_capabilities(&self, peer: &Peer, tls: bool) -> String {
-        let state = State { tls: tls.then(|| tls::TlsInfo { version: String::new(), cipher: String::new(), sni: None }), failures: 0 };
-        self.capabilities(peer, &state)
-    }
-
     /// The capability list before login, for this connection as it is now.
-    fn capabilities(&self, peer: &Peer, state: &State) -> String {
+    pub fn capabilities(&self, peer: &Peer, tls: Option<&tls::TlsInfo>) -> String {
         let mut caps = CAPABILITIES.to_string();
-        if state.tls.is_none() && self.tls.is_some() {
+        if tls.is_none() && self.tls.is_some() {
             caps.push_str(" STARTTLS");
         }
-        if self.plaintext_ok(peer, state) {
+        if self.plaintext_ok(peer, tls) {
             caps.push_str(" AUTH=PLAIN AUTH=LOGIN");
         } else {
             caps.push_str(" LOGINDISABLED");
+        }
+        if tls.is_some_and(|t| t.client_identity.is_some()) {
+            caps.push_str(" AUTH=EXTERNAL");
+        }
+        if self.cram {
+            caps.push_str(" AUTH=CRAM-MD5 AUTH=CRAM-SHA1 AUTH=CRAM-SHA256");
         }
         caps
     }
@@ -118,12 +134,13 @@ fn dup(fd: i32) -> Result<File, String> {
 /// Performs the TLS handshake on the connection's descriptors and swaps the
 /// session's reader and writer for TLS ones. Whatever plaintext the reader
 /// had buffered is discarded first (RFC 3207-style command injection).
-pub fn start_tls(io: &mut Io, config: Arc<ServerConfig>, timeout: Duration) -> Result<tls::TlsInfo, String> {
+pub fn start_tls(io: &mut Io, door: &FrontDoor, config: Arc<ServerConfig>) -> Result<tls::TlsInfo, String> {
     io.reader.discard_buffered();
     let input = dup(io.input_fd)?;
     let output = dup(1)?;
     let input_fd = std::os::fd::AsRawFd::as_raw_fd(&input);
-    let (reader, writer, info) = tls::accept(config, tls::FdPair { input, output }, timeout)?;
+    let (reader, writer, info) =
+        tls::accept(config, tls::FdPair { input, output }, door.timeout, door.external_field.as_deref())?;
     let probe = reader.probe();
     io.reader = CommandReader::new(Box::new(reader) as Box<dyn Read>, PREAUTH_LIMITS);
     io.writer = Box::new(BufWriter::with_capacity(64 * 1024, writer)) as Box<dyn Write>;
@@ -202,9 +219,175 @@ fn sasl_login(io: &mut Io, tag: &str, initial: Option<Vec<u8>>) -> Sasl {
     }
 }
 
+/// A PROXY protocol header arriving where a command was expected: v1 text,
+/// or the v2 signature `\r\n\r\n\0\r\nQUIT\n`, which line framing splits
+/// into two empty lines (answered BAD), then `\0`, then `QUIT`.
+fn is_proxy_header(fragments: &[crate::protocol::framing::Fragment]) -> bool {
+    use crate::protocol::framing::Fragment;
+    match fragments.first() {
+        Some(Fragment::Line(l)) => l.starts_with(b"PROXY ") || l.as_slice() == b"\0",
+        _ => false,
+    }
+}
+
+/// The challenge-response mechanisms of RFC 2195 and Courier's SHA variants.
+#[derive(Debug, Clone, Copy)]
+enum Cram {
+    Md5,
+    Sha1,
+    Sha256,
+}
+
+impl Cram {
+    fn named(mechanism: &str) -> Option<Cram> {
+        match mechanism.to_ascii_uppercase().as_str() {
+            "CRAM-MD5" => Some(Cram::Md5),
+            "CRAM-SHA1" => Some(Cram::Sha1),
+            "CRAM-SHA256" => Some(Cram::Sha256),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Cram::Md5 => "CRAM-MD5",
+            Cram::Sha1 => "CRAM-SHA1",
+            Cram::Sha256 => "CRAM-SHA256",
+        }
+    }
+
+    /// The keyed digest of the challenge, in lower-case hex.
+    fn digest(self, key: &[u8], challenge: &[u8]) -> String {
+        use hmac::{Hmac, KeyInit, Mac};
+        fn run<M: Mac + KeyInit>(key: &[u8], challenge: &[u8]) -> Vec<u8> {
+            match <M as KeyInit>::new_from_slice(key) {
+                Ok(mut mac) => {
+                    mac.update(challenge);
+                    mac.finalize().into_bytes().to_vec()
+                }
+                Err(_) => Vec::new(),
+            }
+        }
+        let bytes = match self {
+            Cram::Md5 => run::<Hmac<md5::Md5>>(key, challenge),
+            Cram::Sha1 => run::<Hmac<sha1::Sha1>>(key, challenge),
+            Cram::Sha256 => run::<Hmac<sha2::Sha256>>(key, challenge),
+        };
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Constant-time comparison, so the time taken says nothing of the digest.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Sixteen random bytes in hex, for a challenge nobody can predict.
+fn random_hex() -> String {
+    let mut buf = [0u8; 16];
+    // SAFETY: getrandom(2) writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n != buf.len() as isize {
+        // A weaker source is still unique per process and moment.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        return format!("{:x}{:x}", t, std::process::id());
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+enum Cramped {
+    Done(Vec<u8>, Result<MailUser, AuthError>),
+    Ended,
+    Disconnected,
+}
+
+/// CRAM-* (RFC 2195): the server sends `<random.time@host>`, the client
+/// answers `user SP hex(HMAC(password, challenge))`.
+fn sasl_cram(io: &mut Io, tag: &str, kind: Cram, hostname: &str, accounts: &dyn Accounts) -> Cramped {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let challenge = format!("<{}.{now}@{hostname}>", random_hex());
+    let response = match sasl_response(io, tag, &base64::encode(challenge.as_bytes())) {
+        Ok(r) => r,
+        Err(Sasl::Disconnected) => return Cramped::Disconnected,
+        Err(_) => return Cramped::Ended,
+    };
+    let Some(space) = response.iter().rposition(|&b| b == b' ') else {
+        reply(io, &format!("{tag} BAD Malformed {} response.\r\n", kind.name()));
+        return Cramped::Ended;
+    };
+    let (user, digest) = (response[..space].to_vec(), &response[space + 1..]);
+    let name = String::from_utf8_lossy(&user).into_owned();
+    let result = match accounts.clear_password(&name) {
+        Ok(Some((mail_user, password))) => {
+            let expected = kind.digest(&password, challenge.as_bytes());
+            if same_bytes(expected.as_bytes(), &digest.to_ascii_lowercase()) {
+                Ok(mail_user)
+            } else {
+                Err(AuthError::Failed)
+            }
+        }
+        Ok(None) => Err(AuthError::Failed),
+        Err(e) => Err(e),
+    };
+    Cramped::Done(user, result)
+}
+
+enum External {
+    LoggedIn(MailUser),
+    Ended,
+    Disconnected,
+}
+
+/// EXTERNAL (RFC 4422 appendix A) with the identity from a verified TLS
+/// client certificate. The optional authorization identity must be that
+/// same user: nobody may log in as someone else.
+fn sasl_external(
+    io: &mut Io,
+    tag: &str,
+    initial: Option<Vec<u8>>,
+    tls: Option<&tls::TlsInfo>,
+    accounts: &dyn Accounts,
+) -> External {
+    let Some(identity) = tls.and_then(|t| t.client_identity.clone()) else {
+        reply(io, &format!("{tag} NO [AUTHENTICATIONFAILED] No verified client certificate.\r\n"));
+        return External::Ended;
+    };
+    let authzid = match initial {
+        Some(r) => r,
+        None => match sasl_response(io, tag, "") {
+            Ok(r) => r,
+            Err(Sasl::Disconnected) => return External::Disconnected,
+            Err(_) => return External::Ended,
+        },
+    };
+    if !authzid.is_empty() && authzid != identity.as_bytes() {
+        reply(io, &format!("{tag} NO [AUTHORIZATIONFAILED] The certificate does not name that user.\r\n"));
+        return External::Ended;
+    }
+    match accounts.lookup(&identity) {
+        Ok(Some(user)) => External::LoggedIn(user),
+        Ok(None) | Err(AuthError::Failed) => {
+            log::info!("LOGIN FAILED, method=EXTERNAL, user={}, ip=[certificate]", escape(identity.as_bytes()));
+            reply(io, &format!("{tag} NO [AUTHENTICATIONFAILED] Unknown user.\r\n"));
+            External::Ended
+        }
+        Err(e) => {
+            log::error!("EXTERNAL login for {}: {e}", escape(identity.as_bytes()));
+            reply(io, &format!("{tag} NO [UNAVAILABLE] Authentication is unavailable.\r\n"));
+            External::Ended
+        }
+    }
+}
+
 /// Serves the not-authenticated state until a login succeeds (returns the
 /// user) or the client leaves, times out or fails too often (`None`).
-pub fn login_phase(io: &mut Io, door: &FrontDoor, peer: &Peer, verify: &Verifier, implicit_tls: Option<tls::TlsInfo>) -> Option<LoggedIn> {
+pub fn login_phase(
+    io: &mut Io,
+    door: &FrontDoor,
+    peer: &Peer,
+    accounts: &dyn Accounts,
+    implicit_tls: Option<tls::TlsInfo>,
+) -> Option<LoggedIn> {
     let mut state = State { tls: implicit_tls, failures: 0 };
     let deadline = Instant::now() + door.timeout;
     loop {
@@ -226,6 +409,12 @@ pub fn login_phase(io: &mut Io, door: &FrontDoor, peer: &Peer, verify: &Verifier
                 continue;
             }
         };
+        if is_proxy_header(&fragments) {
+            // Only MDIMAP_PROXY_TRUSTED peers may say where a client comes from.
+            log::warn!("PROXY header from untrusted ip=[{}]; connection refused", escape(peer.ip.as_bytes()));
+            reply(io, "* BYE PROXY header from an untrusted address.\r\n");
+            return None;
+        }
         let command = match parse_command(&fragments) {
             Ok(c) => c,
             Err(e) => {
@@ -234,9 +423,9 @@ pub fn login_phase(io: &mut Io, door: &FrontDoor, peer: &Peer, verify: &Verifier
             }
         };
         let tag = command.tag;
-        let (user, password, method) = match command.body {
+        let (user, outcome, method): (Vec<u8>, Result<MailUser, AuthError>, &'static str) = match command.body {
             CommandBody::Capability => {
-                let caps = door.capabilities(peer, &state);
+                let caps = door.capabilities(peer, state.tls.as_ref());
                 reply(io, &format!("* CAPABILITY {caps}\r\n{tag} OK CAPABILITY completed.\r\n"));
                 continue;
             }
@@ -261,7 +450,7 @@ pub fn login_phase(io: &mut Io, door: &FrontDoor, peer: &Peer, verify: &Verifier
                 if !reply(io, &format!("{tag} OK Begin TLS negotiation now.\r\n")) {
                     return None;
                 }
-                match start_tls(io, config, door.timeout) {
+                match start_tls(io, door, config) {
                     Ok(info) => state.tls = Some(info),
                     Err(e) => {
                         log::info!("STARTTLS failed, ip=[{}]: {e}", escape(peer.ip.as_bytes()));
@@ -271,11 +460,32 @@ pub fn login_phase(io: &mut Io, door: &FrontDoor, peer: &Peer, verify: &Verifier
                 continue;
             }
             CommandBody::Login { user, password } => {
-                if !door.plaintext_ok(peer, &state) {
+                if !door.plaintext_ok(peer, state.tls.as_ref()) {
                     reply(io, &format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in.\r\n"));
                     continue;
                 }
-                (user, password, "LOGIN")
+                let result = accounts.verify(&String::from_utf8_lossy(&user), &password);
+                (user, result, "LOGIN")
+            }
+            CommandBody::Authenticate { mechanism, initial } if mechanism.eq_ignore_ascii_case("EXTERNAL") => {
+                match sasl_external(io, &tag, initial, state.tls.as_ref(), accounts) {
+                    External::LoggedIn(user) => {
+                        return Some(LoggedIn { user, tag, method: "EXTERNAL", tls: state.tls });
+                    }
+                    External::Ended => continue,
+                    External::Disconnected => return None,
+                }
+            }
+            CommandBody::Authenticate { mechanism, .. } if Cram::named(&mechanism).is_some() => {
+                let Some(kind) = Cram::named(&mechanism).filter(|_| accounts.has_clear_passwords()) else {
+                    reply(io, &format!("{tag} NO [CANNOT] {mechanism} needs clear-text passwords, which no configured backend holds.\r\n"));
+                    continue;
+                };
+                match sasl_cram(io, &tag, kind, &door.hostname, accounts) {
+                    Cramped::Done(user, result) => (user, result, kind.name()),
+                    Cramped::Ended => continue,
+                    Cramped::Disconnected => return None,
+                }
             }
             CommandBody::Authenticate { mechanism, initial } => {
                 let plain = mechanism.eq_ignore_ascii_case("PLAIN");
@@ -284,13 +494,16 @@ pub fn login_phase(io: &mut Io, door: &FrontDoor, peer: &Peer, verify: &Verifier
                     reply(io, &format!("{tag} NO [CANNOT] Unsupported authentication mechanism.\r\n"));
                     continue;
                 }
-                if !door.plaintext_ok(peer, &state) {
+                if !door.plaintext_ok(peer, state.tls.as_ref()) {
                     reply(io, &format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in.\r\n"));
                     continue;
                 }
-                let outcome = if plain { sasl_plain(io, &tag, initial) } else { sasl_login(io, &tag, initial) };
-                match outcome {
-                    Sasl::Credentials(u, p) => (u, p, if plain { "PLAIN" } else { "AUTH-LOGIN" }),
+                let exchange = if plain { sasl_plain(io, &tag, initial) } else { sasl_login(io, &tag, initial) };
+                match exchange {
+                    Sasl::Credentials(u, p) => {
+                        let result = accounts.verify(&String::from_utf8_lossy(&u), &p);
+                        (u, result, if plain { "PLAIN" } else { "AUTH-LOGIN" })
+                    }
                     Sasl::Ended => continue,
                     Sasl::Disconnected => return None,
                 }
@@ -300,8 +513,7 @@ pub fn login_phase(io: &mut Io, door: &FrontDoor, peer: &Peer, verify: &Verifier
                 continue;
             }
         };
-        let name = String::from_utf8_lossy(&user).into_owned();
-        let error = match verify(&name, &password) {
+        let error = match outcome {
             Ok(u) => return Some(LoggedIn { user: u, tag, method, tls: state.tls }),
             Err(e) => e,
         };

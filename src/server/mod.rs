@@ -9,6 +9,7 @@ pub mod listen;
 pub mod logging;
 pub mod login;
 pub mod privdrop;
+pub mod proxy;
 pub mod tls;
 
 use std::fs::File;
@@ -117,7 +118,23 @@ pub fn run(opts: Options) -> i32 {
             return 1;
         }
     };
-    let (ip, port) = peer_address();
+    let (mut ip, mut port) = peer_address();
+    // A trusted proxy (HAProxy) sends the client's real address first. Our
+    // own listener has already read it and says so with MDIMAP_PROXIED.
+    let trusted = ip.parse::<std::net::IpAddr>().is_ok_and(|a| config.proxy_trusted.iter().any(|n| n.contains(a)));
+    if trusted && std::env::var_os("MDIMAP_PROXIED").is_none() && !opts.preauth {
+        match proxy::read_header(0, PROXY_HEADER_TIMEOUT) {
+            Ok(Some(real)) => {
+                ip = real.source.ip().to_string();
+                port = real.source.port().to_string();
+            }
+            Ok(None) => {}
+            Err(e) => {
+                log::warn!("PROXY header from trusted ip=[{}]: {e}; connection refused", escape(ip.as_bytes()));
+                return 0;
+            }
+        }
+    }
     let started = Instant::now();
     if opts.preauth {
         return run_preauth(&opts, &config, &mut io);
@@ -126,7 +143,8 @@ pub fn run(opts: Options) -> i32 {
     if !config.use_locks {
         log::warn!("IMAP_USELOCKS=0 ignored: mdimap always takes tmp/courier.lock around UID updates");
     }
-    let door = front_door(&config, opts.tls);
+    let mut door = front_door(&config, opts.tls);
+    door.cram = config.backends().iter().any(|b| matches!(b, auth::backend::Backend::AuthDaemon { .. }));
     let loopback = ip.parse::<std::net::IpAddr>().map(|a| a.is_loopback() || is_mapped_loopback(a)).unwrap_or(false);
     let peer = Peer { ip: ip.clone(), port: port.clone(), loopback };
     let mut implicit = None;
@@ -135,7 +153,7 @@ pub fn run(opts: Options) -> i32 {
             log::error!("--tls given but no usable certificate ({}); see TLS_CERTFILE", config.tls_certfile.display());
             return 1;
         };
-        match login::start_tls(&mut io, tls_config, door.timeout) {
+        match login::start_tls(&mut io, &door, tls_config) {
             Ok(info) => implicit = Some(info),
             Err(e) => {
                 log::info!("TLS handshake failed, ip=[{}]: {e}", escape(ip.as_bytes()));
@@ -143,13 +161,20 @@ pub fn run(opts: Options) -> i32 {
             }
         }
     }
-    let greeting = format!("* OK [CAPABILITY {}] {} mdimap ready.\r\n", door.greeting_capabilities(&peer, implicit.is_some()), escape(config.hostname().as_bytes()));
+    let greeting = format!("* OK [CAPABILITY {}] {} mdimap ready.\r\n", door.capabilities(&peer, implicit.as_ref()), escape(config.hostname().as_bytes()));
     if io.write_all(greeting.as_bytes()).and_then(|_| io.flush()).is_err() {
         return 0;
     }
-    let userfile = opts.userfile.clone().unwrap_or_else(|| config.userfile.clone());
-    let verify = |name: &str, password: &[u8]| auth::authenticate(&userfile, name, password);
-    let Some(user) = login::login_phase(&mut io, &door, &peer, &verify, implicit) else {
+    let mut backends = config.backends();
+    if let Some(path) = &opts.userfile {
+        for b in &mut backends {
+            if let auth::backend::Backend::UserFile(p) = b {
+                *p = path.clone();
+            }
+        }
+    }
+    let accounts = ChainAccounts { backends };
+    let Some(user) = login::login_phase(&mut io, &door, &peer, &accounts, implicit) else {
         return 0;
     };
     if let Err(e) = privdrop::drop_to(&user.user.name, user.user.uid, user.user.gid) {
@@ -159,6 +184,12 @@ pub fn run(opts: Options) -> i32 {
         return 1;
     }
     apply_umask(&config);
+    if let Err(e) = apply_limits(&config) {
+        log::error!("user={}: {e}", escape(user.user.name.as_bytes()));
+        let _ = io.write_all(format!("{} NO [UNAVAILABLE] Login failed: server configuration error.\r\n", user.tag).as_bytes());
+        let _ = io.flush();
+        return 1;
+    }
     let store = match open_store(&user.user.maildir) {
         Ok(s) => s,
         Err(e) => {
@@ -210,6 +241,32 @@ fn apply_umask(config: &Config) {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(config.umask as libc::mode_t));
 }
 
+/// How long a trusted proxy may take to send its PROXY header.
+pub const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The configured authentication chain (MDIMAP_AUTH).
+struct ChainAccounts {
+    backends: Vec<auth::backend::Backend>,
+}
+
+/// The service name authdaemond and PAM modules see, as Courier's.
+const SERVICE: &str = "imap";
+
+impl login::Accounts for ChainAccounts {
+    fn verify(&self, user: &str, password: &[u8]) -> Result<auth::MailUser, auth::AuthError> {
+        auth::backend::authenticate(&self.backends, SERVICE, user, password)
+    }
+    fn lookup(&self, user: &str) -> Result<Option<auth::MailUser>, auth::AuthError> {
+        auth::backend::lookup(&self.backends, SERVICE, user)
+    }
+    fn has_clear_passwords(&self) -> bool {
+        self.backends.iter().any(|b| matches!(b, auth::backend::Backend::AuthDaemon { .. }))
+    }
+    fn clear_password(&self, user: &str) -> Result<Option<(auth::MailUser, Vec<u8>)>, auth::AuthError> {
+        auth::backend::clear_password(&self.backends, SERVICE, user)
+    }
+}
+
 /// IPv4 loopback seen through an IPv6 socket (`::ffff:127.0.0.1`).
 fn is_mapped_loopback(a: std::net::IpAddr) -> bool {
     match a {
@@ -221,7 +278,13 @@ fn is_mapped_loopback(a: std::net::IpAddr) -> bool {
 /// The login policy from the configuration. The certificate is loaded here,
 /// before the privilege drop, so the key file can stay readable by root only.
 fn front_door(config: &Config, implicit_tls: bool) -> FrontDoor {
-    let files = tls::TlsFiles { certfile: config.tls_certfile.clone(), keyfile: config.tls_keyfile.clone() };
+    let files = tls::TlsFiles {
+        certfile: config.tls_certfile.clone(),
+        keyfile: config.tls_keyfile.clone(),
+        trustcerts: config.tls_trustcerts.clone(),
+        verify: config.tls_verify_peer,
+        external_field: config.tls_external.clone(),
+    };
     let tls = if config.tls_certfile.exists() || implicit_tls {
         match tls::server_config(&files) {
             Ok(c) => Some(c),
@@ -239,10 +302,31 @@ fn front_door(config: &Config, implicit_tls: bool) -> FrontDoor {
         failure_delay: Duration::from_secs(config.login_failure_delay),
         max_failures: config.max_login_failures.max(1),
         timeout: Duration::from_secs(config.login_timeout.max(1)),
+        external_field: config.tls_external.clone(),
+        // Set by the caller from the authentication chain.
+        cram: false,
+        hostname: config.hostname(),
     }
 }
 
+/// MDIMAP_LIMIT_MEMORY and MDIMAP_LIMIT_FILES, applied after the privilege
+/// drop so the user cannot raise them again (hard and soft limits alike).
+fn apply_limits(config: &Config) -> Result<(), String> {
+    use nix::sys::resource::{setrlimit, Resource};
+    if config.limit_memory > 0 {
+        setrlimit(Resource::RLIMIT_AS, config.limit_memory, config.limit_memory)
+            .map_err(|e| format!("MDIMAP_LIMIT_MEMORY: setrlimit: {e}"))?;
+    }
+    if config.limit_files > 0 {
+        setrlimit(Resource::RLIMIT_NOFILE, config.limit_files, config.limit_files)
+            .map_err(|e| format!("MDIMAP_LIMIT_FILES: setrlimit: {e}"))?;
+    }
+    Ok(())
+}
+
 fn open_store(maildir: &Path) -> Result<Store, String> {
+    // A relative path is relative to where we started, not to the maildir.
+    let maildir = &std::path::absolute(maildir).map_err(|e| format!("maildir {}: {e}", maildir.display()))?;
     std::env::set_current_dir(maildir).map_err(|e| format!("cannot enter maildir {}: {e}", maildir.display()))?;
     Store::open(maildir).map_err(|e| e.to_string())
 }

@@ -22,13 +22,21 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// Where the certificate and key live.
+pub use crate::config::VerifyPeer;
+
+/// Where the certificate and key live, and how client certificates are checked.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
     /// PEM with the certificate chain, and the key too unless `keyfile` is set
     /// (Courier keeps both in one file).
     pub certfile: PathBuf,
     pub keyfile: Option<PathBuf>,
+    /// CA certificates that sign client certificates (TLS_TRUSTCERTS).
+    pub trustcerts: Option<PathBuf>,
+    pub verify: VerifyPeer,
+    /// The subject field that names the user for AUTHENTICATE EXTERNAL
+    /// (TLS_EXTERNAL: `CN` or `emailaddress`).
+    pub external_field: Option<String>,
 }
 
 fn load_certified_key(certfile: &Path, keyfile: &Path) -> Result<CertifiedKey, String> {
@@ -93,12 +101,40 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
     let keyfile = files.keyfile.clone().unwrap_or_else(|| files.certfile.clone());
     let default = Arc::new(load_certified_key(&files.certfile, &keyfile)?);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver { default, files: files.clone() }));
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let builder = match files.verify {
+        VerifyPeer::None => builder.with_no_client_auth(),
+        verify => {
+            let path = files.trustcerts.as_ref().ok_or("TLS_VERIFYPEER needs TLS_TRUSTCERTS, the CA certificates that sign client certificates")?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))? {
+                let cert = cert.map_err(|e| format!("{}: bad certificate PEM: {e}", path.display()))?;
+                roots.add(cert).map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if verify == VerifyPeer::Peer { verifier.allow_unauthenticated() } else { verifier };
+            let verifier = verifier.build().map_err(|e| format!("{}: {e}", path.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder.with_cert_resolver(Arc::new(SniResolver { default, files: files.clone() }));
     Ok(Arc::new(config))
+}
+
+/// The value of a subject field (`CN`, `emailaddress`) of a client
+/// certificate that rustls has already verified against TLS_TRUSTCERTS.
+fn subject_field(der: &[u8], field: &str) -> Option<String> {
+    use x509_parser::oid_registry::{OID_PKCS9_EMAIL_ADDRESS, OID_X509_COMMON_NAME};
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let oid = match field.to_ascii_lowercase().as_str() {
+        "cn" | "commonname" => OID_X509_COMMON_NAME,
+        "emailaddress" | "email" => OID_PKCS9_EMAIL_ADDRESS,
+        _ => return None,
+    };
+    let value = cert.subject().iter_by_oid(&oid).next()?.as_str().ok()?.to_string();
+    Some(value)
 }
 
 /// The connection's two descriptors: input on fd 0, output on fd 1 (the same
@@ -177,6 +213,8 @@ pub struct TlsInfo {
     pub version: String,
     pub cipher: String,
     pub sni: Option<String>,
+    /// The user a verified client certificate names (TLS_EXTERNAL).
+    pub client_identity: Option<String>,
 }
 
 /// Runs the server side of the handshake on `transport`, within `timeout`.
@@ -184,6 +222,7 @@ pub fn accept(
     config: Arc<ServerConfig>,
     mut transport: FdPair,
     timeout: Duration,
+    external_field: Option<&str>,
 ) -> Result<(TlsReader, TlsWriter, TlsInfo), String> {
     let mut conn = ServerConnection::new(config).map_err(|e| format!("TLS: {e}"))?;
     let deadline = Instant::now() + timeout;
@@ -219,6 +258,10 @@ pub fn accept(
         version: conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default(),
         cipher: conn.negotiated_cipher_suite().map(|c| format!("{:?}", c.suite())).unwrap_or_default(),
         sni: conn.server_name().map(str::to_string),
+        client_identity: external_field.and_then(|field| {
+            let der = conn.peer_certificates()?.first()?;
+            subject_field(der.as_ref(), field)
+        }),
     };
     let shared = Rc::new(RefCell::new(StreamOwned::new(conn, transport)));
     Ok((TlsReader(shared.clone()), TlsWriter(shared), info))
@@ -249,7 +292,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let pem = dir.join("cert.pem");
         std::fs::write(&pem, self_signed_pem(&["localhost"]).unwrap()).unwrap();
-        let files = TlsFiles { certfile: pem.clone(), keyfile: None };
+        let files = TlsFiles { certfile: pem.clone(), keyfile: None, trustcerts: None, verify: VerifyPeer::None, external_field: None };
         assert!(server_config(&files).is_ok());
         std::fs::write(&pem, "garbage").unwrap();
         let err = server_config(&files).unwrap_err();
