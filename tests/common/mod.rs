@@ -1,0 +1,1097 @@
+//! Test harness shared by the integration tests: throw-away maildirs, messages
+//! written the way an MTA writes them, the three server programs started over
+//! real sockets, and a small IMAP client that returns whole responses.
+//!
+//! It owns only test plumbing. It must not reimplement server logic (no UID
+//! assignment, no flag parsing beyond reading file names back): tests compare what
+//! the server says with what is on disk, so the harness stays a plain observer.
+//! Every blocking read has a timeout so a hung server fails a test instead of
+//! hanging CI, and every child process is killed when its handle is dropped.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long any single read from a server may take before the test fails.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Password of the account written by [`TestDir::write_userfile`].
+pub const PASSWORD: &str = "demo-secret";
+/// SHA-512-crypt of [`PASSWORD`] with salt `testsalt`, computed independently of
+/// mdimap (glibc crypt(3)), so login tests do not depend on `mdimap passwd`.
+pub const PASSWORD_HASH: &str = "$6$testsalt$ztR2xJsHZ2fE43peSbDbR1e/kp/l5c3MVKxoQ/wj9Vs5DHpljuFCsCHtSTovwX3z6rPw9rIE4gKXpLpTSNUsw1";
+/// Login name of the account written by [`TestDir::write_userfile`].
+pub const USER: &str = "tester";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn next_number() -> u32 {
+    COUNTER.fetch_add(1, Ordering::SeqCst)
+}
+
+// ---------------------------------------------------------------------------
+// Temporary directories and maildirs
+// ---------------------------------------------------------------------------
+
+/// A directory under the system temp dir, unique per test, removed on drop
+/// unless the test is failing (then it is kept for inspection and its path printed).
+pub struct TestDir {
+    pub path: PathBuf,
+}
+
+impl TestDir {
+    pub fn new(name: &str) -> TestDir {
+        let path = std::env::temp_dir().join(format!(
+            "mdimap-test-{}-{}-{}",
+            std::process::id(),
+            next_number(),
+            name
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        TestDir { path }
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+
+    /// A fresh, empty maildir `<dir>/Maildir` (cur/ new/ tmp/).
+    pub fn maildir(&self) -> PathBuf {
+        let m = self.path.join("Maildir");
+        make_maildir(&m);
+        m
+    }
+
+    /// Writes `<dir>/users` (mode 0600) with one account ([`USER`] / [`PASSWORD`]),
+    /// home `<dir>/home`, maildir home/Maildir (created), and `<dir>/mdimapd.conf`
+    /// pointing at it. Returns (config, userfile, maildir).
+    ///
+    /// The account runs as the invoking user, except under root: the server
+    /// rightly refuses to serve mail as uid 0, so the account becomes
+    /// nobody/nogroup (65534) and owns its home. Files the tests add later stay
+    /// root-owned but world-readable, in directories the mail user can write,
+    /// which is all a maildir needs.
+    pub fn write_userfile(&self) -> (PathBuf, PathBuf, PathBuf) {
+        let home = self.path.join("home");
+        let maildir = home.join("Maildir");
+        make_maildir(&maildir);
+        let (uid, gid) = mail_ids();
+        if unsafe { libc::getuid() } == 0 {
+            chown_tree(&home, uid, gid);
+        }
+        let users = self.path.join("users");
+        fs::write(
+            &users,
+            format!("{USER}:{PASSWORD_HASH}:{uid}:{gid}:{}:::\n", home.display()),
+        )
+        .unwrap();
+        fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let conf = self.path.join("mdimapd.conf");
+        fs::write(
+            &conf,
+            format!("# written by the integration tests\nMDIMAP_USERFILE={}\n", users.display()),
+        )
+        .unwrap();
+        (conf, users, maildir)
+    }
+
+    /// Everything below the test dir, as paths relative to it (for "nothing was
+    /// created outside the maildir" checks).
+    pub fn tree(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.path, &self.path, &mut out);
+        out.sort();
+        out
+    }
+}
+
+/// (uid, gid) the login-mode account is served as: the invoking user's, or
+/// nobody/nogroup under root.
+pub fn mail_ids() -> (u32, u32) {
+    if unsafe { libc::getuid() } == 0 {
+        (65534, 65534)
+    } else {
+        unsafe { (libc::getuid(), libc::getgid()) }
+    }
+}
+
+/// chown -R.
+pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() {
+        for e in fs::read_dir(path).unwrap().flatten() {
+            chown_tree(&e.path(), uid, gid);
+        }
+    }
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                walk(base, &p, out);
+            }
+        }
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("test files kept in {}", self.path.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Creates `cur/ new/ tmp/` under `path`.
+pub fn make_maildir(path: &Path) {
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(path.join(sub)).unwrap();
+    }
+}
+
+/// Creates the Maildir++ folder `dotname` (e.g. `.Work`) under `maildir` the way
+/// `maildirmake -f` does, and returns its path.
+pub fn make_folder(maildir: &Path, dotname: &str) -> PathBuf {
+    let f = maildir.join(dotname);
+    make_maildir(&f);
+    fs::write(f.join("maildirfolder"), b"").unwrap();
+    f
+}
+
+/// A unique maildir base name in arrival order: same-second names sort by the
+/// zero-padded process-wide counter.
+pub fn unique_name(size: usize) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    format!(
+        "{}.M{:06}P{}Q{}.mdimaptest,S={}",
+        now.as_secs(),
+        next_number(),
+        std::process::id(),
+        now.subsec_micros(),
+        size
+    )
+}
+
+/// Delivers `content` (LF line ends, as an MTA stores it) into `folder/new/`
+/// through `tmp/`, and returns the final path.
+pub fn deliver(folder: &Path, content: &str) -> PathBuf {
+    let name = unique_name(content.len());
+    let tmp = folder.join("tmp").join(&name);
+    fs::write(&tmp, content).unwrap();
+    let dest = folder.join("new").join(&name);
+    fs::rename(&tmp, &dest).unwrap();
+    dest
+}
+
+/// Puts `content` straight into `folder/cur/` with info `:2,<flags>`, as a mail
+/// reader that already saw it would leave it.
+pub fn put_cur(folder: &Path, content: &str, flags: &str) -> PathBuf {
+    let name = unique_name(content.len());
+    let tmp = folder.join("tmp").join(&name);
+    fs::write(&tmp, content).unwrap();
+    let dest = folder.join("cur").join(format!("{name}:2,{flags}"));
+    fs::rename(&tmp, &dest).unwrap();
+    dest
+}
+
+/// A small RFC 5322 message with LF line ends.
+pub fn message(subject: &str, body: &str) -> String {
+    format!(
+        "From: Alice Example <alice@example.org>\nTo: bob@example.net\nSubject: {subject}\nDate: Mon, 7 Aug 2023 10:00:00 +0000\nMessage-ID: <{}@test.example>\n\n{body}\n",
+        next_number()
+    )
+}
+
+/// `s` with every LF turned into CRLF (how the server must send it).
+pub fn crlf(s: &str) -> String {
+    s.replace("\r\n", "\n").replace('\n', "\r\n")
+}
+
+/// Sorted file names in `dir` (empty if it does not exist).
+pub fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Maildir flag letters of a file name (`...:2,FS` -> "FS").
+pub fn flags_of_name(name: &str) -> String {
+    match name.rfind(":2,") {
+        Some(i) => name[i + 3..].to_string(),
+        None => String::new(),
+    }
+}
+
+/// Base name (before the first `:`).
+pub fn base_of(name: &str) -> &str {
+    name.split(':').next().unwrap()
+}
+
+/// The single file in `folder/cur` whose base name is `base`.
+pub fn cur_file_with_base(folder: &Path, base: &str) -> Option<String> {
+    files(&folder.join("cur")).into_iter().find(|n| base_of(n) == base)
+}
+
+/// The files in `folder/cur` whose content contains `needle`.
+pub fn cur_files_containing(folder: &Path, needle: &str) -> Vec<String> {
+    files(&folder.join("cur"))
+        .into_iter()
+        .filter(|n| {
+            fs::read(folder.join("cur").join(n))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// The Courier UID database of one folder.
+#[derive(Debug)]
+pub struct UidDb {
+    pub uidvalidity: u32,
+    pub nextuid: u32,
+    pub entries: Vec<(u32, String)>,
+}
+
+impl UidDb {
+    pub fn uid_of(&self, base: &str) -> Option<u32> {
+        self.entries.iter().find(|(_, b)| b == base).map(|(u, _)| *u)
+    }
+    pub fn base_of_uid(&self, uid: u32) -> Option<&str> {
+        self.entries.iter().find(|(u, _)| *u == uid).map(|(_, b)| b.as_str())
+    }
+}
+
+/// Writes `folder/courierimapuiddb` as Courier would, listing `known` messages
+/// (paths of files in cur/) with their UIDs: tests use it to start from a folder
+/// some earlier session (Courier's or mdimap's) already numbered.
+pub fn write_uiddb(folder: &Path, uidvalidity: u32, nextuid: u32, known: &[(u32, &Path)]) {
+    let mut text = format!("1 {uidvalidity} {nextuid}\n");
+    for (uid, p) in known {
+        text.push_str(&format!("{uid} {}\n", base_of(p.file_name().unwrap().to_str().unwrap())));
+    }
+    let tmp = folder.join("tmp").join(format!("uiddb.{}", next_number()));
+    fs::write(&tmp, text).unwrap();
+    fs::rename(&tmp, folder.join("courierimapuiddb")).unwrap();
+}
+
+pub fn read_uiddb(folder: &Path) -> UidDb {
+    let path = folder.join("courierimapuiddb");
+    let text = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut lines = text.lines();
+    let head: Vec<u32> = lines
+        .next()
+        .unwrap_or_else(|| panic!("{} is empty", path.display()))
+        .split(' ')
+        .map(|n| n.parse().unwrap_or_else(|_| panic!("bad uiddb header in {}: {text:?}", path.display())))
+        .collect();
+    assert_eq!(head.len(), 3, "uiddb header must be `1 uidv nextuid`: {text:?}");
+    assert_eq!(head[0], 1, "uiddb version must be 1: {text:?}");
+    let entries = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (u, b) = l.split_once(' ').unwrap_or_else(|| panic!("bad uiddb line {l:?}"));
+            (u.parse().unwrap_or_else(|_| panic!("bad uid in {l:?}")), b.trim_start().to_string())
+        })
+        .collect();
+    UidDb { uidvalidity: head[1], nextuid: head[2], entries }
+}
+
+// ---------------------------------------------------------------------------
+// Servers
+// ---------------------------------------------------------------------------
+
+/// One `mdimapd` process serving one connection; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!("---- mdimapd log {} ----\n{}", self.log.display(), self.log_text());
+        }
+    }
+}
+
+/// A connected pair of sockets over 127.0.0.1: (client side, server side).
+fn socket_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client, server)
+}
+
+/// Starts `mdimapd` with `args`, fd 0 and fd 1 being the server side of a real TCP
+/// connection, and returns it with a client on the other end (greeting read).
+pub fn spawn_mdimapd(dir: &TestDir, args: &[&str]) -> (Server, Client) {
+    let (client, server_sock) = socket_pair();
+    let log = dir.join(&format!("mdimapd-{}.log", next_number()));
+    let stdin: OwnedFd = server_sock.try_clone().unwrap().into();
+    let stdout: OwnedFd = server_sock.into();
+    let child = Command::new(env!("CARGO_BIN_EXE_mdimapd"))
+        .args(args)
+        .arg("--log-stderr")
+        .env("HOME", &dir.path)
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(fs::File::create(&log).unwrap()))
+        .spawn()
+        .expect("cannot start mdimapd");
+    // The Command (holding our copies of the server socket) is gone here, so the
+    // client sees EOF exactly when mdimapd closes the connection.
+    let server = Server { child, log };
+    let mut c = Client::new(client);
+    c.greeting = c.read_line();
+    (server, c)
+}
+
+/// `mdimapd --preauth --maildir <maildir>` over a socket.
+pub fn preauth(dir: &TestDir, maildir: &Path) -> (Server, Client) {
+    let (s, c) = spawn_mdimapd(dir, &["--preauth", "--maildir", maildir.to_str().unwrap()]);
+    assert!(c.greeting.starts_with("* PREAUTH"), "greeting: {}", c.greeting);
+    (s, c)
+}
+
+/// `mdimapd` in login mode, with the account from [`TestDir::write_userfile`]
+/// (written if missing). Returns the server, a client at the greeting, and the maildir.
+pub fn login_mode(dir: &TestDir) -> (Server, Client, PathBuf) {
+    let conf = dir.join("mdimapd.conf");
+    let users = dir.join("users");
+    let maildir = dir.join("home/Maildir");
+    if !users.exists() {
+        dir.write_userfile();
+    }
+    let (s, c) = spawn_mdimapd(
+        dir,
+        &["--config", conf.to_str().unwrap(), "--userfile", users.to_str().unwrap()],
+    );
+    assert!(c.greeting.starts_with("* OK"), "greeting: {}", c.greeting);
+    (s, c, maildir)
+}
+
+/// A long-running program (mdimap-listen, mdimap demo) that announces
+/// `mdimap-listen: listening on 127.0.0.1:PORT` on stderr. SIGTERM, then SIGKILL, on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub port: u16,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    /// Spawns `cmd` with stderr piped and waits up to 20 s for the port announcement.
+    pub fn start(mut cmd: Command) -> Daemon {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let log2 = log.clone();
+        // Keeps draining stderr for the daemon's whole life so it never blocks on a full pipe.
+        thread::spawn(move || {
+            let mut r = BufReader::new(stderr);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match r.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        log2.lock().unwrap().push_str(&line);
+                        if let Some(rest) = line.trim_end().split("listening on ").nth(1) {
+                            if let Some(port) = rest.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) {
+                                let _ = tx.send(port);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(port) => {
+                assert_ne!(port, 0, "the announced port must be the real bound port");
+                Daemon { child, port, log }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait();
+                thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "{cmd:?} did not print `mdimap-listen: listening on 127.0.0.1:PORT` within 20 s \
+                     (exit: {status:?}); stderr:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn connect(&self) -> Client {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut c = Client::new(s);
+        c.greeting = c.read_line();
+        c
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then wait up to `timeout`; returns whether it exited.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        signal(self.pid(), libc::SIGTERM);
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) && !self.terminate(Duration::from_secs(5)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if thread::panicking() {
+            eprintln!("---- daemon stderr ----\n{}", self.log.lock().unwrap());
+        }
+    }
+}
+
+/// `mdimap-listen --config <conf> --listen 127.0.0.1:0 --log-stderr`.
+pub fn listener(conf: &Path) -> Daemon {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mdimap-listen"));
+    cmd.arg("--config").arg(conf).args(["--listen", "127.0.0.1:0", "--log-stderr"]);
+    Daemon::start(cmd)
+}
+
+/// `mdimap demo --dir <dir> --port 0` (dir is created by the demo).
+pub fn demo(dir: &Path) -> Daemon {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mdimap"));
+    cmd.arg("demo").arg("--dir").arg(dir).args(["--port", "0"]);
+    Daemon::start(cmd)
+}
+
+pub fn signal(pid: i32, sig: i32) {
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+/// PIDs whose parent is `ppid` (from /proc).
+pub fn children_of(ppid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the parenthesised command name: state ppid ...
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let mut f = rest.split_whitespace();
+        let _state = f.next();
+        if f.next().and_then(|p| p.parse::<i32>().ok()) == Some(ppid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The environment of a process, as `NAME=value` strings.
+pub fn environ_of(pid: i32) -> Vec<String> {
+    fs::read(format!("/proc/{pid}/environ"))
+        .map(|b| b.split(|&c| c == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// The IMAP client
+// ---------------------------------------------------------------------------
+
+/// One command's result: the untagged (and continuation) lines in arrival order,
+/// then the tagged line. Literals are inlined as `{n}\r\n<n bytes>`.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub untagged: Vec<String>,
+    pub tagged: String,
+}
+
+impl Response {
+    /// "OK", "NO" or "BAD" (the word after the tag).
+    pub fn status(&self) -> &str {
+        self.tagged.split(' ').nth(1).unwrap_or("")
+    }
+    pub fn is_ok(&self) -> bool {
+        self.status().eq_ignore_ascii_case("OK")
+    }
+    pub fn is_no(&self) -> bool {
+        self.status().eq_ignore_ascii_case("NO")
+    }
+    pub fn is_bad(&self) -> bool {
+        self.status().eq_ignore_ascii_case("BAD")
+    }
+    /// The tagged text after the status word.
+    pub fn text(&self) -> &str {
+        self.tagged.splitn(3, ' ').nth(2).unwrap_or("")
+    }
+    /// Untagged lines starting with `prefix` (case-insensitively).
+    pub fn lines(&self, prefix: &str) -> Vec<&String> {
+        self.untagged.iter().filter(|l| starts_with_ci(l, prefix)).collect()
+    }
+    pub fn line(&self, prefix: &str) -> Option<&String> {
+        self.untagged.iter().find(|l| starts_with_ci(l, prefix))
+    }
+    /// Whether any line (untagged or tagged) contains `needle`.
+    pub fn contains(&self, needle: &str) -> bool {
+        self.untagged.iter().any(|l| l.contains(needle)) || self.tagged.contains(needle)
+    }
+    /// The number n of the untagged `* n <WORD>` response (EXISTS, RECENT), if any.
+    pub fn count(&self, word: &str) -> Option<u32> {
+        self.untagged.iter().rev().find_map(|l| {
+            let mut it = l.split(' ');
+            (it.next() == Some("*")).then_some(())?;
+            let n = it.next()?.parse().ok()?;
+            (it.next()?.eq_ignore_ascii_case(word) && it.next().is_none()).then_some(n)
+        })
+    }
+    /// Numbers of every `* n EXPUNGE`, in order.
+    pub fn expunged(&self) -> Vec<u32> {
+        self.untagged
+            .iter()
+            .filter_map(|l| {
+                let mut it = l.split(' ');
+                (it.next() == Some("*")).then_some(())?;
+                let n = it.next()?.parse().ok()?;
+                it.next()?.eq_ignore_ascii_case("EXPUNGE").then_some(n)
+            })
+            .collect()
+    }
+    /// Numbers of `* SEARCH ...`.
+    pub fn search(&self) -> Vec<u32> {
+        let l = self.line("* SEARCH").unwrap_or_else(|| panic!("no * SEARCH in {self:#?}"));
+        l[8..].split_whitespace().map(|n| n.parse().unwrap()).collect()
+    }
+    /// The untagged `* n FETCH (...)` lines, as (n, line).
+    pub fn fetches(&self) -> Vec<(u32, &String)> {
+        self.untagged
+            .iter()
+            .filter_map(|l| {
+                let mut it = l.splitn(4, ' ');
+                (it.next() == Some("*")).then_some(())?;
+                let n = it.next()?.parse().ok()?;
+                starts_with_ci(it.next()?, "FETCH").then_some((n, l))
+            })
+            .collect()
+    }
+    /// The first FETCH line for message n.
+    pub fn fetch(&self, n: u32) -> &String {
+        self.fetches()
+            .into_iter()
+            .find(|(m, _)| *m == n)
+            .map(|(_, l)| l)
+            .unwrap_or_else(|| panic!("no FETCH for message {n} in {self:#?}"))
+    }
+}
+
+pub fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// Outcome of a read with a short timeout.
+#[derive(Debug, PartialEq)]
+pub enum Read1 {
+    Line(String),
+    Timeout,
+    Eof,
+}
+
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    stream: TcpStream,
+    next_tag: u32,
+    /// Bytes of a line whose end has not arrived yet (kept across timeouts).
+    pending: Vec<u8>,
+    pub greeting: String,
+    pub timeout: Duration,
+}
+
+impl Client {
+    pub fn new(stream: TcpStream) -> Client {
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+            next_tag: 1,
+            pending: Vec::new(),
+            greeting: String::new(),
+            timeout: READ_TIMEOUT,
+        }
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    pub fn tag(&mut self) -> String {
+        let t = format!("t{}", self.next_tag);
+        self.next_tag += 1;
+        t
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap_or_else(|e| panic!("write to server failed: {e}"));
+    }
+
+    /// One raw line up to CRLF (without it), waiting at most `timeout`.
+    /// A literal announced at the end of the line is not followed here.
+    fn raw_line(&mut self, timeout: Duration) -> Read1 {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
+        let r = self.reader.read_until(b'\n', &mut self.pending);
+        self.stream.set_read_timeout(Some(self.timeout)).unwrap();
+        match r {
+            Ok(0) => Read1::Eof,
+            Ok(_) if !self.pending.ends_with(b"\n") => Read1::Eof,
+            Ok(_) => {
+                let mut l = std::mem::take(&mut self.pending);
+                l.pop();
+                if l.last() == Some(&b'\r') {
+                    l.pop();
+                }
+                Read1::Line(String::from_utf8_lossy(&l).into_owned())
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Read1::Timeout,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => Read1::Eof,
+            Err(e) => panic!("read from server failed: {e}"),
+        }
+    }
+
+    /// One response line with any literals inlined, waiting at most `timeout`
+    /// for its first byte.
+    pub fn read_line_within(&mut self, timeout: Duration) -> Read1 {
+        let mut line = match self.raw_line(timeout) {
+            Read1::Line(l) => l,
+            other => return other,
+        };
+        let mut segment = line.clone();
+        while let Some(n) = literal_size(&segment) {
+            assert!(n < 200_000_000, "absurd literal from server: {segment}");
+            let mut data = vec![0u8; n];
+            self.reader
+                .read_exact(&mut data)
+                .unwrap_or_else(|e| panic!("reading a {n}-byte literal after {line:?}: {e}"));
+            line.push_str("\r\n");
+            line.push_str(&String::from_utf8_lossy(&data));
+            segment = match self.raw_line(self.timeout) {
+                Read1::Line(l) => l,
+                other => panic!("line after a literal: {other:?} (so far: {line:?})"),
+            };
+            line.push_str(&segment);
+        }
+        Read1::Line(line)
+    }
+
+    /// One response line; panics on timeout or EOF.
+    pub fn read_line(&mut self) -> String {
+        match self.read_line_within(self.timeout) {
+            Read1::Line(l) => l,
+            other => panic!("expected a line from the server, got {other:?}"),
+        }
+    }
+
+    /// Reads lines until the tagged response for `tag`.
+    pub fn read_until_tagged(&mut self, tag: &str, mut untagged: Vec<String>) -> Response {
+        let prefix = format!("{tag} ");
+        loop {
+            match self.read_line_within(self.timeout) {
+                Read1::Line(l) if l.starts_with(&prefix) => return Response { untagged, tagged: l },
+                Read1::Line(l) => untagged.push(l),
+                other => panic!(
+                    "waiting for the tagged response to {tag}: {other:?}; untagged so far: {untagged:#?}"
+                ),
+            }
+        }
+    }
+
+    /// Sends `tag text\r\n`, where `text` may contain literals `{n}\r\n<data>`
+    /// (waits for `+` first, as a client must) or `{n+}\r\n<data>` (does not wait).
+    /// If the server answers a synchronizing literal with a tagged response
+    /// instead of `+`, that response is returned at once.
+    pub fn cmd_bytes(&mut self, text: &[u8]) -> Response {
+        let tag = self.tag();
+        let mut out = format!("{tag} ").into_bytes();
+        let mut untagged = Vec::new();
+        let mut i = 0;
+        while i < text.len() {
+            if let Some((after_crlf, n, sync)) = literal_at(text, i) {
+                out.extend_from_slice(&text[i..after_crlf]);
+                if sync {
+                    self.send(&out);
+                    out.clear();
+                    loop {
+                        match self.read_line_within(self.timeout) {
+                            Read1::Line(l) if l.starts_with('+') => break,
+                            Read1::Line(l) if l.starts_with(&format!("{tag} ")) => {
+                                return Response { untagged, tagged: l };
+                            }
+                            Read1::Line(l) => untagged.push(l),
+                            other => panic!("waiting for `+` after a literal announcement: {other:?}"),
+                        }
+                    }
+                    assert!(
+                        after_crlf + n <= text.len(),
+                        "server sent `+` for a literal the test did not mean to send ({n} bytes)"
+                    );
+                }
+                let end = (after_crlf + n).min(text.len());
+                out.extend_from_slice(&text[after_crlf..end]);
+                i = end;
+            } else {
+                out.push(text[i]);
+                i += 1;
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        self.send(&out);
+        self.read_until_tagged(&tag, untagged)
+    }
+
+    pub fn cmd(&mut self, text: &str) -> Response {
+        self.cmd_bytes(text.as_bytes())
+    }
+
+    /// `cmd`, asserting a tagged OK.
+    pub fn ok(&mut self, text: &str) -> Response {
+        let r = self.cmd(text);
+        assert!(r.is_ok(), "expected OK for {text:?}, got {r:#?}");
+        r
+    }
+
+    /// `cmd`, asserting a tagged NO.
+    pub fn no(&mut self, text: &str) -> Response {
+        let r = self.cmd(text);
+        assert!(r.is_no(), "expected NO for {text:?}, got {r:#?}");
+        r
+    }
+
+    /// `cmd`, asserting a tagged NO or BAD.
+    pub fn refused(&mut self, text: &str) -> Response {
+        let r = self.cmd(text);
+        assert!(r.is_no() || r.is_bad(), "expected NO or BAD for {text:?}, got {r:#?}");
+        r
+    }
+
+    /// Reads until EOF (or fails after `timeout`), returning what came.
+    pub fn read_to_eof(&mut self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "server did not close the connection; got {out:#?}");
+            match self.read_line_within(left) {
+                Read1::Line(l) => out.push(l),
+                Read1::Eof => return out,
+                Read1::Timeout => panic!("server did not close the connection; got {out:#?}"),
+            }
+        }
+    }
+}
+
+/// If `text[i..]` starts a literal announcement `{n}\r\n` or `{n+}\r\n`, returns
+/// (index after the CRLF, n, synchronizing).
+fn literal_at(text: &[u8], i: usize) -> Option<(usize, usize, bool)> {
+    if text[i] != b'{' {
+        return None;
+    }
+    let mut j = i + 1;
+    while j < text.len() && text[j].is_ascii_digit() {
+        j += 1;
+    }
+    if j == i + 1 {
+        return None;
+    }
+    let n: usize = std::str::from_utf8(&text[i + 1..j]).ok()?.parse().ok()?;
+    let sync = if text.get(j) == Some(&b'+') {
+        j += 1;
+        false
+    } else {
+        true
+    };
+    if text.get(j) == Some(&b'}') && text.get(j + 1) == Some(&b'\r') && text.get(j + 2) == Some(&b'\n') {
+        Some((j + 3, n, sync))
+    } else {
+        None
+    }
+}
+
+/// The size of a literal announced at the end of a server line.
+fn literal_size(line: &str) -> Option<usize> {
+    let body = line.strip_suffix('}')?;
+    let open = body.rfind('{')?;
+    body[open + 1..].parse().ok()
+}
+
+/// `{len}\r\n<s>`: a synchronizing literal for [`Client::cmd`].
+pub fn lit(s: &str) -> String {
+    format!("{{{}}}\r\n{s}", s.len())
+}
+
+/// `{len+}\r\n<s>`: a LITERAL+ literal.
+pub fn lit_plus(s: &str) -> String {
+    format!("{{{}+}}\r\n{s}", s.len())
+}
+
+// ---------------------------------------------------------------------------
+// Parsing pieces of responses
+// ---------------------------------------------------------------------------
+
+/// The IMAP string (quoted, literal or NIL) right after `key` in `line`, e.g.
+/// `string_after(l, "BODY[] ")`. `None` when the key is missing or the value is NIL.
+pub fn string_after(line: &str, key: &str) -> Option<Vec<u8>> {
+    let at = find_ci(line, key)? + key.len();
+    parse_string(&line.as_bytes()[at..]).map(|(v, _)| v)
+}
+
+/// Parses an IMAP string at the start of `b`; returns it and the bytes consumed.
+pub fn parse_string(b: &[u8]) -> Option<(Vec<u8>, usize)> {
+    match b.first()? {
+        b'"' => {
+            let mut out = Vec::new();
+            let mut i = 1;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' => {
+                        out.push(*b.get(i + 1)?);
+                        i += 2;
+                    }
+                    b'"' => return Some((out, i + 1)),
+                    c => {
+                        out.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            None
+        }
+        b'{' => {
+            let close = b.iter().position(|&c| c == b'}')?;
+            let n: usize = std::str::from_utf8(&b[1..close]).ok()?.trim_end_matches('+').parse().ok()?;
+            let start = close + 3; // "}\r\n"
+            Some((b.get(start..start + n)?.to_vec(), start + n))
+        }
+        _ if b.len() >= 3 && b[..3].eq_ignore_ascii_case(b"NIL") => None,
+        _ => {
+            // An atom (e.g. a mailbox name sent unquoted).
+            let end = b.iter().position(|&c| c == b' ' || c == b')' || c == b'\r').unwrap_or(b.len());
+            Some((b[..end].to_vec(), end))
+        }
+    }
+}
+
+pub fn find_ci(hay: &str, needle: &str) -> Option<usize> {
+    hay.to_ascii_lowercase().find(&needle.to_ascii_lowercase())
+}
+
+/// The decimal number right after `key` (e.g. "RFC822.SIZE ", "UID ").
+pub fn number_after(line: &str, key: &str) -> Option<u64> {
+    let at = find_ci(line, key)? + key.len();
+    let digits: String = line[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// The flag list after `FLAGS (` in a line.
+pub fn flags_in(line: &str) -> Vec<String> {
+    let at = find_ci(line, "FLAGS (").unwrap_or_else(|| panic!("no FLAGS in {line}")) + 7;
+    let end = line[at..].find(')').unwrap() + at;
+    line[at..end].split_whitespace().map(str::to_string).collect()
+}
+
+pub fn has_flag(line: &str, flag: &str) -> bool {
+    flags_in(line).iter().any(|f| f.eq_ignore_ascii_case(flag))
+}
+
+/// The space-separated words of the response code `[NAME ...]` in `text`.
+pub fn code(text: &str, name: &str) -> Option<Vec<String>> {
+    let at = find_ci(text, &format!("[{name}"))? + 1;
+    let end = text[at..].find(']')? + at;
+    let words: Vec<String> = text[at..end].split_whitespace().map(str::to_string).collect();
+    words[0].eq_ignore_ascii_case(name).then(|| words[1..].to_vec())
+}
+
+/// `1:3,5` -> [1, 2, 3, 5].
+pub fn expand_set(set: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in set.split(',') {
+        match part.split_once(':') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
+                out.extend(a.min(b)..=a.max(b));
+            }
+            None => out.push(part.parse().unwrap()),
+        }
+    }
+    out
+}
+
+/// A parsed `* LIST (attrs) "delim" name` line.
+#[derive(Debug)]
+pub struct ListEntry {
+    pub attrs: Vec<String>,
+    pub delimiter: Option<String>,
+    pub name: String,
+}
+
+impl ListEntry {
+    pub fn has(&self, attr: &str) -> bool {
+        self.attrs.iter().any(|a| a.eq_ignore_ascii_case(attr))
+    }
+}
+
+/// Parses the `* LIST` or `* LSUB` lines of a response.
+pub fn list_entries(r: &Response, kind: &str) -> Vec<ListEntry> {
+    let prefix = format!("* {kind} (");
+    r.lines(&prefix)
+        .into_iter()
+        .map(|l| {
+            let rest = &l[prefix.len()..];
+            let close = rest.find(')').unwrap();
+            let attrs = rest[..close].split_whitespace().map(str::to_string).collect();
+            let b = rest[close + 1..].trim_start().as_bytes();
+            let (delim, used) = match parse_string(b) {
+                Some((d, used)) => (Some(String::from_utf8_lossy(&d).into_owned()), used),
+                None => (None, 3),
+            };
+            let b = &b[used..];
+            let b = &b[b.iter().position(|&c| c != b' ').unwrap_or(0)..];
+            let (name, _) = parse_string(b).unwrap_or_else(|| panic!("no mailbox name in {l}"));
+            ListEntry { attrs, delimiter: delim, name: String::from_utf8_lossy(&name).into_owned() }
+        })
+        .collect()
+}
+
+/// Minimal base64 (standard alphabet, padded) for SASL tests.
+pub fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(A[(n >> 18) as usize & 63] as char);
+        out.push(A[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 { A[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 2 { A[n as usize & 63] as char } else { '=' });
+    }
+    out
+}
+
+/// Polls `cond` every 20 ms for up to `timeout`.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_rfc4648_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn literal_detection() {
+        assert_eq!(literal_at(b"A {5}\r\nhello", 2), Some((7, 5, true)));
+        assert_eq!(literal_at(b"A {5+}\r\nhello", 2), Some((8, 5, false)));
+        assert_eq!(literal_at(b"A {x}\r\n", 2), None);
+        assert_eq!(literal_size("* 1 FETCH (BODY[] {12}"), Some(12));
+        assert_eq!(literal_size("* OK done"), None);
+    }
+
+    #[test]
+    fn strings_sets_and_codes() {
+        assert_eq!(string_after("X BODY[] {3}\r\nabc)", "BODY[] "), Some(b"abc".to_vec()));
+        assert_eq!(string_after(r#"X BODY[] "a\"b")"#, "BODY[] "), Some(b"a\"b".to_vec()));
+        assert_eq!(string_after("X BODY[] NIL)", "BODY[] "), None);
+        assert_eq!(expand_set("1:3,7,9:8"), vec![1, 2, 3, 7, 8, 9]);
+        assert_eq!(code("t1 OK [APPENDUID 38505 3955] done", "APPENDUID"), Some(vec!["38505".into(), "3955".into()]));
+        assert_eq!(flags_of_name("123.abc,S=5:2,FS"), "FS");
+        let r = Response {
+            untagged: vec![r#"* LIST (\HasNoChildren) "." "INBOX.a b""#.into(), r#"* LIST (\Noselect) "." """#.into()],
+            tagged: "t1 OK".into(),
+        };
+        let l = list_entries(&r, "LIST");
+        assert_eq!(l[0].name, "INBOX.a b");
+        assert!(l[0].has("\\hasnochildren"));
+        assert_eq!(l[1].name, "");
+        assert_eq!(l[1].delimiter.as_deref(), Some("."));
+    }
+}

@@ -1,0 +1,1318 @@
+//! Interoperability with the real Courier-IMAP server (`imapd` from the Debian
+//! package courier-imap) on one shared maildir. Courier and mdimapd take turns
+//! (or run side by side) on the same files, and each must see exactly what the
+//! other wrote: UIDVALIDITY, UIDNEXT, UIDs, flags, keywords, sizes, internal
+//! dates, message bytes, folders and subscriptions.
+//!
+//! This file owns only the client side and the comparisons. It must not
+//! reimplement either server: every expectation is what Courier itself said
+//! about the same maildir, or a plain reading of the files on disk.
+//!
+//! Both servers run as the invoking user in "shell invocation" mode (PREAUTH on
+//! stdin/stdout, Courier's maildir given relative to the working directory), both
+//! with Courier's own `/etc/courier/imapd` (sourced by the shell for Courier, as
+//! its rc script does; `--config` for mdimapd, which accepts Courier's keys).
+//! A missing Courier `imapd` is a failure with instructions, never a skip, and
+//! every read has a timeout so a hung server fails a test instead of hanging CI.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long one response may take before the test fails.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a server may take to exit after its LOGOUT completed.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Courier's configuration, a shell fragment of `NAME=value` lines.
+const COURIER_CONFIG: &str = "/etc/courier/imapd";
+/// Where Debian and upstream builds put the real `imapd` program (Debian's
+/// `/usr/sbin/imapd` is the rc script, not the server).
+const COURIER_IMAPD: &[&str] = &["/usr/bin/imapd", "/usr/lib/courier/imapd", "/usr/lib/courier-imap/bin/imapd"];
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn next_number() -> u32 {
+    COUNTER.fetch_add(1, Ordering::SeqCst)
+}
+
+// ---------------------------------------------------------------------------
+// Scratch directories and deliveries
+// ---------------------------------------------------------------------------
+
+/// A directory under the system temp dir, removed on drop unless the test is
+/// failing (then kept, and its path printed, so the maildir can be inspected).
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let path = std::env::temp_dir().join(format!(
+            "mdimap-courier-{}-{}-{name}",
+            std::process::id(),
+            next_number()
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        Scratch { path }
+    }
+
+    /// `<scratch>/Maildir`, made by `mdimap maildirmake`.
+    fn maildir(&self) -> PathBuf {
+        let maildir = self.path.join("Maildir");
+        let out = Command::new(env!("CARGO_BIN_EXE_mdimap"))
+            .arg("maildirmake")
+            .arg(&maildir)
+            .output()
+            .expect("cannot run mdimap maildirmake");
+        assert!(
+            out.status.success(),
+            "mdimap maildirmake {} failed: {}",
+            maildir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for sub in ["cur", "new", "tmp"] {
+            assert!(maildir.join(sub).is_dir(), "mdimap maildirmake made no {sub}/");
+        }
+        maildir
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("test files kept in {}", self.path.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// A fixed point in time, so INTERNALDATE (the file's mtime) is predictable.
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// Delivers `content` as an MTA does: written to `tmp/name`, mtime set, renamed
+/// to `new/name`.
+fn deliver(folder: &Path, name: &str, content: &[u8], mtime: SystemTime) -> PathBuf {
+    let tmp = folder.join("tmp").join(name);
+    fs::write(&tmp, content).unwrap();
+    fs::File::options().write(true).open(&tmp).unwrap().set_modified(mtime).unwrap();
+    let dest = folder.join("new").join(name);
+    fs::rename(&tmp, &dest).unwrap();
+    dest
+}
+
+/// An RFC 5322 message with LF line ends, as it sits in a maildir.
+fn mta_message(subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "Return-Path: <alice@example.org>\nFrom: Alice Example <alice@example.org>\nTo: bob@example.net\n\
+         Subject: {subject}\nDate: Mon, 7 Aug 2023 10:00:00 +0000\nMessage-ID: <{}.{}@test.example>\n\
+         MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{body}\n",
+        std::process::id(),
+        next_number()
+    )
+    .into_bytes()
+}
+
+/// A message as an IMAP client sends it in APPEND (CRLF line ends).
+fn client_message(subject: &str, body: &str) -> Vec<u8> {
+    String::from_utf8(mta_message(subject, body)).unwrap().replace('\n', "\r\n").into_bytes()
+}
+
+/// A Postfix-style unique name (no size in it).
+fn postfix_name(secs: u64, n: u32) -> String {
+    format!("{secs}.V803I{:x}M{:06}.mail.example", 0x2a00 + n, 100 + n)
+}
+
+/// A maildrop/Courier-style unique name with `,S=<size>`.
+fn courier_style_name(secs: u64, n: u32, size: usize) -> String {
+    format!("{secs}.M{:06}P{}V0000000000000803I{:016X}.mail.example,S={size}", 200 + n, 4000 + n, 0x9000 + n)
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn base_of(name: &str) -> &str {
+    name.split(':').next().unwrap_or(name)
+}
+
+// ---------------------------------------------------------------------------
+// The two servers, as child processes on pipes
+// ---------------------------------------------------------------------------
+
+/// The real Courier `imapd`, or a failure saying how to install it.
+fn courier_imapd() -> &'static str {
+    for candidate in COURIER_IMAPD {
+        if Path::new(candidate).is_file() {
+            assert!(
+                Path::new(COURIER_CONFIG).is_file(),
+                "{candidate} exists but {COURIER_CONFIG} is missing; reinstall the Debian package courier-imap"
+            );
+            return candidate;
+        }
+    }
+    panic!(
+        "Courier-IMAP's imapd is not installed (looked for {COURIER_IMAPD:?}); these interop tests need it. \
+         Install the Debian package: DEBIAN_FRONTEND=noninteractive apt-get install -y courier-imap \
+         (./test.sh does this when run as root)"
+    );
+}
+
+/// What one server answered to one command.
+#[derive(Debug)]
+struct Reply {
+    /// The command, for failure messages.
+    command: String,
+    untagged: Vec<Vec<u8>>,
+    tagged: String,
+}
+
+impl Reply {
+    fn is_ok(&self) -> bool {
+        self.tagged.split(' ').nth(1).is_some_and(|s| s.eq_ignore_ascii_case("OK"))
+    }
+
+    fn text(&self) -> String {
+        let mut s = String::new();
+        for u in &self.untagged {
+            s.push_str(&String::from_utf8_lossy(u));
+            s.push('\n');
+        }
+        s.push_str(&self.tagged);
+        s
+    }
+
+    /// The numbers or sets of response code `[NAME ...]` in any line.
+    fn code(&self, name: &str) -> Option<Vec<String>> {
+        let needle = format!("[{name} ");
+        let lines = self.untagged.iter().map(|u| String::from_utf8_lossy(u).into_owned());
+        for line in lines.chain(std::iter::once(self.tagged.clone())) {
+            let upper = line.to_ascii_uppercase();
+            if let Some(i) = upper.find(&needle) {
+                let rest = &line[i + needle.len()..];
+                let end = rest.find(']').unwrap_or(rest.len());
+                return Some(rest[..end].split_whitespace().map(str::to_string).collect());
+            }
+        }
+        None
+    }
+
+    fn code_number(&self, name: &str) -> Option<u32> {
+        self.code(name).and_then(|v| v.first().and_then(|n| n.parse().ok()))
+    }
+
+    /// `* <n> <WORD>` responses (EXISTS, EXPUNGE, RECENT).
+    fn numbered(&self, word: &str) -> Vec<u32> {
+        self.untagged
+            .iter()
+            .filter_map(|u| {
+                let s = String::from_utf8_lossy(u);
+                let mut it = s.split(' ');
+                (it.next() == Some("*"))
+                    .then(|| it.next().and_then(|n| n.parse().ok()))
+                    .flatten()
+                    .filter(|_| it.next().is_some_and(|w| w.eq_ignore_ascii_case(word)))
+            })
+            .collect()
+    }
+}
+
+/// One server process talking IMAP on its stdin/stdout, with a thread draining
+/// stdout into a channel so every read can time out.
+struct Imap {
+    who: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    output: Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    log: PathBuf,
+    tags: u32,
+}
+
+impl Imap {
+    /// Courier `imapd Maildir` in `scratch`, configured by /etc/courier/imapd.
+    fn courier(scratch: &Scratch) -> Imap {
+        let imapd = courier_imapd();
+        let mut cmd = Command::new("/bin/sh");
+        // `set -a` exports every key of the shell fragment, as Courier's rc script does.
+        cmd.arg("-c")
+            .arg(r#"set -a; . "$1"; set +a; exec "$2" Maildir"#)
+            .arg("courier-imapd")
+            .arg(COURIER_CONFIG)
+            .arg(imapd)
+            .current_dir(&scratch.path);
+        // Without IMAPLOGINTAG imapd is a shell invocation (PREAUTH, invoking user).
+        for var in ["IMAPLOGINTAG", "AUTHENTICATED", "MAILDIR", "IMAP_BROKENUIDV", "IMAPDEBUGFILE"] {
+            cmd.env_remove(var);
+        }
+        Imap::spawn("Courier imapd", cmd, scratch)
+    }
+
+    /// `mdimapd --preauth --maildir <abs> --log-stderr --config /etc/courier/imapd`.
+    fn mdimap(scratch: &Scratch, maildir: &Path) -> Imap {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mdimapd"));
+        cmd.arg("--preauth")
+            .arg("--maildir")
+            .arg(maildir)
+            .arg("--log-stderr")
+            .arg("--config")
+            .arg(COURIER_CONFIG)
+            .current_dir(&scratch.path);
+        // The same configuration Courier gets; fail clearly if it is not there.
+        courier_imapd();
+        Imap::spawn("mdimapd", cmd, scratch)
+    }
+
+    fn spawn(who: &'static str, mut cmd: Command, scratch: &Scratch) -> Imap {
+        let log = scratch.path.join(format!("{}-{}.log", who.replace(' ', "-"), next_number()));
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(fs::File::create(&log).unwrap()))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {who} ({cmd:?}): {e}"));
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut chunk = [0u8; 16384];
+            loop {
+                match stdout.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(chunk[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut imap = Imap { who, child, stdin, output: rx, buf: Vec::new(), log, tags: 0 };
+        let greeting = String::from_utf8_lossy(&imap.read_response()).into_owned();
+        assert!(
+            greeting.starts_with("* PREAUTH"),
+            "{who}: expected a PREAUTH greeting, got {greeting:?}\n{}",
+            imap.log_text()
+        );
+        imap
+    }
+
+    fn log_text(&self) -> String {
+        format!("---- {} stderr ({}) ----\n{}", self.who, self.log.display(), fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    fn fill(&mut self, deadline: Instant) {
+        match self.output.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(chunk) => self.buf.extend_from_slice(&chunk),
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "{}: no complete response within {READ_TIMEOUT:?}; unread output: {:?}\n{}",
+                self.who,
+                String::from_utf8_lossy(&self.buf),
+                self.log_text()
+            ),
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "{}: closed its output in the middle of a response; unread output: {:?}\n{}",
+                self.who,
+                String::from_utf8_lossy(&self.buf),
+                self.log_text()
+            ),
+        }
+    }
+
+    fn read_line(&mut self, deadline: Instant) -> Vec<u8> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=i).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return line;
+            }
+            self.fill(deadline);
+        }
+    }
+
+    fn read_exact(&mut self, n: usize, deadline: Instant) -> Vec<u8> {
+        while self.buf.len() < n {
+            self.fill(deadline);
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// One whole response: a line, and for each `{n}` at its end the literal and
+    /// the line continuing after it. Literals stay inline as `{n}\r\n<bytes>`.
+    fn read_response(&mut self) -> Vec<u8> {
+        let deadline = Instant::now() + READ_TIMEOUT;
+        let mut out = Vec::new();
+        loop {
+            let line = self.read_line(deadline);
+            out.extend_from_slice(&line);
+            match literal_length(&line) {
+                Some(n) => {
+                    out.extend_from_slice(b"\r\n");
+                    let literal = self.read_exact(n, deadline);
+                    out.extend_from_slice(&literal);
+                }
+                None => return out,
+            }
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        let who = self.who;
+        let stdin = self.stdin.as_mut().unwrap_or_else(|| panic!("{who}: input already closed"));
+        if let Err(e) = stdin.write_all(bytes).and_then(|_| stdin.flush()) {
+            panic!("{who}: cannot write to the server: {e}\n{}", self.log_text());
+        }
+    }
+
+    fn next_tag(&mut self) -> String {
+        self.tags += 1;
+        format!("t{}", self.tags)
+    }
+
+    fn finish(&mut self, tag: &str, command: &str, mut untagged: Vec<Vec<u8>>) -> Reply {
+        let prefix = format!("{tag} ");
+        loop {
+            let r = self.read_response();
+            if r.starts_with(prefix.as_bytes()) {
+                return Reply { command: command.to_string(), untagged, tagged: String::from_utf8_lossy(&r).into_owned() };
+            }
+            untagged.push(r);
+        }
+    }
+
+    /// Sends one command (no literals) and returns the whole reply.
+    fn command(&mut self, command: &str) -> Reply {
+        let tag = self.next_tag();
+        self.send(format!("{tag} {command}\r\n").as_bytes());
+        self.finish(&tag, command, Vec::new())
+    }
+
+    /// Like [`Imap::command`], failing the test unless the reply is OK.
+    fn ok(&mut self, command: &str) -> Reply {
+        let reply = self.command(command);
+        assert!(reply.is_ok(), "{}: `{}` failed:\n{}\n{}", self.who, reply.command, reply.text(), self.log_text());
+        reply
+    }
+
+    /// APPEND with a synchronizing literal (Courier has no LITERAL+).
+    fn append(&mut self, mailbox: &str, flags: &str, date: Option<&str>, message: &[u8]) -> Reply {
+        let tag = self.next_tag();
+        let date = date.map(|d| format!(" \"{d}\"")).unwrap_or_default();
+        let command = format!("APPEND {mailbox} ({flags}){date} {{{}}}", message.len());
+        self.send(format!("{tag} {command}\r\n").as_bytes());
+        let mut untagged = Vec::new();
+        loop {
+            let r = self.read_response();
+            if r.starts_with(b"+") {
+                break;
+            }
+            if r.starts_with(format!("{tag} ").as_bytes()) {
+                return Reply { command, untagged, tagged: String::from_utf8_lossy(&r).into_owned() };
+            }
+            untagged.push(r);
+        }
+        let mut data = message.to_vec();
+        data.extend_from_slice(b"\r\n");
+        self.send(&data);
+        let reply = self.finish(&tag, &command, untagged);
+        assert!(reply.is_ok(), "{}: `{command}` failed:\n{}\n{}", self.who, reply.text(), self.log_text());
+        reply
+    }
+
+    /// LOGOUT, then waits for the process to exit so the next server starts on
+    /// a maildir nobody else is writing.
+    fn logout(mut self) {
+        let reply = self.ok("LOGOUT");
+        assert!(
+            reply.untagged.iter().any(|u| u.starts_with(b"* BYE")),
+            "{}: LOGOUT without BYE:\n{}",
+            self.who,
+            reply.text()
+        );
+        drop(self.stdin.take());
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "{} exited with {status} after LOGOUT\n{}", self.who, self.log_text());
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} did not exit within {EXIT_TIMEOUT:?} after LOGOUT", self.who);
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Imap {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!("{}", self.log_text());
+        }
+    }
+}
+
+/// `n` when `line` ends with a literal announcement `{n}`.
+fn literal_length(line: &[u8]) -> Option<usize> {
+    let body = line.strip_suffix(b"}")?;
+    let open = body.iter().rposition(|&b| b == b'{')?;
+    std::str::from_utf8(&body[open + 1..]).ok()?.parse().ok()
+}
+
+// ---------------------------------------------------------------------------
+// Parsing server responses
+// ---------------------------------------------------------------------------
+
+/// One value of an IMAP response: atoms (NIL included), strings (quoted or
+/// literal) and parenthesised lists.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Atom(String),
+    Str(Vec<u8>),
+    List(Vec<Value>),
+}
+
+impl Value {
+    fn text(&self) -> String {
+        match self {
+            Value::Atom(a) => a.clone(),
+            Value::Str(s) => String::from_utf8_lossy(s).into_owned(),
+            Value::List(l) => format!("{l:?}"),
+        }
+    }
+
+    fn list(&self) -> &[Value] {
+        match self {
+            Value::List(l) => l,
+            other => panic!("expected a list, got {other:?}"),
+        }
+    }
+}
+
+/// Every value of a response (after the leading `* `).
+fn parse_values(input: &[u8]) -> Vec<Value> {
+    let mut pos = 0;
+    let mut stack: Vec<Vec<Value>> = vec![Vec::new()];
+    while pos < input.len() {
+        let c = input[pos];
+        match c {
+            b' ' | b'\r' | b'\n' => pos += 1,
+            b'(' => {
+                stack.push(Vec::new());
+                pos += 1;
+            }
+            b')' => {
+                let done = stack.pop().expect("unbalanced )");
+                stack.last_mut().expect("unbalanced )").push(Value::List(done));
+                pos += 1;
+            }
+            b'"' => {
+                let mut s = Vec::new();
+                pos += 1;
+                while pos < input.len() && input[pos] != b'"' {
+                    if input[pos] == b'\\' {
+                        pos += 1;
+                    }
+                    s.push(input[pos]);
+                    pos += 1;
+                }
+                pos += 1;
+                stack.last_mut().unwrap().push(Value::Str(s));
+            }
+            b'{' => {
+                let close = pos + input[pos..].iter().position(|&b| b == b'}').expect("unterminated {");
+                let n: usize = std::str::from_utf8(&input[pos + 1..close]).unwrap().parse().unwrap();
+                let start = close + 3; // "}\r\n"
+                stack.last_mut().unwrap().push(Value::Str(input[start..start + n].to_vec()));
+                pos = start + n;
+            }
+            _ => {
+                let start = pos;
+                while pos < input.len() && !matches!(input[pos], b' ' | b'(' | b')' | b'\r' | b'\n') {
+                    if input[pos] == b'[' {
+                        // BODY[...] keeps its section, spaces and parentheses included.
+                        while pos < input.len() && input[pos] != b']' {
+                            pos += 1;
+                        }
+                    }
+                    pos += 1;
+                }
+                let atom = String::from_utf8_lossy(&input[start..pos.min(input.len())]).into_owned();
+                stack.last_mut().unwrap().push(Value::Atom(atom));
+            }
+        }
+    }
+    assert_eq!(stack.len(), 1, "unbalanced parentheses in {:?}", String::from_utf8_lossy(input));
+    stack.pop().unwrap()
+}
+
+/// The untagged responses `* <word> ...` (LIST, LSUB, STATUS), parsed.
+fn untagged_named(reply: &Reply, word: &str) -> Vec<Vec<Value>> {
+    reply
+        .untagged
+        .iter()
+        .filter_map(|u| {
+            let values = parse_values(u.strip_prefix(b"* ")?);
+            match values.first() {
+                Some(Value::Atom(a)) if a.eq_ignore_ascii_case(word) => Some(values[1..].to_vec()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// `* <n> FETCH (...)` responses as (sequence number, item name → value).
+fn fetch_responses(reply: &Reply) -> Vec<(u32, BTreeMap<String, Value>)> {
+    reply
+        .untagged
+        .iter()
+        .filter_map(|u| {
+            let values = parse_values(u.strip_prefix(b"* ")?);
+            let seq: u32 = match values.first() {
+                Some(Value::Atom(n)) => n.parse().ok()?,
+                _ => return None,
+            };
+            match values.get(1) {
+                Some(Value::Atom(w)) if w.eq_ignore_ascii_case("FETCH") => {}
+                _ => return None,
+            }
+            let items = values.get(2)?.list();
+            let mut map = BTreeMap::new();
+            for pair in items.chunks(2) {
+                if let [Value::Atom(k), v] = pair {
+                    map.insert(k.to_ascii_uppercase(), v.clone());
+                }
+            }
+            Some((seq, map))
+        })
+        .collect()
+}
+
+/// Flags as a set, system flags in their canonical spelling (flags are
+/// case-insensitive), \Recent left out (it belongs to one session).
+fn flag_set(value: &Value) -> BTreeSet<String> {
+    value
+        .list()
+        .iter()
+        .map(Value::text)
+        .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+        .map(|f| {
+            const SYSTEM: [&str; 5] = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"];
+            SYSTEM.iter().find(|s| s.eq_ignore_ascii_case(&f)).map(|s| s.to_string()).unwrap_or(f)
+        })
+        .collect()
+}
+
+fn flags(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// Seconds since the epoch of an IMAP date-time `dd-Mon-yyyy hh:mm:ss +zzzz`.
+fn parse_internal_date(s: &str) -> i64 {
+    let bad = || panic!("bad INTERNALDATE {s:?}");
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [date, time, zone] = parts[..] else { bad() };
+    let d: Vec<&str> = date.split('-').collect();
+    let [day, month, year] = d[..] else { bad() };
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month)).unwrap_or_else(|| bad()) as i64 + 1;
+    let (day, year): (i64, i64) = (day.parse().unwrap_or_else(|_| bad()), year.parse().unwrap_or_else(|_| bad()));
+    let t: Vec<i64> = time.split(':').map(|x| x.parse().unwrap_or_else(|_| bad())).collect();
+    let [h, m, sec] = t[..] else { bad() };
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let z: i64 = zone[1..].parse().unwrap_or_else(|_| bad());
+    let offset = sign * ((z / 100) * 3600 + (z % 100) * 60);
+    // Days from the civil date (proleptic Gregorian), Howard Hinnant's method.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    days * 86400 + h * 3600 + m * 60 + sec - offset
+}
+
+/// `1:3,5` → [1, 2, 3, 5].
+fn expand_set(set: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in set.split(',') {
+        match part.split_once(':') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
+                out.extend(a.min(b)..=a.max(b));
+            }
+            None => out.push(part.parse().unwrap()),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// What a client sees of a mailbox, and comparing two servers' views
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+struct Message {
+    uid: u32,
+    flags: BTreeSet<String>,
+    size: u64,
+    internal_date: i64,
+    body: Vec<u8>,
+}
+
+/// Everything a client learns about one mailbox from STATUS, SELECT and a full
+/// UID FETCH.
+#[derive(Debug, Clone, PartialEq)]
+struct MailboxView {
+    /// The name as sent on the wire (modified UTF-7).
+    name: String,
+    status_messages: u32,
+    status_unseen: u32,
+    status_uidnext: u32,
+    status_uidvalidity: u32,
+    exists: u32,
+    uidvalidity: u32,
+    messages: Vec<Message>,
+}
+
+impl MailboxView {
+    fn by_uid(&self, uid: u32) -> &Message {
+        self.messages
+            .iter()
+            .find(|m| m.uid == uid)
+            .unwrap_or_else(|| panic!("{}: no message with UID {uid} in {:?}", self.name, self.uids()))
+    }
+
+    fn uids(&self) -> Vec<u32> {
+        self.messages.iter().map(|m| m.uid).collect()
+    }
+}
+
+/// STATUS, then SELECT, then `UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[])`.
+fn view(imap: &mut Imap, mailbox: &str) -> MailboxView {
+    let who = imap.who;
+    let status = imap.ok(&format!("STATUS \"{mailbox}\" (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"));
+    let lines = untagged_named(&status, "STATUS");
+    assert_eq!(lines.len(), 1, "{who}: STATUS {mailbox}: one STATUS response expected:\n{}", status.text());
+    let items = lines[0].last().unwrap().list();
+    let mut numbers = BTreeMap::new();
+    for pair in items.chunks(2) {
+        numbers.insert(pair[0].text().to_ascii_uppercase(), pair[1].text().parse::<u32>().unwrap());
+    }
+    let item = |k: &str| *numbers.get(k).unwrap_or_else(|| panic!("{who}: STATUS {mailbox} lacks {k}: {}", status.text()));
+
+    let select = imap.ok(&format!("SELECT \"{mailbox}\""));
+    let exists = *select.numbered("EXISTS").last().unwrap_or_else(|| panic!("{who}: SELECT without EXISTS"));
+    let uidvalidity = select
+        .code_number("UIDVALIDITY")
+        .unwrap_or_else(|| panic!("{who}: SELECT {mailbox} without UIDVALIDITY:\n{}", select.text()));
+    if let Some(next) = select.code_number("UIDNEXT") {
+        // Courier sends none; a server that does must agree with its own STATUS.
+        assert_eq!(next, item("UIDNEXT"), "{who}: SELECT {mailbox} UIDNEXT differs from STATUS UIDNEXT");
+    }
+
+    let mut messages = Vec::new();
+    if exists > 0 {
+        let fetch = imap.ok("UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[])");
+        for (_, items) in fetch_responses(&fetch) {
+            let get = |k: &str| items.get(k).unwrap_or_else(|| panic!("{who}: FETCH without {k}: {items:?}"));
+            let body = match get("BODY[]") {
+                Value::Str(b) => b.clone(),
+                other => panic!("{who}: BODY[] is {other:?}"),
+            };
+            messages.push(Message {
+                uid: get("UID").text().parse().unwrap(),
+                flags: flag_set(get("FLAGS")),
+                size: get("RFC822.SIZE").text().parse().unwrap(),
+                internal_date: parse_internal_date(&get("INTERNALDATE").text()),
+                body,
+            });
+        }
+        messages.sort_by_key(|m| m.uid);
+        assert_eq!(messages.len() as u32, exists, "{who}: {mailbox}: FETCH 1:* answered for {} of {exists} messages", messages.len());
+    }
+    MailboxView {
+        name: mailbox.to_string(),
+        status_messages: item("MESSAGES"),
+        status_unseen: item("UNSEEN"),
+        status_uidnext: item("UIDNEXT"),
+        status_uidvalidity: item("UIDVALIDITY"),
+        exists,
+        uidvalidity,
+        messages,
+    }
+}
+
+/// Every difference between Courier's and mdimap's view of one mailbox.
+fn differences(courier: &MailboxView, mdimap: &MailboxView) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut field = |name: &str, c: u32, m: u32| {
+        if c != m {
+            out.push(format!("{}: {name}: Courier {c}, mdimap {m}", courier.name));
+        }
+    };
+    field("STATUS MESSAGES", courier.status_messages, mdimap.status_messages);
+    field("STATUS UNSEEN", courier.status_unseen, mdimap.status_unseen);
+    field("STATUS UIDNEXT", courier.status_uidnext, mdimap.status_uidnext);
+    field("STATUS UIDVALIDITY", courier.status_uidvalidity, mdimap.status_uidvalidity);
+    field("SELECT EXISTS", courier.exists, mdimap.exists);
+    field("SELECT UIDVALIDITY", courier.uidvalidity, mdimap.uidvalidity);
+    let uids: BTreeSet<u32> = courier.messages.iter().chain(&mdimap.messages).map(|m| m.uid).collect();
+    for uid in uids {
+        let c = courier.messages.iter().find(|m| m.uid == uid);
+        let m = mdimap.messages.iter().find(|m| m.uid == uid);
+        let (c, m) = match (c, m) {
+            (Some(c), Some(m)) => (c, m),
+            (c, m) => {
+                out.push(format!(
+                    "{}: UID {uid}: Courier has it: {}, mdimap has it: {}",
+                    courier.name,
+                    c.is_some(),
+                    m.is_some()
+                ));
+                continue;
+            }
+        };
+        if c.flags != m.flags {
+            out.push(format!("{}: UID {uid}: FLAGS: Courier {:?}, mdimap {:?}", courier.name, c.flags, m.flags));
+        }
+        if c.size != m.size {
+            out.push(format!("{}: UID {uid}: RFC822.SIZE: Courier {}, mdimap {}", courier.name, c.size, m.size));
+        }
+        if c.internal_date != m.internal_date {
+            out.push(format!(
+                "{}: UID {uid}: INTERNALDATE: Courier {} s, mdimap {} s since the epoch",
+                courier.name, c.internal_date, m.internal_date
+            ));
+        }
+        if c.body != m.body {
+            let at = c.body.iter().zip(&m.body).position(|(a, b)| a != b).unwrap_or(c.body.len().min(m.body.len()));
+            out.push(format!(
+                "{}: UID {uid}: BODY[] differs from byte {at} (Courier {} bytes, mdimap {} bytes): Courier {:?}, mdimap {:?}",
+                courier.name,
+                c.body.len(),
+                m.body.len(),
+                String::from_utf8_lossy(&c.body[at.saturating_sub(10)..(at + 30).min(c.body.len())]),
+                String::from_utf8_lossy(&m.body[at.saturating_sub(10)..(at + 30).min(m.body.len())]),
+            ));
+        }
+    }
+    out
+}
+
+fn assert_same_views(context: &str, courier: &[MailboxView], mdimap: &[MailboxView]) {
+    let mut diffs = Vec::new();
+    for (c, m) in courier.iter().zip(mdimap) {
+        assert_eq!(c.name, m.name);
+        diffs.extend(differences(c, m));
+    }
+    assert!(diffs.is_empty(), "{context}: Courier and mdimap disagree:\n  {}", diffs.join("\n  "));
+}
+
+fn views(imap: &mut Imap, mailboxes: &[&str]) -> Vec<MailboxView> {
+    mailboxes.iter().map(|m| view(imap, m)).collect()
+}
+
+/// `LIST "" "*"`: name → the structural attributes (\Noselect, children), the
+/// ones a client builds its folder tree from. \Marked/\Unmarked are left out:
+/// they describe new mail, not the folder.
+fn list(imap: &mut Imap) -> BTreeMap<String, BTreeSet<String>> {
+    let reply = imap.ok("LIST \"\" \"*\"");
+    let mut out = BTreeMap::new();
+    for values in untagged_named(&reply, "LIST") {
+        let attrs = values[0]
+            .list()
+            .iter()
+            .map(|a| a.text().to_ascii_lowercase())
+            .filter(|a| !matches!(a.as_str(), "\\marked" | "\\unmarked"))
+            .collect();
+        assert_eq!(values[1].text(), ".", "{}: hierarchy delimiter", imap.who);
+        out.insert(values[2].text(), attrs);
+    }
+    out
+}
+
+/// `LSUB "" "*"`: the subscribed names. Entries flagged \Noselect are left
+/// out: Courier also lists every unsubscribed parent of a subscribed folder
+/// (`INBOX`, `INBOX.Work`) as \Noselect even for `*`, which RFC 3501 §6.3.9 only
+/// foresees for `%`; that is presentation, not the subscription file.
+fn lsub(imap: &mut Imap) -> BTreeSet<String> {
+    let reply = imap.ok("LSUB \"\" \"*\"");
+    untagged_named(&reply, "LSUB")
+        .iter()
+        .filter(|v| !v[0].list().iter().any(|a| a.text().eq_ignore_ascii_case("\\Noselect")))
+        .map(|v| v[2].text())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// The Courier UID database, read strictly
+// ---------------------------------------------------------------------------
+
+/// `courierimapuiddb` of `folder`, checked byte by byte against the format
+/// Courier writes: `1 <uidv> <nextuid>\n`, then `<uid> <basename>\n` in
+/// ascending UID order, one line per message in cur/ and none for anything else.
+fn strict_uiddb(folder: &Path) -> (u32, u32, Vec<(u32, String)>) {
+    let path = folder.join("courierimapuiddb");
+    let bytes = fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = String::from_utf8(bytes).unwrap_or_else(|_| panic!("{} is not text", path.display()));
+    assert!(text.ends_with('\n') && !text.contains('\r'), "{}: lines must end in LF: {text:?}", path.display());
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+    let [version, uidv, next] = head[..] else { panic!("{}: bad first line in {text:?}", path.display()) };
+    assert_eq!(version, "1", "{}: version must be 1: {text:?}", path.display());
+    let uidv: u32 = uidv.parse().unwrap_or_else(|_| panic!("{}: bad UIDVALIDITY in {text:?}", path.display()));
+    let next: u32 = next.parse().unwrap_or_else(|_| panic!("{}: bad next UID in {text:?}", path.display()));
+    let mut entries = Vec::new();
+    for line in lines {
+        let (uid, base) = line.split_once(' ').unwrap_or_else(|| panic!("{}: bad line {line:?}", path.display()));
+        let uid: u32 = uid.parse().unwrap_or_else(|_| panic!("{}: bad UID in {line:?}", path.display()));
+        assert!(!base.contains(':') && !base.is_empty(), "{}: entry must be a base name: {line:?}", path.display());
+        if let Some((last, _)) = entries.last() {
+            assert!(uid > *last, "{}: UIDs not ascending at {line:?}", path.display());
+        }
+        assert!(uid < next, "{}: UID {uid} not below next UID {next}", path.display());
+        entries.push((uid, base.to_string()));
+    }
+    let mut listed: Vec<&str> = entries.iter().map(|(_, b)| b.as_str()).collect();
+    listed.sort();
+    let cur = files(&folder.join("cur"));
+    let mut in_cur: Vec<&str> = cur.iter().map(|n| base_of(n)).collect();
+    in_cur.sort();
+    assert_eq!(listed, in_cur, "{}: entries must be exactly the messages in cur/", path.display());
+    (uidv, next, entries)
+}
+
+// ---------------------------------------------------------------------------
+// Test 1 (and the start of test 4): Courier works on a fresh maildir
+// ---------------------------------------------------------------------------
+
+const REPORTS: &str = "INBOX.Work.Reports";
+
+struct CourierRun {
+    views: Vec<MailboxView>,
+    list: BTreeMap<String, BTreeSet<String>>,
+    lsub: BTreeSet<String>,
+    /// UID Courier gave the message APPENDed with \Seen $Label1.
+    appended_uid: u32,
+}
+
+/// Five MTA deliveries, then a Courier session: flags, keywords, a folder, a
+/// subscription, APPENDs, an EXPUNGE; returns what Courier showed afterwards.
+fn courier_works_on_fresh_maildir(scratch: &Scratch, maildir: &Path) -> CourierRun {
+    let t0 = 1_700_000_000;
+    for i in 0..5u32 {
+        let body = match i {
+            2 => "Grüße aus Köln — 8-bit UTF-8 body.\n\nSecond paragraph.".to_string(),
+            4 => "to be deleted".to_string(),
+            _ => format!("Message number {i}.\nLine two of {i}."),
+        };
+        let content = mta_message(&format!("Courier first {i}"), &body);
+        // Alternate Postfix names (no size) and maildrop names (,S=), as mixed spools have.
+        let name = if i % 2 == 0 {
+            postfix_name(t0 + u64::from(i), i)
+        } else {
+            courier_style_name(t0 + u64::from(i), i, content.len())
+        };
+        deliver(maildir, &name, &content, at(t0 + 3600 * u64::from(i)));
+    }
+
+    let mut c = Imap::courier(scratch);
+    let select = c.ok("SELECT INBOX");
+    assert_eq!(select.numbered("EXISTS"), vec![5], "Courier SELECT:\n{}", select.text());
+    c.ok("STORE 1 +FLAGS (\\Seen)");
+    c.ok("STORE 2 +FLAGS (\\Seen \\Flagged $Label1 Junk)");
+    c.ok("STORE 3 +FLAGS (\\Answered \\Draft)");
+    c.ok("STORE 4 +FLAGS (Junk)");
+    c.ok("STORE 5 +FLAGS (\\Deleted \\Seen)");
+    let expunge = c.ok("EXPUNGE");
+    assert_eq!(expunge.numbered("EXPUNGE"), vec![5], "Courier EXPUNGE:\n{}", expunge.text());
+    c.ok(&format!("CREATE {REPORTS}"));
+    c.ok(&format!("SUBSCRIBE {REPORTS}"));
+    let appended = c.append(REPORTS, "\\Seen $Label1", None, &client_message("Appended by Courier", "Report body."));
+    let appenduid = appended.code("APPENDUID").unwrap_or_else(|| panic!("Courier APPEND without APPENDUID: {}", appended.text()));
+    let appended_uid: u32 = appenduid[1].parse().unwrap();
+    c.append(REPORTS, "", Some("01-Jan-2020 12:00:00 +0000"), &client_message("Dated", "Has an INTERNALDATE."));
+
+    let views = views(&mut c, &["INBOX", REPORTS]);
+    let list = list(&mut c);
+    let lsub = lsub(&mut c);
+    c.logout();
+
+    // The setup did what the test means it to do (so a later mismatch is mdimap's).
+    let inbox = &views[0];
+    assert_eq!(inbox.uids(), vec![1, 2, 3, 4], "Courier's UIDs for the deliveries");
+    assert_eq!(inbox.by_uid(2).flags, flags(&["\\Seen", "\\Flagged", "$Label1", "Junk"]));
+    assert_eq!(inbox.by_uid(3).flags, flags(&["\\Answered", "\\Draft"]));
+    assert_eq!(inbox.by_uid(4).flags, flags(&["Junk"]));
+    let reports = &views[1];
+    assert_eq!(reports.by_uid(appended_uid).flags, flags(&["\\Seen", "$Label1"]));
+    assert!(reports.messages.iter().any(|m| m.internal_date == 1_577_880_000), "APPEND date kept by Courier");
+    assert!(list.contains_key(REPORTS), "Courier LIST: {list:?}");
+    assert!(lsub.contains(REPORTS), "Courier LSUB: {lsub:?}");
+    CourierRun { views, list, lsub, appended_uid }
+}
+
+/// Test 1: Courier first, mdimap second on the same maildir.
+#[test]
+fn mdimap_sees_what_courier_left() {
+    let scratch = Scratch::new("courier-first");
+    let maildir = scratch.maildir();
+    let courier = courier_works_on_fresh_maildir(&scratch, &maildir);
+
+    let mut m = Imap::mdimap(&scratch, &maildir);
+    let mine = views(&mut m, &["INBOX", REPORTS]);
+    let my_list = list(&mut m);
+    let my_lsub = lsub(&mut m);
+    m.logout();
+
+    assert_same_views("mdimap after Courier", &courier.views, &mine);
+    assert_eq!(mine[1].by_uid(courier.appended_uid).flags, flags(&["\\Seen", "$Label1"]));
+    assert_eq!(courier.list, my_list, "LIST \"\" \"*\": left Courier, right mdimap");
+    assert!(my_list.contains_key("INBOX.Work.Reports"), "mdimap LIST: {my_list:?}");
+    assert_eq!(courier.lsub, my_lsub, "LSUB \"\" \"*\": left Courier, right mdimap");
+}
+
+/// Test 4: mdimap rewrites the UID database (a new delivery gets a UID) and
+/// changes flags and keywords; Courier run again reads the same UIDs and flags,
+/// and finds nothing to correct in the database.
+#[test]
+fn courier_reads_the_uid_database_mdimap_rewrote() {
+    let scratch = Scratch::new("uiddb-rewrite");
+    let maildir = scratch.maildir();
+    let courier = courier_works_on_fresh_maildir(&scratch, &maildir);
+    let uiddb_by_courier = fs::read(maildir.join("courierimapuiddb")).unwrap();
+    let t = 1_700_100_000;
+    let late = mta_message("Arrived between sessions", "New mail for mdimap to number.");
+    deliver(&maildir, &postfix_name(t, 9), &late, at(t));
+
+    let mut m = Imap::mdimap(&scratch, &maildir);
+    m.ok("SELECT INBOX");
+    m.ok("UID STORE 3 -FLAGS (\\Draft)");
+    m.ok("UID STORE 3 +FLAGS ($Label2)");
+    m.ok("UID STORE 2 -FLAGS (Junk)");
+    m.ok("UID STORE 1 +FLAGS (\\Flagged Junk)");
+    m.ok(&format!("SELECT {REPORTS}"));
+    m.ok(&format!("UID STORE {} -FLAGS ($Label1)", courier.appended_uid));
+    let mine = views(&mut m, &["INBOX", REPORTS]);
+    m.logout();
+
+    assert_eq!(mine[0].uidvalidity, courier.views[0].uidvalidity, "mdimap changed INBOX's UIDVALIDITY");
+    // Courier expunged UID 5, so its next UID (6) goes to the new message: never reused.
+    let next = courier.views[0].status_uidnext;
+    assert_eq!(next, 6, "Courier's UIDNEXT after expunging UID 5");
+    assert_eq!(mine[0].uids(), vec![1, 2, 3, 4, next], "mdimap: old UIDs kept, the new message gets Courier's next UID");
+    assert_eq!(mine[0].by_uid(3).flags, flags(&["\\Answered", "$Label2"]));
+    assert_eq!(mine[0].by_uid(2).flags, flags(&["\\Seen", "\\Flagged", "$Label1"]));
+    assert_eq!(mine[0].by_uid(1).flags, flags(&["\\Seen", "\\Flagged", "Junk"]));
+
+    // The database mdimap left, byte by byte.
+    let uiddb_by_mdimap = fs::read(maildir.join("courierimapuiddb")).unwrap();
+    assert_ne!(uiddb_by_mdimap, uiddb_by_courier, "mdimap did not record the new message's UID in courierimapuiddb");
+    let (uidv, next, entries) = strict_uiddb(&maildir);
+    assert_eq!((uidv, next), (mine[0].uidvalidity, mine[0].status_uidnext), "courierimapuiddb header vs mdimap's STATUS");
+    assert_eq!(entries.iter().map(|(u, _)| *u).collect::<Vec<_>>(), mine[0].uids());
+    assert_eq!(entries.last().map(|(_, b)| b.clone()), Some(postfix_name(t, 9)), "the new message's entry");
+    let reports_dir = maildir.join(".Work.Reports");
+    let reports_db_by_mdimap = fs::read(reports_dir.join("courierimapuiddb")).unwrap();
+    strict_uiddb(&reports_dir);
+
+    // Courier, run again, sees exactly what mdimap saw.
+    let mut c = Imap::courier(&scratch);
+    let theirs = views(&mut c, &["INBOX", REPORTS]);
+    c.logout();
+    assert_same_views("Courier after mdimap rewrote courierimapuiddb", &theirs, &mine);
+    assert_eq!(
+        String::from_utf8_lossy(&fs::read(maildir.join("courierimapuiddb")).unwrap()),
+        String::from_utf8_lossy(&uiddb_by_mdimap),
+        "Courier rewrote INBOX's courierimapuiddb as written by mdimap (left: after Courier, right: mdimap's)"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&fs::read(reports_dir.join("courierimapuiddb")).unwrap()),
+        String::from_utf8_lossy(&reports_db_by_mdimap),
+        "Courier rewrote INBOX.Work.Reports' courierimapuiddb (left: after Courier, right: mdimap's)"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Test 2: mdimap first, Courier second
+// ---------------------------------------------------------------------------
+
+/// `Résumé` in modified UTF-7, as both servers send it without UTF8=ACCEPT.
+const RESUME: &str = "INBOX.R&AOk-sum&AOk-";
+
+#[test]
+fn courier_sees_what_mdimap_left() {
+    let scratch = Scratch::new("mdimap-first");
+    let maildir = scratch.maildir();
+    let t0 = 1_700_200_000;
+    for i in 0..4u32 {
+        let content = mta_message(&format!("mdimap first {i}"), &format!("Body {i}.\nÄ line."));
+        let name = if i % 2 == 0 {
+            courier_style_name(t0 + u64::from(i), i, content.len())
+        } else {
+            postfix_name(t0 + u64::from(i), i)
+        };
+        deliver(&maildir, &name, &content, at(t0 + 600 * u64::from(i)));
+    }
+
+    let mut m = Imap::mdimap(&scratch, &maildir);
+    let select = m.ok("SELECT INBOX");
+    assert_eq!(select.numbered("EXISTS"), vec![4], "mdimap SELECT:\n{}", select.text());
+    m.ok("STORE 1 +FLAGS (\\Seen $Label1)");
+    m.ok("STORE 2 +FLAGS (\\Flagged Junk $Label2)");
+    m.ok("STORE 3 +FLAGS (\\Deleted)");
+    m.ok("STORE 4 +FLAGS (\\Answered \\Draft \\Seen)");
+    m.ok(&format!("CREATE {REPORTS}"));
+    m.ok(&format!("CREATE \"{RESUME}\""));
+    m.ok(&format!("SUBSCRIBE {REPORTS}"));
+    m.ok(&format!("SUBSCRIBE \"{RESUME}\""));
+    let a1 = m.append(REPORTS, "\\Seen $Label1", Some("01-Jan-2020 12:00:00 +0000"), &client_message("Appended by mdimap", "x"));
+    let a2 = m.append(&format!("\"{RESUME}\""), "Junk", None, &client_message("Résumé", "Lebenslauf."));
+    let reports_uid: u32 = a1.code("APPENDUID").expect("APPENDUID")[1].parse().unwrap();
+    let resume_uid: u32 = a2.code("APPENDUID").expect("APPENDUID")[1].parse().unwrap();
+    let copy = m.ok(&format!("UID COPY 1:2 \"{RESUME}\""));
+    let copyuid = copy.code("COPYUID").unwrap_or_else(|| panic!("mdimap COPY without COPYUID: {}", copy.text()));
+    let (sources, targets) = (expand_set(&copyuid[1]), expand_set(&copyuid[2]));
+    let expunge = m.ok("EXPUNGE");
+    assert_eq!(expunge.numbered("EXPUNGE"), vec![3], "mdimap EXPUNGE:\n{}", expunge.text());
+    let mailboxes = ["INBOX", REPORTS, RESUME];
+    let mine = views(&mut m, &mailboxes);
+    let my_list = list(&mut m);
+    let my_lsub = lsub(&mut m);
+    m.logout();
+
+    // mdimap did what was asked (so a mismatch below is about the files).
+    assert_eq!(mine[0].uids(), vec![1, 2, 4]);
+    assert_eq!(mine[1].by_uid(reports_uid).flags, flags(&["\\Seen", "$Label1"]));
+    assert_eq!(mine[2].by_uid(resume_uid).flags, flags(&["Junk"]));
+    assert_eq!(sources, vec![1, 2]);
+    for (s, t) in sources.iter().zip(&targets) {
+        let (orig, copied) = (mine[0].by_uid(*s), mine[2].by_uid(*t));
+        assert_eq!(copied.body, orig.body, "COPY of UID {s} to UID {t}");
+        assert_eq!(copied.flags, orig.flags, "COPY keeps flags and keywords (UID {s} → {t})");
+    }
+    // Courier 5 keeps folder names in UTF-8 on disk and subscriptions in UTF-8.
+    assert!(maildir.join(".Résumé/maildirfolder").is_file(), "no .Résumé folder on disk: {:?}", files(&maildir));
+    assert!(maildir.join(".Work.Reports/maildirfolder").is_file(), "no .Work.Reports folder on disk");
+    let subscribed = fs::read_to_string(maildir.join("courierimapsubscribed")).unwrap_or_default();
+    assert!(
+        subscribed.lines().any(|l| l == "INBOX.Résumé") && subscribed.lines().any(|l| l == REPORTS),
+        "courierimapsubscribed: {subscribed:?}"
+    );
+
+    let mut c = Imap::courier(&scratch);
+    let theirs = views(&mut c, &mailboxes);
+    let their_list = list(&mut c);
+    let their_lsub = lsub(&mut c);
+    c.logout();
+    assert_same_views("Courier after mdimap", &theirs, &mine);
+    assert_eq!(their_list, my_list, "LIST \"\" \"*\": left Courier, right mdimap");
+    assert!(their_list.contains_key(RESUME), "Courier LIST: {their_list:?}");
+    assert_eq!(their_lsub, my_lsub, "LSUB \"\" \"*\": left Courier, right mdimap");
+    assert!(their_lsub.contains(RESUME), "Courier LSUB: {their_lsub:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Test 3: both servers at once on one INBOX
+// ---------------------------------------------------------------------------
+
+fn fetch_flags_by_seq(reply: &Reply) -> BTreeMap<u32, BTreeSet<String>> {
+    fetch_responses(reply)
+        .into_iter()
+        .filter_map(|(seq, items)| items.get("FLAGS").map(|f| (seq, flag_set(f))))
+        .collect()
+}
+
+/// (UID, flags) of every message, as one server sees it now.
+fn uids_and_flags(imap: &mut Imap) -> Vec<(u32, BTreeSet<String>)> {
+    let reply = imap.ok("UID FETCH 1:* (UID FLAGS)");
+    let mut v: Vec<(u32, BTreeSet<String>)> = fetch_responses(&reply)
+        .into_iter()
+        .map(|(_, items)| (items["UID"].text().parse().unwrap(), flag_set(&items["FLAGS"])))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn open_sessions_see_each_others_changes() {
+    let scratch = Scratch::new("interleaved");
+    let maildir = scratch.maildir();
+    let t0 = 1_700_300_000;
+    for i in 0..2u32 {
+        let content = mta_message(&format!("shared {i}"), "Both servers read me.");
+        deliver(&maildir, &postfix_name(t0 + u64::from(i), i), &content, at(t0));
+    }
+
+    // mdimap session A keeps INBOX selected throughout.
+    let mut a = Imap::mdimap(&scratch, &maildir);
+    let select = a.ok("SELECT INBOX");
+    assert_eq!(select.numbered("EXISTS"), vec![2]);
+    assert_eq!(uids_and_flags(&mut a).iter().map(|(u, _)| *u).collect::<Vec<_>>(), vec![1, 2]);
+
+    // Courier delivers by APPEND and changes a flag and a keyword.
+    let mut c = Imap::courier(&scratch);
+    let cselect = c.ok("SELECT INBOX");
+    assert_eq!(cselect.numbered("EXISTS"), vec![2], "Courier SELECT:\n{}", cselect.text());
+    assert_eq!(cselect.code_number("UIDVALIDITY"), select.code_number("UIDVALIDITY"), "UIDVALIDITY: Courier vs mdimap");
+    c.ok("STORE 1 +FLAGS (\\Seen $Label1)");
+    let appended = c.append("INBOX", "\\Flagged", None, &client_message("Appended by Courier", "while mdimap watches"));
+    let courier_uid: u32 = appended.code("APPENDUID").expect("Courier APPENDUID")[1].parse().unwrap();
+    c.ok("NOOP");
+    let uiddb_now = fs::read_to_string(maildir.join("courierimapuiddb")).unwrap_or_default();
+
+    let noop = a.ok("NOOP");
+    assert_eq!(
+        noop.numbered("EXISTS"),
+        vec![3],
+        "mdimap NOOP after Courier's APPEND (courierimapuiddb now {uiddb_now:?}):\n{}",
+        noop.text()
+    );
+    let changed = fetch_flags_by_seq(&noop);
+    assert_eq!(
+        changed.get(&1),
+        Some(&flags(&["\\Seen", "$Label1"])),
+        "mdimap NOOP must report Courier's flag change on message 1:\n{}",
+        noop.text()
+    );
+    let third = a.ok("FETCH 3 (UID FLAGS)");
+    let items = &fetch_responses(&third)[0].1;
+    assert_eq!(
+        items["UID"].text().parse::<u32>().unwrap(),
+        courier_uid,
+        "mdimap's UID for Courier's APPEND vs Courier's APPENDUID (courierimapuiddb {uiddb_now:?})"
+    );
+    assert_eq!(flag_set(&items["FLAGS"]), flags(&["\\Flagged"]));
+
+    // And the other way: mdimap changes a flag and appends while Courier watches.
+    a.ok("STORE 2 +FLAGS (\\Answered $Label2)");
+    let mine = a.append("INBOX", "\\Seen Junk", None, &client_message("Appended by mdimap", "while Courier watches"));
+    let mdimap_uid: u32 = mine.code("APPENDUID").expect("mdimap APPENDUID")[1].parse().unwrap();
+    assert!(mdimap_uid > courier_uid, "mdimap reused or went below Courier's UIDs: {mdimap_uid} after {courier_uid}");
+    a.ok("NOOP");
+    let cnoop = c.ok("NOOP");
+    assert_eq!(cnoop.numbered("EXISTS"), vec![4], "Courier NOOP after mdimap's APPEND:\n{}", cnoop.text());
+    assert_eq!(
+        fetch_flags_by_seq(&cnoop).get(&2),
+        Some(&flags(&["\\Answered", "$Label2"])),
+        "Courier NOOP must report mdimap's flag change on message 2:\n{}",
+        cnoop.text()
+    );
+
+    let courier_sees = uids_and_flags(&mut c);
+    let mdimap_sees = uids_and_flags(&mut a);
+    assert_eq!(courier_sees, mdimap_sees, "UID FETCH 1:* (UID FLAGS): left Courier, right mdimap");
+    assert_eq!(courier_sees.last().map(|(u, f)| (*u, f.clone())), Some((mdimap_uid, flags(&["\\Seen", "Junk"]))));
+    c.logout();
+    a.logout();
+}
+
+// ---------------------------------------------------------------------------
+// Test 5: a maildir no IMAP server has seen yet gets the same numbers from both
+// ---------------------------------------------------------------------------
+
+/// Two copies of one never-opened maildir: Courier numbers one, mdimap the
+/// other, each after the client's `first` command. A site running both servers
+/// (or moving such mailboxes) must get identical UIDs from either: Courier sorts
+/// every message new to its database, from cur/ and new/ alike, by the numeric
+/// time in the name, then byte by byte.
+fn numbering_of_a_fresh_maildir(first: &str) {
+    let scratch_c = Scratch::new("numbering-courier");
+    let scratch_m = Scratch::new("numbering-mdimap");
+    let (maildir_c, maildir_m) = (scratch_c.maildir(), scratch_m.maildir());
+    let t = 1_700_400_000;
+    let names = [
+        // Numeric time decides first: 999999999 < 1700400000 although "9" > "1".
+        "999999999.M1P1.old.example".to_string(),
+        format!("{t}.M9P1.mail.example"),
+        format!("{t}.M10P1.mail.example"),
+        postfix_name(t, 3),
+        format!("{}.M1P1.mail.example,S=10", t + 1),
+        format!("{t}"),
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let content = mta_message(&format!("numbering {i}"), name);
+        deliver(&maildir_c, name, &content, at(t + i as u64));
+        deliver(&maildir_m, name, &content, at(t + i as u64));
+    }
+    // One message a local mail reader already moved to cur/ and marked seen.
+    let content = mta_message("already read", "seen by a local mail reader");
+    for dir in [&maildir_c, &maildir_m] {
+        let name = format!("{}.M5P5.mail.example", t - 10);
+        let tmp = dir.join("tmp").join(&name);
+        fs::write(&tmp, &content).unwrap();
+        fs::File::options().write(true).open(&tmp).unwrap().set_modified(at(t - 10)).unwrap();
+        fs::rename(&tmp, dir.join("cur").join(format!("{name}:2,S"))).unwrap();
+    }
+
+    let mut c = Imap::courier(&scratch_c);
+    c.ok(first);
+    let theirs = view(&mut c, "INBOX");
+    c.logout();
+    let mut m = Imap::mdimap(&scratch_m, &maildir_m);
+    m.ok(first);
+    let mut mine = view(&mut m, "INBOX");
+    m.logout();
+
+    // UIDVALIDITY is a creation time; it may differ between the two copies.
+    mine.uidvalidity = theirs.uidvalidity;
+    mine.status_uidvalidity = theirs.status_uidvalidity;
+    let (_, _, courier_db) = strict_uiddb(&maildir_c);
+    let (_, _, mdimap_db) = strict_uiddb(&maildir_m);
+    assert_eq!(
+        courier_db, mdimap_db,
+        "UIDs given to a fresh maildir after `{first}`: left Courier's courierimapuiddb, right mdimap's"
+    );
+    assert_same_views(&format!("fresh maildir numbered separately after `{first}`"), &[theirs], &[mine]);
+}
+
+/// Test 5a: the first thing a client does is SELECT.
+#[test]
+fn fresh_maildir_is_numbered_the_same_by_both() {
+    numbering_of_a_fresh_maildir("SELECT INBOX");
+}
+
+/// Test 5b: the client asks STATUS first (as most do for every folder). Courier's
+/// STATUS neither moves new/ nor writes the UID database, so it must not fix an
+/// order that the later SELECT would choose differently.
+#[test]
+fn status_before_select_keeps_courier_numbering() {
+    numbering_of_a_fresh_maildir("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)");
+}
+
+// ---------------------------------------------------------------------------
+// Unit tests of the test's own parsing (known answers)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn helpers_parse_known_responses() {
+    let v = parse_values(b"1 FETCH (UID 7 FLAGS (\\Seen $Label1) BODY[] {5}\r\nab)c\r RFC822.SIZE 5)");
+    let items = v[2].list();
+    assert_eq!(items[1], Value::Atom("7".into()));
+    assert_eq!(items[5], Value::Str(b"ab)c\r".to_vec()));
+    assert_eq!(parse_values(b"LIST (\\Noselect) \".\" \"INBOX.a b\"")[3], Value::Str(b"INBOX.a b".to_vec()));
+    assert_eq!(literal_length(b"* 1 FETCH (BODY[] {12}"), Some(12));
+    assert_eq!(literal_length(b"* OK done"), None);
+    // RFC 3501 example date; 1996-07-17 02:44:25 UTC = 837571465.
+    assert_eq!(parse_internal_date("17-Jul-1996 02:44:25 -0700"), 837_571_465 + 7 * 3600);
+    assert_eq!(parse_internal_date(" 1-Jan-2020 12:00:00 +0000"), 1_577_880_000);
+    assert_eq!(expand_set("1:3,7"), vec![1, 2, 3, 7]);
+}
