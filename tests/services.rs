@@ -592,6 +592,43 @@ fn fail2ban_filter_matches_exactly_the_failed_logins() {
     assert_eq!(regex_summary(&summary).2, 0, "a two-address line matched:\n{summary}");
 }
 
+/// cp -r, for a private copy of /etc/fail2ban.
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display())).flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), &target).unwrap_or_else(|err| panic!("cannot copy {}: {err}", e.path().display()));
+        }
+    }
+}
+
+#[test]
+fn fail2ban_jail_loads_with_the_filter() {
+    let client = require_tool("fail2ban-client", "fail2ban");
+    let dir = TestDir::new("fail2ban-jail");
+    // Debian's configuration with only our jail enabled, checked by
+    // fail2ban-client itself (no server is started).
+    let conf = dir.join("fail2ban");
+    copy_tree(Path::new("/etc/fail2ban"), &conf);
+    fs::write(conf.join("jail.d/defaults-debian.conf"), "[sshd]\nenabled = false\n").unwrap();
+    fs::copy(repo().join("etc/fail2ban/jail.d/mdimap.conf"), conf.join("jail.d/mdimap.conf")).unwrap();
+    fs::copy(repo().join("etc/fail2ban/filter.d/mdimap.conf"), conf.join("filter.d/mdimap.conf")).unwrap();
+    let mut cmd = Command::new(&client);
+    cmd.arg("-c").arg(&conf).arg("-t");
+    let r = run_bounded(cmd, &dir, "fail2ban-client-test");
+    assert!(r.success, "fail2ban-client -t rejected the jail (exit {:?}):\n{}\n{}", r.code, r.stdout, r.stderr);
+    let mut cmd = Command::new(&client);
+    cmd.arg("-c").arg(&conf).arg("-d");
+    let r = run_bounded(cmd, &dir, "fail2ban-client-dump");
+    assert!(r.success, "fail2ban-client -d failed (exit {:?}):\n{}\n{}", r.code, r.stdout, r.stderr);
+    for needle in ["['add', 'mdimap', 'systemd']", "['set', 'mdimap', 'addjournalmatch', 'SYSLOG_IDENTIFIER=mdimapd']"] {
+        assert!(r.stdout.contains(needle), "fail2ban-client -d lacks {needle}:\n{}", r.stdout);
+    }
+}
+
 #[test]
 fn fail2ban_jail_names_the_filter_and_both_ports() {
     let jail = read_repo_file("etc/fail2ban/jail.d/mdimap.conf");

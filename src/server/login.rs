@@ -542,3 +542,40 @@ pub fn login_phase(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cram_md5_known_answer() {
+        // RFC 2195 §2: the example exchange.
+        let digest = Cram::Md5.digest(b"tanstaaftanstaaf", b"<1896.697170952@postoffice.reston.mci.net>");
+        assert_eq!(digest, "b913a602c7eda7a495b4e6e7334d3890");
+    }
+
+    #[test]
+    fn cram_sha_variants_are_hmacs() {
+        // RFC 2202 test case 2 (HMAC-SHA1) and RFC 4231 test case 2 (HMAC-SHA256).
+        assert_eq!(Cram::Sha1.digest(b"Jefe", b"what do ya want for nothing?"), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        assert_eq!(
+            Cram::Sha256.digest(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn recognises_proxy_headers() {
+        use crate::protocol::framing::Fragment;
+        assert!(is_proxy_header(&[Fragment::Line(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2".to_vec())]));
+        assert!(is_proxy_header(&[Fragment::Line(b"\0".to_vec())]));
+        assert!(!is_proxy_header(&[Fragment::Line(b"a LOGIN x y".to_vec())]));
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(same_bytes(b"abc", b"abc"));
+        assert!(!same_bytes(b"abc", b"abd"));
+        assert!(!same_bytes(b"abc", b"ab"));
+    }
+}
