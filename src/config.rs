@@ -551,7 +551,8 @@ impl Config {
             "IMAP_TLS_REQUIRED" => {
                 if value == "1" {
                     self.plaintext_login = PlaintextLogin::Never;
-                    self.origins.insert("MDIMAP_PLAINTEXT_LOGIN".to_string(), line);
+                    self.origins
+                        .insert("MDIMAP_PLAINTEXT_LOGIN".to_string(), line);
                 }
             }
             "MDIMAP_PLAINTEXT_LOGIN" => {
@@ -673,7 +674,12 @@ impl Config {
                         Some(a) => a.join(","),
                         None => "(unset: ADDRESS)".to_string(),
                     },
-                    "SSLPORT" => self.ssl_ports.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
+                    "SSLPORT" => self
+                        .ssl_ports
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(","),
                     "TLS_CERTFILE" => self.tls_certfile.display().to_string(),
                     "TLS_PRIVATE_KEYFILE" => match &self.tls_keyfile {
                         Some(p) => p.display().to_string(),
@@ -699,10 +705,16 @@ impl Config {
                         VerifyPeer::RequirePeer => "REQUIREPEER",
                     }
                     .to_string(),
-                    "TLS_EXTERNAL" => self.tls_external.clone().unwrap_or_else(|| "(unset: no EXTERNAL)".to_string()),
-                    "MDIMAP_PROXY_TRUSTED" => {
-                        self.proxy_trusted.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",")
-                    }
+                    "TLS_EXTERNAL" => self
+                        .tls_external
+                        .clone()
+                        .unwrap_or_else(|| "(unset: no EXTERNAL)".to_string()),
+                    "MDIMAP_PROXY_TRUSTED" => self
+                        .proxy_trusted
+                        .iter()
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
                     "MDIMAP_LIMIT_MEMORY" => self.limit_memory.to_string(),
                     "MDIMAP_LIMIT_FILES" => self.limit_files.to_string(),
                     "MDIMAP_MAX_LOGIN_FAILURES" => self.max_login_failures.to_string(),
@@ -1201,7 +1213,10 @@ MDIMAP_HOSTNAME=mail.example.org
     #[test]
     fn unknown_keys_warn_with_line() {
         let (c, w) = parse("# c\nFOO=1\nIMAP_TLS_REQUIRED=1\nTLS_CERTFILE=/etc/x.pem\n");
-        assert_eq!(w, vec!["/etc/mdimap/mdimapd.conf:2: unknown key FOO, ignored".to_string()]);
+        assert_eq!(
+            w,
+            vec!["/etc/mdimap/mdimapd.conf:2: unknown key FOO, ignored".to_string()]
+        );
         assert_eq!(c.plaintext_login, PlaintextLogin::Never);
         assert_eq!(c.tls_certfile, PathBuf::from("/etc/x.pem"));
     }

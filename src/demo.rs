@@ -64,7 +64,13 @@ Shall we meet at the café at ten?\n",
 
 /// Writes a message into `new/` the way an MTA delivers: tmp, then rename.
 fn deliver_new(maildir: &Path, n: usize, body: &str) -> std::io::Result<()> {
-    let name = format!("{}.M{}P{}_{n}.demo,S={}", 1_793_000_000 + n * 3600, n, std::process::id(), body.len());
+    let name = format!(
+        "{}.M{}P{}_{n}.demo,S={}",
+        1_793_000_000 + n * 3600,
+        n,
+        std::process::id(),
+        body.len()
+    );
     let tmp = maildir.join("tmp").join(&name);
     fs::write(&tmp, body)?;
     fs::rename(&tmp, maildir.join("new").join(&name))
@@ -109,10 +115,14 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
     } else {
         Store::create(&maildir).map_err(|e| e.to_string())?
     };
-    let fresh = !maildir.join("courierimapuiddb").exists() && fs::read_dir(maildir.join("new")).map(|mut d| d.next().is_none()).unwrap_or(true);
+    let fresh = !maildir.join("courierimapuiddb").exists()
+        && fs::read_dir(maildir.join("new"))
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true);
     if !opts.empty && fresh {
         for (n, body) in SAMPLES.iter().enumerate() {
-            deliver_new(&maildir, n + 1, body).map_err(|e| format!("writing a sample message: {e}"))?;
+            deliver_new(&maildir, n + 1, body)
+                .map_err(|e| format!("writing a sample message: {e}"))?;
         }
         for folder in ["INBOX.Work", "INBOX.Archive"] {
             if !store.folder_exists(folder) {
@@ -129,18 +139,30 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
         let name = opts.user.clone().unwrap_or_else(|| "nobody".to_string());
         let user = nix::unistd::User::from_name(&name)
             .map_err(|e| format!("looking up user {name}: {e}"))?
-            .ok_or_else(|| format!("no such user {name}; name an unprivileged account with --user"))?;
+            .ok_or_else(|| {
+                format!("no such user {name}; name an unprivileged account with --user")
+            })?;
         if user.uid.is_root() {
-            return Err("the demo refuses to serve mail as root; name an unprivileged account with --user".into());
+            return Err(
+                "the demo refuses to serve mail as root; name an unprivileged account with --user"
+                    .into(),
+            );
         }
         (user.uid.as_raw(), user.gid.as_raw())
     } else {
-        (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
     };
 
     let hash = crate::auth::password::hash(b"demo")?;
     let users = dir.join("users");
-    let line = format!("demo:{hash}:{uid}:{gid}:{}:{}::\n", dir.display(), maildir.display());
+    let line = format!(
+        "demo:{hash}:{uid}:{gid}:{}:{}::\n",
+        dir.display(),
+        maildir.display()
+    );
     write_private(&users, &line).map_err(|e| format!("writing {}: {e}", users.display()))?;
     let pem = dir.join("mdimapd.pem");
     if !pem.exists() {
@@ -158,18 +180,30 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
         // The sessions run as the demo user and must own the maildir; the
         // user file stays root's (it is read before the drop).
         chown_tree(&maildir, uid, gid).map_err(|e| format!("chown {}: {e}", maildir.display()))?;
-        std::os::unix::fs::lchown(&dir, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", dir.display()))?;
+        std::os::unix::fs::lchown(&dir, Some(uid), Some(gid))
+            .map_err(|e| format!("chown {}: {e}", dir.display()))?;
     }
 
     let listen = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|d| d.join("mdimap-listen")))
         .ok_or("cannot find mdimap-listen next to mdimap")?;
-    let tls_port = if opts.port == 0 { 0 } else { opts.port.wrapping_add(1) };
+    let tls_port = if opts.port == 0 {
+        0
+    } else {
+        opts.port.wrapping_add(1)
+    };
     eprintln!("mdimap demo: maildir {}", maildir.display());
     eprintln!("mdimap demo: user \"demo\", password \"demo\"");
-    eprintln!("mdimap demo: 127.0.0.1 port {} (plain or STARTTLS), port {tls_port} (TLS); self-signed certificate {}", opts.port, pem.display());
-    eprintln!("mdimap demo: try  mutt -f imap://demo@127.0.0.1:{}/   or point Thunderbird at it; Ctrl-C stops", opts.port);
+    eprintln!(
+        "mdimap demo: 127.0.0.1 port {} (plain or STARTTLS), port {tls_port} (TLS); self-signed certificate {}",
+        opts.port,
+        pem.display()
+    );
+    eprintln!(
+        "mdimap demo: try  mutt -f imap://demo@127.0.0.1:{}/   or point Thunderbird at it; Ctrl-C stops",
+        opts.port
+    );
     let _ = std::io::stderr().flush();
     let err = std::process::Command::new(&listen)
         .arg("--config")

@@ -9,9 +9,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod maildir;
 pub mod message;
 pub mod protocol;
 pub mod server;
 pub mod session;
-pub mod demo;

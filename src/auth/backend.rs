@@ -149,7 +149,11 @@ pub fn clear_password(
 /// The user, without a password check: for AUTHENTICATE EXTERNAL, where a
 /// verified client certificate has proved who the client is. The first
 /// backend that knows the name decides, as for a login.
-pub fn lookup(backends: &[Backend], service: &str, user: &str) -> Result<Option<MailUser>, AuthError> {
+pub fn lookup(
+    backends: &[Backend],
+    service: &str,
+    user: &str,
+) -> Result<Option<MailUser>, AuthError> {
     Ok(find(backends, service, user)?.map(|(u, _)| u))
 }
 

@@ -64,8 +64,14 @@ fn main() {
     let mut listen: Vec<(SocketAddr, bool)> = args.listen.iter().map(|a| (*a, false)).collect();
     listen.extend(args.listen_tls.iter().map(|a| (*a, true)));
     if listen.is_empty() {
-        let ssl_addresses = config.ssl_addresses.clone().unwrap_or_else(|| config.addresses.clone());
-        for (addresses, ports, tls) in [(&config.addresses, &config.ports, false), (&ssl_addresses, &config.ssl_ports, true)] {
+        let ssl_addresses = config
+            .ssl_addresses
+            .clone()
+            .unwrap_or_else(|| config.addresses.clone());
+        for (addresses, ports, tls) in [
+            (&config.addresses, &config.ports, false),
+            (&ssl_addresses, &config.ssl_ports, true),
+        ] {
             for a in addresses {
                 let Ok(ip) = a.parse::<IpAddr>() else {
                     eprintln!("mdimap-listen: {a} is not an IP address (ADDRESS/SSLADDRESS)");

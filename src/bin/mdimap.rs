@@ -56,10 +56,16 @@ fn read_password() -> Result<Vec<u8>, String> {
         let _ = std::io::stderr().flush();
     }
     // Turn echo off on a terminal so the password is not shown.
-    let saved = if interactive { nix::sys::termios::tcgetattr(&stdin).ok() } else { None };
+    let saved = if interactive {
+        nix::sys::termios::tcgetattr(&stdin).ok()
+    } else {
+        None
+    };
     if let Some(t) = &saved {
         let mut quiet = t.clone();
-        quiet.local_flags.remove(nix::sys::termios::LocalFlags::ECHO);
+        quiet
+            .local_flags
+            .remove(nix::sys::termios::LocalFlags::ECHO);
         let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet);
     }
     let mut line = Vec::new();
@@ -81,12 +87,24 @@ fn read_password() -> Result<Vec<u8>, String> {
 fn main() {
     let args = Args::parse();
     let result = match args.command {
-        Cmd::Demo { dir, port, empty, user } => {
-            mdimap::demo::run(mdimap::demo::DemoOptions { dir, port, empty, user })
-        }
-        Cmd::Passwd => read_password().and_then(|p| mdimap::auth::password::hash(&p)).map(|h| println!("{h}")),
+        Cmd::Demo {
+            dir,
+            port,
+            empty,
+            user,
+        } => mdimap::demo::run(mdimap::demo::DemoOptions {
+            dir,
+            port,
+            empty,
+            user,
+        }),
+        Cmd::Passwd => read_password()
+            .and_then(|p| mdimap::auth::password::hash(&p))
+            .map(|h| println!("{h}")),
         Cmd::Maildirmake { dir, folder } => match folder {
-            None => mdimap::maildir::Store::create(&dir).map(|_| ()).map_err(|e| e.to_string()),
+            None => mdimap::maildir::Store::create(&dir)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Some(f) => mdimap::maildir::Store::open(&dir)
                 .and_then(|s| s.create_folder(&f))
                 .map_err(|e| e.to_string()),

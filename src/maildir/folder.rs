@@ -255,7 +255,11 @@ impl Folder {
             .into_iter()
             .map(|(uid, basename, filename)| {
                 // `message_path` joins names to cur/; this reaches new/.
-                let filename = if in_new.contains(&filename) { format!("../new/{filename}") } else { filename };
+                let filename = if in_new.contains(&filename) {
+                    format!("../new/{filename}")
+                } else {
+                    filename
+                };
                 (uid, basename, filename)
             })
             .collect();
@@ -972,7 +976,10 @@ mod tests {
         assert_eq!(ro.messages.len(), 4);
         assert!(ro.messages.iter().all(|m| !m.recent));
         assert_eq!(ro.messages[2].filename, "../new/5.M1P1.h,S=4");
-        assert_eq!(fs::read(folder.message_path(&ro.messages[2].filename)).unwrap(), b"abc\n");
+        assert_eq!(
+            fs::read(folder.message_path(&ro.messages[2].filename)).unwrap(),
+            b"abc\n"
+        );
         assert_eq!(ro.uidvalidity, status.uidvalidity);
         assert_eq!(fs::read_dir(folder.path().join("new")).unwrap().count(), 2);
         // Unknown files get provisional UIDs without a db write, in the
@@ -980,8 +987,15 @@ mod tests {
         fs::write(folder.path().join("cur").join("7.M1P1.h:2,"), b"x\n").unwrap();
         let before = db_text(&folder);
         let ro = folder.scan_read_only().unwrap();
-        let uids: Vec<(u32, &str)> = ro.messages.iter().map(|m| (m.uid, m.basename.as_str())).collect();
-        assert_eq!(&uids[2..], &[(3, "5.M1P1.h,S=4"), (4, "6.M1P1.h"), (5, "7.M1P1.h")]);
+        let uids: Vec<(u32, &str)> = ro
+            .messages
+            .iter()
+            .map(|m| (m.uid, m.basename.as_str()))
+            .collect();
+        assert_eq!(
+            &uids[2..],
+            &[(3, "5.M1P1.h,S=4"), (4, "6.M1P1.h"), (5, "7.M1P1.h")]
+        );
         assert_eq!(db_text(&folder), before);
         assert_eq!(folder.status().unwrap().uidnext, 6);
         let rw = folder.scan().unwrap();

@@ -107,7 +107,15 @@ mod tests {
     fn lenient_and_rejects() {
         assert_eq!(decode(b"Zm8").unwrap(), b"fo");
         assert_eq!(decode(b"Zg").unwrap(), b"f");
-        for bad in [&b"Z"[..], b"Zg=", b"Z===", b"Zm=v", b"Zm9v!", b"=", b"Zm9vY"] {
+        for bad in [
+            &b"Z"[..],
+            b"Zg=",
+            b"Z===",
+            b"Zm=v",
+            b"Zm9v!",
+            b"=",
+            b"Zm9vY",
+        ] {
             assert!(decode(bad).is_none(), "{bad:?}");
         }
     }

@@ -25,24 +25,54 @@ pub enum CommandBody {
 
     // Not authenticated.
     StartTls,
-    Login { user: Vec<u8>, password: Vec<u8> },
+    Login {
+        user: Vec<u8>,
+        password: Vec<u8>,
+    },
     /// `initial` is the SASL-IR initial response, already base64-decoded;
     /// `Some(vec![])` for the `=` empty response.
-    Authenticate { mechanism: String, initial: Option<Vec<u8>> },
+    Authenticate {
+        mechanism: String,
+        initial: Option<Vec<u8>>,
+    },
 
     // Authenticated.
     Enable(Vec<String>),
-    Select { mailbox: Vec<u8> },
-    Examine { mailbox: Vec<u8> },
-    Create { mailbox: Vec<u8> },
-    Delete { mailbox: Vec<u8> },
-    Rename { from: Vec<u8>, to: Vec<u8> },
-    Subscribe { mailbox: Vec<u8> },
-    Unsubscribe { mailbox: Vec<u8> },
-    List { reference: Vec<u8>, pattern: Vec<u8> },
-    Lsub { reference: Vec<u8>, pattern: Vec<u8> },
+    Select {
+        mailbox: Vec<u8>,
+    },
+    Examine {
+        mailbox: Vec<u8>,
+    },
+    Create {
+        mailbox: Vec<u8>,
+    },
+    Delete {
+        mailbox: Vec<u8>,
+    },
+    Rename {
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
+    Subscribe {
+        mailbox: Vec<u8>,
+    },
+    Unsubscribe {
+        mailbox: Vec<u8>,
+    },
+    List {
+        reference: Vec<u8>,
+        pattern: Vec<u8>,
+    },
+    Lsub {
+        reference: Vec<u8>,
+        pattern: Vec<u8>,
+    },
     Namespace,
-    Status { mailbox: Vec<u8>, items: Vec<StatusItem> },
+    Status {
+        mailbox: Vec<u8>,
+        items: Vec<StatusItem>,
+    },
     Append {
         mailbox: Vec<u8>,
         /// Flag names as sent, e.g. `\Seen`, `$Forwarded`.
@@ -51,20 +81,48 @@ pub enum CommandBody {
         date: Option<i64>,
         message: Vec<u8>,
     },
-    GetQuotaRoot { mailbox: Vec<u8> },
-    GetQuota { root: Vec<u8> },
+    GetQuotaRoot {
+        mailbox: Vec<u8>,
+    },
+    GetQuota {
+        root: Vec<u8>,
+    },
 
     // Selected.
     Check,
     Close,
     Unselect,
     /// `uids` is `Some` for UID EXPUNGE (RFC 4315).
-    Expunge { uids: Option<SequenceSet> },
-    Search { uid: bool, charset: Option<String>, criteria: SearchKey },
-    Fetch { uid: bool, set: SequenceSet, items: Vec<FetchItem> },
-    Store { uid: bool, set: SequenceSet, mode: StoreMode, silent: bool, flags: Vec<String> },
-    Copy { uid: bool, set: SequenceSet, mailbox: Vec<u8> },
-    Move { uid: bool, set: SequenceSet, mailbox: Vec<u8> },
+    Expunge {
+        uids: Option<SequenceSet>,
+    },
+    Search {
+        uid: bool,
+        charset: Option<String>,
+        criteria: SearchKey,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        items: Vec<FetchItem>,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        mode: StoreMode,
+        silent: bool,
+        flags: Vec<String>,
+    },
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: Vec<u8>,
+    },
+    Move {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: Vec<u8>,
+    },
     Idle,
 }
 
@@ -103,7 +161,11 @@ pub enum FetchItem {
     BodyStructure,
     Uid,
     /// `BODY[...]` or `BODY.PEEK[...]`, optionally partial `<origin.count>`.
-    BodySection { peek: bool, section: Section, partial: Option<(u32, u32)> },
+    BodySection {
+        peek: bool,
+        section: Section,
+        partial: Option<(u32, u32)>,
+    },
 }
 
 /// A section specification: `1.2.HEADER.FIELDS (From To)` is

@@ -8,8 +8,9 @@
 
 use super::command::Date;
 
-const MONTHS: [&str; 12] =
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Days from 1970-01-01 that keep years well inside `i32` (about ±1.9 million
 /// years); out-of-range times from broken files are clamped rather than panicking.
@@ -111,7 +112,9 @@ pub fn parse_date_time(s: &[u8]) -> Option<i64> {
     let time = s.get(time_sp + 1..zone_sp)?;
     let zone = s.get(zone_sp + 1..)?;
 
-    let [h1, h2, b':', m1, m2, b':', s1, s2] = *time else { return None };
+    let [h1, h2, b':', m1, m2, b':', s1, s2] = *time else {
+        return None;
+    };
     let hour = digits(&[h1, h2])?;
     let minute = digits(&[m1, m2])?;
     let second = digits(&[s1, s2])?;
@@ -120,7 +123,9 @@ pub fn parse_date_time(s: &[u8]) -> Option<i64> {
         return None;
     }
 
-    let [sign, z1, z2, z3, z4] = *zone else { return None };
+    let [sign, z1, z2, z3, z4] = *zone else {
+        return None;
+    };
     let zone_hours = digits(&[z1, z2])?;
     let zone_minutes = digits(&[z3, z4])?;
     if zone_minutes > 59 {
@@ -144,7 +149,10 @@ pub fn format_date_time(unix: i64, offset_secs: i32) -> String {
     let local = unix.saturating_add(i64::from(offset_secs));
     let (year, month, day) = civil_from_days(local.div_euclid(86_400));
     let secs = local.rem_euclid(86_400);
-    let month_name = MONTHS.get((month as usize).wrapping_sub(1)).copied().unwrap_or("Jan");
+    let month_name = MONTHS
+        .get((month as usize).wrapping_sub(1))
+        .copied()
+        .unwrap_or("Jan");
     let sign = if offset_secs < 0 { '-' } else { '+' };
     let off = offset_secs.unsigned_abs();
     format!(
@@ -189,8 +197,14 @@ mod tests {
     #[test]
     fn rfc3501_example() {
         // RFC 3501 §6.3.11 uses "17-Jul-1996 02:44:25 -0700".
-        assert_eq!(parse_date_time(b"17-Jul-1996 02:44:25 -0700"), Some(837_596_665));
-        assert_eq!(format_date_time(837_596_665, -7 * 3600), "17-Jul-1996 02:44:25 -0700");
+        assert_eq!(
+            parse_date_time(b"17-Jul-1996 02:44:25 -0700"),
+            Some(837_596_665)
+        );
+        assert_eq!(
+            format_date_time(837_596_665, -7 * 3600),
+            "17-Jul-1996 02:44:25 -0700"
+        );
     }
 
     #[test]
@@ -221,17 +235,50 @@ mod tests {
             b"",
             b"1-Jan-2024",
         ] {
-            assert_eq!(parse_date_time(bad), None, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parse_date_time(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert!(parse_date_time(b"29-Feb-2024 10:00:00 +0100").is_some());
     }
 
     #[test]
     fn search_dates() {
-        assert_eq!(parse_search_date(b"1-Feb-1994"), Some(Date { year: 1994, month: 2, day: 1 }));
-        assert_eq!(parse_search_date(b"01-fEb-1994"), Some(Date { year: 1994, month: 2, day: 1 }));
-        assert_eq!(parse_search_date(b"31-Dec-2000"), Some(Date { year: 2000, month: 12, day: 31 }));
-        for bad in [&b"0-Feb-1994"[..], b"30-Feb-2000", b"1-Feb-94", b"1 Feb 1994", b" 1-Feb-1994", b"123-Feb-1994"] {
+        assert_eq!(
+            parse_search_date(b"1-Feb-1994"),
+            Some(Date {
+                year: 1994,
+                month: 2,
+                day: 1
+            })
+        );
+        assert_eq!(
+            parse_search_date(b"01-fEb-1994"),
+            Some(Date {
+                year: 1994,
+                month: 2,
+                day: 1
+            })
+        );
+        assert_eq!(
+            parse_search_date(b"31-Dec-2000"),
+            Some(Date {
+                year: 2000,
+                month: 12,
+                day: 31
+            })
+        );
+        for bad in [
+            &b"0-Feb-1994"[..],
+            b"30-Feb-2000",
+            b"1-Feb-94",
+            b"1 Feb 1994",
+            b" 1-Feb-1994",
+            b"123-Feb-1994",
+        ] {
             assert_eq!(parse_search_date(bad), None);
         }
     }
@@ -255,8 +302,22 @@ mod tests {
     #[test]
     fn date_of_offsets() {
         // 1996-07-17 09:44:25 UTC is still the 17th at -0700 but the 16th at -1000.
-        assert_eq!(date_of(837_596_665, -7 * 3600), Date { year: 1996, month: 7, day: 17 });
-        assert_eq!(date_of(837_596_665, -10 * 3600), Date { year: 1996, month: 7, day: 16 });
+        assert_eq!(
+            date_of(837_596_665, -7 * 3600),
+            Date {
+                year: 1996,
+                month: 7,
+                day: 17
+            }
+        );
+        assert_eq!(
+            date_of(837_596_665, -10 * 3600),
+            Date {
+                year: 1996,
+                month: 7,
+                day: 16
+            }
+        );
     }
 
     #[test]

@@ -54,9 +54,7 @@ pub fn push_astring(out: &mut Vec<u8>, s: &[u8], utf8: bool) {
 
 /// ATOM-CHAR from RFC 3501: any CHAR except atom-specials.
 pub fn is_atom_char(b: u8) -> bool {
-    b > 0x20
-        && b < 0x7f
-        && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+    b > 0x20 && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
 }
 
 fn quotable(s: &[u8], utf8: bool) -> bool {

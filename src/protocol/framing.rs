@@ -36,7 +36,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_line: 65_536, max_literal: 64 << 20, max_command: (64 << 20) + (1 << 20) }
+        Limits {
+            max_line: 65_536,
+            max_literal: 64 << 20,
+            max_command: (64 << 20) + (1 << 20),
+        }
     }
 }
 
@@ -51,7 +55,11 @@ pub enum FrameError {
     /// `max_command`. A synchronizing one was not read (the client waits for a
     /// continuation that never comes); a non-synchronizing one was read and
     /// dropped together with the rest of its command.
-    LiteralTooBig { tag: Option<Vec<u8>>, size: u64, synchronizing: bool },
+    LiteralTooBig {
+        tag: Option<Vec<u8>>,
+        size: u64,
+        synchronizing: bool,
+    },
 }
 
 impl From<io::Error> for FrameError {
@@ -88,16 +96,24 @@ fn literal_announcement(line: &[u8]) -> Option<Announcement> {
         Some(r) => (r, false),
         None => (rest, true),
     };
-    let digits_start = rest.iter().rposition(|b| !b.is_ascii_digit()).map_or(0, |i| i + 1);
+    let digits_start = rest
+        .iter()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |i| i + 1);
     let (before, digits) = rest.split_at(digits_start);
     if digits.is_empty() || before.last() != Some(&b'{') {
         return None;
     }
     let size = digits
         .iter()
-        .try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+        .try_fold(0u64, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
         .unwrap_or(u64::MAX);
-    Some(Announcement { size, synchronizing })
+    Some(Announcement {
+        size,
+        synchronizing,
+    })
 }
 
 /// The tag of a command's first line, if it looks like one, for error replies.
@@ -122,7 +138,13 @@ pub struct CommandReader<R: Read> {
 
 impl<R: Read> CommandReader<R> {
     pub fn new(inner: R, limits: Limits) -> Self {
-        CommandReader { inner, buf: Vec::new(), pos: 0, limits, bytes_read: 0 }
+        CommandReader {
+            inner,
+            buf: Vec::new(),
+            pos: 0,
+            limits,
+            bytes_read: 0,
+        }
     }
 
     /// Reads one whole command: lines (CRLF or bare LF stripped) and literals
@@ -197,7 +219,10 @@ impl<R: Read> CommandReader<R> {
                 Err(e) => return Err(e),
             };
             match literal_announcement(&line) {
-                Some(Announcement { size, synchronizing: false }) => self.discard(size)?,
+                Some(Announcement {
+                    size,
+                    synchronizing: false,
+                }) => self.discard(size)?,
                 _ => return Ok(()),
             }
         }
@@ -366,7 +391,14 @@ mod tests {
     }
 
     fn small(input: &[u8]) -> CommandReader<&[u8]> {
-        CommandReader::new(input, Limits { max_line: 20, max_literal: 10, max_command: 40 })
+        CommandReader::new(
+            input,
+            Limits {
+                max_line: 20,
+                max_literal: 10,
+                max_command: 40,
+            },
+        )
     }
 
     fn line(s: &str) -> Fragment {
@@ -384,15 +416,51 @@ mod tests {
     #[test]
     fn announcements() {
         let a = |s: &[u8]| literal_announcement(s);
-        assert_eq!(a(b"a LOGIN {5}"), Some(Announcement { size: 5, synchronizing: true }));
-        assert_eq!(a(b"a LOGIN {5+}"), Some(Announcement { size: 5, synchronizing: false }));
-        assert_eq!(a(b"a APPEND x ~{12}"), Some(Announcement { size: 12, synchronizing: true }));
-        assert_eq!(a(b"{0}"), Some(Announcement { size: 0, synchronizing: true }));
+        assert_eq!(
+            a(b"a LOGIN {5}"),
+            Some(Announcement {
+                size: 5,
+                synchronizing: true
+            })
+        );
+        assert_eq!(
+            a(b"a LOGIN {5+}"),
+            Some(Announcement {
+                size: 5,
+                synchronizing: false
+            })
+        );
+        assert_eq!(
+            a(b"a APPEND x ~{12}"),
+            Some(Announcement {
+                size: 12,
+                synchronizing: true
+            })
+        );
+        assert_eq!(
+            a(b"{0}"),
+            Some(Announcement {
+                size: 0,
+                synchronizing: true
+            })
+        );
         assert_eq!(
             a(b"x {99999999999999999999999}"),
-            Some(Announcement { size: u64::MAX, synchronizing: true })
+            Some(Announcement {
+                size: u64::MAX,
+                synchronizing: true
+            })
         );
-        for no in [&b"a NOOP"[..], b"{}", b"{+}", b"5}", b"{5}x", b"{5++}", b"}", b"{a5}"] {
+        for no in [
+            &b"a NOOP"[..],
+            b"{}",
+            b"{+}",
+            b"5}",
+            b"{5}x",
+            b"{5++}",
+            b"}",
+            b"{a5}",
+        ] {
             assert_eq!(a(no), None, "{no:?}");
         }
     }
@@ -403,7 +471,10 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(r.read_command(&mut out).unwrap(), vec![line("a NOOP")]);
         assert!(r.has_buffered());
-        assert_eq!(r.read_command(&mut out).unwrap(), vec![line("b CAPABILITY")]);
+        assert_eq!(
+            r.read_command(&mut out).unwrap(),
+            vec![line("b CAPABILITY")]
+        );
         assert_eq!(r.read_command(&mut out).unwrap(), vec![line("c LOGOUT")]);
         assert!(!r.has_buffered());
         assert!(is_eof(r.read_command(&mut out).unwrap_err()));
@@ -418,9 +489,18 @@ mod tests {
         let cmd = r.read_command(&mut out).unwrap();
         assert_eq!(
             cmd,
-            vec![line("a LOGIN {4}"), lit("fred"), line(" {6}"), lit("secret"), line("")]
+            vec![
+                line("a LOGIN {4}"),
+                lit("fred"),
+                line(" {6}"),
+                lit("secret"),
+                line("")
+            ]
         );
-        assert_eq!(out, b"+ Ready for literal data\r\n+ Ready for literal data\r\n");
+        assert_eq!(
+            out,
+            b"+ Ready for literal data\r\n+ Ready for literal data\r\n"
+        );
         assert_eq!(r.read_command(&mut out).unwrap(), vec![line("b NOOP")]);
     }
 
@@ -429,12 +509,19 @@ mod tests {
         let mut r = reader(b"a APPEND INBOX {3+}\r\nx\r\n\r\nb APPEND INBOX ~{2}\r\n\0\x01\r\n");
         let mut out = Vec::new();
         let cmd = r.read_command(&mut out).unwrap();
-        assert_eq!(cmd, vec![line("a APPEND INBOX {3+}"), lit("x\r\n"), line("")]);
+        assert_eq!(
+            cmd,
+            vec![line("a APPEND INBOX {3+}"), lit("x\r\n"), line("")]
+        );
         assert!(out.is_empty());
         let cmd = r.read_command(&mut out).unwrap();
         assert_eq!(
             cmd,
-            vec![line("b APPEND INBOX ~{2}"), Fragment::Literal(vec![0, 1]), line("")]
+            vec![
+                line("b APPEND INBOX ~{2}"),
+                Fragment::Literal(vec![0, 1]),
+                line("")
+            ]
         );
         assert_eq!(out, CONTINUATION);
     }
@@ -455,9 +542,15 @@ mod tests {
                 }
             }
         }
-        let mut r = CommandReader::new(Trickle(b"t1 LOGIN {3+}\r\nabc \"pw\"\r\n"), Limits::default());
+        let mut r = CommandReader::new(
+            Trickle(b"t1 LOGIN {3+}\r\nabc \"pw\"\r\n"),
+            Limits::default(),
+        );
         let cmd = r.read_command(&mut io::sink()).unwrap();
-        assert_eq!(cmd, vec![line("t1 LOGIN {3+}"), lit("abc"), line(" \"pw\"")]);
+        assert_eq!(
+            cmd,
+            vec![line("t1 LOGIN {3+}"), lit("abc"), line(" \"pw\"")]
+        );
     }
 
     #[test]
@@ -474,9 +567,15 @@ mod tests {
         input.extend(std::iter::repeat_n(b'x', 100_000));
         input.extend_from_slice(b"\r\nb NOOP\r\n");
         let mut r = reader(&input);
-        assert!(matches!(r.read_command(&mut io::sink()), Err(FrameError::LineTooLong)));
+        assert!(matches!(
+            r.read_command(&mut io::sink()),
+            Err(FrameError::LineTooLong)
+        ));
         assert!(r.buf.capacity() <= 4 * CHUNK);
-        assert_eq!(r.read_command(&mut io::sink()).unwrap(), vec![line("b NOOP")]);
+        assert_eq!(
+            r.read_command(&mut io::sink()).unwrap(),
+            vec![line("b NOOP")]
+        );
 
         // Exactly at the limit passes, one more fails even when it arrives whole.
         let mut r = small(b"12345678901234567890\r\n123456789012345678901\r\nok\n");
@@ -490,7 +589,11 @@ mod tests {
         let mut r = small(b"a1 APPEND INBOX {11}\r\nb NOOP\r\n");
         let mut out = Vec::new();
         match r.read_command(&mut out) {
-            Err(FrameError::LiteralTooBig { tag, size, synchronizing }) => {
+            Err(FrameError::LiteralTooBig {
+                tag,
+                size,
+                synchronizing,
+            }) => {
                 assert_eq!(tag.as_deref(), Some(&b"a1"[..]));
                 assert_eq!(size, 11);
                 assert!(synchronizing);
@@ -505,29 +608,47 @@ mod tests {
     fn non_synchronizing_literal_too_big_is_skipped() {
         let mut r = small(b"a APPEND INBOX {12+}\r\n0123456789AB {2+}\r\nxy\r\nb NOOP\r\n");
         match r.read_command(&mut io::sink()) {
-            Err(FrameError::LiteralTooBig { tag, size: 12, synchronizing: false }) => {
+            Err(FrameError::LiteralTooBig {
+                tag,
+                size: 12,
+                synchronizing: false,
+            }) => {
                 assert_eq!(tag.as_deref(), Some(&b"a"[..]));
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(r.read_command(&mut io::sink()).unwrap(), vec![line("b NOOP")]);
+        assert_eq!(
+            r.read_command(&mut io::sink()).unwrap(),
+            vec![line("b NOOP")]
+        );
     }
 
     #[test]
     fn command_total_limit() {
         // Literals of 10 each fit max_literal but three exceed max_command (40).
-        let mut r = small(b"a X {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789\r\nb NOOP\r\n");
+        let mut r =
+            small(b"a X {10+}\r\n0123456789 {10+}\r\n0123456789 {10+}\r\n0123456789\r\nb NOOP\r\n");
         match r.read_command(&mut io::sink()) {
-            Err(FrameError::LiteralTooBig { size: 10, synchronizing: false, .. }) => {}
+            Err(FrameError::LiteralTooBig {
+                size: 10,
+                synchronizing: false,
+                ..
+            }) => {}
             other => panic!("{other:?}"),
         }
-        assert_eq!(r.read_command(&mut io::sink()).unwrap(), vec![line("b NOOP")]);
+        assert_eq!(
+            r.read_command(&mut io::sink()).unwrap(),
+            vec![line("b NOOP")]
+        );
     }
 
     #[test]
     fn discard_buffered_for_starttls() {
         let mut r = reader(b"a STARTTLS\r\nb LOGIN x y\r\n");
-        assert_eq!(r.read_command(&mut io::sink()).unwrap(), vec![line("a STARTTLS")]);
+        assert_eq!(
+            r.read_command(&mut io::sink()).unwrap(),
+            vec![line("a STARTTLS")]
+        );
         assert!(r.has_buffered());
         r.discard_buffered();
         assert!(!r.has_buffered());

@@ -165,19 +165,19 @@ mod tests {
     #[test]
     fn rejects_non_canonical() {
         for bad in [
-            &b"&"[..],           // unterminated
-            b"&AOk",             // unterminated run
-            b"&AGE-",            // encoded printable ASCII "a"
-            b"&AOk-&AOk-",       // two adjacent runs
-            b"&AOl-",            // nonzero padding bits
-            b"&AOkA-",           // 6 leftover bits
-            b"&AA-",             // no whole unit
-            b"&2D0-",            // lone high surrogate
-            b"&3gA-",            // lone low surrogate
-            b"&AO!-",            // bad base64 character
-            b"&AO/-",            // '/' is not in the modified alphabet
-            "é".as_bytes(),      // 8-bit
-            b"a\tb",             // control byte
+            &b"&"[..],      // unterminated
+            b"&AOk",        // unterminated run
+            b"&AGE-",       // encoded printable ASCII "a"
+            b"&AOk-&AOk-",  // two adjacent runs
+            b"&AOl-",       // nonzero padding bits
+            b"&AOkA-",      // 6 leftover bits
+            b"&AA-",        // no whole unit
+            b"&2D0-",       // lone high surrogate
+            b"&3gA-",       // lone low surrogate
+            b"&AO!-",       // bad base64 character
+            b"&AO/-",       // '/' is not in the modified alphabet
+            "é".as_bytes(), // 8-bit
+            b"a\tb",        // control byte
         ] {
             assert_eq!(decode(bad), None, "{}", String::from_utf8_lossy(bad));
         }
@@ -187,7 +187,14 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for name in ["Entwürfe", "Корзина", "a&b&", "日本語 ok", "x\u{7f}y", "😀😀a😀"] {
+        for name in [
+            "Entwürfe",
+            "Корзина",
+            "a&b&",
+            "日本語 ok",
+            "x\u{7f}y",
+            "😀😀a😀",
+        ] {
             assert_eq!(decode(encode(name).as_bytes()).as_deref(), Some(name));
         }
     }

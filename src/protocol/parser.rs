@@ -14,9 +14,9 @@
 use super::command::{
     Command, CommandBody, FetchItem, SearchKey, Section, SectionText, StatusItem, StoreMode,
 };
+use super::encode::is_atom_char;
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
-use super::encode::is_atom_char;
 use super::{base64, datetime};
 
 /// A syntax error. `tag` is `None` when not even the tag was readable (the
@@ -63,11 +63,21 @@ fn is_sequence_char(b: u8) -> bool {
 
 /// Parses one framed command.
 pub fn parse_command(fragments: &[Fragment]) -> Result<Command, ParseError> {
-    let mut p = Parser { fragments, index: 0, pos: 0, search_keys: 0 };
-    let tag = p.tag().map_err(|message| ParseError { tag: None, message })?;
+    let mut p = Parser {
+        fragments,
+        index: 0,
+        pos: 0,
+        search_keys: 0,
+    };
+    let tag = p
+        .tag()
+        .map_err(|message| ParseError { tag: None, message })?;
     match p.command_body() {
         Ok(body) => Ok(Command { tag, body }),
-        Err(message) => Err(ParseError { tag: Some(tag), message }),
+        Err(message) => Err(ParseError {
+            tag: Some(tag),
+            message,
+        }),
     }
 }
 
@@ -133,13 +143,21 @@ impl<'a> Parser<'a> {
     }
 
     fn expect_end(&self) -> PResult<()> {
-        if self.at_end() { Ok(()) } else { Err("Unexpected extra arguments".into()) }
+        if self.at_end() {
+            Ok(())
+        } else {
+            Err("Unexpected extra arguments".into())
+        }
     }
 
     fn atom(&mut self) -> PResult<&'a [u8]> {
         let atom = self.take_while(is_atom_char);
         if atom.is_empty() {
-            return Err(if self.at_end() { "Missing arguments".into() } else { "Expected an atom".into() });
+            return Err(if self.at_end() {
+                "Missing arguments".into()
+            } else {
+                "Expected an atom".into()
+            });
         }
         Ok(atom)
     }
@@ -152,15 +170,22 @@ impl<'a> Parser<'a> {
     /// The next word made of letters, digits and dots, upper-cased (FETCH
     /// attribute names, section keywords), without requiring it to be nonempty.
     fn word(&mut self) -> Vec<u8> {
-        self.take_while(|b| b.is_ascii_alphanumeric() || b == b'.').to_ascii_uppercase()
+        self.take_while(|b| b.is_ascii_alphanumeric() || b == b'.')
+            .to_ascii_uppercase()
     }
 
     /// True when the next atom, compared case-insensitively, is `keyword`;
     /// consumes it in that case.
     fn keyword(&mut self, keyword: &str) -> bool {
         let rest = self.rest();
-        let n = rest.iter().position(|&b| !is_atom_char(b)).unwrap_or(rest.len());
-        if rest.get(..n).is_some_and(|w| w.eq_ignore_ascii_case(keyword.as_bytes())) {
+        let n = rest
+            .iter()
+            .position(|&b| !is_atom_char(b))
+            .unwrap_or(rest.len());
+        if rest
+            .get(..n)
+            .is_some_and(|w| w.eq_ignore_ascii_case(keyword.as_bytes()))
+        {
             self.pos += n;
             true
         } else {
@@ -206,7 +231,11 @@ impl<'a> Parser<'a> {
     /// announcement ends the current line; its data is the next fragment.
     fn literal(&mut self, allow8: bool) -> PResult<Vec<u8>> {
         let rest = self.rest();
-        let rest = if allow8 { rest.strip_prefix(b"~").unwrap_or(rest) } else { rest };
+        let rest = if allow8 {
+            rest.strip_prefix(b"~").unwrap_or(rest)
+        } else {
+            rest
+        };
         let inner = rest
             .strip_prefix(b"{")
             .and_then(|r| r.strip_suffix(b"}"))
@@ -241,7 +270,11 @@ impl<'a> Parser<'a> {
             _ => {
                 let atom = self.take_while(is_astring_char);
                 if atom.is_empty() {
-                    return Err(if self.at_end() { "Missing arguments".into() } else { "Expected a string".into() });
+                    return Err(if self.at_end() {
+                        "Missing arguments".into()
+                    } else {
+                        "Expected a string".into()
+                    });
                 }
                 Ok(atom.to_vec())
             }
@@ -249,7 +282,11 @@ impl<'a> Parser<'a> {
     }
 
     fn nstring(&mut self) -> PResult<Option<Vec<u8>>> {
-        if self.keyword("NIL") { Ok(None) } else { self.string().map(Some) }
+        if self.keyword("NIL") {
+            Ok(None)
+        } else {
+            self.string().map(Some)
+        }
     }
 
     fn mailbox(&mut self) -> PResult<Vec<u8>> {
@@ -322,7 +359,10 @@ impl<'a> Parser<'a> {
 
     fn command_body(&mut self) -> PResult<CommandBody> {
         self.sp()?;
-        let name = self.atom().map_err(|_| "Missing command".to_string())?.to_ascii_uppercase();
+        let name = self
+            .atom()
+            .map_err(|_| "Missing command".to_string())?
+            .to_ascii_uppercase();
         let body = match name.as_slice() {
             b"CAPABILITY" => CommandBody::Capability,
             b"NOOP" => CommandBody::Noop,
@@ -354,14 +394,30 @@ impl<'a> Parser<'a> {
                 }
                 CommandBody::Enable(caps)
             }
-            b"SELECT" => CommandBody::Select { mailbox: self.sp_mailbox()? },
-            b"EXAMINE" => CommandBody::Examine { mailbox: self.sp_mailbox()? },
-            b"CREATE" => CommandBody::Create { mailbox: self.sp_mailbox()? },
-            b"DELETE" => CommandBody::Delete { mailbox: self.sp_mailbox()? },
-            b"SUBSCRIBE" => CommandBody::Subscribe { mailbox: self.sp_mailbox()? },
-            b"UNSUBSCRIBE" => CommandBody::Unsubscribe { mailbox: self.sp_mailbox()? },
-            b"GETQUOTAROOT" => CommandBody::GetQuotaRoot { mailbox: self.sp_mailbox()? },
-            b"GETQUOTA" => CommandBody::GetQuota { root: self.sp_mailbox()? },
+            b"SELECT" => CommandBody::Select {
+                mailbox: self.sp_mailbox()?,
+            },
+            b"EXAMINE" => CommandBody::Examine {
+                mailbox: self.sp_mailbox()?,
+            },
+            b"CREATE" => CommandBody::Create {
+                mailbox: self.sp_mailbox()?,
+            },
+            b"DELETE" => CommandBody::Delete {
+                mailbox: self.sp_mailbox()?,
+            },
+            b"SUBSCRIBE" => CommandBody::Subscribe {
+                mailbox: self.sp_mailbox()?,
+            },
+            b"UNSUBSCRIBE" => CommandBody::Unsubscribe {
+                mailbox: self.sp_mailbox()?,
+            },
+            b"GETQUOTAROOT" => CommandBody::GetQuotaRoot {
+                mailbox: self.sp_mailbox()?,
+            },
+            b"GETQUOTA" => CommandBody::GetQuota {
+                root: self.sp_mailbox()?,
+            },
             b"RENAME" => {
                 let from = self.sp_mailbox()?;
                 let to = self.sp_mailbox()?;
@@ -395,7 +451,9 @@ impl<'a> Parser<'a> {
                     b"MOVE" => self.copy_or_move(true, true)?,
                     b"EXPUNGE" => {
                         self.sp()?;
-                        CommandBody::Expunge { uids: Some(self.sequence_set()?) }
+                        CommandBody::Expunge {
+                            uids: Some(self.sequence_set()?),
+                        }
                     }
                     _ => return Err("Unknown UID command".into()),
                 }
@@ -449,7 +507,8 @@ impl<'a> Parser<'a> {
             initial = Some(if response == b"=" {
                 Vec::new()
             } else {
-                base64::decode(response).ok_or_else(|| "Invalid base64 in initial response".to_string())?
+                base64::decode(response)
+                    .ok_or_else(|| "Invalid base64 in initial response".to_string())?
             });
         }
         Ok(CommandBody::Authenticate { mechanism, initial })
@@ -492,7 +551,9 @@ impl<'a> Parser<'a> {
         let mut date = None;
         if self.peek() == Some(b'"') {
             let text = self.quoted()?;
-            date = Some(datetime::parse_date_time(&text).ok_or_else(|| "Invalid date-time".to_string())?);
+            date = Some(
+                datetime::parse_date_time(&text).ok_or_else(|| "Invalid date-time".to_string())?,
+            );
             self.sp()?;
         }
         match self.peek() {
@@ -501,14 +562,23 @@ impl<'a> Parser<'a> {
             _ => return Err("Expected a message literal".into()),
         }
         let message = self.literal(true)?;
-        Ok(CommandBody::Append { mailbox, flags, date, message })
+        Ok(CommandBody::Append {
+            mailbox,
+            flags,
+            date,
+            message,
+        })
     }
 
     fn copy_or_move(&mut self, uid: bool, is_move: bool) -> PResult<CommandBody> {
         self.sp()?;
         let set = self.sequence_set()?;
         let mailbox = self.sp_mailbox()?;
-        Ok(if is_move { CommandBody::Move { uid, set, mailbox } } else { CommandBody::Copy { uid, set, mailbox } })
+        Ok(if is_move {
+            CommandBody::Move { uid, set, mailbox }
+        } else {
+            CommandBody::Copy { uid, set, mailbox }
+        })
     }
 
     fn store(&mut self, uid: bool) -> PResult<CommandBody> {
@@ -542,7 +612,13 @@ impl<'a> Parser<'a> {
             }
             flags
         };
-        Ok(CommandBody::Store { uid, set, mode, silent, flags })
+        Ok(CommandBody::Store {
+            uid,
+            set,
+            mode,
+            silent,
+            flags,
+        })
     }
 
     fn fetch(&mut self, uid: bool) -> PResult<CommandBody> {
@@ -563,9 +639,18 @@ impl<'a> Parser<'a> {
                 }
             }
         } else if self.keyword("ALL") {
-            items = vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size, FetchItem::Envelope];
+            items = vec![
+                FetchItem::Flags,
+                FetchItem::InternalDate,
+                FetchItem::Rfc822Size,
+                FetchItem::Envelope,
+            ];
         } else if self.keyword("FAST") {
-            items = vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size];
+            items = vec![
+                FetchItem::Flags,
+                FetchItem::InternalDate,
+                FetchItem::Rfc822Size,
+            ];
         } else if self.keyword("FULL") {
             items = vec![
                 FetchItem::Flags,
@@ -596,7 +681,11 @@ impl<'a> Parser<'a> {
             b"BODY" | b"BODY.PEEK" => {
                 let section = self.section()?;
                 let partial = self.partial()?;
-                FetchItem::BodySection { peek: name == b"BODY.PEEK", section, partial }
+                FetchItem::BodySection {
+                    peek: name == b"BODY.PEEK",
+                    section,
+                    partial,
+                }
             }
             b"" if self.at_end() => return Err("Missing fetch items".into()),
             _ => return Err("Unknown fetch item".into()),
@@ -610,7 +699,8 @@ impl<'a> Parser<'a> {
         if self.peek().is_some_and(|b| b.is_ascii_digit()) {
             loop {
                 part.push(self.nz_number()?);
-                if self.peek() == Some(b'.') && self.peek_at(1).is_some_and(|b| b.is_ascii_digit()) {
+                if self.peek() == Some(b'.') && self.peek_at(1).is_some_and(|b| b.is_ascii_digit())
+                {
                     self.pos += 1;
                 } else {
                     break;
@@ -628,7 +718,9 @@ impl<'a> Parser<'a> {
     }
 
     fn section_text(&mut self, after_part: bool) -> PResult<SectionText> {
-        let word = self.take_while(|b| b.is_ascii_alphabetic() || b == b'.').to_ascii_uppercase();
+        let word = self
+            .take_while(|b| b.is_ascii_alphabetic() || b == b'.')
+            .to_ascii_uppercase();
         Ok(match word.as_slice() {
             b"HEADER" => SectionText::Header,
             b"TEXT" => SectionText::Text,
@@ -673,7 +765,8 @@ impl<'a> Parser<'a> {
         if self.keyword("CHARSET") {
             self.sp()?;
             let name = self.astring()?;
-            charset = Some(String::from_utf8(name).map_err(|_| "Invalid charset name".to_string())?);
+            charset =
+                Some(String::from_utf8(name).map_err(|_| "Invalid charset name".to_string())?);
             self.sp()?;
         }
         let mut keys = vec![self.search_key(1)?];
@@ -681,7 +774,11 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             keys.push(self.search_key(1)?);
         }
-        Ok(CommandBody::Search { uid, charset, criteria: SearchKey::And(keys) })
+        Ok(CommandBody::Search {
+            uid,
+            charset,
+            criteria: SearchKey::And(keys),
+        })
     }
 
     fn search_key(&mut self, depth: usize) -> PResult<SearchKey> {
@@ -796,7 +893,11 @@ impl<'a> Parser<'a> {
     /// `SP date`, where date is `d-Mon-yyyy` bare or in quotes.
     fn search_date(&mut self) -> PResult<super::command::Date> {
         self.sp()?;
-        let text = if self.peek() == Some(b'"') { self.quoted()? } else { self.atom()?.to_vec() };
+        let text = if self.peek() == Some(b'"') {
+            self.quoted()?
+        } else {
+            self.atom()?.to_vec()
+        };
         datetime::parse_search_date(&text).ok_or_else(|| "Invalid date".to_string())
     }
 }
@@ -805,7 +906,9 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    digits.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    digits.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 #[cfg(test)]
@@ -848,7 +951,13 @@ mod tests {
     #[test]
     fn simple_commands_and_case() {
         let cmd = parse("a001 capability").unwrap();
-        assert_eq!(cmd, Command { tag: "a001".into(), body: CommandBody::Capability });
+        assert_eq!(
+            cmd,
+            Command {
+                tag: "a001".into(),
+                body: CommandBody::Capability
+            }
+        );
         assert_eq!(body("x NOOP"), CommandBody::Noop);
         assert_eq!(body("x LogOut"), CommandBody::Logout);
         assert_eq!(body("x STARTTLS"), CommandBody::StartTls);
@@ -858,7 +967,12 @@ mod tests {
         assert_eq!(body("x NAMESPACE"), CommandBody::Namespace);
         assert_eq!(body("x IDLE"), CommandBody::Idle);
         assert_eq!(body("x EXPUNGE"), CommandBody::Expunge { uids: None });
-        assert_eq!(body("x UID EXPUNGE 3:5"), CommandBody::Expunge { uids: Some(set("3:5")) });
+        assert_eq!(
+            body("x UID EXPUNGE 3:5"),
+            CommandBody::Expunge {
+                uids: Some(set("3:5"))
+            }
+        );
         // `]` is allowed in tags, `+` is not.
         assert_eq!(parse("a] NOOP").unwrap().tag, "a]");
     }
@@ -877,25 +991,49 @@ mod tests {
 
     #[test]
     fn login_forms() {
-        let want = CommandBody::Login { user: v("fred"), password: v("se cr\"et") };
+        let want = CommandBody::Login {
+            user: v("fred"),
+            password: v("se cr\"et"),
+        };
         assert_eq!(body(r#"a LOGIN fred "se cr\"et""#), want);
         assert_eq!(body("a LOGIN fred {8}\r\nse cr\"et"), want);
         assert_eq!(body("a LOGIN {4+}\r\nfred {8+}\r\nse cr\"et"), want);
         assert_eq!(
             body("a LOGIN \"\" \"a\\\\b\""),
-            CommandBody::Login { user: vec![], password: v("a\\b") }
+            CommandBody::Login {
+                user: vec![],
+                password: v("a\\b")
+            }
         );
         // 8-bit in quoted strings is the session's call.
         assert_eq!(
             body("a LOGIN \"jörg\" x"),
-            CommandBody::Login { user: "jörg".as_bytes().to_vec(), password: v("x") }
+            CommandBody::Login {
+                user: "jörg".as_bytes().to_vec(),
+                password: v("x")
+            }
         );
         // ASTRING-CHAR includes `]`.
-        assert_eq!(body("a LOGIN us]er pw"), CommandBody::Login { user: v("us]er"), password: v("pw") });
+        assert_eq!(
+            body("a LOGIN us]er pw"),
+            CommandBody::Login {
+                user: v("us]er"),
+                password: v("pw")
+            }
+        );
         assert_eq!(err("a LOGIN fred").message, "Missing arguments");
-        assert_eq!(err("a LOGIN fred pw extra").message, "Unexpected extra arguments");
-        assert_eq!(err(r#"a LOGIN fred "p\w""#).message, "Invalid escape in quoted string");
-        assert_eq!(err(r#"a LOGIN fred "pw"#).message, "Unterminated quoted string");
+        assert_eq!(
+            err("a LOGIN fred pw extra").message,
+            "Unexpected extra arguments"
+        );
+        assert_eq!(
+            err(r#"a LOGIN fred "p\w""#).message,
+            "Invalid escape in quoted string"
+        );
+        assert_eq!(
+            err(r#"a LOGIN fred "pw"#).message,
+            "Unterminated quoted string"
+        );
         assert!(err("a LOGIN  fred pw").tag.is_some());
         assert_eq!(err("a LOGIN fred {3}x").message, "Invalid literal");
     }
@@ -908,9 +1046,15 @@ mod tests {
             Fragment::Literal(v("abc")),
             Fragment::Line(v(" x")),
         ];
-        assert_eq!(parse_command(&frags).unwrap_err().message, "Literal data missing");
+        assert_eq!(
+            parse_command(&frags).unwrap_err().message,
+            "Literal data missing"
+        );
         let frags = vec![Fragment::Line(v("a LOGIN {4}"))];
-        assert_eq!(parse_command(&frags).unwrap_err().message, "Literal data missing");
+        assert_eq!(
+            parse_command(&frags).unwrap_err().message,
+            "Literal data missing"
+        );
         assert_eq!(parse_command(&[]).unwrap_err().tag, None);
     }
 
@@ -918,7 +1062,10 @@ mod tests {
     fn authenticate() {
         assert_eq!(
             body("a AUTHENTICATE plain"),
-            CommandBody::Authenticate { mechanism: "PLAIN".into(), initial: None }
+            CommandBody::Authenticate {
+                mechanism: "PLAIN".into(),
+                initial: None
+            }
         );
         assert_eq!(
             body("a AUTHENTICATE PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm"),
@@ -929,12 +1076,24 @@ mod tests {
         );
         assert_eq!(
             body("a AUTHENTICATE EXTERNAL ="),
-            CommandBody::Authenticate { mechanism: "EXTERNAL".into(), initial: Some(vec![]) }
+            CommandBody::Authenticate {
+                mechanism: "EXTERNAL".into(),
+                initial: Some(vec![])
+            }
         );
-        assert_eq!(err("a AUTHENTICATE PLAIN Zm9v!").message, "Invalid base64 in initial response");
-        assert_eq!(err("a AUTHENTICATE PLAIN Zm9v x").message, "Unexpected extra arguments");
+        assert_eq!(
+            err("a AUTHENTICATE PLAIN Zm9v!").message,
+            "Invalid base64 in initial response"
+        );
+        assert_eq!(
+            err("a AUTHENTICATE PLAIN Zm9v x").message,
+            "Unexpected extra arguments"
+        );
         assert_eq!(err("a AUTHENTICATE").message, "Missing arguments");
-        assert_eq!(err("a AUTHENTICATE PLAIN Zm=v").message, "Invalid base64 in initial response");
+        assert_eq!(
+            err("a AUTHENTICATE PLAIN Zm=v").message,
+            "Invalid base64 in initial response"
+        );
     }
 
     #[test]
@@ -942,7 +1101,10 @@ mod tests {
         assert_eq!(body("a ID NIL"), CommandBody::Id(None));
         assert_eq!(
             body(r#"a ID ("name" "sodr" "version" NIL)"#),
-            CommandBody::Id(Some(vec![(v("name"), Some(v("sodr"))), (v("version"), None)]))
+            CommandBody::Id(Some(vec![
+                (v("name"), Some(v("sodr"))),
+                (v("version"), None)
+            ]))
         );
         assert_eq!(body("a ID ()"), CommandBody::Id(Some(vec![])));
         assert!(parse(r#"a ID ("name")"#).is_err());
@@ -956,15 +1118,48 @@ mod tests {
 
     #[test]
     fn mailbox_commands() {
-        assert_eq!(body("a SELECT inbox"), CommandBody::Select { mailbox: v("inbox") });
-        assert_eq!(body("a EXAMINE \"My Box\""), CommandBody::Examine { mailbox: v("My Box") });
-        assert_eq!(body("a CREATE {3}\r\na b"), CommandBody::Create { mailbox: v("a b") });
+        assert_eq!(
+            body("a SELECT inbox"),
+            CommandBody::Select {
+                mailbox: v("inbox")
+            }
+        );
+        assert_eq!(
+            body("a EXAMINE \"My Box\""),
+            CommandBody::Examine {
+                mailbox: v("My Box")
+            }
+        );
+        assert_eq!(
+            body("a CREATE {3}\r\na b"),
+            CommandBody::Create { mailbox: v("a b") }
+        );
         assert_eq!(body("a DELETE x"), CommandBody::Delete { mailbox: v("x") });
-        assert_eq!(body("a SUBSCRIBE x"), CommandBody::Subscribe { mailbox: v("x") });
-        assert_eq!(body("a UNSUBSCRIBE x"), CommandBody::Unsubscribe { mailbox: v("x") });
-        assert_eq!(body("a RENAME old \"new\""), CommandBody::Rename { from: v("old"), to: v("new") });
-        assert_eq!(body("a GETQUOTAROOT INBOX"), CommandBody::GetQuotaRoot { mailbox: v("INBOX") });
-        assert_eq!(body("a GETQUOTA \"\""), CommandBody::GetQuota { root: vec![] });
+        assert_eq!(
+            body("a SUBSCRIBE x"),
+            CommandBody::Subscribe { mailbox: v("x") }
+        );
+        assert_eq!(
+            body("a UNSUBSCRIBE x"),
+            CommandBody::Unsubscribe { mailbox: v("x") }
+        );
+        assert_eq!(
+            body("a RENAME old \"new\""),
+            CommandBody::Rename {
+                from: v("old"),
+                to: v("new")
+            }
+        );
+        assert_eq!(
+            body("a GETQUOTAROOT INBOX"),
+            CommandBody::GetQuotaRoot {
+                mailbox: v("INBOX")
+            }
+        );
+        assert_eq!(
+            body("a GETQUOTA \"\""),
+            CommandBody::GetQuota { root: vec![] }
+        );
         assert!(parse("a SELECT").is_err());
         assert!(parse("a SELECT a*").is_err());
         assert!(parse("a RENAME x").is_err());
@@ -972,18 +1167,33 @@ mod tests {
 
     #[test]
     fn list_and_lsub() {
-        assert_eq!(body("a LIST \"\" *"), CommandBody::List { reference: vec![], pattern: v("*") });
+        assert_eq!(
+            body("a LIST \"\" *"),
+            CommandBody::List {
+                reference: vec![],
+                pattern: v("*")
+            }
+        );
         assert_eq!(
             body("a LIST ~/Mail/ %"),
-            CommandBody::List { reference: v("~/Mail/"), pattern: v("%") }
+            CommandBody::List {
+                reference: v("~/Mail/"),
+                pattern: v("%")
+            }
         );
         assert_eq!(
             body("a LSUB \"#news.\" comp.mail.*"),
-            CommandBody::Lsub { reference: v("#news."), pattern: v("comp.mail.*") }
+            CommandBody::Lsub {
+                reference: v("#news."),
+                pattern: v("comp.mail.*")
+            }
         );
         assert_eq!(
             body("a LIST \"\" INBOX.%]x"),
-            CommandBody::List { reference: vec![], pattern: v("INBOX.%]x") }
+            CommandBody::List {
+                reference: vec![],
+                pattern: v("INBOX.%]x")
+            }
         );
         assert!(parse("a LIST \"\"").is_err());
         assert!(parse("a LIST * x").is_err());
@@ -1030,7 +1240,12 @@ mod tests {
         );
         assert_eq!(
             body("a APPEND INBOX {3+}\r\nx\r\n"),
-            CommandBody::Append { mailbox: v("INBOX"), flags: vec![], date: None, message: v("x\r\n") }
+            CommandBody::Append {
+                mailbox: v("INBOX"),
+                flags: vec![],
+                date: None,
+                message: v("x\r\n")
+            }
         );
         assert_eq!(
             body("a APPEND INBOX () \" 7-Jan-2024 10:00:00 +0100\" ~{2}\r\n\0x"),
@@ -1041,10 +1256,16 @@ mod tests {
                 message: v("\0x"),
             }
         );
-        assert_eq!(err("a APPEND INBOX \"32-Jan-2024 10:00:00 +0100\" {1}\r\nx").message, "Invalid date-time");
+        assert_eq!(
+            err("a APPEND INBOX \"32-Jan-2024 10:00:00 +0100\" {1}\r\nx").message,
+            "Invalid date-time"
+        );
         assert_eq!(err("a APPEND INBOX \"hello\"").message, "Invalid date-time");
         assert_eq!(err("a APPEND INBOX (\\Seen)").message, "Missing arguments");
-        assert_eq!(err("a APPEND INBOX (\\Seen) x").message, "Expected a message literal");
+        assert_eq!(
+            err("a APPEND INBOX (\\Seen) x").message,
+            "Expected a message literal"
+        );
         assert!(parse("a APPEND INBOX {1}\r\nx extra").is_err());
         assert!(parse("a APPEND INBOX (\\*) {1}\r\nx").is_err());
     }
@@ -1056,17 +1277,40 @@ mod tests {
             other => panic!("{other:?}"),
         };
         use FetchItem::*;
-        assert_eq!(f("a FETCH 1 ALL"), vec![Flags, InternalDate, Rfc822Size, Envelope]);
+        assert_eq!(
+            f("a FETCH 1 ALL"),
+            vec![Flags, InternalDate, Rfc822Size, Envelope]
+        );
         assert_eq!(f("a FETCH 1 fast"), vec![Flags, InternalDate, Rfc822Size]);
-        assert_eq!(f("a FETCH 1 FULL"), vec![Flags, InternalDate, Rfc822Size, Envelope, Body]);
+        assert_eq!(
+            f("a FETCH 1 FULL"),
+            vec![Flags, InternalDate, Rfc822Size, Envelope, Body]
+        );
         assert_eq!(f("a FETCH 1 uid"), vec![Uid]);
         assert_eq!(
-            f("a FETCH 1 (ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID)"),
-            vec![Envelope, Flags, InternalDate, Rfc822, Rfc822Header, Rfc822Size, Rfc822Text, Body, BodyStructure, Uid]
+            f(
+                "a FETCH 1 (ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID)"
+            ),
+            vec![
+                Envelope,
+                Flags,
+                InternalDate,
+                Rfc822,
+                Rfc822Header,
+                Rfc822Size,
+                Rfc822Text,
+                Body,
+                BodyStructure,
+                Uid
+            ]
         );
         assert_eq!(
             body("a UID FETCH 1:* (FLAGS)"),
-            CommandBody::Fetch { uid: true, set: set("1:*"), items: vec![Flags] }
+            CommandBody::Fetch {
+                uid: true,
+                set: set("1:*"),
+                items: vec![Flags]
+            }
         );
         assert!(parse("a FETCH 1 (ALL)").is_err());
         assert!(parse("a FETCH 1 ()").is_err());
@@ -1100,13 +1344,23 @@ mod tests {
         );
         assert_eq!(
             section_item("body[]"),
-            FetchItem::BodySection { peek: false, section: Section { part: vec![], text: None }, partial: None }
+            FetchItem::BodySection {
+                peek: false,
+                section: Section {
+                    part: vec![],
+                    text: None
+                },
+                partial: None
+            }
         );
         assert_eq!(
             section_item("BODY[1.2.3]"),
             FetchItem::BodySection {
                 peek: false,
-                section: Section { part: vec![1, 2, 3], text: None },
+                section: Section {
+                    part: vec![1, 2, 3],
+                    text: None
+                },
                 partial: None,
             }
         );
@@ -1114,7 +1368,10 @@ mod tests {
             section_item("BODY[4.2.mime]<10.4294967295>"),
             FetchItem::BodySection {
                 peek: false,
-                section: Section { part: vec![4, 2], text: Some(SectionText::Mime) },
+                section: Section {
+                    part: vec![4, 2],
+                    text: Some(SectionText::Mime)
+                },
                 partial: Some((10, u32::MAX)),
             }
         );
@@ -1129,7 +1386,11 @@ mod tests {
                 partial: None,
             }
         );
-        for (s, t) in [("HEADER", SectionText::Header), ("TEXT", SectionText::Text), ("3.TEXT", SectionText::Text)] {
+        for (s, t) in [
+            ("HEADER", SectionText::Header),
+            ("TEXT", SectionText::Text),
+            ("3.TEXT", SectionText::Text),
+        ] {
             match section_item(&format!("BODY[{s}]")) {
                 FetchItem::BodySection { section, .. } => assert_eq!(section.text, Some(t)),
                 other => panic!("{other:?}"),
@@ -1197,13 +1458,28 @@ mod tests {
     fn copy_and_move() {
         assert_eq!(
             body("a COPY 2:4 MEETING"),
-            CommandBody::Copy { uid: false, set: set("2:4"), mailbox: v("MEETING") }
+            CommandBody::Copy {
+                uid: false,
+                set: set("2:4"),
+                mailbox: v("MEETING")
+            }
         );
         assert_eq!(
             body("a UID MOVE 1,3 \"Trash\""),
-            CommandBody::Move { uid: true, set: set("1,3"), mailbox: v("Trash") }
+            CommandBody::Move {
+                uid: true,
+                set: set("1,3"),
+                mailbox: v("Trash")
+            }
         );
-        assert_eq!(body("a MOVE 1 x"), CommandBody::Move { uid: false, set: set("1"), mailbox: v("x") });
+        assert_eq!(
+            body("a MOVE 1 x"),
+            CommandBody::Move {
+                uid: false,
+                set: set("1"),
+                mailbox: v("x")
+            }
+        );
         assert!(parse("a COPY 1").is_err());
         assert!(parse("a UID FROB 1").is_err());
         assert!(parse("a UID").is_err());
@@ -1211,7 +1487,9 @@ mod tests {
 
     fn criteria(s: &str) -> (Option<String>, SearchKey) {
         match body(s) {
-            CommandBody::Search { charset, criteria, .. } => (charset, criteria),
+            CommandBody::Search {
+                charset, criteria, ..
+            } => (charset, criteria),
             other => panic!("{other:?}"),
         }
     }
@@ -1226,7 +1504,11 @@ mod tests {
                 None,
                 K::And(vec![
                     K::Flagged,
-                    K::Since(Date { year: 1994, month: 2, day: 1 }),
+                    K::Since(Date {
+                        year: 1994,
+                        month: 2,
+                        day: 1
+                    }),
                     K::Not(Box::new(K::From(v("Smith")))),
                 ])
             )
@@ -1249,7 +1531,11 @@ mod tests {
     #[test]
     fn search_all_keys() {
         use SearchKey as K;
-        let d = Date { year: 2024, month: 1, day: 7 };
+        let d = Date {
+            year: 2024,
+            month: 1,
+            day: 7,
+        };
         let (_, key) = criteria(
             "a SEARCH ALL ANSWERED BCC b BEFORE 7-jan-2024 BODY x CC c DELETED DRAFT FLAGGED \
              FROM f HEADER X-Spam yes KEYWORD $Junk LARGER 100 NEW NOT OLD ON \"07-Jan-2024\" \

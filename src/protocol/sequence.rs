@@ -60,7 +60,9 @@ impl SequenceSet {
     /// True when any element is `*` (a sequence-number `*` on an empty
     /// mailbox is an error).
     pub fn has_star(&self) -> bool {
-        self.0.iter().any(|&(a, b)| a == SeqNum::Star || b == SeqNum::Star)
+        self.0
+            .iter()
+            .any(|&(a, b)| a == SeqNum::Star || b == SeqNum::Star)
     }
 
     /// The largest explicit number in the set (ignoring `*`), for range checks.
@@ -143,7 +145,10 @@ mod tests {
     #[test]
     fn parse_and_resolve() {
         let s = SequenceSet::parse(b"1:4,7,9:*").unwrap();
-        assert_eq!(s.ranges(20).collect::<Vec<_>>(), vec![(1, 4), (7, 7), (9, 20)]);
+        assert_eq!(
+            s.ranges(20).collect::<Vec<_>>(),
+            vec![(1, 4), (7, 7), (9, 20)]
+        );
         assert!(s.contains(20, 20));
         assert!(!s.contains(8, 20));
         assert!(s.has_star());
@@ -160,7 +165,16 @@ mod tests {
 
     #[test]
     fn rejects_bad() {
-        for bad in [&b""[..], b"0", b"1:", b":2", b"1,,2", b"a", b"4294967296", b"01"] {
+        for bad in [
+            &b""[..],
+            b"0",
+            b"1:",
+            b":2",
+            b"1,,2",
+            b"a",
+            b"4294967296",
+            b"01",
+        ] {
             assert!(SequenceSet::parse(bad).is_none(), "{bad:?}");
         }
         assert!(SequenceSet::parse(b"4294967295").is_some());
@@ -168,7 +182,10 @@ mod tests {
 
     #[test]
     fn display_and_compact() {
-        assert_eq!(SequenceSet::parse(b"1:4,*,7").unwrap().to_string(), "1:4,*,7");
+        assert_eq!(
+            SequenceSet::parse(b"1:4,*,7").unwrap().to_string(),
+            "1:4,*,7"
+        );
         assert_eq!(compact(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
         assert_eq!(compact(&[5, 3]), "5,3");
     }

@@ -54,9 +54,17 @@ struct Session {
 }
 
 fn install_handlers() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let stop = SigAction::new(SigHandler::Handler(on_stop), SaFlags::empty(), SigSet::empty());
-    let hup = SigAction::new(SigHandler::Handler(on_hup), SaFlags::SA_RESTART, SigSet::empty());
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let stop = SigAction::new(
+        SigHandler::Handler(on_stop),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    let hup = SigAction::new(
+        SigHandler::Handler(on_hup),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     // SAFETY: the handlers only store to atomics, which is async-signal-safe.
     unsafe {
         let _ = sigaction(Signal::SIGTERM, &stop);
@@ -73,7 +81,10 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
     for (addr, tls) in &opts.listen {
         match TcpListener::bind(addr) {
             Ok(l) => {
-                let local = l.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| addr.to_string());
+                let local = l
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| addr.to_string());
                 if let Err(e) = l.set_nonblocking(true) {
                     log::error!("{local}: {e}");
                     return 1;
@@ -92,7 +103,9 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
         }
     }
     if listeners.is_empty() {
-        eprintln!("mdimap-listen: nothing to listen on; give --listen ADDR:PORT or ADDRESS/PORT in the configuration");
+        eprintln!(
+            "mdimap-listen: nothing to listen on; give --listen ADDR:PORT or ADDRESS/PORT in the configuration"
+        );
         return 1;
     }
     let mut limits = opts.limits.clone();
@@ -102,7 +115,11 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
         if RELOAD.swap(false, Ordering::SeqCst)
             && let Some(l) = reload()
         {
-            log::info!("configuration re-read: MAXDAEMONS={} MAXPERIP={}", l.max_daemons, l.max_per_ip);
+            log::info!(
+                "configuration re-read: MAXDAEMONS={} MAXPERIP={}",
+                l.max_daemons,
+                l.max_per_ip
+            );
             limits = l;
         }
         reap(&mut sessions);
@@ -131,7 +148,10 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
                         Ok(Some(real)) => peer = real.source,
                         Ok(None) => {}
                         Err(e) => {
-                            log::warn!("PROXY header from trusted ip=[{}]: {e}; connection closed", peer.ip());
+                            log::warn!(
+                                "PROXY header from trusted ip=[{}]: {e}; connection closed",
+                                peer.ip()
+                            );
                             continue;
                         }
                     }
@@ -139,22 +159,37 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
                 let ip = peer.ip().to_string();
                 if sessions.len() >= limits.max_daemons {
                     refuse(stream, "Too many connections, try again later.");
-                    log::warn!("MAXDAEMONS ({}) reached; refused ip=[{ip}]", limits.max_daemons);
+                    log::warn!(
+                        "MAXDAEMONS ({}) reached; refused ip=[{ip}]",
+                        limits.max_daemons
+                    );
                     continue;
                 }
                 if sessions.iter().filter(|s| s.ip == ip).count() >= limits.max_per_ip {
                     refuse(stream, "Too many connections from your address.");
-                    log::warn!("MAXPERIP ({}) reached; refused ip=[{ip}]", limits.max_per_ip);
+                    log::warn!(
+                        "MAXPERIP ({}) reached; refused ip=[{ip}]",
+                        limits.max_per_ip
+                    );
                     continue;
                 }
-                match spawn(&opts, stream, peer, implicit_tls.get(i).copied().unwrap_or(false), proxied) {
+                match spawn(
+                    &opts,
+                    stream,
+                    peer,
+                    implicit_tls.get(i).copied().unwrap_or(false),
+                    proxied,
+                ) {
                     Ok(child) => sessions.push(Session { child, ip }),
                     Err(e) => log::error!("cannot start {}: {e}", opts.mdimapd.display()),
                 }
             }
         }
     }
-    log::info!("stopping; {} sessions continue until their clients leave", sessions.len());
+    log::info!(
+        "stopping; {} sessions continue until their clients leave",
+        sessions.len()
+    );
     0
 }
 
@@ -168,7 +203,13 @@ fn reap(sessions: &mut Vec<Session>) {
     sessions.retain_mut(|s| !matches!(s.child.try_wait(), Ok(Some(_))));
 }
 
-fn spawn(opts: &ListenOptions, stream: TcpStream, peer: SocketAddr, tls: bool, proxied: bool) -> std::io::Result<Child> {
+fn spawn(
+    opts: &ListenOptions,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: bool,
+    proxied: bool,
+) -> std::io::Result<Child> {
     stream.set_nonblocking(false)?;
     let local = stream.local_addr()?;
     let fd: OwnedFd = stream.into();

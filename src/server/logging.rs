@@ -17,7 +17,13 @@ impl Log for StderrLogger {
         true
     }
     fn log(&self, record: &Record) {
-        let line = format!("{}[{}]: {}: {}\n", self.program, std::process::id(), record.level(), record.args());
+        let line = format!(
+            "{}[{}]: {}: {}\n",
+            self.program,
+            std::process::id(),
+            record.level(),
+            record.args()
+        );
         // One write call per line, so lines of concurrent sessions sharing a
         // stderr do not interleave.
         let _ = std::io::stderr().write_all(line.as_bytes());
@@ -36,10 +42,11 @@ pub fn init(program: &'static str, to_stderr: bool) {
             pid: std::process::id(),
         };
         if let Ok(logger) = syslog::unix(formatter)
-            && log::set_boxed_logger(Box::new(syslog::BasicLogger::new(logger))).is_ok() {
-                log::set_max_level(LevelFilter::Info);
-                return;
-            }
+            && log::set_boxed_logger(Box::new(syslog::BasicLogger::new(logger))).is_ok()
+        {
+            log::set_max_level(LevelFilter::Info);
+            return;
+        }
     }
     if log::set_boxed_logger(Box::new(StderrLogger { program })).is_ok() {
         log::set_max_level(LevelFilter::Info);
@@ -67,7 +74,10 @@ pub fn escape(s: &[u8]) -> String {
 mod tests {
     #[test]
     fn escapes_forgery_attempts() {
-        assert_eq!(super::escape(b"bob\nLOGIN, user=root"), "bob\\x0aLOGIN\\x2c user=root");
+        assert_eq!(
+            super::escape(b"bob\nLOGIN, user=root"),
+            "bob\\x0aLOGIN\\x2c user=root"
+        );
         assert_eq!(super::escape(b"a]b"), "a\\x5db");
     }
 }

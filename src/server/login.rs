@@ -25,12 +25,15 @@ use crate::session::Io;
 
 /// Lines and literals a client may send before it has logged in: small,
 /// because anyone on the network can send them.
-pub const PREAUTH_LIMITS: Limits = Limits { max_line: 8192, max_literal: 8192, max_command: 16384 };
+pub const PREAUTH_LIMITS: Limits = Limits {
+    max_line: 8192,
+    max_literal: 8192,
+    max_command: 16384,
+};
 
 /// Capabilities common to every state (the login mechanisms are added
 /// before login, depending on the connection).
-pub const CAPABILITIES: &str =
-    "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS CHILDREN UNSELECT MOVE UTF8=ACCEPT";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS CHILDREN UNSELECT MOVE UTF8=ACCEPT";
 
 pub use crate::config::PlaintextLogin;
 
@@ -116,7 +119,9 @@ impl FrontDoor {
 }
 
 fn reply(io: &mut Io, line: &str) -> bool {
-    io.write_all(line.as_bytes()).and_then(|_| io.flush()).is_ok()
+    io.write_all(line.as_bytes())
+        .and_then(|_| io.flush())
+        .is_ok()
 }
 
 /// Duplicates a descriptor, owned by the caller.
@@ -134,13 +139,21 @@ fn dup(fd: i32) -> Result<File, String> {
 /// Performs the TLS handshake on the connection's descriptors and swaps the
 /// session's reader and writer for TLS ones. Whatever plaintext the reader
 /// had buffered is discarded first (RFC 3207-style command injection).
-pub fn start_tls(io: &mut Io, door: &FrontDoor, config: Arc<ServerConfig>) -> Result<tls::TlsInfo, String> {
+pub fn start_tls(
+    io: &mut Io,
+    door: &FrontDoor,
+    config: Arc<ServerConfig>,
+) -> Result<tls::TlsInfo, String> {
     io.reader.discard_buffered();
     let input = dup(io.input_fd)?;
     let output = dup(1)?;
     let input_fd = std::os::fd::AsRawFd::as_raw_fd(&input);
-    let (reader, writer, info) =
-        tls::accept(config, tls::FdPair { input, output }, door.timeout, door.external_field.as_deref())?;
+    let (reader, writer, info) = tls::accept(
+        config,
+        tls::FdPair { input, output },
+        door.timeout,
+        door.external_field.as_deref(),
+    )?;
     let probe = reader.probe();
     io.reader = CommandReader::new(Box::new(reader) as Box<dyn Read>, PREAUTH_LIMITS);
     io.writer = Box::new(BufWriter::with_capacity(64 * 1024, writer)) as Box<dyn Write>;
@@ -177,7 +190,10 @@ fn sasl_response(io: &mut Io, tag: &str, challenge: &str) -> Result<Vec<u8>, Sas
     match base64::decode(&line) {
         Some(r) => Ok(r),
         None => {
-            reply(io, &format!("{tag} BAD Invalid base64 in the response.\r\n"));
+            reply(
+                io,
+                &format!("{tag} BAD Invalid base64 in the response.\r\n"),
+            );
             Err(Sasl::Ended)
         }
     }
@@ -193,12 +209,19 @@ fn sasl_plain(io: &mut Io, tag: &str, initial: Option<Vec<u8>>) -> Sasl {
         },
     };
     let mut parts = response.split(|&b| b == 0);
-    let (Some(authz), Some(authc), Some(pass), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(authz), Some(authc), Some(pass), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         reply(io, &format!("{tag} BAD Malformed PLAIN response.\r\n"));
         return Sasl::Ended;
     };
     if !authz.is_empty() && authz != authc {
-        reply(io, &format!("{tag} NO [AUTHORIZATIONFAILED] Logging in as another user is not allowed.\r\n"));
+        reply(
+            io,
+            &format!(
+                "{tag} NO [AUTHORIZATIONFAILED] Logging in as another user is not allowed.\r\n"
+            ),
+        );
         return Sasl::Ended;
     }
     Sasl::Credentials(authc.to_vec(), pass.to_vec())
@@ -289,7 +312,10 @@ fn random_hex() -> String {
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n != buf.len() as isize {
         // A weaker source is still unique per process and moment.
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         return format!("{:x}{:x}", t, std::process::id());
     }
     buf.iter().map(|b| format!("{b:02x}")).collect()
@@ -303,8 +329,17 @@ enum Cramped {
 
 /// CRAM-* (RFC 2195): the server sends `<random.time@host>`, the client
 /// answers `user SP hex(HMAC(password, challenge))`.
-fn sasl_cram(io: &mut Io, tag: &str, kind: Cram, hostname: &str, accounts: &dyn Accounts) -> Cramped {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+fn sasl_cram(
+    io: &mut Io,
+    tag: &str,
+    kind: Cram,
+    hostname: &str,
+    accounts: &dyn Accounts,
+) -> Cramped {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let challenge = format!("<{}.{now}@{hostname}>", random_hex());
     let response = match sasl_response(io, tag, &base64::encode(challenge.as_bytes())) {
         Ok(r) => r,
@@ -312,7 +347,10 @@ fn sasl_cram(io: &mut Io, tag: &str, kind: Cram, hostname: &str, accounts: &dyn 
         Err(_) => return Cramped::Ended,
     };
     let Some(space) = response.iter().rposition(|&b| b == b' ') else {
-        reply(io, &format!("{tag} BAD Malformed {} response.\r\n", kind.name()));
+        reply(
+            io,
+            &format!("{tag} BAD Malformed {} response.\r\n", kind.name()),
+        );
         return Cramped::Ended;
     };
     let (user, digest) = (response[..space].to_vec(), &response[space + 1..]);
@@ -349,7 +387,10 @@ fn sasl_external(
     accounts: &dyn Accounts,
 ) -> External {
     let Some(identity) = tls.and_then(|t| t.client_identity.clone()) else {
-        reply(io, &format!("{tag} NO [AUTHENTICATIONFAILED] No verified client certificate.\r\n"));
+        reply(
+            io,
+            &format!("{tag} NO [AUTHENTICATIONFAILED] No verified client certificate.\r\n"),
+        );
         return External::Ended;
     };
     let authzid = match initial {
@@ -361,19 +402,31 @@ fn sasl_external(
         },
     };
     if !authzid.is_empty() && authzid != identity.as_bytes() {
-        reply(io, &format!("{tag} NO [AUTHORIZATIONFAILED] The certificate does not name that user.\r\n"));
+        reply(
+            io,
+            &format!("{tag} NO [AUTHORIZATIONFAILED] The certificate does not name that user.\r\n"),
+        );
         return External::Ended;
     }
     match accounts.lookup(&identity) {
         Ok(Some(user)) => External::LoggedIn(user),
         Ok(None) | Err(AuthError::Failed) => {
-            log::info!("LOGIN FAILED, method=EXTERNAL, user={}, ip=[certificate]", escape(identity.as_bytes()));
-            reply(io, &format!("{tag} NO [AUTHENTICATIONFAILED] Unknown user.\r\n"));
+            log::info!(
+                "LOGIN FAILED, method=EXTERNAL, user={}, ip=[certificate]",
+                escape(identity.as_bytes())
+            );
+            reply(
+                io,
+                &format!("{tag} NO [AUTHENTICATIONFAILED] Unknown user.\r\n"),
+            );
             External::Ended
         }
         Err(e) => {
             log::error!("EXTERNAL login for {}: {e}", escape(identity.as_bytes()));
-            reply(io, &format!("{tag} NO [UNAVAILABLE] Authentication is unavailable.\r\n"));
+            reply(
+                io,
+                &format!("{tag} NO [UNAVAILABLE] Authentication is unavailable.\r\n"),
+            );
             External::Ended
         }
     }
@@ -388,7 +441,10 @@ pub fn login_phase(
     accounts: &dyn Accounts,
     implicit_tls: Option<tls::TlsInfo>,
 ) -> Option<LoggedIn> {
-    let mut state = State { tls: implicit_tls, failures: 0 };
+    let mut state = State {
+        tls: implicit_tls,
+        failures: 0,
+    };
     let deadline = Instant::now() + door.timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -404,117 +460,186 @@ pub fn login_phase(
                 continue;
             }
             Err(FrameError::LiteralTooBig { tag, .. }) => {
-                let tag = tag.map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_else(|| "*".into());
-                reply(io, &format!("{tag} NO [TOOBIG] Literal too large before login.\r\n"));
+                let tag = tag
+                    .map(|t| String::from_utf8_lossy(&t).into_owned())
+                    .unwrap_or_else(|| "*".into());
+                reply(
+                    io,
+                    &format!("{tag} NO [TOOBIG] Literal too large before login.\r\n"),
+                );
                 continue;
             }
         };
         if is_proxy_header(&fragments) {
             // Only MDIMAP_PROXY_TRUSTED peers may say where a client comes from.
-            log::warn!("PROXY header from untrusted ip=[{}]; connection refused", escape(peer.ip.as_bytes()));
+            log::warn!(
+                "PROXY header from untrusted ip=[{}]; connection refused",
+                escape(peer.ip.as_bytes())
+            );
             reply(io, "* BYE PROXY header from an untrusted address.\r\n");
             return None;
         }
         let command = match parse_command(&fragments) {
             Ok(c) => c,
             Err(e) => {
-                reply(io, &format!("{} BAD {}\r\n", e.tag.unwrap_or_else(|| "*".into()), e.message));
+                reply(
+                    io,
+                    &format!(
+                        "{} BAD {}\r\n",
+                        e.tag.unwrap_or_else(|| "*".into()),
+                        e.message
+                    ),
+                );
                 continue;
             }
         };
         let tag = command.tag;
-        let (user, outcome, method): (Vec<u8>, Result<MailUser, AuthError>, &'static str) = match command.body {
-            CommandBody::Capability => {
-                let caps = door.capabilities(peer, state.tls.as_ref());
-                reply(io, &format!("* CAPABILITY {caps}\r\n{tag} OK CAPABILITY completed.\r\n"));
-                continue;
-            }
-            CommandBody::Noop => {
-                reply(io, &format!("{tag} OK NOOP completed.\r\n"));
-                continue;
-            }
-            CommandBody::Logout => {
-                reply(io, &format!("* BYE mdimap logging out\r\n{tag} OK LOGOUT completed.\r\n"));
-                return None;
-            }
-            CommandBody::Id(_) => {
-                reply(io, &format!("* ID (\"name\" \"mdimap\")\r\n{tag} OK ID completed.\r\n"));
-                continue;
-            }
-            CommandBody::StartTls => {
-                let Some(config) = door.tls.clone().filter(|_| state.tls.is_none()) else {
-                    let why = if state.tls.is_some() { "TLS is already active" } else { "TLS is not configured" };
-                    reply(io, &format!("{tag} BAD {why}.\r\n"));
+        let (user, outcome, method): (Vec<u8>, Result<MailUser, AuthError>, &'static str) =
+            match command.body {
+                CommandBody::Capability => {
+                    let caps = door.capabilities(peer, state.tls.as_ref());
+                    reply(
+                        io,
+                        &format!("* CAPABILITY {caps}\r\n{tag} OK CAPABILITY completed.\r\n"),
+                    );
                     continue;
-                };
-                if !reply(io, &format!("{tag} OK Begin TLS negotiation now.\r\n")) {
+                }
+                CommandBody::Noop => {
+                    reply(io, &format!("{tag} OK NOOP completed.\r\n"));
+                    continue;
+                }
+                CommandBody::Logout => {
+                    reply(
+                        io,
+                        &format!("* BYE mdimap logging out\r\n{tag} OK LOGOUT completed.\r\n"),
+                    );
                     return None;
                 }
-                match start_tls(io, door, config) {
-                    Ok(info) => state.tls = Some(info),
-                    Err(e) => {
-                        log::info!("STARTTLS failed, ip=[{}]: {e}", escape(peer.ip.as_bytes()));
+                CommandBody::Id(_) => {
+                    reply(
+                        io,
+                        &format!("* ID (\"name\" \"mdimap\")\r\n{tag} OK ID completed.\r\n"),
+                    );
+                    continue;
+                }
+                CommandBody::StartTls => {
+                    let Some(config) = door.tls.clone().filter(|_| state.tls.is_none()) else {
+                        let why = if state.tls.is_some() {
+                            "TLS is already active"
+                        } else {
+                            "TLS is not configured"
+                        };
+                        reply(io, &format!("{tag} BAD {why}.\r\n"));
+                        continue;
+                    };
+                    if !reply(io, &format!("{tag} OK Begin TLS negotiation now.\r\n")) {
                         return None;
                     }
-                }
-                continue;
-            }
-            CommandBody::Login { user, password } => {
-                if !door.plaintext_ok(peer, state.tls.as_ref()) {
-                    reply(io, &format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in.\r\n"));
-                    continue;
-                }
-                let result = accounts.verify(&String::from_utf8_lossy(&user), &password);
-                (user, result, "LOGIN")
-            }
-            CommandBody::Authenticate { mechanism, initial } if mechanism.eq_ignore_ascii_case("EXTERNAL") => {
-                match sasl_external(io, &tag, initial, state.tls.as_ref(), accounts) {
-                    External::LoggedIn(user) => {
-                        return Some(LoggedIn { user, tag, method: "EXTERNAL", tls: state.tls });
+                    match start_tls(io, door, config) {
+                        Ok(info) => state.tls = Some(info),
+                        Err(e) => {
+                            log::info!("STARTTLS failed, ip=[{}]: {e}", escape(peer.ip.as_bytes()));
+                            return None;
+                        }
                     }
-                    External::Ended => continue,
-                    External::Disconnected => return None,
-                }
-            }
-            CommandBody::Authenticate { mechanism, .. } if Cram::named(&mechanism).is_some() => {
-                let Some(kind) = Cram::named(&mechanism).filter(|_| accounts.has_clear_passwords()) else {
-                    reply(io, &format!("{tag} NO [CANNOT] {mechanism} needs clear-text passwords, which no configured backend holds.\r\n"));
-                    continue;
-                };
-                match sasl_cram(io, &tag, kind, &door.hostname, accounts) {
-                    Cramped::Done(user, result) => (user, result, kind.name()),
-                    Cramped::Ended => continue,
-                    Cramped::Disconnected => return None,
-                }
-            }
-            CommandBody::Authenticate { mechanism, initial } => {
-                let plain = mechanism.eq_ignore_ascii_case("PLAIN");
-                let login = mechanism.eq_ignore_ascii_case("LOGIN");
-                if !plain && !login {
-                    reply(io, &format!("{tag} NO [CANNOT] Unsupported authentication mechanism.\r\n"));
                     continue;
                 }
-                if !door.plaintext_ok(peer, state.tls.as_ref()) {
-                    reply(io, &format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in.\r\n"));
-                    continue;
-                }
-                let exchange = if plain { sasl_plain(io, &tag, initial) } else { sasl_login(io, &tag, initial) };
-                match exchange {
-                    Sasl::Credentials(u, p) => {
-                        let result = accounts.verify(&String::from_utf8_lossy(&u), &p);
-                        (u, result, if plain { "PLAIN" } else { "AUTH-LOGIN" })
+                CommandBody::Login { user, password } => {
+                    if !door.plaintext_ok(peer, state.tls.as_ref()) {
+                        reply(
+                            io,
+                            &format!(
+                                "{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in.\r\n"
+                            ),
+                        );
+                        continue;
                     }
-                    Sasl::Ended => continue,
-                    Sasl::Disconnected => return None,
+                    let result = accounts.verify(&String::from_utf8_lossy(&user), &password);
+                    (user, result, "LOGIN")
                 }
-            }
-            _ => {
-                reply(io, &format!("{tag} BAD Log in first.\r\n"));
-                continue;
-            }
-        };
+                CommandBody::Authenticate { mechanism, initial }
+                    if mechanism.eq_ignore_ascii_case("EXTERNAL") =>
+                {
+                    match sasl_external(io, &tag, initial, state.tls.as_ref(), accounts) {
+                        External::LoggedIn(user) => {
+                            return Some(LoggedIn {
+                                user,
+                                tag,
+                                method: "EXTERNAL",
+                                tls: state.tls,
+                            });
+                        }
+                        External::Ended => continue,
+                        External::Disconnected => return None,
+                    }
+                }
+                CommandBody::Authenticate { mechanism, .. }
+                    if Cram::named(&mechanism).is_some() =>
+                {
+                    let Some(kind) =
+                        Cram::named(&mechanism).filter(|_| accounts.has_clear_passwords())
+                    else {
+                        reply(
+                            io,
+                            &format!(
+                                "{tag} NO [CANNOT] {mechanism} needs clear-text passwords, which no configured backend holds.\r\n"
+                            ),
+                        );
+                        continue;
+                    };
+                    match sasl_cram(io, &tag, kind, &door.hostname, accounts) {
+                        Cramped::Done(user, result) => (user, result, kind.name()),
+                        Cramped::Ended => continue,
+                        Cramped::Disconnected => return None,
+                    }
+                }
+                CommandBody::Authenticate { mechanism, initial } => {
+                    let plain = mechanism.eq_ignore_ascii_case("PLAIN");
+                    let login = mechanism.eq_ignore_ascii_case("LOGIN");
+                    if !plain && !login {
+                        reply(
+                            io,
+                            &format!("{tag} NO [CANNOT] Unsupported authentication mechanism.\r\n"),
+                        );
+                        continue;
+                    }
+                    if !door.plaintext_ok(peer, state.tls.as_ref()) {
+                        reply(
+                            io,
+                            &format!(
+                                "{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in.\r\n"
+                            ),
+                        );
+                        continue;
+                    }
+                    let exchange = if plain {
+                        sasl_plain(io, &tag, initial)
+                    } else {
+                        sasl_login(io, &tag, initial)
+                    };
+                    match exchange {
+                        Sasl::Credentials(u, p) => {
+                            let result = accounts.verify(&String::from_utf8_lossy(&u), &p);
+                            (u, result, if plain { "PLAIN" } else { "AUTH-LOGIN" })
+                        }
+                        Sasl::Ended => continue,
+                        Sasl::Disconnected => return None,
+                    }
+                }
+                _ => {
+                    reply(io, &format!("{tag} BAD Log in first.\r\n"));
+                    continue;
+                }
+            };
         let error = match outcome {
-            Ok(u) => return Some(LoggedIn { user: u, tag, method, tls: state.tls }),
+            Ok(u) => {
+                return Some(LoggedIn {
+                    user: u,
+                    tag,
+                    method,
+                    tls: state.tls,
+                });
+            }
             Err(e) => e,
         };
         state.failures += 1;
@@ -524,9 +649,17 @@ pub fn login_phase(
         };
         // Courier's wording, so existing log tooling (fail2ban's courier
         // filters) keeps working: the line ends with the address.
-        log::info!("LOGIN FAILED, method={method}, user={}, ip=[{}]", escape(&user), escape(peer.ip.as_bytes()));
+        log::info!(
+            "LOGIN FAILED, method={method}, user={}, ip=[{}]",
+            escape(&user),
+            escape(peer.ip.as_bytes())
+        );
         if !matches!(error, AuthError::Failed) {
-            log::error!("login failure for user={}: {}", escape(&user), escape(reason.as_bytes()));
+            log::error!(
+                "login failure for user={}: {}",
+                escape(&user),
+                escape(reason.as_bytes())
+            );
         }
         std::thread::sleep(door.failure_delay);
         let code = match error {
@@ -550,14 +683,20 @@ mod tests {
     #[test]
     fn cram_md5_known_answer() {
         // RFC 2195 §2: the example exchange.
-        let digest = Cram::Md5.digest(b"tanstaaftanstaaf", b"<1896.697170952@postoffice.reston.mci.net>");
+        let digest = Cram::Md5.digest(
+            b"tanstaaftanstaaf",
+            b"<1896.697170952@postoffice.reston.mci.net>",
+        );
         assert_eq!(digest, "b913a602c7eda7a495b4e6e7334d3890");
     }
 
     #[test]
     fn cram_sha_variants_are_hmacs() {
         // RFC 2202 test case 2 (HMAC-SHA1) and RFC 4231 test case 2 (HMAC-SHA256).
-        assert_eq!(Cram::Sha1.digest(b"Jefe", b"what do ya want for nothing?"), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        assert_eq!(
+            Cram::Sha1.digest(b"Jefe", b"what do ya want for nothing?"),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
         assert_eq!(
             Cram::Sha256.digest(b"Jefe", b"what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
@@ -567,7 +706,9 @@ mod tests {
     #[test]
     fn recognises_proxy_headers() {
         use crate::protocol::framing::Fragment;
-        assert!(is_proxy_header(&[Fragment::Line(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2".to_vec())]));
+        assert!(is_proxy_header(&[Fragment::Line(
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2".to_vec()
+        )]));
         assert!(is_proxy_header(&[Fragment::Line(b"\0".to_vec())]));
         assert!(!is_proxy_header(&[Fragment::Line(b"a LOGIN x y".to_vec())]));
     }

@@ -24,7 +24,7 @@ use crate::maildir::Store;
 use crate::protocol::framing::{CommandReader, Limits};
 use crate::session::{End, Io, Session, SessionSettings};
 
-use login::{FrontDoor, Peer, CAPABILITIES, PREAUTH_LIMITS};
+use login::{CAPABILITIES, FrontDoor, PREAUTH_LIMITS, Peer};
 
 use logging::escape;
 
@@ -67,7 +67,9 @@ fn load_config(opts: &Options) -> Result<Config, String> {
         None if Path::new(DEFAULT_CONFIG).exists() => Some(PathBuf::from(DEFAULT_CONFIG)),
         None => None,
     };
-    let Some(path) = path else { return Ok(Config::default()) };
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
     let (config, warnings) = Config::load(&path).map_err(|e| e.to_string())?;
     for w in warnings {
         log::warn!("{w}");
@@ -113,7 +115,8 @@ pub fn run(opts: Options) -> i32 {
         Ok(c) => c,
         Err(e) => {
             log::error!("{e}");
-            let _ = io.write_all(b"* BYE [UNAVAILABLE] Server configuration error; see the log.\r\n");
+            let _ =
+                io.write_all(b"* BYE [UNAVAILABLE] Server configuration error; see the log.\r\n");
             let _ = io.flush();
             return 1;
         }
@@ -121,7 +124,9 @@ pub fn run(opts: Options) -> i32 {
     let (mut ip, mut port) = peer_address();
     // A trusted proxy (HAProxy) sends the client's real address first. Our
     // own listener has already read it and says so with MDIMAP_PROXIED.
-    let trusted = ip.parse::<std::net::IpAddr>().is_ok_and(|a| config.proxy_trusted.iter().any(|n| n.contains(a)));
+    let trusted = ip
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|a| config.proxy_trusted.iter().any(|n| n.contains(a)));
     if trusted && std::env::var_os("MDIMAP_PROXIED").is_none() && !opts.preauth {
         match proxy::read_header(0, PROXY_HEADER_TIMEOUT) {
             Ok(Some(real)) => {
@@ -130,7 +135,10 @@ pub fn run(opts: Options) -> i32 {
             }
             Ok(None) => {}
             Err(e) => {
-                log::warn!("PROXY header from trusted ip=[{}]: {e}; connection refused", escape(ip.as_bytes()));
+                log::warn!(
+                    "PROXY header from trusted ip=[{}]: {e}; connection refused",
+                    escape(ip.as_bytes())
+                );
                 return 0;
             }
         }
@@ -139,18 +147,37 @@ pub fn run(opts: Options) -> i32 {
     if opts.preauth {
         return run_preauth(&opts, &config, &mut io);
     }
-    log::info!("Connection, ip=[{}], port=[{}]", escape(ip.as_bytes()), escape(port.as_bytes()));
+    log::info!(
+        "Connection, ip=[{}], port=[{}]",
+        escape(ip.as_bytes()),
+        escape(port.as_bytes())
+    );
     if !config.use_locks {
-        log::warn!("IMAP_USELOCKS=0 ignored: mdimap always takes tmp/courier.lock around UID updates");
+        log::warn!(
+            "IMAP_USELOCKS=0 ignored: mdimap always takes tmp/courier.lock around UID updates"
+        );
     }
     let mut door = front_door(&config, opts.tls);
-    door.cram = config.backends().iter().any(|b| matches!(b, auth::backend::Backend::AuthDaemon { .. }));
-    let loopback = ip.parse::<std::net::IpAddr>().map(|a| a.is_loopback() || is_mapped_loopback(a)).unwrap_or(false);
-    let peer = Peer { ip: ip.clone(), port: port.clone(), loopback };
+    door.cram = config
+        .backends()
+        .iter()
+        .any(|b| matches!(b, auth::backend::Backend::AuthDaemon { .. }));
+    let loopback = ip
+        .parse::<std::net::IpAddr>()
+        .map(|a| a.is_loopback() || is_mapped_loopback(a))
+        .unwrap_or(false);
+    let peer = Peer {
+        ip: ip.clone(),
+        port: port.clone(),
+        loopback,
+    };
     let mut implicit = None;
     if opts.tls {
         let Some(tls_config) = door.tls.clone() else {
-            log::error!("--tls given but no usable certificate ({}); see TLS_CERTFILE", config.tls_certfile.display());
+            log::error!(
+                "--tls given but no usable certificate ({}); see TLS_CERTFILE",
+                config.tls_certfile.display()
+            );
             return 1;
         };
         match login::start_tls(&mut io, &door, tls_config) {
@@ -161,8 +188,16 @@ pub fn run(opts: Options) -> i32 {
             }
         }
     }
-    let greeting = format!("* OK [CAPABILITY {}] {} mdimap ready.\r\n", door.capabilities(&peer, implicit.as_ref()), escape(config.hostname().as_bytes()));
-    if io.write_all(greeting.as_bytes()).and_then(|_| io.flush()).is_err() {
+    let greeting = format!(
+        "* OK [CAPABILITY {}] {} mdimap ready.\r\n",
+        door.capabilities(&peer, implicit.as_ref()),
+        escape(config.hostname().as_bytes())
+    );
+    if io
+        .write_all(greeting.as_bytes())
+        .and_then(|_| io.flush())
+        .is_err()
+    {
         return 0;
     }
     let mut backends = config.backends();
@@ -179,14 +214,26 @@ pub fn run(opts: Options) -> i32 {
     };
     if let Err(e) = privdrop::drop_to(&user.user.name, user.user.uid, user.user.gid) {
         log::error!("user={}: {e}", escape(user.user.name.as_bytes()));
-        let _ = io.write_all(format!("{} NO [UNAVAILABLE] Login failed: server configuration error.\r\n", user.tag).as_bytes());
+        let _ = io.write_all(
+            format!(
+                "{} NO [UNAVAILABLE] Login failed: server configuration error.\r\n",
+                user.tag
+            )
+            .as_bytes(),
+        );
         let _ = io.flush();
         return 1;
     }
     apply_umask(&config);
     if let Err(e) = apply_limits(&config) {
         log::error!("user={}: {e}", escape(user.user.name.as_bytes()));
-        let _ = io.write_all(format!("{} NO [UNAVAILABLE] Login failed: server configuration error.\r\n", user.tag).as_bytes());
+        let _ = io.write_all(
+            format!(
+                "{} NO [UNAVAILABLE] Login failed: server configuration error.\r\n",
+                user.tag
+            )
+            .as_bytes(),
+        );
         let _ = io.flush();
         return 1;
     }
@@ -212,7 +259,11 @@ pub fn run(opts: Options) -> i32 {
         escape(tls_note.as_bytes())
     );
     let ok = format!("{} OK [CAPABILITY {CAPABILITIES}] Logged in.\r\n", user.tag);
-    if io.write_all(ok.as_bytes()).and_then(|_| io.flush()).is_err() {
+    if io
+        .write_all(ok.as_bytes())
+        .and_then(|_| io.flush())
+        .is_err()
+    {
         return 0;
     }
     io.reader.set_limits(session_limits(&config));
@@ -238,7 +289,9 @@ pub fn run(opts: Options) -> i32 {
 
 /// IMAP_UMASK: the mode of files the session creates.
 fn apply_umask(config: &Config) {
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(config.umask as libc::mode_t));
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        config.umask as libc::mode_t,
+    ));
 }
 
 /// How long a trusted proxy may take to send its PROXY header.
@@ -260,9 +313,14 @@ impl login::Accounts for ChainAccounts {
         auth::backend::lookup(&self.backends, SERVICE, user)
     }
     fn has_clear_passwords(&self) -> bool {
-        self.backends.iter().any(|b| matches!(b, auth::backend::Backend::AuthDaemon { .. }))
+        self.backends
+            .iter()
+            .any(|b| matches!(b, auth::backend::Backend::AuthDaemon { .. }))
     }
-    fn clear_password(&self, user: &str) -> Result<Option<(auth::MailUser, Vec<u8>)>, auth::AuthError> {
+    fn clear_password(
+        &self,
+        user: &str,
+    ) -> Result<Option<(auth::MailUser, Vec<u8>)>, auth::AuthError> {
         auth::backend::clear_password(&self.backends, SERVICE, user)
     }
 }
@@ -312,22 +370,32 @@ fn front_door(config: &Config, implicit_tls: bool) -> FrontDoor {
 /// MDIMAP_LIMIT_MEMORY and MDIMAP_LIMIT_FILES, applied after the privilege
 /// drop so the user cannot raise them again (hard and soft limits alike).
 fn apply_limits(config: &Config) -> Result<(), String> {
-    use nix::sys::resource::{setrlimit, Resource};
+    use nix::sys::resource::{Resource, setrlimit};
     if config.limit_memory > 0 {
-        setrlimit(Resource::RLIMIT_AS, config.limit_memory, config.limit_memory)
-            .map_err(|e| format!("MDIMAP_LIMIT_MEMORY: setrlimit: {e}"))?;
+        setrlimit(
+            Resource::RLIMIT_AS,
+            config.limit_memory,
+            config.limit_memory,
+        )
+        .map_err(|e| format!("MDIMAP_LIMIT_MEMORY: setrlimit: {e}"))?;
     }
     if config.limit_files > 0 {
-        setrlimit(Resource::RLIMIT_NOFILE, config.limit_files, config.limit_files)
-            .map_err(|e| format!("MDIMAP_LIMIT_FILES: setrlimit: {e}"))?;
+        setrlimit(
+            Resource::RLIMIT_NOFILE,
+            config.limit_files,
+            config.limit_files,
+        )
+        .map_err(|e| format!("MDIMAP_LIMIT_FILES: setrlimit: {e}"))?;
     }
     Ok(())
 }
 
 fn open_store(maildir: &Path) -> Result<Store, String> {
     // A relative path is relative to where we started, not to the maildir.
-    let maildir = &std::path::absolute(maildir).map_err(|e| format!("maildir {}: {e}", maildir.display()))?;
-    std::env::set_current_dir(maildir).map_err(|e| format!("cannot enter maildir {}: {e}", maildir.display()))?;
+    let maildir =
+        &std::path::absolute(maildir).map_err(|e| format!("maildir {}: {e}", maildir.display()))?;
+    std::env::set_current_dir(maildir)
+        .map_err(|e| format!("cannot enter maildir {}: {e}", maildir.display()))?;
     Store::open(maildir).map_err(|e| e.to_string())
 }
 
@@ -355,8 +423,13 @@ fn run_preauth(opts: &Options, config: &Config, io: &mut Io) -> i32 {
             return 1;
         }
     };
-    let greeting = format!("* PREAUTH [CAPABILITY {CAPABILITIES}] mdimap ready, preauthenticated.\r\n");
-    if io.write_all(greeting.as_bytes()).and_then(|_| io.flush()).is_err() {
+    let greeting =
+        format!("* PREAUTH [CAPABILITY {CAPABILITIES}] mdimap ready, preauthenticated.\r\n");
+    if io
+        .write_all(greeting.as_bytes())
+        .and_then(|_| io.flush())
+        .is_err()
+    {
         return 0;
     }
     io.reader.set_limits(session_limits(config));
@@ -364,4 +437,3 @@ fn run_preauth(opts: &Options, config: &Config, io: &mut Io) -> i32 {
     session.run();
     0
 }
-

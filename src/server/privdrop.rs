@@ -4,7 +4,8 @@
 use std::ffi::CString;
 
 use nix::unistd::{
-    getegid, geteuid, getgid, getgrouplist, getgroups, getuid, setgid, setgroups, setuid, Gid, Uid, User,
+    Gid, Uid, User, getegid, geteuid, getgid, getgrouplist, getgroups, getuid, setgid, setgroups,
+    setuid,
 };
 
 #[derive(Debug)]
@@ -12,14 +13,20 @@ pub enum DropError {
     /// The user record asks for uid 0; a mail session never runs as root.
     RootUser,
     /// Not root, and the user is someone else: we cannot become them.
-    NotRoot { want: u32, have: u32 },
+    NotRoot {
+        want: u32,
+        have: u32,
+    },
     Failed(String),
 }
 
 impl std::fmt::Display for DropError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DropError::RootUser => write!(f, "refusing to serve a mail user with uid 0; give the account its own uid"),
+            DropError::RootUser => write!(
+                f,
+                "refusing to serve a mail user with uid 0; give the account its own uid"
+            ),
             DropError::NotRoot { want, have } => write!(
                 f,
                 "cannot switch to uid {want}: running as uid {have}, not root; run mdimapd as root or give the user uid {have}"
@@ -58,7 +65,9 @@ fn supplementary_groups(name: &str, uid: u32, gid: u32) -> Vec<Gid> {
     if !system {
         return groups;
     }
-    let Ok(cname) = CString::new(name) else { return groups };
+    let Ok(cname) = CString::new(name) else {
+        return groups;
+    };
     if let Ok(list) = getgrouplist(&cname, Gid::from_raw(gid)) {
         for g in list {
             if !groups.contains(&g) {
@@ -84,7 +93,9 @@ fn verify(uid: u32, gid: u32, allowed: &[Gid]) -> Result<(), DropError> {
         return Err(DropError::Failed("supplementary groups remain".into()));
     }
     if setuid(Uid::from_raw(0)).is_ok() {
-        return Err(DropError::Failed("setuid(0) succeeded after the drop".into()));
+        return Err(DropError::Failed(
+            "setuid(0) succeeded after the drop".into(),
+        ));
     }
     Ok(())
 }

@@ -66,11 +66,16 @@ pub enum Parsed {
     /// A complete header of `len` bytes. `conn` is `None` for v1 UNKNOWN and
     /// v2 LOCAL (and v2 families this server does not relay: UNSPEC, UNIX,
     /// DGRAM), which mean "use the socket's own addresses".
-    Header { conn: Option<ProxiedConnection>, len: usize },
+    Header {
+        conn: Option<ProxiedConnection>,
+        len: usize,
+    },
 }
 
 /// The v2 signature (§2.2).
-const V2_SIGNATURE: [u8; 12] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A];
+const V2_SIGNATURE: [u8; 12] = [
+    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A,
+];
 /// The v2 fixed part: signature, version/command, family/protocol, length.
 const V2_FIXED: usize = 16;
 /// The longest v1 line the spec allows, CRLF included.
@@ -146,7 +151,9 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyError> {
     };
     let line = &buf[..end];
     let len = end + 2;
-    let rest = line.strip_prefix(V1_PREFIX).ok_or_else(|| malformed("v1: line does not start with \"PROXY \""))?;
+    let rest = line
+        .strip_prefix(V1_PREFIX)
+        .ok_or_else(|| malformed("v1: line does not start with \"PROXY \""))?;
     if rest == b"UNKNOWN" || rest.starts_with(b"UNKNOWN ") {
         // §2.1: the receiver must ignore anything after UNKNOWN.
         return Ok(Parsed::Header { conn: None, len });
@@ -164,7 +171,10 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyError> {
         source: SocketAddr::new(source, v1_port(sport)?),
         destination: SocketAddr::new(destination, v1_port(dport)?),
     };
-    Ok(Parsed::Header { conn: Some(conn), len })
+    Ok(Parsed::Header {
+        conn: Some(conn),
+        len,
+    })
 }
 
 /// Rejects an incomplete v1 line early when its start already cannot match.
@@ -173,13 +183,23 @@ fn check_v1_prefix(buf: &[u8]) -> Result<(), ProxyError> {
     if buf.get(..n) != V1_PREFIX.get(..n) {
         return Err(malformed("v1: line does not start with \"PROXY \""));
     }
-    let Some(after) = buf.get(V1_PREFIX.len()..) else { return Ok(()) };
+    let Some(after) = buf.get(V1_PREFIX.len()..) else {
+        return Ok(());
+    };
     let token = after.split(|&b| b == b' ').next().unwrap_or_default();
     let complete = after.len() > token.len();
-    let plausible = V1_PROTOCOLS
-        .iter()
-        .any(|p| if complete { *p == token } else { p.starts_with(token) });
-    if plausible { Ok(()) } else { Err(malformed("v1: unknown protocol")) }
+    let plausible = V1_PROTOCOLS.iter().any(|p| {
+        if complete {
+            *p == token
+        } else {
+            p.starts_with(token)
+        }
+    });
+    if plausible {
+        Ok(())
+    } else {
+        Err(malformed("v1: unknown protocol"))
+    }
 }
 
 /// Digits without heading zeroes (§2.1 forbids them to avoid octal confusion).
@@ -190,14 +210,20 @@ fn v1_decimal(field: &[u8], max_digits: usize) -> Option<u32> {
     if field.len() > 1 && field[0] == b'0' {
         return None;
     }
-    Some(field.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')))
+    Some(
+        field
+            .iter()
+            .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')),
+    )
 }
 
 fn v1_ipv4(field: &[u8]) -> Result<Ipv4Addr, ProxyError> {
     let mut octets = [0u8; 4];
     let mut parts = field.split(|&b| b == b'.');
     for octet in &mut octets {
-        let part = parts.next().ok_or_else(|| malformed("v1: bad IPv4 address"))?;
+        let part = parts
+            .next()
+            .ok_or_else(|| malformed("v1: bad IPv4 address"))?;
         let value = v1_decimal(part, 3).ok_or_else(|| malformed("v1: bad IPv4 address"))?;
         *octet = u8::try_from(value).map_err(|_| malformed("v1: bad IPv4 address"))?;
     }
@@ -210,7 +236,10 @@ fn v1_ipv4(field: &[u8]) -> Result<Ipv4Addr, ProxyError> {
 fn v1_ipv6(field: &[u8]) -> Result<Ipv6Addr, ProxyError> {
     // Only hex groups, colons and (for an embedded IPv4 tail) dots: no zone
     // identifiers or brackets.
-    if !field.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+    if !field
+        .iter()
+        .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    {
         return Err(malformed("v1: bad IPv6 address"));
     }
     std::str::from_utf8(field)
@@ -251,7 +280,9 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, ProxyError> {
     } else {
         return Ok(Parsed::Incomplete);
     };
-    let Some(&family) = buf.get(13) else { return Ok(Parsed::Incomplete) };
+    let Some(&family) = buf.get(13) else {
+        return Ok(Parsed::Incomplete);
+    };
     // LOCAL ignores the family entirely (§2.2); for PROXY, only the listed
     // address families (0..3) and protocols (0..2) are valid.
     if command == V2_CMD_PROXY && (family >> 4 > 3 || family & 0x0F > 2) {
@@ -261,7 +292,9 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, ProxyError> {
         return Ok(Parsed::Incomplete);
     }
     let len = V2_FIXED + v2_length(buf);
-    let Some(header) = buf.get(..len) else { return Ok(Parsed::Incomplete) };
+    let Some(header) = buf.get(..len) else {
+        return Ok(Parsed::Incomplete);
+    };
     // The body is always skipped by its length, even for LOCAL (§2.2: "must
     // not assume zero is presented for LOCAL connections").
     if command == V2_CMD_LOCAL {
@@ -292,8 +325,14 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, ProxyError> {
             src.copy_from_slice(&a[..16]);
             dst.copy_from_slice(&a[16..32]);
             let conn = ProxiedConnection {
-                source: SocketAddr::new(IpAddr::V6(Ipv6Addr::from(src)), u16::from_be_bytes([a[32], a[33]])),
-                destination: SocketAddr::new(IpAddr::V6(Ipv6Addr::from(dst)), u16::from_be_bytes([a[34], a[35]])),
+                source: SocketAddr::new(
+                    IpAddr::V6(Ipv6Addr::from(src)),
+                    u16::from_be_bytes([a[32], a[33]]),
+                ),
+                destination: SocketAddr::new(
+                    IpAddr::V6(Ipv6Addr::from(dst)),
+                    u16::from_be_bytes([a[34], a[35]]),
+                ),
             };
             (conn, 36)
         }
@@ -302,7 +341,10 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, ProxyError> {
         _ => return Ok(Parsed::Header { conn: None, len }),
     };
     check_tlvs(header, V2_FIXED + addresses_len)?;
-    Ok(Parsed::Header { conn: Some(conn), len })
+    Ok(Parsed::Header {
+        conn: Some(conn),
+        len,
+    })
 }
 
 /// Checks that the bytes after the addresses are well-formed TLVs (§2.2) and
@@ -311,7 +353,9 @@ fn parse_v2(buf: &[u8]) -> Result<Parsed, ProxyError> {
 fn check_tlvs(header: &[u8], start: usize) -> Result<(), ProxyError> {
     let mut at = start;
     while at < header.len() {
-        let (Some(&kind), Some(&hi), Some(&lo)) = (header.get(at), header.get(at + 1), header.get(at + 2)) else {
+        let (Some(&kind), Some(&hi), Some(&lo)) =
+            (header.get(at), header.get(at + 1), header.get(at + 2))
+        else {
             return Err(malformed("v2: truncated TLV"));
         };
         let value_at = at + 3;
@@ -320,7 +364,9 @@ fn check_tlvs(header: &[u8], start: usize) -> Result<(), ProxyError> {
             return Err(malformed("v2: TLV longer than the header"));
         };
         if kind == PP2_TYPE_CRC32C {
-            let sent: [u8; 4] = value.try_into().map_err(|_| malformed("v2: CRC32C TLV is not 4 bytes"))?;
+            let sent: [u8; 4] = value
+                .try_into()
+                .map_err(|_| malformed("v2: CRC32C TLV is not 4 bytes"))?;
             let mut zeroed = header.to_vec();
             if let Some(field) = zeroed.get_mut(value_at..value_end) {
                 field.fill(0);
@@ -340,7 +386,11 @@ fn crc32c(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -358,7 +408,9 @@ pub fn read_header(fd: RawFd, timeout: Duration) -> Result<Option<ProxiedConnect
     // poll(2) silently ignores negative descriptors, which would turn a
     // caller's bug into a timeout.
     if fd < 0 {
-        return Err(ProxyError::Io(std::io::Error::from_raw_os_error(libc::EBADF)));
+        return Err(ProxyError::Io(std::io::Error::from_raw_os_error(
+            libc::EBADF,
+        )));
     }
     let deadline = Instant::now().checked_add(timeout);
     let mut buf: Vec<u8> = Vec::with_capacity(V1_MAX);
@@ -380,7 +432,11 @@ pub fn read_header(fd: RawFd, timeout: Duration) -> Result<Option<ProxiedConnect
                 )));
             }
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                ) => {}
             Err(e) => return Err(ProxyError::Io(e)),
         }
     }
@@ -402,7 +458,11 @@ fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> Result<(), ProxyError>
                 libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
             }
         };
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: `pfd` is one valid pollfd and we pass a count of 1.
         let n = unsafe { libc::poll(&mut pfd, 1, ms) };
         if n > 0 {
@@ -442,7 +502,9 @@ impl Network {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let address: IpAddr = addr.parse().map_err(|_| format!("{s:?}: not an IP address"))?;
+        let address: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?}: not an IP address"))?;
         let max = if address.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
@@ -471,7 +533,9 @@ impl Network {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.address, ip) {
             (IpAddr::V4(net), IpAddr::V4(a)) => in_v4(net, self.prefix, a),
-            (IpAddr::V4(net), IpAddr::V6(a)) => a.to_ipv4_mapped().is_some_and(|a| in_v4(net, self.prefix, a)),
+            (IpAddr::V4(net), IpAddr::V6(a)) => a
+                .to_ipv4_mapped()
+                .is_some_and(|a| in_v4(net, self.prefix, a)),
             (IpAddr::V6(net), IpAddr::V6(a)) => in_v6(net, self.prefix, a),
             (IpAddr::V6(net), IpAddr::V4(a)) => in_v6(net, self.prefix, a.to_ipv6_mapped()),
         }
@@ -485,11 +549,15 @@ impl fmt::Display for Network {
 }
 
 fn mask32(prefix: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0)
+    u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0)
 }
 
 fn mask128(prefix: u8) -> u128 {
-    u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0)
+    u128::MAX
+        .checked_shl(128 - u32::from(prefix.min(128)))
+        .unwrap_or(0)
 }
 
 fn in_v4(net: Ipv4Addr, prefix: u8, a: Ipv4Addr) -> bool {
@@ -558,7 +626,10 @@ mod tests {
         assert_eq!(len, 47);
         assert_eq!(
             conn,
-            Some(ProxiedConnection { source: sa("192.168.0.1:56324"), destination: sa("192.168.0.11:443") })
+            Some(ProxiedConnection {
+                source: sa("192.168.0.1:56324"),
+                destination: sa("192.168.0.11:443")
+            })
         );
     }
 
@@ -569,7 +640,10 @@ mod tests {
         assert_eq!(len, line.len());
         assert_eq!(
             conn,
-            Some(ProxiedConnection { source: sa("[2001:db8::1]:65535"), destination: sa("[::1]:0") })
+            Some(ProxiedConnection {
+                source: sa("[2001:db8::1]:65535"),
+                destination: sa("[::1]:0")
+            })
         );
     }
 
@@ -599,31 +673,35 @@ mod tests {
     fn v1_incomplete_prefixes() {
         let line = b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n";
         for n in 0..line.len() {
-            assert_eq!(parse(&line[..n]).unwrap(), Parsed::Incomplete, "prefix of {n} bytes");
+            assert_eq!(
+                parse(&line[..n]).unwrap(),
+                Parsed::Incomplete,
+                "prefix of {n} bytes"
+            );
         }
     }
 
     #[test]
     fn v1_rejects_bad_lines() {
         let bad: &[&[u8]] = &[
-            b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\n",   // bare LF
-            b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\rX",  // bare CR
+            b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\n", // bare LF
+            b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\rX", // bare CR
             b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 65536\r\n", // port out of range
             b"PROXY TCP4 192.168.0.1 192.168.0.11 99999 443\r\n",
             b"PROXY TCP4 192.168.0.1 192.168.0.11 056324 443\r\n", // heading zero
             b"PROXY TCP4 192.168.0.1 192.168.0.11 0443 443\r\n",
             b"PROXY TCP4 192.168.0.1 192.168.0.11 -1 443\r\n",
             b"PROXY TCP4 192.168.0.1 192.168.0.11 +1 443\r\n",
-            b"PROXY TCP4 192.168.0.01 192.168.0.11 1 443\r\n",    // octal-looking octet
+            b"PROXY TCP4 192.168.0.01 192.168.0.11 1 443\r\n", // octal-looking octet
             b"PROXY TCP4 192.168.0.256 192.168.0.11 1 443\r\n",
             b"PROXY TCP4 192.168.0 192.168.0.11 1 443\r\n",
             b"PROXY TCP4 192.168.0.1.1 192.168.0.11 1 443\r\n",
-            b"PROXY TCP4 ::1 ::1 1 443\r\n",                      // family mismatch
+            b"PROXY TCP4 ::1 ::1 1 443\r\n", // family mismatch
             b"PROXY TCP6 1.2.3.4 1.2.3.4 1 443\r\n",
-            b"PROXY TCP6 fe80::1%eth0 ::1 1 443\r\n",              // zone id
-            b"PROXY TCP4  192.168.0.1 192.168.0.11 1 443\r\n",    // two spaces
-            b"PROXY TCP4 192.168.0.1 192.168.0.11 1 443 \r\n",    // trailing space
-            b"PROXY TCP4 192.168.0.1 192.168.0.11 1\r\n",         // missing field
+            b"PROXY TCP6 fe80::1%eth0 ::1 1 443\r\n", // zone id
+            b"PROXY TCP4  192.168.0.1 192.168.0.11 1 443\r\n", // two spaces
+            b"PROXY TCP4 192.168.0.1 192.168.0.11 1 443 \r\n", // trailing space
+            b"PROXY TCP4 192.168.0.1 192.168.0.11 1\r\n", // missing field
             b"PROXY UDP4 192.168.0.1 192.168.0.11 1 2\r\n",
             b"PROXY tcp4 192.168.0.1 192.168.0.11 1 2\r\n",
             b"PROXY\r\n",
@@ -631,7 +709,11 @@ mod tests {
             b"PROXY TCP4 1.2.3.4 1.2.3.\x004 1 2\r\n",
         ];
         for line in bad {
-            assert!(is_malformed(line), "accepted {:?}", String::from_utf8_lossy(line));
+            assert!(
+                is_malformed(line),
+                "accepted {:?}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 
@@ -668,7 +750,10 @@ mod tests {
         assert_eq!(
             header(&h),
             (
-                Some(ProxiedConnection { source: sa("192.168.0.1:56324"), destination: sa("192.168.0.11:443") }),
+                Some(ProxiedConnection {
+                    source: sa("192.168.0.1:56324"),
+                    destination: sa("192.168.0.11:443")
+                }),
                 28
             )
         );
@@ -678,12 +763,19 @@ mod tests {
     fn v2_matches_haproxy_capture() {
         // A header HAProxy sent (172.19.0.1:42578 -> 172.19.0.3:80), as bytes.
         let h = [
-            0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c, 0xac,
-            0x13, 0x00, 0x01, 0xac, 0x13, 0x00, 0x03, 0xa6, 0x52, 0x00, 0x50, b'G', b'E', b'T',
+            0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11,
+            0x00, 0x0c, 0xac, 0x13, 0x00, 0x01, 0xac, 0x13, 0x00, 0x03, 0xa6, 0x52, 0x00, 0x50,
+            b'G', b'E', b'T',
         ];
         assert_eq!(
             header(&h),
-            (Some(ProxiedConnection { source: sa("172.19.0.1:42578"), destination: sa("172.19.0.3:80") }), 28)
+            (
+                Some(ProxiedConnection {
+                    source: sa("172.19.0.1:42578"),
+                    destination: sa("172.19.0.3:80")
+                }),
+                28
+            )
         );
     }
 
@@ -700,7 +792,10 @@ mod tests {
         assert_eq!(
             header(&h),
             (
-                Some(ProxiedConnection { source: sa("[2001:db8::7]:50000"), destination: sa("[2001:db8::1:993]:993") }),
+                Some(ProxiedConnection {
+                    source: sa("[2001:db8::7]:50000"),
+                    destination: sa("[2001:db8::1:993]:993")
+                }),
                 52
             )
         );
@@ -774,7 +869,11 @@ mod tests {
     fn v2_incomplete_prefixes() {
         let h = v2(0x21, 0x11, &v2_tcp4_body());
         for n in 0..h.len() {
-            assert_eq!(parse(&h[..n]).unwrap(), Parsed::Incomplete, "prefix of {n} bytes");
+            assert_eq!(
+                parse(&h[..n]).unwrap(),
+                Parsed::Incomplete,
+                "prefix of {n} bytes"
+            );
         }
     }
 
@@ -834,7 +933,11 @@ mod tests {
             b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\nrest".to_vec(),
             b"PROXY TCP6 2001:db8::1 ::1 65535 0\r\n".to_vec(),
             v2(0x21, 0x11, &v2_tcp4_body()),
-            v2(0x21, 0x11, &[v2_tcp4_body(), vec![0x03, 0, 4, 1, 2, 3, 4, 0x20, 0, 1, 1]].concat()),
+            v2(
+                0x21,
+                0x11,
+                &[v2_tcp4_body(), vec![0x03, 0, 4, 1, 2, 3, 4, 0x20, 0, 1, 1]].concat(),
+            ),
         ];
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {
@@ -883,7 +986,8 @@ mod tests {
     #[test]
     fn read_header_v1_leaves_imap_bytes() {
         let (ours, mut peer) = UnixStream::pair().unwrap();
-        peer.write_all(b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\na001 CAPABILITY\r\n").unwrap();
+        peer.write_all(b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\na001 CAPABILITY\r\n")
+            .unwrap();
         let conn = read_header(ours.as_raw_fd(), Duration::from_secs(5)).unwrap();
         assert_eq!(conn.unwrap().source, sa("192.168.0.1:56324"));
         assert_rest(peer, ours, b"a001 CAPABILITY\r\n");
@@ -892,8 +996,12 @@ mod tests {
     #[test]
     fn read_header_v1_unknown_leaves_imap_bytes() {
         let (ours, mut peer) = UnixStream::pair().unwrap();
-        peer.write_all(b"PROXY UNKNOWN\r\na001 CAPABILITY\r\n").unwrap();
-        assert_eq!(read_header(ours.as_raw_fd(), Duration::from_secs(5)).unwrap(), None);
+        peer.write_all(b"PROXY UNKNOWN\r\na001 CAPABILITY\r\n")
+            .unwrap();
+        assert_eq!(
+            read_header(ours.as_raw_fd(), Duration::from_secs(5)).unwrap(),
+            None
+        );
         assert_rest(peer, ours, b"a001 CAPABILITY\r\n");
     }
 
@@ -916,7 +1024,10 @@ mod tests {
         let mut h = v2(0x20, 0x00, &[]);
         h.extend_from_slice(b"\x16\x03\x01");
         peer.write_all(&h).unwrap();
-        assert_eq!(read_header(ours.as_raw_fd(), Duration::from_secs(5)).unwrap(), None);
+        assert_eq!(
+            read_header(ours.as_raw_fd(), Duration::from_secs(5)).unwrap(),
+            None
+        );
         assert_rest(peer, ours, b"\x16\x03\x01");
     }
 
@@ -947,7 +1058,10 @@ mod tests {
         let r = read_header(ours.as_raw_fd(), Duration::from_millis(200));
         assert!(matches!(r, Err(ProxyError::Timeout)), "{r:?}");
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(3), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(200) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
     }
 
     #[test]
@@ -981,13 +1095,19 @@ mod tests {
 
     #[test]
     fn read_header_bad_fd() {
-        assert!(matches!(read_header(-1, Duration::from_millis(100)), Err(ProxyError::Io(_))));
+        assert!(matches!(
+            read_header(-1, Duration::from_millis(100)),
+            Err(ProxyError::Io(_))
+        ));
     }
 
     #[test]
     fn error_display() {
         assert_eq!(malformed("x").to_string(), "malformed PROXY header: x");
-        assert_eq!(ProxyError::Timeout.to_string(), "no complete PROXY header before the timeout");
+        assert_eq!(
+            ProxyError::Timeout.to_string(),
+            "no complete PROXY header before the timeout"
+        );
     }
 
     // ---- networks
@@ -1015,9 +1135,18 @@ mod tests {
 
     #[test]
     fn network_host_bits_cleared() {
-        assert_eq!(Network::parse("10.1.2.3/8").unwrap(), Network::parse("10.0.0.0/8").unwrap());
-        assert_eq!(Network::parse("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
-        assert_eq!(Network::parse("2001:db8::1/32").unwrap().to_string(), "2001:db8::/32");
+        assert_eq!(
+            Network::parse("10.1.2.3/8").unwrap(),
+            Network::parse("10.0.0.0/8").unwrap()
+        );
+        assert_eq!(
+            Network::parse("10.1.2.3/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            Network::parse("2001:db8::1/32").unwrap().to_string(),
+            "2001:db8::/32"
+        );
     }
 
     #[test]
@@ -1038,7 +1167,10 @@ mod tests {
         let n = Network::parse("10.0.0.0/8").unwrap();
         assert!(n.contains(ip("::ffff:10.1.2.3")));
         assert!(!n.contains(ip("::ffff:11.1.2.3")));
-        assert!(!n.contains(ip("::10.1.2.3")), "IPv4-compatible is not IPv4-mapped");
+        assert!(
+            !n.contains(ip("::10.1.2.3")),
+            "IPv4-compatible is not IPv4-mapped"
+        );
         let m = Network::parse("::ffff:10.0.0.0/104").unwrap();
         assert!(m.contains(ip("10.1.2.3")));
         assert!(!m.contains(ip("11.1.2.3")));
@@ -1059,9 +1191,23 @@ mod tests {
     #[test]
     fn network_bad() {
         for bad in [
-            "", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/8/8",
-            "10.0.0.0/ 8", "10.0.0.0/8a", "10.0.0/8", "010.0.0.0/8", "example.org", "10.0.0.0/0008",
-            "10.0.0.0/256", "[::1]/128", "fe80::1%eth0",
+            "",
+            "/8",
+            "10.0.0.0/",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/-1",
+            "10.0.0.0/+8",
+            "10.0.0.0/8/8",
+            "10.0.0.0/ 8",
+            "10.0.0.0/8a",
+            "10.0.0/8",
+            "010.0.0.0/8",
+            "example.org",
+            "10.0.0.0/0008",
+            "10.0.0.0/256",
+            "[::1]/128",
+            "fe80::1%eth0",
         ] {
             assert!(Network::parse(bad).is_err(), "accepted {bad:?}");
         }

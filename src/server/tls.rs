@@ -45,7 +45,10 @@ fn load_certified_key(certfile: &Path, keyfile: &Path) -> Result<CertifiedKey, S
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{}: bad certificate PEM: {e}", certfile.display()))?;
     if certs.is_empty() {
-        return Err(format!("{}: no CERTIFICATE block found", certfile.display()));
+        return Err(format!(
+            "{}: no CERTIFICATE block found",
+            certfile.display()
+        ));
     }
     let key = PrivateKeyDer::from_pem_file(keyfile)
         .map_err(|e| format!("{}: no usable private key: {e}", keyfile.display()))?;
@@ -53,7 +56,11 @@ fn load_certified_key(certfile: &Path, keyfile: &Path) -> Result<CertifiedKey, S
         .map_err(|e| format!("{}: unsupported private key: {e}", keyfile.display()))?;
     let ck = CertifiedKey::new(certs, signer);
     ck.keys_match().map_err(|e| {
-        format!("{} and {}: the key does not belong to the certificate: {e}", certfile.display(), keyfile.display())
+        format!(
+            "{} and {}: the key does not belong to the certificate: {e}",
+            certfile.display(),
+            keyfile.display()
+        )
     })?;
     Ok(ck)
 }
@@ -73,7 +80,9 @@ fn safe_sni(name: &str) -> Option<String> {
         && name.len() <= 253
         && !name.starts_with('.')
         && !name.contains("..")
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     ok.then_some(name)
 }
 
@@ -98,7 +107,10 @@ impl ResolvesServerCert for SniResolver {
 /// Builds the rustls configuration: TLS 1.2 and 1.3, the default
 /// certificate checked now so a bad file is reported before any client.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
-    let keyfile = files.keyfile.clone().unwrap_or_else(|| files.certfile.clone());
+    let keyfile = files
+        .keyfile
+        .clone()
+        .unwrap_or_else(|| files.certfile.clone());
     let default = Arc::new(load_certified_key(&files.certfile, &keyfile)?);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -109,17 +121,34 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
         verify => {
             let path = files.trustcerts.as_ref().ok_or("TLS_VERIFYPEER needs TLS_TRUSTCERTS, the CA certificates that sign client certificates")?;
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))? {
-                let cert = cert.map_err(|e| format!("{}: bad certificate PEM: {e}", path.display()))?;
-                roots.add(cert).map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+            {
+                let cert =
+                    cert.map_err(|e| format!("{}: bad certificate PEM: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
             }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let verifier = if verify == VerifyPeer::Peer { verifier.allow_unauthenticated() } else { verifier };
-            let verifier = verifier.build().map_err(|e| format!("{}: {e}", path.display()))?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            let verifier = if verify == VerifyPeer::Peer {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let config = builder.with_cert_resolver(Arc::new(SniResolver { default, files: files.clone() }));
+    let config = builder.with_cert_resolver(Arc::new(SniResolver {
+        default,
+        files: files.clone(),
+    }));
     Ok(Arc::new(config))
 }
 
@@ -133,7 +162,13 @@ fn subject_field(der: &[u8], field: &str) -> Option<String> {
         "emailaddress" | "email" => OID_PKCS9_EMAIL_ADDRESS,
         _ => return None,
     };
-    let value = cert.subject().iter_by_oid(&oid).next()?.as_str().ok()?.to_string();
+    let value = cert
+        .subject()
+        .iter_by_oid(&oid)
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
     Some(value)
 }
 
@@ -228,7 +263,8 @@ pub fn accept(
     let deadline = Instant::now() + timeout;
     while conn.is_handshaking() {
         while conn.wants_write() {
-            conn.write_tls(&mut transport).map_err(|e| format!("TLS handshake: {e}"))?;
+            conn.write_tls(&mut transport)
+                .map_err(|e| format!("TLS handshake: {e}"))?;
         }
         if !conn.is_handshaking() {
             break;
@@ -236,7 +272,12 @@ pub fn accept(
         if conn.wants_read() {
             let left = deadline.saturating_duration_since(Instant::now());
             let fd = transport.input.as_raw_fd();
-            if left.is_zero() || !crate::session::wait_readable(&[fd], left).first().copied().unwrap_or(false) {
+            if left.is_zero()
+                || !crate::session::wait_readable(&[fd], left)
+                    .first()
+                    .copied()
+                    .unwrap_or(false)
+            {
                 return Err("TLS handshake timed out".into());
             }
             match conn.read_tls(&mut transport) {
@@ -252,11 +293,18 @@ pub fn accept(
         }
     }
     while conn.wants_write() {
-        conn.write_tls(&mut transport).map_err(|e| format!("TLS handshake: {e}"))?;
+        conn.write_tls(&mut transport)
+            .map_err(|e| format!("TLS handshake: {e}"))?;
     }
     let info = TlsInfo {
-        version: conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default(),
-        cipher: conn.negotiated_cipher_suite().map(|c| format!("{:?}", c.suite())).unwrap_or_default(),
+        version: conn
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default(),
+        cipher: conn
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()))
+            .unwrap_or_default(),
         sni: conn.server_name().map(str::to_string),
         client_identity: external_field.and_then(|field| {
             let der = conn.peer_certificates()?.first()?;
@@ -270,8 +318,13 @@ pub fn accept(
 /// A self-signed certificate and key for `names`, as one PEM (for the demo).
 pub fn self_signed_pem(names: &[&str]) -> Result<String, String> {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let ck = rcgen::generate_simple_self_signed(names).map_err(|e| format!("generating a certificate: {e}"))?;
-    Ok(format!("{}{}", ck.cert.pem(), ck.signing_key.serialize_pem()))
+    let ck = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| format!("generating a certificate: {e}"))?;
+    Ok(format!(
+        "{}{}",
+        ck.cert.pem(),
+        ck.signing_key.serialize_pem()
+    ))
 }
 
 #[cfg(test)]
@@ -280,7 +333,10 @@ mod tests {
 
     #[test]
     fn sni_names_cannot_escape() {
-        assert_eq!(safe_sni("Mail.Example.com").as_deref(), Some("mail.example.com"));
+        assert_eq!(
+            safe_sni("Mail.Example.com").as_deref(),
+            Some("mail.example.com")
+        );
         for bad in ["../etc/passwd", "a/b", ".hidden", "a..b", "", "x y"] {
             assert!(safe_sni(bad).is_none(), "{bad}");
         }
@@ -292,7 +348,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let pem = dir.join("cert.pem");
         std::fs::write(&pem, self_signed_pem(&["localhost"]).unwrap()).unwrap();
-        let files = TlsFiles { certfile: pem.clone(), keyfile: None, trustcerts: None, verify: VerifyPeer::None, external_field: None };
+        let files = TlsFiles {
+            certfile: pem.clone(),
+            keyfile: None,
+            trustcerts: None,
+            verify: VerifyPeer::None,
+            external_field: None,
+        };
         assert!(server_config(&files).is_ok());
         std::fs::write(&pem, "garbage").unwrap();
         let err = server_config(&files).unwrap_err();

@@ -1,11 +1,17 @@
 //! APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315).
 
 use super::flags::{FlagChange, FlagError};
-use super::{store_error, Done, Session};
+use super::{Done, Session, store_error};
 use crate::maildir::StoreError;
 
 impl Session<'_> {
-    pub(super) fn cmd_append(&mut self, raw: &[u8], flags: &[String], date: Option<i64>, message: &[u8]) -> Done {
+    pub(super) fn cmd_append(
+        &mut self,
+        raw: &[u8],
+        flags: &[String],
+        date: Option<i64>,
+        message: &[u8],
+    ) -> Done {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
@@ -15,23 +21,33 @@ impl Session<'_> {
         }
         let change = match FlagChange::from_names(flags) {
             Ok(c) => c,
-            Err(FlagError::NotStorable(f)) => return Done::bad(format!("Flag {f} cannot be stored.")),
+            Err(FlagError::NotStorable(f)) => {
+                return Done::bad(format!("Flag {f} cannot be stored."));
+            }
             Err(FlagError::BadKeyword(k)) => return Done::bad(format!("Invalid keyword {k}.")),
         };
         if !self.settings.keywords && !change.keywords.is_empty() {
-            return Done::no_code("CANNOT", "Keywords are disabled on this server (IMAP_KEYWORDS=0).");
+            return Done::no_code(
+                "CANNOT",
+                "Keywords are disabled on this server (IMAP_KEYWORDS=0).",
+            );
         }
         let folder = match self.store.folder(&name) {
             Ok(f) => f,
             // RFC 3501 §6.3.11: TRYCREATE tells the client to CREATE and retry.
-            Err(StoreError::NonExistent(_)) => return Done::no_code("TRYCREATE", "No such mailbox."),
+            Err(StoreError::NonExistent(_)) => {
+                return Done::no_code("TRYCREATE", "No such mailbox.");
+            }
             Err(e) => return store_error(&e),
         };
         // Store messages the way an MTA does, with LF line ends, so sizes
         // and files look the same as Courier's.
         let data = strip_cr(message);
         match folder.deliver(&data, &change.info_flags(), &change.keywords, date) {
-            Ok((uidvalidity, uid)) => Done::ok_code(format!("APPENDUID {uidvalidity} {uid}"), "APPEND completed."),
+            Ok((uidvalidity, uid)) => Done::ok_code(
+                format!("APPENDUID {uidvalidity} {uid}"),
+                "APPEND completed.",
+            ),
             Err(e) => store_error(&e),
         }
     }

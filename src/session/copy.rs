@@ -3,12 +3,18 @@
 //! place or none.
 
 use super::fetch::resolve_set;
-use super::{store_error, Done, Session};
+use super::{Done, Session, store_error};
 use crate::maildir::{InfoFlags, StoreError};
-use crate::protocol::sequence::{compact, SequenceSet};
+use crate::protocol::sequence::{SequenceSet, compact};
 
 impl Session<'_> {
-    pub(super) fn cmd_copy(&mut self, uid: bool, set: &SequenceSet, raw: &[u8], is_move: bool) -> Done {
+    pub(super) fn cmd_copy(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        raw: &[u8],
+        is_move: bool,
+    ) -> Done {
         let verb = if is_move { "MOVE" } else { "COPY" };
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
@@ -22,7 +28,9 @@ impl Session<'_> {
         }
         let target = match self.store.folder(&name) {
             Ok(f) => f,
-            Err(StoreError::NonExistent(_)) => return Done::no_code("TRYCREATE", "No such mailbox."),
+            Err(StoreError::NonExistent(_)) => {
+                return Done::no_code("TRYCREATE", "No such mailbox.");
+            }
             Err(e) => return store_error(&e),
         };
         let indexes = match resolve_set(view, uid, set) {
@@ -34,9 +42,16 @@ impl Session<'_> {
         for &i in &indexes {
             let m = &view.messages[i];
             if m.expunged {
-                return Done::no_code("EXPUNGEISSUED", "Some messages were expunged by another session.");
+                return Done::no_code(
+                    "EXPUNGEISSUED",
+                    "Some messages were expunged by another session.",
+                );
             }
-            sources.push((view.folder.message_path(&m.filename), m.flags.clone(), m.keywords.clone()));
+            sources.push((
+                view.folder.message_path(&m.filename),
+                m.flags.clone(),
+                m.keywords.clone(),
+            ));
             src_uids.push(m.uid);
         }
         if sources.is_empty() {
@@ -46,12 +61,17 @@ impl Session<'_> {
             Ok(r) => r,
             Err(e) => return store_error(&e),
         };
-        let code = format!("COPYUID {uidvalidity} {} {}", compact(&src_uids), compact(&new_uids));
+        let code = format!(
+            "COPYUID {uidvalidity} {} {}",
+            compact(&src_uids),
+            compact(&new_uids)
+        );
         if !is_move {
             return Done::ok_code(code, "COPY completed.");
         }
         // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
-        self.pending.push(format!("OK [{code}] Moved.").into_bytes());
+        self.pending
+            .push(format!("OK [{code}] Moved.").into_bytes());
         let Some(view) = self.selected.as_mut() else {
             return Done::ok("MOVE completed.");
         };

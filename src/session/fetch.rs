@@ -9,7 +9,7 @@ use super::flags::write_flag_list;
 use super::view::{SelectedView, ViewMessage};
 use super::{Done, Session};
 use crate::maildir::Folder;
-use crate::message::{crlf_len, to_crlf, Message};
+use crate::message::{Message, crlf_len, to_crlf};
 use crate::protocol::command::{FetchItem, Section, SectionText};
 use crate::protocol::datetime::{format_date_time, local_offset};
 use crate::protocol::encode::{push_astring, push_literal};
@@ -18,7 +18,11 @@ use crate::protocol::sequence::SequenceSet;
 /// Resolves a sequence set to indexes into the view. Sequence numbers beyond
 /// EXISTS are a client error; UIDs that do not exist are silently skipped
 /// (RFC 3501 §6.4.8).
-pub(super) fn resolve_set(view: &SelectedView, uid: bool, set: &SequenceSet) -> Result<Vec<usize>, Done> {
+pub(super) fn resolve_set(
+    view: &SelectedView,
+    uid: bool,
+    set: &SequenceSet,
+) -> Result<Vec<usize>, Done> {
     if uid {
         let star = view.max_uid();
         let mut out = Vec::new();
@@ -54,13 +58,18 @@ pub(super) fn resolve_set(view: &SelectedView, uid: bool, set: &SequenceSet) -> 
 
 /// Reads a message file. If another process renamed it (a flag change), the
 /// current name is found by its base name and recorded. `None`: it is gone.
-pub(super) fn read_message(folder: &Folder, m: &mut ViewMessage) -> std::io::Result<Option<Vec<u8>>> {
+pub(super) fn read_message(
+    folder: &Folder,
+    m: &mut ViewMessage,
+) -> std::io::Result<Option<Vec<u8>>> {
     match std::fs::read(folder.message_path(&m.filename)) {
         Ok(data) => return Ok(Some(data)),
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let Some(current) = find_by_basename(folder, &m.basename)? else { return Ok(None) };
+    let Some(current) = find_by_basename(folder, &m.basename)? else {
+        return Ok(None);
+    };
     m.filename = current;
     match std::fs::read(folder.message_path(&m.filename)) {
         Ok(data) => Ok(Some(data)),
@@ -103,11 +112,17 @@ pub(super) fn crlf_owned(file: Vec<u8>) -> Vec<u8> {
 }
 
 fn needs_content(item: &FetchItem) -> bool {
-    !matches!(item, FetchItem::Flags | FetchItem::Uid | FetchItem::InternalDate)
+    !matches!(
+        item,
+        FetchItem::Flags | FetchItem::Uid | FetchItem::InternalDate
+    )
 }
 
 fn sets_seen(item: &FetchItem) -> bool {
-    matches!(item, FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::BodySection { peek: false, .. })
+    matches!(
+        item,
+        FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::BodySection { peek: false, .. }
+    )
 }
 
 /// Writes the section spec as the client will expect it echoed back.
@@ -164,7 +179,9 @@ impl Session<'_> {
         let mut gone = false;
         let mut failed = false;
         for i in indexes {
-            let Some(view) = self.selected.as_mut() else { break };
+            let Some(view) = self.selected.as_mut() else {
+                break;
+            };
             let folder_path = view.folder.path().to_path_buf();
             let mut file = None;
             if want_content {
@@ -203,13 +220,17 @@ impl Session<'_> {
             }
         }
         if let Some(v) = self.selected.as_mut()
-            && marks_seen {
-                v.note_own_change();
-            }
+            && marks_seen
+        {
+            v.note_own_change();
+        }
         if failed {
             Done::no_code("UNAVAILABLE", "Some messages could not be read.")
         } else if gone {
-            Done::no_code("EXPUNGEISSUED", "Some messages were expunged by another session.")
+            Done::no_code(
+                "EXPUNGEISSUED",
+                "Some messages were expunged by another session.",
+            )
         } else {
             Done::ok("FETCH completed.")
         }
@@ -217,7 +238,13 @@ impl Session<'_> {
 }
 
 /// Builds `n FETCH (...)` for one message.
-fn render_fetch(view: &SelectedView, i: usize, items: &[FetchItem], data: Option<&[u8]>, seen_now: bool) -> Vec<u8> {
+fn render_fetch(
+    view: &SelectedView,
+    i: usize,
+    items: &[FetchItem],
+    data: Option<&[u8]>,
+    seen_now: bool,
+) -> Vec<u8> {
     let m = &view.messages[i];
     let mut out = format!("{} FETCH (", i + 1).into_bytes();
     let parsed = data.map(Message::parse);
@@ -237,7 +264,9 @@ fn render_fetch(view: &SelectedView, i: usize, items: &[FetchItem], data: Option
             }
             FetchItem::InternalDate => {
                 let t = internal_date(&view.folder, m).unwrap_or(0);
-                out.extend_from_slice(format!("INTERNALDATE \"{}\"", format_date_time(t, local_offset(t))).as_bytes());
+                out.extend_from_slice(
+                    format!("INTERNALDATE \"{}\"", format_date_time(t, local_offset(t))).as_bytes(),
+                );
             }
             FetchItem::Rfc822Size => {
                 let n = data.map(crlf_len).unwrap_or(0);
@@ -267,13 +296,21 @@ fn render_fetch(view: &SelectedView, i: usize, items: &[FetchItem], data: Option
             }
             FetchItem::Rfc822Header => {
                 out.extend_from_slice(b"RFC822.HEADER ");
-                push_literal(&mut out, parsed.as_ref().map(|p| p.header()).unwrap_or_default());
+                push_literal(
+                    &mut out,
+                    parsed.as_ref().map(|p| p.header()).unwrap_or_default(),
+                );
             }
             FetchItem::Rfc822Text => {
                 out.extend_from_slice(b"RFC822.TEXT ");
-                push_literal(&mut out, parsed.as_ref().map(|p| p.text()).unwrap_or_default());
+                push_literal(
+                    &mut out,
+                    parsed.as_ref().map(|p| p.text()).unwrap_or_default(),
+                );
             }
-            FetchItem::BodySection { section, partial, .. } => {
+            FetchItem::BodySection {
+                section, partial, ..
+            } => {
                 out.extend_from_slice(b"BODY[");
                 write_section_spec(&mut out, section);
                 out.push(b']');

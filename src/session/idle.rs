@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use super::view::Announce;
-use super::{wait_readable, Done, Session};
+use super::{Done, Session, wait_readable};
 use crate::protocol::framing::FrameError;
 
 impl Session<'_> {
@@ -22,7 +22,10 @@ impl Session<'_> {
                 | AddWatchFlags::IN_DELETE;
             for dir in v.folder.watch_dirs() {
                 if let Err(e) = ino.add_watch(&dir, mask) {
-                    log::warn!("IDLE: cannot watch {}: {e}; falling back to polling", dir.display());
+                    log::warn!(
+                        "IDLE: cannot watch {}: {e}; falling back to polling",
+                        dir.display()
+                    );
                 }
             }
             Some(ino)
@@ -41,8 +44,13 @@ impl Session<'_> {
                 self.broken = true;
                 return Done::bad("Autologout.");
             }
-            let wait = self.settings.idle_poll.min(self.settings.autologout - elapsed);
-            let ready = if self.io.reader.has_buffered() || self.io.pending_input.as_ref().is_some_and(|f| f()) {
+            let wait = self
+                .settings
+                .idle_poll
+                .min(self.settings.autologout - elapsed);
+            let ready = if self.io.reader.has_buffered()
+                || self.io.pending_input.as_ref().is_some_and(|f| f())
+            {
                 vec![true, false]
             } else {
                 let mut fds = vec![self.io.input_fd];
@@ -63,17 +71,18 @@ impl Session<'_> {
                 };
             }
             if ready.get(1).copied().unwrap_or(false)
-                && let Some(ino) = &inotify {
-                    // One delivery is several events (create in tmp is not
-                    // watched; rename into new/, then our own move to cur/):
-                    // wait a moment so they are handled in one rescan.
-                    std::thread::sleep(Duration::from_millis(30));
-                    while let Ok(events) = ino.read_events() {
-                        if events.is_empty() {
-                            break;
-                        }
+                && let Some(ino) = &inotify
+            {
+                // One delivery is several events (create in tmp is not
+                // watched; rename into new/, then our own move to cur/):
+                // wait a moment so they are handled in one rescan.
+                std::thread::sleep(Duration::from_millis(30));
+                while let Ok(events) = ino.read_events() {
+                    if events.is_empty() {
+                        break;
                     }
                 }
+            }
             self.refresh(Announce::All, true);
             if !self.pending.is_empty() {
                 self.flush_pending();

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::names::{fold_inbox, from_wire, pattern_is_reasonable, pattern_matches, to_wire};
-use super::{store_error, Done, Session};
+use super::{Done, Session, store_error};
 use crate::protocol::command::StatusItem;
 use crate::protocol::encode::push_string_utf8;
 
@@ -57,7 +57,11 @@ impl Session<'_> {
         if name == self.settings.trash {
             return Done::no_code("CANNOT", "The trash folder cannot be deleted.");
         }
-        if self.selected.as_ref().is_some_and(|v| v.folder.name() == name) {
+        if self
+            .selected
+            .as_ref()
+            .is_some_and(|v| v.folder.name() == name)
+        {
             self.selected = None;
         }
         match self.store.delete_folder(&name) {
@@ -82,7 +86,11 @@ impl Session<'_> {
             Ok(n) => n,
             Err(d) => return d,
         };
-        let result = if subscribe { self.store.subscribe(&name) } else { self.store.unsubscribe(&name) };
+        let result = if subscribe {
+            self.store.subscribe(&name)
+        } else {
+            self.store.unsubscribe(&name)
+        };
         match result {
             Ok(()) if subscribe => Done::ok("SUBSCRIBE completed."),
             Ok(()) => Done::ok("UNSUBSCRIBE completed."),
@@ -94,7 +102,8 @@ impl Session<'_> {
         let verb = if lsub { "LSUB" } else { "LIST" };
         if pattern.is_empty() {
             // RFC 3501 §6.3.8: an empty pattern asks for the delimiter.
-            self.pending.push(format!("{verb} (\\Noselect) \".\" \"\"").into_bytes());
+            self.pending
+                .push(format!("{verb} (\\Noselect) \".\" \"\"").into_bytes());
             return Done::ok(format!("{verb} completed."));
         }
         let mut full = reference.to_vec();
@@ -152,7 +161,11 @@ impl Session<'_> {
                 if !node.exists {
                     attrs.push_str("\\Noselect ");
                 }
-                attrs.push_str(if node.has_children { "\\HasChildren" } else { "\\HasNoChildren" });
+                attrs.push_str(if node.has_children {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
                 self.push_list_line(verb, &attrs, name);
             }
         }

@@ -57,7 +57,10 @@ impl Io {
         if self.reader.has_buffered() || self.pending_input.as_ref().is_some_and(|f| f()) {
             return true;
         }
-        wait_readable(&[self.input_fd], timeout).first().copied().unwrap_or(true)
+        wait_readable(&[self.input_fd], timeout)
+            .first()
+            .copied()
+            .unwrap_or(true)
     }
 }
 
@@ -66,7 +69,11 @@ impl Io {
 pub fn wait_readable(fds: &[RawFd], timeout: Duration) -> Vec<bool> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
-        .map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
         .collect();
     let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
     // SAFETY: pfds is a valid, correctly sized array of pollfd for the call.
@@ -101,19 +108,39 @@ pub struct Done {
 
 impl Done {
     pub fn ok(text: impl Into<String>) -> Done {
-        Done { status: "OK", code: None, text: text.into() }
+        Done {
+            status: "OK",
+            code: None,
+            text: text.into(),
+        }
     }
     pub fn ok_code(code: impl Into<String>, text: impl Into<String>) -> Done {
-        Done { status: "OK", code: Some(code.into()), text: text.into() }
+        Done {
+            status: "OK",
+            code: Some(code.into()),
+            text: text.into(),
+        }
     }
     pub fn no(text: impl Into<String>) -> Done {
-        Done { status: "NO", code: None, text: text.into() }
+        Done {
+            status: "NO",
+            code: None,
+            text: text.into(),
+        }
     }
     pub fn no_code(code: impl Into<String>, text: impl Into<String>) -> Done {
-        Done { status: "NO", code: Some(code.into()), text: text.into() }
+        Done {
+            status: "NO",
+            code: Some(code.into()),
+            text: text.into(),
+        }
     }
     pub fn bad(text: impl Into<String>) -> Done {
-        Done { status: "BAD", code: None, text: text.into() }
+        Done {
+            status: "BAD",
+            code: None,
+            text: text.into(),
+        }
     }
 }
 
@@ -127,7 +154,10 @@ pub fn store_error(e: &StoreError) -> Done {
         StoreError::Cannot(why) => Done::no_code("CANNOT", why.clone()),
         StoreError::Io { .. } => {
             log::error!("{e}");
-            Done::no_code("UNAVAILABLE", "The mail store could not be accessed; try again later.")
+            Done::no_code(
+                "UNAVAILABLE",
+                "The mail store could not be accessed; try again later.",
+            )
         }
     }
 }
@@ -166,7 +196,15 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     pub fn new(io: &'a mut Io, store: Store, settings: SessionSettings) -> Session<'a> {
-        Session { io, store, settings, selected: None, utf8: false, pending: Vec::new(), broken: false }
+        Session {
+            io,
+            store,
+            settings,
+            selected: None,
+            utf8: false,
+            pending: Vec::new(),
+            broken: false,
+        }
     }
 
     /// Serves commands until LOGOUT, a disconnect or the autologout timer.
@@ -242,7 +280,10 @@ impl<'a> Session<'a> {
             C::Enable(caps) => {
                 let mut enabled = Vec::new();
                 for c in caps {
-                    if (c.eq_ignore_ascii_case("UTF8=ACCEPT") || c.eq_ignore_ascii_case("UTF8=ONLY")) && !self.utf8 {
+                    if (c.eq_ignore_ascii_case("UTF8=ACCEPT")
+                        || c.eq_ignore_ascii_case("UTF8=ONLY"))
+                        && !self.utf8
+                    {
                         self.utf8 = true;
                         enabled.push("UTF8=ACCEPT");
                     }
@@ -260,7 +301,8 @@ impl<'a> Session<'a> {
             }
             C::Logout => Done::ok("LOGOUT completed."),
             C::Namespace => {
-                self.pending.push(b"NAMESPACE ((\"INBOX.\" \".\")) NIL NIL".to_vec());
+                self.pending
+                    .push(b"NAMESPACE ((\"INBOX.\" \".\")) NIL NIL".to_vec());
                 Done::ok("NAMESPACE completed.")
             }
             C::Select { mailbox } => self.cmd_select(&mailbox, false),
@@ -273,14 +315,29 @@ impl<'a> Session<'a> {
             C::List { reference, pattern } => self.cmd_list(&reference, &pattern, false),
             C::Lsub { reference, pattern } => self.cmd_list(&reference, &pattern, true),
             C::Status { mailbox, items } => self.cmd_status(&mailbox, &items),
-            C::Append { mailbox, flags, date, message } => self.cmd_append(&mailbox, &flags, date, &message),
+            C::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => self.cmd_append(&mailbox, &flags, date, &message),
             C::GetQuotaRoot { .. } | C::GetQuota { .. } => Done::no("Quotas are not available."),
             C::Close => self.cmd_close(),
             C::Unselect => self.cmd_unselect(),
             C::Expunge { uids } => self.cmd_expunge(uids.as_ref()),
-            C::Search { uid, charset, criteria } => self.cmd_search(uid, charset.as_deref(), &criteria),
+            C::Search {
+                uid,
+                charset,
+                criteria,
+            } => self.cmd_search(uid, charset.as_deref(), &criteria),
             C::Fetch { uid, set, items } => self.cmd_fetch(uid, &set, &items),
-            C::Store { uid, set, mode, silent, flags } => self.cmd_store(uid, &set, mode, silent, &flags),
+            C::Store {
+                uid,
+                set,
+                mode,
+                silent,
+                flags,
+            } => self.cmd_store(uid, &set, mode, silent, &flags),
             C::Copy { uid, set, mailbox } => self.cmd_copy(uid, &set, &mailbox, false),
             C::Move { uid, set, mailbox } => self.cmd_copy(uid, &set, &mailbox, true),
             C::Idle => self.cmd_idle(&tag),
@@ -345,7 +402,9 @@ impl<'a> Session<'a> {
     /// Picks up changes by other processes. `force` rescans even when the
     /// directory timestamps look unchanged (NOOP, CHECK, IDLE).
     fn refresh(&mut self, announce: Announce, force: bool) {
-        let Some(view) = self.selected.as_mut() else { return };
+        let Some(view) = self.selected.as_mut() else {
+            return;
+        };
         if !force && !view.looks_changed() {
             return;
         }
@@ -363,7 +422,11 @@ impl<'a> Session<'a> {
     }
 
     fn selected_or_bad(&self) -> Result<(), Done> {
-        if self.selected.is_some() { Ok(()) } else { Err(Done::bad("No mailbox selected.")) }
+        if self.selected.is_some() {
+            Ok(())
+        } else {
+            Err(Done::bad("No mailbox selected."))
+        }
     }
 
     pub fn utf8(&self) -> bool {

@@ -19,7 +19,11 @@ pub fn from_wire(raw: &[u8], utf8: bool) -> Option<String> {
 
 /// Encodes a store name for the wire.
 pub fn to_wire(name: &str, utf8: bool) -> Vec<u8> {
-    if utf8 { name.as_bytes().to_vec() } else { mutf7::encode(name).into_bytes() }
+    if utf8 {
+        name.as_bytes().to_vec()
+    } else {
+        mutf7::encode(name).into_bytes()
+    }
 }
 
 /// `inbox`, `Inbox.Sent` → `INBOX`, `INBOX.Sent`: the INBOX part of a name is
@@ -73,7 +77,10 @@ mod tests {
         assert_eq!(fold_inbox("inbox"), "INBOX");
         assert_eq!(fold_inbox("Inbox.Sent"), "INBOX.Sent");
         assert_eq!(fold_inbox("Inboxes"), "Inboxes");
-        assert_eq!(from_wire(b"INBOX.R&AOk-sum&AOk-", false).unwrap(), "INBOX.Résumé");
+        assert_eq!(
+            from_wire(b"INBOX.R&AOk-sum&AOk-", false).unwrap(),
+            "INBOX.Résumé"
+        );
         assert!(from_wire(b"INBOX.&Jjo", false).is_none());
     }
 }

@@ -3,7 +3,9 @@
 
 use super::fetch::{crlf_owned, internal_date, read_message};
 use super::{Done, Session};
-use crate::message::{body_contains, crlf_len, decode_search_string, header_contains, text_contains, Message};
+use crate::message::{
+    Message, body_contains, crlf_len, decode_search_string, header_contains, text_contains,
+};
 use crate::protocol::command::{Date, SearchKey};
 use crate::protocol::datetime::{date_of, local_offset};
 
@@ -29,12 +31,19 @@ enum Key {
 }
 
 fn compile(key: &SearchKey, charset: Option<&str>) -> Result<Key, ()> {
-    use std::cmp::Ordering::*;
     use SearchKey as S;
+    use std::cmp::Ordering::*;
     let s = |b: &[u8]| decode_search_string(charset, b);
     Ok(match key {
-        S::And(keys) => Key::And(keys.iter().map(|k| compile(k, charset)).collect::<Result<_, _>>()?),
-        S::Or(a, b) => Key::Or(Box::new(compile(a, charset)?), Box::new(compile(b, charset)?)),
+        S::And(keys) => Key::And(
+            keys.iter()
+                .map(|k| compile(k, charset))
+                .collect::<Result<_, _>>()?,
+        ),
+        S::Or(a, b) => Key::Or(
+            Box::new(compile(a, charset)?),
+            Box::new(compile(b, charset)?),
+        ),
         S::Not(k) => Key::Not(Box::new(compile(k, charset)?)),
         S::All => Key::All,
         S::Answered => Key::Flag(b'R', true),
@@ -79,7 +88,12 @@ impl Key {
             Key::And(v) => v.iter().any(Key::needs_content),
             Key::Or(a, b) => a.needs_content() || b.needs_content(),
             Key::Not(k) => k.needs_content(),
-            Key::Header(..) | Key::Body(_) | Key::Text(_) | Key::Sent(..) | Key::Larger(_) | Key::Smaller(_) => true,
+            Key::Header(..)
+            | Key::Body(_)
+            | Key::Text(_)
+            | Key::Sent(..)
+            | Key::Larger(_)
+            | Key::Smaller(_) => true,
             _ => false,
         }
     }
@@ -110,11 +124,17 @@ fn matches(key: &Key, c: &Candidate) -> bool {
         Key::Header(name, needle) => c.parsed.is_some_and(|p| header_contains(p, name, needle)),
         Key::Body(needle) => c.parsed.is_some_and(|p| body_contains(p, needle)),
         Key::Text(needle) => c.parsed.is_some_and(|p| text_contains(p, needle)),
-        Key::Internal(ord, d, before_or_on) => c.internal.is_some_and(|have| compare_date(have, *ord, *d, *before_or_on)),
+        Key::Internal(ord, d, before_or_on) => c
+            .internal
+            .is_some_and(|have| compare_date(have, *ord, *d, *before_or_on)),
         Key::Sent(ord, d, before_or_on) => {
             // RFC 3501: SENT* keys use the Date: header, disregarding time
             // and zone; a message without one falls back to INTERNALDATE.
-            let sent = c.parsed.and_then(|p| p.sent_date()).map(|(t, off)| date_of(t, off)).or(c.internal);
+            let sent = c
+                .parsed
+                .and_then(|p| p.sent_date())
+                .map(|(t, off)| date_of(t, off))
+                .or(c.internal);
             sent.is_some_and(|have| compare_date(have, *ord, *d, *before_or_on))
         }
         Key::Larger(n) => c.data.is_some_and(|d| crlf_len(d) > *n),
@@ -135,7 +155,12 @@ fn compare_date(have: Date, ord: std::cmp::Ordering, d: Date, flag: bool) -> boo
 }
 
 impl Session<'_> {
-    pub(super) fn cmd_search(&mut self, uid: bool, charset: Option<&str>, criteria: &SearchKey) -> Done {
+    pub(super) fn cmd_search(
+        &mut self,
+        uid: bool,
+        charset: Option<&str>,
+        criteria: &SearchKey,
+    ) -> Done {
         let Some(view) = self.selected.as_mut() else {
             return Done::bad("No mailbox selected.");
         };
@@ -150,7 +175,8 @@ impl Session<'_> {
             if view.messages[i].expunged {
                 continue;
             }
-            let internal = internal_date(&view.folder, &view.messages[i]).map(|t| date_of(t, local_offset(t)));
+            let internal =
+                internal_date(&view.folder, &view.messages[i]).map(|t| date_of(t, local_offset(t)));
             let data = if content {
                 let (folder, msgs) = (&view.folder, &mut view.messages);
                 match read_message(folder, &mut msgs[i]) {

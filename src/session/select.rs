@@ -2,7 +2,7 @@
 //! mailbox, and removing `\Deleted` messages.
 
 use super::view::SelectedView;
-use super::{store_error, Done, Session};
+use super::{Done, Session, store_error};
 use crate::protocol::sequence::SequenceSet;
 
 impl Session<'_> {
@@ -10,7 +10,8 @@ impl Session<'_> {
         // A SELECT, even a failed one, leaves the previous mailbox without
         // expunging it (RFC 3501 §6.3.1).
         if self.selected.take().is_some() {
-            self.pending.push(b"OK [CLOSED] Previous mailbox closed.".to_vec());
+            self.pending
+                .push(b"OK [CLOSED] Previous mailbox closed.".to_vec());
         }
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
@@ -25,17 +26,22 @@ impl Session<'_> {
             Err(e) => return store_error(&e),
         };
         self.pending.push(view.flags_response());
-        self.pending.push(format!("{} EXISTS", view.exists()).into_bytes());
-        self.pending.push(format!("{} RECENT", view.recent_count()).into_bytes());
+        self.pending
+            .push(format!("{} EXISTS", view.exists()).into_bytes());
+        self.pending
+            .push(format!("{} RECENT", view.recent_count()).into_bytes());
         let mut pf = b"OK [".to_vec();
         pf.extend_from_slice(&view.permanent_flags(self.settings.keywords));
         pf.extend_from_slice(b"] Limited");
         self.pending.push(pf);
         if let Some(n) = view.first_unseen() {
-            self.pending.push(format!("OK [UNSEEN {n}] First unseen.").into_bytes());
+            self.pending
+                .push(format!("OK [UNSEEN {n}] First unseen.").into_bytes());
         }
-        self.pending.push(format!("OK [UIDVALIDITY {}] UIDs valid.", view.uidvalidity).into_bytes());
-        self.pending.push(format!("OK [UIDNEXT {}] Predicted next UID.", view.uidnext).into_bytes());
+        self.pending
+            .push(format!("OK [UIDVALIDITY {}] UIDs valid.", view.uidvalidity).into_bytes());
+        self.pending
+            .push(format!("OK [UIDNEXT {}] Predicted next UID.", view.uidnext).into_bytes());
         self.selected = Some(view);
         if read_only {
             Done::ok_code("READ-ONLY", "EXAMINE completed.")
@@ -50,19 +56,20 @@ impl Session<'_> {
         }
         // CLOSE expunges silently, and not at all when read-only.
         if let Some(view) = self.selected.as_ref()
-            && !view.read_only {
-                let victims: Vec<String> = view
-                    .messages
-                    .iter()
-                    .filter(|m| m.flags.has(b'T') && !m.expunged)
-                    .map(|m| m.filename.clone())
-                    .collect();
-                for f in victims {
-                    if let Err(e) = view.folder.expunge(&f) {
-                        log::error!("CLOSE: {e}");
-                    }
+            && !view.read_only
+        {
+            let victims: Vec<String> = view
+                .messages
+                .iter()
+                .filter(|m| m.flags.has(b'T') && !m.expunged)
+                .map(|m| m.filename.clone())
+                .collect();
+            for f in victims {
+                if let Err(e) = view.folder.expunge(&f) {
+                    log::error!("CLOSE: {e}");
                 }
             }
+        }
         self.selected = None;
         Done::ok("CLOSE completed.")
     }

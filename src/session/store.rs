@@ -2,8 +2,8 @@
 //! message file; keywords go to Courier's keyword files.
 
 use super::fetch::resolve_set;
-use super::flags::{merge_keywords, remove_keywords, write_flag_list, FlagChange, FlagError};
-use super::{store_error, Done, Session};
+use super::flags::{FlagChange, FlagError, merge_keywords, remove_keywords, write_flag_list};
+use super::{Done, Session, store_error};
 use crate::protocol::command::StoreMode;
 use crate::protocol::sequence::SequenceSet;
 
@@ -24,11 +24,16 @@ impl Session<'_> {
         }
         let change = match FlagChange::from_names(names) {
             Ok(c) => c,
-            Err(FlagError::NotStorable(f)) => return Done::bad(format!("Flag {f} cannot be stored.")),
+            Err(FlagError::NotStorable(f)) => {
+                return Done::bad(format!("Flag {f} cannot be stored."));
+            }
             Err(FlagError::BadKeyword(k)) => return Done::bad(format!("Invalid keyword {k}.")),
         };
         if !self.settings.keywords && !change.keywords.is_empty() {
-            return Done::no_code("CANNOT", "Keywords are disabled on this server (IMAP_KEYWORDS=0).");
+            return Done::no_code(
+                "CANNOT",
+                "Keywords are disabled on this server (IMAP_KEYWORDS=0).",
+            );
         }
         let indexes = match resolve_set(view, uid, set) {
             Ok(i) => i,
@@ -87,7 +92,11 @@ impl Session<'_> {
                     continue;
                 }
                 for k in &keywords {
-                    if !view.known_keywords.iter().any(|e| e.eq_ignore_ascii_case(k)) {
+                    if !view
+                        .known_keywords
+                        .iter()
+                        .any(|e| e.eq_ignore_ascii_case(k))
+                    {
                         view.known_keywords.push(k.clone());
                         grew = true;
                     }

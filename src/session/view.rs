@@ -65,7 +65,11 @@ impl SelectedView {
     /// Opens the folder: a read-write scan moves `new/` into `cur/` and so
     /// gives `\Recent` to this session; a read-only one touches nothing.
     pub fn open(folder: Folder, read_only: bool) -> Result<SelectedView, StoreError> {
-        let scan = if read_only { folder.scan_read_only()? } else { folder.scan()? };
+        let scan = if read_only {
+            folder.scan_read_only()?
+        } else {
+            folder.scan()?
+        };
         // Stamped after the scan, which itself moves files and rewrites the
         // UID database; a change slipping in between is caught by the next
         // NOOP, CHECK or IDLE, which rescan regardless.
@@ -75,7 +79,11 @@ impl SelectedView {
             read_only,
             uidvalidity: scan.uidvalidity,
             uidnext: scan.uidnext,
-            messages: scan.messages.into_iter().map(ViewMessage::from_entry).collect(),
+            messages: scan
+                .messages
+                .into_iter()
+                .map(ViewMessage::from_entry)
+                .collect(),
             known_keywords: Vec::new(),
             dir_stamp: stamp,
         };
@@ -92,7 +100,10 @@ impl SelectedView {
     }
 
     pub fn first_unseen(&self) -> Option<u32> {
-        self.messages.iter().position(|m| !m.flags.has(b'S')).map(|i| i as u32 + 1)
+        self.messages
+            .iter()
+            .position(|m| !m.flags.has(b'S'))
+            .map(|i| i as u32 + 1)
     }
 
     pub fn max_uid(&self) -> u32 {
@@ -146,8 +157,16 @@ impl SelectedView {
 
     /// Rescans the folder and appends the untagged responses the command
     /// allows to `out` (one response per line, without the `* `).
-    pub fn refresh(&mut self, announce: Announce, out: &mut Vec<Vec<u8>>) -> Result<(), StoreError> {
-        let scan = if self.read_only { self.folder.scan_read_only()? } else { self.folder.scan()? };
+    pub fn refresh(
+        &mut self,
+        announce: Announce,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let scan = if self.read_only {
+            self.folder.scan_read_only()?
+        } else {
+            self.folder.scan()?
+        };
         self.dir_stamp = dir_stamp(&self.folder);
         self.apply_scan(scan, announce, out);
         Ok(())
@@ -183,13 +202,18 @@ impl SelectedView {
         let mut arrivals: Vec<MessageEntry> = fresh.into_values().filter(|e| e.uid > max).collect();
         arrivals.sort_by_key(|e| e.uid);
         let arrived = !arrivals.is_empty();
-        self.messages.extend(arrivals.into_iter().map(ViewMessage::from_entry));
+        self.messages
+            .extend(arrivals.into_iter().map(ViewMessage::from_entry));
         self.uidnext = self.uidnext.max(scan.uidnext).max(self.max_uid() + 1);
 
         let keywords = self.all_keywords();
         let mut grew = false;
         for k in keywords {
-            if !self.known_keywords.iter().any(|e| e.eq_ignore_ascii_case(&k)) {
+            if !self
+                .known_keywords
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(&k))
+            {
                 self.known_keywords.push(k);
                 grew = true;
             }
@@ -241,7 +265,9 @@ impl SelectedView {
 }
 
 fn same_keywords(a: &[String], b: &[String]) -> bool {
-    a.len() == b.len() && a.iter().all(|k| b.iter().any(|e| e.eq_ignore_ascii_case(k)))
+    a.len() == b.len()
+        && a.iter()
+            .all(|k| b.iter().any(|e| e.eq_ignore_ascii_case(k)))
 }
 
 /// Modification times of what a change elsewhere would touch: `cur/`, `new/`,
