@@ -973,3 +973,54 @@ fn listener_serves_connections_and_survives_a_killed_session() {
     drop(c2);
     assert!(d.terminate(Duration::from_secs(10)), "mdimap-listen must stop on SIGTERM");
 }
+
+/// The derived-data cache (`mdimapcache`) is disposable: sizes and header
+/// fetches come out the same whether it is missing, filled by an earlier
+/// session, or corrupt, and what it records matches the message.
+#[test]
+fn message_cache_is_filled_reused_and_disposable() {
+    let (t, m, _s, mut c) = setup("cache");
+    let big_body = "x".repeat(20000) + "\n";
+    let body = format!("Subject: cached\nFrom: a@example.org\n\n{big_body}");
+    let path = put_cur(&m, &body, "");
+    let base = base_of(path.file_name().unwrap().to_str().unwrap()).to_string();
+    let wire = crlf(&body);
+    let header_wire = "Subject: cached\r\n\r\n";
+    let fetch = "FETCH 1 (RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])";
+    let check = |c: &mut Client| {
+        let r = c.ok(fetch);
+        let l = r.fetch(1);
+        assert_eq!(number_after(l, "RFC822.SIZE "), Some(wire.len() as u64), "{r:#?}");
+        let at = find_ci(l, "BODY[HEADER.FIELDS (").unwrap_or_else(|| panic!("{l}"));
+        let at = at + l[at..].find("] ").unwrap() + 2;
+        assert_eq!(parse_string(&l.as_bytes()[at..]).unwrap().0, header_wire.as_bytes(), "{l}");
+    };
+    c.ok("SELECT INBOX");
+    check(&mut c);
+    let cache = fs::read_to_string(m.join("mdimapcache")).expect("the first FETCH writes the cache");
+    let header_len = "Subject: cached\nFrom: a@example.org\n\n".len();
+    assert_eq!(cache, format!("mdimap-cache 1\n{base}\t{}\t{header_len}\n", wire.len()));
+    c.ok("LOGOUT");
+
+    // A second session answers from the cache: the same bytes on the wire.
+    let (_s2, mut c2) = preauth(&t, &m);
+    c2.ok("SELECT INBOX");
+    check(&mut c2);
+    c2.ok("LOGOUT");
+
+    // A corrupt cache is ignored and rewritten, never believed.
+    fs::write(m.join("mdimapcache"), format!("mdimap-cache 1\n{base}\t7\n")).unwrap();
+    let (_s3, mut c3) = preauth(&t, &m);
+    c3.ok("SELECT INBOX");
+    check(&mut c3);
+    let cache = fs::read_to_string(m.join("mdimapcache")).unwrap();
+    assert!(cache.contains(&format!("{base}\t{}\t", wire.len())), "{cache}");
+    // Expunged messages leave the cache when it is next written.
+    c3.ok("STORE 1 +FLAGS (\\Deleted)");
+    c3.ok("EXPUNGE");
+    put_cur(&m, "Subject: other\n\nbody\n", "");
+    c3.ok("NOOP");
+    c3.ok("FETCH 1 (RFC822.SIZE)");
+    let cache = fs::read_to_string(m.join("mdimapcache")).unwrap();
+    assert!(!cache.contains(&base), "{cache}");
+}

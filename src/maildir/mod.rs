@@ -7,6 +7,7 @@
 //! session state. Every change on disk is a create in `tmp/` + fsync + rename, or a single
 //! rename/link/unlink, so Courier processes sharing the maildir always see complete files.
 
+mod cache;
 mod error;
 mod flags;
 mod folder;
@@ -18,6 +19,7 @@ mod subscriptions;
 mod uiddb;
 mod unique;
 
+pub use cache::{CachedSizes, MessageCache, header_end, header_length};
 pub use error::StoreError;
 pub use flags::{InfoFlags, basename_of, size_from_name};
 pub use folder::{Folder, FolderStatus, MessageEntry, ScanResult};

@@ -2,13 +2,14 @@
 //! IMAP requires, whatever line ends the file on disk has.
 
 use std::borrow::Cow;
-use std::io::ErrorKind;
+use std::fs::File;
+use std::io::{ErrorKind, Read};
 use std::time::UNIX_EPOCH;
 
 use super::flags::write_flag_list;
 use super::view::{SelectedView, ViewMessage};
 use super::{Done, Session};
-use crate::maildir::Folder;
+use crate::maildir::{CachedSizes, Folder, header_end, header_length};
 use crate::message::{Message, crlf_len, to_crlf};
 use crate::protocol::command::{FetchItem, Section, SectionText};
 use crate::protocol::datetime::{format_date_time, local_offset};
@@ -56,14 +57,11 @@ pub(super) fn resolve_set(
     }
 }
 
-/// Reads a message file. If another process renamed it (a flag change), the
+/// Opens a message file. If another process renamed it (a flag change), the
 /// current name is found by its base name and recorded. `None`: it is gone.
-pub(super) fn read_message(
-    folder: &Folder,
-    m: &mut ViewMessage,
-) -> std::io::Result<Option<Vec<u8>>> {
-    match std::fs::read(folder.message_path(&m.filename)) {
-        Ok(data) => return Ok(Some(data)),
+fn open_message(folder: &Folder, m: &mut ViewMessage) -> std::io::Result<Option<File>> {
+    match File::open(folder.message_path(&m.filename)) {
+        Ok(f) => return Ok(Some(f)),
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
@@ -71,10 +69,53 @@ pub(super) fn read_message(
         return Ok(None);
     };
     m.filename = current;
-    match std::fs::read(folder.message_path(&m.filename)) {
-        Ok(data) => Ok(Some(data)),
+    match File::open(folder.message_path(&m.filename)) {
+        Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Reads a whole message file (see [`open_message`]).
+pub(super) fn read_message(
+    folder: &Folder,
+    m: &mut ViewMessage,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let Some(mut f) = open_message(folder, m)? else {
+        return Ok(None);
+    };
+    let mut data = Vec::new();
+    f.read_to_end(&mut data)?;
+    Ok(Some(data))
+}
+
+/// Reads only the header block of a message: `known` bytes when the cache
+/// knows its length, else chunk by chunk until the empty line.
+pub(super) fn read_header(
+    folder: &Folder,
+    m: &mut ViewMessage,
+    known: Option<u64>,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let Some(f) = open_message(folder, m)? else {
+        return Ok(None);
+    };
+    let mut data = Vec::new();
+    if let Some(n) = known {
+        f.take(n).read_to_end(&mut data)?;
+        return Ok(Some(data));
+    }
+    let mut f = f;
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = f.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(Some(data));
+        }
+        data.extend_from_slice(&chunk[..n]);
+        if let Some(end) = header_end(&data) {
+            data.truncate(end);
+            return Ok(Some(data));
+        }
     }
 }
 
@@ -111,11 +152,44 @@ pub(super) fn crlf_owned(file: Vec<u8>) -> Vec<u8> {
     converted.unwrap_or(file)
 }
 
-fn needs_content(item: &FetchItem) -> bool {
-    !matches!(
-        item,
-        FetchItem::Flags | FetchItem::Uid | FetchItem::InternalDate
-    )
+/// How much of the file an item needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    Nothing,
+    /// Only the header block (ENVELOPE, header sections).
+    Header,
+    /// RFC822.SIZE: the cache may know it; otherwise a full read.
+    Size,
+    Full,
+}
+
+fn need_of(item: &FetchItem) -> Need {
+    match item {
+        FetchItem::Flags | FetchItem::Uid | FetchItem::InternalDate => Need::Nothing,
+        FetchItem::Envelope | FetchItem::Rfc822Header => Need::Header,
+        FetchItem::BodySection { section, .. }
+            if section.part.is_empty()
+                && matches!(
+                    section.text,
+                    Some(
+                        SectionText::Header
+                            | SectionText::HeaderFields(_)
+                            | SectionText::HeaderFieldsNot(_)
+                    )
+                ) =>
+        {
+            Need::Header
+        }
+        FetchItem::Rfc822Size => Need::Size,
+        _ => Need::Full,
+    }
+}
+
+/// One message's data for a FETCH: the text in CRLF form (the header alone
+/// when that is all the items need) and its RFC822.SIZE.
+pub(super) struct Loaded {
+    pub(super) data: Option<Vec<u8>>,
+    pub(super) size: u64,
 }
 
 fn sets_seen(item: &FetchItem) -> bool {
@@ -170,7 +244,9 @@ impl Session<'_> {
             Ok(i) => i,
             Err(d) => return d,
         };
-        let want_content = items.iter().any(needs_content);
+        let wants_header = items.iter().any(|i| need_of(i) == Need::Header);
+        let wants_size = items.iter().any(|i| need_of(i) == Need::Size);
+        let wants_full = items.iter().any(|i| need_of(i) == Need::Full);
         let marks_seen = !view.read_only && items.iter().any(sets_seen);
         let mut items: Vec<FetchItem> = items.to_vec();
         if uid && !items.contains(&FetchItem::Uid) {
@@ -183,22 +259,18 @@ impl Session<'_> {
                 break;
             };
             let folder_path = view.folder.path().to_path_buf();
-            let mut file = None;
-            if want_content {
-                let (folder, msgs) = (&view.folder, &mut view.messages);
-                match read_message(folder, &mut msgs[i]) {
-                    Ok(Some(d)) => file = Some(crlf_owned(d)),
-                    Ok(None) => {
-                        gone = true;
-                        continue;
-                    }
-                    Err(e) => {
-                        log::error!("reading a message in {}: {e}", folder_path.display());
-                        failed = true;
-                        continue;
-                    }
+            let loaded = match load(view, i, wants_full, wants_size, wants_header) {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    gone = true;
+                    continue;
                 }
-            }
+                Err(e) => {
+                    log::error!("reading a message in {}: {e}", folder_path.display());
+                    failed = true;
+                    continue;
+                }
+            };
             let mut seen_now = false;
             if marks_seen && !view.messages[i].flags.has(b'S') && !view.messages[i].expunged {
                 let mut flags = view.messages[i].flags.clone();
@@ -213,16 +285,17 @@ impl Session<'_> {
                     Err(e) => log::error!("setting \\Seen: {e}"),
                 }
             }
-            let line = render_fetch(view, i, &items, file.as_deref(), seen_now);
+            let line = render_fetch(view, i, &items, &loaded, seen_now);
             self.send_untagged(&line);
             if self.broken {
                 break;
             }
         }
-        if let Some(v) = self.selected.as_mut()
-            && marks_seen
-        {
-            v.note_own_change();
+        if let Some(v) = self.selected.as_mut() {
+            if marks_seen {
+                v.note_own_change();
+            }
+            v.save_cache();
         }
         if failed {
             Done::no_code("UNAVAILABLE", "Some messages could not be read.")
@@ -237,14 +310,55 @@ impl Session<'_> {
     }
 }
 
+/// Reads what the items need of message `i`, consulting and filling the
+/// derived-data cache. `None`: the message is gone.
+pub(super) fn load(
+    view: &mut SelectedView,
+    i: usize,
+    full: bool,
+    size: bool,
+    header: bool,
+) -> std::io::Result<Option<Loaded>> {
+    let basename = view.messages[i].basename.clone();
+    let cached = view.cache().get(&basename);
+    let folder = &view.folder;
+    let m = &mut view.messages[i];
+    if full || (size && cached.is_none()) {
+        let Some(raw) = read_message(folder, m)? else {
+            return Ok(None);
+        };
+        let sizes = CachedSizes {
+            crlf_size: crlf_len(&raw),
+            header_len: header_length(&raw) as u64,
+        };
+        view.cache().insert(&basename, sizes);
+        return Ok(Some(Loaded {
+            data: Some(crlf_owned(raw)),
+            size: sizes.crlf_size,
+        }));
+    }
+    let size = cached.map(|c| c.crlf_size).unwrap_or(0);
+    if header {
+        let Some(raw) = read_header(folder, m, cached.map(|c| c.header_len))? else {
+            return Ok(None);
+        };
+        return Ok(Some(Loaded {
+            data: Some(crlf_owned(raw)),
+            size,
+        }));
+    }
+    Ok(Some(Loaded { data: None, size }))
+}
+
 /// Builds `n FETCH (...)` for one message.
 fn render_fetch(
     view: &SelectedView,
     i: usize,
     items: &[FetchItem],
-    data: Option<&[u8]>,
+    loaded: &Loaded,
     seen_now: bool,
 ) -> Vec<u8> {
+    let data = loaded.data.as_deref();
     let m = &view.messages[i];
     let mut out = format!("{} FETCH (", i + 1).into_bytes();
     let parsed = data.map(Message::parse);
@@ -269,8 +383,7 @@ fn render_fetch(
                 );
             }
             FetchItem::Rfc822Size => {
-                let n = data.map(crlf_len).unwrap_or(0);
-                out.extend_from_slice(format!("RFC822.SIZE {n}").as_bytes());
+                out.extend_from_slice(format!("RFC822.SIZE {}", loaded.size).as_bytes());
             }
             FetchItem::Envelope => {
                 out.extend_from_slice(b"ENVELOPE ");

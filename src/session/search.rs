@@ -1,10 +1,10 @@
 //! SEARCH and UID SEARCH: every RFC 3501 key. Flag and size keys are answered
 //! from the view; header and body keys parse the message, once per message.
 
-use super::fetch::{crlf_owned, internal_date, read_message};
+use super::fetch::{internal_date, load};
 use super::{Done, Session};
 use crate::message::{
-    Message, body_contains, crlf_len, decode_search_string, header_contains, text_contains,
+    Message, body_contains, decode_search_string, header_contains, text_contains,
 };
 use crate::protocol::command::{Date, SearchKey};
 use crate::protocol::datetime::{date_of, local_offset};
@@ -82,19 +82,34 @@ fn compile(key: &SearchKey, charset: Option<&str>) -> Result<Key, ()> {
     })
 }
 
+/// What a search needs to know of each message beyond flags and UIDs.
+#[derive(Debug, Default, Clone, Copy)]
+struct Needs {
+    full: bool,
+    header: bool,
+    size: bool,
+    internal: bool,
+}
+
 impl Key {
-    fn needs_content(&self) -> bool {
+    fn needs(&self, n: &mut Needs) {
         match self {
-            Key::And(v) => v.iter().any(Key::needs_content),
-            Key::Or(a, b) => a.needs_content() || b.needs_content(),
-            Key::Not(k) => k.needs_content(),
-            Key::Header(..)
-            | Key::Body(_)
-            | Key::Text(_)
-            | Key::Sent(..)
-            | Key::Larger(_)
-            | Key::Smaller(_) => true,
-            _ => false,
+            Key::And(v) => v.iter().for_each(|k| k.needs(n)),
+            Key::Or(a, b) => {
+                a.needs(n);
+                b.needs(n);
+            }
+            Key::Not(k) => k.needs(n),
+            Key::Body(_) | Key::Text(_) => n.full = true,
+            Key::Header(..) => n.header = true,
+            // SENT* falls back to INTERNALDATE when there is no Date: header.
+            Key::Sent(..) => {
+                n.header = true;
+                n.internal = true;
+            }
+            Key::Larger(_) | Key::Smaller(_) => n.size = true,
+            Key::Internal(..) => n.internal = true,
+            _ => {}
         }
     }
 }
@@ -106,7 +121,7 @@ struct Candidate<'a> {
     max_uid: u32,
     msg: &'a super::view::ViewMessage,
     internal: Option<Date>,
-    data: Option<&'a [u8]>,
+    size: Option<u64>,
     parsed: Option<&'a Message<'a>>,
 }
 
@@ -137,8 +152,8 @@ fn matches(key: &Key, c: &Candidate) -> bool {
                 .or(c.internal);
             sent.is_some_and(|have| compare_date(have, *ord, *d, *before_or_on))
         }
-        Key::Larger(n) => c.data.is_some_and(|d| crlf_len(d) > *n),
-        Key::Smaller(n) => c.data.is_some_and(|d| crlf_len(d) < *n),
+        Key::Larger(n) => c.size.is_some_and(|s| s > *n),
+        Key::Smaller(n) => c.size.is_some_and(|s| s < *n),
         Key::Uid(set) => set.contains(m.uid, c.max_uid),
         Key::Seq(set) => set.contains(c.seq, c.exists),
     }
@@ -167,7 +182,8 @@ impl Session<'_> {
         let Ok(key) = compile(criteria, charset) else {
             return Done::no_code("BADCHARSET (US-ASCII UTF-8)", "Unsupported charset.");
         };
-        let content = key.needs_content();
+        let mut needs = Needs::default();
+        key.needs(&mut needs);
         let exists = view.exists();
         let max_uid = view.max_uid();
         let mut hits = Vec::new();
@@ -175,12 +191,14 @@ impl Session<'_> {
             if view.messages[i].expunged {
                 continue;
             }
-            let internal =
-                internal_date(&view.folder, &view.messages[i]).map(|t| date_of(t, local_offset(t)));
-            let data = if content {
-                let (folder, msgs) = (&view.folder, &mut view.messages);
-                match read_message(folder, &mut msgs[i]) {
-                    Ok(Some(d)) => Some(crlf_owned(d)),
+            let internal = if needs.internal {
+                internal_date(&view.folder, &view.messages[i]).map(|t| date_of(t, local_offset(t)))
+            } else {
+                None
+            };
+            let loaded = if needs.full || needs.header || needs.size {
+                match load(view, i, needs.full, needs.size, needs.header) {
+                    Ok(Some(l)) => Some(l),
                     Ok(None) => continue,
                     Err(e) => {
                         log::error!("SEARCH reading {}: {e}", view.folder.path().display());
@@ -190,7 +208,9 @@ impl Session<'_> {
             } else {
                 None
             };
-            let parsed = data.as_deref().map(Message::parse);
+            let data = loaded.as_ref().and_then(|l| l.data.as_deref());
+            let size = loaded.as_ref().map(|l| l.size);
+            let parsed = data.map(Message::parse);
             let m = &view.messages[i];
             let c = Candidate {
                 seq: i as u32 + 1,
@@ -198,13 +218,14 @@ impl Session<'_> {
                 max_uid,
                 msg: m,
                 internal,
-                data: data.as_deref(),
+                size,
                 parsed: parsed.as_ref(),
             };
             if matches(&key, &c) {
                 hits.push(if uid { m.uid } else { i as u32 + 1 });
             }
         }
+        view.save_cache();
         let mut line = b"SEARCH".to_vec();
         for h in hits {
             line.extend_from_slice(format!(" {h}").as_bytes());

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use crate::maildir::{Folder, InfoFlags, MessageEntry, ScanResult, StoreError};
+use crate::maildir::{Folder, InfoFlags, MessageCache, MessageEntry, ScanResult, StoreError};
 
 use super::flags::write_flag_list;
 
@@ -59,6 +59,8 @@ pub struct SelectedView {
     /// Keywords named in the last FLAGS response; grows as new ones appear.
     pub known_keywords: Vec<String>,
     dir_stamp: Option<Vec<SystemTime>>,
+    /// Sizes learnt from reading messages, loaded on first use.
+    cache: Option<MessageCache>,
 }
 
 impl SelectedView {
@@ -86,6 +88,7 @@ impl SelectedView {
                 .collect(),
             known_keywords: Vec::new(),
             dir_stamp: stamp,
+            cache: None,
         };
         view.known_keywords = view.all_keywords();
         Ok(view)
@@ -255,6 +258,28 @@ impl SelectedView {
             }
         }
         self.report_expunges(out);
+    }
+
+    /// The folder's derived-data cache.
+    pub fn cache(&mut self) -> &mut MessageCache {
+        let path = self.folder.path();
+        self.cache.get_or_insert_with(|| MessageCache::load(path))
+    }
+
+    /// Writes what the cache learnt, for the next session. A failure costs
+    /// only speed, so it is logged and otherwise ignored.
+    pub fn save_cache(&mut self) {
+        let Some(cache) = self.cache.as_mut() else {
+            return;
+        };
+        let present: std::collections::HashSet<&str> =
+            self.messages.iter().map(|m| m.basename.as_str()).collect();
+        if let Err(e) = cache.save(self.folder.path(), &present) {
+            log::warn!(
+                "cannot write the cache of {}: {e}",
+                self.folder.path().display()
+            );
+        }
     }
 
     /// Records a new stamp after this session changed the folder itself, so
