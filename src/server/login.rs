@@ -647,19 +647,22 @@ pub fn login_phase(
             AuthError::Failed => "wrong user or password".to_string(),
             other => other.to_string(),
         };
-        // Courier's wording, so existing log tooling (fail2ban's courier
-        // filters) keeps working: the line ends with the address.
-        log::info!(
-            "LOGIN FAILED, method={method}, user={}, ip=[{}]",
-            escape(&user),
-            escape(peer.ip.as_bytes())
-        );
-        if !matches!(error, AuthError::Failed) {
+        if let AuthError::Unavailable(_) = &error {
+            // The server's trouble, not the client's: not a LOGIN FAILED
+            // line, so fail2ban does not ban users for an outage.
             log::error!(
-                "login failure for user={}: {}",
+                "LOGIN UNAVAILABLE, method={method}, user={}, ip=[{}], reason={}",
                 escape(&user),
+                escape(peer.ip.as_bytes()),
                 escape(reason.as_bytes())
             );
+        } else {
+            // Courier's wording, so existing log tooling (fail2ban's courier
+            // filters) keeps working: the line ends with the address.
+            log::info!("LOGIN FAILED, method={method}, user={}, ip=[{}]", escape(&user), escape(peer.ip.as_bytes()));
+            if !matches!(error, AuthError::Failed) {
+                log::error!("login failure for user={}: {}", escape(&user), escape(reason.as_bytes()));
+            }
         }
         std::thread::sleep(door.failure_delay);
         let code = match error {
