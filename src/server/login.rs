@@ -124,6 +124,14 @@ fn reply(io: &mut Io, line: &str) -> bool {
         .is_ok()
 }
 
+/// The answer to a password sent where the policy wants TLS first.
+fn privacy_required(io: &mut Io, tag: &str) {
+    reply(
+        io,
+        &format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in.\r\n"),
+    );
+}
+
 /// Duplicates a descriptor, owned by the caller.
 fn dup(fd: i32) -> Result<File, String> {
     // SAFETY: dup(2) on a descriptor number; the result is checked and then
@@ -546,12 +554,7 @@ pub fn login_phase(
                 }
                 CommandBody::Login { user, password } => {
                     if !door.plaintext_ok(peer, state.tls.as_ref()) {
-                        reply(
-                            io,
-                            &format!(
-                                "{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in.\r\n"
-                            ),
-                        );
+                        privacy_required(io, &tag);
                         continue;
                     }
                     let result = accounts.verify(&String::from_utf8_lossy(&user), &password);
@@ -604,12 +607,7 @@ pub fn login_phase(
                         continue;
                     }
                     if !door.plaintext_ok(peer, state.tls.as_ref()) {
-                        reply(
-                            io,
-                            &format!(
-                                "{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in.\r\n"
-                            ),
-                        );
+                        privacy_required(io, &tag);
                         continue;
                     }
                     let exchange = if plain {
@@ -659,9 +657,17 @@ pub fn login_phase(
         } else {
             // Courier's wording, so existing log tooling (fail2ban's courier
             // filters) keeps working: the line ends with the address.
-            log::info!("LOGIN FAILED, method={method}, user={}, ip=[{}]", escape(&user), escape(peer.ip.as_bytes()));
+            log::info!(
+                "LOGIN FAILED, method={method}, user={}, ip=[{}]",
+                escape(&user),
+                escape(peer.ip.as_bytes())
+            );
             if !matches!(error, AuthError::Failed) {
-                log::error!("login failure for user={}: {}", escape(&user), escape(reason.as_bytes()));
+                log::error!(
+                    "login failure for user={}: {}",
+                    escape(&user),
+                    escape(reason.as_bytes())
+                );
             }
         }
         std::thread::sleep(door.failure_delay);

@@ -213,29 +213,11 @@ pub fn run(opts: Options) -> i32 {
         return 0;
     };
     if let Err(e) = privdrop::drop_to(&user.user.name, user.user.uid, user.user.gid) {
-        log::error!("user={}: {e}", escape(user.user.name.as_bytes()));
-        let _ = io.write_all(
-            format!(
-                "{} NO [UNAVAILABLE] Login failed: server configuration error.\r\n",
-                user.tag
-            )
-            .as_bytes(),
-        );
-        let _ = io.flush();
-        return 1;
+        return refuse_login(&mut io, &user, &e);
     }
     apply_umask(&config);
     if let Err(e) = apply_limits(&config) {
-        log::error!("user={}: {e}", escape(user.user.name.as_bytes()));
-        let _ = io.write_all(
-            format!(
-                "{} NO [UNAVAILABLE] Login failed: server configuration error.\r\n",
-                user.tag
-            )
-            .as_bytes(),
-        );
-        let _ = io.flush();
-        return 1;
+        return refuse_login(&mut io, &user, &e);
     }
     let store = match open_store(&user.user.maildir) {
         Ok(s) => s,
@@ -285,6 +267,19 @@ pub fn run(opts: Options) -> i32 {
         started.elapsed().as_secs()
     );
     0
+}
+
+/// Ends a login that the credentials allowed but the server cannot serve:
+/// the administrator learns why, the client only that it is not its fault.
+fn refuse_login(io: &mut Io, user: &login::LoggedIn, why: &dyn std::fmt::Display) -> i32 {
+    log::error!("user={}: {why}", escape(user.user.name.as_bytes()));
+    let line = format!(
+        "{} NO [UNAVAILABLE] Login failed: server configuration error.\r\n",
+        user.tag
+    );
+    let _ = io.write_all(line.as_bytes());
+    let _ = io.flush();
+    1
 }
 
 /// IMAP_UMASK: the mode of files the session creates.

@@ -1,6 +1,5 @@
 //! APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315).
 
-use super::flags::{FlagChange, FlagError};
 use super::{Done, Session, store_error};
 use crate::maildir::StoreError;
 
@@ -19,19 +18,10 @@ impl Session<'_> {
         if message.len() > self.settings.max_append {
             return Done::no_code("TOOBIG", "Message too large.");
         }
-        let change = match FlagChange::from_names(flags) {
+        let change = match super::flags::parse_for_store(flags, self.settings.keywords) {
             Ok(c) => c,
-            Err(FlagError::NotStorable(f)) => {
-                return Done::bad(format!("Flag {f} cannot be stored."));
-            }
-            Err(FlagError::BadKeyword(k)) => return Done::bad(format!("Invalid keyword {k}.")),
+            Err(d) => return d,
         };
-        if !self.settings.keywords && !change.keywords.is_empty() {
-            return Done::no_code(
-                "CANNOT",
-                "Keywords are disabled on this server (IMAP_KEYWORDS=0).",
-            );
-        }
         let folder = match self.store.folder(&name) {
             Ok(f) => f,
             // RFC 3501 §6.3.11: TRYCREATE tells the client to CREATE and retry.

@@ -61,6 +61,31 @@ impl FlagChange {
     }
 }
 
+/// The flags of a STORE or APPEND, or the response refusing them: `\Recent`
+/// and unknown system flags are a client error, keywords may be switched
+/// off by IMAP_KEYWORDS=0.
+pub fn parse_for_store(
+    names: &[String],
+    keywords_allowed: bool,
+) -> Result<FlagChange, super::Done> {
+    let change = match FlagChange::from_names(names) {
+        Ok(c) => c,
+        Err(FlagError::NotStorable(f)) => {
+            return Err(super::Done::bad(format!("Flag {f} cannot be stored.")));
+        }
+        Err(FlagError::BadKeyword(k)) => {
+            return Err(super::Done::bad(format!("Invalid keyword {k}.")));
+        }
+    };
+    if !keywords_allowed && !change.keywords.is_empty() {
+        return Err(super::Done::no_code(
+            "CANNOT",
+            "Keywords are disabled on this server (IMAP_KEYWORDS=0).",
+        ));
+    }
+    Ok(change)
+}
+
 /// A keyword is an atom; Courier additionally keeps it on one line of a file.
 pub fn valid_keyword(k: &str) -> bool {
     !k.is_empty() && k.len() <= 128 && k.bytes().all(crate::protocol::encode::is_atom_char)

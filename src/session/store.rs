@@ -2,7 +2,7 @@
 //! message file; keywords go to Courier's keyword files.
 
 use super::fetch::resolve_set;
-use super::flags::{FlagChange, FlagError, merge_keywords, remove_keywords, write_flag_list};
+use super::flags::{merge_keywords, remove_keywords, write_flag_list};
 use super::{Done, Session, store_error};
 use crate::protocol::command::StoreMode;
 use crate::protocol::sequence::SequenceSet;
@@ -22,19 +22,10 @@ impl Session<'_> {
         if view.read_only {
             return Done::no_code("READ-ONLY", "Mailbox is read-only.");
         }
-        let change = match FlagChange::from_names(names) {
+        let change = match super::flags::parse_for_store(names, self.settings.keywords) {
             Ok(c) => c,
-            Err(FlagError::NotStorable(f)) => {
-                return Done::bad(format!("Flag {f} cannot be stored."));
-            }
-            Err(FlagError::BadKeyword(k)) => return Done::bad(format!("Invalid keyword {k}.")),
+            Err(d) => return d,
         };
-        if !self.settings.keywords && !change.keywords.is_empty() {
-            return Done::no_code(
-                "CANNOT",
-                "Keywords are disabled on this server (IMAP_KEYWORDS=0).",
-            );
-        }
         let indexes = match resolve_set(view, uid, set) {
             Ok(i) => i,
             Err(d) => return d,
