@@ -26,12 +26,18 @@ pub fn encode(data: &[u8]) -> String {
 }
 
 fn value(c: u8) -> Option<u32> {
+    sextet(c, b'/')
+}
+
+/// The 6-bit value of a base64 character. The alphabets of RFC 4648 and of
+/// modified UTF-7 (RFC 3501 §5.1.3) differ only in the character for 63.
+pub(crate) fn sextet(c: u8, char63: u8) -> Option<u32> {
     let v = match c {
         b'A'..=b'Z' => c - b'A',
         b'a'..=b'z' => c - b'a' + 26,
         b'0'..=b'9' => c - b'0' + 52,
         b'+' => 62,
-        b'/' => 63,
+        _ if c == char63 => 63,
         _ => return None,
     };
     Some(u32::from(v))

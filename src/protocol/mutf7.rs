@@ -10,15 +10,7 @@
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
 fn value(c: u8) -> Option<u32> {
-    let v = match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b',' => 63,
-        _ => return None,
-    };
-    Some(u32::from(v))
+    super::base64::sextet(c, b',')
 }
 
 fn is_printable(c: u32) -> bool {
