@@ -188,6 +188,13 @@ pub fn run(opts: DemoOptions) -> Result<(), String> {
         .ok()
         .and_then(|p| p.parent().map(|d| d.join("mdimap-listen")))
         .ok_or("cannot find mdimap-listen next to mdimap")?;
+    if !listen.exists() {
+        return Err(format!(
+            "{} is missing: the demo runs the real listener and server; build all three programs first \
+             (cargo build --release)",
+            listen.display()
+        ));
+    }
     let tls_port = if opts.port == 0 {
         0
     } else {
