@@ -544,6 +544,9 @@ impl Config {
                 self.hostname = Some(value.to_string());
             }
             "SSLADDRESS" => self.ssl_addresses = Some(parse_addresses(value)?),
+            // Empty: no implicit-TLS ports (the default), so that
+            // `check-config` output can be fed back.
+            "SSLPORT" if value.trim().is_empty() => self.ssl_ports = Vec::new(),
             "SSLPORT" => self.ssl_ports = parse_ports(value)?,
             "TLS_CERTFILE" => self.tls_certfile = parse_absolute(key, value)?,
             "TLS_PRIVATE_KEYFILE" => self.tls_keyfile = Some(parse_absolute(key, value)?),

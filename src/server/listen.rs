@@ -157,8 +157,9 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
                     }
                 }
                 let ip = peer.ip().to_string();
+                let tls_port = implicit_tls.get(i).copied().unwrap_or(false);
                 if sessions.len() >= limits.max_daemons {
-                    refuse(stream, "Too many connections, try again later.");
+                    refuse(stream, "Too many connections, try again later.", tls_port);
                     log::warn!(
                         "MAXDAEMONS ({}) reached; refused ip=[{ip}]",
                         limits.max_daemons
@@ -166,7 +167,7 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
                     continue;
                 }
                 if sessions.iter().filter(|s| s.ip == ip).count() >= limits.max_per_ip {
-                    refuse(stream, "Too many connections from your address.");
+                    refuse(stream, "Too many connections from your address.", tls_port);
                     log::warn!(
                         "MAXPERIP ({}) reached; refused ip=[{ip}]",
                         limits.max_per_ip
@@ -193,7 +194,12 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
     0
 }
 
-fn refuse(mut stream: TcpStream, why: &str) {
+/// Turns a connection away. On an implicit-TLS port a plaintext BYE would
+/// only be a TLS error to the client, so the connection is just closed.
+fn refuse(mut stream: TcpStream, why: &str, tls_port: bool) {
+    if tls_port {
+        return;
+    }
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = stream.write_all(format!("* BYE [LIMIT] {why}\r\n").as_bytes());

@@ -153,6 +153,7 @@ pub fn start_tls(
     config: Arc<ServerConfig>,
 ) -> Result<tls::TlsInfo, String> {
     io.reader.discard_buffered();
+    io.bytes_in_earlier += io.reader.bytes_read();
     let input = dup(io.input_fd)?;
     let output = dup(1)?;
     let input_fd = std::os::fd::AsRawFd::as_raw_fd(&input);
@@ -379,7 +380,9 @@ fn sasl_cram(
 }
 
 enum External {
-    LoggedIn(MailUser),
+    /// The certificate's identity and what the accounts say of it; a
+    /// failure goes through the common delay, count and log.
+    Attempt(Vec<u8>, Result<MailUser, AuthError>),
     Ended,
     Disconnected,
 }
@@ -416,28 +419,12 @@ fn sasl_external(
         );
         return External::Ended;
     }
-    match accounts.lookup(&identity) {
-        Ok(Some(user)) => External::LoggedIn(user),
-        Ok(None) | Err(AuthError::Failed) => {
-            log::info!(
-                "LOGIN FAILED, method=EXTERNAL, user={}, ip=[certificate]",
-                escape(identity.as_bytes())
-            );
-            reply(
-                io,
-                &format!("{tag} NO [AUTHENTICATIONFAILED] Unknown user.\r\n"),
-            );
-            External::Ended
-        }
-        Err(e) => {
-            log::error!("EXTERNAL login for {}: {e}", escape(identity.as_bytes()));
-            reply(
-                io,
-                &format!("{tag} NO [UNAVAILABLE] Authentication is unavailable.\r\n"),
-            );
-            External::Ended
-        }
-    }
+    let result = match accounts.lookup(&identity) {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(AuthError::Failed),
+        Err(e) => Err(e),
+    };
+    External::Attempt(identity.into_bytes(), result)
 }
 
 /// Serves the not-authenticated state until a login succeeds (returns the
@@ -564,14 +551,7 @@ pub fn login_phase(
                     if mechanism.eq_ignore_ascii_case("EXTERNAL") =>
                 {
                     match sasl_external(io, &tag, initial, state.tls.as_ref(), accounts) {
-                        External::LoggedIn(user) => {
-                            return Some(LoggedIn {
-                                user,
-                                tag,
-                                method: "EXTERNAL",
-                                tls: state.tls,
-                            });
-                        }
+                        External::Attempt(identity, result) => (identity, result, "EXTERNAL"),
                         External::Ended => continue,
                         External::Disconnected => return None,
                     }

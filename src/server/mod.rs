@@ -109,6 +109,7 @@ pub fn run(opts: Options) -> i32 {
         writer: Box::new(BufWriter::with_capacity(64 * 1024, output)) as Box<dyn Write>,
         input_fd: 0,
         bytes_out: 0,
+        bytes_in_earlier: 0,
         pending_input: None,
     };
     let config = match load_config(&opts) {
@@ -191,7 +192,7 @@ pub fn run(opts: Options) -> i32 {
     let greeting = format!(
         "* OK [CAPABILITY {}] {} mdimap ready.\r\n",
         door.capabilities(&peer, implicit.as_ref()),
-        escape(config.hostname().as_bytes())
+        config.hostname()
     );
     if io
         .write_all(greeting.as_bytes())
@@ -262,7 +263,7 @@ pub fn run(opts: Options) -> i32 {
         "{how}, user={}, ip=[{}], rcvd={}, sent={}, time={}",
         escape(user.user.name.as_bytes()),
         escape(ip.as_bytes()),
-        io.reader.bytes_read(),
+        io.bytes_in(),
         io.bytes_out,
         started.elapsed().as_secs()
     );

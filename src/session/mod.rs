@@ -36,6 +36,9 @@ pub struct Io {
     pub writer: Box<dyn Write>,
     pub input_fd: RawFd,
     pub bytes_out: u64,
+    /// Bytes read by readers this connection has since replaced (the
+    /// plaintext reader before STARTTLS).
+    pub bytes_in_earlier: u64,
     /// Input held below the reader but invisible to poll(2): TLS plaintext
     /// already decrypted by the TLS library.
     pub pending_input: Option<Box<dyn Fn() -> bool>>,
@@ -49,6 +52,11 @@ impl Io {
 
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.writer.flush()
+    }
+
+    /// Everything read from the client so far, for the log.
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in_earlier + self.reader.bytes_read()
     }
 
     /// Waits until input is available or `timeout` passes; true when input is
