@@ -1313,7 +1313,10 @@ fn proxy_headers_from_trusted_and_untrusted_peers() {
     assert!(c.greeting.starts_with("* OK"), "{}", c.greeting);
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));
     c.ok("LOGOUT");
-    assert!(l.wait_log("ip=[198.51.100.8]", Duration::from_secs(5)), "{}", l.log_text());
+    // Wait for the last line the checks below need: the log is read from a
+    // pipe by another thread and may lag behind the client.
+    let last = format!(": LOGIN, user={USER}, ip=[198.51.100.8]");
+    assert!(l.wait_log(&last, Duration::from_secs(5)), "{}", l.log_text());
     let log = l.log_text();
     for (ip, port) in [("198.51.100.7", "40007"), ("198.51.100.8", "40008")] {
         assert!(log.contains(&format!("Connection, ip=[{ip}], port=[{port}]")), "listener, {ip}:\n{log}");
