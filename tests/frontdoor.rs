@@ -1694,3 +1694,39 @@ impl TlsClient {
         r
     }
 }
+
+/// Courier's account options: `disableimap=1` closes IMAP for an account
+/// whose password is right; `disableinsecureimap=1` only without TLS.
+#[test]
+fn account_options_close_imap() {
+    let (dir, conf, _) = setup("account-options", "MDIMAP_PLAINTEXT_LOGIN=yes\n");
+    let (_, cert_line) = install_cert(&dir, "a.test");
+    append_conf(&conf, &cert_line);
+    let users = dir.join("users");
+    let line = fs::read_to_string(&users).unwrap();
+    let set_options = |options: &str| {
+        let mut fields: Vec<&str> = line.trim_end().split(':').collect();
+        fields[7] = options;
+        fs::write(&users, format!("{}\n", fields.join(":"))).unwrap();
+    };
+
+    set_options("disableimap=1");
+    let (server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    let r = c.no(&format!("LOGIN {USER} {PASSWORD}"));
+    assert!(r.tagged.contains("[CONTACTADMIN]"), "{r:#?}");
+    let r = c.cmd("SELECT INBOX");
+    assert!(r.is_bad(), "still not logged in: {r:#?}");
+    drop(c);
+    let log = server.log_text();
+    assert!(log.contains(&format!("LOGIN REFUSED, method=LOGIN, user={USER}, ip=[")), "{log}");
+    assert!(!log.contains(&format!(": LOGIN, user={USER}")), "{log}");
+
+    set_options("disableinsecureimap=1");
+    let (_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    let r = c.no(&format!("LOGIN {USER} {PASSWORD}"));
+    assert!(r.tagged.contains("[PRIVACYREQUIRED]"), "{r:#?}");
+    let mut t = starttls(&mut c, TlsOpts::default());
+    t.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    t.ok("SELECT INBOX");
+    t.ok("LOGOUT");
+}

@@ -124,6 +124,19 @@ fn reply(io: &mut Io, line: &str) -> bool {
         .is_ok()
 }
 
+/// Courier's account options that close IMAP for an account whose
+/// credentials are right: `disableimap`, and `disableinsecureimap` on a
+/// connection without TLS.
+fn account_refusal(user: &MailUser, tls: bool) -> Option<&'static str> {
+    if user.option_enabled("disableimap") {
+        Some("disabled")
+    } else if !tls && user.option_enabled("disableinsecureimap") {
+        Some("disabled without encryption (insecure)")
+    } else {
+        None
+    }
+}
+
 /// The answer to a password sent where the policy wants TLS first.
 fn privacy_required(io: &mut Io, tag: &str) {
     reply(
@@ -611,6 +624,25 @@ pub fn login_phase(
             };
         let error = match outcome {
             Ok(u) => {
+                if let Some(refusal) = account_refusal(&u, state.tls.is_some()) {
+                    log::info!(
+                        "LOGIN REFUSED, method={method}, user={}, ip=[{}], reason={refusal}",
+                        escape(u.name.as_bytes()),
+                        escape(peer.ip.as_bytes())
+                    );
+                    let code = if refusal.contains("insecure") {
+                        "PRIVACYREQUIRED"
+                    } else {
+                        "CONTACTADMIN"
+                    };
+                    reply(
+                        io,
+                        &format!(
+                            "{tag} NO [{code}] IMAP access is {refusal} for this account.\r\n"
+                        ),
+                    );
+                    continue;
+                }
                 return Some(LoggedIn {
                     user: u,
                     tag,
