@@ -1730,3 +1730,29 @@ fn account_options_close_imap() {
     t.ok("SELECT INBOX");
     t.ok("LOGOUT");
 }
+
+/// The autologout timer (RFC 3501 §5.4; 30 minutes by default, shortened
+/// here) ends a silent authenticated session with BYE, in IDLE too, and the
+/// log says TIMEOUT.
+#[test]
+fn autologout_ends_silent_sessions() {
+    let (dir, conf, _) = setup("autologout", "MDIMAP_AUTOLOGOUT=2\n");
+    for idle in [false, true] {
+        let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+        c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+        c.ok("SELECT INBOX");
+        if idle {
+            c.send(b"i1 IDLE\r\n");
+            assert!(c.read_line().starts_with('+'));
+        }
+        let start = Instant::now();
+        let line = match c.read_line_within(Duration::from_secs(10)) {
+            Read1::Line(l) => l,
+            other => panic!("expected * BYE within 10 s (idle={idle}), got {other:?}"),
+        };
+        assert!(line.starts_with("* BYE"), "idle={idle}: {line:?}");
+        assert!(start.elapsed() >= Duration::from_millis(1500), "idle={idle}: BYE too early");
+        assert!(server.wait_exit(Duration::from_secs(5)).is_some(), "idle={idle}: the session must end");
+        assert!(server.log_text().contains(&format!("TIMEOUT, user={USER}")), "{}", server.log_text());
+    }
+}

@@ -42,6 +42,7 @@ impl Session<'_> {
             if elapsed >= self.settings.autologout {
                 self.send_raw(b"* BYE Autologout; idle for too long\r\n");
                 self.broken = true;
+                self.timed_out = true;
                 return Done::bad("Autologout.");
             }
             let wait = self

@@ -200,6 +200,8 @@ pub struct Session<'a> {
     pending: Vec<Vec<u8>>,
     /// Set when the connection failed; the loop then ends.
     broken: bool,
+    /// Set when the autologout timer ended the session inside a command (IDLE).
+    timed_out: bool,
 }
 
 impl<'a> Session<'a> {
@@ -212,12 +214,16 @@ impl<'a> Session<'a> {
             utf8: false,
             pending: Vec::new(),
             broken: false,
+            timed_out: false,
         }
     }
 
     /// Serves commands until LOGOUT, a disconnect or the autologout timer.
     pub fn run(&mut self) -> End {
         loop {
+            if self.timed_out {
+                return End::Timeout;
+            }
             if self.broken {
                 return End::Disconnected;
             }
