@@ -1024,3 +1024,44 @@ fn message_cache_is_filled_reused_and_disposable() {
     let cache = fs::read_to_string(m.join("mdimapcache")).unwrap();
     assert!(!cache.contains(&base), "{cache}");
 }
+
+/// On a local filesystem the server trusts directory timestamps instead of
+/// rescanning at every NOOP, but only once they are over a second old: then
+/// a delivery, a flag change (a rename in cur/) and a keyword change by
+/// another process must all still be seen, whatever the timing.
+#[test]
+fn changes_after_quiet_period_are_seen_at_noop() {
+    let (_t, m, _s, mut c) = setup("quiet-noop");
+    let first = put_cur(&m, &message("one", "body"), "");
+    c.ok("SELECT INBOX");
+    c.ok("FETCH 1 (FLAGS)");
+    for round in 0..3 {
+        // Let every timestamp age past the racy window, then change things.
+        thread::sleep(Duration::from_millis(1300));
+        c.ok("NOOP");
+        thread::sleep(Duration::from_millis(1300));
+        match round {
+            0 => {
+                deliver(&m, &message("two", "body"));
+                let r = c.ok("NOOP");
+                assert!(r.contains("* 2 EXISTS"), "round {round}: {r:#?}");
+            }
+            1 => {
+                let name = cur_file_with_base(&m, base_of(first.file_name().unwrap().to_str().unwrap())).unwrap();
+                let renamed = format!("{}:2,F", base_of(&name));
+                fs::rename(m.join("cur").join(&name), m.join("cur").join(&renamed)).unwrap();
+                let r = c.ok("NOOP");
+                assert!(r.untagged.iter().any(|l| l.contains("FETCH") && l.contains("\\Flagged")), "round {round}: {r:#?}");
+            }
+            _ => {
+                let (_s2, mut other) = preauth(&_t, &m);
+                other.ok("SELECT INBOX");
+                other.ok("STORE 2 +FLAGS ($Later)");
+                other.ok("LOGOUT");
+                thread::sleep(Duration::from_millis(50));
+                let r = c.ok("NOOP");
+                assert!(r.untagged.iter().any(|l| l.contains("FETCH") && l.contains("$Later")), "round {round}: {r:#?}");
+            }
+        }
+    }
+}

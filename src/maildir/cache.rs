@@ -82,6 +82,11 @@ impl MessageCache {
         }
     }
 
+    /// Whether it learnt something not yet written.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     pub fn get(&self, basename: &str) -> Option<CachedSizes> {
         self.entries.get(basename).copied()
     }

@@ -85,7 +85,6 @@ impl Session<'_> {
         }
         let mut out = Vec::new();
         view.remove_uids(&removed, &mut out);
-        view.note_own_change();
         self.pending.extend(out);
         Done::ok("MOVE completed.")
     }

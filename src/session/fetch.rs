@@ -292,9 +292,6 @@ impl Session<'_> {
             }
         }
         if let Some(v) = self.selected.as_mut() {
-            if marks_seen {
-                v.note_own_change();
-            }
             v.save_cache();
         }
         if failed {

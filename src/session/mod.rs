@@ -277,14 +277,14 @@ impl<'a> Session<'a> {
                 Done::ok("CAPABILITY completed.")
             }
             C::Noop => {
-                self.refresh(Announce::All, true);
+                self.refresh(Announce::All, self.network_fs());
                 Done::ok("NOOP completed.")
             }
             C::Check => {
                 if self.selected.is_none() {
                     return Done::bad("No mailbox selected.");
                 }
-                self.refresh(Announce::All, true);
+                self.refresh(Announce::All, self.network_fs());
                 Done::ok("CHECK completed.")
             }
             C::Id(_) => {
@@ -414,7 +414,8 @@ impl<'a> Session<'a> {
     }
 
     /// Picks up changes by other processes. `force` rescans even when the
-    /// directory timestamps look unchanged (NOOP, CHECK, IDLE).
+    /// directory timestamps look unchanged (NOOP and CHECK on a network
+    /// filesystem, IDLE after an event).
     fn refresh(&mut self, announce: Announce, force: bool) {
         let Some(view) = self.selected.as_mut() else {
             return;
@@ -427,6 +428,11 @@ impl<'a> Session<'a> {
             log::error!("rescanning {}: {e}", view.folder.path().display());
         }
         self.pending.extend(out);
+    }
+
+    /// Whether the selected folder lives where timestamps cannot be trusted.
+    fn network_fs(&self) -> bool {
+        self.selected.as_ref().is_some_and(|v| v.network_fs)
     }
 
     /// Resolves a mailbox argument to a store name, or the `NO` to send.

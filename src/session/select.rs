@@ -114,7 +114,6 @@ impl Session<'_> {
             }
         }
         view.remove_uids(&removed, &mut out);
-        view.note_own_change();
         self.pending.extend(out);
         match failure {
             Some(e) => store_error(&e),

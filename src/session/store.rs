@@ -106,7 +106,6 @@ impl Session<'_> {
                 lines.push(line);
             }
         }
-        view.note_own_change();
         if grew {
             // RFC 3501 §7.2.6: FLAGS is re-sent when the defined set grows.
             let mut pf = b"OK [".to_vec();

@@ -8,7 +8,7 @@
 //! responses runs, and EXISTS never shrinks except through reported EXPUNGEs.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::maildir::{Folder, InfoFlags, MessageCache, MessageEntry, ScanResult, StoreError};
 
@@ -58,7 +58,10 @@ pub struct SelectedView {
     pub messages: Vec<ViewMessage>,
     /// Keywords named in the last FLAGS response; grows as new ones appear.
     pub known_keywords: Vec<String>,
-    dir_stamp: Option<Vec<SystemTime>>,
+    dir_stamp: Option<DirStamp>,
+    /// The folder is on a network filesystem, where attribute caching can
+    /// hide a change from the timestamps: NOOP, CHECK and IDLE always rescan.
+    pub network_fs: bool,
     /// Sizes learnt from reading messages, loaded on first use.
     cache: Option<MessageCache>,
 }
@@ -88,9 +91,11 @@ impl SelectedView {
                 .collect(),
             known_keywords: Vec::new(),
             dir_stamp: stamp,
+            network_fs: false,
             cache: None,
         };
         view.known_keywords = view.all_keywords();
+        view.network_fs = on_network_fs(view.folder.path());
         Ok(view)
     }
 
@@ -151,11 +156,17 @@ impl SelectedView {
         out
     }
 
-    /// True when the folder's directories changed since the last scan, so a
-    /// rescan is worth its readdir. NOOP, CHECK and IDLE rescan regardless, as
-    /// NFS attribute caching can hide a change from the timestamps.
+    /// True when the folder may have changed since the last scan, so a
+    /// rescan is worth its readdir. A stamp taken within a second of the
+    /// last change proves nothing (timestamps are as coarse as the kernel's
+    /// tick, so a change in the same tick would not show), and then the
+    /// answer is yes.
     pub fn looks_changed(&self) -> bool {
-        dir_stamp(&self.folder) != self.dir_stamp
+        match &self.dir_stamp {
+            None => true,
+            Some(s) if s.racy => true,
+            Some(s) => dir_mtimes(&self.folder).as_ref() != Some(&s.mtimes),
+        }
     }
 
     /// Rescans the folder and appends the untagged responses the command
@@ -269,7 +280,7 @@ impl SelectedView {
     /// Writes what the cache learnt, for the next session. A failure costs
     /// only speed, so it is logged and otherwise ignored.
     pub fn save_cache(&mut self) {
-        let Some(cache) = self.cache.as_mut() else {
+        let Some(cache) = self.cache.as_mut().filter(|c| c.is_dirty()) else {
             return;
         };
         let present: std::collections::HashSet<&str> =
@@ -282,11 +293,6 @@ impl SelectedView {
         }
     }
 
-    /// Records a new stamp after this session changed the folder itself, so
-    /// its own renames do not trigger a needless rescan.
-    pub fn note_own_change(&mut self) {
-        self.dir_stamp = dir_stamp(&self.folder);
-    }
 }
 
 fn same_keywords(a: &[String], b: &[String]) -> bool {
@@ -295,9 +301,27 @@ fn same_keywords(a: &[String], b: &[String]) -> bool {
             .all(|k| b.iter().any(|e| e.eq_ignore_ascii_case(k)))
 }
 
+/// The state of a folder's timestamps when it was last scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DirStamp {
+    mtimes: Vec<SystemTime>,
+    /// Some timestamp was within a second of when it was read.
+    racy: bool,
+}
+
+/// How close to "now" a timestamp must be to be distrusted.
+const RACY_WINDOW: Duration = Duration::from_secs(1);
+
+fn dir_stamp(folder: &Folder) -> Option<DirStamp> {
+    let mtimes = dir_mtimes(folder)?;
+    let now = SystemTime::now();
+    let racy = mtimes.iter().any(|&t| t + RACY_WINDOW > now);
+    Some(DirStamp { mtimes, racy })
+}
+
 /// Modification times of what a change elsewhere would touch: `cur/`, `new/`,
 /// the keyword directory and the UID database.
-fn dir_stamp(folder: &Folder) -> Option<Vec<SystemTime>> {
+fn dir_mtimes(folder: &Folder) -> Option<Vec<SystemTime>> {
     let base = folder.path();
     let mut v = Vec::with_capacity(4);
     for p in ["cur", "new", "courierimapkeywords", "courierimapuiddb"] {
@@ -308,4 +332,22 @@ fn dir_stamp(folder: &Folder) -> Option<Vec<SystemTime>> {
         }
     }
     Some(v)
+}
+
+/// NFS, SMB, Ceph and FUSE filesystems: timestamps may be cached or come
+/// from another machine's clock, so they cannot prove "nothing changed".
+fn on_network_fs(path: &std::path::Path) -> bool {
+    const NETWORK: [i64; 6] = [
+        0x6969,     // NFS
+        0xFF53_4D42, // CIFS
+        0xFE53_4D42, // SMB2
+        0x517B,     // SMB
+        0x00C3_6400, // Ceph
+        0x6573_5546, // FUSE
+    ];
+    match nix::sys::statfs::statfs(path) {
+        Ok(st) => NETWORK.contains(&(st.filesystem_type().0 as i64)),
+        // Unknown: assume the worst, and rescan.
+        Err(_) => true,
+    }
 }
