@@ -33,7 +33,8 @@ pub struct CachedSizes {
 #[derive(Debug, Default)]
 pub struct MessageCache {
     entries: HashMap<String, CachedSizes>,
-    dirty: bool,
+    /// Entries learnt (or a corrupt file dropped) since the file was read or written.
+    unsaved: usize,
 }
 
 impl MessageCache {
@@ -55,7 +56,7 @@ impl MessageCache {
                 // A torn or edited file: start afresh rather than trust it.
                 return MessageCache {
                     entries: HashMap::new(),
-                    dirty: true,
+                    unsaved: 1,
                 };
             };
             match (size.parse(), header.parse()) {
@@ -71,20 +72,20 @@ impl MessageCache {
                 _ => {
                     return MessageCache {
                         entries: HashMap::new(),
-                        dirty: true,
+                        unsaved: 1,
                     };
                 }
             }
         }
         MessageCache {
             entries,
-            dirty: false,
+            unsaved: 0,
         }
     }
 
-    /// Whether it learnt something not yet written.
-    pub fn is_dirty(&self) -> bool {
-        self.dirty
+    /// How many entries it learnt that are not written yet.
+    pub fn unsaved(&self) -> usize {
+        self.unsaved
     }
 
     pub fn get(&self, basename: &str) -> Option<CachedSizes> {
@@ -93,14 +94,14 @@ impl MessageCache {
 
     pub fn insert(&mut self, basename: &str, sizes: CachedSizes) {
         if self.entries.insert(basename.to_string(), sizes) != Some(sizes) {
-            self.dirty = true;
+            self.unsaved += 1;
         }
     }
 
     /// Writes the cache when it learnt something, keeping only messages in
     /// `present`. Best effort by nature: a lost write only costs a re-read.
     pub fn save(&mut self, folder: &Path, present: &HashSet<&str>) -> Result<(), StoreError> {
-        if !self.dirty {
+        if self.unsaved == 0 {
             return Ok(());
         }
         self.entries.retain(|k, _| present.contains(k.as_str()));
@@ -120,7 +121,7 @@ impl MessageCache {
             "_mdimapcache",
             text.as_bytes(),
         )?;
-        self.dirty = false;
+        self.unsaved = 0;
         Ok(())
     }
 }

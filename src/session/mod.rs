@@ -254,6 +254,9 @@ impl<'a> Session<'a> {
                 }
             };
             if matches!(command.body, CommandBody::Logout) {
+                // Closing the mailbox writes what its cache learnt; do it
+                // before the client is told the session is over.
+                self.selected = None;
                 self.flush_pending();
                 self.send_raw(b"* BYE mdimap logging out\r\n");
                 self.send_raw(format!("{} OK LOGOUT completed.\r\n", command.tag).as_bytes());

@@ -277,10 +277,22 @@ impl SelectedView {
         self.cache.get_or_insert_with(|| MessageCache::load(path))
     }
 
-    /// Writes what the cache learnt, for the next session. A failure costs
-    /// only speed, so it is logged and otherwise ignored.
+    /// Writes what the cache learnt, for the next session, once it has
+    /// learnt enough to be worth rewriting the file (and always when the
+    /// mailbox is closed: see `Drop`). A failure costs only speed, so it is
+    /// logged and otherwise ignored.
     pub fn save_cache(&mut self) {
-        let Some(cache) = self.cache.as_mut().filter(|c| c.is_dirty()) else {
+        if self
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.unsaved() >= CACHE_SAVE_BATCH)
+        {
+            self.write_cache();
+        }
+    }
+
+    fn write_cache(&mut self) {
+        let Some(cache) = self.cache.as_mut().filter(|c| c.unsaved() > 0) else {
             return;
         };
         let present: std::collections::HashSet<&str> =
@@ -292,13 +304,23 @@ impl SelectedView {
             );
         }
     }
-
 }
 
 fn same_keywords(a: &[String], b: &[String]) -> bool {
     a.len() == b.len()
         && a.iter()
             .all(|k| b.iter().any(|e| e.eq_ignore_ascii_case(k)))
+}
+
+/// New cache entries that make rewriting the cache file worthwhile before
+/// the mailbox is closed: a client walking a large folder message by message
+/// must not pay for a rewrite per message.
+const CACHE_SAVE_BATCH: usize = 1000;
+
+impl Drop for SelectedView {
+    fn drop(&mut self) {
+        self.write_cache();
+    }
 }
 
 /// The state of a folder's timestamps when it was last scanned.
@@ -309,13 +331,27 @@ struct DirStamp {
     racy: bool,
 }
 
-/// How close to "now" a timestamp must be to be distrusted.
-const RACY_WINDOW: Duration = Duration::from_secs(1);
+/// How close to "now" a timestamp must be to be distrusted. Linux stamps
+/// files from a clock that advances once per kernel tick (at most 10 ms);
+/// filesystems that keep whole seconds (their stamps have no nanoseconds)
+/// need a window of their own granularity and more.
+const RACY_WINDOW: Duration = Duration::from_millis(50);
+const RACY_WINDOW_WHOLE_SECONDS: Duration = Duration::from_secs(2);
 
 fn dir_stamp(folder: &Folder) -> Option<DirStamp> {
     let mtimes = dir_mtimes(folder)?;
     let now = SystemTime::now();
-    let racy = mtimes.iter().any(|&t| t + RACY_WINDOW > now);
+    let whole_seconds = mtimes.iter().all(|t| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() == 0)
+            .unwrap_or(true)
+    });
+    let window = if whole_seconds {
+        RACY_WINDOW_WHOLE_SECONDS
+    } else {
+        RACY_WINDOW
+    };
+    let racy = mtimes.iter().any(|&t| t + window > now);
     Some(DirStamp { mtimes, racy })
 }
 
@@ -338,10 +374,10 @@ fn dir_mtimes(folder: &Folder) -> Option<Vec<SystemTime>> {
 /// from another machine's clock, so they cannot prove "nothing changed".
 fn on_network_fs(path: &std::path::Path) -> bool {
     const NETWORK: [i64; 6] = [
-        0x6969,     // NFS
+        0x6969,      // NFS
         0xFF53_4D42, // CIFS
         0xFE53_4D42, // SMB2
-        0x517B,     // SMB
+        0x517B,      // SMB
         0x00C3_6400, // Ceph
         0x6573_5546, // FUSE
     ];
