@@ -1030,7 +1030,9 @@ fn message_cache_is_filled_reused_and_disposable() {
 }
 
 /// On a local filesystem the server trusts directory timestamps instead of
-/// rescanning at every NOOP, but only once they are over a second old: then
+/// rescanning at every NOOP, but only once they are old enough that a later
+/// change cannot share their clock tick (50 ms; 2 s on filesystems that keep
+/// whole seconds, so the pauses here are longer than both): then
 /// a delivery, a flag change (a rename in cur/) and a keyword change by
 /// another process must all still be seen, whatever the timing.
 #[test]
