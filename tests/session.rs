@@ -1043,9 +1043,9 @@ fn changes_after_quiet_period_are_seen_at_noop() {
     c.ok("FETCH 1 (FLAGS)");
     for round in 0..3 {
         // Let every timestamp age past the racy window, then change things.
-        thread::sleep(Duration::from_millis(1300));
+        thread::sleep(Duration::from_millis(2100));
         c.ok("NOOP");
-        thread::sleep(Duration::from_millis(1300));
+        thread::sleep(Duration::from_millis(2100));
         match round {
             0 => {
                 deliver(&m, &message("two", "body"));
