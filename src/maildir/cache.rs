@@ -11,7 +11,7 @@
 //! Format: a first line `mdimap-cache 1`, then one line per message:
 //! `<basename> TAB <size with CRLF line ends> TAB <header bytes on disk>`.
 
-use std::collections::{HashMap, HashSet};
+use crate::maildir::fast::{FastMap, FastSet};
 use std::path::Path;
 
 use super::error::StoreError;
@@ -32,7 +32,7 @@ pub struct CachedSizes {
 
 #[derive(Debug, Default)]
 pub struct MessageCache {
-    entries: HashMap<String, CachedSizes>,
+    entries: FastMap<String, CachedSizes>,
     /// Entries learnt (or a corrupt file dropped) since the file was read or written.
     unsaved: usize,
 }
@@ -47,7 +47,7 @@ impl MessageCache {
         if lines.next() != Some(MAGIC) {
             return MessageCache::default();
         }
-        let mut entries = HashMap::new();
+        let mut entries = FastMap::default();
         for line in lines {
             let mut f = line.split('\t');
             let (Some(base), Some(size), Some(header), None) =
@@ -55,7 +55,7 @@ impl MessageCache {
             else {
                 // A torn or edited file: start afresh rather than trust it.
                 return MessageCache {
-                    entries: HashMap::new(),
+                    entries: FastMap::default(),
                     unsaved: 1,
                 };
             };
@@ -71,7 +71,7 @@ impl MessageCache {
                 }
                 _ => {
                     return MessageCache {
-                        entries: HashMap::new(),
+                        entries: FastMap::default(),
                         unsaved: 1,
                     };
                 }
@@ -100,7 +100,7 @@ impl MessageCache {
 
     /// Writes the cache when it learnt something, keeping only messages in
     /// `present`. Best effort by nature: a lost write only costs a re-read.
-    pub fn save(&mut self, folder: &Path, present: &HashSet<&str>) -> Result<(), StoreError> {
+    pub fn save(&mut self, folder: &Path, present: &FastSet<&str>) -> Result<(), StoreError> {
         if self.unsaved == 0 {
             return Ok(());
         }
@@ -171,7 +171,8 @@ mod tests {
                 header_len: 5,
             },
         );
-        c.save(dir.path(), &["a"].into_iter().collect()).unwrap();
+        c.save(dir.path(), &["a"].into_iter().collect::<FastSet<&str>>())
+            .unwrap();
         let c = MessageCache::load(dir.path());
         assert_eq!(
             c.get("a"),

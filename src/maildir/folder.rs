@@ -5,7 +5,7 @@
 //! Owns every change to a folder's messages; must not know IMAP syntax or session state
 //! (which UIDs a client has seen, \Recent bookkeeping beyond "this scan moved it").
 
-use std::collections::{HashMap, HashSet};
+use crate::maildir::fast::{FastMap, FastSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -126,9 +126,9 @@ type Listed = Vec<(u32, String, String)>;
 fn reconcile(
     db: UidDb,
     cur: &[String],
-    exclude: &HashSet<&str>,
+    exclude: &FastSet<&str>,
 ) -> Result<(UidDb, Listed, bool), StoreError> {
-    let mut by_base: HashMap<&str, &str> = HashMap::new();
+    let mut by_base: FastMap<&str, &str> = FastMap::default();
     for filename in cur {
         let base = basename_of(filename);
         if exclude.contains(base) {
@@ -227,7 +227,7 @@ impl Folder {
                 }
                 DbState::Corrupt => (UidDb::fresh(), true),
             };
-            let (db, listed, changed) = reconcile(db, &cur, &HashSet::new())?;
+            let (db, listed, changed) = reconcile(db, &cur, &FastSet::default())?;
             if changed || fresh {
                 uiddb::write(&self.path, &db)?;
             }
@@ -248,9 +248,9 @@ impl Folder {
         // give them, because both sort unknown files the same way.
         let mut files = list_files(&self.cur())?;
         let new = list_files(&self.new_dir())?;
-        let in_new: HashSet<String> = new.iter().cloned().collect();
+        let in_new: FastSet<String> = new.iter().cloned().collect();
         files.extend(new);
-        let (db, listed, _) = reconcile(db, &files, &HashSet::new())?;
+        let (db, listed, _) = reconcile(db, &files, &FastSet::default())?;
         let listed = listed
             .into_iter()
             .map(|(uid, basename, filename)| {
@@ -263,7 +263,7 @@ impl Folder {
                 (uid, basename, filename)
             })
             .collect();
-        self.build_result(db, listed, &HashSet::new(), false)
+        self.build_result(db, listed, &FastSet::default(), false)
     }
 
     /// STATUS counts, without moving new/. UIDNEXT counts every file the database does not
@@ -273,7 +273,7 @@ impl Folder {
         let db = self.db_for_reading()?;
         let cur = list_files(&self.cur())?;
         let new = list_files(&self.new_dir())?;
-        let known: HashSet<&str> = db.entries.iter().map(|(_, b)| b.as_str()).collect();
+        let known: FastSet<&str> = db.entries.iter().map(|(_, b)| b.as_str()).collect();
         let unknown = cur
             .iter()
             .filter(|f| !known.contains(basename_of(f)))
@@ -517,13 +517,13 @@ impl Folder {
             DbState::Missing | DbState::Corrupt => {
                 // Number what is already there first so arrival order is kept.
                 let cur = list_files(&self.cur())?;
-                let exclude: HashSet<&str> = basenames.iter().copied().collect();
+                let exclude: FastSet<&str> = basenames.iter().copied().collect();
                 reconcile(UidDb::fresh(), &cur, &exclude)?.0
             }
         };
         // A writer that does not take the lock (Courier with IMAP_USELOCKS=0) may have
         // numbered a file already: keep its UID rather than list the file twice.
-        let known: HashMap<String, u32> = db
+        let known: FastMap<String, u32> = db
             .entries
             .iter()
             .map(|(uid, b)| (b.clone(), *uid))
@@ -625,10 +625,10 @@ impl Folder {
         &self,
         db: UidDb,
         listed: Listed,
-        moved: &HashSet<String>,
+        moved: &FastSet<String>,
         write: bool,
     ) -> Result<ScanResult, StoreError> {
-        let mut existing: HashSet<String> = listed.iter().map(|(_, b, _)| b.clone()).collect();
+        let mut existing: FastSet<String> = listed.iter().map(|(_, b, _)| b.clone()).collect();
         existing.extend(
             list_files(&self.new_dir())?
                 .iter()
@@ -637,7 +637,7 @@ impl Folder {
         // Keywords are secondary: a broken keyword directory must not make the folder unusable.
         let keywords = keywords::load(&self.path, &existing, write).unwrap_or_else(|e| {
             log::warn!("cannot read keywords of {}: {e}", self.path.display());
-            keywords::KeywordMap::new()
+            keywords::KeywordMap::default()
         });
         let messages = listed
             .into_iter()
@@ -658,9 +658,9 @@ impl Folder {
     }
 
     /// Moves new/ to cur/ appending `:2,`; returns the base names moved by this call.
-    fn move_new_to_cur(&self) -> Result<HashSet<String>, StoreError> {
+    fn move_new_to_cur(&self) -> Result<FastSet<String>, StoreError> {
         let (new, cur) = (self.new_dir(), self.cur());
-        let mut moved = HashSet::new();
+        let mut moved = FastSet::default();
         for name in list_files(&new)? {
             let target = if name.contains(':') {
                 name.clone()

@@ -4,7 +4,9 @@
 //! Owns the file formats and the merge protocol; must not validate IMAP keyword syntax (the
 //! protocol layer does) beyond refusing what would corrupt the files (line breaks).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::maildir::fast::{FastMap, FastSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -26,7 +28,7 @@ const BUCKET_SECS: i64 = 300;
 const ATTEMPTS: u32 = 5;
 
 /// Keywords per message base name.
-pub(crate) type KeywordMap = HashMap<String, Vec<String>>;
+pub(crate) type KeywordMap = FastMap<String, Vec<String>>;
 
 /// Replaces characters Courier forbids in keywords (`KEYWORD_IMAPVERBOTTEN`) with `_`.
 fn sanitize(keyword: &str) -> String {
@@ -44,7 +46,7 @@ fn sanitize(keyword: &str) -> String {
 
 /// Drops empty and case-insensitively repeated keywords, keeping the first spelling.
 pub(crate) fn dedupe(keywords: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut seen = HashSet::new();
+    let mut seen = FastSet::default();
     keywords
         .into_iter()
         .filter(|k| !k.is_empty() && seen.insert(k.to_ascii_lowercase()))
@@ -66,7 +68,7 @@ pub(crate) fn parse_list(bytes: &[u8]) -> KeywordMap {
         }
         table.push(sanitize(line));
     }
-    let mut map = KeywordMap::new();
+    let mut map = KeywordMap::default();
     for line in lines {
         let Some((basename, indexes)) = line.rsplit_once(':') else {
             continue;
@@ -92,7 +94,7 @@ pub(crate) fn format_list(map: &KeywordMap) -> Vec<u8> {
     let sorted: BTreeMap<&String, &Vec<String>> =
         map.iter().filter(|(_, k)| !k.is_empty()).collect();
     let mut table: Vec<&str> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: FastMap<String, usize> = FastMap::default();
     let mut body = String::new();
     for (basename, keywords) in sorted {
         let mut line = format!("{basename}:");
@@ -153,14 +155,14 @@ fn remove_quietly(path: &Path) {
 /// changes (read-only sessions).
 pub(crate) fn load(
     folder: &Path,
-    existing: &HashSet<String>,
+    existing: &FastSet<String>,
     write: bool,
 ) -> Result<KeywordMap, StoreError> {
     let dir = folder.join(KEYWORDS_DIR);
     match fs::symlink_metadata(&dir) {
         Ok(meta) if meta.is_dir() => {}
-        Ok(_) => return Ok(KeywordMap::new()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(KeywordMap::new()),
+        Ok(_) => return Ok(KeywordMap::default()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(KeywordMap::default()),
         Err(e) => return Err(StoreError::io(&dir, e)),
     }
     for attempt in 1..=ATTEMPTS {
@@ -178,13 +180,13 @@ pub(crate) fn load(
 fn load_once(
     folder: &Path,
     dir: &Path,
-    existing: &HashSet<String>,
+    existing: &FastSet<String>,
     write: bool,
     tolerate_vanished: bool,
 ) -> Result<Option<KeywordMap>, StoreError> {
     let bucket = now_secs().div_euclid(BUCKET_SECS);
-    let mut fresh: HashSet<String> = HashSet::new();
-    let mut merged: HashMap<String, (i64, String)> = HashMap::new();
+    let mut fresh: FastSet<String> = FastSet::default();
+    let mut merged: FastMap<String, (i64, String)> = FastMap::default();
     let mut obsolete = Vec::new();
     let entries = fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
     for entry in entries {
@@ -225,7 +227,7 @@ fn load_once(
     }
 
     // The newest update of each message overrides the list.
-    let mut updates: HashMap<String, Vec<String>> = HashMap::new();
+    let mut updates: FastMap<String, Vec<String>> = FastMap::default();
     let sources = fresh.iter().map(|b| (b.clone(), b.clone())).chain(
         merged
             .iter()
@@ -390,7 +392,7 @@ mod tests {
         let kws = &map["1795769172.M914087P11768V000000000000FE00I000000000098E6D3.vm,S=120"];
         assert_eq!(kws, &vec!["$Label1".to_string(), "Important".to_string()]);
         assert_eq!(format_list(&map), b"$Label1\nImportant\n\n1795769172.M914087P11768V000000000000FE00I000000000098E6D3.vm,S=120:0 1\n");
-        assert_eq!(format_list(&KeywordMap::new()), b"\n");
+        assert_eq!(format_list(&KeywordMap::default()), b"\n");
         assert!(parse_list(b"").is_empty());
     }
 
@@ -414,7 +416,7 @@ mod tests {
     #[test]
     fn write_then_merge() {
         let dir = folder();
-        let existing: HashSet<String> = ["m1".to_string(), "m2".to_string()].into();
+        let existing: FastSet<String> = ["m1".to_string(), "m2".to_string()].into_iter().collect();
         write_update(
             dir.path(),
             "m1",
@@ -450,7 +452,7 @@ mod tests {
         assert_eq!(map["m2"], vec!["Work"]);
         assert_eq!(load(dir.path(), &existing, true).unwrap(), map);
         // Vanished messages drop out of :list.
-        let only_m1: HashSet<String> = ["m1".to_string()].into();
+        let only_m1: FastSet<String> = ["m1".to_string()].into_iter().collect();
         assert!(load(dir.path(), &only_m1, true).unwrap().is_empty());
         assert_eq!(
             fs::read(dir.path().join(KEYWORDS_DIR).join(LIST_NAME)).unwrap(),

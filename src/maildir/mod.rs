@@ -9,6 +9,7 @@
 
 mod cache;
 mod error;
+pub mod fast;
 mod flags;
 mod folder;
 mod keywords;

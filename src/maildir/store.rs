@@ -373,7 +373,7 @@ impl Store {
     fn rename_inbox(&self, to: &str) -> Result<(), StoreError> {
         self.create_folder(to)?;
         let target = self.folder(to)?;
-        let mut existing = std::collections::HashSet::new();
+        let mut existing = super::fast::FastSet::default();
         let mut files = Vec::new();
         for sub in ["cur", "new"] {
             let dir = self.root.join(sub);
@@ -391,7 +391,7 @@ impl Store {
         }
         let inbox_keywords = keywords::load(&self.root, &existing, false).unwrap_or_else(|e| {
             log::warn!("cannot read INBOX keywords while renaming it: {e}");
-            keywords::KeywordMap::new()
+            keywords::KeywordMap::default()
         });
         for (sub, name) in files {
             if let Some(set) = inbox_keywords.get(basename_of(&name)) {

@@ -4,7 +4,7 @@
 //! Owns the file format and the rule that UIDs only grow; it must not decide which messages
 //! exist (the folder scan does) and must not take the lock (callers hold it).
 
-use std::collections::HashSet;
+use crate::maildir::fast::FastSet;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -59,8 +59,8 @@ impl UidDb {
             return None;
         }
         let mut entries = Vec::new();
-        let mut seen_uids = HashSet::new();
-        let mut seen_names = HashSet::new();
+        let mut seen_uids = FastSet::default();
+        let mut seen_names = FastSet::default();
         for line in lines {
             if line.is_empty() {
                 continue;

@@ -7,7 +7,7 @@
 //! else keeps its sequence number until a command that allows EXPUNGE
 //! responses runs, and EXISTS never shrinks except through reported EXPUNGEs.
 
-use std::collections::HashMap;
+use crate::maildir::fast::{FastMap, FastSet};
 use std::time::{Duration, SystemTime};
 
 use crate::maildir::{Folder, InfoFlags, MessageCache, MessageEntry, ScanResult, StoreError};
@@ -187,7 +187,7 @@ impl SelectedView {
     }
 
     fn apply_scan(&mut self, scan: ScanResult, announce: Announce, out: &mut Vec<Vec<u8>>) {
-        let mut fresh: HashMap<u32, MessageEntry> =
+        let mut fresh: FastMap<u32, MessageEntry> =
             scan.messages.into_iter().map(|e| (e.uid, e)).collect();
         let mut changed: Vec<u32> = Vec::new();
         for m in &mut self.messages {
@@ -295,8 +295,7 @@ impl SelectedView {
         let Some(cache) = self.cache.as_mut().filter(|c| c.unsaved() > 0) else {
             return;
         };
-        let present: std::collections::HashSet<&str> =
-            self.messages.iter().map(|m| m.basename.as_str()).collect();
+        let present: FastSet<&str> = self.messages.iter().map(|m| m.basename.as_str()).collect();
         if let Err(e) = cache.save(self.folder.path(), &present) {
             log::warn!(
                 "cannot write the cache of {}: {e}",
