@@ -1071,3 +1071,41 @@ fn changes_after_quiet_period_are_seen_at_noop() {
         }
     }
 }
+
+/// `mdimap check-config` prints every effective value with its source and
+/// names the user-file lines that would refuse a login, with file and line.
+#[test]
+fn check_config_reports_values_and_bad_user_lines() {
+    let t = TestDir::new("check-config");
+    let users = t.join("users");
+    fs::write(&users, format!("# users\n{USER}:{PASSWORD_HASH}:1000:1000:/home/x\nbroken:line\n")).unwrap();
+    let conf = t.join("mdimapd.conf");
+    fs::write(&conf, format!("MAXPERIP=7\nMDIMAP_USERFILE={}\n", users.display())).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mdimap"))
+        .args(["check-config", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains(&format!("MAXPERIP=7\t# {}:1", conf.display())), "{stdout}");
+    assert!(stdout.contains("MAXDAEMONS=40\t# default"), "{stdout}");
+    assert!(stderr.contains(&format!("{}:3: ", users.display())), "{stderr}");
+    assert!(!out.status.success(), "a malformed user line must fail the check");
+
+    fs::write(&users, format!("{USER}:{PASSWORD_HASH}:1000:1000:/home/x\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mdimap"))
+        .args(["check-config", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    fs::write(&conf, "MAXPERIP=many\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mdimap"))
+        .args(["check-config", "--config"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains(&format!("{}:1:", conf.display())), "{stderr}");
+}

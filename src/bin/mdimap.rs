@@ -43,8 +43,10 @@ enum Cmd {
     },
     /// Check a configuration file and print every effective value and its source.
     CheckConfig {
-        #[arg(long, value_name = "FILE", default_value = mdimap::server::DEFAULT_CONFIG)]
-        config: PathBuf,
+        /// The file to check (default /etc/mdimap/mdimapd.conf; when that does
+        /// not exist, the built-in defaults the daemons would use are shown).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -84,6 +86,63 @@ fn read_password() -> Result<Vec<u8>, String> {
     Ok(line)
 }
 
+/// Reads every user file the authentication chain names and reports the
+/// lines logins would trip over, with file and line.
+fn check_user_files(config: &mdimap::config::Config) -> Result<(), String> {
+    use mdimap::auth::backend::Backend;
+    use mdimap::auth::userfile::{Line, parse_line};
+    let mut bad = 0;
+    for backend in config.backends() {
+        let Backend::UserFile(path) = backend else {
+            continue;
+        };
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("warning: user file {}: {e}", path.display());
+                continue;
+            }
+        };
+        let mut users = 0;
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            match parse_line(line) {
+                Line::Ignored => {}
+                Line::Record(_) => users += 1,
+                Line::Malformed { reason, .. } => {
+                    bad += 1;
+                    eprintln!("{}:{}: {reason}", path.display(), n + 1);
+                }
+            }
+        }
+        eprintln!("user file {}: {users} users", path.display());
+    }
+    if bad > 0 {
+        return Err(format!(
+            "{bad} malformed user file line(s); those users cannot log in"
+        ));
+    }
+    Ok(())
+}
+
+/// The named file, or the default one, or (like the daemons) the built-in
+/// defaults when the default file does not exist.
+fn config_to_check(
+    named: Option<PathBuf>,
+) -> Result<(mdimap::config::Config, Vec<String>), mdimap::config::ConfigError> {
+    let default = PathBuf::from(mdimap::server::DEFAULT_CONFIG);
+    match named {
+        Some(path) => mdimap::config::Config::load(&path),
+        None if default.exists() => mdimap::config::Config::load(&default),
+        None => {
+            eprintln!(
+                "note: {} does not exist; these are the built-in defaults",
+                default.display()
+            );
+            Ok((mdimap::config::Config::default(), Vec::new()))
+        }
+    }
+}
+
 fn main() {
     let args = Args::parse();
     let result = match args.command {
@@ -109,7 +168,7 @@ fn main() {
                 .and_then(|s| s.create_folder(&f))
                 .map_err(|e| e.to_string()),
         },
-        Cmd::CheckConfig { config } => match mdimap::config::Config::load(&config) {
+        Cmd::CheckConfig { config } => match config_to_check(config) {
             Ok((c, warnings)) => {
                 for w in warnings {
                     eprintln!("warning: {w}");
@@ -117,7 +176,7 @@ fn main() {
                 for (k, v, src) in c.effective() {
                     println!("{k}={v}\t# {src}");
                 }
-                Ok(())
+                check_user_files(&c)
             }
             Err(e) => Err(e.to_string()),
         },
