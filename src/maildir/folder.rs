@@ -97,6 +97,10 @@ fn list_files(dir: &Path) -> Result<Vec<String>, StoreError> {
 }
 
 /// Refuses names that could address anything but a file directly inside cur/.
+/// How a read-only scan names a message that is still in new/: relative to
+/// cur/, so `message_path` reaches it.
+pub const NEW_PREFIX: &str = "../new/";
+
 fn check_file_name(filename: &str) -> Result<(), StoreError> {
     if filename.is_empty() || filename.starts_with('.') || filename.contains(['/', '\0']) {
         return Err(StoreError::InvalidName(filename.to_string()));
@@ -236,27 +240,52 @@ impl Folder {
         self.build_result(db, listed, &moved, true)
     }
 
-    /// Read-only scan (EXAMINE): leaves new/ alone and does not rewrite an existing database;
-    /// cur/ files unknown to it get provisional UIDs in memory. If the database is missing or
-    /// corrupt it is created once (as SELECT would), so UIDVALIDITY stays stable; when even
-    /// that fails (read-only file system) a fresh in-memory numbering is used.
+    /// Read-only scan (EXAMINE): leaves the messages in new/ where they are
+    /// (moving them would take \Recent from the session that SELECTs next),
+    /// but they exist for the client too, so they and any cur/ file unknown to
+    /// the UID database are numbered in the database like any other: a number
+    /// given to a client must never later name another message. Only when the
+    /// database cannot be written (a read-only file system) are the numbers
+    /// kept in memory. Entries for files still in new/ are harmless to
+    /// Courier, which drops and renumbers them when it moves the file.
     pub fn scan_read_only(&self) -> Result<ScanResult, StoreError> {
-        let db = self.db_for_reading()?;
-        // Messages still in new/ exist for the client too; they stay where
-        // they are (moving them would take \Recent from the session that
-        // will SELECT) and get the same provisional numbers a SELECT would
-        // give them, because both sort unknown files the same way.
         let mut files = list_files(&self.cur())?;
         let new = list_files(&self.new_dir())?;
         let in_new: FastSet<String> = new.iter().cloned().collect();
         files.extend(new);
-        let (db, listed, _) = reconcile(db, &files, &FastSet::default())?;
+        let (db, listed) = match DotLock::acquire(&self.path) {
+            Ok(_lock) => {
+                let (db, fresh) = match uiddb::read(&self.path)? {
+                    DbState::Valid(db) => (db, false),
+                    DbState::Missing | DbState::Corrupt => (UidDb::fresh(), true),
+                };
+                let (db, listed, changed) = reconcile(db, &files, &FastSet::default())?;
+                if changed || fresh {
+                    if let Err(e) = uiddb::write(&self.path, &db) {
+                        log::warn!(
+                            "EXAMINE of {}: numbering in memory only: {e}",
+                            self.path.display()
+                        );
+                    }
+                }
+                (db, listed)
+            }
+            Err(e) => {
+                log::warn!(
+                    "EXAMINE of {}: no lock ({e}); numbering in memory only",
+                    self.path.display()
+                );
+                let db = self.db_for_reading()?;
+                let (db, listed, _) = reconcile(db, &files, &FastSet::default())?;
+                (db, listed)
+            }
+        };
         let listed = listed
             .into_iter()
             .map(|(uid, basename, filename)| {
                 // `message_path` joins names to cur/; this reaches new/.
                 let filename = if in_new.contains(&filename) {
-                    format!("../new/{filename}")
+                    format!("{NEW_PREFIX}{filename}")
                 } else {
                     filename
                 };
@@ -274,11 +303,12 @@ impl Folder {
         let cur = list_files(&self.cur())?;
         let new = list_files(&self.new_dir())?;
         let known: FastSet<&str> = db.entries.iter().map(|(_, b)| b.as_str()).collect();
+        // Files in new/ may already be numbered (an EXAMINE numbers them).
         let unknown = cur
             .iter()
+            .chain(new.iter())
             .filter(|f| !known.contains(basename_of(f)))
-            .count()
-            + new.len();
+            .count();
         let mut size = 0u64;
         let mut unseen = 0usize;
         for (dir, names) in [(self.cur(), &cur), (self.new_dir(), &new)] {
@@ -538,6 +568,38 @@ impl Folder {
         }
         uiddb::write(&self.path, &db)?;
         Ok((db.uidvalidity, uids))
+    }
+
+    /// The current name in cur/ of the message `filename` was the name of:
+    /// `filename` itself when it is still there, else the file with the
+    /// same base name (another process changed its flags), else `None`
+    /// (expunged).
+    pub fn current_name(&self, filename: &str) -> Result<Option<String>, StoreError> {
+        // A read-only view names messages still in new/ as `../new/<name>`.
+        let (dir, bare) = match filename.strip_prefix(NEW_PREFIX) {
+            Some(bare) => (self.new_dir(), bare),
+            None => (self.cur(), filename),
+        };
+        check_file_name(bare)?;
+        let path = dir.join(bare);
+        match fs::symlink_metadata(&path) {
+            Ok(_) => return Ok(Some(filename.to_string())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io(&path, e)),
+        }
+        let base = basename_of(bare);
+        let cur = self.cur();
+        let entries = fs::read_dir(&cur).map_err(|e| StoreError::io(&cur, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io(&cur, e))?;
+            let name = entry.file_name();
+            if let Some(name) = name.to_str()
+                && basename_of(name) == base
+            {
+                return Ok(Some(name.to_string()));
+            }
+        }
+        Ok(None)
     }
 
     /// Renames cur/`filename` to carry `flags`; `Ok(None)` if the file is gone.
@@ -982,10 +1044,10 @@ mod tests {
         );
         assert_eq!(ro.uidvalidity, status.uidvalidity);
         assert_eq!(fs::read_dir(folder.path().join("new")).unwrap().count(), 2);
-        // Unknown files get provisional UIDs without a db write, in the
-        // order a SELECT will number them: 5.*, 6.* (new/), then 7.* (cur/).
+        // Unknown files are numbered in the database, in the order a SELECT
+        // would number them: 5.*, 6.* (new/), then 7.* (cur/), so the
+        // numbers EXAMINE gives out can never go to another message.
         fs::write(folder.path().join("cur").join("7.M1P1.h:2,"), b"x\n").unwrap();
-        let before = db_text(&folder);
         let ro = folder.scan_read_only().unwrap();
         let uids: Vec<(u32, &str)> = ro
             .messages
@@ -996,13 +1058,33 @@ mod tests {
             &uids[2..],
             &[(3, "5.M1P1.h,S=4"), (4, "6.M1P1.h"), (5, "7.M1P1.h")]
         );
-        assert_eq!(db_text(&folder), before);
-        assert_eq!(folder.status().unwrap().uidnext, 6);
+        assert!(
+            db_text(&folder).ends_with("3 5.M1P1.h,S=4\n4 6.M1P1.h\n5 7.M1P1.h\n"),
+            "{}",
+            db_text(&folder)
+        );
+        assert_eq!(fs::read_dir(folder.path().join("new")).unwrap().count(), 2);
+        // A delivery now gets a number no client has seen.
+        let (_, uid) = folder
+            .deliver(b"later\n", &InfoFlags::default(), &[], None)
+            .unwrap();
+        assert_eq!(uid, 6);
+        assert_eq!(folder.status().unwrap().uidnext, 7);
         let rw = folder.scan().unwrap();
         assert_eq!(rw.messages.iter().filter(|m| m.recent).count(), 2);
-        assert_eq!(rw.uidnext, 6);
+        assert_eq!(rw.uidnext, 7);
+        let kept: Vec<(u32, &str)> = rw
+            .messages
+            .iter()
+            .map(|m| (m.uid, m.basename.as_str()))
+            .collect();
+        assert_eq!(
+            &kept[2..5],
+            &[(3, "5.M1P1.h,S=4"), (4, "6.M1P1.h"), (5, "7.M1P1.h")],
+            "SELECT keeps EXAMINE's numbers"
+        );
         let status = folder.status().unwrap();
-        assert_eq!((status.messages, status.recent, status.uidnext), (5, 0, 6));
+        assert_eq!((status.messages, status.recent, status.uidnext), (6, 0, 7));
     }
 
     #[test]

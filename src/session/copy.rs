@@ -40,13 +40,24 @@ impl Session<'_> {
         let mut sources: Vec<(std::path::PathBuf, InfoFlags, Vec<String>)> = Vec::new();
         let mut src_uids = Vec::new();
         for &i in &indexes {
-            let m = &view.messages[i];
-            if m.expunged {
+            if view.messages[i].expunged {
                 return Done::no_code(
                     "EXPUNGEISSUED",
                     "Some messages were expunged by another session.",
                 );
             }
+            // Another session may have renamed the file (a flag change).
+            match view.folder.current_name(&view.messages[i].filename) {
+                Ok(Some(name)) => view.messages[i].filename = name,
+                Ok(None) => {
+                    return Done::no_code(
+                        "EXPUNGEISSUED",
+                        "Some messages were expunged by another session.",
+                    );
+                }
+                Err(e) => return store_error(&e),
+            }
+            let m = &view.messages[i];
             sources.push((
                 view.folder.message_path(&m.filename),
                 m.flags.clone(),
@@ -78,7 +89,20 @@ impl Session<'_> {
         let mut removed = Vec::new();
         for &i in &indexes {
             let m = &view.messages[i];
-            match view.folder.expunge(&m.filename) {
+            // Remove the file as it is named now, or the source would survive
+            // a flag change made meanwhile and the message would be doubled.
+            let name = match view.folder.current_name(&m.filename) {
+                Ok(Some(name)) => name,
+                Ok(None) => {
+                    removed.push(m.uid);
+                    continue;
+                }
+                Err(e) => {
+                    log::error!("MOVE: finding the source: {e}");
+                    continue;
+                }
+            };
+            match view.folder.expunge(&name) {
                 Ok(()) => removed.push(m.uid),
                 Err(e) => log::error!("MOVE: removing the source: {e}"),
             }

@@ -9,7 +9,7 @@ use std::time::UNIX_EPOCH;
 use super::flags::write_flag_list;
 use super::view::{SelectedView, ViewMessage};
 use super::{Done, Session};
-use crate::maildir::{CachedSizes, Folder, header_end, header_length};
+use crate::maildir::{CachedSizes, Folder, InfoFlags, header_end, header_length};
 use crate::message::{Message, crlf_len, to_crlf};
 use crate::protocol::command::{FetchItem, Section, SectionText};
 use crate::protocol::datetime::{format_date_time, local_offset};
@@ -273,16 +273,23 @@ impl Session<'_> {
             };
             let mut seen_now = false;
             if marks_seen && !view.messages[i].flags.has(b'S') && !view.messages[i].expunged {
-                let mut flags = view.messages[i].flags.clone();
-                flags.set(b'S', true);
-                match view.folder.set_flags(&view.messages[i].filename, &flags) {
-                    Ok(Some(newname)) => {
-                        view.messages[i].filename = newname;
-                        view.messages[i].flags = flags;
-                        seen_now = true;
+                // Add \Seen to the flags on disk, which another session may
+                // have changed since this one last looked.
+                let current = view.folder.current_name(&view.messages[i].filename);
+                if let Ok(Some(name)) = &current {
+                    let mut flags = InfoFlags::from_filename(name);
+                    flags.set(b'S', true);
+                    match view.folder.set_flags(name, &flags) {
+                        Ok(Some(newname)) => {
+                            view.messages[i].filename = newname;
+                            view.messages[i].flags = flags;
+                            seen_now = true;
+                        }
+                        Ok(None) => {}
+                        Err(e) => log::error!("setting \\Seen: {e}"),
                     }
-                    Ok(None) => {}
-                    Err(e) => log::error!("setting \\Seen: {e}"),
+                } else if let Err(e) = current {
+                    log::error!("setting \\Seen: {e}");
                 }
             }
             let line = render_fetch(view, i, &items, &loaded, seen_now);

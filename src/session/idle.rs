@@ -88,6 +88,9 @@ impl Session<'_> {
             if !self.pending.is_empty() {
                 self.flush_pending();
             }
+            if self.mailbox_invalidated() {
+                return Done::bad("Mailbox recreated.");
+            }
         }
     }
 }

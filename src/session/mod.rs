@@ -224,6 +224,9 @@ impl<'a> Session<'a> {
             if self.timed_out {
                 return End::Timeout;
             }
+            if self.mailbox_invalidated() {
+                return End::Disconnected;
+            }
             if self.broken {
                 return End::Disconnected;
             }
@@ -431,6 +434,27 @@ impl<'a> Session<'a> {
             log::error!("rescanning {}: {e}", view.folder.path().display());
         }
         self.pending.extend(out);
+    }
+
+    /// Ends the session when the selected mailbox's UIDVALIDITY changed: the
+    /// client's UIDs no longer name the same messages, and RFC 3501 gives no
+    /// way to say so to a selected mailbox short of closing the connection.
+    fn mailbox_invalidated(&mut self) -> bool {
+        if !self.selected.as_ref().is_some_and(|v| v.invalidated) {
+            return false;
+        }
+        if let Some(v) = &self.selected {
+            log::warn!(
+                "UIDVALIDITY of {} changed while selected; ending the session",
+                v.folder.path().display()
+            );
+        }
+        self.selected = None;
+        self.send_raw(
+            b"* BYE The mailbox was recreated (UIDVALIDITY changed); please reconnect.\r\n",
+        );
+        self.broken = true;
+        true
     }
 
     /// Whether the selected folder lives where timestamps cannot be trusted.

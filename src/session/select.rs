@@ -1,8 +1,9 @@
 //! SELECT, EXAMINE, CLOSE, UNSELECT and EXPUNGE: opening and leaving a
 //! mailbox, and removing `\Deleted` messages.
 
-use super::view::SelectedView;
+use super::view::{Announce, SelectedView};
 use super::{Done, Session, store_error};
+use crate::maildir::{InfoFlags, StoreError};
 use crate::protocol::sequence::SequenceSet;
 
 impl Session<'_> {
@@ -55,19 +56,18 @@ impl Session<'_> {
             return d;
         }
         // CLOSE expunges silently, and not at all when read-only.
-        if let Some(view) = self.selected.as_ref()
+        if let Some(view) = self.selected.as_mut()
             && !view.read_only
         {
-            let victims: Vec<String> = view
-                .messages
-                .iter()
-                .filter(|m| m.flags.has(b'T') && !m.expunged)
-                .map(|m| m.filename.clone())
-                .collect();
-            for f in victims {
-                if let Err(e) = view.folder.expunge(&f) {
-                    log::error!("CLOSE: {e}");
-                }
+            // What is \Deleted on disk now, whoever set it (RFC 3501 §6.4.2).
+            let mut discard = Vec::new();
+            let result = view.refresh(Announce::All, &mut discard).and_then(|()| {
+                let (_, failure) = expunge_deleted(view, None);
+                failure.map_or(Ok(()), Err)
+            });
+            if let Err(e) = result {
+                self.selected = None;
+                return store_error(&e);
             }
         }
         self.selected = None;
@@ -94,25 +94,10 @@ impl Session<'_> {
         // Start from the current state on disk, so flags set by another
         // session count and messages already gone are reported, not retried.
         let mut out = Vec::new();
-        if let Err(e) = view.refresh(super::view::Announce::All, &mut out) {
+        if let Err(e) = view.refresh(Announce::All, &mut out) {
             return store_error(&e);
         }
-        let star = view.max_uid();
-        let victims: Vec<(u32, String)> = view
-            .messages
-            .iter()
-            .filter(|m| m.flags.has(b'T'))
-            .filter(|m| uids.is_none_or(|set| set.contains(m.uid, star)))
-            .map(|m| (m.uid, m.filename.clone()))
-            .collect();
-        let mut removed = Vec::new();
-        let mut failure = None;
-        for (uid, filename) in victims {
-            match view.folder.expunge(&filename) {
-                Ok(()) => removed.push(uid),
-                Err(e) => failure = Some(e),
-            }
-        }
+        let (removed, failure) = expunge_deleted(view, uids);
         view.remove_uids(&removed, &mut out);
         self.pending.extend(out);
         match failure {
@@ -120,4 +105,41 @@ impl Session<'_> {
             None => Done::ok("EXPUNGE completed."),
         }
     }
+}
+
+/// Unlinks the `\Deleted` messages (those in `uids` too, for UID EXPUNGE),
+/// each by the name it has now: a file renamed meanwhile by a flag change in
+/// another session is still found, and one whose `\Deleted` was taken off
+/// meanwhile is kept. Returns the UIDs removed and the last failure.
+fn expunge_deleted(
+    view: &mut SelectedView,
+    uids: Option<&SequenceSet>,
+) -> (Vec<u32>, Option<StoreError>) {
+    let star = view.max_uid();
+    let victims: Vec<(u32, String)> = view
+        .messages
+        .iter()
+        .filter(|m| m.flags.has(b'T') && !m.expunged)
+        .filter(|m| uids.is_none_or(|set| set.contains(m.uid, star)))
+        .map(|m| (m.uid, m.filename.clone()))
+        .collect();
+    let mut removed = Vec::new();
+    let mut failure = None;
+    for (uid, filename) in victims {
+        let name = match view.folder.current_name(&filename) {
+            Ok(Some(name)) if InfoFlags::from_filename(&name).has(b'T') => name,
+            // Undeleted by someone else meanwhile, or already gone (the
+            // next rescan reports that).
+            Ok(_) => continue,
+            Err(e) => {
+                failure = Some(e);
+                continue;
+            }
+        };
+        match view.folder.expunge(&name) {
+            Ok(()) => removed.push(uid),
+            Err(e) => failure = Some(e),
+        }
+    }
+    (removed, failure)
 }

@@ -4,6 +4,7 @@
 use super::fetch::resolve_set;
 use super::flags::{merge_keywords, remove_keywords, write_flag_list};
 use super::{Done, Session, store_error};
+use crate::maildir::InfoFlags;
 use crate::protocol::command::StoreMode;
 use crate::protocol::sequence::SequenceSet;
 
@@ -34,11 +35,26 @@ impl Session<'_> {
         let mut failure = None;
         let mut grew = false;
         for i in indexes {
-            let m = &view.messages[i];
-            if m.expunged {
+            if view.messages[i].expunged {
                 continue;
             }
-            let mut flags = m.flags.clone();
+            // Start from the flags on disk, not from what this session last
+            // saw: another session may have changed them since, and its
+            // change must survive ours.
+            let current = match view.folder.current_name(&view.messages[i].filename) {
+                Ok(Some(name)) => name,
+                // Gone: another session expunged it; the next rescan says so.
+                Ok(None) => continue,
+                Err(e) => {
+                    failure = Some(e);
+                    continue;
+                }
+            };
+            let on_disk = InfoFlags::from_filename(&current);
+            view.messages[i].filename = current.clone();
+            view.messages[i].flags = on_disk.clone();
+            let m = &view.messages[i];
+            let mut flags = on_disk.clone();
             let mut keywords = m.keywords.clone();
             match mode {
                 StoreMode::Replace => {
@@ -61,14 +77,15 @@ impl Session<'_> {
                     remove_keywords(&mut keywords, &change.keywords);
                 }
             }
-            if flags != m.flags {
-                match view.folder.set_flags(&m.filename, &flags) {
+            if flags != on_disk {
+                match view.folder.set_flags(&current, &flags) {
                     Ok(Some(newname)) => {
                         let m = &mut view.messages[i];
                         m.filename = newname;
                         m.flags = flags;
                     }
-                    // Gone: another session expunged it; the next rescan says so.
+                    // Renamed or expunged in the instant between; the next
+                    // rescan reports what happened.
                     Ok(None) => continue,
                     Err(e) => {
                         failure = Some(e);

@@ -62,6 +62,10 @@ pub struct SelectedView {
     /// The folder is on a network filesystem, where attribute caching can
     /// hide a change from the timestamps: NOOP, CHECK and IDLE always rescan.
     pub network_fs: bool,
+    /// The folder's UIDVALIDITY changed under this session (deleted and
+    /// recreated, or its UID database lost): the client's UIDs are void and
+    /// the session must end.
+    pub invalidated: bool,
     /// Sizes learnt from reading messages, loaded on first use.
     cache: Option<MessageCache>,
 }
@@ -92,6 +96,7 @@ impl SelectedView {
             known_keywords: Vec::new(),
             dir_stamp: stamp,
             network_fs: false,
+            invalidated: false,
             cache: None,
         };
         view.known_keywords = view.all_keywords();
@@ -187,11 +192,28 @@ impl SelectedView {
     }
 
     fn apply_scan(&mut self, scan: ScanResult, announce: Announce, out: &mut Vec<Vec<u8>>) {
+        if scan.uidvalidity != self.uidvalidity {
+            self.invalidated = true;
+            return;
+        }
         let mut fresh: FastMap<u32, MessageEntry> =
             scan.messages.into_iter().map(|e| (e.uid, e)).collect();
         let mut changed: Vec<u32> = Vec::new();
         for m in &mut self.messages {
             match fresh.remove(&m.uid) {
+                // The same number for another message: the database was
+                // replaced behind our back. The client's UIDs are void.
+                Some(e) if e.basename != m.basename => {
+                    log::error!(
+                        "{}: UID {} now names {} instead of {}; ending the session",
+                        self.folder.path().display(),
+                        m.uid,
+                        e.basename,
+                        m.basename
+                    );
+                    self.invalidated = true;
+                    return;
+                }
                 Some(e) => {
                     m.filename = e.filename;
                     if m.flags != e.flags || !same_keywords(&m.keywords, &e.keywords) {
