@@ -1109,3 +1109,122 @@ fn check_config_reports_values_and_bad_user_lines() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains(&format!("{}:1:", conf.display())), "{stderr}");
 }
+
+/// Two clients on one mailbox (a phone and a desktop): a session whose view
+/// of a message is stale (another session renamed the file by changing its
+/// flags) must still act on that message, and keep the other's change.
+#[test]
+fn stale_views_still_act_on_renamed_messages() {
+    let t = TestDir::new("stale");
+    let m = t.maildir();
+    for i in 1..=3 {
+        put_cur(&m, &message(&format!("s{i}"), "body"), "");
+    }
+    let (_s1, mut a) = preauth(&t, &m);
+    let (_s2, mut b) = preauth(&t, &m);
+    a.ok("SELECT INBOX");
+    b.ok("SELECT INBOX");
+    let flags_on_disk = |seq: usize| {
+        let mut names = files(&m.join("cur"));
+        names.sort();
+        flags_of_name(&names[seq - 1])
+    };
+
+    // STORE: B's first command after A flagged message 1.
+    a.ok("STORE 1 +FLAGS (\\Flagged)");
+    b.ok("STORE 1 +FLAGS (\\Answered)");
+    assert_eq!(flags_on_disk(1), "FR", "both changes survive");
+
+    // COPY of a message the other session has just re-flagged.
+    a.ok("STORE 2 +FLAGS (\\Seen)");
+    let r = b.ok("COPY 2 INBOX");
+    assert!(code(&r.tagged, "COPYUID").is_some(), "{r:#?}");
+
+    // CLOSE expunges a \Deleted message even if it was renamed meanwhile.
+    b.ok("STORE 3 +FLAGS (\\Deleted)");
+    a.ok("NOOP");
+    a.ok("STORE 3 +FLAGS (\\Seen)");
+    b.ok("CLOSE");
+    assert!(
+        files(&m.join("cur")).iter().all(|f| !flags_of_name(f).contains('T')),
+        "CLOSE left a deleted message: {:?}",
+        files(&m.join("cur"))
+    );
+
+    // MOVE after a rename: the source goes, the message is not doubled.
+    b.ok("SELECT INBOX");
+    b.ok("CREATE INBOX.Moved");
+    a.ok("NOOP");
+    a.ok("STORE 1 -FLAGS (\\Answered)");
+    let before = files(&m.join("cur")).len();
+    b.ok("MOVE 1 INBOX.Moved");
+    assert_eq!(files(&m.join("cur")).len(), before - 1);
+    assert_eq!(files(&m.join(".Moved/cur")).len(), 1);
+}
+
+/// A UID that EXAMINE reported can never name another message: numbers
+/// given to messages still in new/ are reserved in the UID database.
+#[test]
+fn examine_numbers_are_never_given_to_another_message() {
+    let t = TestDir::new("examine-uid");
+    let m = t.maildir();
+    write_uiddb(&m, 795_700_002, 2, &[(1, &put_cur(&m, &message("old", "x"), ""))]);
+    deliver(&m, &message("waiting", "in new"));
+    let (_s1, mut a) = preauth(&t, &m);
+    let r = a.ok("EXAMINE INBOX");
+    assert!(r.contains("* 2 EXISTS"), "{r:#?}");
+    let r = a.ok("UID FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert!(r.untagged.iter().any(|l| l.contains("UID 2")), "{r:#?}");
+    assert!(r.untagged.join("\n").contains("waiting"), "{r:#?}");
+
+    let (_s2, mut b) = preauth(&t, &m);
+    let r = b.ok(&format!("APPEND INBOX {}", lit_plus(&crlf(&message("appended", "later")))));
+    let appended_uid = code(&r.tagged, "APPENDUID").unwrap();
+    assert_ne!(appended_uid.get(1).map(String::as_str), Some("2"), "UID 2 was already given out by EXAMINE: {r:#?}");
+    a.ok("NOOP");
+    let r = a.ok("UID FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert!(r.untagged.join("\n").contains("waiting"), "UID 2 must still be the same message: {r:#?}");
+    // SELECT keeps the number EXAMINE gave.
+    let r = b.ok("SELECT INBOX");
+    assert!(r.contains("* 3 EXISTS"), "{r:#?}");
+    let r = b.ok("UID FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert!(r.untagged.join("\n").contains("waiting"), "{r:#?}");
+}
+
+/// When the selected mailbox is deleted and recreated by another session
+/// (a new UIDVALIDITY), the client's UIDs mean nothing any more: the
+/// session ends with BYE rather than serve other messages under old UIDs.
+#[test]
+fn recreated_mailbox_ends_the_session() {
+    let (t, m, _s, mut a) = setup("uidvalidity");
+    a.ok("CREATE INBOX.X");
+    a.ok(&format!("APPEND INBOX.X {}", lit_plus(&crlf(&message("old1", "x")))));
+    a.ok("SELECT INBOX.X");
+    let (_s2, mut b) = preauth(&t, &m);
+    b.ok("DELETE INBOX.X");
+    b.ok("CREATE INBOX.X");
+    b.ok(&format!("APPEND INBOX.X {}", lit_plus(&crlf(&message("NEW1", "x")))));
+    a.send(b"n1 NOOP\r\n");
+    let mut saw_bye = false;
+    loop {
+        match a.read_line_within(Duration::from_secs(10)) {
+            Read1::Line(l) if l.starts_with("* BYE") => saw_bye = true,
+            Read1::Line(_) => {}
+            Read1::Eof => break,
+            Read1::Timeout => panic!("the session neither ended nor answered"),
+        }
+    }
+    assert!(saw_bye, "a recreated mailbox must end the session with BYE");
+}
+
+/// A LIST pattern built to make a backtracking matcher take hours is
+/// answered at once.
+#[test]
+fn hostile_list_pattern_is_answered_quickly() {
+    let (_t, _m, _s, mut c) = setup("list-dos");
+    c.ok(&format!("CREATE INBOX.{}", "a".repeat(120)));
+    let started = Instant::now();
+    let r = c.ok("LIST \"\" \"*a*a*a*a*a*a*a*a*a*a*b\"");
+    assert!(r.untagged.is_empty(), "{r:#?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "LIST took {:?}", started.elapsed());
+}
