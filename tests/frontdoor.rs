@@ -1756,3 +1756,38 @@ fn autologout_ends_silent_sessions() {
         assert!(server.log_text().contains(&format!("TIMEOUT, user={USER}")), "{}", server.log_text());
     }
 }
+
+/// A client that sends half a command (or announces a literal and sends
+/// only part of it) and goes silent is disconnected by the timers too,
+/// before login and after.
+#[test]
+fn half_sent_commands_time_out() {
+    let (dir, conf, _) = setup("half-sent", "MDIMAP_AUTOLOGOUT=2\nMDIMAP_LOGIN_TIMEOUT=2\n");
+    for (login, partial) in [
+        (false, &b"a LOG"[..]),
+        (true, &b"a NOO"[..]),
+        (true, &b"a APPEND INBOX {100+}\r\n0123456789"[..]),
+    ] {
+        let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+        if login {
+            c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+        }
+        c.send(partial);
+        let start = Instant::now();
+        let mut saw_bye = false;
+        loop {
+            match c.read_line_within(Duration::from_secs(10)) {
+                Read1::Line(l) if l.starts_with("* BYE") => saw_bye = true,
+                Read1::Line(_) => {}
+                Read1::Eof => break,
+                Read1::Timeout => panic!("still connected 10 s after {partial:?} (login={login})"),
+            }
+        }
+        assert!(saw_bye, "{partial:?}: BYE expected before the close");
+        assert!(start.elapsed() >= Duration::from_millis(1500), "{partial:?}: closed too early");
+        assert!(server.wait_exit(Duration::from_secs(5)).is_some());
+        if login {
+            assert!(server.log_text().contains(&format!("TIMEOUT, user={USER}")), "{}", server.log_text());
+        }
+    }
+}

@@ -170,6 +170,7 @@ pub fn start_tls(
     let input = dup(io.input_fd)?;
     let output = dup(1)?;
     let input_fd = std::os::fd::AsRawFd::as_raw_fd(&input);
+    let input = crate::session::TimedInput::new(input, io.read_timeout.clone());
     let (reader, writer, info) = tls::accept(
         config,
         tls::FdPair { input, output },
@@ -462,6 +463,10 @@ pub fn login_phase(
         }
         let fragments = match io.reader.read_command(&mut *io.writer) {
             Ok(f) => f,
+            Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                reply(io, "* BYE Login timeout.\r\n");
+                return None;
+            }
             Err(FrameError::Io(_)) => return None,
             Err(FrameError::LineTooLong) => {
                 reply(io, "* BAD [TOOBIG] Command line too long.\r\n");

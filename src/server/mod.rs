@@ -12,17 +12,19 @@ pub mod privdrop;
 pub mod proxy;
 pub mod tls;
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::auth;
 use crate::config::Config;
 use crate::maildir::Store;
 use crate::protocol::framing::{CommandReader, Limits};
-use crate::session::{End, Io, Session, SessionSettings};
+use crate::session::{End, Io, Session, SessionSettings, TimedInput};
 
 use login::{CAPABILITIES, FrontDoor, PREAUTH_LIMITS, Peer};
 
@@ -103,6 +105,10 @@ pub fn run(opts: Options) -> i32 {
     // SAFETY: fd 0 and 1 are the connection by contract (inetd-style); this
     // is the only owner of them in the process.
     let input = unsafe { File::from_raw_fd(0) };
+    // Until the configuration is read, a generous bound; then the login
+    // timeout, and after login the autologout timer.
+    let read_timeout = Rc::new(Cell::new(Duration::from_secs(60)));
+    let input = TimedInput::new(input, read_timeout.clone());
     let output = unsafe { File::from_raw_fd(1) };
     let mut io = Io {
         reader: CommandReader::new(Box::new(input) as Box<dyn Read>, PREAUTH_LIMITS),
@@ -111,6 +117,7 @@ pub fn run(opts: Options) -> i32 {
         bytes_out: 0,
         bytes_in_earlier: 0,
         pending_input: None,
+        read_timeout,
     };
     let config = match load_config(&opts) {
         Ok(c) => c,
@@ -122,6 +129,8 @@ pub fn run(opts: Options) -> i32 {
             return 1;
         }
     };
+    io.read_timeout
+        .set(Duration::from_secs(config.login_timeout.max(1)));
     let (mut ip, mut port) = peer_address();
     // A trusted proxy (HAProxy) sends the client's real address first. Our
     // own listener has already read it and says so with MDIMAP_PROXIED.
@@ -250,6 +259,8 @@ pub fn run(opts: Options) -> i32 {
         return 0;
     }
     io.reader.set_limits(session_limits(&config));
+    io.read_timeout
+        .set(Duration::from_secs(config.autologout.max(1)));
     let mut session = Session::new(&mut io, store, session_settings(&config));
     let end = session.run();
     drop(session);
@@ -429,6 +440,8 @@ fn run_preauth(opts: &Options, config: &Config, io: &mut Io) -> i32 {
         return 0;
     }
     io.reader.set_limits(session_limits(config));
+    io.read_timeout
+        .set(Duration::from_secs(config.autologout.max(1)));
     let mut session = Session::new(io, store, session_settings(config));
     session.run();
     0

@@ -10,7 +10,6 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -175,7 +174,7 @@ fn subject_field(der: &[u8], field: &str) -> Option<String> {
 /// The connection's two descriptors: input on fd 0, output on fd 1 (the same
 /// socket under mdimap-listen, systemd and tcpserver).
 pub struct FdPair {
-    pub input: File,
+    pub input: crate::session::TimedInput,
     pub output: File,
 }
 
@@ -271,7 +270,7 @@ pub fn accept(
         }
         if conn.wants_read() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let fd = transport.input.as_raw_fd();
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&transport.input);
             if left.is_zero()
                 || !crate::session::wait_readable(&[fd], left)
                     .first()

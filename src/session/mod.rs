@@ -18,8 +18,10 @@ mod select;
 mod store;
 pub mod view;
 
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::maildir::{Store, StoreError};
@@ -42,6 +44,8 @@ pub struct Io {
     /// Input held below the reader but invisible to poll(2): TLS plaintext
     /// already decrypted by the TLS library.
     pub pending_input: Option<Box<dyn Fn() -> bool>>,
+    /// The deadline of every read from the client (see [`TimedInput`]).
+    pub read_timeout: Rc<Cell<Duration>>,
 }
 
 impl Io {
@@ -69,6 +73,42 @@ impl Io {
             .first()
             .copied()
             .unwrap_or(true)
+    }
+}
+
+/// The connection's input with a deadline on every read: a client that
+/// sends half a command (or a literal announced and never sent) and then
+/// goes silent must not keep the process forever. The timeout is shared so
+/// the server can lengthen it after login (autologout) without rebuilding
+/// the reader.
+pub struct TimedInput {
+    file: std::fs::File,
+    timeout: Rc<Cell<Duration>>,
+}
+
+impl TimedInput {
+    pub fn new(file: std::fs::File, timeout: Rc<Cell<Duration>>) -> TimedInput {
+        TimedInput { file, timeout }
+    }
+}
+
+impl Read for TimedInput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let ready = wait_readable(&[self.file.as_raw_fd()], self.timeout.get());
+        if !ready.first().copied().unwrap_or(true) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client sent nothing in time",
+            ));
+        }
+        self.file.read(buf)
+    }
+}
+
+impl std::os::fd::AsRawFd for TimedInput {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
     }
 }
 
@@ -236,6 +276,10 @@ impl<'a> Session<'a> {
             }
             let fragments = match self.io.reader.read_command(&mut *self.io.writer) {
                 Ok(f) => f,
+                Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    self.send_raw(b"* BYE Autologout; idle for too long\r\n");
+                    return End::Timeout;
+                }
                 Err(FrameError::Io(_)) => return End::Disconnected,
                 Err(FrameError::LineTooLong) => {
                     self.send_raw(b"* BAD [TOOBIG] Command line too long.\r\n");
