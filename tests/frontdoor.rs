@@ -1791,3 +1791,26 @@ fn half_sent_commands_time_out() {
         }
     }
 }
+
+/// Literals over MDIMAP_MAX_LITERAL: a synchronizing one is refused with
+/// NO [TOOBIG] before the client sends it; a non-synchronizing one (already
+/// on the wire) is read, dropped and answered BAD [TOOBIG] (RFC 7888 §4);
+/// the session goes on either way.
+#[test]
+fn oversized_literals_are_refused() {
+    let (dir, conf, maildir) = setup("big-literal", "MDIMAP_MAX_LITERAL=1000\n");
+    let (_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    c.send(b"s1 APPEND INBOX {2000}\r\n");
+    let line = c.read_line();
+    assert!(line.starts_with("s1 NO [TOOBIG]"), "{line:?}");
+    let mut big = b"n1 APPEND INBOX {2000+}\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 2000));
+    big.extend_from_slice(b"\r\n");
+    c.send(&big);
+    let line = c.read_line();
+    assert!(line.starts_with("n1 BAD [TOOBIG]"), "{line:?}");
+    c.ok("NOOP");
+    c.ok(&format!("APPEND INBOX {}", common::lit("Subject: small\r\n\r\nfits\r\n")));
+    assert_eq!(files(&maildir.join("cur")).len(), 1, "only the small message is stored");
+}

@@ -49,8 +49,10 @@ pub enum FrameError {
     /// The stream failed; end of input is `UnexpectedEof`.
     Io(io::Error),
     /// A line exceeded `max_line` (or a command `max_command`). Input up to
-    /// the next LF has been discarded, so the connection can go on after BAD.
-    LineTooLong,
+    /// the next LF has been discarded, so the connection can go on after BAD;
+    /// `tag` is the command's tag when its start could be read, so the BAD
+    /// can be tagged and the client does not wait for an answer forever.
+    LineTooLong { tag: Option<Vec<u8>> },
     /// A literal exceeded `max_literal` or would push the command over
     /// `max_command`. A synchronizing one was not read (the client waits for a
     /// continuation that never comes); a non-synchronizing one was read and
@@ -72,7 +74,7 @@ impl std::fmt::Display for FrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FrameError::Io(e) => write!(f, "read error: {e}"),
-            FrameError::LineTooLong => f.write_str("line too long"),
+            FrameError::LineTooLong { .. } => f.write_str("line too long"),
             FrameError::LiteralTooBig { size, .. } => write!(f, "literal of {size} octets too big"),
         }
     }
@@ -156,14 +158,23 @@ impl<R: Read> CommandReader<R> {
         let mut tag: Option<Option<Vec<u8>>> = None;
         let mut total: u64 = 0;
         loop {
-            let line = self.next_line()?;
+            let line = match self.next_line() {
+                Ok(line) => line,
+                // A continuation line belongs to the command already tagged.
+                Err(FrameError::LineTooLong { tag: first }) => {
+                    return Err(FrameError::LineTooLong {
+                        tag: tag.clone().flatten().or(first),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             total = total.saturating_add(line.len() as u64);
             let tag = tag.get_or_insert_with(|| tag_of(&line));
             let Some(literal) = literal_announcement(&line) else {
                 fragments.push(Fragment::Line(line));
                 if total > self.limits.max_command as u64 {
                     // The command is complete, so the stream is in sync.
-                    return Err(FrameError::LineTooLong);
+                    return Err(FrameError::LineTooLong { tag: tag.clone() });
                 }
                 return Ok(fragments);
             };
@@ -215,7 +226,7 @@ impl<R: Read> CommandReader<R> {
         loop {
             let line = match self.next_line() {
                 Ok(line) => line,
-                Err(FrameError::LineTooLong) => return Ok(()),
+                Err(FrameError::LineTooLong { .. }) => return Ok(()),
                 Err(e) => return Err(e),
             };
             match literal_announcement(&line) {
@@ -319,14 +330,20 @@ impl<R: Read> CommandReader<R> {
                 let content = pending.get(..lf).unwrap_or(&[]);
                 let content = content.strip_suffix(b"\r").unwrap_or(content);
                 let line = (content.len() <= max).then(|| content.to_vec());
+                let tag = if line.is_none() {
+                    tag_of(content)
+                } else {
+                    None
+                };
                 self.consume(lf + 1);
-                return line.ok_or(FrameError::LineTooLong);
+                return line.ok_or(FrameError::LineTooLong { tag });
             }
             scanned = pending.len();
             // Without its LF the line holds at least all but a final CR.
             if pending.len() > max.saturating_add(1) {
+                let tag = tag_of(pending);
                 self.discard_through_lf()?;
-                return Err(FrameError::LineTooLong);
+                return Err(FrameError::LineTooLong { tag });
             }
             self.fill()?;
         }
@@ -567,9 +584,10 @@ mod tests {
         input.extend(std::iter::repeat_n(b'x', 100_000));
         input.extend_from_slice(b"\r\nb NOOP\r\n");
         let mut r = reader(&input);
+        // The tag is recovered from the start of the line, for a tagged BAD.
         assert!(matches!(
             r.read_command(&mut io::sink()),
-            Err(FrameError::LineTooLong)
+            Err(FrameError::LineTooLong { tag: Some(t) }) if t == b"a"
         ));
         assert!(r.buf.capacity() <= 4 * CHUNK);
         assert_eq!(
@@ -580,7 +598,7 @@ mod tests {
         // Exactly at the limit passes, one more fails even when it arrives whole.
         let mut r = small(b"12345678901234567890\r\n123456789012345678901\r\nok\n");
         assert_eq!(r.read_line().unwrap(), b"12345678901234567890");
-        assert!(matches!(r.read_line(), Err(FrameError::LineTooLong)));
+        assert!(matches!(r.read_line(), Err(FrameError::LineTooLong { .. })));
         assert_eq!(r.read_line().unwrap(), b"ok");
     }
 

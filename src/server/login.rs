@@ -468,8 +468,14 @@ pub fn login_phase(
                 return None;
             }
             Err(FrameError::Io(_)) => return None,
-            Err(FrameError::LineTooLong) => {
-                reply(io, "* BAD [TOOBIG] Command line too long.\r\n");
+            Err(FrameError::LineTooLong { tag }) => {
+                let tag = tag
+                    .map(|t| String::from_utf8_lossy(&t).into_owned())
+                    .unwrap_or_else(|| "*".into());
+                reply(
+                    io,
+                    &format!("{tag} BAD [TOOBIG] Command line too long.\r\n"),
+                );
                 continue;
             }
             Err(FrameError::LiteralTooBig { tag, .. }) => {

@@ -64,7 +64,7 @@ impl Session<'_> {
                 return match self.io.reader.read_line() {
                     Ok(line) if line.eq_ignore_ascii_case(b"DONE") => Done::ok("IDLE terminated."),
                     Ok(_) => Done::bad("Expected DONE."),
-                    Err(FrameError::LineTooLong) => Done::bad("Expected DONE."),
+                    Err(FrameError::LineTooLong { .. }) => Done::bad("Expected DONE."),
                     Err(_) => {
                         self.broken = true;
                         Done::bad("Connection lost.")

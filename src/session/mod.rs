@@ -281,14 +281,27 @@ impl<'a> Session<'a> {
                     return End::Timeout;
                 }
                 Err(FrameError::Io(_)) => return End::Disconnected,
-                Err(FrameError::LineTooLong) => {
-                    self.send_raw(b"* BAD [TOOBIG] Command line too long.\r\n");
+                Err(FrameError::LineTooLong { tag }) => {
+                    let tag = tag
+                        .map(|t| String::from_utf8_lossy(&t).into_owned())
+                        .unwrap_or_else(|| "*".into());
+                    self.send_raw(
+                        format!("{tag} BAD [TOOBIG] Command line too long.\r\n").as_bytes(),
+                    );
                     continue;
                 }
-                Err(FrameError::LiteralTooBig { tag, .. }) => {
-                    let tag = tag.map(|t| String::from_utf8_lossy(&t).into_owned());
-                    let tag = tag.unwrap_or_else(|| "*".to_string());
-                    self.send_raw(format!("{tag} NO [TOOBIG] Literal too large.\r\n").as_bytes());
+                Err(FrameError::LiteralTooBig {
+                    tag, synchronizing, ..
+                }) => {
+                    let tag = tag
+                        .map(|t| String::from_utf8_lossy(&t).into_owned())
+                        .unwrap_or_else(|| "*".into());
+                    // RFC 7888 §4: a non-synchronizing literal over the limit
+                    // is a BAD; a synchronizing one is simply refused.
+                    let status = if synchronizing { "NO" } else { "BAD" };
+                    self.send_raw(
+                        format!("{tag} {status} [TOOBIG] Literal too large.\r\n").as_bytes(),
+                    );
                     continue;
                 }
             };
