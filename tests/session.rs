@@ -1229,3 +1229,21 @@ fn hostile_list_pattern_is_answered_quickly() {
     assert!(r.untagged.is_empty(), "{r:#?}");
     assert!(started.elapsed() < Duration::from_secs(5), "LIST took {:?}", started.elapsed());
 }
+
+/// Renaming the selected mailbox: the session follows it to its new name
+/// (its UIDs travel with it) and still sees changes there.
+#[test]
+fn renaming_the_selected_mailbox_keeps_it_usable() {
+    let (_t, m, _s, mut c) = setup("rename-selected");
+    c.ok("CREATE INBOX.A");
+    c.ok(&format!("APPEND INBOX.A {}", lit_plus(&crlf(&message("in A", "x")))));
+    c.ok("SELECT INBOX.A");
+    c.ok("RENAME INBOX.A INBOX.B");
+    let r = c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert!(r.untagged.join("\n").contains("in A"), "{r:#?}");
+    deliver(&m.join(".B"), &message("later", "y"));
+    let r = c.ok("NOOP");
+    assert!(r.contains("* 2 EXISTS"), "{r:#?}");
+    c.ok("STORE 1 +FLAGS (\\Flagged)");
+    assert!(files(&m.join(".B/cur")).iter().any(|f| flags_of_name(f).contains('F')));
+}

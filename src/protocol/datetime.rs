@@ -146,6 +146,11 @@ pub fn parse_date_time(s: &[u8]) -> Option<i64> {
 /// Formats `unix` seen at `offset_secs` east of UTC as an IMAP date-time
 /// without quotes: `" 7-Jan-2024 10:00:00 +0100"` (day space-padded to two).
 pub fn format_date_time(unix: i64, offset_secs: i32) -> String {
+    // The grammar has four-digit years: a file time outside 0000-9999 (a
+    // `touch -d` far off) is shown as the nearest date that can be said.
+    const FIRST: i64 = -62_167_219_200; // 0000-01-01T00:00:00Z
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let unix = unix.clamp(FIRST + 86_400, LAST - 86_400);
     let local = unix.saturating_add(i64::from(offset_secs));
     let (year, month, day) = civil_from_days(local.div_euclid(86_400));
     let secs = local.rem_euclid(86_400);
@@ -193,6 +198,13 @@ pub fn local_offset(unix: i64) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn far_dates_keep_four_digit_years() {
+        assert!(format_date_time(i64::MAX, 0).contains("-9999 "));
+        assert!(format_date_time(i64::MIN, 0).contains("-0000 "));
+        assert!(format_date_time(-1_000_000_000_000, 3600).contains("-0000 "));
+    }
 
     #[test]
     fn rfc3501_example() {

@@ -75,10 +75,31 @@ impl Session<'_> {
             (Ok(f), Ok(t)) => (f, t),
             (Err(d), _) | (_, Err(d)) => return d,
         };
-        match self.store.rename_folder(&from, &to) {
-            Ok(()) => Done::ok("RENAME completed."),
-            Err(e) => store_error(&e),
+        if let Err(e) = self.store.rename_folder(&from, &to) {
+            return store_error(&e);
         }
+        // The selected mailbox (or one below the renamed one) moved with its
+        // UID database: follow it. (A renamed INBOX stays in place, emptied;
+        // the next rescan reports its messages as expunged.)
+        if from != "INBOX"
+            && let Some(view) = self.selected.as_mut()
+        {
+            let current = view.folder.name().to_string();
+            let moved = if current == from {
+                Some(to.clone())
+            } else {
+                current
+                    .strip_prefix(&format!("{from}."))
+                    .map(|rest| format!("{to}.{rest}"))
+            };
+            if let Some(new_name) = moved {
+                match self.store.folder(&new_name) {
+                    Ok(folder) => view.folder = folder,
+                    Err(e) => log::error!("following the renamed mailbox {new_name}: {e}"),
+                }
+            }
+        }
+        Done::ok("RENAME completed.")
     }
 
     pub(super) fn cmd_subscribe(&mut self, raw: &[u8], subscribe: bool) -> Done {

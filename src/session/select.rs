@@ -9,11 +9,9 @@ use crate::protocol::sequence::SequenceSet;
 impl Session<'_> {
     pub(super) fn cmd_select(&mut self, raw: &[u8], read_only: bool) -> Done {
         // A SELECT, even a failed one, leaves the previous mailbox without
-        // expunging it (RFC 3501 §6.3.1).
-        if self.selected.take().is_some() {
-            self.pending
-                .push(b"OK [CLOSED] Previous mailbox closed.".to_vec());
-        }
+        // expunging it (RFC 3501 §6.3.1). (`OK [CLOSED]` belongs to QRESYNC,
+        // which is not offered.)
+        self.selected = None;
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
