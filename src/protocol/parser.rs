@@ -556,12 +556,22 @@ impl<'a> Parser<'a> {
             );
             self.sp()?;
         }
+        // RFC 6855/9755: `UTF8 (~{n}...)` carries a message with raw UTF-8
+        // headers; it is stored like any other.
+        let utf8 = self.keyword("UTF8");
+        if utf8 {
+            self.sp()?;
+            self.expect(b'(', "( after UTF8")?;
+        }
         match self.peek() {
             Some(b'{' | b'~') => {}
             None => return Err("Missing message literal".into()),
             _ => return Err("Expected a message literal".into()),
         }
         let message = self.literal(true)?;
+        if utf8 {
+            self.expect(b')', ") after the UTF8 message literal")?;
+        }
         Ok(CommandBody::Append {
             mailbox,
             flags,
@@ -1265,6 +1275,20 @@ mod tests {
         assert_eq!(
             err("a APPEND INBOX (\\Seen) x").message,
             "Expected a message literal"
+        );
+        // RFC 6855 §4: the UTF8 form.
+        assert_eq!(
+            body("a APPEND INBOX (\\Seen) UTF8 (~{4+}\r\né\r\n)"),
+            CommandBody::Append {
+                mailbox: v("INBOX"),
+                flags: vec!["\\Seen".into()],
+                date: None,
+                message: "é\r\n".as_bytes().to_vec(),
+            }
+        );
+        assert!(
+            parse("a APPEND INBOX UTF8 (~{1}\r\nx").is_err(),
+            "the ) is required"
         );
         assert!(parse("a APPEND INBOX {1}\r\nx extra").is_err());
         assert!(parse("a APPEND INBOX (\\*) {1}\r\nx").is_err());
