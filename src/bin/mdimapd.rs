@@ -4,12 +4,6 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-/// A session's folder scans allocate and free a few small strings per
-/// message; glibc's allocator spent a third of a 50 000-message rescan on
-/// that, mimalloc a fraction of it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// IMAP server for Maildir: serves one connection on standard input and output.
 #[derive(Parser, Debug)]
 #[command(name = "mdimapd", version, about, long_about = None)]
