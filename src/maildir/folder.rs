@@ -690,17 +690,19 @@ impl Folder {
         moved: &FastSet<String>,
         write: bool,
     ) -> Result<ScanResult, StoreError> {
-        let mut existing: FastSet<String> = listed.iter().map(|(_, b, _)| b.clone()).collect();
-        existing.extend(
-            list_files(&self.new_dir())?
-                .iter()
-                .map(|f| basename_of(f).to_string()),
-        );
-        // Keywords are secondary: a broken keyword directory must not make the folder unusable.
-        let keywords = keywords::load(&self.path, &existing, write).unwrap_or_else(|e| {
-            log::warn!("cannot read keywords of {}: {e}", self.path.display());
+        // Most folders never had a keyword: then there is nothing to merge,
+        // and no set of every message's name to build for it.
+        let keywords = if self.path.join(keywords::KEYWORDS_DIR).is_dir() {
+            let mut existing: FastSet<String> = listed.iter().map(|(_, b, _)| b.clone()).collect();
+            existing.extend(list_files(&self.new_dir())?.iter().map(|f| basename_of(f).to_string()));
+            // Keywords are secondary: a broken keyword directory must not make the folder unusable.
+            keywords::load(&self.path, &existing, write).unwrap_or_else(|e| {
+                log::warn!("cannot read keywords of {}: {e}", self.path.display());
+                keywords::KeywordMap::default()
+            })
+        } else {
             keywords::KeywordMap::default()
-        });
+        };
         let messages = listed
             .into_iter()
             .map(|(uid, basename, filename)| MessageEntry {
