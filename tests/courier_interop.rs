@@ -33,7 +33,11 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 const COURIER_CONFIG: &str = "/etc/courier/imapd";
 /// Where Debian and upstream builds put the real `imapd` program (Debian's
 /// `/usr/sbin/imapd` is the rc script, not the server).
-const COURIER_IMAPD: &[&str] = &["/usr/bin/imapd", "/usr/lib/courier/imapd", "/usr/lib/courier-imap/bin/imapd"];
+const COURIER_IMAPD: &[&str] = &[
+    "/usr/bin/imapd",
+    "/usr/lib/courier/imapd",
+    "/usr/lib/courier-imap/bin/imapd",
+];
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -78,7 +82,10 @@ impl Scratch {
             String::from_utf8_lossy(&out.stderr)
         );
         for sub in ["cur", "new", "tmp"] {
-            assert!(maildir.join(sub).is_dir(), "mdimap maildirmake made no {sub}/");
+            assert!(
+                maildir.join(sub).is_dir(),
+                "mdimap maildirmake made no {sub}/"
+            );
         }
         maildir
     }
@@ -104,7 +111,12 @@ fn at(secs: u64) -> SystemTime {
 fn deliver(folder: &Path, name: &str, content: &[u8], mtime: SystemTime) -> PathBuf {
     let tmp = folder.join("tmp").join(name);
     fs::write(&tmp, content).unwrap();
-    fs::File::options().write(true).open(&tmp).unwrap().set_modified(mtime).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
     let dest = folder.join("new").join(name);
     fs::rename(&tmp, &dest).unwrap();
     dest
@@ -124,7 +136,10 @@ fn mta_message(subject: &str, body: &str) -> Vec<u8> {
 
 /// A message as an IMAP client sends it in APPEND (CRLF line ends).
 fn client_message(subject: &str, body: &str) -> Vec<u8> {
-    String::from_utf8(mta_message(subject, body)).unwrap().replace('\n', "\r\n").into_bytes()
+    String::from_utf8(mta_message(subject, body))
+        .unwrap()
+        .replace('\n', "\r\n")
+        .into_bytes()
 }
 
 /// A Postfix-style unique name (no size in it).
@@ -134,12 +149,21 @@ fn postfix_name(secs: u64, n: u32) -> String {
 
 /// A maildrop/Courier-style unique name with `,S=<size>`.
 fn courier_style_name(secs: u64, n: u32, size: usize) -> String {
-    format!("{secs}.M{:06}P{}V0000000000000803I{:016X}.mail.example,S={size}", 200 + n, 4000 + n, 0x9000 + n)
+    format!(
+        "{secs}.M{:06}P{}V0000000000000803I{:016X}.mail.example,S={size}",
+        200 + n,
+        4000 + n,
+        0x9000 + n
+    )
 }
 
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -182,7 +206,10 @@ struct Reply {
 
 impl Reply {
     fn is_ok(&self) -> bool {
-        self.tagged.split(' ').nth(1).is_some_and(|s| s.eq_ignore_ascii_case("OK"))
+        self.tagged
+            .split(' ')
+            .nth(1)
+            .is_some_and(|s| s.eq_ignore_ascii_case("OK"))
     }
 
     fn text(&self) -> String {
@@ -198,7 +225,10 @@ impl Reply {
     /// The numbers or sets of response code `[NAME ...]` in any line.
     fn code(&self, name: &str) -> Option<Vec<String>> {
         let needle = format!("[{name} ");
-        let lines = self.untagged.iter().map(|u| String::from_utf8_lossy(u).into_owned());
+        let lines = self
+            .untagged
+            .iter()
+            .map(|u| String::from_utf8_lossy(u).into_owned());
         for line in lines.chain(std::iter::once(self.tagged.clone())) {
             let upper = line.to_ascii_uppercase();
             if let Some(i) = upper.find(&needle) {
@@ -211,7 +241,8 @@ impl Reply {
     }
 
     fn code_number(&self, name: &str) -> Option<u32> {
-        self.code(name).and_then(|v| v.first().and_then(|n| n.parse().ok()))
+        self.code(name)
+            .and_then(|v| v.first().and_then(|n| n.parse().ok()))
     }
 
     /// `* <n> <WORD>` responses (EXISTS, EXPUNGE, RECENT).
@@ -255,7 +286,13 @@ impl Imap {
             .arg(imapd)
             .current_dir(&scratch.path);
         // Without IMAPLOGINTAG imapd is a shell invocation (PREAUTH, invoking user).
-        for var in ["IMAPLOGINTAG", "AUTHENTICATED", "MAILDIR", "IMAP_BROKENUIDV", "IMAPDEBUGFILE"] {
+        for var in [
+            "IMAPLOGINTAG",
+            "AUTHENTICATED",
+            "MAILDIR",
+            "IMAP_BROKENUIDV",
+            "IMAPDEBUGFILE",
+        ] {
             cmd.env_remove(var);
         }
         Imap::spawn("Courier imapd", cmd, scratch)
@@ -277,7 +314,9 @@ impl Imap {
     }
 
     fn spawn(who: &'static str, mut cmd: Command, scratch: &Scratch) -> Imap {
-        let log = scratch.path.join(format!("{}-{}.log", who.replace(' ', "-"), next_number()));
+        let log = scratch
+            .path
+            .join(format!("{}-{}.log", who.replace(' ', "-"), next_number()));
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -300,7 +339,15 @@ impl Imap {
             }
         });
         let stdin = child.stdin.take();
-        let mut imap = Imap { who, child, stdin, output: rx, buf: Vec::new(), log, tags: 0 };
+        let mut imap = Imap {
+            who,
+            child,
+            stdin,
+            output: rx,
+            buf: Vec::new(),
+            log,
+            tags: 0,
+        };
         let greeting = String::from_utf8_lossy(&imap.read_response()).into_owned();
         assert!(
             greeting.starts_with("* PREAUTH"),
@@ -311,11 +358,19 @@ impl Imap {
     }
 
     fn log_text(&self) -> String {
-        format!("---- {} stderr ({}) ----\n{}", self.who, self.log.display(), fs::read_to_string(&self.log).unwrap_or_default())
+        format!(
+            "---- {} stderr ({}) ----\n{}",
+            self.who,
+            self.log.display(),
+            fs::read_to_string(&self.log).unwrap_or_default()
+        )
     }
 
     fn fill(&mut self, deadline: Instant) {
-        match self.output.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        match self
+            .output
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
             Ok(chunk) => self.buf.extend_from_slice(&chunk),
             Err(RecvTimeoutError::Timeout) => panic!(
                 "{}: no complete response within {READ_TIMEOUT:?}; unread output: {:?}\n{}",
@@ -374,9 +429,15 @@ impl Imap {
 
     fn send(&mut self, bytes: &[u8]) {
         let who = self.who;
-        let stdin = self.stdin.as_mut().unwrap_or_else(|| panic!("{who}: input already closed"));
+        let stdin = self
+            .stdin
+            .as_mut()
+            .unwrap_or_else(|| panic!("{who}: input already closed"));
         if let Err(e) = stdin.write_all(bytes).and_then(|_| stdin.flush()) {
-            panic!("{who}: cannot write to the server: {e}\n{}", self.log_text());
+            panic!(
+                "{who}: cannot write to the server: {e}\n{}",
+                self.log_text()
+            );
         }
     }
 
@@ -390,7 +451,11 @@ impl Imap {
         loop {
             let r = self.read_response();
             if r.starts_with(prefix.as_bytes()) {
-                return Reply { command: command.to_string(), untagged, tagged: String::from_utf8_lossy(&r).into_owned() };
+                return Reply {
+                    command: command.to_string(),
+                    untagged,
+                    tagged: String::from_utf8_lossy(&r).into_owned(),
+                };
             }
             untagged.push(r);
         }
@@ -406,7 +471,14 @@ impl Imap {
     /// Like [`Imap::command`], failing the test unless the reply is OK.
     fn ok(&mut self, command: &str) -> Reply {
         let reply = self.command(command);
-        assert!(reply.is_ok(), "{}: `{}` failed:\n{}\n{}", self.who, reply.command, reply.text(), self.log_text());
+        assert!(
+            reply.is_ok(),
+            "{}: `{}` failed:\n{}\n{}",
+            self.who,
+            reply.command,
+            reply.text(),
+            self.log_text()
+        );
         reply
     }
 
@@ -423,7 +495,11 @@ impl Imap {
                 break;
             }
             if r.starts_with(format!("{tag} ").as_bytes()) {
-                return Reply { command, untagged, tagged: String::from_utf8_lossy(&r).into_owned() };
+                return Reply {
+                    command,
+                    untagged,
+                    tagged: String::from_utf8_lossy(&r).into_owned(),
+                };
             }
             untagged.push(r);
         }
@@ -431,7 +507,13 @@ impl Imap {
         data.extend_from_slice(b"\r\n");
         self.send(&data);
         let reply = self.finish(&tag, &command, untagged);
-        assert!(reply.is_ok(), "{}: `{command}` failed:\n{}\n{}", self.who, reply.text(), self.log_text());
+        assert!(
+            reply.is_ok(),
+            "{}: `{command}` failed:\n{}\n{}",
+            self.who,
+            reply.text(),
+            self.log_text()
+        );
         reply
     }
 
@@ -449,10 +531,19 @@ impl Imap {
         let deadline = Instant::now() + EXIT_TIMEOUT;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "{} exited with {status} after LOGOUT\n{}", self.who, self.log_text());
+                assert!(
+                    status.success(),
+                    "{} exited with {status} after LOGOUT\n{}",
+                    self.who,
+                    self.log_text()
+                );
                 return;
             }
-            assert!(Instant::now() < deadline, "{} did not exit within {EXIT_TIMEOUT:?} after LOGOUT", self.who);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {EXIT_TIMEOUT:?} after LOGOUT",
+                self.who
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -519,7 +610,10 @@ fn parse_values(input: &[u8]) -> Vec<Value> {
             }
             b')' => {
                 let done = stack.pop().expect("unbalanced )");
-                stack.last_mut().expect("unbalanced )").push(Value::List(done));
+                stack
+                    .last_mut()
+                    .expect("unbalanced )")
+                    .push(Value::List(done));
                 pos += 1;
             }
             b'"' => {
@@ -536,15 +630,26 @@ fn parse_values(input: &[u8]) -> Vec<Value> {
                 stack.last_mut().unwrap().push(Value::Str(s));
             }
             b'{' => {
-                let close = pos + input[pos..].iter().position(|&b| b == b'}').expect("unterminated {");
-                let n: usize = std::str::from_utf8(&input[pos + 1..close]).unwrap().parse().unwrap();
+                let close = pos
+                    + input[pos..]
+                        .iter()
+                        .position(|&b| b == b'}')
+                        .expect("unterminated {");
+                let n: usize = std::str::from_utf8(&input[pos + 1..close])
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 let start = close + 3; // "}\r\n"
-                stack.last_mut().unwrap().push(Value::Str(input[start..start + n].to_vec()));
+                stack
+                    .last_mut()
+                    .unwrap()
+                    .push(Value::Str(input[start..start + n].to_vec()));
                 pos = start + n;
             }
             _ => {
                 let start = pos;
-                while pos < input.len() && !matches!(input[pos], b' ' | b'(' | b')' | b'\r' | b'\n') {
+                while pos < input.len() && !matches!(input[pos], b' ' | b'(' | b')' | b'\r' | b'\n')
+                {
                     if input[pos] == b'[' {
                         // BODY[...] keeps its section, spaces and parentheses included.
                         while pos < input.len() && input[pos] != b']' {
@@ -553,12 +658,18 @@ fn parse_values(input: &[u8]) -> Vec<Value> {
                     }
                     pos += 1;
                 }
-                let atom = String::from_utf8_lossy(&input[start..pos.min(input.len())]).into_owned();
+                let atom =
+                    String::from_utf8_lossy(&input[start..pos.min(input.len())]).into_owned();
                 stack.last_mut().unwrap().push(Value::Atom(atom));
             }
         }
     }
-    assert_eq!(stack.len(), 1, "unbalanced parentheses in {:?}", String::from_utf8_lossy(input));
+    assert_eq!(
+        stack.len(),
+        1,
+        "unbalanced parentheses in {:?}",
+        String::from_utf8_lossy(input)
+    );
     stack.pop().unwrap()
 }
 
@@ -614,7 +725,11 @@ fn flag_set(value: &Value) -> BTreeSet<String> {
         .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
         .map(|f| {
             const SYSTEM: [&str; 5] = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"];
-            SYSTEM.iter().find(|s| s.eq_ignore_ascii_case(&f)).map(|s| s.to_string()).unwrap_or(f)
+            SYSTEM
+                .iter()
+                .find(|s| s.eq_ignore_ascii_case(&f))
+                .map(|s| s.to_string())
+                .unwrap_or(f)
         })
         .collect()
 }
@@ -630,10 +745,22 @@ fn parse_internal_date(s: &str) -> i64 {
     let [date, time, zone] = parts[..] else { bad() };
     let d: Vec<&str> = date.split('-').collect();
     let [day, month, year] = d[..] else { bad() };
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month)).unwrap_or_else(|| bad()) as i64 + 1;
-    let (day, year): (i64, i64) = (day.parse().unwrap_or_else(|_| bad()), year.parse().unwrap_or_else(|_| bad()));
-    let t: Vec<i64> = time.split(':').map(|x| x.parse().unwrap_or_else(|_| bad())).collect();
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month))
+        .unwrap_or_else(|| bad()) as i64
+        + 1;
+    let (day, year): (i64, i64) = (
+        day.parse().unwrap_or_else(|_| bad()),
+        year.parse().unwrap_or_else(|_| bad()),
+    );
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().unwrap_or_else(|_| bad()))
+        .collect();
     let [h, m, sec] = t[..] else { bad() };
     let sign = if zone.starts_with('-') { -1 } else { 1 };
     let z: i64 = zone[1..].parse().unwrap_or_else(|_| bad());
@@ -697,7 +824,13 @@ impl MailboxView {
         self.messages
             .iter()
             .find(|m| m.uid == uid)
-            .unwrap_or_else(|| panic!("{}: no message with UID {uid} in {:?}", self.name, self.uids()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no message with UID {uid} in {:?}",
+                    self.name,
+                    self.uids()
+                )
+            })
     }
 
     fn uids(&self) -> Vec<u32> {
@@ -708,31 +841,59 @@ impl MailboxView {
 /// STATUS, then SELECT, then `UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[])`.
 fn view(imap: &mut Imap, mailbox: &str) -> MailboxView {
     let who = imap.who;
-    let status = imap.ok(&format!("STATUS \"{mailbox}\" (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"));
+    let status = imap.ok(&format!(
+        "STATUS \"{mailbox}\" (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"
+    ));
     let lines = untagged_named(&status, "STATUS");
-    assert_eq!(lines.len(), 1, "{who}: STATUS {mailbox}: one STATUS response expected:\n{}", status.text());
+    assert_eq!(
+        lines.len(),
+        1,
+        "{who}: STATUS {mailbox}: one STATUS response expected:\n{}",
+        status.text()
+    );
     let items = lines[0].last().unwrap().list();
     let mut numbers = BTreeMap::new();
     for pair in items.chunks(2) {
-        numbers.insert(pair[0].text().to_ascii_uppercase(), pair[1].text().parse::<u32>().unwrap());
+        numbers.insert(
+            pair[0].text().to_ascii_uppercase(),
+            pair[1].text().parse::<u32>().unwrap(),
+        );
     }
-    let item = |k: &str| *numbers.get(k).unwrap_or_else(|| panic!("{who}: STATUS {mailbox} lacks {k}: {}", status.text()));
+    let item = |k: &str| {
+        *numbers
+            .get(k)
+            .unwrap_or_else(|| panic!("{who}: STATUS {mailbox} lacks {k}: {}", status.text()))
+    };
 
     let select = imap.ok(&format!("SELECT \"{mailbox}\""));
-    let exists = *select.numbered("EXISTS").last().unwrap_or_else(|| panic!("{who}: SELECT without EXISTS"));
-    let uidvalidity = select
-        .code_number("UIDVALIDITY")
-        .unwrap_or_else(|| panic!("{who}: SELECT {mailbox} without UIDVALIDITY:\n{}", select.text()));
+    let exists = *select
+        .numbered("EXISTS")
+        .last()
+        .unwrap_or_else(|| panic!("{who}: SELECT without EXISTS"));
+    let uidvalidity = select.code_number("UIDVALIDITY").unwrap_or_else(|| {
+        panic!(
+            "{who}: SELECT {mailbox} without UIDVALIDITY:\n{}",
+            select.text()
+        )
+    });
     if let Some(next) = select.code_number("UIDNEXT") {
         // Courier sends none; a server that does must agree with its own STATUS.
-        assert_eq!(next, item("UIDNEXT"), "{who}: SELECT {mailbox} UIDNEXT differs from STATUS UIDNEXT");
+        assert_eq!(
+            next,
+            item("UIDNEXT"),
+            "{who}: SELECT {mailbox} UIDNEXT differs from STATUS UIDNEXT"
+        );
     }
 
     let mut messages = Vec::new();
     if exists > 0 {
         let fetch = imap.ok("UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[])");
         for (_, items) in fetch_responses(&fetch) {
-            let get = |k: &str| items.get(k).unwrap_or_else(|| panic!("{who}: FETCH without {k}: {items:?}"));
+            let get = |k: &str| {
+                items
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{who}: FETCH without {k}: {items:?}"))
+            };
             let body = match get("BODY[]") {
                 Value::Str(b) => b.clone(),
                 other => panic!("{who}: BODY[] is {other:?}"),
@@ -746,7 +907,12 @@ fn view(imap: &mut Imap, mailbox: &str) -> MailboxView {
             });
         }
         messages.sort_by_key(|m| m.uid);
-        assert_eq!(messages.len() as u32, exists, "{who}: {mailbox}: FETCH 1:* answered for {} of {exists} messages", messages.len());
+        assert_eq!(
+            messages.len() as u32,
+            exists,
+            "{who}: {mailbox}: FETCH 1:* answered for {} of {exists} messages",
+            messages.len()
+        );
     }
     MailboxView {
         name: mailbox.to_string(),
@@ -768,13 +934,34 @@ fn differences(courier: &MailboxView, mdimap: &MailboxView) -> Vec<String> {
             out.push(format!("{}: {name}: Courier {c}, mdimap {m}", courier.name));
         }
     };
-    field("STATUS MESSAGES", courier.status_messages, mdimap.status_messages);
+    field(
+        "STATUS MESSAGES",
+        courier.status_messages,
+        mdimap.status_messages,
+    );
     field("STATUS UNSEEN", courier.status_unseen, mdimap.status_unseen);
-    field("STATUS UIDNEXT", courier.status_uidnext, mdimap.status_uidnext);
-    field("STATUS UIDVALIDITY", courier.status_uidvalidity, mdimap.status_uidvalidity);
+    field(
+        "STATUS UIDNEXT",
+        courier.status_uidnext,
+        mdimap.status_uidnext,
+    );
+    field(
+        "STATUS UIDVALIDITY",
+        courier.status_uidvalidity,
+        mdimap.status_uidvalidity,
+    );
     field("SELECT EXISTS", courier.exists, mdimap.exists);
-    field("SELECT UIDVALIDITY", courier.uidvalidity, mdimap.uidvalidity);
-    let uids: BTreeSet<u32> = courier.messages.iter().chain(&mdimap.messages).map(|m| m.uid).collect();
+    field(
+        "SELECT UIDVALIDITY",
+        courier.uidvalidity,
+        mdimap.uidvalidity,
+    );
+    let uids: BTreeSet<u32> = courier
+        .messages
+        .iter()
+        .chain(&mdimap.messages)
+        .map(|m| m.uid)
+        .collect();
     for uid in uids {
         let c = courier.messages.iter().find(|m| m.uid == uid);
         let m = mdimap.messages.iter().find(|m| m.uid == uid);
@@ -791,10 +978,16 @@ fn differences(courier: &MailboxView, mdimap: &MailboxView) -> Vec<String> {
             }
         };
         if c.flags != m.flags {
-            out.push(format!("{}: UID {uid}: FLAGS: Courier {:?}, mdimap {:?}", courier.name, c.flags, m.flags));
+            out.push(format!(
+                "{}: UID {uid}: FLAGS: Courier {:?}, mdimap {:?}",
+                courier.name, c.flags, m.flags
+            ));
         }
         if c.size != m.size {
-            out.push(format!("{}: UID {uid}: RFC822.SIZE: Courier {}, mdimap {}", courier.name, c.size, m.size));
+            out.push(format!(
+                "{}: UID {uid}: RFC822.SIZE: Courier {}, mdimap {}",
+                courier.name, c.size, m.size
+            ));
         }
         if c.internal_date != m.internal_date {
             out.push(format!(
@@ -803,7 +996,12 @@ fn differences(courier: &MailboxView, mdimap: &MailboxView) -> Vec<String> {
             ));
         }
         if c.body != m.body {
-            let at = c.body.iter().zip(&m.body).position(|(a, b)| a != b).unwrap_or(c.body.len().min(m.body.len()));
+            let at = c
+                .body
+                .iter()
+                .zip(&m.body)
+                .position(|(a, b)| a != b)
+                .unwrap_or(c.body.len().min(m.body.len()));
             out.push(format!(
                 "{}: UID {uid}: BODY[] differs from byte {at} (Courier {} bytes, mdimap {} bytes): Courier {:?}, mdimap {:?}",
                 courier.name,
@@ -823,7 +1021,11 @@ fn assert_same_views(context: &str, courier: &[MailboxView], mdimap: &[MailboxVi
         assert_eq!(c.name, m.name);
         diffs.extend(differences(c, m));
     }
-    assert!(diffs.is_empty(), "{context}: Courier and mdimap disagree:\n  {}", diffs.join("\n  "));
+    assert!(
+        diffs.is_empty(),
+        "{context}: Courier and mdimap disagree:\n  {}",
+        diffs.join("\n  ")
+    );
 }
 
 fn views(imap: &mut Imap, mailboxes: &[&str]) -> Vec<MailboxView> {
@@ -857,7 +1059,12 @@ fn lsub(imap: &mut Imap) -> BTreeSet<String> {
     let reply = imap.ok("LSUB \"\" \"*\"");
     untagged_named(&reply, "LSUB")
         .iter()
-        .filter(|v| !v[0].list().iter().any(|a| a.text().eq_ignore_ascii_case("\\Noselect")))
+        .filter(|v| {
+            !v[0]
+                .list()
+                .iter()
+                .any(|a| a.text().eq_ignore_ascii_case("\\Noselect"))
+        })
         .map(|v| v[2].text())
         .collect()
 }
@@ -872,23 +1079,55 @@ fn lsub(imap: &mut Imap) -> BTreeSet<String> {
 fn strict_uiddb(folder: &Path) -> (u32, u32, Vec<(u32, String)>) {
     let path = folder.join("courierimapuiddb");
     let bytes = fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let text = String::from_utf8(bytes).unwrap_or_else(|_| panic!("{} is not text", path.display()));
-    assert!(text.ends_with('\n') && !text.contains('\r'), "{}: lines must end in LF: {text:?}", path.display());
+    let text =
+        String::from_utf8(bytes).unwrap_or_else(|_| panic!("{} is not text", path.display()));
+    assert!(
+        text.ends_with('\n') && !text.contains('\r'),
+        "{}: lines must end in LF: {text:?}",
+        path.display()
+    );
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
-    let [version, uidv, next] = head[..] else { panic!("{}: bad first line in {text:?}", path.display()) };
-    assert_eq!(version, "1", "{}: version must be 1: {text:?}", path.display());
-    let uidv: u32 = uidv.parse().unwrap_or_else(|_| panic!("{}: bad UIDVALIDITY in {text:?}", path.display()));
-    let next: u32 = next.parse().unwrap_or_else(|_| panic!("{}: bad next UID in {text:?}", path.display()));
+    let [version, uidv, next] = head[..] else {
+        panic!("{}: bad first line in {text:?}", path.display())
+    };
+    assert_eq!(
+        version,
+        "1",
+        "{}: version must be 1: {text:?}",
+        path.display()
+    );
+    let uidv: u32 = uidv
+        .parse()
+        .unwrap_or_else(|_| panic!("{}: bad UIDVALIDITY in {text:?}", path.display()));
+    let next: u32 = next
+        .parse()
+        .unwrap_or_else(|_| panic!("{}: bad next UID in {text:?}", path.display()));
     let mut entries = Vec::new();
     for line in lines {
-        let (uid, base) = line.split_once(' ').unwrap_or_else(|| panic!("{}: bad line {line:?}", path.display()));
-        let uid: u32 = uid.parse().unwrap_or_else(|_| panic!("{}: bad UID in {line:?}", path.display()));
-        assert!(!base.contains(':') && !base.is_empty(), "{}: entry must be a base name: {line:?}", path.display());
+        let (uid, base) = line
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("{}: bad line {line:?}", path.display()));
+        let uid: u32 = uid
+            .parse()
+            .unwrap_or_else(|_| panic!("{}: bad UID in {line:?}", path.display()));
+        assert!(
+            !base.contains(':') && !base.is_empty(),
+            "{}: entry must be a base name: {line:?}",
+            path.display()
+        );
         if let Some((last, _)) = entries.last() {
-            assert!(uid > *last, "{}: UIDs not ascending at {line:?}", path.display());
+            assert!(
+                uid > *last,
+                "{}: UIDs not ascending at {line:?}",
+                path.display()
+            );
         }
-        assert!(uid < next, "{}: UID {uid} not below next UID {next}", path.display());
+        assert!(
+            uid < next,
+            "{}: UID {uid} not below next UID {next}",
+            path.display()
+        );
         entries.push((uid, base.to_string()));
     }
     let mut listed: Vec<&str> = entries.iter().map(|(_, b)| b.as_str()).collect();
@@ -896,7 +1135,12 @@ fn strict_uiddb(folder: &Path) -> (u32, u32, Vec<(u32, String)>) {
     let cur = files(&folder.join("cur"));
     let mut in_cur: Vec<&str> = cur.iter().map(|n| base_of(n)).collect();
     in_cur.sort();
-    assert_eq!(listed, in_cur, "{}: entries must be exactly the messages in cur/", path.display());
+    assert_eq!(
+        listed,
+        in_cur,
+        "{}: entries must be exactly the messages in cur/",
+        path.display()
+    );
     (uidv, next, entries)
 }
 
@@ -936,20 +1180,42 @@ fn courier_works_on_fresh_maildir(scratch: &Scratch, maildir: &Path) -> CourierR
 
     let mut c = Imap::courier(scratch);
     let select = c.ok("SELECT INBOX");
-    assert_eq!(select.numbered("EXISTS"), vec![5], "Courier SELECT:\n{}", select.text());
+    assert_eq!(
+        select.numbered("EXISTS"),
+        vec![5],
+        "Courier SELECT:\n{}",
+        select.text()
+    );
     c.ok("STORE 1 +FLAGS (\\Seen)");
     c.ok("STORE 2 +FLAGS (\\Seen \\Flagged $Label1 Junk)");
     c.ok("STORE 3 +FLAGS (\\Answered \\Draft)");
     c.ok("STORE 4 +FLAGS (Junk)");
     c.ok("STORE 5 +FLAGS (\\Deleted \\Seen)");
     let expunge = c.ok("EXPUNGE");
-    assert_eq!(expunge.numbered("EXPUNGE"), vec![5], "Courier EXPUNGE:\n{}", expunge.text());
+    assert_eq!(
+        expunge.numbered("EXPUNGE"),
+        vec![5],
+        "Courier EXPUNGE:\n{}",
+        expunge.text()
+    );
     c.ok(&format!("CREATE {REPORTS}"));
     c.ok(&format!("SUBSCRIBE {REPORTS}"));
-    let appended = c.append(REPORTS, "\\Seen $Label1", None, &client_message("Appended by Courier", "Report body."));
-    let appenduid = appended.code("APPENDUID").unwrap_or_else(|| panic!("Courier APPEND without APPENDUID: {}", appended.text()));
+    let appended = c.append(
+        REPORTS,
+        "\\Seen $Label1",
+        None,
+        &client_message("Appended by Courier", "Report body."),
+    );
+    let appenduid = appended
+        .code("APPENDUID")
+        .unwrap_or_else(|| panic!("Courier APPEND without APPENDUID: {}", appended.text()));
     let appended_uid: u32 = appenduid[1].parse().unwrap();
-    c.append(REPORTS, "", Some("01-Jan-2020 12:00:00 +0000"), &client_message("Dated", "Has an INTERNALDATE."));
+    c.append(
+        REPORTS,
+        "",
+        Some("01-Jan-2020 12:00:00 +0000"),
+        &client_message("Dated", "Has an INTERNALDATE."),
+    );
 
     let views = views(&mut c, &["INBOX", REPORTS]);
     let list = list(&mut c);
@@ -958,16 +1224,37 @@ fn courier_works_on_fresh_maildir(scratch: &Scratch, maildir: &Path) -> CourierR
 
     // The setup did what the test means it to do (so a later mismatch is mdimap's).
     let inbox = &views[0];
-    assert_eq!(inbox.uids(), vec![1, 2, 3, 4], "Courier's UIDs for the deliveries");
-    assert_eq!(inbox.by_uid(2).flags, flags(&["\\Seen", "\\Flagged", "$Label1", "Junk"]));
+    assert_eq!(
+        inbox.uids(),
+        vec![1, 2, 3, 4],
+        "Courier's UIDs for the deliveries"
+    );
+    assert_eq!(
+        inbox.by_uid(2).flags,
+        flags(&["\\Seen", "\\Flagged", "$Label1", "Junk"])
+    );
     assert_eq!(inbox.by_uid(3).flags, flags(&["\\Answered", "\\Draft"]));
     assert_eq!(inbox.by_uid(4).flags, flags(&["Junk"]));
     let reports = &views[1];
-    assert_eq!(reports.by_uid(appended_uid).flags, flags(&["\\Seen", "$Label1"]));
-    assert!(reports.messages.iter().any(|m| m.internal_date == 1_577_880_000), "APPEND date kept by Courier");
+    assert_eq!(
+        reports.by_uid(appended_uid).flags,
+        flags(&["\\Seen", "$Label1"])
+    );
+    assert!(
+        reports
+            .messages
+            .iter()
+            .any(|m| m.internal_date == 1_577_880_000),
+        "APPEND date kept by Courier"
+    );
     assert!(list.contains_key(REPORTS), "Courier LIST: {list:?}");
     assert!(lsub.contains(REPORTS), "Courier LSUB: {lsub:?}");
-    CourierRun { views, list, lsub, appended_uid }
+    CourierRun {
+        views,
+        list,
+        lsub,
+        appended_uid,
+    }
 }
 
 /// Test 1: Courier first, mdimap second on the same maildir.
@@ -984,10 +1271,22 @@ fn mdimap_sees_what_courier_left() {
     m.logout();
 
     assert_same_views("mdimap after Courier", &courier.views, &mine);
-    assert_eq!(mine[1].by_uid(courier.appended_uid).flags, flags(&["\\Seen", "$Label1"]));
-    assert_eq!(courier.list, my_list, "LIST \"\" \"*\": left Courier, right mdimap");
-    assert!(my_list.contains_key("INBOX.Work.Reports"), "mdimap LIST: {my_list:?}");
-    assert_eq!(courier.lsub, my_lsub, "LSUB \"\" \"*\": left Courier, right mdimap");
+    assert_eq!(
+        mine[1].by_uid(courier.appended_uid).flags,
+        flags(&["\\Seen", "$Label1"])
+    );
+    assert_eq!(
+        courier.list, my_list,
+        "LIST \"\" \"*\": left Courier, right mdimap"
+    );
+    assert!(
+        my_list.contains_key("INBOX.Work.Reports"),
+        "mdimap LIST: {my_list:?}"
+    );
+    assert_eq!(
+        courier.lsub, my_lsub,
+        "LSUB \"\" \"*\": left Courier, right mdimap"
+    );
 }
 
 /// Test 4: mdimap rewrites the UID database (a new delivery gets a UID) and
@@ -1010,26 +1309,56 @@ fn courier_reads_the_uid_database_mdimap_rewrote() {
     m.ok("UID STORE 2 -FLAGS (Junk)");
     m.ok("UID STORE 1 +FLAGS (\\Flagged Junk)");
     m.ok(&format!("SELECT {REPORTS}"));
-    m.ok(&format!("UID STORE {} -FLAGS ($Label1)", courier.appended_uid));
+    m.ok(&format!(
+        "UID STORE {} -FLAGS ($Label1)",
+        courier.appended_uid
+    ));
     let mine = views(&mut m, &["INBOX", REPORTS]);
     m.logout();
 
-    assert_eq!(mine[0].uidvalidity, courier.views[0].uidvalidity, "mdimap changed INBOX's UIDVALIDITY");
+    assert_eq!(
+        mine[0].uidvalidity, courier.views[0].uidvalidity,
+        "mdimap changed INBOX's UIDVALIDITY"
+    );
     // Courier expunged UID 5, so its next UID (6) goes to the new message: never reused.
     let next = courier.views[0].status_uidnext;
     assert_eq!(next, 6, "Courier's UIDNEXT after expunging UID 5");
-    assert_eq!(mine[0].uids(), vec![1, 2, 3, 4, next], "mdimap: old UIDs kept, the new message gets Courier's next UID");
+    assert_eq!(
+        mine[0].uids(),
+        vec![1, 2, 3, 4, next],
+        "mdimap: old UIDs kept, the new message gets Courier's next UID"
+    );
     assert_eq!(mine[0].by_uid(3).flags, flags(&["\\Answered", "$Label2"]));
-    assert_eq!(mine[0].by_uid(2).flags, flags(&["\\Seen", "\\Flagged", "$Label1"]));
-    assert_eq!(mine[0].by_uid(1).flags, flags(&["\\Seen", "\\Flagged", "Junk"]));
+    assert_eq!(
+        mine[0].by_uid(2).flags,
+        flags(&["\\Seen", "\\Flagged", "$Label1"])
+    );
+    assert_eq!(
+        mine[0].by_uid(1).flags,
+        flags(&["\\Seen", "\\Flagged", "Junk"])
+    );
 
     // The database mdimap left, byte by byte.
     let uiddb_by_mdimap = fs::read(maildir.join("courierimapuiddb")).unwrap();
-    assert_ne!(uiddb_by_mdimap, uiddb_by_courier, "mdimap did not record the new message's UID in courierimapuiddb");
+    assert_ne!(
+        uiddb_by_mdimap, uiddb_by_courier,
+        "mdimap did not record the new message's UID in courierimapuiddb"
+    );
     let (uidv, next, entries) = strict_uiddb(&maildir);
-    assert_eq!((uidv, next), (mine[0].uidvalidity, mine[0].status_uidnext), "courierimapuiddb header vs mdimap's STATUS");
-    assert_eq!(entries.iter().map(|(u, _)| *u).collect::<Vec<_>>(), mine[0].uids());
-    assert_eq!(entries.last().map(|(_, b)| b.clone()), Some(postfix_name(t, 9)), "the new message's entry");
+    assert_eq!(
+        (uidv, next),
+        (mine[0].uidvalidity, mine[0].status_uidnext),
+        "courierimapuiddb header vs mdimap's STATUS"
+    );
+    assert_eq!(
+        entries.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+        mine[0].uids()
+    );
+    assert_eq!(
+        entries.last().map(|(_, b)| b.clone()),
+        Some(postfix_name(t, 9)),
+        "the new message's entry"
+    );
     let reports_dir = maildir.join(".Work.Reports");
     let reports_db_by_mdimap = fs::read(reports_dir.join("courierimapuiddb")).unwrap();
     strict_uiddb(&reports_dir);
@@ -1038,7 +1367,11 @@ fn courier_reads_the_uid_database_mdimap_rewrote() {
     let mut c = Imap::courier(&scratch);
     let theirs = views(&mut c, &["INBOX", REPORTS]);
     c.logout();
-    assert_same_views("Courier after mdimap rewrote courierimapuiddb", &theirs, &mine);
+    assert_same_views(
+        "Courier after mdimap rewrote courierimapuiddb",
+        &theirs,
+        &mine,
+    );
     assert_eq!(
         String::from_utf8_lossy(&fs::read(maildir.join("courierimapuiddb")).unwrap()),
         String::from_utf8_lossy(&uiddb_by_mdimap),
@@ -1075,7 +1408,12 @@ fn courier_sees_what_mdimap_left() {
 
     let mut m = Imap::mdimap(&scratch, &maildir);
     let select = m.ok("SELECT INBOX");
-    assert_eq!(select.numbered("EXISTS"), vec![4], "mdimap SELECT:\n{}", select.text());
+    assert_eq!(
+        select.numbered("EXISTS"),
+        vec![4],
+        "mdimap SELECT:\n{}",
+        select.text()
+    );
     m.ok("STORE 1 +FLAGS (\\Seen $Label1)");
     m.ok("STORE 2 +FLAGS (\\Flagged Junk $Label2)");
     m.ok("STORE 3 +FLAGS (\\Deleted)");
@@ -1084,15 +1422,32 @@ fn courier_sees_what_mdimap_left() {
     m.ok(&format!("CREATE \"{RESUME}\""));
     m.ok(&format!("SUBSCRIBE {REPORTS}"));
     m.ok(&format!("SUBSCRIBE \"{RESUME}\""));
-    let a1 = m.append(REPORTS, "\\Seen $Label1", Some("01-Jan-2020 12:00:00 +0000"), &client_message("Appended by mdimap", "x"));
-    let a2 = m.append(&format!("\"{RESUME}\""), "Junk", None, &client_message("Résumé", "Lebenslauf."));
+    let a1 = m.append(
+        REPORTS,
+        "\\Seen $Label1",
+        Some("01-Jan-2020 12:00:00 +0000"),
+        &client_message("Appended by mdimap", "x"),
+    );
+    let a2 = m.append(
+        &format!("\"{RESUME}\""),
+        "Junk",
+        None,
+        &client_message("Résumé", "Lebenslauf."),
+    );
     let reports_uid: u32 = a1.code("APPENDUID").expect("APPENDUID")[1].parse().unwrap();
     let resume_uid: u32 = a2.code("APPENDUID").expect("APPENDUID")[1].parse().unwrap();
     let copy = m.ok(&format!("UID COPY 1:2 \"{RESUME}\""));
-    let copyuid = copy.code("COPYUID").unwrap_or_else(|| panic!("mdimap COPY without COPYUID: {}", copy.text()));
+    let copyuid = copy
+        .code("COPYUID")
+        .unwrap_or_else(|| panic!("mdimap COPY without COPYUID: {}", copy.text()));
     let (sources, targets) = (expand_set(&copyuid[1]), expand_set(&copyuid[2]));
     let expunge = m.ok("EXPUNGE");
-    assert_eq!(expunge.numbered("EXPUNGE"), vec![3], "mdimap EXPUNGE:\n{}", expunge.text());
+    assert_eq!(
+        expunge.numbered("EXPUNGE"),
+        vec![3],
+        "mdimap EXPUNGE:\n{}",
+        expunge.text()
+    );
     let mailboxes = ["INBOX", REPORTS, RESUME];
     let mine = views(&mut m, &mailboxes);
     let my_list = list(&mut m);
@@ -1101,17 +1456,30 @@ fn courier_sees_what_mdimap_left() {
 
     // mdimap did what was asked (so a mismatch below is about the files).
     assert_eq!(mine[0].uids(), vec![1, 2, 4]);
-    assert_eq!(mine[1].by_uid(reports_uid).flags, flags(&["\\Seen", "$Label1"]));
+    assert_eq!(
+        mine[1].by_uid(reports_uid).flags,
+        flags(&["\\Seen", "$Label1"])
+    );
     assert_eq!(mine[2].by_uid(resume_uid).flags, flags(&["Junk"]));
     assert_eq!(sources, vec![1, 2]);
     for (s, t) in sources.iter().zip(&targets) {
         let (orig, copied) = (mine[0].by_uid(*s), mine[2].by_uid(*t));
         assert_eq!(copied.body, orig.body, "COPY of UID {s} to UID {t}");
-        assert_eq!(copied.flags, orig.flags, "COPY keeps flags and keywords (UID {s} → {t})");
+        assert_eq!(
+            copied.flags, orig.flags,
+            "COPY keeps flags and keywords (UID {s} → {t})"
+        );
     }
     // Courier 5 keeps folder names in UTF-8 on disk and subscriptions in UTF-8.
-    assert!(maildir.join(".Résumé/maildirfolder").is_file(), "no .Résumé folder on disk: {:?}", files(&maildir));
-    assert!(maildir.join(".Work.Reports/maildirfolder").is_file(), "no .Work.Reports folder on disk");
+    assert!(
+        maildir.join(".Résumé/maildirfolder").is_file(),
+        "no .Résumé folder on disk: {:?}",
+        files(&maildir)
+    );
+    assert!(
+        maildir.join(".Work.Reports/maildirfolder").is_file(),
+        "no .Work.Reports folder on disk"
+    );
     let subscribed = fs::read_to_string(maildir.join("courierimapsubscribed")).unwrap_or_default();
     assert!(
         subscribed.lines().any(|l| l == "INBOX.Résumé") && subscribed.lines().any(|l| l == REPORTS),
@@ -1124,9 +1492,18 @@ fn courier_sees_what_mdimap_left() {
     let their_lsub = lsub(&mut c);
     c.logout();
     assert_same_views("Courier after mdimap", &theirs, &mine);
-    assert_eq!(their_list, my_list, "LIST \"\" \"*\": left Courier, right mdimap");
-    assert!(their_list.contains_key(RESUME), "Courier LIST: {their_list:?}");
-    assert_eq!(their_lsub, my_lsub, "LSUB \"\" \"*\": left Courier, right mdimap");
+    assert_eq!(
+        their_list, my_list,
+        "LIST \"\" \"*\": left Courier, right mdimap"
+    );
+    assert!(
+        their_list.contains_key(RESUME),
+        "Courier LIST: {their_list:?}"
+    );
+    assert_eq!(
+        their_lsub, my_lsub,
+        "LSUB \"\" \"*\": left Courier, right mdimap"
+    );
     assert!(their_lsub.contains(RESUME), "Courier LSUB: {their_lsub:?}");
 }
 
@@ -1146,7 +1523,12 @@ fn uids_and_flags(imap: &mut Imap) -> Vec<(u32, BTreeSet<String>)> {
     let reply = imap.ok("UID FETCH 1:* (UID FLAGS)");
     let mut v: Vec<(u32, BTreeSet<String>)> = fetch_responses(&reply)
         .into_iter()
-        .map(|(_, items)| (items["UID"].text().parse().unwrap(), flag_set(&items["FLAGS"])))
+        .map(|(_, items)| {
+            (
+                items["UID"].text().parse().unwrap(),
+                flag_set(&items["FLAGS"]),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -1159,23 +1541,50 @@ fn open_sessions_see_each_others_changes() {
     let t0 = 1_700_300_000;
     for i in 0..2u32 {
         let content = mta_message(&format!("shared {i}"), "Both servers read me.");
-        deliver(&maildir, &postfix_name(t0 + u64::from(i), i), &content, at(t0));
+        deliver(
+            &maildir,
+            &postfix_name(t0 + u64::from(i), i),
+            &content,
+            at(t0),
+        );
     }
 
     // mdimap session A keeps INBOX selected throughout.
     let mut a = Imap::mdimap(&scratch, &maildir);
     let select = a.ok("SELECT INBOX");
     assert_eq!(select.numbered("EXISTS"), vec![2]);
-    assert_eq!(uids_and_flags(&mut a).iter().map(|(u, _)| *u).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        uids_and_flags(&mut a)
+            .iter()
+            .map(|(u, _)| *u)
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
 
     // Courier delivers by APPEND and changes a flag and a keyword.
     let mut c = Imap::courier(&scratch);
     let cselect = c.ok("SELECT INBOX");
-    assert_eq!(cselect.numbered("EXISTS"), vec![2], "Courier SELECT:\n{}", cselect.text());
-    assert_eq!(cselect.code_number("UIDVALIDITY"), select.code_number("UIDVALIDITY"), "UIDVALIDITY: Courier vs mdimap");
+    assert_eq!(
+        cselect.numbered("EXISTS"),
+        vec![2],
+        "Courier SELECT:\n{}",
+        cselect.text()
+    );
+    assert_eq!(
+        cselect.code_number("UIDVALIDITY"),
+        select.code_number("UIDVALIDITY"),
+        "UIDVALIDITY: Courier vs mdimap"
+    );
     c.ok("STORE 1 +FLAGS (\\Seen $Label1)");
-    let appended = c.append("INBOX", "\\Flagged", None, &client_message("Appended by Courier", "while mdimap watches"));
-    let courier_uid: u32 = appended.code("APPENDUID").expect("Courier APPENDUID")[1].parse().unwrap();
+    let appended = c.append(
+        "INBOX",
+        "\\Flagged",
+        None,
+        &client_message("Appended by Courier", "while mdimap watches"),
+    );
+    let courier_uid: u32 = appended.code("APPENDUID").expect("Courier APPENDUID")[1]
+        .parse()
+        .unwrap();
     c.ok("NOOP");
     let uiddb_now = fs::read_to_string(maildir.join("courierimapuiddb")).unwrap_or_default();
 
@@ -1204,12 +1613,27 @@ fn open_sessions_see_each_others_changes() {
 
     // And the other way: mdimap changes a flag and appends while Courier watches.
     a.ok("STORE 2 +FLAGS (\\Answered $Label2)");
-    let mine = a.append("INBOX", "\\Seen Junk", None, &client_message("Appended by mdimap", "while Courier watches"));
-    let mdimap_uid: u32 = mine.code("APPENDUID").expect("mdimap APPENDUID")[1].parse().unwrap();
-    assert!(mdimap_uid > courier_uid, "mdimap reused or went below Courier's UIDs: {mdimap_uid} after {courier_uid}");
+    let mine = a.append(
+        "INBOX",
+        "\\Seen Junk",
+        None,
+        &client_message("Appended by mdimap", "while Courier watches"),
+    );
+    let mdimap_uid: u32 = mine.code("APPENDUID").expect("mdimap APPENDUID")[1]
+        .parse()
+        .unwrap();
+    assert!(
+        mdimap_uid > courier_uid,
+        "mdimap reused or went below Courier's UIDs: {mdimap_uid} after {courier_uid}"
+    );
     a.ok("NOOP");
     let cnoop = c.ok("NOOP");
-    assert_eq!(cnoop.numbered("EXISTS"), vec![4], "Courier NOOP after mdimap's APPEND:\n{}", cnoop.text());
+    assert_eq!(
+        cnoop.numbered("EXISTS"),
+        vec![4],
+        "Courier NOOP after mdimap's APPEND:\n{}",
+        cnoop.text()
+    );
     assert_eq!(
         fetch_flags_by_seq(&cnoop).get(&2),
         Some(&flags(&["\\Answered", "$Label2"])),
@@ -1219,8 +1643,14 @@ fn open_sessions_see_each_others_changes() {
 
     let courier_sees = uids_and_flags(&mut c);
     let mdimap_sees = uids_and_flags(&mut a);
-    assert_eq!(courier_sees, mdimap_sees, "UID FETCH 1:* (UID FLAGS): left Courier, right mdimap");
-    assert_eq!(courier_sees.last().map(|(u, f)| (*u, f.clone())), Some((mdimap_uid, flags(&["\\Seen", "Junk"]))));
+    assert_eq!(
+        courier_sees, mdimap_sees,
+        "UID FETCH 1:* (UID FLAGS): left Courier, right mdimap"
+    );
+    assert_eq!(
+        courier_sees.last().map(|(u, f)| (*u, f.clone())),
+        Some((mdimap_uid, flags(&["\\Seen", "Junk"])))
+    );
     c.logout();
     a.logout();
 }
@@ -1259,7 +1689,12 @@ fn numbering_of_a_fresh_maildir(first: &str) {
         let name = format!("{}.M5P5.mail.example", t - 10);
         let tmp = dir.join("tmp").join(&name);
         fs::write(&tmp, &content).unwrap();
-        fs::File::options().write(true).open(&tmp).unwrap().set_modified(at(t - 10)).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&tmp)
+            .unwrap()
+            .set_modified(at(t - 10))
+            .unwrap();
         fs::rename(&tmp, dir.join("cur").join(format!("{name}:2,S"))).unwrap();
     }
 
@@ -1281,7 +1716,11 @@ fn numbering_of_a_fresh_maildir(first: &str) {
         courier_db, mdimap_db,
         "UIDs given to a fresh maildir after `{first}`: left Courier's courierimapuiddb, right mdimap's"
     );
-    assert_same_views(&format!("fresh maildir numbered separately after `{first}`"), &[theirs], &[mine]);
+    assert_same_views(
+        &format!("fresh maildir numbered separately after `{first}`"),
+        &[theirs],
+        &[mine],
+    );
 }
 
 /// Test 5a: the first thing a client does is SELECT.
@@ -1304,15 +1743,25 @@ fn status_before_select_keeps_courier_numbering() {
 
 #[test]
 fn helpers_parse_known_responses() {
-    let v = parse_values(b"1 FETCH (UID 7 FLAGS (\\Seen $Label1) BODY[] {5}\r\nab)c\r RFC822.SIZE 5)");
+    let v =
+        parse_values(b"1 FETCH (UID 7 FLAGS (\\Seen $Label1) BODY[] {5}\r\nab)c\r RFC822.SIZE 5)");
     let items = v[2].list();
     assert_eq!(items[1], Value::Atom("7".into()));
     assert_eq!(items[5], Value::Str(b"ab)c\r".to_vec()));
-    assert_eq!(parse_values(b"LIST (\\Noselect) \".\" \"INBOX.a b\"")[3], Value::Str(b"INBOX.a b".to_vec()));
+    assert_eq!(
+        parse_values(b"LIST (\\Noselect) \".\" \"INBOX.a b\"")[3],
+        Value::Str(b"INBOX.a b".to_vec())
+    );
     assert_eq!(literal_length(b"* 1 FETCH (BODY[] {12}"), Some(12));
     assert_eq!(literal_length(b"* OK done"), None);
     // RFC 3501 example date; 1996-07-17 02:44:25 UTC = 837571465.
-    assert_eq!(parse_internal_date("17-Jul-1996 02:44:25 -0700"), 837_571_465 + 7 * 3600);
-    assert_eq!(parse_internal_date(" 1-Jan-2020 12:00:00 +0000"), 1_577_880_000);
+    assert_eq!(
+        parse_internal_date("17-Jul-1996 02:44:25 -0700"),
+        837_571_465 + 7 * 3600
+    );
+    assert_eq!(
+        parse_internal_date(" 1-Jan-2020 12:00:00 +0000"),
+        1_577_880_000
+    );
     assert_eq!(expand_set("1:3,7"), vec![1, 2, 3, 7]);
 }

@@ -22,11 +22,14 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{base64, files, mail_ids, signal, Client, Read1, Response, Server, TestDir, PASSWORD, PASSWORD_HASH, READ_TIMEOUT, USER};
+use common::{
+    Client, PASSWORD, PASSWORD_HASH, READ_TIMEOUT, Read1, Response, Server, TestDir, USER, base64,
+    files, mail_ids, signal,
+};
 
 /// A wrong password the tests send; it must never reach a log either.
 const WRONG_PASSWORD: &str = "Wr0ng-pa55-qx";
@@ -48,10 +51,15 @@ struct Pem {
 fn self_signed(cn: &str) -> Pem {
     let mut params = rcgen::CertificateParams::new(vec![cn.to_string()]).unwrap();
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
-    Pem { cert: cert.pem(), key: key.serialize_pem() }
+    Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
 }
 
 /// Writes certificate and key into one file, as Courier keeps them.
@@ -76,7 +84,9 @@ struct Ca {
 fn make_ca(name: &str) -> Ca {
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     params.key_usages = vec![
         rcgen::KeyUsagePurpose::KeyCertSign,
@@ -85,25 +95,34 @@ fn make_ca(name: &str) -> Ca {
     ];
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
-    Ca { cert_pem: cert.pem(), issuer: rcgen::Issuer::new(params, key) }
+    Ca {
+        cert_pem: cert.pem(),
+        issuer: rcgen::Issuer::new(params, key),
+    }
 }
 
 /// A client certificate with subject CN=`cn`, signed by `ca`.
 fn client_cert(ca: &Ca, cn: &str) -> Pem {
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    Pem { cert: cert.pem(), key: key.serialize_pem() }
+    Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
 }
 
 /// The subject CN of a DER certificate.
 fn subject_cn(der: &[u8]) -> String {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).expect("server sent an unparsable certificate");
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).expect("server sent an unparsable certificate");
     cert.subject()
         .iter_common_name()
         .next()
@@ -155,7 +174,12 @@ fn socket_pair() -> (TcpStream, TcpStream) {
 /// of a fresh TCP connection (so it sees peer 127.0.0.1, as under systemd or
 /// tcpserver), sends `before` (a PROXY header, say) and returns the server
 /// and the raw client socket. Nothing is read.
-fn spawn_direct_raw(dir: &TestDir, conf: &Path, args: &[&str], before: &[u8]) -> (Server, TcpStream) {
+fn spawn_direct_raw(
+    dir: &TestDir,
+    conf: &Path,
+    args: &[&str],
+    before: &[u8],
+) -> (Server, TcpStream) {
     let (mut client, server_sock) = socket_pair();
     let log = dir.join(&format!("mdimapd-{}.log", unique()));
     let stdin: OwnedFd = server_sock.try_clone().unwrap().into();
@@ -186,7 +210,10 @@ fn spawn_direct(dir: &TestDir, conf: &Path, args: &[&str], before: &[u8]) -> (Se
     let mut c = Client::new(sock);
     c.greeting = match c.read_line_within(READ_TIMEOUT) {
         Read1::Line(l) => l,
-        other => panic!("no greeting from mdimapd ({other:?}); log:\n{}", server.log_text()),
+        other => panic!(
+            "no greeting from mdimapd ({other:?}); log:\n{}",
+            server.log_text()
+        ),
     };
     (server, c)
 }
@@ -242,12 +269,16 @@ impl Listen {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         log2.lock().unwrap().push_str(&line);
-                        if let Some(rest) = line.trim_end().strip_prefix("mdimap-listen: listening on ") {
+                        if let Some(rest) =
+                            line.trim_end().strip_prefix("mdimap-listen: listening on ")
+                        {
                             let (addr, is_tls) = match rest.strip_suffix(" (TLS)") {
                                 Some(a) => (a, true),
                                 None => (rest, false),
                             };
-                            if let Some(port) = addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) {
+                            if let Some(port) =
+                                addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())
+                            {
                                 let _ = tx.send((port, is_tls));
                             }
                         }
@@ -255,7 +286,12 @@ impl Listen {
                 }
             }
         });
-        let mut l = Listen { child, plain: None, tls: None, log };
+        let mut l = Listen {
+            child,
+            plain: None,
+            tls: None,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while (plain && l.plain.is_none()) || (tls && l.tls.is_none()) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -301,7 +337,10 @@ impl Listen {
         let mut c = Client::new(s);
         c.greeting = match c.read_line_within(READ_TIMEOUT) {
             Read1::Line(l) => l,
-            other => panic!("no greeting through mdimap-listen ({other:?}); log:\n{}", self.log_text()),
+            other => panic!(
+                "no greeting through mdimap-listen ({other:?}); log:\n{}",
+                self.log_text()
+            ),
         };
         c
     }
@@ -324,7 +363,9 @@ impl Drop for Listen {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             signal(self.pid(), libc::SIGTERM);
-            if !common::wait_for(Duration::from_secs(5), || matches!(self.child.try_wait(), Ok(Some(_)))) {
+            if !common::wait_for(Duration::from_secs(5), || {
+                matches!(self.child.try_wait(), Ok(Some(_)))
+            }) {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
             }
@@ -367,7 +408,12 @@ impl rustls::client::danger::ServerCertVerifier for RecordingVerifier {
         cert: &rustls_pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -376,11 +422,18 @@ impl rustls::client::danger::ServerCertVerifier for RecordingVerifier {
         cert: &rustls_pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -406,7 +459,10 @@ impl TlsClient {
     fn handshake(mut sock: TcpStream, opts: TlsOpts) -> Result<TlsClient, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let seen = Arc::new(Mutex::new(None));
-        let verifier = Arc::new(RecordingVerifier { provider: provider.clone(), seen: seen.clone() });
+        let verifier = Arc::new(RecordingVerifier {
+            provider: provider.clone(),
+            seen: seen.clone(),
+        });
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -415,34 +471,55 @@ impl TlsClient {
         let config = match opts.client_cert {
             Some(pem) => {
                 use rustls_pki_types::pem::PemObject;
-                let certs = vec![rustls_pki_types::CertificateDer::from_pem_slice(pem.cert.as_bytes()).unwrap()];
-                let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).unwrap();
+                let certs = vec![
+                    rustls_pki_types::CertificateDer::from_pem_slice(pem.cert.as_bytes()).unwrap(),
+                ];
+                let key =
+                    rustls_pki_types::PrivateKeyDer::from_pem_slice(pem.key.as_bytes()).unwrap();
                 builder.with_client_auth_cert(certs, key).unwrap()
             }
             None => builder.with_no_client_auth(),
         };
-        let name = rustls_pki_types::ServerName::try_from(opts.sni.unwrap_or("127.0.0.1").to_string()).unwrap();
-        let mut conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+        let name =
+            rustls_pki_types::ServerName::try_from(opts.sni.unwrap_or("127.0.0.1").to_string())
+                .unwrap();
+        let mut conn =
+            rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
         sock.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         sock.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
         while conn.is_handshaking() {
-            conn.complete_io(&mut sock).map_err(|e| format!("TLS handshake failed: {e}"))?;
+            conn.complete_io(&mut sock)
+                .map_err(|e| format!("TLS handshake failed: {e}"))?;
         }
-        let server_cert = seen.lock().unwrap().clone().ok_or("no server certificate seen")?;
-        Ok(TlsClient { stream: rustls::StreamOwned::new(conn, sock), buf: Vec::new(), next_tag: 1, server_cert })
+        let server_cert = seen
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or("no server certificate seen")?;
+        Ok(TlsClient {
+            stream: rustls::StreamOwned::new(conn, sock),
+            buf: Vec::new(),
+            next_tag: 1,
+            server_cert,
+        })
     }
 
     /// Implicit TLS: connect, handshake, read the greeting.
     fn connect_implicit(port: u16, opts: TlsOpts) -> (TlsClient, String) {
         let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let mut t = TlsClient::handshake(sock, opts).unwrap_or_else(|e| panic!("implicit TLS on port {port}: {e}"));
+        let mut t = TlsClient::handshake(sock, opts)
+            .unwrap_or_else(|e| panic!("implicit TLS on port {port}: {e}"));
         let greeting = t.read_line();
         (t, greeting)
     }
 
     fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap_or_else(|e| panic!("TLS write failed: {e}"));
-        self.stream.flush().unwrap_or_else(|e| panic!("TLS flush failed: {e}"));
+        self.stream
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("TLS write failed: {e}"));
+        self.stream
+            .flush()
+            .unwrap_or_else(|e| panic!("TLS flush failed: {e}"));
     }
 
     /// One line (without CRLF), or Timeout/Eof; other errors are returned.
@@ -474,7 +551,9 @@ impl TlsClient {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+                        ErrorKind::UnexpectedEof
+                            | ErrorKind::ConnectionReset
+                            | ErrorKind::ConnectionAborted
                     ) =>
                 {
                     return Ok(Read1::Eof);
@@ -485,7 +564,8 @@ impl TlsClient {
     }
 
     fn read_line_within(&mut self, timeout: Duration) -> Read1 {
-        self.try_read_line(timeout).unwrap_or_else(|e| panic!("{e}"))
+        self.try_read_line(timeout)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn read_line(&mut self) -> String {
@@ -500,9 +580,18 @@ impl TlsClient {
         let mut untagged = Vec::new();
         loop {
             match self.try_read_line(READ_TIMEOUT)? {
-                Read1::Line(l) if l.starts_with(&prefix) => return Ok(Response { untagged, tagged: l }),
+                Read1::Line(l) if l.starts_with(&prefix) => {
+                    return Ok(Response {
+                        untagged,
+                        tagged: l,
+                    });
+                }
                 Read1::Line(l) => untagged.push(l),
-                other => return Err(format!("waiting for {tag} inside TLS: {other:?}; so far {untagged:?}")),
+                other => {
+                    return Err(format!(
+                        "waiting for {tag} inside TLS: {other:?}; so far {untagged:?}"
+                    ));
+                }
             }
         }
     }
@@ -550,7 +639,10 @@ fn require_tool(tool: &str, version_arg: &str, package: &str) {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    assert!(ok, "this test needs `{tool}` on PATH; install it (Debian: apt-get install {package}). It is not skipped.");
+    assert!(
+        ok,
+        "this test needs `{tool}` on PATH; install it (Debian: apt-get install {package}). It is not skipped."
+    );
 }
 
 struct ToolOutput {
@@ -600,7 +692,9 @@ fn run_tool(mut cmd: Command, input: Vec<Vec<u8>>, pause: Duration) -> ToolOutpu
             let _ = child.wait();
             let stdout = String::from_utf8_lossy(&ro.join().unwrap()).into_owned();
             let stderr = String::from_utf8_lossy(&re.join().unwrap()).into_owned();
-            panic!("{cmd:?} did not finish within {TOOL_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+            panic!(
+                "{cmd:?} did not finish within {TOOL_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+            );
         }
         thread::sleep(Duration::from_millis(20));
     };
@@ -633,7 +727,12 @@ fn py_field<'a>(out: &'a ToolOutput, key: &str) -> &'a str {
     out.stdout
         .lines()
         .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no `{key}` line in python output:\n{}\nstderr:\n{}", out.stdout, out.stderr))
+        .unwrap_or_else(|| {
+            panic!(
+                "no `{key}` line in python output:\n{}\nstderr:\n{}",
+                out.stdout, out.stderr
+            )
+        })
 }
 
 /// `openssl s_client -connect 127.0.0.1:<port> <args>` with stdin closed at
@@ -641,7 +740,10 @@ fn py_field<'a>(out: &'a ToolOutput, key: &str) -> &'a str {
 fn s_client(port: u16, args: &[&str]) -> ToolOutput {
     require_tool("openssl", "version", "openssl");
     let mut cmd = Command::new("openssl");
-    cmd.arg("s_client").arg("-connect").arg(format!("127.0.0.1:{port}")).args(args);
+    cmd.arg("s_client")
+        .arg("-connect")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args);
     run_tool(cmd, Vec::new(), Duration::ZERO)
 }
 
@@ -652,12 +754,19 @@ fn s_client_subject_cn(out: &ToolOutput) -> String {
         .lines()
         .find(|l| l.starts_with("subject="))
         .unwrap_or_else(|| {
-            panic!("openssl s_client printed no subject= line ({:?})\nstdout:\n{}\nstderr:\n{}", out.status, out.stdout, out.stderr)
+            panic!(
+                "openssl s_client printed no subject= line ({:?})\nstdout:\n{}\nstderr:\n{}",
+                out.status, out.stdout, out.stderr
+            )
         })
         .replace(' ', "");
     subject
         .split(['/', ','])
-        .find_map(|part| part.strip_prefix("subject=").unwrap_or(part).strip_prefix("CN="))
+        .find_map(|part| {
+            part.strip_prefix("subject=")
+                .unwrap_or(part)
+                .strip_prefix("CN=")
+        })
         .unwrap_or_else(|| panic!("no CN in {subject:?}"))
         .to_string()
 }
@@ -686,15 +795,27 @@ fn proxy_v2(source: [u8; 4], sport: u16) -> Vec<u8> {
 /// The capability words of a greeting `* OK [CAPABILITY ...]` or of the
 /// `* CAPABILITY` line of a response.
 fn caps_of_greeting(greeting: &str) -> Vec<String> {
-    let start = greeting.find("[CAPABILITY ").unwrap_or_else(|| panic!("no CAPABILITY in greeting {greeting:?}"));
+    let start = greeting
+        .find("[CAPABILITY ")
+        .unwrap_or_else(|| panic!("no CAPABILITY in greeting {greeting:?}"));
     let rest = &greeting[start + "[CAPABILITY ".len()..];
-    let end = rest.find(']').unwrap_or_else(|| panic!("unterminated CAPABILITY code in {greeting:?}"));
-    rest[..end].split_whitespace().map(str::to_ascii_uppercase).collect()
+    let end = rest
+        .find(']')
+        .unwrap_or_else(|| panic!("unterminated CAPABILITY code in {greeting:?}"));
+    rest[..end]
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect()
 }
 
 fn caps_of(r: &Response) -> Vec<String> {
-    let line = r.line("* CAPABILITY ").unwrap_or_else(|| panic!("no * CAPABILITY in {r:#?}"));
-    line["* CAPABILITY ".len()..].split_whitespace().map(str::to_ascii_uppercase).collect()
+    let line = r
+        .line("* CAPABILITY ")
+        .unwrap_or_else(|| panic!("no * CAPABILITY in {r:#?}"));
+    line["* CAPABILITY ".len()..]
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect()
 }
 
 fn has(caps: &[String], word: &str) -> bool {
@@ -713,7 +834,10 @@ fn assert_no_secrets(log: &str) {
         base64(format!("\0{USER}\0{WRONG_PASSWORD}").as_bytes()),
     ];
     for s in &secrets {
-        assert!(!log.contains(s.as_str()), "the log contains a secret ({s:?}):\n{log}");
+        assert!(
+            !log.contains(s.as_str()),
+            "the log contains a secret ({s:?}):\n{log}"
+        );
     }
 }
 
@@ -724,7 +848,10 @@ fn plain_ir(authz: &str, user: &str, pass: &str) -> String {
 /// `* BYE` (among the lines) and the connection closed.
 fn assert_bye_and_close(c: &mut Client, what: &str) -> Vec<String> {
     let lines = c.read_to_eof(Duration::from_secs(10));
-    assert!(lines.iter().any(|l| l.starts_with("* BYE")), "{what}: expected * BYE then close, got {lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("* BYE")),
+        "{what}: expected * BYE then close, got {lines:#?}"
+    );
     lines
 }
 
@@ -768,27 +895,68 @@ fn starttls_with_python_imaplib() {
     // What a raw client sees in clear text.
     let mut c = l.connect();
     let caps = caps_of_greeting(&c.greeting);
-    assert!(has(&caps, "STARTTLS"), "STARTTLS must be offered in clear text: {caps:?}");
-    assert!(has(&caps, "LOGINDISABLED"), "MDIMAP_PLAINTEXT_LOGIN=no: {caps:?}");
+    assert!(
+        has(&caps, "STARTTLS"),
+        "STARTTLS must be offered in clear text: {caps:?}"
+    );
+    assert!(
+        has(&caps, "LOGINDISABLED"),
+        "MDIMAP_PLAINTEXT_LOGIN=no: {caps:?}"
+    );
     let caps = caps_of(&c.ok("CAPABILITY"));
-    assert!(has(&caps, "STARTTLS") && has(&caps, "LOGINDISABLED") && !has(&caps, "AUTH=PLAIN"), "{caps:?}");
+    assert!(
+        has(&caps, "STARTTLS") && has(&caps, "LOGINDISABLED") && !has(&caps, "AUTH=PLAIN"),
+        "{caps:?}"
+    );
     c.ok("LOGOUT");
 
-    let out = python(PY_STARTTLS, &[l.plain_port().to_string(), USER.to_string(), PASSWORD.to_string()]);
-    let before: Vec<String> = py_field(&out, "BEFORE").split(' ').map(str::to_ascii_uppercase).collect();
-    let after: Vec<String> = py_field(&out, "AFTER").split(' ').map(str::to_ascii_uppercase).collect();
+    let out = python(
+        PY_STARTTLS,
+        &[
+            l.plain_port().to_string(),
+            USER.to_string(),
+            PASSWORD.to_string(),
+        ],
+    );
+    let before: Vec<String> = py_field(&out, "BEFORE")
+        .split(' ')
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let after: Vec<String> = py_field(&out, "AFTER")
+        .split(' ')
+        .map(str::to_ascii_uppercase)
+        .collect();
     assert!(has(&before, "STARTTLS"), "before STARTTLS: {before:?}");
-    assert!(!has(&after, "STARTTLS"), "STARTTLS must not be offered inside TLS: {after:?}");
-    assert!(has(&after, "AUTH=PLAIN") && !has(&after, "LOGINDISABLED"), "login must be allowed inside TLS: {after:?}");
+    assert!(
+        !has(&after, "STARTTLS"),
+        "STARTTLS must not be offered inside TLS: {after:?}"
+    );
+    assert!(
+        has(&after, "AUTH=PLAIN") && !has(&after, "LOGINDISABLED"),
+        "login must be allowed inside TLS: {after:?}"
+    );
     assert_eq!(py_field(&out, "STARTTLS"), "OK");
-    assert!(py_field(&out, "VERSION").starts_with("TLSv1."), "{}", out.stdout);
+    assert!(
+        py_field(&out, "VERSION").starts_with("TLSv1."),
+        "{}",
+        out.stdout
+    );
     assert_eq!(py_field(&out, "LOGIN"), "OK");
     assert_eq!(py_field(&out, "SELECT"), "OK");
 
-    assert!(l.wait_log(&format!(": LOGIN, user={USER},"), Duration::from_secs(5)), "no LOGIN line:\n{}", l.log_text());
+    assert!(
+        l.wait_log(&format!(": LOGIN, user={USER},"), Duration::from_secs(5)),
+        "no LOGIN line:\n{}",
+        l.log_text()
+    );
     let log = l.log_text();
     let login = log_lines_with(&log, &format!(": LOGIN, user={USER},"));
-    assert!(login.iter().all(|line| line.contains("tls=") && !line.contains("tls=none")), "LOGIN must record TLS: {login:#?}");
+    assert!(
+        login
+            .iter()
+            .all(|line| line.contains("tls=") && !line.contains("tls=none")),
+        "LOGIN must record TLS: {login:#?}"
+    );
     assert_no_secrets(&log);
 }
 
@@ -807,10 +975,15 @@ fn starttls_discards_pipelined_plaintext() {
     let (server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     c.send(b"a STARTTLS\r\nb CAPABILITY\r\n");
     let first = c.read_line();
-    assert!(first.starts_with("a OK"), "first reply to `a STARTTLS` must be its OK, got {first:?}");
+    assert!(
+        first.starts_with("a OK"),
+        "first reply to `a STARTTLS` must be its OK, got {first:?}"
+    );
     match c.read_line_within(Duration::from_millis(800)) {
         Read1::Timeout => {}
-        other => panic!("nothing may follow `a OK` in clear text (injected `b` answered?): {other:?}"),
+        other => {
+            panic!("nothing may follow `a OK` in clear text (injected `b` answered?): {other:?}")
+        }
     }
     let mut t = TlsClient::handshake(c.stream().try_clone().unwrap(), TlsOpts::default())
         .unwrap_or_else(|e| panic!("handshake after STARTTLS with injected plaintext: {e}"));
@@ -840,12 +1013,18 @@ fn starttls_discards_pipelined_plaintext() {
         other => panic!("the injected LOGIN must not be answered: {other:?}"),
     }
     let r = t.cmd("SELECT INBOX");
-    assert!(r.is_bad() || r.is_no(), "an injected LOGIN must not have logged in: {r:#?}");
+    assert!(
+        r.is_bad() || r.is_no(),
+        "an injected LOGIN must not have logged in: {r:#?}"
+    );
     t.ok("LOGOUT");
     let mut server = server;
     server.wait_exit(Duration::from_secs(5));
     let log = server.log_text();
-    assert!(!log.contains(": LOGIN, user="), "injected LOGIN was executed:\n{log}");
+    assert!(
+        !log.contains(": LOGIN, user="),
+        "injected LOGIN was executed:\n{log}"
+    );
     assert_no_secrets(&log);
 }
 
@@ -884,21 +1063,41 @@ fn implicit_tls_with_openssl_and_python() {
     for (flag, want) in [("-tls1_2", "1_2"), ("-tls1_3", "1_3")] {
         require_tool("openssl", "version", "openssl");
         let mut cmd = Command::new("openssl");
-        cmd.args(["s_client", "-quiet", flag, "-connect"]).arg(format!("127.0.0.1:{port}"));
+        cmd.args(["s_client", "-quiet", flag, "-connect"])
+            .arg(format!("127.0.0.1:{port}"));
         let input = vec![
             b"a CAPABILITY\r\n".to_vec(),
             format!("b LOGIN {USER} {PASSWORD}\r\n").into_bytes(),
             b"c LOGOUT\r\n".to_vec(),
         ];
         let out = run_tool(cmd, input, Duration::from_millis(400));
-        let lines: Vec<&str> = out.stdout.lines().map(|l| l.trim_end_matches('\r')).collect();
-        let why = format!("openssl s_client {flag}:\nstdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
-        assert!(lines.first().is_some_and(|g| g.starts_with("* OK")), "greeting over implicit TLS: {why}");
+        let lines: Vec<&str> = out
+            .stdout
+            .lines()
+            .map(|l| l.trim_end_matches('\r'))
+            .collect();
+        let why = format!(
+            "openssl s_client {flag}:\nstdout:\n{}\nstderr:\n{}",
+            out.stdout, out.stderr
+        );
+        assert!(
+            lines.first().is_some_and(|g| g.starts_with("* OK")),
+            "greeting over implicit TLS: {why}"
+        );
         let caps = caps_of_greeting(lines[0]);
-        assert!(!has(&caps, "STARTTLS"), "no STARTTLS on an implicit-TLS port: {why}");
-        assert!(has(&caps, "AUTH=PLAIN") && !has(&caps, "LOGINDISABLED"), "{why}");
+        assert!(
+            !has(&caps, "STARTTLS"),
+            "no STARTTLS on an implicit-TLS port: {why}"
+        );
+        assert!(
+            has(&caps, "AUTH=PLAIN") && !has(&caps, "LOGINDISABLED"),
+            "{why}"
+        );
         assert!(lines.iter().any(|l| l.starts_with("a OK")), "{why}");
-        assert!(lines.iter().any(|l| l.starts_with("b OK")), "LOGIN over implicit TLS: {why}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("b OK")),
+            "LOGIN over implicit TLS: {why}"
+        );
         assert!(lines.iter().any(|l| l.starts_with("c OK")), "{why}");
         // The session records the negotiated version.
         let logged = common::wait_for(Duration::from_secs(5), || {
@@ -906,18 +1105,40 @@ fn implicit_tls_with_openssl_and_python() {
                 .iter()
                 .any(|line| line.contains(want) || line.contains(&want.replace('_', ".")))
         });
-        assert!(logged, "no LOGIN line recording TLS {want}:\n{}", l.log_text());
+        assert!(
+            logged,
+            "no LOGIN line recording TLS {want}:\n{}",
+            l.log_text()
+        );
     }
 
     for maxv in ["1.2", "default"] {
-        let out = python(PY_IMPLICIT, &[port.to_string(), maxv.to_string(), USER.to_string(), PASSWORD.to_string()]);
+        let out = python(
+            PY_IMPLICIT,
+            &[
+                port.to_string(),
+                maxv.to_string(),
+                USER.to_string(),
+                PASSWORD.to_string(),
+            ],
+        );
         let version = py_field(&out, "VERSION");
         if maxv == "1.2" {
             assert_eq!(version, "TLSv1.2", "{}", out.stdout);
         } else {
-            assert_eq!(version, "TLSv1.3", "TLS 1.3 must be negotiated by default: {}", out.stdout);
+            assert_eq!(
+                version, "TLSv1.3",
+                "TLS 1.3 must be negotiated by default: {}",
+                out.stdout
+            );
         }
-        assert!(!py_field(&out, "CAPS").to_ascii_uppercase().contains("STARTTLS"), "{}", out.stdout);
+        assert!(
+            !py_field(&out, "CAPS")
+                .to_ascii_uppercase()
+                .contains("STARTTLS"),
+            "{}",
+            out.stdout
+        );
         assert_eq!(py_field(&out, "LOGIN"), "OK");
         assert_eq!(py_field(&out, "SELECT"), "OK");
     }
@@ -933,24 +1154,52 @@ fn sni_selects_per_host_certificate() {
     let dir = TestDir::new("sni");
     let (conf, _, _) = dir.write_userfile();
     let (cert, cert_line) = install_cert(&dir, "a.test");
-    write_combined(Path::new(&format!("{}.b.test", cert.display())), &self_signed("b.test"));
+    write_combined(
+        Path::new(&format!("{}.b.test", cert.display())),
+        &self_signed("b.test"),
+    );
     append_conf(&conf, &cert_line);
     let l = Listen::start(&conf, true, true);
 
     let out = s_client(l.tls_port(), &["-servername", "b.test"]);
-    assert_eq!(s_client_subject_cn(&out), "b.test", "SNI b.test on the implicit-TLS port");
+    assert_eq!(
+        s_client_subject_cn(&out),
+        "b.test",
+        "SNI b.test on the implicit-TLS port"
+    );
     let out = s_client(l.tls_port(), &["-noservername"]);
-    assert_eq!(s_client_subject_cn(&out), "a.test", "no SNI: the default certificate");
+    assert_eq!(
+        s_client_subject_cn(&out),
+        "a.test",
+        "no SNI: the default certificate"
+    );
     let out = s_client(l.tls_port(), &["-servername", "c.test"]);
-    assert_eq!(s_client_subject_cn(&out), "a.test", "SNI without its own file: the default certificate");
+    assert_eq!(
+        s_client_subject_cn(&out),
+        "a.test",
+        "SNI without its own file: the default certificate"
+    );
     // The same through STARTTLS.
-    let out = s_client(l.plain_port(), &["-starttls", "imap", "-servername", "b.test"]);
-    assert_eq!(s_client_subject_cn(&out), "b.test", "SNI b.test after STARTTLS");
+    let out = s_client(
+        l.plain_port(),
+        &["-starttls", "imap", "-servername", "b.test"],
+    );
+    assert_eq!(
+        s_client_subject_cn(&out),
+        "b.test",
+        "SNI b.test after STARTTLS"
+    );
     let out = s_client(l.plain_port(), &["-starttls", "imap", "-noservername"]);
     assert_eq!(s_client_subject_cn(&out), "a.test", "no SNI after STARTTLS");
 
     // And with a Rust client, which also proves the session works on it.
-    let (mut t, greeting) = TlsClient::connect_implicit(l.tls_port(), TlsOpts { sni: Some("b.test"), ..Default::default() });
+    let (mut t, greeting) = TlsClient::connect_implicit(
+        l.tls_port(),
+        TlsOpts {
+            sni: Some("b.test"),
+            ..Default::default()
+        },
+    );
     assert!(greeting.starts_with("* OK"), "{greeting}");
     assert_eq!(subject_cn(&t.server_cert), "b.test");
     t.ok(&format!("LOGIN {USER} {PASSWORD}"));
@@ -979,14 +1228,25 @@ fn renewed_certificate_used_without_restart() {
 
     replace_combined(&cert, &self_signed("renewed.test"));
     let out = s_client(l.tls_port(), &["-noservername"]);
-    assert_eq!(s_client_subject_cn(&out), "renewed.test", "implicit TLS after renewal");
+    assert_eq!(
+        s_client_subject_cn(&out),
+        "renewed.test",
+        "implicit TLS after renewal"
+    );
     let out = s_client(l.plain_port(), &["-starttls", "imap", "-noservername"]);
-    assert_eq!(s_client_subject_cn(&out), "renewed.test", "STARTTLS after renewal");
+    assert_eq!(
+        s_client_subject_cn(&out),
+        "renewed.test",
+        "STARTTLS after renewal"
+    );
     let (mut t, _) = TlsClient::connect_implicit(l.tls_port(), TlsOpts::default());
     assert_eq!(subject_cn(&t.server_cert), "renewed.test");
     t.ok(&format!("LOGIN {USER} {PASSWORD}"));
     t.ok("LOGOUT");
-    assert!(matches!(l.child.try_wait(), Ok(None)), "the listener must still be the same running process");
+    assert!(
+        matches!(l.child.try_wait(), Ok(None)),
+        "the listener must still be the same running process"
+    );
     drop(t_old);
     assert_no_secrets(&l.log_text());
 }
@@ -1001,23 +1261,37 @@ fn plaintext_login_policy() {
     let (dir, conf, _) = setup("policy-no", "MDIMAP_PLAINTEXT_LOGIN=no\n");
     let (server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     let caps = caps_of_greeting(&c.greeting);
-    assert!(has(&caps, "LOGINDISABLED") && !has(&caps, "AUTH=PLAIN") && !has(&caps, "AUTH=LOGIN"), "{caps:?}");
+    assert!(
+        has(&caps, "LOGINDISABLED") && !has(&caps, "AUTH=PLAIN") && !has(&caps, "AUTH=LOGIN"),
+        "{caps:?}"
+    );
     let r = c.no(&format!("LOGIN {USER} {PASSWORD}"));
     assert!(r.text().contains("[PRIVACYREQUIRED]"), "{r:#?}");
-    let r = c.no(&format!("AUTHENTICATE PLAIN {}", plain_ir("", USER, PASSWORD)));
+    let r = c.no(&format!(
+        "AUTHENTICATE PLAIN {}",
+        plain_ir("", USER, PASSWORD)
+    ));
     assert!(r.text().contains("[PRIVACYREQUIRED]"), "{r:#?}");
     let r = c.cmd("SELECT INBOX");
     assert!(r.is_bad() || r.is_no(), "{r:#?}");
     c.ok("LOGOUT");
     let mut server = server;
     server.wait_exit(Duration::from_secs(5));
-    assert!(!server.log_text().contains(": LOGIN, user="), "{}", server.log_text());
+    assert!(
+        !server.log_text().contains(": LOGIN, user="),
+        "{}",
+        server.log_text()
+    );
     assert_no_secrets(&server.log_text());
 
     // Courier's IMAP_TLS_REQUIRED=1 means the same.
     let (dir, conf, _) = setup("policy-courier", "IMAP_TLS_REQUIRED=1\n");
     let (_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
-    assert!(has(&caps_of_greeting(&c.greeting), "LOGINDISABLED"), "{}", c.greeting);
+    assert!(
+        has(&caps_of_greeting(&c.greeting), "LOGINDISABLED"),
+        "{}",
+        c.greeting
+    );
     let r = c.no(&format!("LOGIN {USER} {PASSWORD}"));
     assert!(r.text().contains("[PRIVACYREQUIRED]"), "{r:#?}");
 
@@ -1025,10 +1299,19 @@ fn plaintext_login_policy() {
     let (dir, conf, _) = setup("policy-default", "");
     let (_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     let caps = caps_of_greeting(&c.greeting);
-    assert!(has(&caps, "AUTH=PLAIN") && has(&caps, "AUTH=LOGIN") && !has(&caps, "LOGINDISABLED"), "{caps:?}");
-    assert!(!has(&caps, "STARTTLS"), "no certificate, no STARTTLS: {caps:?}");
+    assert!(
+        has(&caps, "AUTH=PLAIN") && has(&caps, "AUTH=LOGIN") && !has(&caps, "LOGINDISABLED"),
+        "{caps:?}"
+    );
+    assert!(
+        !has(&caps, "STARTTLS"),
+        "no certificate, no STARTTLS: {caps:?}"
+    );
     let r = c.cmd("STARTTLS");
-    assert!(r.is_bad() || r.is_no(), "STARTTLS without a certificate: {r:#?}");
+    assert!(
+        r.is_bad() || r.is_no(),
+        "STARTTLS without a certificate: {r:#?}"
+    );
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));
     c.ok("SELECT INBOX");
 
@@ -1037,26 +1320,42 @@ fn plaintext_login_policy() {
     let l = Listen::start(&conf, true, false);
     let mut c = l.connect_with(&proxy_v1("203.0.113.9", 50000));
     let caps = caps_of_greeting(&c.greeting);
-    assert!(has(&caps, "LOGINDISABLED") && !has(&caps, "AUTH=PLAIN"), "proxied non-loopback client (listener): {caps:?}");
+    assert!(
+        has(&caps, "LOGINDISABLED") && !has(&caps, "AUTH=PLAIN"),
+        "proxied non-loopback client (listener): {caps:?}"
+    );
     let r = c.no(&format!("LOGIN {USER} {PASSWORD}"));
     assert!(r.text().contains("[PRIVACYREQUIRED]"), "{r:#?}");
     // A proxied client claiming loopback is loopback.
     let mut c = l.connect_with(&proxy_v1("127.0.0.1", 50001));
-    assert!(has(&caps_of_greeting(&c.greeting), "AUTH=PLAIN"), "{}", c.greeting);
+    assert!(
+        has(&caps_of_greeting(&c.greeting), "AUTH=PLAIN"),
+        "{}",
+        c.greeting
+    );
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));
     // The same with mdimapd reading the header itself.
     let (_server, mut c) = spawn_direct(&dir, &conf, &[], &proxy_v1("203.0.113.9", 50002));
     let caps = caps_of_greeting(&c.greeting);
-    assert!(has(&caps, "LOGINDISABLED") && !has(&caps, "AUTH=PLAIN"), "proxied non-loopback client (mdimapd): {caps:?}");
+    assert!(
+        has(&caps, "LOGINDISABLED") && !has(&caps, "AUTH=PLAIN"),
+        "proxied non-loopback client (mdimapd): {caps:?}"
+    );
     let r = c.no(&format!("LOGIN {USER} {PASSWORD}"));
     assert!(r.text().contains("[PRIVACYREQUIRED]"), "{r:#?}");
     assert_no_secrets(&l.log_text());
 
     // MDIMAP_PLAINTEXT_LOGIN=yes allows it from anywhere.
-    let (dir, conf, _) = setup("policy-yes", "MDIMAP_PROXY_TRUSTED=127.0.0.1/32\nMDIMAP_PLAINTEXT_LOGIN=yes\n");
+    let (dir, conf, _) = setup(
+        "policy-yes",
+        "MDIMAP_PROXY_TRUSTED=127.0.0.1/32\nMDIMAP_PLAINTEXT_LOGIN=yes\n",
+    );
     let (_server, mut c) = spawn_direct(&dir, &conf, &[], &proxy_v1("203.0.113.9", 50003));
     let caps = caps_of_greeting(&c.greeting);
-    assert!(has(&caps, "AUTH=PLAIN") && !has(&caps, "LOGINDISABLED"), "{caps:?}");
+    assert!(
+        has(&caps, "AUTH=PLAIN") && !has(&caps, "LOGINDISABLED"),
+        "{caps:?}"
+    );
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));
 }
 
@@ -1072,20 +1371,38 @@ fn sasl_mechanisms() {
     // PLAIN with SASL-IR.
     let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     let caps = caps_of_greeting(&c.greeting);
-    assert!(has(&caps, "SASL-IR") && has(&caps, "AUTH=PLAIN") && has(&caps, "AUTH=LOGIN"), "{caps:?}");
-    assert!(!caps.iter().any(|w| w.starts_with("AUTH=CRAM")), "no CRAM without clear-text passwords: {caps:?}");
-    c.ok(&format!("AUTHENTICATE PLAIN {}", plain_ir("", USER, PASSWORD)));
+    assert!(
+        has(&caps, "SASL-IR") && has(&caps, "AUTH=PLAIN") && has(&caps, "AUTH=LOGIN"),
+        "{caps:?}"
+    );
+    assert!(
+        !caps.iter().any(|w| w.starts_with("AUTH=CRAM")),
+        "no CRAM without clear-text passwords: {caps:?}"
+    );
+    c.ok(&format!(
+        "AUTHENTICATE PLAIN {}",
+        plain_ir("", USER, PASSWORD)
+    ));
     c.ok("SELECT INBOX");
     c.ok("LOGOUT");
     server.wait_exit(Duration::from_secs(5));
     logs.push_str(&server.log_text());
-    assert!(server.log_text().contains(&format!(": LOGIN, user={USER},")), "{}", server.log_text());
+    assert!(
+        server
+            .log_text()
+            .contains(&format!(": LOGIN, user={USER},")),
+        "{}",
+        server.log_text()
+    );
 
     // PLAIN with a continuation; authzid equal to authcid is fine.
     let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     c.send(b"p1 AUTHENTICATE PLAIN\r\n");
     let cont = c.read_line();
-    assert!(cont.starts_with('+'), "PLAIN without IR must get a continuation, got {cont:?}");
+    assert!(
+        cont.starts_with('+'),
+        "PLAIN without IR must get a continuation, got {cont:?}"
+    );
     c.send(format!("{}\r\n", plain_ir(USER, USER, PASSWORD)).as_bytes());
     let r = c.read_until_tagged("p1", Vec::new());
     assert!(r.is_ok(), "{r:#?}");
@@ -1101,7 +1418,10 @@ fn sasl_mechanisms() {
     assert!(cont.starts_with('+'), "{cont:?}");
     c.send(format!("{}\r\n", base64(USER.as_bytes())).as_bytes());
     let cont = c.read_line();
-    assert!(cont.starts_with('+'), "second LOGIN continuation (password): {cont:?}");
+    assert!(
+        cont.starts_with('+'),
+        "second LOGIN continuation (password): {cont:?}"
+    );
     c.send(format!("{}\r\n", base64(PASSWORD.as_bytes())).as_bytes());
     let r = c.read_until_tagged("l1", Vec::new());
     assert!(r.is_ok(), "{r:#?}");
@@ -1114,7 +1434,10 @@ fn sasl_mechanisms() {
     let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     c.send(format!("l2 AUTHENTICATE LOGIN {}\r\n", base64(USER.as_bytes())).as_bytes());
     let cont = c.read_line();
-    assert!(cont.starts_with('+'), "password continuation after LOGIN with IR: {cont:?}");
+    assert!(
+        cont.starts_with('+'),
+        "password continuation after LOGIN with IR: {cont:?}"
+    );
     c.send(format!("{}\r\n", base64(PASSWORD.as_bytes())).as_bytes());
     let r = c.read_until_tagged("l2", Vec::new());
     assert!(r.is_ok(), "{r:#?}");
@@ -1130,23 +1453,36 @@ fn sasl_mechanisms() {
     assert!(c.read_line().starts_with('+'));
     c.send(b"*\r\n");
     let r = c.read_until_tagged("x1", Vec::new());
-    assert!(r.is_bad(), "cancelled AUTHENTICATE must be BAD (RFC 3501 6.2.2): {r:#?}");
+    assert!(
+        r.is_bad(),
+        "cancelled AUTHENTICATE must be BAD (RFC 3501 6.2.2): {r:#?}"
+    );
     c.send(b"x2 AUTHENTICATE LOGIN\r\n");
     assert!(c.read_line().starts_with('+'));
     c.send(b"*\r\n");
     let r = c.read_until_tagged("x2", Vec::new());
     assert!(r.is_bad(), "{r:#?}");
-    let r = c.no(&format!("AUTHENTICATE PLAIN {}", plain_ir("admin", USER, PASSWORD)));
+    let r = c.no(&format!(
+        "AUTHENTICATE PLAIN {}",
+        plain_ir("admin", USER, PASSWORD)
+    ));
     assert!(!r.is_ok(), "{r:#?}");
     let r = c.cmd("SELECT INBOX");
-    assert!(r.is_bad() || r.is_no(), "authzid != authcid must not log in: {r:#?}");
+    assert!(
+        r.is_bad() || r.is_no(),
+        "authzid != authcid must not log in: {r:#?}"
+    );
     c.no("AUTHENTICATE CRAM-MD5");
     c.no("AUTHENTICATE X-NO-SUCH-MECHANISM");
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));
     c.ok("LOGOUT");
     server.wait_exit(Duration::from_secs(5));
     let log = server.log_text();
-    assert_eq!(log_lines_with(&log, ": LOGIN, user=").len(), 1, "only the final LOGIN succeeds:\n{log}");
+    assert_eq!(
+        log_lines_with(&log, ": LOGIN, user=").len(),
+        1,
+        "only the final LOGIN succeeds:\n{log}"
+    );
     logs.push_str(&log);
     assert_no_secrets(&logs);
 }
@@ -1157,7 +1493,10 @@ fn sasl_mechanisms() {
 
 #[test]
 fn login_failures_are_delayed_then_bye() {
-    let (dir, conf, _) = setup("failures", "MDIMAP_LOGIN_FAILURE_DELAY=1\nMDIMAP_MAX_LOGIN_FAILURES=2\n");
+    let (dir, conf, _) = setup(
+        "failures",
+        "MDIMAP_LOGIN_FAILURE_DELAY=1\nMDIMAP_MAX_LOGIN_FAILURES=2\n",
+    );
     let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
 
     // An unknown user and a wrong password look the same to the client.
@@ -1165,34 +1504,66 @@ fn login_failures_are_delayed_then_bye() {
     let r = c.no(&format!("LOGIN nosuchuser {WRONG_PASSWORD}"));
     let first = start.elapsed();
     assert!(r.text().contains("[AUTHENTICATIONFAILED]"), "{r:#?}");
-    assert!(first >= Duration::from_millis(900), "the NO came after {first:?}; MDIMAP_LOGIN_FAILURE_DELAY=1 asks for ~1 s");
+    assert!(
+        first >= Duration::from_millis(900),
+        "the NO came after {first:?}; MDIMAP_LOGIN_FAILURE_DELAY=1 asks for ~1 s"
+    );
 
     let start = Instant::now();
     c.send(format!("f2 LOGIN {USER} {WRONG_PASSWORD}\r\n").as_bytes());
     let line = c.read_line();
     let second = start.elapsed();
-    assert!(line.starts_with("f2 NO") && line.contains("[AUTHENTICATIONFAILED]"), "second failure: {line:?}");
-    assert!(second >= Duration::from_millis(900), "the second NO came after {second:?}");
+    assert!(
+        line.starts_with("f2 NO") && line.contains("[AUTHENTICATIONFAILED]"),
+        "second failure: {line:?}"
+    );
+    assert!(
+        second >= Duration::from_millis(900),
+        "the second NO came after {second:?}"
+    );
     let rest = c.read_to_eof(Duration::from_secs(10));
     assert!(
         rest.first().is_some_and(|l| l.starts_with("* BYE")),
         "after MDIMAP_MAX_LOGIN_FAILURES=2 failures: * BYE and close, got {rest:#?}"
     );
-    assert!(server.wait_exit(Duration::from_secs(5)).is_some(), "mdimapd must exit");
+    assert!(
+        server.wait_exit(Duration::from_secs(5)).is_some(),
+        "mdimapd must exit"
+    );
     let log = server.log_text();
     let failed = log_lines_with(&log, "LOGIN FAILED");
     assert_eq!(failed.len(), 2, "{log}");
-    assert!(failed.iter().all(|l| l.contains("ip=[127.0.0.1]")), "{failed:#?}");
-    assert!(failed.iter().any(|l| l.contains("user=nosuchuser")) && failed.iter().any(|l| l.contains(&format!("user={USER}"))), "{failed:#?}");
+    assert!(
+        failed.iter().all(|l| l.contains("ip=[127.0.0.1]")),
+        "{failed:#?}"
+    );
+    assert!(
+        failed.iter().any(|l| l.contains("user=nosuchuser"))
+            && failed.iter().any(|l| l.contains(&format!("user={USER}"))),
+        "{failed:#?}"
+    );
     assert!(!log.contains(": LOGIN, user="), "{log}");
 
     // AUTHENTICATE failures count and are delayed the same way.
     let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     let start = Instant::now();
-    let r = c.no(&format!("AUTHENTICATE PLAIN {}", plain_ir("", USER, WRONG_PASSWORD)));
+    let r = c.no(&format!(
+        "AUTHENTICATE PLAIN {}",
+        plain_ir("", USER, WRONG_PASSWORD)
+    ));
     assert!(r.text().contains("[AUTHENTICATIONFAILED]"), "{r:#?}");
-    assert!(start.elapsed() >= Duration::from_millis(900), "AUTHENTICATE NO after {:?}", start.elapsed());
-    c.send(format!("f3 AUTHENTICATE PLAIN {}\r\n", plain_ir("", USER, WRONG_PASSWORD)).as_bytes());
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "AUTHENTICATE NO after {:?}",
+        start.elapsed()
+    );
+    c.send(
+        format!(
+            "f3 AUTHENTICATE PLAIN {}\r\n",
+            plain_ir("", USER, WRONG_PASSWORD)
+        )
+        .as_bytes(),
+    );
     let line = c.read_line();
     assert!(line.starts_with("f3 NO"), "{line:?}");
     assert_bye_and_close(&mut c, "two AUTHENTICATE failures");
@@ -1214,16 +1585,32 @@ fn external_with_client_certificate() {
     fs::write(&ca_path, &ca.cert_pem).unwrap();
     append_conf(
         &conf,
-        &format!("{cert_line}TLS_VERIFYPEER=PEER\nTLS_TRUSTCERTS={}\nTLS_EXTERNAL=CN\nMDIMAP_LOGIN_FAILURE_DELAY=0\n", ca_path.display()),
+        &format!(
+            "{cert_line}TLS_VERIFYPEER=PEER\nTLS_TRUSTCERTS={}\nTLS_EXTERNAL=CN\nMDIMAP_LOGIN_FAILURE_DELAY=0\n",
+            ca_path.display()
+        ),
     );
     let user_cert = client_cert(&ca, USER);
 
     // With the certificate: EXTERNAL is offered and logs in.
     let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
-    assert!(!has(&caps_of_greeting(&c.greeting), "AUTH=EXTERNAL"), "no EXTERNAL before TLS: {}", c.greeting);
-    let mut t = starttls(&mut c, TlsOpts { client_cert: Some(&user_cert), ..Default::default() });
+    assert!(
+        !has(&caps_of_greeting(&c.greeting), "AUTH=EXTERNAL"),
+        "no EXTERNAL before TLS: {}",
+        c.greeting
+    );
+    let mut t = starttls(
+        &mut c,
+        TlsOpts {
+            client_cert: Some(&user_cert),
+            ..Default::default()
+        },
+    );
     let caps = caps_of(&t.ok("CAPABILITY"));
-    assert!(has(&caps, "AUTH=EXTERNAL"), "a verified client certificate must enable EXTERNAL: {caps:?}");
+    assert!(
+        has(&caps, "AUTH=EXTERNAL"),
+        "a verified client certificate must enable EXTERNAL: {caps:?}"
+    );
     t.ok("AUTHENTICATE EXTERNAL =");
     t.ok("SELECT INBOX");
     t.ok("LOGOUT");
@@ -1236,18 +1623,33 @@ fn external_with_client_certificate() {
     // With the certificate, over implicit TLS, EXTERNAL with the empty
     // response on a continuation, and an authzid naming someone else.
     let (mut server, sock) = spawn_direct_raw(&dir, &conf, &["--tls"], b"");
-    let mut t = TlsClient::handshake(sock, TlsOpts { client_cert: Some(&user_cert), ..Default::default() })
-        .unwrap_or_else(|e| panic!("{e}; log:\n{}", server.log_text()));
+    let mut t = TlsClient::handshake(
+        sock,
+        TlsOpts {
+            client_cert: Some(&user_cert),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}; log:\n{}", server.log_text()));
     let greeting = t.read_line();
-    assert!(has(&caps_of_greeting(&greeting), "AUTH=EXTERNAL"), "{greeting}");
+    assert!(
+        has(&caps_of_greeting(&greeting), "AUTH=EXTERNAL"),
+        "{greeting}"
+    );
     let r = t.cmd(&format!("AUTHENTICATE EXTERNAL {}", base64(b"someoneelse")));
-    assert!(r.is_no(), "EXTERNAL for another user must be refused: {r:#?}");
+    assert!(
+        r.is_no(),
+        "EXTERNAL for another user must be refused: {r:#?}"
+    );
     t.send(b"e1 AUTHENTICATE EXTERNAL\r\n");
     let cont = t.read_line();
     assert!(cont.starts_with('+'), "{cont:?}");
     t.send(b"\r\n");
     let r = t.try_read_until_tagged("e1").unwrap();
-    assert!(r.is_ok(), "EXTERNAL with an empty response on the continuation: {r:#?}");
+    assert!(
+        r.is_ok(),
+        "EXTERNAL with an empty response on the continuation: {r:#?}"
+    );
     t.ok("LOGOUT");
     server.wait_exit(Duration::from_secs(5));
 
@@ -1255,19 +1657,35 @@ fn external_with_client_certificate() {
     let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     let mut t = starttls(&mut c, TlsOpts::default());
     let caps = caps_of(&t.ok("CAPABILITY"));
-    assert!(!has(&caps, "AUTH=EXTERNAL") && has(&caps, "AUTH=PLAIN"), "{caps:?}");
+    assert!(
+        !has(&caps, "AUTH=EXTERNAL") && has(&caps, "AUTH=PLAIN"),
+        "{caps:?}"
+    );
     let r = t.cmd("AUTHENTICATE EXTERNAL =");
-    assert!(r.is_no() || r.is_bad(), "EXTERNAL without a certificate: {r:#?}");
+    assert!(
+        r.is_no() || r.is_bad(),
+        "EXTERNAL without a certificate: {r:#?}"
+    );
     t.ok(&format!("LOGIN {USER} {PASSWORD}"));
     t.ok("SELECT INBOX");
     t.ok("LOGOUT");
     server.wait_exit(Duration::from_secs(5));
-    assert!(server.log_text().contains("method=LOGIN"), "{}", server.log_text());
+    assert!(
+        server.log_text().contains("method=LOGIN"),
+        "{}",
+        server.log_text()
+    );
 
     // A certificate for a user that does not exist: offered, but refused.
     let stranger = client_cert(&ca, "nosuchuser");
     let (_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
-    let mut t = starttls(&mut c, TlsOpts { client_cert: Some(&stranger), ..Default::default() });
+    let mut t = starttls(
+        &mut c,
+        TlsOpts {
+            client_cert: Some(&stranger),
+            ..Default::default()
+        },
+    );
     let r = t.cmd("AUTHENTICATE EXTERNAL =");
     assert!(r.is_no(), "{r:#?}");
     let r = t.cmd("SELECT INBOX");
@@ -1282,10 +1700,16 @@ fn external_with_client_certificate() {
     assert!(r.is_ok(), "{r:#?}");
     if let Ok(mut t) = TlsClient::handshake(
         c.stream().try_clone().unwrap(),
-        TlsOpts { client_cert: Some(&forged), ..Default::default() },
+        TlsOpts {
+            client_cert: Some(&forged),
+            ..Default::default()
+        },
     ) {
         if let Ok(r) = t.try_cmd("CAPABILITY") {
-            assert!(!has(&caps_of(&r), "AUTH=EXTERNAL"), "an untrusted certificate enabled EXTERNAL: {r:#?}");
+            assert!(
+                !has(&caps_of(&r), "AUTH=EXTERNAL"),
+                "an untrusted certificate enabled EXTERNAL: {r:#?}"
+            );
             if let Ok(r) = t.try_cmd("AUTHENTICATE EXTERNAL =") {
                 assert!(!r.is_ok(), "an untrusted certificate logged in: {r:#?}");
             }
@@ -1316,18 +1740,31 @@ fn proxy_headers_from_trusted_and_untrusted_peers() {
     // Wait for the last line the checks below need: the log is read from a
     // pipe by another thread and may lag behind the client.
     let last = format!(": LOGIN, user={USER}, ip=[198.51.100.8]");
-    assert!(l.wait_log(&last, Duration::from_secs(5)), "{}", l.log_text());
+    assert!(
+        l.wait_log(&last, Duration::from_secs(5)),
+        "{}",
+        l.log_text()
+    );
     let log = l.log_text();
     for (ip, port) in [("198.51.100.7", "40007"), ("198.51.100.8", "40008")] {
-        assert!(log.contains(&format!("Connection, ip=[{ip}], port=[{port}]")), "listener, {ip}:\n{log}");
-        assert!(log.contains(&format!(": LOGIN, user={USER}, ip=[{ip}]")), "listener, {ip}:\n{log}");
+        assert!(
+            log.contains(&format!("Connection, ip=[{ip}], port=[{port}]")),
+            "listener, {ip}:\n{log}"
+        );
+        assert!(
+            log.contains(&format!(": LOGIN, user={USER}, ip=[{ip}]")),
+            "listener, {ip}:\n{log}"
+        );
     }
     // A trusted peer that sends no valid header is refused.
     let mut s = TcpStream::connect(("127.0.0.1", l.plain_port())).unwrap();
     s.write_all(b"a LOGIN x y\r\n").unwrap();
     let mut c = Client::new(s);
     let lines = c.read_to_eof(Duration::from_secs(10));
-    assert!(!lines.iter().any(|l| l.starts_with("* OK")), "no session without a valid header: {lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("* OK")),
+        "no session without a valid header: {lines:#?}"
+    );
 
     // mdimapd reads the header itself (peer 127.0.0.1, trusted).
     let (mut server, mut c) = spawn_direct(&dir, &conf, &[], &proxy_v1("198.51.100.9", 40009));
@@ -1336,21 +1773,36 @@ fn proxy_headers_from_trusted_and_untrusted_peers() {
     c.ok("LOGOUT");
     server.wait_exit(Duration::from_secs(5));
     let log9 = server.log_text();
-    assert!(log9.contains("Connection, ip=[198.51.100.9], port=[40009]"), "{log9}");
-    assert!(log9.contains(&format!(": LOGIN, user={USER}, ip=[198.51.100.9]")), "{log9}");
+    assert!(
+        log9.contains("Connection, ip=[198.51.100.9], port=[40009]"),
+        "{log9}"
+    );
+    assert!(
+        log9.contains(&format!(": LOGIN, user={USER}, ip=[198.51.100.9]")),
+        "{log9}"
+    );
     let (mut server, mut c) = spawn_direct(&dir, &conf, &[], &proxy_v2([198, 51, 100, 10], 40010));
     assert!(c.greeting.starts_with("* OK"), "{}", c.greeting);
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));
     c.ok("LOGOUT");
     server.wait_exit(Duration::from_secs(5));
     let log10 = server.log_text();
-    assert!(log10.contains("Connection, ip=[198.51.100.10], port=[40010]"), "{log10}");
-    assert!(log10.contains(&format!(": LOGIN, user={USER}, ip=[198.51.100.10]")), "{log10}");
+    assert!(
+        log10.contains("Connection, ip=[198.51.100.10], port=[40010]"),
+        "{log10}"
+    );
+    assert!(
+        log10.contains(&format!(": LOGIN, user={USER}, ip=[198.51.100.10]")),
+        "{log10}"
+    );
     // Garbage from a trusted peer: no session.
     let (mut server, sock) = spawn_direct_raw(&dir, &conf, &[], b"GET / HTTP/1.0\r\n\r\n");
     let mut c = Client::new(sock);
     let lines = c.read_to_eof(Duration::from_secs(10));
-    assert!(!lines.iter().any(|l| l.starts_with("* OK")), "mdimapd served a trusted peer without a header: {lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("* OK")),
+        "mdimapd served a trusted peer without a header: {lines:#?}"
+    );
     server.wait_exit(Duration::from_secs(5));
 
     // MDIMAP_PROXY_TRUSTED empty: a header is an attack. Listener first.
@@ -1368,10 +1820,24 @@ fn proxy_headers_from_trusted_and_untrusted_peers() {
     assert_bye_and_close(&mut c, "v2 header from an untrusted peer (mdimapd)");
     server2.wait_exit(Duration::from_secs(5));
     thread::sleep(Duration::from_millis(200));
-    let untrusted_logs = format!("{}{}{}", l2.log_text(), server.log_text(), server2.log_text());
-    assert!(!untrusted_logs.contains("ip=[198.51.100."), "an untrusted header must not set the address:\n{untrusted_logs}");
-    assert!(untrusted_logs.contains("Connection, ip=[127.0.0.1]"), "{untrusted_logs}");
-    assert_no_secrets(&format!("{}{log}{log9}{log10}{untrusted_logs}", l.log_text()));
+    let untrusted_logs = format!(
+        "{}{}{}",
+        l2.log_text(),
+        server.log_text(),
+        server2.log_text()
+    );
+    assert!(
+        !untrusted_logs.contains("ip=[198.51.100."),
+        "an untrusted header must not set the address:\n{untrusted_logs}"
+    );
+    assert!(
+        untrusted_logs.contains("Connection, ip=[127.0.0.1]"),
+        "{untrusted_logs}"
+    );
+    assert_no_secrets(&format!(
+        "{}{log}{log9}{log10}{untrusted_logs}",
+        l.log_text()
+    ));
 }
 
 // ---------------------------------------------------------------------------
@@ -1387,7 +1853,9 @@ fn expect_limit(port: u16, before: &[u8], what: &str) {
     let mut c = Client::new(s);
     let lines = c.read_to_eof(Duration::from_secs(10));
     assert!(
-        lines.first().is_some_and(|l| l.starts_with("* BYE [LIMIT]")),
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with("* BYE [LIMIT]")),
         "{what}: expected `* BYE [LIMIT]` then close, got {lines:#?}"
     );
 }
@@ -1407,7 +1875,11 @@ fn connect_eventually(l: &Listen, before: &[u8], what: &str) -> Client {
                 c.greeting = g;
                 return c;
             }
-            other => assert!(Instant::now() < deadline, "{what}: still refused after 10 s: {other:?}\n{}", l.log_text()),
+            other => assert!(
+                Instant::now() < deadline,
+                "{what}: still refused after 10 s: {other:?}\n{}",
+                l.log_text()
+            ),
         }
         thread::sleep(Duration::from_millis(200));
     }
@@ -1420,7 +1892,11 @@ fn listener_maxperip() {
     let mut a = l.connect();
     let mut b = l.connect();
     assert!(a.greeting.starts_with("* OK") && b.greeting.starts_with("* OK"));
-    expect_limit(l.plain_port(), b"", "third connection from 127.0.0.1 with MAXPERIP=2");
+    expect_limit(
+        l.plain_port(),
+        b"",
+        "third connection from 127.0.0.1 with MAXPERIP=2",
+    );
     a.ok("NOOP");
     b.ok("NOOP");
     // A freed slot is reused.
@@ -1446,14 +1922,25 @@ fn listener_maxdaemons() {
 
 #[test]
 fn listener_maxperip_counts_proxied_sources() {
-    let (_dir, conf, _) = setup("maxperip-proxy", "MAXPERIP=2\nMAXDAEMONS=40\nMDIMAP_PROXY_TRUSTED=127.0.0.1/32\n");
+    let (_dir, conf, _) = setup(
+        "maxperip-proxy",
+        "MAXPERIP=2\nMAXDAEMONS=40\nMDIMAP_PROXY_TRUSTED=127.0.0.1/32\n",
+    );
     let l = Listen::start(&conf, true, false);
     let mut a = l.connect_with(&proxy_v1("198.51.100.1", 41001));
     let mut b = l.connect_with(&proxy_v2([198, 51, 100, 1], 41002));
     assert!(a.greeting.starts_with("* OK") && b.greeting.starts_with("* OK"));
-    expect_limit(l.plain_port(), &proxy_v1("198.51.100.1", 41003), "third from the claimed 198.51.100.1");
+    expect_limit(
+        l.plain_port(),
+        &proxy_v1("198.51.100.1", 41003),
+        "third from the claimed 198.51.100.1",
+    );
     let mut d = l.connect_with(&proxy_v1("198.51.100.2", 41004));
-    assert!(d.greeting.starts_with("* OK"), "another claimed source must be accepted: {}", d.greeting);
+    assert!(
+        d.greeting.starts_with("* OK"),
+        "another claimed source must be accepted: {}",
+        d.greeting
+    );
     for c in [&mut a, &mut b, &mut d] {
         c.ok("NOOP");
     }
@@ -1469,10 +1956,16 @@ fn listener_sighup_rereads_limits() {
     a.ok("SELECT INBOX");
     expect_limit(l.plain_port(), b"", "MAXPERIP=2 before SIGHUP");
 
-    let text = fs::read_to_string(&conf).unwrap().replace("MAXPERIP=2", "MAXPERIP=5");
+    let text = fs::read_to_string(&conf)
+        .unwrap()
+        .replace("MAXPERIP=2", "MAXPERIP=5");
     fs::write(&conf, text).unwrap();
     signal(l.pid(), libc::SIGHUP);
-    let mut more = vec![connect_eventually(&l, b"", "after SIGHUP raised MAXPERIP to 5")];
+    let mut more = vec![connect_eventually(
+        &l,
+        b"",
+        "after SIGHUP raised MAXPERIP to 5",
+    )];
     more.push(l.connect());
     more.push(l.connect());
     for c in &more {
@@ -1499,8 +1992,14 @@ fn listener_sigterm_lets_sessions_finish() {
     a.ok(&format!("LOGIN {USER} {PASSWORD}"));
     let mut b = l.connect();
     signal(l.pid(), libc::SIGTERM);
-    assert!(l.exited_within(Duration::from_secs(5)), "mdimap-listen must exit on SIGTERM");
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing may accept on the port after SIGTERM");
+    assert!(
+        l.exited_within(Duration::from_secs(5)),
+        "mdimap-listen must exit on SIGTERM"
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing may accept on the port after SIGTERM"
+    );
     a.ok("NOOP");
     a.ok("SELECT INBOX");
     b.ok("NOOP");
@@ -1524,8 +2023,14 @@ fn login_timeout_says_bye() {
     };
     let waited = start.elapsed();
     assert!(line.starts_with("* BYE"), "{line:?}");
-    assert!(waited >= Duration::from_millis(1500), "BYE after {waited:?}, before the 2 s login timeout");
-    assert!(matches!(c.read_line_within(Duration::from_secs(5)), Read1::Eof), "the connection must close after BYE");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "BYE after {waited:?}, before the 2 s login timeout"
+    );
+    assert!(
+        matches!(c.read_line_within(Duration::from_secs(5)), Read1::Eof),
+        "the connection must close after BYE"
+    );
     assert!(server.wait_exit(Duration::from_secs(5)).is_some());
 }
 
@@ -1555,8 +2060,16 @@ fn proc_status(pid: i32, field: &str) -> String {
 fn session_runs_as_the_mail_user() {
     require_root("the privilege-drop test");
     let (dir, conf, maildir) = setup("privdrop", "MDIMAP_LIMIT_FILES=64\n");
-    assert_eq!(mail_ids(), (65534, 65534), "the account runs as nobody/nogroup");
-    assert_eq!(fs::metadata(&maildir).unwrap().uid(), 65534, "the maildir belongs to the mail user");
+    assert_eq!(
+        mail_ids(),
+        (65534, 65534),
+        "the account runs as nobody/nogroup"
+    );
+    assert_eq!(
+        fs::metadata(&maildir).unwrap().uid(),
+        65534,
+        "the maildir belongs to the mail user"
+    );
     let (server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     let pid = server.pid();
     // Before login: still root, so it can read the key and become anyone.
@@ -1564,27 +2077,54 @@ fn session_runs_as_the_mail_user() {
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));
     c.ok("SELECT INBOX");
     for field in ["Uid", "Gid"] {
-        let ids: Vec<String> = proc_status(pid, field).split_whitespace().map(str::to_string).collect();
-        assert_eq!(ids, vec!["65534"; 4], "{field} (real, effective, saved, fs) after login");
+        let ids: Vec<String> = proc_status(pid, field)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(
+            ids,
+            vec!["65534"; 4],
+            "{field} (real, effective, saved, fs) after login"
+        );
     }
-    let groups: Vec<String> = proc_status(pid, "Groups").split_whitespace().map(str::to_string).collect();
+    let groups: Vec<String> = proc_status(pid, "Groups")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
     assert_eq!(groups, vec!["65534"], "a virtual user keeps its gid only");
     for cap in ["CapEff", "CapPrm"] {
         let value = u64::from_str_radix(&proc_status(pid, cap), 16).unwrap();
         assert_eq!(value, 0, "{cap} must be empty after the drop");
     }
     let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
-    let files_line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let files_line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
     let words: Vec<&str> = files_line.split_whitespace().collect();
-    assert_eq!(&words[3..5], ["64", "64"], "MDIMAP_LIMIT_FILES=64 (soft and hard): {files_line}");
+    assert_eq!(
+        &words[3..5],
+        ["64", "64"],
+        "MDIMAP_LIMIT_FILES=64 (soft and hard): {files_line}"
+    );
     // The session works under those limits and writes as the user.
-    c.ok(&format!("APPEND INBOX {}", common::lit(&common::crlf(&common::message("hello", "body")))));
+    c.ok(&format!(
+        "APPEND INBOX {}",
+        common::lit(&common::crlf(&common::message("hello", "body")))
+    ));
     let new = files(&maildir.join("new"));
     let cur = files(&maildir.join("cur"));
-    let stored: Vec<PathBuf> =
-        new.iter().map(|n| maildir.join("new").join(n)).chain(cur.iter().map(|n| maildir.join("cur").join(n))).collect();
+    let stored: Vec<PathBuf> = new
+        .iter()
+        .map(|n| maildir.join("new").join(n))
+        .chain(cur.iter().map(|n| maildir.join("cur").join(n)))
+        .collect();
     assert_eq!(stored.len(), 1, "{stored:?}");
-    assert_eq!(fs::metadata(&stored[0]).unwrap().uid(), 65534, "the appended message belongs to the mail user");
+    assert_eq!(
+        fs::metadata(&stored[0]).unwrap().uid(),
+        65534,
+        "the appended message belongs to the mail user"
+    );
     c.ok("LOGOUT");
     assert_no_secrets(&server.log_text());
 }
@@ -1595,12 +2135,19 @@ fn uid_zero_user_is_refused() {
     let (conf, users, _) = dir.write_userfile();
     let home = dir.join("roothome");
     common::make_maildir(&home.join("Maildir"));
-    fs::write(&users, format!("rootuser:{PASSWORD_HASH}:0:0:{}:::\n", home.display())).unwrap();
+    fs::write(
+        &users,
+        format!("rootuser:{PASSWORD_HASH}:0:0:{}:::\n", home.display()),
+    )
+    .unwrap();
     let before = dir.tree();
     let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     c.send(format!("r1 LOGIN rootuser {PASSWORD}\r\n").as_bytes());
     let line = c.read_line();
-    assert!(line.starts_with("r1 NO"), "a uid-0 account must be refused: {line:?}");
+    assert!(
+        line.starts_with("r1 NO"),
+        "a uid-0 account must be refused: {line:?}"
+    );
     // Nothing served: the connection ends, or at least nothing works.
     match c.read_line_within(Duration::from_secs(5)) {
         Read1::Eof => {}
@@ -1614,9 +2161,19 @@ fn uid_zero_user_is_refused() {
     server.wait_exit(Duration::from_secs(5));
     let log = server.log_text();
     assert!(!log.contains(": LOGIN, user=rootuser"), "{log}");
-    let after: Vec<String> = dir.tree().into_iter().filter(|p| !p.starts_with("mdimapd-")).collect();
-    let before: Vec<String> = before.into_iter().filter(|p| !p.starts_with("mdimapd-")).collect();
-    assert_eq!(before, after, "nothing may be created for a refused uid-0 account");
+    let after: Vec<String> = dir
+        .tree()
+        .into_iter()
+        .filter(|p| !p.starts_with("mdimapd-"))
+        .collect();
+    let before: Vec<String> = before
+        .into_iter()
+        .filter(|p| !p.starts_with("mdimapd-"))
+        .collect();
+    assert_eq!(
+        before, after,
+        "nothing may be created for a refused uid-0 account"
+    );
     assert_no_secrets(&log);
 }
 
@@ -1624,12 +2181,19 @@ fn appended_mode(umask: &str) -> u32 {
     let (dir, conf, maildir) = setup(&format!("umask-{umask}"), &format!("IMAP_UMASK={umask}\n"));
     let (server, mut c) = spawn_direct(&dir, &conf, &[], b"");
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));
-    c.ok(&format!("APPEND INBOX (\\Seen) {}", common::lit(&common::crlf(&common::message("umask", "body")))));
+    c.ok(&format!(
+        "APPEND INBOX (\\Seen) {}",
+        common::lit(&common::crlf(&common::message("umask", "body")))
+    ));
     c.ok("LOGOUT");
     drop(server);
     let mut stored: Vec<PathBuf> = Vec::new();
     for sub in ["new", "cur"] {
-        stored.extend(files(&maildir.join(sub)).into_iter().map(|n| maildir.join(sub).join(n)));
+        stored.extend(
+            files(&maildir.join(sub))
+                .into_iter()
+                .map(|n| maildir.join(sub).join(n)),
+        );
     }
     assert_eq!(stored.len(), 1, "{stored:?}");
     fs::metadata(&stored[0]).unwrap().mode() & 0o777
@@ -1650,13 +2214,19 @@ fn no_password_in_any_log() {
     let dir = TestDir::new("nosecrets");
     let (conf, _, _) = dir.write_userfile();
     let (_, cert_line) = install_cert(&dir, "a.test");
-    append_conf(&conf, &format!("{cert_line}MDIMAP_LOGIN_FAILURE_DELAY=0\nMDIMAP_MAX_LOGIN_FAILURES=10\n"));
+    append_conf(
+        &conf,
+        &format!("{cert_line}MDIMAP_LOGIN_FAILURE_DELAY=0\nMDIMAP_MAX_LOGIN_FAILURES=10\n"),
+    );
     let l = Listen::start(&conf, true, true);
 
     let mut c = l.connect();
     c.no(&format!("LOGIN {USER} {WRONG_PASSWORD}"));
     c.no(&format!("LOGIN {USER} \"{WRONG_PASSWORD}\""));
-    c.no(&format!("AUTHENTICATE PLAIN {}", plain_ir("", USER, WRONG_PASSWORD)));
+    c.no(&format!(
+        "AUTHENTICATE PLAIN {}",
+        plain_ir("", USER, WRONG_PASSWORD)
+    ));
     c.send(b"w1 AUTHENTICATE LOGIN\r\n");
     assert!(c.read_line().starts_with('+'));
     c.send(format!("{}\r\n", base64(USER.as_bytes())).as_bytes());
@@ -1668,7 +2238,10 @@ fn no_password_in_any_log() {
     c.ok("LOGOUT");
 
     let mut c = l.connect();
-    c.ok(&format!("AUTHENTICATE PLAIN {}", plain_ir("", USER, PASSWORD)));
+    c.ok(&format!(
+        "AUTHENTICATE PLAIN {}",
+        plain_ir("", USER, PASSWORD)
+    ));
     c.ok("LOGOUT");
 
     let mut c = l.connect();
@@ -1681,9 +2254,20 @@ fn no_password_in_any_log() {
     t.ok(&format!("LOGIN {USER} {PASSWORD}"));
     t.ok("LOGOUT");
 
-    assert!(common::wait_for(Duration::from_secs(5), || l.log_text().matches("LOGOUT, user=").count() >= 4), "{}", l.log_text());
+    assert!(
+        common::wait_for(Duration::from_secs(5), || l
+            .log_text()
+            .matches("LOGOUT, user=")
+            .count()
+            >= 4),
+        "{}",
+        l.log_text()
+    );
     let log = l.log_text();
-    assert!(log_lines_with(&log, "LOGIN FAILED").len() >= 5, "every failure is logged:\n{log}");
+    assert!(
+        log_lines_with(&log, "LOGIN FAILED").len() >= 5,
+        "every failure is logged:\n{log}"
+    );
     assert_no_secrets(&log);
 }
 
@@ -1718,7 +2302,10 @@ fn account_options_close_imap() {
     assert!(r.is_bad(), "still not logged in: {r:#?}");
     drop(c);
     let log = server.log_text();
-    assert!(log.contains(&format!("LOGIN REFUSED, method=LOGIN, user={USER}, ip=[")), "{log}");
+    assert!(
+        log.contains(&format!("LOGIN REFUSED, method=LOGIN, user={USER}, ip=[")),
+        "{log}"
+    );
     assert!(!log.contains(&format!(": LOGIN, user={USER}")), "{log}");
 
     set_options("disableinsecureimap=1");
@@ -1751,9 +2338,19 @@ fn autologout_ends_silent_sessions() {
             other => panic!("expected * BYE within 10 s (idle={idle}), got {other:?}"),
         };
         assert!(line.starts_with("* BYE"), "idle={idle}: {line:?}");
-        assert!(start.elapsed() >= Duration::from_millis(1500), "idle={idle}: BYE too early");
-        assert!(server.wait_exit(Duration::from_secs(5)).is_some(), "idle={idle}: the session must end");
-        assert!(server.log_text().contains(&format!("TIMEOUT, user={USER}")), "{}", server.log_text());
+        assert!(
+            start.elapsed() >= Duration::from_millis(1500),
+            "idle={idle}: BYE too early"
+        );
+        assert!(
+            server.wait_exit(Duration::from_secs(5)).is_some(),
+            "idle={idle}: the session must end"
+        );
+        assert!(
+            server.log_text().contains(&format!("TIMEOUT, user={USER}")),
+            "{}",
+            server.log_text()
+        );
     }
 }
 
@@ -1784,10 +2381,17 @@ fn half_sent_commands_time_out() {
             }
         }
         assert!(saw_bye, "{partial:?}: BYE expected before the close");
-        assert!(start.elapsed() >= Duration::from_millis(1500), "{partial:?}: closed too early");
+        assert!(
+            start.elapsed() >= Duration::from_millis(1500),
+            "{partial:?}: closed too early"
+        );
         assert!(server.wait_exit(Duration::from_secs(5)).is_some());
         if login {
-            assert!(server.log_text().contains(&format!("TIMEOUT, user={USER}")), "{}", server.log_text());
+            assert!(
+                server.log_text().contains(&format!("TIMEOUT, user={USER}")),
+                "{}",
+                server.log_text()
+            );
         }
     }
 }
@@ -1811,6 +2415,13 @@ fn oversized_literals_are_refused() {
     let line = c.read_line();
     assert!(line.starts_with("n1 BAD [TOOBIG]"), "{line:?}");
     c.ok("NOOP");
-    c.ok(&format!("APPEND INBOX {}", common::lit("Subject: small\r\n\r\nfits\r\n")));
-    assert_eq!(files(&maildir.join("cur")).len(), 1, "only the small message is stored");
+    c.ok(&format!(
+        "APPEND INBOX {}",
+        common::lit("Subject: small\r\n\r\nfits\r\n")
+    ));
+    assert_eq!(
+        files(&maildir.join("cur")).len(),
+        1,
+        "only the small message is stored"
+    );
 }

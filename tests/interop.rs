@@ -42,7 +42,10 @@ fn run(mut cmd: Command, timeout: Duration) -> Output {
     // A watchdog, so wait_with_output (which drains both pipes) cannot hang.
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let watchdog = thread::spawn(move || {
-        if rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+        if rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_err()
+        {
             signal(pid, libc::SIGKILL);
             return true;
         }
@@ -51,7 +54,11 @@ fn run(mut cmd: Command, timeout: Duration) -> Output {
     let out = child.wait_with_output().unwrap();
     let _ = tx.send(());
     let killed = watchdog.join().unwrap();
-    assert!(!killed, "{cmd:?} did not finish within {timeout:?}:\n{}", describe(&out));
+    assert!(
+        !killed,
+        "{cmd:?} did not finish within {timeout:?}:\n{}",
+        describe(&out)
+    );
     out
 }
 
@@ -87,7 +94,10 @@ fn subject_of(path: &Path) -> String {
 
 /// Message files of `folder` whose Subject is exactly `subject`.
 fn with_subject(folder: &Path, subject: &str) -> Vec<PathBuf> {
-    messages(folder).into_iter().filter(|p| subject_of(p) == subject).collect()
+    messages(folder)
+        .into_iter()
+        .filter(|p| subject_of(p) == subject)
+        .collect()
 }
 
 fn name_flags(p: &Path) -> String {
@@ -103,30 +113,61 @@ fn python_imaplib_session() {
     let server = dir.join("Maildir");
     let report = t.join("report.txt");
     let mut cmd = Command::new("python3");
-    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/imaplib_session.py"))
-        .arg("127.0.0.1")
-        .arg(d.port.to_string())
-        .arg(&server)
-        .arg(&report);
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/imaplib_session.py"
+    ))
+    .arg("127.0.0.1")
+    .arg(d.port.to_string())
+    .arg(&server)
+    .arg(&report);
     let out = run(cmd, Duration::from_secs(120));
-    assert!(out.status.success(), "imaplib session failed:\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "imaplib session failed:\n{}",
+        describe(&out)
+    );
 
     let rep: HashMap<String, String> = fs::read_to_string(&report)
         .unwrap()
         .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect();
     let inbox = &server;
     let flagged = with_subject(inbox, &rep["flagged_subject"]);
     assert_eq!(flagged.len(), 1, "flagged message on disk: {flagged:?}");
-    assert!(name_flags(&flagged[0]).contains('F'), "STORE \\Flagged not on disk: {flagged:?}");
-    assert!(with_subject(inbox, &rep["deleted_subject"]).is_empty(), "expunged message still on disk");
+    assert!(
+        name_flags(&flagged[0]).contains('F'),
+        "STORE \\Flagged not on disk: {flagged:?}"
+    );
+    assert!(
+        with_subject(inbox, &rep["deleted_subject"]).is_empty(),
+        "expunged message still on disk"
+    );
     assert_eq!(with_subject(inbox, &rep["idle_subject"]).len(), 1);
     let appended = with_subject(&server.join(".Work"), &rep["appended_subject"]);
-    assert_eq!(appended.len(), 1, "appended message in .Work: {:?}", messages(&server.join(".Work")));
-    assert!(appended[0].starts_with(server.join(".Work/cur")) && name_flags(&appended[0]).contains('S'));
-    assert_eq!(with_subject(&server.join(".Archive"), &rep["copied_subject"]).len(), 1, "copied message in .Archive");
-    assert_eq!(with_subject(inbox, &rep["copied_subject"]).len(), 1, "COPY must keep the original");
+    assert_eq!(
+        appended.len(),
+        1,
+        "appended message in .Work: {:?}",
+        messages(&server.join(".Work"))
+    );
+    assert!(
+        appended[0].starts_with(server.join(".Work/cur")) && name_flags(&appended[0]).contains('S')
+    );
+    assert_eq!(
+        with_subject(&server.join(".Archive"), &rep["copied_subject"]).len(),
+        1,
+        "copied message in .Archive"
+    );
+    assert_eq!(
+        with_subject(inbox, &rep["copied_subject"]).len(),
+        1,
+        "COPY must keep the original"
+    );
 }
 
 fn write_mbsyncrc(path: &Path, port: u16, local: &Path) {
@@ -195,16 +236,26 @@ fn mbsync_two_way_sync() {
     mbsync(&t, &rc);
     let local_inbox = local.join("INBOX");
     let server_subjects: Vec<String> = messages(&server).iter().map(|p| subject_of(p)).collect();
-    let mut local_subjects: Vec<String> = messages(&local_inbox).iter().map(|p| subject_of(p)).collect();
+    let mut local_subjects: Vec<String> = messages(&local_inbox)
+        .iter()
+        .map(|p| subject_of(p))
+        .collect();
     let mut expected = server_subjects.clone();
     expected.sort();
     local_subjects.sort();
-    assert_eq!(expected.len(), 3, "demo INBOX should hold 3 messages: {expected:?}");
+    assert_eq!(
+        expected.len(),
+        3,
+        "demo INBOX should hold 3 messages: {expected:?}"
+    );
     assert_eq!(local_subjects, expected, "local INBOX after the first sync");
     // mbsync takes the personal namespace prefix "INBOX." from NAMESPACE, so
     // INBOX.Work is the near side's top-level folder Work.
     for folder in ["Work", "Archive"] {
-        assert!(local.join(folder).join("cur").is_dir(), "INBOX.{folder} not created locally as {folder}");
+        assert!(
+            local.join(folder).join("cur").is_dir(),
+            "INBOX.{folder} not created locally as {folder}"
+        );
         assert_eq!(
             messages(&local.join(folder)).len(),
             messages(&server.join(format!(".{folder}"))).len(),
@@ -232,15 +283,28 @@ fn mbsync_two_way_sync() {
     // 3. Sync up and check the server's maildir.
     mbsync(&t, &rc);
     let flagged = with_subject(&server, &flag_subject);
-    assert_eq!(flagged.len(), 1, "flagged message on the server: {:?}", messages(&server));
-    assert!(name_flags(&flagged[0]).contains('F'), "\\Flagged did not reach the server: {flagged:?}");
+    assert_eq!(
+        flagged.len(),
+        1,
+        "flagged message on the server: {:?}",
+        messages(&server)
+    );
+    assert!(
+        name_flags(&flagged[0]).contains('F'),
+        "\\Flagged did not reach the server: {flagged:?}"
+    );
     assert!(
         with_subject(&server, &delete_subject).is_empty(),
         "deleted message still on the server: {:?}",
         messages(&server)
     );
     let arrived = with_subject(&server.join(".Work"), "added locally for mbsync");
-    assert_eq!(arrived.len(), 1, "new message not on the server: {:?}", messages(&server.join(".Work")));
+    assert_eq!(
+        arrived.len(),
+        1,
+        "new message not on the server: {:?}",
+        messages(&server.join(".Work"))
+    );
     // mbsync inserts an X-TUID header to find the uploaded message again.
     let stored: String = fs::read_to_string(&arrived[0])
         .unwrap()
@@ -250,7 +314,10 @@ fn mbsync_two_way_sync() {
     assert_eq!(stored, added, "uploaded message content");
     let uiddb = read_uiddb(&server.join(".Work"));
     let base = base_of(arrived[0].file_name().unwrap().to_str().unwrap());
-    assert!(uiddb.uid_of(base).is_some(), "uploaded message has no UID in .Work/courierimapuiddb: {uiddb:?}");
+    assert!(
+        uiddb.uid_of(base).is_some(),
+        "uploaded message has no UID in .Work/courierimapuiddb: {uiddb:?}"
+    );
 
     // 4. A third run is a no-op that still succeeds, and the near side agrees.
     mbsync(&t, &rc);

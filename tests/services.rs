@@ -44,18 +44,26 @@ fn read_repo_file(rel: &str) -> String {
 /// missing, naming the Debian package that provides it.
 fn require_tool(program: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]) {
+    for dir in
+        std::env::split_paths(&path).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+    {
         let candidate = dir.join(program);
         if candidate.is_file() {
             return candidate;
         }
     }
-    panic!("`{program}` not found: install the Debian package {package} (./test.sh does this when run as root)");
+    panic!(
+        "`{program}` not found: install the Debian package {package} (./test.sh does this when run as root)"
+    );
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A process started by a test, with its output in a file; killed on drop.
@@ -75,7 +83,11 @@ impl Running {
             .stderr(Stdio::from(err))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {what} ({cmd:?}): {e}"));
-        Running { child, what: what.to_string(), log }
+        Running {
+            child,
+            what: what.to_string(),
+            log,
+        }
     }
 
     fn log_text(&self) -> String {
@@ -92,7 +104,11 @@ impl Running {
                 return c;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited ({status}) before accepting connections; output:\n{}", self.what, self.log_text());
+                panic!(
+                    "{} exited ({status}) before accepting connections; output:\n{}",
+                    self.what,
+                    self.log_text()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -106,9 +122,15 @@ impl Running {
 
     /// Waits until the output contains `needle` `count` times.
     fn wait_for_log(&self, needle: &str, count: usize) -> String {
-        let ok = wait_for(Duration::from_secs(10), || self.log_text().matches(needle).count() >= count);
+        let ok = wait_for(Duration::from_secs(10), || {
+            self.log_text().matches(needle).count() >= count
+        });
         let text = self.log_text();
-        assert!(ok, "expected {count} × {needle:?} in the output of {}:\n{text}", self.what);
+        assert!(
+            ok,
+            "expected {count} × {needle:?} in the output of {}:\n{text}",
+            self.what
+        );
         text
     }
 }
@@ -118,7 +140,12 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if thread::panicking() {
-            eprintln!("---- output of {} ({}) ----\n{}", self.what, self.log.display(), self.log_text());
+            eprintln!(
+                "---- output of {} ({}) ----\n{}",
+                self.what,
+                self.log.display(),
+                self.log_text()
+            );
         }
     }
 }
@@ -167,7 +194,10 @@ fn run_bounded(mut cmd: Command, dir: &TestDir, what: &str) -> Finished {
 /// user file).
 fn account(dir: &TestDir) -> (PathBuf, PathBuf) {
     let (conf, users, maildir) = dir.write_userfile();
-    deliver(&maildir, &message("services test", "Hello through a launcher."));
+    deliver(
+        &maildir,
+        &message("services test", "Hello through a launcher."),
+    );
     let mut text = fs::read_to_string(&conf).unwrap();
     text.push_str("MDIMAP_LOGIN_FAILURE_DELAY=0\nMDIMAP_MAX_LOGIN_FAILURES=10\n");
     fs::write(&conf, text).unwrap();
@@ -179,7 +209,10 @@ fn login_and_select(c: &mut Client) {
     assert!(c.greeting.starts_with("* OK"), "greeting: {}", c.greeting);
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));
     let r = c.ok("SELECT INBOX");
-    assert!(r.line("* 1 EXISTS").is_some(), "SELECT INBOX should report the delivered message: {r:#?}");
+    assert!(
+        r.line("* 1 EXISTS").is_some(),
+        "SELECT INBOX should report the delivered message: {r:#?}"
+    );
 }
 
 /// LOGOUT: BYE, tagged OK, then the server closes the connection.
@@ -192,7 +225,10 @@ fn logout(c: &mut Client) {
 /// Neither the account's password nor the wrong ones tried may appear in a log.
 fn assert_no_password(log: &str, what: &str) {
     for secret in std::iter::once(PASSWORD).chain(WRONG_PASSWORDS) {
-        assert!(!log.contains(secret), "the log of {what} contains the password {secret:?}:\n{log}");
+        assert!(
+            !log.contains(secret),
+            "the log of {what} contains the password {secret:?}:\n{log}"
+        );
     }
 }
 
@@ -237,11 +273,22 @@ fn systemd_socket_activation_serves_each_connection_with_its_own_mdimapd() {
     logout(&mut second);
 
     let log = activator.wait_for_log("INFO: LOGOUT, user=tester, ip=[127.0.0.1]", 2);
-    assert_eq!(log.matches("INFO: Connection, ip=[127.0.0.1], port=[").count(), 2, "{log}");
+    assert_eq!(
+        log.matches("INFO: Connection, ip=[127.0.0.1], port=[")
+            .count(),
+        2,
+        "{log}"
+    );
     let logins = pids_of_lines(&log, &format!("LOGIN, user={USER}, ip=[127.0.0.1], port=["));
     assert_eq!(logins.len(), 2, "two LOGIN lines expected:\n{log}");
-    assert_ne!(logins[0], logins[1], "each connection must be served by its own mdimapd:\n{log}");
-    assert!(log.contains("protocol=IMAP, method=LOGIN, tls=none"), "{log}");
+    assert_ne!(
+        logins[0], logins[1],
+        "each connection must be served by its own mdimapd:\n{log}"
+    );
+    assert!(
+        log.contains("protocol=IMAP, method=LOGIN, tls=none"),
+        "{log}"
+    );
     assert_no_password(&log, "mdimapd under systemd-socket-activate");
 }
 
@@ -256,17 +303,32 @@ fn tcpserver_run_script_serves_imap_and_passes_the_client_address() {
     let dir = TestDir::new("tcpserver");
     let (conf, _users) = account(&dir);
     let script = read_repo_file("etc/tcpserver/run");
-    for needle in ["exec 2>&1", "exec tcpserver -v -R -H -l 0 -c ", " -x \"$RULES\" ", " 0 143 /usr/sbin/mdimapd"] {
-        assert!(script.contains(needle), "etc/tcpserver/run lacks {needle:?}:\n{script}");
+    for needle in [
+        "exec 2>&1",
+        "exec tcpserver -v -R -H -l 0 -c ",
+        " -x \"$RULES\" ",
+        " 0 143 /usr/sbin/mdimapd",
+    ] {
+        assert!(
+            script.contains(needle),
+            "etc/tcpserver/run lacks {needle:?}:\n{script}"
+        );
     }
 
     // A rules database as the script's comment describes, which also sets a
     // variable for loopback clients: it shows that -x is honoured.
     let rules = dir.join("tcp.imap");
-    fs::write(&rules, "127.0.0.1:allow,MDIMAP_RULES_SEEN=\"loopback\"\n:deny\n").unwrap();
+    fs::write(
+        &rules,
+        "127.0.0.1:allow,MDIMAP_RULES_SEEN=\"loopback\"\n:deny\n",
+    )
+    .unwrap();
     let cdb = dir.join("tcp.imap.cdb");
     let mut compile = Command::new(tcprules);
-    compile.arg(&cdb).arg(dir.join("tcp.imap.tmp")).stdin(fs::File::open(&rules).unwrap());
+    compile
+        .arg(&cdb)
+        .arg(dir.join("tcp.imap.tmp"))
+        .stdin(fs::File::open(&rules).unwrap());
     let status = compile.status().expect("cannot run tcprules");
     assert!(status.success(), "tcprules failed: {status}");
 
@@ -276,21 +338,38 @@ fn tcpserver_run_script_serves_imap_and_passes_the_client_address() {
         .replace("/etc/mdimap/tcp.imap.cdb", cdb.to_str().unwrap())
         .replace(
             " 0 143 /usr/sbin/mdimapd",
-            &format!(" 127.0.0.1 {port} {} --config {}", env!("CARGO_BIN_EXE_mdimapd"), conf.display()),
+            &format!(
+                " 127.0.0.1 {port} {} --config {}",
+                env!("CARGO_BIN_EXE_mdimapd"),
+                conf.display()
+            ),
         );
-    assert_eq!(local.matches(&format!("127.0.0.1 {port} ")).count(), 2, "both tcpserver lines must be rewritten:\n{local}");
+    assert_eq!(
+        local.matches(&format!("127.0.0.1 {port} ")).count(),
+        2,
+        "both tcpserver lines must be rewritten:\n{local}"
+    );
     let run = dir.join("run");
     fs::write(&run, &local).unwrap();
     let mut cmd = Command::new("/bin/sh");
-    cmd.arg(&run).env("PATH", format!("{}:/usr/bin:/bin", tcpserver.parent().unwrap().display()));
+    cmd.arg(&run).env(
+        "PATH",
+        format!("{}:/usr/bin:/bin", tcpserver.parent().unwrap().display()),
+    );
     let mut server = Running::spawn(cmd, "the tcpserver run script", dir.join("tcpserver.log"));
 
     let mut c = server.connect(port);
     let client_port = c.stream().local_addr().unwrap().port();
     login_and_select(&mut c);
-    let log = server.wait_for_log(&format!("INFO: LOGIN, user={USER}, ip=[127.0.0.1], port=[{client_port}]"), 1);
+    let log = server.wait_for_log(
+        &format!("INFO: LOGIN, user={USER}, ip=[127.0.0.1], port=[{client_port}]"),
+        1,
+    );
     let connection = format!("INFO: Connection, ip=[127.0.0.1], port=[{client_port}]");
-    assert!(log.contains(&connection), "mdimapd did not log the client address from tcpserver:\n{log}");
+    assert!(
+        log.contains(&connection),
+        "mdimapd did not log the client address from tcpserver:\n{log}"
+    );
     let pids = pids_of_lines(&log, "Connection, ip=[127.0.0.1]");
     assert_eq!(pids.len(), 1, "{log}");
     let env = environ_of(pids[0] as i32);
@@ -300,10 +379,17 @@ fn tcpserver_run_script_serves_imap_and_passes_the_client_address() {
         "PROTO=TCP".to_string(),
         "MDIMAP_RULES_SEEN=loopback".to_string(),
     ] {
-        assert!(env.contains(&var), "mdimapd's environment lacks {var}: {env:?}");
+        assert!(
+            env.contains(&var),
+            "mdimapd's environment lacks {var}: {env:?}"
+        );
     }
     // -H and -R: no DNS or ident lookups were made for the client.
-    assert!(!env.iter().any(|v| v.starts_with("TCPREMOTEHOST=") || v.starts_with("TCPREMOTEINFO=")), "{env:?}");
+    assert!(
+        !env.iter()
+            .any(|v| v.starts_with("TCPREMOTEHOST=") || v.starts_with("TCPREMOTEINFO=")),
+        "{env:?}"
+    );
     logout(&mut c);
 
     let log = server.wait_for_log("INFO: LOGOUT, user=tester, ip=[127.0.0.1]", 1);
@@ -314,7 +400,13 @@ fn tcpserver_run_script_serves_imap_and_passes_the_client_address() {
 // systemd units
 // ---------------------------------------------------------------------------
 
-const UNITS: [&str; 5] = ["mdimap.socket", "mdimap@.service", "mdimaps.socket", "mdimaps@.service", "mdimap-listen.service"];
+const UNITS: [&str; 5] = [
+    "mdimap.socket",
+    "mdimap@.service",
+    "mdimaps.socket",
+    "mdimaps@.service",
+    "mdimap-listen.service",
+];
 
 /// Every value of `key=` in a unit file (comments and other keys ignored).
 fn unit_values(text: &str, key: &str) -> Vec<String> {
@@ -345,23 +437,33 @@ fn systemd_units_pass_systemd_analyze_verify() {
     for name in UNITS {
         let text = read_repo_file(&format!("etc/systemd/{name}"))
             .replace("=-/usr/sbin/mdimapd", "=/usr/sbin/mdimapd")
-            .replace("/usr/sbin/mdimap-listen", env!("CARGO_BIN_EXE_mdimap-listen"))
+            .replace(
+                "/usr/sbin/mdimap-listen",
+                env!("CARGO_BIN_EXE_mdimap-listen"),
+            )
             .replace("/usr/sbin/mdimapd", env!("CARGO_BIN_EXE_mdimapd"));
-        assert!(!text.contains("/usr/sbin/"), "{name} runs a program this test does not know:\n{text}");
+        assert!(
+            !text.contains("/usr/sbin/"),
+            "{name} runs a program this test does not know:\n{text}"
+        );
         fs::write(units.join(name), text).unwrap();
     }
     // The man pages the units name in Documentation=, where man(1) finds them.
     let man = dir.join("man");
     for entry in fs::read_dir(repo().join("man")).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(section) = name.rsplit('.').next().filter(|s| s.len() == 1) else { continue };
+        let Some(section) = name.rsplit('.').next().filter(|s| s.len() == 1) else {
+            continue;
+        };
         let sub = man.join(format!("man{section}"));
         fs::create_dir_all(&sub).unwrap();
         fs::copy(entry.path(), sub.join(&name)).unwrap();
     }
 
     let mut cmd = Command::new(&analyze);
-    cmd.arg("verify").args(UNITS.iter().map(|u| units.join(u))).env("MANPATH", &man);
+    cmd.arg("verify")
+        .args(UNITS.iter().map(|u| units.join(u)))
+        .env("MANPATH", &man);
     let out = run_bounded(cmd, &dir, "systemd-analyze");
     assert!(
         out.success && out.stderr.trim().is_empty(),
@@ -373,48 +475,87 @@ fn systemd_units_pass_systemd_analyze_verify() {
 
     // A unit systemd-analyze must reject, so a silent pass above means something.
     let broken = units.join("broken@.service");
-    fs::write(&broken, "[Service]\nExecStart=/nonexistent/mdimapd\nStandardInput=socket\n").unwrap();
+    fs::write(
+        &broken,
+        "[Service]\nExecStart=/nonexistent/mdimapd\nStandardInput=socket\n",
+    )
+    .unwrap();
     let mut cmd = Command::new(&analyze);
     cmd.arg("verify").arg("--man=no").arg(&broken);
     let out = run_bounded(cmd, &dir, "systemd-analyze-broken");
-    assert!(!out.success, "systemd-analyze verify accepted a unit with a missing program:\n{}", out.stderr);
+    assert!(
+        !out.success,
+        "systemd-analyze verify accepted a unit with a missing program:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn systemd_units_have_the_settings_the_deployment_needs() {
-    for (socket, service, port, tls) in [("mdimap.socket", "mdimap@.service", "143", false), ("mdimaps.socket", "mdimaps@.service", "993", true)] {
+    for (socket, service, port, tls) in [
+        ("mdimap.socket", "mdimap@.service", "143", false),
+        ("mdimaps.socket", "mdimaps@.service", "993", true),
+    ] {
         let s = read_repo_file(&format!("etc/systemd/{socket}"));
         assert_eq!(unit_value(&s, "ListenStream", socket), port);
         assert_eq!(unit_value(&s, "Accept", socket), "yes");
         let max: u32 = unit_value(&s, "MaxConnections", socket).parse().unwrap();
-        assert!(max >= 256, "{socket}: MaxConnections={max} is too low for IMAP (systemd's default is 64)");
-        let per_source: u32 = unit_value(&s, "MaxConnectionsPerSource", socket).parse().unwrap();
-        assert!((1..max).contains(&per_source), "{socket}: MaxConnectionsPerSource={per_source}");
+        assert!(
+            max >= 256,
+            "{socket}: MaxConnections={max} is too low for IMAP (systemd's default is 64)"
+        );
+        let per_source: u32 = unit_value(&s, "MaxConnectionsPerSource", socket)
+            .parse()
+            .unwrap();
+        assert!(
+            (1..max).contains(&per_source),
+            "{socket}: MaxConnectionsPerSource={per_source}"
+        );
         // A flood must not put the socket into the failed state: the trigger
         // limit is off (either value 0 disables it in systemd 252).
         let interval = unit_value(&s, "TriggerLimitIntervalSec", socket);
         let burst = unit_value(&s, "TriggerLimitBurst", socket);
-        assert!(interval == "0" || burst == "0", "{socket}: trigger limit still on ({interval}, {burst})");
+        assert!(
+            interval == "0" || burst == "0",
+            "{socket}: trigger limit still on ({interval}, {burst})"
+        );
 
         let v = read_repo_file(&format!("etc/systemd/{service}"));
         let exec = unit_value(&v, "ExecStart", service);
-        let expected = if tls { "-/usr/sbin/mdimapd --tls" } else { "-/usr/sbin/mdimapd" };
+        let expected = if tls {
+            "-/usr/sbin/mdimapd --tls"
+        } else {
+            "-/usr/sbin/mdimapd"
+        };
         assert_eq!(exec, expected, "{service}");
         assert_eq!(unit_value(&v, "StandardInput", service), "socket");
         assert_eq!(unit_value(&v, "StandardOutput", service), "socket");
         assert_eq!(unit_value(&v, "StandardError", service), "journal");
         assert_eq!(unit_value(&v, "CollectMode", service), "inactive-or-failed");
         assert_privilege_drop_allowed(&v, service);
-        assert!(unit_values(&v, "RuntimeDirectory").is_empty(), "{service}: instances must not share a RuntimeDirectory");
-        assert!(unit_values(&v, "User").is_empty(), "{service}: mdimapd must start as root");
+        assert!(
+            unit_values(&v, "RuntimeDirectory").is_empty(),
+            "{service}: instances must not share a RuntimeDirectory"
+        );
+        assert!(
+            unit_values(&v, "User").is_empty(),
+            "{service}: mdimapd must start as root"
+        );
     }
 
     let l = read_repo_file("etc/systemd/mdimap-listen.service");
     let name = "mdimap-listen.service";
     assert_eq!(unit_value(&l, "Type", name), "simple");
     assert_eq!(unit_value(&l, "ExecStart", name), "/usr/sbin/mdimap-listen");
-    assert_eq!(unit_value(&l, "KillMode", name), "process", "sessions must survive a restart of the listener");
-    assert_eq!(unit_value(&l, "ExecReload", name), "/bin/kill -HUP $MAINPID");
+    assert_eq!(
+        unit_value(&l, "KillMode", name),
+        "process",
+        "sessions must survive a restart of the listener"
+    );
+    assert_eq!(
+        unit_value(&l, "ExecReload", name),
+        "/bin/kill -HUP $MAINPID"
+    );
     assert_privilege_drop_allowed(&l, name);
     assert!(unit_value(&l, "CapabilityBoundingSet", name).contains("CAP_NET_BIND_SERVICE"));
 }
@@ -424,9 +565,15 @@ fn systemd_units_have_the_settings_the_deployment_needs() {
 fn assert_privilege_drop_allowed(text: &str, unit: &str) {
     let caps = unit_value(text, "CapabilityBoundingSet", unit);
     for cap in ["CAP_SETUID", "CAP_SETGID"] {
-        assert!(caps.split_whitespace().any(|c| c == cap), "{unit}: CapabilityBoundingSet lacks {cap}");
+        assert!(
+            caps.split_whitespace().any(|c| c == cap),
+            "{unit}: CapabilityBoundingSet lacks {cap}"
+        );
     }
-    assert!(!caps.starts_with('~'), "{unit}: the bounding set must be a list of what is kept");
+    assert!(
+        !caps.starts_with('~'),
+        "{unit}: the bounding set must be a list of what is kept"
+    );
     for key in [
         "NoNewPrivileges",
         "DynamicUser",
@@ -446,14 +593,20 @@ fn assert_privilege_drop_allowed(text: &str, unit: &str) {
         "SystemCallFilter",
         "SystemCallLog",
     ] {
-        assert!(unit_values(text, key).is_empty(), "{unit}: {key}= implies NoNewPrivileges and would break setuid helpers");
+        assert!(
+            unit_values(text, key).is_empty(),
+            "{unit}: {key}= implies NoNewPrivileges and would break setuid helpers"
+        );
     }
     let protect = unit_value(text, "ProtectSystem", unit);
     assert!(
         protect != "strict" || !unit_values(text, "ReadWritePaths").is_empty(),
         "{unit}: ProtectSystem=strict needs ReadWritePaths= for the mail storage"
     );
-    assert!(!unit_values(text, "ProtectHome").iter().any(|v| v != "no"), "{unit}: maildirs are usually in /home");
+    assert!(
+        !unit_values(text, "ProtectHome").iter().any(|v| v != "no"),
+        "{unit}: maildirs are usually in /home"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -463,21 +616,39 @@ fn assert_privilege_drop_allowed(text: &str, unit: &str) {
 #[test]
 fn xinetd_service_runs_mdimapd_as_root_with_limits() {
     let text = read_repo_file("etc/xinetd.d/mdimap");
-    let open = text.find('{').expect("no service block in etc/xinetd.d/mdimap");
+    let open = text
+        .find('{')
+        .expect("no service block in etc/xinetd.d/mdimap");
     let close = text.rfind('}').expect("service block not closed");
-    assert!(text[..open].lines().any(|l| l.trim() == "service imap"), "expected `service imap`:\n{text}");
+    assert!(
+        text[..open].lines().any(|l| l.trim() == "service imap"),
+        "expected `service imap`:\n{text}"
+    );
     let attrs: Vec<(String, String)> = text[open + 1..close]
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
-            let (k, v) = l.split_once('=').unwrap_or_else(|| panic!("not an attribute line: {l:?}"));
-            (k.trim().trim_end_matches(['+', '-']).trim().to_string(), v.trim().to_string())
+            let (k, v) = l
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not an attribute line: {l:?}"));
+            (
+                k.trim().trim_end_matches(['+', '-']).trim().to_string(),
+                v.trim().to_string(),
+            )
         })
         .collect();
     let get = |key: &str| -> String {
-        let v: Vec<&String> = attrs.iter().filter(|(k, _)| k == key).map(|(_, v)| v).collect();
-        assert_eq!(v.len(), 1, "etc/xinetd.d/mdimap must set {key} once: {attrs:?}");
+        let v: Vec<&String> = attrs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(
+            v.len(),
+            1,
+            "etc/xinetd.d/mdimap must set {key} once: {attrs:?}"
+        );
         v[0].clone()
     };
     assert_eq!(get("socket_type"), "stream");
@@ -486,7 +657,10 @@ fn xinetd_service_runs_mdimapd_as_root_with_limits() {
     assert_eq!(get("server"), "/usr/sbin/mdimapd");
     let instances: u32 = get("instances").parse().unwrap();
     let per_source: u32 = get("per_source").parse().unwrap();
-    assert!(instances >= 100 && (1..instances).contains(&per_source), "instances={instances} per_source={per_source}");
+    assert!(
+        instances >= 100 && (1..instances).contains(&per_source),
+        "instances={instances} per_source={per_source}"
+    );
     assert_eq!(get("disable"), "no");
 }
 
@@ -504,7 +678,12 @@ fn regex_summary(out: &str) -> (u32, u32, u32, u32) {
     let numbers: Vec<u32> = line
         .trim_start_matches("Lines: ")
         .split(',')
-        .map(|part| part.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("odd summary {line:?}")))
+        .map(|part| {
+            part.split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("odd summary {line:?}"))
+        })
         .collect();
     assert_eq!(numbers.len(), 4, "odd summary {line:?}");
     (numbers[0], numbers[1], numbers[2], numbers[3])
@@ -519,7 +698,11 @@ fn fail2ban_regex(tool: &Path, dir: &TestDir, log: &Path, out: Option<&str>) -> 
     }
     cmd.arg(log).arg(&filter);
     let r = run_bounded(cmd, dir, "fail2ban-regex");
-    assert!(r.success, "fail2ban-regex failed (exit {:?}):\n{}\n{}", r.code, r.stdout, r.stderr);
+    assert!(
+        r.success,
+        "fail2ban-regex failed (exit {:?}):\n{}\n{}",
+        r.code, r.stdout, r.stderr
+    );
     r.stdout
 }
 
@@ -530,7 +713,11 @@ fn as_syslog(stderr_log: &str, with_date: bool) -> String {
         .filter_map(|l| {
             let (tag, rest) = l.split_once(": ")?;
             let (_level, text) = rest.split_once(": ")?;
-            Some(if with_date { format!("Nov  3 10:15:42 mailhost {tag}: {text}\n") } else { format!("mailhost {tag}: {text}\n") })
+            Some(if with_date {
+                format!("Nov  3 10:15:42 mailhost {tag}: {text}\n")
+            } else {
+                format!("mailhost {tag}: {text}\n")
+            })
         })
         .collect()
 }
@@ -540,21 +727,46 @@ fn fail2ban_filter_matches_exactly_the_failed_logins() {
     let tool = require_tool("fail2ban-regex", "fail2ban");
     let dir = TestDir::new("fail2ban");
     let (conf, users) = account(&dir);
-    let (mut server, mut c) = spawn_mdimapd(&dir, &["--config", conf.to_str().unwrap(), "--userfile", users.to_str().unwrap()]);
+    let (mut server, mut c) = spawn_mdimapd(
+        &dir,
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--userfile",
+            users.to_str().unwrap(),
+        ],
+    );
     assert!(c.greeting.starts_with("* OK"), "greeting: {}", c.greeting);
     c.no(&format!("LOGIN {USER} {}", WRONG_PASSWORDS[0]));
     // A user name that tries to plant another address in the log line.
-    c.no(&format!("LOGIN \"forged, ip=[6.6.6.6]\" {}", WRONG_PASSWORDS[1]));
+    c.no(&format!(
+        "LOGIN \"forged, ip=[6.6.6.6]\" {}",
+        WRONG_PASSWORDS[1]
+    ));
     login_and_select(&mut c);
     logout(&mut c);
-    assert!(server.wait_exit(Duration::from_secs(10)).is_some(), "mdimapd did not exit after LOGOUT");
+    assert!(
+        server.wait_exit(Duration::from_secs(10)).is_some(),
+        "mdimapd did not exit after LOGOUT"
+    );
     let log = server.log_text();
 
     // What mdimapd wrote, so the filter is tested on the real lines.
-    assert!(log.contains(&format!("INFO: LOGIN FAILED, method=LOGIN, user={USER}, ip=[127.0.0.1]\n")), "{log}");
+    assert!(
+        log.contains(&format!(
+            "INFO: LOGIN FAILED, method=LOGIN, user={USER}, ip=[127.0.0.1]\n"
+        )),
+        "{log}"
+    );
     assert!(log.contains("INFO: LOGIN FAILED, method=LOGIN, user=forged\\x2c ip=\\x5b6.6.6.6\\x5d, ip=[127.0.0.1]\n"), "{log}");
-    assert!(log.contains(&format!("INFO: LOGIN, user={USER}, ip=[127.0.0.1], port=[")), "{log}");
-    assert!(log.contains(&format!("INFO: LOGOUT, user={USER}, ip=[127.0.0.1], rcvd=")), "{log}");
+    assert!(
+        log.contains(&format!("INFO: LOGIN, user={USER}, ip=[127.0.0.1], port=[")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("INFO: LOGOUT, user={USER}, ip=[127.0.0.1], rcvd=")),
+        "{log}"
+    );
     assert_eq!(log.matches("LOGIN FAILED").count(), 2, "{log}");
     assert_no_password(&log, "mdimapd");
 
@@ -572,16 +784,31 @@ fn fail2ban_filter_matches_exactly_the_failed_logins() {
         assert!(total >= 5, "{form}: too few lines to test:\n{text}");
 
         let summary = fail2ban_regex(&tool, &dir, &path, None);
-        assert_eq!(regex_summary(&summary), (total, 0, 2, total - 2), "{form} log:\n{text}\nfail2ban-regex:\n{summary}");
+        assert_eq!(
+            regex_summary(&summary),
+            (total, 0, 2, total - 2),
+            "{form} log:\n{text}\nfail2ban-regex:\n{summary}"
+        );
 
         let matched = fail2ban_regex(&tool, &dir, &path, Some("msg"));
         let matched: Vec<&str> = matched.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(matched.len(), 2, "{form}: {matched:#?}");
-        assert!(matched.iter().all(|l| l.contains(": LOGIN FAILED, ")), "{form}: a line other than a failure matched: {matched:#?}");
+        assert!(
+            matched.iter().all(|l| l.contains(": LOGIN FAILED, ")),
+            "{form}: a line other than a failure matched: {matched:#?}"
+        );
 
         let ips = fail2ban_regex(&tool, &dir, &path, Some("ip"));
-        let ips: Vec<&str> = ips.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        assert_eq!(ips, ["127.0.0.1", "127.0.0.1"], "{form}: the filter must take the real peer address, never the forged 6.6.6.6");
+        let ips: Vec<&str> = ips
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            ips,
+            ["127.0.0.1", "127.0.0.1"],
+            "{form}: the filter must take the real peer address, never the forged 6.6.6.6"
+        );
     }
 
     // Defence in depth: a line with two addresses (which mdimapd's escaping
@@ -589,18 +816,26 @@ fn fail2ban_filter_matches_exactly_the_failed_logins() {
     let forged = dir.join("forged.log");
     fs::write(&forged, "Nov  3 10:15:42 mailhost mdimapd[42]: LOGIN FAILED, method=LOGIN, user=x, ip=[6.6.6.6], ip=[127.0.0.1]\n").unwrap();
     let summary = fail2ban_regex(&tool, &dir, &forged, None);
-    assert_eq!(regex_summary(&summary).2, 0, "a two-address line matched:\n{summary}");
+    assert_eq!(
+        regex_summary(&summary).2,
+        0,
+        "a two-address line matched:\n{summary}"
+    );
 }
 
 /// cp -r, for a private copy of /etc/fail2ban.
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display())).flatten() {
+    for e in fs::read_dir(from)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display()))
+        .flatten()
+    {
         let target = to.join(e.file_name());
         if e.file_type().unwrap().is_dir() {
             copy_tree(&e.path(), &target);
         } else {
-            fs::copy(e.path(), &target).unwrap_or_else(|err| panic!("cannot copy {}: {err}", e.path().display()));
+            fs::copy(e.path(), &target)
+                .unwrap_or_else(|err| panic!("cannot copy {}: {err}", e.path().display()));
         }
     }
 }
@@ -613,30 +848,63 @@ fn fail2ban_jail_loads_with_the_filter() {
     // fail2ban-client itself (no server is started).
     let conf = dir.join("fail2ban");
     copy_tree(Path::new("/etc/fail2ban"), &conf);
-    fs::write(conf.join("jail.d/defaults-debian.conf"), "[sshd]\nenabled = false\n").unwrap();
-    fs::copy(repo().join("etc/fail2ban/jail.d/mdimap.conf"), conf.join("jail.d/mdimap.conf")).unwrap();
-    fs::copy(repo().join("etc/fail2ban/filter.d/mdimap.conf"), conf.join("filter.d/mdimap.conf")).unwrap();
+    fs::write(
+        conf.join("jail.d/defaults-debian.conf"),
+        "[sshd]\nenabled = false\n",
+    )
+    .unwrap();
+    fs::copy(
+        repo().join("etc/fail2ban/jail.d/mdimap.conf"),
+        conf.join("jail.d/mdimap.conf"),
+    )
+    .unwrap();
+    fs::copy(
+        repo().join("etc/fail2ban/filter.d/mdimap.conf"),
+        conf.join("filter.d/mdimap.conf"),
+    )
+    .unwrap();
     let mut cmd = Command::new(&client);
     cmd.arg("-c").arg(&conf).arg("-t");
     let r = run_bounded(cmd, &dir, "fail2ban-client-test");
-    assert!(r.success, "fail2ban-client -t rejected the jail (exit {:?}):\n{}\n{}", r.code, r.stdout, r.stderr);
+    assert!(
+        r.success,
+        "fail2ban-client -t rejected the jail (exit {:?}):\n{}\n{}",
+        r.code, r.stdout, r.stderr
+    );
     let mut cmd = Command::new(&client);
     cmd.arg("-c").arg(&conf).arg("-d");
     let r = run_bounded(cmd, &dir, "fail2ban-client-dump");
-    assert!(r.success, "fail2ban-client -d failed (exit {:?}):\n{}\n{}", r.code, r.stdout, r.stderr);
-    for needle in ["['add', 'mdimap', 'systemd']", "['set', 'mdimap', 'addjournalmatch', 'SYSLOG_IDENTIFIER=mdimapd']"] {
-        assert!(r.stdout.contains(needle), "fail2ban-client -d lacks {needle}:\n{}", r.stdout);
+    assert!(
+        r.success,
+        "fail2ban-client -d failed (exit {:?}):\n{}\n{}",
+        r.code, r.stdout, r.stderr
+    );
+    for needle in [
+        "['add', 'mdimap', 'systemd']",
+        "['set', 'mdimap', 'addjournalmatch', 'SYSLOG_IDENTIFIER=mdimapd']",
+    ] {
+        assert!(
+            r.stdout.contains(needle),
+            "fail2ban-client -d lacks {needle}:\n{}",
+            r.stdout
+        );
     }
 }
 
 #[test]
 fn fail2ban_jail_names_the_filter_and_both_ports() {
     let jail = read_repo_file("etc/fail2ban/jail.d/mdimap.conf");
-    assert!(jail.lines().any(|l| l.trim() == "[mdimap]"), "no [mdimap] section:\n{jail}");
+    assert!(
+        jail.lines().any(|l| l.trim() == "[mdimap]"),
+        "no [mdimap] section:\n{jail}"
+    );
     assert_eq!(unit_values(&jail, "filter"), ["mdimap"]);
     assert_eq!(unit_values(&jail, "enabled"), ["true"]);
     assert_eq!(unit_values(&jail, "port"), ["imap,imaps"]);
     assert_eq!(unit_values(&jail, "backend"), ["systemd"]);
     let filter = read_repo_file("etc/fail2ban/filter.d/mdimap.conf");
-    assert_eq!(unit_values(&filter, "journalmatch"), ["SYSLOG_IDENTIFIER=mdimapd"]);
+    assert_eq!(
+        unit_values(&filter, "journalmatch"),
+        ["SYSLOG_IDENTIFIER=mdimapd"]
+    );
 }

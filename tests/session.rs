@@ -16,7 +16,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const REQUIRED_CAPABILITIES: [&str; 10] = [
-    "IMAP4rev1", "IDLE", "NAMESPACE", "UIDPLUS", "CHILDREN", "LITERAL+", "ID", "ENABLE", "UNSELECT", "MOVE",
+    "IMAP4rev1",
+    "IDLE",
+    "NAMESPACE",
+    "UIDPLUS",
+    "CHILDREN",
+    "LITERAL+",
+    "ID",
+    "ENABLE",
+    "UNSELECT",
+    "MOVE",
 ];
 
 /// A preauthenticated session on a fresh maildir.
@@ -60,7 +69,12 @@ fn exists_dir(p: &Path) -> bool {
 /// Contents (as text) of the only file in `dir`.
 fn only_file(dir: &Path) -> (String, String) {
     let names = files(dir);
-    assert_eq!(names.len(), 1, "expected exactly one file in {}: {names:?}", dir.display());
+    assert_eq!(
+        names.len(),
+        1,
+        "expected exactly one file in {}: {names:?}",
+        dir.display()
+    );
     let content = fs::read_to_string(dir.join(&names[0])).unwrap();
     (names[0].clone(), content)
 }
@@ -72,11 +86,18 @@ fn only_file(dir: &Path) -> (String, String) {
 #[test]
 fn greeting_and_capability() {
     let (_t, _m, _s, mut c) = setup("caps");
-    let greeting_caps = code(&c.greeting, "CAPABILITY").expect("PREAUTH greeting must carry [CAPABILITY ...]");
+    let greeting_caps =
+        code(&c.greeting, "CAPABILITY").expect("PREAUTH greeting must carry [CAPABILITY ...]");
     assert_capabilities(&greeting_caps, "the PREAUTH greeting");
     let r = c.ok("CAPABILITY");
-    let line = r.line("* CAPABILITY ").unwrap_or_else(|| panic!("no * CAPABILITY in {r:#?}"));
-    let words: Vec<String> = line.split_whitespace().skip(2).map(str::to_string).collect();
+    let line = r
+        .line("* CAPABILITY ")
+        .unwrap_or_else(|| panic!("no * CAPABILITY in {r:#?}"));
+    let words: Vec<String> = line
+        .split_whitespace()
+        .skip(2)
+        .map(str::to_string)
+        .collect();
     assert_capabilities(&words, "CAPABILITY");
     let r = c.ok("LOGOUT");
     assert!(r.line("* BYE").is_some(), "LOGOUT must send * BYE: {r:#?}");
@@ -88,7 +109,10 @@ fn login_mode_refuses_commands_before_authentication() {
     let t = TestDir::new("prelogin");
     let (_s, mut c, m) = login_mode(&t);
     let caps = code(&c.greeting, "CAPABILITY").expect("greeting must carry [CAPABILITY ...]");
-    assert!(caps.iter().any(|w| w.eq_ignore_ascii_case("IMAP4rev1")), "{caps:?}");
+    assert!(
+        caps.iter().any(|w| w.eq_ignore_ascii_case("IMAP4rev1")),
+        "{caps:?}"
+    );
     c.ok("CAPABILITY");
     c.ok("NOOP");
     for cmd in [
@@ -107,7 +131,10 @@ fn login_mode_refuses_commands_before_authentication() {
     }
     // A huge literal before login is refused without the server waiting for it.
     c.refused("LOGIN {999999999999}\r\n");
-    assert!(!m.join(".Sneaky").exists(), "CREATE before login created a folder");
+    assert!(
+        !m.join(".Sneaky").exists(),
+        "CREATE before login created a folder"
+    );
     assert!(files(&m.join("cur")).is_empty() && files(&m.join("new")).is_empty());
     let r = c.ok(&login_cmd());
     assert!(r.is_ok());
@@ -123,14 +150,24 @@ fn login_success_and_failure() {
     // Servers delay failed logins; allow for it.
     c.timeout = Duration::from_secs(30);
     let r = c.no(&format!("LOGIN {USER} wrong-password"));
-    assert!(code(&r.tagged, "AUTHENTICATIONFAILED").is_some(), "expected NO [AUTHENTICATIONFAILED]: {r:#?}");
+    assert!(
+        code(&r.tagged, "AUTHENTICATIONFAILED").is_some(),
+        "expected NO [AUTHENTICATIONFAILED]: {r:#?}"
+    );
     let r = c.no("LOGIN nosuchuser whatever");
-    assert!(code(&r.tagged, "AUTHENTICATIONFAILED").is_some(), "expected NO [AUTHENTICATIONFAILED]: {r:#?}");
+    assert!(
+        code(&r.tagged, "AUTHENTICATIONFAILED").is_some(),
+        "expected NO [AUTHENTICATIONFAILED]: {r:#?}"
+    );
     c.timeout = READ_TIMEOUT;
     // The password as a synchronizing literal.
     c.ok(&format!("LOGIN \"{USER}\" {}", lit(PASSWORD)));
     let r = c.ok("SELECT INBOX");
-    assert_eq!(r.count("EXISTS"), Some(1), "the user's own maildir must be served: {r:#?}");
+    assert_eq!(
+        r.count("EXISTS"),
+        Some(1),
+        "the user's own maildir must be served: {r:#?}"
+    );
     assert!(m.join("courierimapuiddb").exists());
     // Authenticated state: a second LOGIN is refused.
     c.refused(&login_cmd());
@@ -183,14 +220,27 @@ fn passwd_hash_is_accepted_at_login() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    p.stdin.take().unwrap().write_all(b"other-secret\n").unwrap();
+    p.stdin
+        .take()
+        .unwrap()
+        .write_all(b"other-secret\n")
+        .unwrap();
     let out = p.wait_with_output().unwrap();
-    assert!(out.status.success(), "mdimap passwd failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mdimap passwd failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(hash.starts_with("$6$"), "mdimap passwd must print a SHA-512-crypt hash, got {hash:?}");
+    assert!(
+        hash.starts_with("$6$"),
+        "mdimap passwd must print a SHA-512-crypt hash, got {hash:?}"
+    );
     let t = TestDir::new("passwd");
     let (_conf, users, _m) = t.write_userfile();
-    let line = fs::read_to_string(&users).unwrap().replace(PASSWORD_HASH, &hash);
+    let line = fs::read_to_string(&users)
+        .unwrap()
+        .replace(PASSWORD_HASH, &hash);
     fs::write(&users, line).unwrap();
     let (_s, mut c, _m) = login_mode(&t);
     c.ok(&format!("LOGIN {USER} other-secret"));
@@ -215,25 +265,48 @@ fn select_reports_state_and_writes_uiddb() {
     assert_eq!(r.count("EXISTS"), Some(3), "{r:#?}");
     assert_eq!(r.count("RECENT"), Some(1), "{r:#?}");
     let permanent = code_in(&r, "PERMANENTFLAGS").join(" ");
-    for f in ["\\Seen", "\\Deleted", "\\Flagged", "\\Answered", "\\Draft", "\\*"] {
-        assert!(permanent.contains(f), "PERMANENTFLAGS lacks {f}: {permanent}");
+    for f in [
+        "\\Seen",
+        "\\Deleted",
+        "\\Flagged",
+        "\\Answered",
+        "\\Draft",
+        "\\*",
+    ] {
+        assert!(
+            permanent.contains(f),
+            "PERMANENTFLAGS lacks {f}: {permanent}"
+        );
     }
     assert!(code(&r.tagged, "READ-WRITE").is_some(), "{r:#?}");
 
     // The message in new/ moved to cur/ with an empty info suffix.
-    assert!(files(&m.join("new")).is_empty(), "new/ must be emptied by SELECT");
+    assert!(
+        files(&m.join("new")).is_empty(),
+        "new/ must be emptied by SELECT"
+    );
     let cur = files(&m.join("cur"));
     assert_eq!(cur.len(), 3);
     let n_base = n.file_name().unwrap().to_str().unwrap();
     assert!(cur.iter().any(|f| f == &format!("{n_base}:2,")), "{cur:?}");
 
     let db = read_uiddb(&m);
-    assert_eq!(db.uidvalidity, 795_769_177, "an existing UIDVALIDITY must be kept");
-    assert_eq!(num_code(&r, "UIDVALIDITY"), db.uidvalidity, "UIDVALIDITY must be the uiddb's");
+    assert_eq!(
+        db.uidvalidity, 795_769_177,
+        "an existing UIDVALIDITY must be kept"
+    );
+    assert_eq!(
+        num_code(&r, "UIDVALIDITY"),
+        db.uidvalidity,
+        "UIDVALIDITY must be the uiddb's"
+    );
     assert_eq!(num_code(&r, "UIDNEXT"), 4);
     assert_eq!(db.nextuid, 4);
     let base = |p: &Path| base_of(p.file_name().unwrap().to_str().unwrap()).to_string();
-    assert_eq!(db.entries, vec![(1, base(&a)), (2, base(&b)), (3, n_base.to_string())]);
+    assert_eq!(
+        db.entries,
+        vec![(1, base(&a)), (2, base(&b)), (3, n_base.to_string())]
+    );
 
     let r = c.ok("FETCH 1:3 (UID FLAGS)");
     for (i, (seq, line)) in r.fetches().into_iter().enumerate() {
@@ -270,7 +343,10 @@ fn recent_belongs_to_exactly_one_session() {
     assert_eq!(nb.count("EXISTS"), Some(2), "{nb:#?}");
     let fa = has_flag(a.ok("FETCH 2 (FLAGS)").fetch(2), "\\Recent");
     let fb = has_flag(b.ok("FETCH 2 (FLAGS)").fetch(2), "\\Recent");
-    assert!(fa ^ fb, "exactly one session must see message 2 as \\Recent (a: {fa}, b: {fb})");
+    assert!(
+        fa ^ fb,
+        "exactly one session must see message 2 as \\Recent (a: {fa}, b: {fb})"
+    );
 }
 
 #[test]
@@ -287,14 +363,22 @@ fn examine_is_read_only_and_leaves_new_alone() {
     assert!(fresh.exists(), "EXAMINE must leave new/ alone");
     // BODY[] on a read-only mailbox does not set \Seen.
     c.ok("FETCH 1 (BODY[])");
-    assert!(old.exists(), "FETCH BODY[] in EXAMINE renamed the file: {:?}", files(&m.join("cur")));
+    assert!(
+        old.exists(),
+        "FETCH BODY[] in EXAMINE renamed the file: {:?}",
+        files(&m.join("cur"))
+    );
     c.refused("STORE 1 +FLAGS (\\Flagged)");
     assert!(old.exists());
     drop(c);
     // \Recent was not consumed by EXAMINE.
     let (_s2, mut c2) = preauth(&t, &m);
     let r = c2.ok("SELECT INBOX");
-    assert_eq!(r.count("RECENT"), Some(1), "EXAMINE must not take \\Recent away: {r:#?}");
+    assert_eq!(
+        r.count("RECENT"),
+        Some(1),
+        "EXAMINE must not take \\Recent away: {r:#?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -308,7 +392,10 @@ fn create_delete_rename_on_disk() {
     for sub in ["cur", "new", "tmp"] {
         assert!(exists_dir(&m.join(".A").join(sub)), ".A/{sub} missing");
     }
-    assert!(m.join(".A/maildirfolder").is_file(), ".A/maildirfolder missing");
+    assert!(
+        m.join(".A/maildirfolder").is_file(),
+        ".A/maildirfolder missing"
+    );
     c.ok("CREATE INBOX.A.B");
     assert!(exists_dir(&m.join(".A.B/cur")));
     let r = c.no("CREATE INBOX.A");
@@ -316,12 +403,25 @@ fn create_delete_rename_on_disk() {
     put_cur(&m.join(".A"), &message("in A", "x"), "S");
 
     c.ok("RENAME INBOX.A INBOX.C");
-    assert!(!m.join(".A").exists() && !m.join(".A.B").exists(), "{:?}", files(&m));
-    assert!(exists_dir(&m.join(".C/cur")) && exists_dir(&m.join(".C.B/cur")), "children must move too");
+    assert!(
+        !m.join(".A").exists() && !m.join(".A.B").exists(),
+        "{:?}",
+        files(&m)
+    );
+    assert!(
+        exists_dir(&m.join(".C/cur")) && exists_dir(&m.join(".C.B/cur")),
+        "children must move too"
+    );
     assert_eq!(files(&m.join(".C/cur")).len(), 1);
     let r = c.ok("LIST \"\" \"*\"");
-    let names: Vec<String> = list_entries(&r, "LIST").into_iter().map(|e| e.name).collect();
-    assert!(names.contains(&"INBOX.C.B".to_string()) && !names.iter().any(|n| n.starts_with("INBOX.A")), "{names:?}");
+    let names: Vec<String> = list_entries(&r, "LIST")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(
+        names.contains(&"INBOX.C.B".to_string()) && !names.iter().any(|n| n.starts_with("INBOX.A")),
+        "{names:?}"
+    );
     c.no("RENAME INBOX.Nope INBOX.D");
     c.ok("CREATE INBOX.E");
     let r = c.no("RENAME INBOX.C INBOX.E");
@@ -337,7 +437,11 @@ fn create_delete_rename_on_disk() {
     put_cur(&m, &message("inbox one", "1"), "");
     put_cur(&m, &message("inbox two", "2"), "S");
     c.ok("RENAME INBOX INBOX.Old");
-    assert_eq!(files(&m.join(".Old/cur")).len(), 2, "messages must move to .Old");
+    assert_eq!(
+        files(&m.join(".Old/cur")).len(),
+        2,
+        "messages must move to .Old"
+    );
     assert!(files(&m.join("cur")).is_empty() && files(&m.join("new")).is_empty());
     assert_eq!(c.ok("SELECT INBOX").count("EXISTS"), Some(0));
     assert_eq!(c.ok("SELECT INBOX.Old").count("EXISTS"), Some(2));
@@ -353,11 +457,16 @@ fn list_patterns_and_attributes() {
     let r = c.ok("LIST \"\" \"*\"");
     let all = list_entries(&r, "LIST");
     let get = |name: &str| {
-        all.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("{name} not listed: {all:#?}"))
+        all.iter()
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {all:#?}"))
     };
     for e in &all {
         assert_eq!(e.delimiter.as_deref(), Some("."), "{e:?}");
-        assert!(!(e.has("\\HasChildren") && e.has("\\HasNoChildren")), "{e:?}");
+        assert!(
+            !(e.has("\\HasChildren") && e.has("\\HasNoChildren")),
+            "{e:?}"
+        );
     }
     assert_eq!(all.len(), 6, "{all:#?}");
     assert!(get("INBOX").has("\\HasChildren"));
@@ -366,25 +475,43 @@ fn list_patterns_and_attributes() {
     assert!(get("INBOX.Archive").has("\\HasNoChildren"));
     assert!(!get("INBOX.Archive").has("\\Noselect"));
     let deep = get("INBOX.Deep");
-    assert!(deep.has("\\Noselect") && deep.has("\\HasChildren"), "{deep:?}");
+    assert!(
+        deep.has("\\Noselect") && deep.has("\\HasChildren"),
+        "{deep:?}"
+    );
     assert!(get("INBOX.Deep.Leaf").has("\\HasNoChildren"));
 
     let names = |r: &Response| {
-        let mut v: Vec<String> = list_entries(r, "LIST").into_iter().map(|e| e.name).collect();
+        let mut v: Vec<String> = list_entries(r, "LIST")
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         v.sort();
         v
     };
     assert_eq!(names(&c.ok("LIST \"\" \"%\"")), vec!["INBOX"]);
-    assert_eq!(names(&c.ok("LIST \"\" \"INBOX.%\"")), vec!["INBOX.Archive", "INBOX.Deep", "INBOX.Work"]);
-    assert_eq!(names(&c.ok("LIST \"INBOX.\" \"%\"")), vec!["INBOX.Archive", "INBOX.Deep", "INBOX.Work"]);
-    assert_eq!(names(&c.ok("LIST \"\" \"INBOX.W*\"")), vec!["INBOX.Work", "INBOX.Work.Reports"]);
+    assert_eq!(
+        names(&c.ok("LIST \"\" \"INBOX.%\"")),
+        vec!["INBOX.Archive", "INBOX.Deep", "INBOX.Work"]
+    );
+    assert_eq!(
+        names(&c.ok("LIST \"INBOX.\" \"%\"")),
+        vec!["INBOX.Archive", "INBOX.Deep", "INBOX.Work"]
+    );
+    assert_eq!(
+        names(&c.ok("LIST \"\" \"INBOX.W*\"")),
+        vec!["INBOX.Work", "INBOX.Work.Reports"]
+    );
     assert_eq!(names(&c.ok("LIST \"\" \"inbox\"")), vec!["INBOX"]);
     assert!(names(&c.ok("LIST \"\" \"INBOX.Nothing*\"")).is_empty());
 
     let r = c.ok("LIST \"\" \"\"");
     let e = list_entries(&r, "LIST");
     assert_eq!(e.len(), 1, "{r:#?}");
-    assert!(e[0].has("\\Noselect") && e[0].name.is_empty() && e[0].delimiter.as_deref() == Some("."), "{r:#?}");
+    assert!(
+        e[0].has("\\Noselect") && e[0].name.is_empty() && e[0].delimiter.as_deref() == Some("."),
+        "{r:#?}"
+    );
 }
 
 #[test]
@@ -396,7 +523,10 @@ fn subscribe_writes_courierimapsubscribed() {
     c.ok("SUBSCRIBE INBOX.Work.Reports");
     let subs = fs::read_to_string(m.join("courierimapsubscribed")).unwrap();
     let lines: Vec<&str> = subs.lines().collect();
-    assert!(lines.contains(&"INBOX.Work") && lines.contains(&"INBOX.Work.Reports"), "{subs:?}");
+    assert!(
+        lines.contains(&"INBOX.Work") && lines.contains(&"INBOX.Work.Reports"),
+        "{subs:?}"
+    );
     let lsub = |c: &mut Client, pat: &str| {
         let r = c.ok(&format!("LSUB \"\" \"{pat}\""));
         // Courier also reports the unsubscribed parents of subscribed names (and
@@ -414,7 +544,10 @@ fn subscribe_writes_courierimapsubscribed() {
     assert_eq!(lsub(&mut c, "INBOX.%"), vec!["INBOX.Work"]);
     c.ok("UNSUBSCRIBE INBOX.Work");
     let subs = fs::read_to_string(m.join("courierimapsubscribed")).unwrap();
-    assert!(!subs.lines().any(|l| l == "INBOX.Work") && subs.lines().any(|l| l == "INBOX.Work.Reports"), "{subs:?}");
+    assert!(
+        !subs.lines().any(|l| l == "INBOX.Work") && subs.lines().any(|l| l == "INBOX.Work.Reports"),
+        "{subs:?}"
+    );
     assert_eq!(lsub(&mut c, "*"), vec!["INBOX.Work.Reports"]);
 }
 
@@ -440,7 +573,10 @@ fn status_counts_without_touching_new() {
     assert_eq!(r.count("EXISTS"), Some(3));
     assert_eq!(num_code(&r, "UIDNEXT"), 4);
     assert_eq!(num_code(&r, "UIDVALIDITY"), 795_700_000);
-    assert_eq!(read_uiddb(&w).uid_of(fresh.file_name().unwrap().to_str().unwrap()), Some(3));
+    assert_eq!(
+        read_uiddb(&w).uid_of(fresh.file_name().unwrap().to_str().unwrap()),
+        Some(3)
+    );
 }
 
 #[test]
@@ -466,11 +602,21 @@ fn namespace_id_enable_unselect() {
 fn modified_utf7_folder_names() {
     let (t, m, _s, mut c) = setup("mutf7");
     c.ok("CREATE INBOX.R&AOk-sum&AOk-");
-    assert!(exists_dir(&m.join(".Résumé/cur")), "expected directory .Résumé: {:?}", files(&m));
+    assert!(
+        exists_dir(&m.join(".Résumé/cur")),
+        "expected directory .Résumé: {:?}",
+        files(&m)
+    );
     make_folder(&m, ".Café");
     let r = c.ok("LIST \"\" \"*\"");
-    let names: Vec<String> = list_entries(&r, "LIST").into_iter().map(|e| e.name).collect();
-    assert!(names.contains(&"INBOX.R&AOk-sum&AOk-".to_string()), "{names:?}");
+    let names: Vec<String> = list_entries(&r, "LIST")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(
+        names.contains(&"INBOX.R&AOk-sum&AOk-".to_string()),
+        "{names:?}"
+    );
     assert!(names.contains(&"INBOX.Caf&AOk-".to_string()), "{names:?}");
     c.ok("SELECT INBOX.R&AOk-sum&AOk-");
     c.ok("SELECT INBOX.Caf&AOk-");
@@ -487,13 +633,26 @@ fn modified_utf7_folder_names() {
 fn append_with_flags_and_date() {
     let (_t, m, _s, mut c) = setup("append");
     let msg = crlf("From: a@example.org\nSubject: appended\n\nHello there\n");
-    let r = c.ok(&format!("APPEND INBOX (\\Seen \\Flagged) \"14-Jul-2023 02:44:25 +0000\" {}", lit(&msg)));
+    let r = c.ok(&format!(
+        "APPEND INBOX (\\Seen \\Flagged) \"14-Jul-2023 02:44:25 +0000\" {}",
+        lit(&msg)
+    ));
     let au = code(&r.tagged, "APPENDUID").unwrap_or_else(|| panic!("no APPENDUID: {r:#?}"));
     let (uidv, uid): (u32, u32) = (au[0].parse().unwrap(), au[1].parse().unwrap());
-    assert!(files(&m.join("new")).is_empty(), "APPEND must deliver into cur/");
+    assert!(
+        files(&m.join("new")).is_empty(),
+        "APPEND must deliver into cur/"
+    );
     let (name, content) = only_file(&m.join("cur"));
-    assert_eq!(content, msg.replace("\r\n", "\n"), "stored with LF line ends");
-    assert!(name.contains(&format!(",S={}", content.len())), "{name} lacks ,S=<size>");
+    assert_eq!(
+        content,
+        msg.replace("\r\n", "\n"),
+        "stored with LF line ends"
+    );
+    assert!(
+        name.contains(&format!(",S={}", content.len())),
+        "{name} lacks ,S=<size>"
+    );
     assert_eq!(flags_of_name(&name), "FS", "{name}");
     let mtime = fs::metadata(m.join("cur").join(&name)).unwrap().mtime();
     assert_eq!(mtime, 1_689_302_665, "mtime must be the APPEND date");
@@ -510,10 +669,20 @@ fn append_with_flags_and_date() {
     assert!(l.contains("-Jul-2023 "), "{l}");
 
     // APPEND to the selected mailbox is announced.
-    let r1 = c.ok(&format!("APPEND INBOX {}", lit(&crlf(&message("second", "b")))));
+    let r1 = c.ok(&format!(
+        "APPEND INBOX {}",
+        lit(&crlf(&message("second", "b")))
+    ));
     let r2 = c.ok("NOOP");
-    assert_eq!(r2.count("EXISTS").or(r1.count("EXISTS")), Some(2), "{r1:#?} {r2:#?}");
-    let r = c.no(&format!("APPEND INBOX.Missing {}", lit("Subject: x\r\n\r\nx\r\n")));
+    assert_eq!(
+        r2.count("EXISTS").or(r1.count("EXISTS")),
+        Some(2),
+        "{r1:#?} {r2:#?}"
+    );
+    let r = c.no(&format!(
+        "APPEND INBOX.Missing {}",
+        lit("Subject: x\r\n\r\nx\r\n")
+    ));
     assert!(code(&r.tagged, "TRYCREATE").is_some(), "{r:#?}");
     assert!(!m.join(".Missing").exists());
 }
@@ -539,32 +708,67 @@ fn fetch_sizes_partial_and_seen() {
     c.ok("SELECT INBOX");
     let wire = crlf(body);
     let r = c.ok("FETCH 1 (RFC822.SIZE)");
-    assert_eq!(number_after(r.fetch(1), "RFC822.SIZE "), Some(wire.len() as u64), "{r:#?}");
+    assert_eq!(
+        number_after(r.fetch(1), "RFC822.SIZE "),
+        Some(wire.len() as u64),
+        "{r:#?}"
+    );
     let r = c.ok("FETCH 1 (BODY.PEEK[])");
-    assert_eq!(string_after(r.fetch(1), "BODY[] ").unwrap(), wire.as_bytes());
-    assert_eq!(files(&m.join("cur")), vec![name.clone()], "BODY.PEEK[] must not change flags");
+    assert_eq!(
+        string_after(r.fetch(1), "BODY[] ").unwrap(),
+        wire.as_bytes()
+    );
+    assert_eq!(
+        files(&m.join("cur")),
+        vec![name.clone()],
+        "BODY.PEEK[] must not change flags"
+    );
     assert!(!has_flag(c.ok("FETCH 1 (FLAGS)").fetch(1), "\\Seen"));
 
     let r = c.ok("FETCH 1 (BODY.PEEK[]<0.10>)");
-    assert_eq!(string_after(r.fetch(1), "BODY[]<0> ").unwrap(), &wire.as_bytes()[..10], "{r:#?}");
+    assert_eq!(
+        string_after(r.fetch(1), "BODY[]<0> ").unwrap(),
+        &wire.as_bytes()[..10],
+        "{r:#?}"
+    );
     let r = c.ok("FETCH 1 (BODY.PEEK[]<10000.10>)");
-    assert!(string_after(r.fetch(1), "BODY[]<10000> ").unwrap_or_default().is_empty(), "{r:#?}");
+    assert!(
+        string_after(r.fetch(1), "BODY[]<10000> ")
+            .unwrap_or_default()
+            .is_empty(),
+        "{r:#?}"
+    );
     let r = c.ok("FETCH 1 (BODY.PEEK[TEXT])");
-    assert_eq!(string_after(r.fetch(1), "BODY[TEXT] ").unwrap(), b"line one\r\nline two\r\n");
+    assert_eq!(
+        string_after(r.fetch(1), "BODY[TEXT] ").unwrap(),
+        b"line one\r\nline two\r\n"
+    );
     let r = c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
     let l = r.fetch(1);
     // The field list may be echoed quoted or not; the value follows "] ".
     let at = find_ci(l, "BODY[HEADER.FIELDS (").unwrap_or_else(|| panic!("{l}"));
     let at = at + l[at..].find("] ").unwrap() + 2;
-    assert_eq!(parse_string(&l.as_bytes()[at..]).unwrap().0, b"Subject: sizes\r\n\r\n", "{l}");
+    assert_eq!(
+        parse_string(&l.as_bytes()[at..]).unwrap().0,
+        b"Subject: sizes\r\n\r\n",
+        "{l}"
+    );
 
     let r = c.ok("FETCH 1 (BODY[])");
-    assert!(r.fetches().iter().any(|(n, l)| *n == 1 && find_ci(l, "FLAGS (").is_some() && has_flag(l, "\\Seen")),
-        "BODY[] must report the new \\Seen flag: {r:#?}");
+    assert!(
+        r.fetches()
+            .iter()
+            .any(|(n, l)| *n == 1 && find_ci(l, "FLAGS (").is_some() && has_flag(l, "\\Seen")),
+        "BODY[] must report the new \\Seen flag: {r:#?}"
+    );
     let cur = files(&m.join("cur"));
     assert_eq!(cur.len(), 1);
     assert_eq!(base_of(&cur[0]), base_of(&name));
-    assert_eq!(flags_of_name(&cur[0]), "S", "BODY[] must rename the file with S: {cur:?}");
+    assert_eq!(
+        flags_of_name(&cur[0]),
+        "S",
+        "BODY[] must rename the file with S: {cur:?}"
+    );
     let r = c.ok("UID FETCH 1 (RFC822.SIZE)");
     assert_eq!(number_after(r.fetch(1), "UID "), Some(1), "{r:#?}");
 }
@@ -588,14 +792,26 @@ fn bodystructure_of_multipart() {
     }
     let r = c.ok("FETCH 1 (BODY)");
     let l = r.fetch(1).to_ascii_lowercase();
-    assert!(l.contains(r#"("text" "plain" ("charset" "us-ascii") nil nil "7bit" 31 2)"#), "{l}");
-    assert!(!l.contains("attachment"), "BODY must not carry extension data: {l}");
+    assert!(
+        l.contains(r#"("text" "plain" ("charset" "us-ascii") nil nil "7bit" 31 2)"#),
+        "{l}"
+    );
+    assert!(
+        !l.contains("attachment"),
+        "BODY must not carry extension data: {l}"
+    );
     let r = c.ok("FETCH 1 (BODY.PEEK[1] BODY.PEEK[2] BODY.PEEK[2.MIME])");
     let l = r.fetch(1);
-    assert_eq!(string_after(l, "BODY[1] ").unwrap(), b"Hello part one.\r\nSecond line.\r\n");
+    assert_eq!(
+        string_after(l, "BODY[1] ").unwrap(),
+        b"Hello part one.\r\nSecond line.\r\n"
+    );
     assert_eq!(string_after(l, "BODY[2] ").unwrap(), b"SGVsbG8=\r\n");
     let mime = String::from_utf8(string_after(l, "BODY[2.MIME] ").unwrap()).unwrap();
-    assert!(mime.starts_with("Content-Type: application/octet-stream") && mime.ends_with("\r\n\r\n"), "{mime:?}");
+    assert!(
+        mime.starts_with("Content-Type: application/octet-stream") && mime.ends_with("\r\n\r\n"),
+        "{mime:?}"
+    );
 }
 
 #[test]
@@ -612,7 +828,11 @@ fn envelope() {
     let want = format!(
         r#"ENVELOPE ("Mon, 7 Aug 2023 10:00:00 +0000" "Envelope test" {alice} {alice} {alice} (("Bob" NIL "bob" "example.net")(NIL NIL "carol" "example.net")) ((NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL)) NIL NIL "<env1@example.org>")"#
     );
-    assert!(r.fetch(1).contains(&want), "expected {want}\ngot {}", r.fetch(1));
+    assert!(
+        r.fetch(1).contains(&want),
+        "expected {want}\ngot {}",
+        r.fetch(1)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -622,9 +842,24 @@ fn envelope() {
 #[test]
 fn search_keys_and_charsets() {
     let (_t, m, _s, mut c) = setup("search");
-    put_cur(&m, "From: alice@example.org\nSubject: hello world\n\napples and pears\n", "S");
-    put_cur(&m, "From: bob@example.net\nSubject: =?UTF-8?Q?R=C3=A9sum=C3=A9?= attached\n\nbananas\n", "");
-    put_cur(&m, &format!("From: carol@example.com\nSubject: meeting\n\ncherries\n{}\n", "z".repeat(2000)), "F");
+    put_cur(
+        &m,
+        "From: alice@example.org\nSubject: hello world\n\napples and pears\n",
+        "S",
+    );
+    put_cur(
+        &m,
+        "From: bob@example.net\nSubject: =?UTF-8?Q?R=C3=A9sum=C3=A9?= attached\n\nbananas\n",
+        "",
+    );
+    put_cur(
+        &m,
+        &format!(
+            "From: carol@example.com\nSubject: meeting\n\ncherries\n{}\n",
+            "z".repeat(2000)
+        ),
+        "F",
+    );
     c.ok("SELECT INBOX");
     let mut s = |q: &str| c.ok(&format!("SEARCH {q}")).search();
     assert_eq!(s("ALL"), vec![1, 2, 3]);
@@ -641,7 +876,10 @@ fn search_keys_and_charsets() {
     assert_eq!(s("NOT SEEN"), vec![2, 3]);
     assert_eq!(s("2:3 SUBJECT meeting"), vec![3]);
     assert_eq!(s("SUBJECT nothing-matches-this"), Vec::<u32>::new());
-    assert_eq!(s(&format!("CHARSET UTF-8 SUBJECT {}", lit("Résumé"))), vec![2]);
+    assert_eq!(
+        s(&format!("CHARSET UTF-8 SUBJECT {}", lit("Résumé"))),
+        vec![2]
+    );
     assert_eq!(c.ok("UID SEARCH SUBJECT meeting").search(), vec![3]);
     let r = c.no("SEARCH CHARSET X-NO-SUCH-CHARSET SUBJECT foo");
     assert!(find_ci(&r.tagged, "[BADCHARSET").is_some(), "{r:#?}");
@@ -655,7 +893,8 @@ fn store_flags_and_keywords() {
     let two = put_cur(&m, &message("two", "2"), "");
     let base1 = base_of(one.file_name().unwrap().to_str().unwrap()).to_string();
     let base2 = base_of(two.file_name().unwrap().to_str().unwrap()).to_string();
-    let flags_on_disk = |base: &str| flags_of_name(&cur_file_with_base(&m, base).expect("message file vanished"));
+    let flags_on_disk =
+        |base: &str| flags_of_name(&cur_file_with_base(&m, base).expect("message file vanished"));
     let (_s, mut c) = preauth(&t, &m);
     c.ok("SELECT INBOX");
 
@@ -666,7 +905,10 @@ fn store_flags_and_keywords() {
     assert!(!has_flag(r.fetch(1), "\\Flagged"), "{r:#?}");
     assert_eq!(flags_on_disk(&base1), "");
     let r = c.ok("STORE 1 FLAGS.SILENT (\\Seen \\Answered)");
-    assert!(r.fetches().is_empty(), "FLAGS.SILENT must not answer with FETCH: {r:#?}");
+    assert!(
+        r.fetches().is_empty(),
+        "FLAGS.SILENT must not answer with FETCH: {r:#?}"
+    );
     assert_eq!(flags_on_disk(&base1), "RS");
     c.ok("STORE 1 FLAGS (\\Draft)");
     assert_eq!(flags_on_disk(&base1), "D");
@@ -676,17 +918,34 @@ fn store_flags_and_keywords() {
     let kw = m.join("courierimapkeywords");
     assert!(kw.is_dir(), "courierimapkeywords/ must be created");
     let mentioned = files(&kw).iter().any(|f| {
-        fs::read_to_string(kw.join(f)).map(|s| s.lines().any(|l| l == "$Important")).unwrap_or(false)
+        fs::read_to_string(kw.join(f))
+            .map(|s| s.lines().any(|l| l == "$Important"))
+            .unwrap_or(false)
     });
-    assert!(mentioned, "no keyword file names $Important: {:?}", files(&kw));
-    assert_eq!(flags_on_disk(&base2), "", "keywords are not maildir letters");
+    assert!(
+        mentioned,
+        "no keyword file names $Important: {:?}",
+        files(&kw)
+    );
+    assert_eq!(
+        flags_on_disk(&base2),
+        "",
+        "keywords are not maildir letters"
+    );
     drop(c);
 
     let (_s2, mut c2) = preauth(&t, &m);
     let r = c2.ok("SELECT INBOX");
     let flags = r.line("* FLAGS").unwrap_or_else(|| panic!("{r:#?}"));
-    assert!(flags.contains("$Important"), "FLAGS must list keywords in use: {flags}");
-    assert!(code_in(&r, "PERMANENTFLAGS").iter().any(|f| f.trim_matches(|c| c == '(' || c == ')') == "\\*"));
+    assert!(
+        flags.contains("$Important"),
+        "FLAGS must list keywords in use: {flags}"
+    );
+    assert!(
+        code_in(&r, "PERMANENTFLAGS")
+            .iter()
+            .any(|f| f.trim_matches(|c| c == '(' || c == ')') == "\\*")
+    );
     assert!(has_flag(c2.ok("FETCH 2 (FLAGS)").fetch(2), "$Important"));
     assert!(has_flag(c2.ok("FETCH 1 (FLAGS)").fetch(1), "\\Draft"));
     let r = c2.ok("UID STORE 2 -FLAGS ($Important)");
@@ -724,7 +983,11 @@ fn copy_with_copyuid_and_trycreate() {
     assert_eq!(number_after(l, "UIDVALIDITY "), Some(uidv as u64));
     c.ok("SELECT INBOX.Dest");
     let r = c.ok("UID FETCH 1:* (UID)");
-    let uids: Vec<u32> = r.fetches().iter().map(|(_, l)| number_after(l, "UID ").unwrap() as u32).collect();
+    let uids: Vec<u32> = r
+        .fetches()
+        .iter()
+        .map(|(_, l)| number_after(l, "UID ").unwrap() as u32)
+        .collect();
     assert_eq!(uids, dst);
     let db = read_uiddb(&d);
     assert_eq!(db.uidvalidity, uidv);
@@ -740,9 +1003,15 @@ fn move_messages() {
     c.ok("CREATE INBOX.Dest");
     c.ok("SELECT INBOX");
     let r = c.ok("MOVE 2 INBOX.Dest");
-    let copyuid = r.untagged.iter().position(|l| l.starts_with("* OK [COPYUID "));
+    let copyuid = r
+        .untagged
+        .iter()
+        .position(|l| l.starts_with("* OK [COPYUID "));
     let expunge = r.untagged.iter().position(|l| l == "* 2 EXPUNGE");
-    assert!(copyuid.is_some() && expunge.is_some() && copyuid < expunge, "MOVE needs * OK [COPYUID] then * 2 EXPUNGE: {r:#?}");
+    assert!(
+        copyuid.is_some() && expunge.is_some() && copyuid < expunge,
+        "MOVE needs * OK [COPYUID] then * 2 EXPUNGE: {r:#?}"
+    );
     assert_eq!(files(&m.join("cur")).len(), 2);
     let moved = cur_files_containing(&m.join(".Dest"), "Subject: m2");
     assert_eq!(moved.len(), 1);
@@ -766,14 +1035,25 @@ fn expunge_uid_expunge_and_close() {
     assert!(flags_of_name(&cur_files_containing(&m, "Subject: e1")[0]).contains('T'));
     let r = c.ok("UID EXPUNGE 3");
     assert_eq!(r.expunged(), vec![3], "{r:#?}");
-    assert!(cur_files_containing(&m, "Subject: e3").is_empty(), "file of e3 must be unlinked");
-    assert_eq!(cur_files_containing(&m, "Subject: e1").len(), 1, "UID EXPUNGE must spare uids outside the set");
+    assert!(
+        cur_files_containing(&m, "Subject: e3").is_empty(),
+        "file of e3 must be unlinked"
+    );
+    assert_eq!(
+        cur_files_containing(&m, "Subject: e1").len(),
+        1,
+        "UID EXPUNGE must spare uids outside the set"
+    );
     let r = c.ok("EXPUNGE");
     assert_eq!(r.expunged(), vec![1], "{r:#?}");
     assert!(cur_files_containing(&m, "Subject: e1").is_empty());
     assert_eq!(files(&m.join("cur")).len(), 3);
     let r = c.ok("FETCH 1:* (UID)");
-    let uids: Vec<u64> = r.fetches().iter().map(|(_, l)| number_after(l, "UID ").unwrap()).collect();
+    let uids: Vec<u64> = r
+        .fetches()
+        .iter()
+        .map(|(_, l)| number_after(l, "UID ").unwrap())
+        .collect();
     assert_eq!(uids, vec![2, 4, 5]);
     c.ok("STORE 2 +FLAGS.SILENT (\\Deleted)");
     let r = c.ok("CLOSE");
@@ -798,7 +1078,10 @@ fn delivery_by_another_process_shows_at_noop() {
     let r = c.ok("NOOP");
     assert_eq!(r.count("EXISTS"), Some(2), "{r:#?}");
     assert_eq!(r.count("RECENT"), Some(1), "{r:#?}");
-    assert!(!p.exists() && files(&m.join("new")).is_empty(), "the selected session takes new/ into cur/");
+    assert!(
+        !p.exists() && files(&m.join("new")).is_empty(),
+        "the selected session takes new/ into cur/"
+    );
     assert!(has_flag(c.ok("FETCH 2 (FLAGS)").fetch(2), "\\Recent"));
 }
 
@@ -820,13 +1103,23 @@ fn expunge_by_another_session_waits_for_noop() {
     for cmd in ["FETCH 1:3 (FLAGS)", "STORE 1 +FLAGS (\\Seen)", "SEARCH ALL"] {
         let r = a.cmd(cmd);
         assert!(r.is_ok() || r.is_no(), "{cmd}: {r:#?}");
-        assert!(r.expunged().is_empty(), "no EXPUNGE may be sent during {cmd}: {r:#?}");
-        assert!(r.count("EXISTS").is_none_or(|n| n == 3), "EXISTS must not shrink during {cmd}: {r:#?}");
+        assert!(
+            r.expunged().is_empty(),
+            "no EXPUNGE may be sent during {cmd}: {r:#?}"
+        );
+        assert!(
+            r.count("EXISTS").is_none_or(|n| n == 3),
+            "EXISTS must not shrink during {cmd}: {r:#?}"
+        );
     }
     let r = a.ok("NOOP");
     assert_eq!(r.expunged(), vec![2], "{r:#?}");
     let r = a.ok("FETCH 1:* (UID)");
-    let uids: Vec<u64> = r.fetches().iter().map(|(_, l)| number_after(l, "UID ").unwrap()).collect();
+    let uids: Vec<u64> = r
+        .fetches()
+        .iter()
+        .map(|(_, l)| number_after(l, "UID ").unwrap())
+        .collect();
     assert_eq!(uids, vec![1, 3]);
 }
 
@@ -837,7 +1130,10 @@ fn idle_reports_delivery_within_two_seconds() {
     let tag = c.tag();
     c.send(format!("{tag} IDLE\r\n").as_bytes());
     let l = c.read_line();
-    assert!(l.starts_with('+'), "IDLE must answer with a continuation: {l}");
+    assert!(
+        l.starts_with('+'),
+        "IDLE must answer with a continuation: {l}"
+    );
     thread::sleep(Duration::from_millis(300));
     let start = Instant::now();
     deliver(&m, &message("during idle", "ping"));
@@ -850,7 +1146,10 @@ fn idle_reports_delivery_within_two_seconds() {
             Read1::Line(l) => seen.push(l),
             other => panic!("no * 1 EXISTS within 2 s of the delivery ({other:?}); got {seen:#?}"),
         }
-        assert!(Instant::now() <= deadline, "no * 1 EXISTS within 2 s; got {seen:#?}");
+        assert!(
+            Instant::now() <= deadline,
+            "no * 1 EXISTS within 2 s; got {seen:#?}"
+        );
     }
     c.send(b"DONE\r\n");
     let r = c.read_until_tagged(&tag, vec![]);
@@ -883,15 +1182,38 @@ fn mailbox_names_cannot_escape_the_maildir() {
         c.refused(&format!("CREATE \"{name}\""));
         c.refused(&format!("SELECT \"{name}\""));
         c.refused(&format!("RENAME INBOX.Ok \"{name}\""));
-        c.refused(&format!("APPEND \"{name}\" {}", lit("Subject: x\r\n\r\nx\r\n")));
+        c.refused(&format!(
+            "APPEND \"{name}\" {}",
+            lit("Subject: x\r\n\r\nx\r\n")
+        ));
     }
-    c.refused(&format!("DELETE \"../{}\"", m.parent().unwrap().file_name().unwrap().to_str().unwrap()));
-    assert_eq!(t.tree().into_iter().filter(|p| !p.starts_with("mdimapd-")).collect::<Vec<_>>(),
-        before.into_iter().filter(|p| !p.starts_with("mdimapd-")).collect::<Vec<_>>(),
-        "a refused name changed files");
+    c.refused(&format!(
+        "DELETE \"../{}\"",
+        m.parent().unwrap().file_name().unwrap().to_str().unwrap()
+    ));
+    assert_eq!(
+        t.tree()
+            .into_iter()
+            .filter(|p| !p.starts_with("mdimapd-"))
+            .collect::<Vec<_>>(),
+        before
+            .into_iter()
+            .filter(|p| !p.starts_with("mdimapd-"))
+            .collect::<Vec<_>>(),
+        "a refused name changed files"
+    );
     assert!(exists_dir(&m.join(".Ok/cur")));
-    for dir in [std::env::temp_dir(), std::path::PathBuf::from("/tmp"), t.path.clone(), m.clone()] {
-        assert!(!files(&dir).iter().any(|f| f.contains(&marker)), "{} gained {marker}", dir.display());
+    for dir in [
+        std::env::temp_dir(),
+        std::path::PathBuf::from("/tmp"),
+        t.path.clone(),
+        m.clone(),
+    ] {
+        assert!(
+            !files(&dir).iter().any(|f| f.contains(&marker)),
+            "{} gained {marker}",
+            dir.display()
+        );
     }
 }
 
@@ -907,7 +1229,10 @@ fn too_long_command_line_is_bad_and_session_continues() {
         w.write_all(&line)
     });
     let written = writer.join().unwrap();
-    assert!(written.is_ok(), "server stopped reading a too-long line: {written:?}");
+    assert!(
+        written.is_ok(),
+        "server stopped reading a too-long line: {written:?}"
+    );
     c.send(b"L2 NOOP\r\n");
     let r = c.read_until_tagged("L2", vec![]);
     // Tagged, so a client waiting for L1's answer gets one (RFC 3501 §2.2.1).
@@ -940,7 +1265,12 @@ fn listener_serves_connections_and_survives_a_killed_session() {
     let mut d = listener(&conf);
     let mut c1 = d.connect();
     let mut c2 = d.connect();
-    assert!(c1.greeting.starts_with("* OK") && c2.greeting.starts_with("* OK"), "{} / {}", c1.greeting, c2.greeting);
+    assert!(
+        c1.greeting.starts_with("* OK") && c2.greeting.starts_with("* OK"),
+        "{} / {}",
+        c1.greeting,
+        c2.greeting
+    );
     c1.ok(&login_cmd());
     c2.ok(&login_cmd());
     assert_eq!(c1.ok("SELECT INBOX").count("EXISTS"), Some(1));
@@ -949,20 +1279,28 @@ fn listener_serves_connections_and_survives_a_killed_session() {
     // Find the session serving c1 by its TCP environment.
     let c1_port = c1.stream().local_addr().unwrap().port();
     let mut victim = None;
-    assert!(wait_for(Duration::from_secs(5), || {
-        victim = children_of(d.pid()).into_iter().find(|&p| {
-            let env = environ_of(p);
-            env.contains(&format!("TCPREMOTEPORT={c1_port}")) && env.contains(&"TCPREMOTEIP=127.0.0.1".to_string())
-        });
-        victim.is_some()
-    }), "no child of mdimap-listen has TCPREMOTEPORT={c1_port}");
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            victim = children_of(d.pid()).into_iter().find(|&p| {
+                let env = environ_of(p);
+                env.contains(&format!("TCPREMOTEPORT={c1_port}"))
+                    && env.contains(&"TCPREMOTEIP=127.0.0.1".to_string())
+            });
+            victim.is_some()
+        }),
+        "no child of mdimap-listen has TCPREMOTEPORT={c1_port}"
+    );
     let victim = victim.unwrap();
     let env = environ_of(victim);
     assert!(env.contains(&format!("TCPLOCALPORT={}", d.port)), "{env:?}");
     assert!(env.contains(&"TCPLOCALIP=127.0.0.1".to_string()), "{env:?}");
 
     signal(victim, libc::SIGKILL);
-    assert_eq!(c1.read_line_within(Duration::from_secs(5)), Read1::Eof, "killed session must drop its client");
+    assert_eq!(
+        c1.read_line_within(Duration::from_secs(5)),
+        Read1::Eof,
+        "killed session must drop its client"
+    );
     thread::sleep(Duration::from_millis(200));
     assert!(d.is_running(), "mdimap-listen died with its session");
     c2.ok("NOOP");
@@ -972,7 +1310,10 @@ fn listener_serves_connections_and_survives_a_killed_session() {
     assert_eq!(c3.ok("SELECT INBOX").count("EXISTS"), Some(1));
     c3.ok("LOGOUT");
     drop(c2);
-    assert!(d.terminate(Duration::from_secs(10)), "mdimap-listen must stop on SIGTERM");
+    assert!(
+        d.terminate(Duration::from_secs(10)),
+        "mdimap-listen must stop on SIGTERM"
+    );
 }
 
 /// The derived-data cache (`mdimapcache`) is disposable: sizes and header
@@ -991,18 +1332,30 @@ fn message_cache_is_filled_reused_and_disposable() {
     let check = |c: &mut Client| {
         let r = c.ok(fetch);
         let l = r.fetch(1);
-        assert_eq!(number_after(l, "RFC822.SIZE "), Some(wire.len() as u64), "{r:#?}");
+        assert_eq!(
+            number_after(l, "RFC822.SIZE "),
+            Some(wire.len() as u64),
+            "{r:#?}"
+        );
         let at = find_ci(l, "BODY[HEADER.FIELDS (").unwrap_or_else(|| panic!("{l}"));
         let at = at + l[at..].find("] ").unwrap() + 2;
-        assert_eq!(parse_string(&l.as_bytes()[at..]).unwrap().0, header_wire.as_bytes(), "{l}");
+        assert_eq!(
+            parse_string(&l.as_bytes()[at..]).unwrap().0,
+            header_wire.as_bytes(),
+            "{l}"
+        );
     };
     c.ok("SELECT INBOX");
     check(&mut c);
     // Written when the mailbox is closed (or after many new entries).
     c.ok("UNSELECT");
-    let cache = fs::read_to_string(m.join("mdimapcache")).expect("closing the mailbox writes the cache");
+    let cache =
+        fs::read_to_string(m.join("mdimapcache")).expect("closing the mailbox writes the cache");
     let header_len = "Subject: cached\nFrom: a@example.org\n\n".len();
-    assert_eq!(cache, format!("mdimap-cache 1\n{base}\t{}\t{header_len}\n", wire.len()));
+    assert_eq!(
+        cache,
+        format!("mdimap-cache 1\n{base}\t{}\t{header_len}\n", wire.len())
+    );
     c.ok("LOGOUT");
 
     // A second session answers from the cache: the same bytes on the wire.
@@ -1012,13 +1365,20 @@ fn message_cache_is_filled_reused_and_disposable() {
     c2.ok("LOGOUT");
 
     // A corrupt cache is ignored and rewritten, never believed.
-    fs::write(m.join("mdimapcache"), format!("mdimap-cache 1\n{base}\t7\n")).unwrap();
+    fs::write(
+        m.join("mdimapcache"),
+        format!("mdimap-cache 1\n{base}\t7\n"),
+    )
+    .unwrap();
     let (_s3, mut c3) = preauth(&t, &m);
     c3.ok("SELECT INBOX");
     check(&mut c3);
     c3.ok("SELECT INBOX");
     let cache = fs::read_to_string(m.join("mdimapcache")).unwrap();
-    assert!(cache.contains(&format!("{base}\t{}\t", wire.len())), "{cache}");
+    assert!(
+        cache.contains(&format!("{base}\t{}\t", wire.len())),
+        "{cache}"
+    );
     // Expunged messages leave the cache when it is next written.
     c3.ok("STORE 1 +FLAGS (\\Deleted)");
     c3.ok("EXPUNGE");
@@ -1054,11 +1414,18 @@ fn changes_after_quiet_period_are_seen_at_noop() {
                 assert!(r.contains("* 2 EXISTS"), "round {round}: {r:#?}");
             }
             1 => {
-                let name = cur_file_with_base(&m, base_of(first.file_name().unwrap().to_str().unwrap())).unwrap();
+                let name =
+                    cur_file_with_base(&m, base_of(first.file_name().unwrap().to_str().unwrap()))
+                        .unwrap();
                 let renamed = format!("{}:2,F", base_of(&name));
                 fs::rename(m.join("cur").join(&name), m.join("cur").join(&renamed)).unwrap();
                 let r = c.ok("NOOP");
-                assert!(r.untagged.iter().any(|l| l.contains("FETCH") && l.contains("\\Flagged")), "round {round}: {r:#?}");
+                assert!(
+                    r.untagged
+                        .iter()
+                        .any(|l| l.contains("FETCH") && l.contains("\\Flagged")),
+                    "round {round}: {r:#?}"
+                );
             }
             _ => {
                 let (_s2, mut other) = preauth(&_t, &m);
@@ -1067,7 +1434,12 @@ fn changes_after_quiet_period_are_seen_at_noop() {
                 other.ok("LOGOUT");
                 thread::sleep(Duration::from_millis(50));
                 let r = c.ok("NOOP");
-                assert!(r.untagged.iter().any(|l| l.contains("FETCH") && l.contains("$Later")), "round {round}: {r:#?}");
+                assert!(
+                    r.untagged
+                        .iter()
+                        .any(|l| l.contains("FETCH") && l.contains("$Later")),
+                    "round {round}: {r:#?}"
+                );
             }
         }
     }
@@ -1079,9 +1451,17 @@ fn changes_after_quiet_period_are_seen_at_noop() {
 fn check_config_reports_values_and_bad_user_lines() {
     let t = TestDir::new("check-config");
     let users = t.join("users");
-    fs::write(&users, format!("# users\n{USER}:{PASSWORD_HASH}:1000:1000:/home/x\nbroken:line\n")).unwrap();
+    fs::write(
+        &users,
+        format!("# users\n{USER}:{PASSWORD_HASH}:1000:1000:/home/x\nbroken:line\n"),
+    )
+    .unwrap();
     let conf = t.join("mdimapd.conf");
-    fs::write(&conf, format!("MAXPERIP=7\nMDIMAP_USERFILE={}\n", users.display())).unwrap();
+    fs::write(
+        &conf,
+        format!("MAXPERIP=7\nMDIMAP_USERFILE={}\n", users.display()),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mdimap"))
         .args(["check-config", "--config"])
         .arg(&conf)
@@ -1089,18 +1469,35 @@ fn check_config_reports_values_and_bad_user_lines() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains(&format!("MAXPERIP=7\t# {}:1", conf.display())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("MAXPERIP=7\t# {}:1", conf.display())),
+        "{stdout}"
+    );
     assert!(stdout.contains("MAXDAEMONS=40\t# default"), "{stdout}");
-    assert!(stderr.contains(&format!("{}:3: ", users.display())), "{stderr}");
-    assert!(!out.status.success(), "a malformed user line must fail the check");
+    assert!(
+        stderr.contains(&format!("{}:3: ", users.display())),
+        "{stderr}"
+    );
+    assert!(
+        !out.status.success(),
+        "a malformed user line must fail the check"
+    );
 
-    fs::write(&users, format!("{USER}:{PASSWORD_HASH}:1000:1000:/home/x\n")).unwrap();
+    fs::write(
+        &users,
+        format!("{USER}:{PASSWORD_HASH}:1000:1000:/home/x\n"),
+    )
+    .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mdimap"))
         .args(["check-config", "--config"])
         .arg(&conf)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     fs::write(&conf, "MAXPERIP=many\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mdimap"))
         .args(["check-config", "--config"])
@@ -1108,7 +1505,10 @@ fn check_config_reports_values_and_bad_user_lines() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains(&format!("{}:1:", conf.display())), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains(&format!("{}:1:", conf.display())),
+        "{stderr}"
+    );
 }
 
 /// Two clients on one mailbox (a phone and a desktop): a session whose view
@@ -1147,7 +1547,9 @@ fn stale_views_still_act_on_renamed_messages() {
     a.ok("STORE 3 +FLAGS (\\Seen)");
     b.ok("CLOSE");
     assert!(
-        files(&m.join("cur")).iter().all(|f| !flags_of_name(f).contains('T')),
+        files(&m.join("cur"))
+            .iter()
+            .all(|f| !flags_of_name(f).contains('T')),
         "CLOSE left a deleted message: {:?}",
         files(&m.join("cur"))
     );
@@ -1169,7 +1571,12 @@ fn stale_views_still_act_on_renamed_messages() {
 fn examine_numbers_are_never_given_to_another_message() {
     let t = TestDir::new("examine-uid");
     let m = t.maildir();
-    write_uiddb(&m, 795_700_002, 2, &[(1, &put_cur(&m, &message("old", "x"), ""))]);
+    write_uiddb(
+        &m,
+        795_700_002,
+        2,
+        &[(1, &put_cur(&m, &message("old", "x"), ""))],
+    );
     deliver(&m, &message("waiting", "in new"));
     let (_s1, mut a) = preauth(&t, &m);
     let r = a.ok("EXAMINE INBOX");
@@ -1179,12 +1586,22 @@ fn examine_numbers_are_never_given_to_another_message() {
     assert!(r.untagged.join("\n").contains("waiting"), "{r:#?}");
 
     let (_s2, mut b) = preauth(&t, &m);
-    let r = b.ok(&format!("APPEND INBOX {}", lit_plus(&crlf(&message("appended", "later")))));
+    let r = b.ok(&format!(
+        "APPEND INBOX {}",
+        lit_plus(&crlf(&message("appended", "later")))
+    ));
     let appended_uid = code(&r.tagged, "APPENDUID").unwrap();
-    assert_ne!(appended_uid.get(1).map(String::as_str), Some("2"), "UID 2 was already given out by EXAMINE: {r:#?}");
+    assert_ne!(
+        appended_uid.get(1).map(String::as_str),
+        Some("2"),
+        "UID 2 was already given out by EXAMINE: {r:#?}"
+    );
     a.ok("NOOP");
     let r = a.ok("UID FETCH 2 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
-    assert!(r.untagged.join("\n").contains("waiting"), "UID 2 must still be the same message: {r:#?}");
+    assert!(
+        r.untagged.join("\n").contains("waiting"),
+        "UID 2 must still be the same message: {r:#?}"
+    );
     // SELECT keeps the number EXAMINE gave.
     let r = b.ok("SELECT INBOX");
     assert!(r.contains("* 3 EXISTS"), "{r:#?}");
@@ -1199,12 +1616,18 @@ fn examine_numbers_are_never_given_to_another_message() {
 fn recreated_mailbox_ends_the_session() {
     let (t, m, _s, mut a) = setup("uidvalidity");
     a.ok("CREATE INBOX.X");
-    a.ok(&format!("APPEND INBOX.X {}", lit_plus(&crlf(&message("old1", "x")))));
+    a.ok(&format!(
+        "APPEND INBOX.X {}",
+        lit_plus(&crlf(&message("old1", "x")))
+    ));
     a.ok("SELECT INBOX.X");
     let (_s2, mut b) = preauth(&t, &m);
     b.ok("DELETE INBOX.X");
     b.ok("CREATE INBOX.X");
-    b.ok(&format!("APPEND INBOX.X {}", lit_plus(&crlf(&message("NEW1", "x")))));
+    b.ok(&format!(
+        "APPEND INBOX.X {}",
+        lit_plus(&crlf(&message("NEW1", "x")))
+    ));
     a.send(b"n1 NOOP\r\n");
     let mut saw_bye = false;
     loop {
@@ -1227,7 +1650,11 @@ fn hostile_list_pattern_is_answered_quickly() {
     let started = Instant::now();
     let r = c.ok("LIST \"\" \"*a*a*a*a*a*a*a*a*a*a*b\"");
     assert!(r.untagged.is_empty(), "{r:#?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "LIST took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "LIST took {:?}",
+        started.elapsed()
+    );
 }
 
 /// Renaming the selected mailbox: the session follows it to its new name
@@ -1236,7 +1663,10 @@ fn hostile_list_pattern_is_answered_quickly() {
 fn renaming_the_selected_mailbox_keeps_it_usable() {
     let (_t, m, _s, mut c) = setup("rename-selected");
     c.ok("CREATE INBOX.A");
-    c.ok(&format!("APPEND INBOX.A {}", lit_plus(&crlf(&message("in A", "x")))));
+    c.ok(&format!(
+        "APPEND INBOX.A {}",
+        lit_plus(&crlf(&message("in A", "x")))
+    ));
     c.ok("SELECT INBOX.A");
     c.ok("RENAME INBOX.A INBOX.B");
     let r = c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
@@ -1245,5 +1675,9 @@ fn renaming_the_selected_mailbox_keeps_it_usable() {
     let r = c.ok("NOOP");
     assert!(r.contains("* 2 EXISTS"), "{r:#?}");
     c.ok("STORE 1 +FLAGS (\\Flagged)");
-    assert!(files(&m.join(".B/cur")).iter().any(|f| flags_of_name(f).contains('F')));
+    assert!(
+        files(&m.join(".B/cur"))
+            .iter()
+            .any(|f| flags_of_name(f).contains('F'))
+    );
 }

@@ -694,7 +694,11 @@ impl Folder {
         // and no set of every message's name to build for it.
         let keywords = if self.path.join(keywords::KEYWORDS_DIR).is_dir() {
             let mut existing: FastSet<String> = listed.iter().map(|(_, b, _)| b.clone()).collect();
-            existing.extend(list_files(&self.new_dir())?.iter().map(|f| basename_of(f).to_string()));
+            existing.extend(
+                list_files(&self.new_dir())?
+                    .iter()
+                    .map(|f| basename_of(f).to_string()),
+            );
             // Keywords are secondary: a broken keyword directory must not make the folder unusable.
             keywords::load(&self.path, &existing, write).unwrap_or_else(|e| {
                 log::warn!("cannot read keywords of {}: {e}", self.path.display());

@@ -100,7 +100,10 @@ impl TestDir {
         let conf = self.path.join("mdimapd.conf");
         fs::write(
             &conf,
-            format!("# written by the integration tests\nMDIMAP_USERFILE={}\n", users.display()),
+            format!(
+                "# written by the integration tests\nMDIMAP_USERFILE={}\n",
+                users.display()
+            ),
         )
         .unwrap();
         (conf, users, maildir)
@@ -226,7 +229,11 @@ pub fn crlf(s: &str) -> String {
 /// Sorted file names in `dir` (empty if it does not exist).
 pub fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -247,7 +254,9 @@ pub fn base_of(name: &str) -> &str {
 
 /// The single file in `folder/cur` whose base name is `base`.
 pub fn cur_file_with_base(folder: &Path, base: &str) -> Option<String> {
-    files(&folder.join("cur")).into_iter().find(|n| base_of(n) == base)
+    files(&folder.join("cur"))
+        .into_iter()
+        .find(|n| base_of(n) == base)
 }
 
 /// The files in `folder/cur` whose content contains `needle`.
@@ -272,10 +281,16 @@ pub struct UidDb {
 
 impl UidDb {
     pub fn uid_of(&self, base: &str) -> Option<u32> {
-        self.entries.iter().find(|(_, b)| b == base).map(|(u, _)| *u)
+        self.entries
+            .iter()
+            .find(|(_, b)| b == base)
+            .map(|(u, _)| *u)
     }
     pub fn base_of_uid(&self, uid: u32) -> Option<&str> {
-        self.entries.iter().find(|(u, _)| *u == uid).map(|(_, b)| b.as_str())
+        self.entries
+            .iter()
+            .find(|(u, _)| *u == uid)
+            .map(|(_, b)| b.as_str())
     }
 }
 
@@ -285,7 +300,10 @@ impl UidDb {
 pub fn write_uiddb(folder: &Path, uidvalidity: u32, nextuid: u32, known: &[(u32, &Path)]) {
     let mut text = format!("1 {uidvalidity} {nextuid}\n");
     for (uid, p) in known {
-        text.push_str(&format!("{uid} {}\n", base_of(p.file_name().unwrap().to_str().unwrap())));
+        text.push_str(&format!(
+            "{uid} {}\n",
+            base_of(p.file_name().unwrap().to_str().unwrap())
+        ));
     }
     let tmp = folder.join("tmp").join(format!("uiddb.{}", next_number()));
     fs::write(&tmp, text).unwrap();
@@ -294,25 +312,41 @@ pub fn write_uiddb(folder: &Path, uidvalidity: u32, nextuid: u32, known: &[(u32,
 
 pub fn read_uiddb(folder: &Path) -> UidDb {
     let path = folder.join("courierimapuiddb");
-    let text = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let mut lines = text.lines();
     let head: Vec<u32> = lines
         .next()
         .unwrap_or_else(|| panic!("{} is empty", path.display()))
         .split(' ')
-        .map(|n| n.parse().unwrap_or_else(|_| panic!("bad uiddb header in {}: {text:?}", path.display())))
+        .map(|n| {
+            n.parse()
+                .unwrap_or_else(|_| panic!("bad uiddb header in {}: {text:?}", path.display()))
+        })
         .collect();
-    assert_eq!(head.len(), 3, "uiddb header must be `1 uidv nextuid`: {text:?}");
+    assert_eq!(
+        head.len(),
+        3,
+        "uiddb header must be `1 uidv nextuid`: {text:?}"
+    );
     assert_eq!(head[0], 1, "uiddb version must be 1: {text:?}");
     let entries = lines
         .filter(|l| !l.is_empty())
         .map(|l| {
-            let (u, b) = l.split_once(' ').unwrap_or_else(|| panic!("bad uiddb line {l:?}"));
-            (u.parse().unwrap_or_else(|_| panic!("bad uid in {l:?}")), b.trim_start().to_string())
+            let (u, b) = l
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("bad uiddb line {l:?}"));
+            (
+                u.parse().unwrap_or_else(|_| panic!("bad uid in {l:?}")),
+                b.trim_start().to_string(),
+            )
         })
         .collect();
-    UidDb { uidvalidity: head[1], nextuid: head[2], entries }
+    UidDb {
+        uidvalidity: head[1],
+        nextuid: head[2],
+        entries,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -354,7 +388,11 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if thread::panicking() {
-            eprintln!("---- mdimapd log {} ----\n{}", self.log.display(), self.log_text());
+            eprintln!(
+                "---- mdimapd log {} ----\n{}",
+                self.log.display(),
+                self.log_text()
+            );
         }
     }
 }
@@ -395,7 +433,11 @@ pub fn spawn_mdimapd(dir: &TestDir, args: &[&str]) -> (Server, Client) {
 /// `mdimapd --preauth --maildir <maildir>` over a socket.
 pub fn preauth(dir: &TestDir, maildir: &Path) -> (Server, Client) {
     let (s, c) = spawn_mdimapd(dir, &["--preauth", "--maildir", maildir.to_str().unwrap()]);
-    assert!(c.greeting.starts_with("* PREAUTH"), "greeting: {}", c.greeting);
+    assert!(
+        c.greeting.starts_with("* PREAUTH"),
+        "greeting: {}",
+        c.greeting
+    );
     (s, c)
 }
 
@@ -410,7 +452,12 @@ pub fn login_mode(dir: &TestDir) -> (Server, Client, PathBuf) {
     }
     let (s, c) = spawn_mdimapd(
         dir,
-        &["--config", conf.to_str().unwrap(), "--userfile", users.to_str().unwrap()],
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--userfile",
+            users.to_str().unwrap(),
+        ],
     );
     assert!(c.greeting.starts_with("* OK"), "greeting: {}", c.greeting);
     (s, c, maildir)
@@ -448,7 +495,9 @@ impl Daemon {
                     Ok(_) => {
                         log2.lock().unwrap().push_str(&line);
                         if let Some(rest) = line.trim_end().split("listening on ").nth(1) {
-                            if let Some(port) = rest.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) {
+                            if let Some(port) =
+                                rest.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())
+                            {
                                 let _ = tx.send(port);
                             }
                         }
@@ -518,7 +567,9 @@ impl Drop for Daemon {
 /// `mdimap-listen --config <conf> --listen 127.0.0.1:0 --log-stderr`.
 pub fn listener(conf: &Path) -> Daemon {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mdimap-listen"));
-    cmd.arg("--config").arg(conf).args(["--listen", "127.0.0.1:0", "--log-stderr"]);
+    cmd.arg("--config")
+        .arg(conf)
+        .args(["--listen", "127.0.0.1:0", "--log-stderr"]);
     Daemon::start(cmd)
 }
 
@@ -539,10 +590,16 @@ pub fn signal(pid: i32, sig: i32) {
 pub fn children_of(ppid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
         // Fields after the parenthesised command name: state ppid ...
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
         let mut f = rest.split_whitespace();
         let _state = f.next();
         if f.next().and_then(|p| p.parse::<i32>().ok()) == Some(ppid) {
@@ -555,7 +612,11 @@ pub fn children_of(ppid: i32) -> Vec<i32> {
 /// The environment of a process, as `NAME=value` strings.
 pub fn environ_of(pid: i32) -> Vec<String> {
     fs::read(format!("/proc/{pid}/environ"))
-        .map(|b| b.split(|&c| c == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -591,7 +652,10 @@ impl Response {
     }
     /// Untagged lines starting with `prefix` (case-insensitively).
     pub fn lines(&self, prefix: &str) -> Vec<&String> {
-        self.untagged.iter().filter(|l| starts_with_ci(l, prefix)).collect()
+        self.untagged
+            .iter()
+            .filter(|l| starts_with_ci(l, prefix))
+            .collect()
     }
     pub fn line(&self, prefix: &str) -> Option<&String> {
         self.untagged.iter().find(|l| starts_with_ci(l, prefix))
@@ -623,8 +687,13 @@ impl Response {
     }
     /// Numbers of `* SEARCH ...`.
     pub fn search(&self) -> Vec<u32> {
-        let l = self.line("* SEARCH").unwrap_or_else(|| panic!("no * SEARCH in {self:#?}"));
-        l[8..].split_whitespace().map(|n| n.parse().unwrap()).collect()
+        let l = self
+            .line("* SEARCH")
+            .unwrap_or_else(|| panic!("no * SEARCH in {self:#?}"));
+        l[8..]
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect()
     }
     /// The untagged `* n FETCH (...)` lines, as (n, line).
     pub fn fetches(&self) -> Vec<(u32, &String)> {
@@ -673,7 +742,9 @@ pub struct Client {
 impl Client {
     pub fn new(stream: TcpStream) -> Client {
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
         stream.set_nodelay(true).unwrap();
         Client {
             reader: BufReader::new(stream.try_clone().unwrap()),
@@ -696,7 +767,9 @@ impl Client {
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap_or_else(|e| panic!("write to server failed: {e}"));
+        self.stream
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("write to server failed: {e}"));
     }
 
     /// One raw line up to CRLF (without it), waiting at most `timeout`.
@@ -716,7 +789,9 @@ impl Client {
                 }
                 Read1::Line(String::from_utf8_lossy(&l).into_owned())
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Read1::Timeout,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Read1::Timeout
+            }
             Err(e) if e.kind() == ErrorKind::ConnectionReset => Read1::Eof,
             Err(e) => panic!("read from server failed: {e}"),
         }
@@ -760,7 +835,12 @@ impl Client {
         let prefix = format!("{tag} ");
         loop {
             match self.read_line_within(self.timeout) {
-                Read1::Line(l) if l.starts_with(&prefix) => return Response { untagged, tagged: l },
+                Read1::Line(l) if l.starts_with(&prefix) => {
+                    return Response {
+                        untagged,
+                        tagged: l,
+                    };
+                }
                 Read1::Line(l) => untagged.push(l),
                 other => panic!(
                     "waiting for the tagged response to {tag}: {other:?}; untagged so far: {untagged:#?}"
@@ -788,10 +868,15 @@ impl Client {
                         match self.read_line_within(self.timeout) {
                             Read1::Line(l) if l.starts_with('+') => break,
                             Read1::Line(l) if l.starts_with(&format!("{tag} ")) => {
-                                return Response { untagged, tagged: l };
+                                return Response {
+                                    untagged,
+                                    tagged: l,
+                                };
                             }
                             Read1::Line(l) => untagged.push(l),
-                            other => panic!("waiting for `+` after a literal announcement: {other:?}"),
+                            other => {
+                                panic!("waiting for `+` after a literal announcement: {other:?}")
+                            }
                         }
                     }
                     assert!(
@@ -833,7 +918,10 @@ impl Client {
     /// `cmd`, asserting a tagged NO or BAD.
     pub fn refused(&mut self, text: &str) -> Response {
         let r = self.cmd(text);
-        assert!(r.is_no() || r.is_bad(), "expected NO or BAD for {text:?}, got {r:#?}");
+        assert!(
+            r.is_no() || r.is_bad(),
+            "expected NO or BAD for {text:?}, got {r:#?}"
+        );
         r
     }
 
@@ -843,7 +931,10 @@ impl Client {
         let mut out = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "server did not close the connection; got {out:#?}");
+            assert!(
+                !left.is_zero(),
+                "server did not close the connection; got {out:#?}"
+            );
             match self.read_line_within(left) {
                 Read1::Line(l) => out.push(l),
                 Read1::Eof => return out,
@@ -873,7 +964,10 @@ fn literal_at(text: &[u8], i: usize) -> Option<(usize, usize, bool)> {
     } else {
         true
     };
-    if text.get(j) == Some(&b'}') && text.get(j + 1) == Some(&b'\r') && text.get(j + 2) == Some(&b'\n') {
+    if text.get(j) == Some(&b'}')
+        && text.get(j + 1) == Some(&b'\r')
+        && text.get(j + 2) == Some(&b'\n')
+    {
         Some((j + 3, n, sync))
     } else {
         None
@@ -931,14 +1025,21 @@ pub fn parse_string(b: &[u8]) -> Option<(Vec<u8>, usize)> {
         }
         b'{' => {
             let close = b.iter().position(|&c| c == b'}')?;
-            let n: usize = std::str::from_utf8(&b[1..close]).ok()?.trim_end_matches('+').parse().ok()?;
+            let n: usize = std::str::from_utf8(&b[1..close])
+                .ok()?
+                .trim_end_matches('+')
+                .parse()
+                .ok()?;
             let start = close + 3; // "}\r\n"
             Some((b.get(start..start + n)?.to_vec(), start + n))
         }
         _ if b.len() >= 3 && b[..3].eq_ignore_ascii_case(b"NIL") => None,
         _ => {
             // An atom (e.g. a mailbox name sent unquoted).
-            let end = b.iter().position(|&c| c == b' ' || c == b')' || c == b'\r').unwrap_or(b.len());
+            let end = b
+                .iter()
+                .position(|&c| c == b' ' || c == b')' || c == b'\r')
+                .unwrap_or(b.len());
             Some((b[..end].to_vec(), end))
         }
     }
@@ -951,7 +1052,10 @@ pub fn find_ci(hay: &str, needle: &str) -> Option<usize> {
 /// The decimal number right after `key` (e.g. "RFC822.SIZE ", "UID ").
 pub fn number_after(line: &str, key: &str) -> Option<u64> {
     let at = find_ci(line, key)? + key.len();
-    let digits: String = line[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     digits.parse().ok()
 }
 
@@ -959,7 +1063,10 @@ pub fn number_after(line: &str, key: &str) -> Option<u64> {
 pub fn flags_in(line: &str) -> Vec<String> {
     let at = find_ci(line, "FLAGS (").unwrap_or_else(|| panic!("no FLAGS in {line}")) + 7;
     let end = line[at..].find(')').unwrap() + at;
-    line[at..end].split_whitespace().map(str::to_string).collect()
+    line[at..end]
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 pub fn has_flag(line: &str, flag: &str) -> bool {
@@ -970,8 +1077,13 @@ pub fn has_flag(line: &str, flag: &str) -> bool {
 pub fn code(text: &str, name: &str) -> Option<Vec<String>> {
     let at = find_ci(text, &format!("[{name}"))? + 1;
     let end = text[at..].find(']')? + at;
-    let words: Vec<String> = text[at..end].split_whitespace().map(str::to_string).collect();
-    words[0].eq_ignore_ascii_case(name).then(|| words[1..].to_vec())
+    let words: Vec<String> = text[at..end]
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    words[0]
+        .eq_ignore_ascii_case(name)
+        .then(|| words[1..].to_vec())
 }
 
 /// `1:3,5` -> [1, 2, 3, 5].
@@ -1011,7 +1123,10 @@ pub fn list_entries(r: &Response, kind: &str) -> Vec<ListEntry> {
         .map(|l| {
             let rest = &l[prefix.len()..];
             let close = rest.find(')').unwrap();
-            let attrs = rest[..close].split_whitespace().map(str::to_string).collect();
+            let attrs = rest[..close]
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
             let b = rest[close + 1..].trim_start().as_bytes();
             let (delim, used) = match parse_string(b) {
                 Some((d, used)) => (Some(String::from_utf8_lossy(&d).into_owned()), used),
@@ -1020,7 +1135,11 @@ pub fn list_entries(r: &Response, kind: &str) -> Vec<ListEntry> {
             let b = &b[used..];
             let b = &b[b.iter().position(|&c| c != b' ').unwrap_or(0)..];
             let (name, _) = parse_string(b).unwrap_or_else(|| panic!("no mailbox name in {l}"));
-            ListEntry { attrs, delimiter: delim, name: String::from_utf8_lossy(&name).into_owned() }
+            ListEntry {
+                attrs,
+                delimiter: delim,
+                name: String::from_utf8_lossy(&name).into_owned(),
+            }
         })
         .collect()
 }
@@ -1030,12 +1149,24 @@ pub fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(A[(n >> 18) as usize & 63] as char);
         out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { A[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { A[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            A[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            A[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -1078,14 +1209,26 @@ mod tests {
 
     #[test]
     fn strings_sets_and_codes() {
-        assert_eq!(string_after("X BODY[] {3}\r\nabc)", "BODY[] "), Some(b"abc".to_vec()));
-        assert_eq!(string_after(r#"X BODY[] "a\"b")"#, "BODY[] "), Some(b"a\"b".to_vec()));
+        assert_eq!(
+            string_after("X BODY[] {3}\r\nabc)", "BODY[] "),
+            Some(b"abc".to_vec())
+        );
+        assert_eq!(
+            string_after(r#"X BODY[] "a\"b")"#, "BODY[] "),
+            Some(b"a\"b".to_vec())
+        );
         assert_eq!(string_after("X BODY[] NIL)", "BODY[] "), None);
         assert_eq!(expand_set("1:3,7,9:8"), vec![1, 2, 3, 7, 8, 9]);
-        assert_eq!(code("t1 OK [APPENDUID 38505 3955] done", "APPENDUID"), Some(vec!["38505".into(), "3955".into()]));
+        assert_eq!(
+            code("t1 OK [APPENDUID 38505 3955] done", "APPENDUID"),
+            Some(vec!["38505".into(), "3955".into()])
+        );
         assert_eq!(flags_of_name("123.abc,S=5:2,FS"), "FS");
         let r = Response {
-            untagged: vec![r#"* LIST (\HasNoChildren) "." "INBOX.a b""#.into(), r#"* LIST (\Noselect) "." """#.into()],
+            untagged: vec![
+                r#"* LIST (\HasNoChildren) "." "INBOX.a b""#.into(),
+                r#"* LIST (\Noselect) "." """#.into(),
+            ],
             tagged: "t1 OK".into(),
         };
         let l = list_entries(&r, "LIST");
