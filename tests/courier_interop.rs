@@ -15,6 +15,9 @@
 //! A missing Courier `imapd` is a failure with instructions, never a skip, and
 //! every read has a timeout so a hung server fails a test instead of hanging CI.
 
+mod common;
+
+use common::{base_of, expand_set, files};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Write};
@@ -155,22 +158,6 @@ fn courier_style_name(secs: u64, n: u32, size: usize) -> String {
         4000 + n,
         0x9000 + n
     )
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn base_of(name: &str) -> &str {
-    name.split(':').next().unwrap_or(name)
 }
 
 // ---------------------------------------------------------------------------
@@ -774,21 +761,6 @@ fn parse_internal_date(s: &str) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146097 + doe - 719468;
     days * 86400 + h * 3600 + m * 60 + sec - offset
-}
-
-/// `1:3,5` → [1, 2, 3, 5].
-fn expand_set(set: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for part in set.split(',') {
-        match part.split_once(':') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
-                out.extend(a.min(b)..=a.max(b));
-            }
-            None => out.push(part.parse().unwrap()),
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------

@@ -16,13 +16,13 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -248,44 +248,8 @@ impl Listen {
         if tls {
             cmd.args(["--listen-tls", "127.0.0.1:0"]);
         }
-        let mut child = cmd
-            .env_remove("TCPREMOTEIP")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start mdimap-listen");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let log2 = log.clone();
-        // Drains stderr for the listener's whole life so it never blocks.
-        thread::spawn(move || {
-            let mut r = BufReader::new(stderr);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match r.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        log2.lock().unwrap().push_str(&line);
-                        if let Some(rest) =
-                            line.trim_end().strip_prefix("mdimap-listen: listening on ")
-                        {
-                            let (addr, is_tls) = match rest.strip_suffix(" (TLS)") {
-                                Some(a) => (a, true),
-                                None => (rest, false),
-                            };
-                            if let Some(port) =
-                                addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())
-                            {
-                                let _ = tx.send((port, is_tls));
-                            }
-                        }
-                    }
-                }
-            }
-        });
+        cmd.env_remove("TCPREMOTEIP");
+        let (child, log, rx) = common::spawn_announcing(&mut cmd);
         let mut l = Listen {
             child,
             plain: None,

@@ -463,6 +463,50 @@ pub fn login_mode(dir: &TestDir) -> (Server, Client, PathBuf) {
     (s, c, maildir)
 }
 
+/// Spawns `cmd` (mdimap-listen, or the demo that execs it) with stderr piped
+/// and drained into a log for the program's whole life, so it never blocks on
+/// a full pipe. Every `listening on ADDR:PORT` line (` (TLS)` after it for an
+/// implicit-TLS port) is sent on the channel as `(port, tls)`.
+pub fn spawn_announcing(
+    cmd: &mut Command,
+) -> (Child, Arc<Mutex<String>>, mpsc::Receiver<(u16, bool)>) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let log2 = log.clone();
+    thread::spawn(move || {
+        let mut r = BufReader::new(stderr);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    log2.lock().unwrap().push_str(&line);
+                    if let Some(rest) = line.trim_end().split("listening on ").nth(1) {
+                        let (addr, tls) = match rest.strip_suffix(" (TLS)") {
+                            Some(a) => (a, true),
+                            None => (rest, false),
+                        };
+                        if let Some(port) =
+                            addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())
+                        {
+                            let _ = tx.send((port, tls));
+                        }
+                    }
+                }
+            }
+        }
+    });
+    (child, log, rx)
+}
+
 /// A long-running program (mdimap-listen, mdimap demo) that announces
 /// `mdimap-listen: listening on 127.0.0.1:PORT` on stderr. SIGTERM, then SIGKILL, on drop.
 pub struct Daemon {
@@ -474,38 +518,16 @@ pub struct Daemon {
 impl Daemon {
     /// Spawns `cmd` with stderr piped and waits up to 20 s for the port announcement.
     pub fn start(mut cmd: Command) -> Daemon {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let log2 = log.clone();
-        // Keeps draining stderr for the daemon's whole life so it never blocks on a full pipe.
-        thread::spawn(move || {
-            let mut r = BufReader::new(stderr);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match r.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        log2.lock().unwrap().push_str(&line);
-                        if let Some(rest) = line.trim_end().split("listening on ").nth(1) {
-                            if let Some(port) =
-                                rest.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())
-                            {
-                                let _ = tx.send(port);
-                            }
-                        }
-                    }
-                }
+        let (mut child, log, rx) = spawn_announcing(&mut cmd);
+        // The first plain port announced (the demo also announces its TLS port).
+        let plain = || loop {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok((port, false)) => return Ok(port),
+                Ok((_, true)) => continue,
+                Err(e) => return Err(e),
             }
-        });
-        match rx.recv_timeout(Duration::from_secs(20)) {
+        };
+        match plain() {
             Ok(port) => {
                 assert_ne!(port, 0, "the announced port must be the real bound port");
                 Daemon { child, port, log }
