@@ -275,7 +275,12 @@ impl Folder {
                     "EXAMINE of {}: no lock ({e}); numbering in memory only",
                     self.path.display()
                 );
-                let db = self.db_for_reading()?;
+                // No second wait for the lock (db_for_reading would take it
+                // to create a missing database): read what is there.
+                let db = match uiddb::read(&self.path)? {
+                    DbState::Valid(db) => db,
+                    DbState::Missing | DbState::Corrupt => UidDb::fresh(),
+                };
                 let (db, listed, _) = reconcile(db, &files, &FastSet::default())?;
                 (db, listed)
             }

@@ -258,12 +258,7 @@ pub fn run(opts: Options) -> i32 {
     {
         return 0;
     }
-    io.reader.set_limits(session_limits(&config));
-    io.read_timeout
-        .set(Duration::from_secs(config.autologout.max(1)));
-    let mut session = Session::new(&mut io, store, session_settings(&config));
-    let end = session.run();
-    drop(session);
+    let end = serve(&mut io, store, &config);
     // Courier's words for how a session ended.
     let how = match end {
         End::Logout => "LOGOUT",
@@ -439,10 +434,15 @@ fn run_preauth(opts: &Options, config: &Config, io: &mut Io) -> i32 {
     {
         return 0;
     }
+    serve(io, store, config);
+    0
+}
+
+/// The authenticated session: the input limits and read deadline of a
+/// logged-in client, then the command loop until it ends.
+fn serve(io: &mut Io, store: Store, config: &Config) -> End {
     io.reader.set_limits(session_limits(config));
     io.read_timeout
         .set(Duration::from_secs(config.autologout.max(1)));
-    let mut session = Session::new(io, store, session_settings(config));
-    session.run();
-    0
+    Session::new(io, store, session_settings(config)).run()
 }

@@ -9,7 +9,7 @@ use std::time::UNIX_EPOCH;
 use super::flags::write_flag_list;
 use super::view::{SelectedView, ViewMessage};
 use super::{Done, Session};
-use crate::maildir::{CachedSizes, Folder, InfoFlags, header_end, header_length};
+use crate::maildir::{CachedSizes, Folder, InfoFlags, StoreError, header_end, header_length};
 use crate::message::{Message, crlf_len, to_crlf};
 use crate::protocol::command::{FetchItem, Section, SectionText};
 use crate::protocol::datetime::{format_date_time, local_offset};
@@ -65,7 +65,11 @@ fn open_message(folder: &Folder, m: &mut ViewMessage) -> std::io::Result<Option<
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let Some(current) = find_by_basename(folder, &m.basename)? else {
+    let current = folder.current_name(&m.filename).map_err(|e| match e {
+        StoreError::Io { error, .. } => error,
+        other => std::io::Error::other(other.to_string()),
+    })?;
+    let Some(current) = current else {
         return Ok(None);
     };
     m.filename = current;
@@ -117,20 +121,6 @@ pub(super) fn read_header(
             return Ok(Some(data));
         }
     }
-}
-
-fn find_by_basename(folder: &Folder, basename: &str) -> std::io::Result<Option<String>> {
-    let cur = folder.path().join("cur");
-    for entry in std::fs::read_dir(cur)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let base = name.split(':').next().unwrap_or(name);
-        if base == basename {
-            return Ok(Some(name.to_string()));
-        }
-    }
-    Ok(None)
 }
 
 /// The message modification time is its INTERNALDATE (as for Courier).
