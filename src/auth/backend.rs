@@ -157,13 +157,12 @@ pub fn lookup(
     Ok(find(backends, service, user)?.map(|(u, _)| u))
 }
 
-/// The first backend's record of `user`, with its clear-text password when
-/// that backend keeps one.
-fn find(
-    backends: &[Backend],
-    service: &str,
-    user: &str,
-) -> Result<Option<(MailUser, Option<Vec<u8>>)>, AuthError> {
+/// A backend's record of a user, with the clear-text password when the
+/// backend keeps one.
+type Found = (MailUser, Option<Vec<u8>>);
+
+/// The first backend's record of `user`.
+fn find(backends: &[Backend], service: &str, user: &str) -> Result<Option<Found>, AuthError> {
     if !plausible_user(user) {
         return Ok(None);
     }

@@ -260,13 +260,13 @@ impl Folder {
                     DbState::Missing | DbState::Corrupt => (UidDb::fresh(), true),
                 };
                 let (db, listed, changed) = reconcile(db, &files, &FastSet::default())?;
-                if changed || fresh {
-                    if let Err(e) = uiddb::write(&self.path, &db) {
-                        log::warn!(
-                            "EXAMINE of {}: numbering in memory only: {e}",
-                            self.path.display()
-                        );
-                    }
+                if (changed || fresh)
+                    && let Err(e) = uiddb::write(&self.path, &db)
+                {
+                    log::warn!(
+                        "EXAMINE of {}: numbering in memory only: {e}",
+                        self.path.display()
+                    );
                 }
                 (db, listed)
             }

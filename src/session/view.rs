@@ -403,7 +403,7 @@ fn on_network_fs(path: &std::path::Path) -> bool {
         0x6573_5546, // FUSE
     ];
     match nix::sys::statfs::statfs(path) {
-        Ok(st) => NETWORK.contains(&(st.filesystem_type().0 as i64)),
+        Ok(st) => NETWORK.contains(&{ st.filesystem_type().0 }),
         // Unknown: assume the worst, and rescan.
         Err(_) => true,
     }
