@@ -125,6 +125,7 @@ pub const KEYS: &[&str] = &[
     "MDIMAP_MAX_LITERAL",
     "MDIMAP_AUTOLOGOUT",
     "MDIMAP_LOGIN_TIMEOUT",
+    "MDIMAP_IO_TIMEOUT",
     "MDIMAPD",
     "MDIMAP_HOSTNAME",
     "SSLADDRESS",
@@ -142,6 +143,13 @@ pub const KEYS: &[&str] = &[
     "MDIMAP_LIMIT_MEMORY",
     "MDIMAP_LIMIT_FILES",
 ];
+
+/// The address-space limit of a session unless MDIMAP_LIMIT_MEMORY says
+/// otherwise: 512 MiB. A session holds about one message at a time (a
+/// FETCH streams its answer, a large APPEND is spooled to disk), so even a
+/// 64 MiB message with its CRLF copy and decoded parts fits; a session that
+/// needs more is a bug or an attack, and dies alone.
+pub const DEFAULT_LIMIT_MEMORY: u64 = 512 << 20;
 
 /// Whether TLS clients are asked for a certificate (Courier's TLS_VERIFYPEER).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +235,10 @@ pub struct Config {
     pub autologout: u64,
     /// MDIMAP_LOGIN_TIMEOUT: seconds allowed before a successful login.
     pub login_timeout: u64,
+    /// MDIMAP_IO_TIMEOUT: seconds a logged-in client may stall in the middle
+    /// of a command (beyond what its size needs at the minimum rate) or
+    /// leave a response unread.
+    pub io_timeout: u64,
     /// MDIMAPD: the mdimapd binary for mdimap-listen to run; `None` means the `mdimapd`
     /// next to the running executable.
     pub mdimapd: Option<PathBuf>,
@@ -263,6 +275,8 @@ pub struct Config {
     /// connections must start with a HAProxy PROXY header; empty: none.
     pub proxy_trusted: Vec<crate::server::proxy::Network>,
     /// MDIMAP_LIMIT_MEMORY: address-space limit (bytes) of a session; 0: none.
+    /// The default bounds what one hostile session can take
+    /// ([`DEFAULT_LIMIT_MEMORY`]).
     pub limit_memory: u64,
     /// MDIMAP_LIMIT_FILES: open-file limit of a session; 0: unchanged.
     pub limit_files: u64,
@@ -322,6 +336,7 @@ impl Config {
             max_literal: 67_108_864,
             autologout: 1800,
             login_timeout: 60,
+            io_timeout: 120,
             mdimapd: None,
             hostname: None,
             ssl_addresses: None,
@@ -335,7 +350,7 @@ impl Config {
             tls_verify_peer: VerifyPeer::None,
             tls_external: None,
             proxy_trusted: Vec::new(),
-            limit_memory: 0,
+            limit_memory: DEFAULT_LIMIT_MEMORY,
             limit_files: 0,
             source: None,
             origins: BTreeMap::new(),
@@ -531,6 +546,7 @@ impl Config {
                 }
             }
             "MDIMAP_LOGIN_TIMEOUT" => self.login_timeout = parse_number(key, value, 1)?,
+            "MDIMAP_IO_TIMEOUT" => self.io_timeout = parse_number(key, value, 1)?,
             "MDIMAPD" => self.mdimapd = Some(parse_absolute(key, value)?),
             "MDIMAP_HOSTNAME" => {
                 if value.is_empty()
@@ -665,6 +681,7 @@ impl Config {
                     "MDIMAP_MAX_LITERAL" => self.max_literal.to_string(),
                     "MDIMAP_AUTOLOGOUT" => self.autologout.to_string(),
                     "MDIMAP_LOGIN_TIMEOUT" => self.login_timeout.to_string(),
+                    "MDIMAP_IO_TIMEOUT" => self.io_timeout.to_string(),
                     "MDIMAPD" => match &self.mdimapd {
                         Some(p) => p.display().to_string(),
                         None => "(unset: mdimapd next to the running program)".to_string(),

@@ -2322,7 +2322,12 @@ fn autologout_ends_silent_sessions() {
 /// before login and after.
 #[test]
 fn half_sent_commands_time_out() {
-    let (dir, conf, _) = setup("half-sent", "MDIMAP_AUTOLOGOUT=2\nMDIMAP_LOGIN_TIMEOUT=2\n");
+    // Before login the login timeout bounds the whole login; after it, a
+    // command that has begun must keep coming (MDIMAP_IO_TIMEOUT).
+    let (dir, conf, _) = setup(
+        "half-sent",
+        "MDIMAP_AUTOLOGOUT=2\nMDIMAP_LOGIN_TIMEOUT=2\nMDIMAP_IO_TIMEOUT=2\n",
+    );
     for (login, partial) in [
         (false, &b"a LOG"[..]),
         (true, &b"a NOO"[..]),

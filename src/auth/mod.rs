@@ -14,6 +14,8 @@ pub mod backend;
 pub mod checkpassword;
 pub mod pam;
 pub mod password;
+pub mod sasl;
+pub mod secret;
 pub mod userfile;
 
 use backend::Verdict;

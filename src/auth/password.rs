@@ -232,7 +232,7 @@ fn encode_sha256(digest: &[u8; 32]) -> String {
 
 /// Compare without an early exit, so the time taken does not depend on where the first
 /// difference is. Lengths are not secret (they are fixed per scheme).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -242,7 +242,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Fill `buf` from the kernel's random source: getrandom(2), or /dev/urandom on kernels
 /// without it.
-fn fill_random(buf: &mut [u8]) -> Result<(), String> {
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), String> {
     let mut filled = 0;
     while filled < buf.len() {
         let rest = &mut buf[filled..];

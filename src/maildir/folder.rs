@@ -7,7 +7,7 @@
 
 use crate::maildir::fast::{FastMap, FastSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
@@ -347,27 +347,35 @@ impl Folder {
         keywords: &[String],
         internal_date: Option<i64>,
     ) -> Result<(u32, u32), StoreError> {
+        self.deliver_from(&mut &data[..], flags, keywords, internal_date)
+    }
+
+    /// As [`Folder::deliver`], with the message read from `data` as it is
+    /// written, so that a large message never has to be in memory whole.
+    pub fn deliver_from(
+        &self,
+        data: &mut dyn Read,
+        flags: &InfoFlags,
+        keywords: &[String],
+        internal_date: Option<i64>,
+    ) -> Result<(u32, u32), StoreError> {
         let (mut file, tmp, stamp) = create_exclusive(&self.tmp(), "")?;
-        let written = file.write_all(data).and_then(|()| {
+        let written = io::copy(data, &mut file).and_then(|size| {
             if let Some(date) = internal_date {
                 file.set_modified(time_of(date))?;
             }
             file.sync_all()?;
-            file.metadata()
+            Ok((file.metadata()?, size))
         });
         drop(file);
-        let meta = match written {
-            Ok(meta) => meta,
+        let (meta, size) = match written {
+            Ok(w) => w,
             Err(e) => {
                 remove_quietly(&tmp);
                 return Err(StoreError::io(&tmp, e));
             }
         };
-        let basename = format!(
-            "{},S={}",
-            stamp.message_name(meta.dev(), meta.ino()),
-            data.len()
-        );
+        let basename = format!("{},S={size}", stamp.message_name(meta.dev(), meta.ino()),);
         let staged = Staged {
             tmp,
             filename: format!("{basename}:2,{}", flags.letters()),

@@ -15,6 +15,7 @@ mod folder;
 mod keywords;
 mod lock;
 mod names;
+mod spool;
 mod store;
 mod subscriptions;
 mod uiddb;
@@ -25,6 +26,7 @@ pub use error::StoreError;
 pub use flags::{InfoFlags, basename_of, size_from_name};
 pub use folder::{Folder, FolderStatus, MessageEntry, ScanResult};
 pub use names::{INBOX, canonical_name, is_valid_name};
+pub use spool::spool_file;
 pub use store::Store;
 
 #[cfg(test)]

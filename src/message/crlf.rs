@@ -32,6 +32,97 @@ pub fn crlf_len(raw: &[u8]) -> u64 {
     raw.len() as u64 + bare_lfs(raw).count() as u64
 }
 
+/// Reads a message in IMAP's CRLF form as the LF form an MTA stores, so
+/// that sizes and files look the same as Courier's: CRLF becomes LF (a lone
+/// CR is content and stays), and a missing final line end is added. Works
+/// on a stream, so an APPENDed message need not be in memory whole.
+pub struct ToLf<R> {
+    inner: R,
+    /// Converted bytes not yet handed out.
+    out: Vec<u8>,
+    pos: usize,
+    /// The previous chunk ended in CR: it is a line end if LF comes next.
+    held_cr: bool,
+    /// The last byte handed on, to know whether a final LF is missing.
+    last: Option<u8>,
+    finished: bool,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl<R: std::io::Read> ToLf<R> {
+    pub fn new(inner: R) -> ToLf<R> {
+        ToLf {
+            inner,
+            out: Vec::with_capacity(CHUNK + 2),
+            pos: 0,
+            held_cr: false,
+            last: None,
+            finished: false,
+        }
+    }
+
+    fn emit(&mut self, b: u8) {
+        self.out.push(b);
+        self.last = Some(b);
+    }
+
+    /// Fills `out` with the next converted bytes; false at the end.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        self.out.clear();
+        self.pos = 0;
+        let mut chunk = [0u8; CHUNK];
+        while self.out.is_empty() && !self.finished {
+            let n = loop {
+                match self.inner.read(&mut chunk) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r?,
+                }
+            };
+            if n == 0 {
+                self.finished = true;
+                if self.held_cr {
+                    self.held_cr = false;
+                    self.emit(b'\r');
+                }
+                if self.last.is_some_and(|b| b != b'\n') {
+                    self.emit(b'\n');
+                }
+                break;
+            }
+            for &b in chunk.get(..n).unwrap_or_default() {
+                if self.held_cr {
+                    self.held_cr = false;
+                    if b != b'\n' {
+                        self.emit(b'\r');
+                    }
+                }
+                if b == b'\r' {
+                    self.held_cr = true;
+                } else {
+                    self.emit(b);
+                }
+            }
+        }
+        Ok(!self.out.is_empty())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for ToLf<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.out.len() && !self.refill()? {
+            return Ok(0);
+        }
+        let available = self.out.get(self.pos..).unwrap_or_default();
+        let n = available.len().min(buf.len());
+        buf.get_mut(..n)
+            .unwrap_or_default()
+            .copy_from_slice(available.get(..n).unwrap_or_default());
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +132,63 @@ mod tests {
         assert_eq!(&*to_crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
         assert_eq!(&*to_crlf(b"\n\n"), b"\r\n\r\n");
         assert_eq!(&*to_crlf(b"x\ry"), b"x\ry");
+    }
+
+    fn lf(input: &[u8]) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        ToLf::new(input).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn to_lf_strips_crlf_and_terminates() {
+        assert_eq!(lf(b"a\r\nb\r\n"), b"a\nb\n");
+        assert_eq!(lf(b"no end"), b"no end\n");
+        // A lone CR is message content, not a line end.
+        assert_eq!(lf(b"a\rb\n"), b"a\rb\n");
+        assert_eq!(lf(b""), b"");
+        assert_eq!(lf(b"x\r"), b"x\r\n");
+    }
+
+    #[test]
+    fn to_lf_across_chunk_boundaries() {
+        use std::io::Read;
+        // A CR at the end of one read and its LF at the start of the next.
+        struct Pieces(Vec<&'static [u8]>);
+        impl Read for Pieces {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Ok(0);
+                }
+                let p = self.0.remove(0);
+                buf[..p.len()].copy_from_slice(p);
+                Ok(p.len())
+            }
+        }
+        let mut out = Vec::new();
+        ToLf::new(Pieces(vec![b"a\r", b"\nb\r", b"c\r", b"\n"]))
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"a\nb\rc\n");
+        // A long message comes out whole, through a small buffer.
+        let big: Vec<u8> = b"line\r\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(6 * 200_000)
+            .collect();
+        let mut small = [0u8; 7];
+        let mut r = ToLf::new(&big[..]);
+        let mut total = 0;
+        loop {
+            let n = r.read(&mut small).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        assert_eq!(total, 5 * 200_000);
     }
 
     #[test]

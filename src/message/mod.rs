@@ -20,7 +20,7 @@ use std::borrow::Cow;
 
 use crate::protocol::command::Section;
 
-pub use crlf::{crlf_len, to_crlf};
+pub use crlf::{ToLf, crlf_len, to_crlf};
 pub use search::{body_contains, decode_search_string, header_contains, text_contains};
 
 /// A parsed message borrowing its CRLF bytes.

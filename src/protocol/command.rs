@@ -5,16 +5,38 @@
 //! bytes the client sent (modified UTF-7 or, after ENABLE UTF8=ACCEPT, UTF-8) and
 //! the session decodes them.
 
+use super::framing::Spool;
 use super::sequence::SequenceSet;
 
 /// One complete command: its tag and what it asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub struct Command {
     pub tag: String,
     pub body: CommandBody,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An APPEND's message as it arrived: in memory, or spooled to a file when
+/// large (the command owns the only copy either way).
+#[derive(Debug, PartialEq)]
+pub enum MessageData {
+    Memory(Vec<u8>),
+    Spooled(Spool),
+}
+
+impl MessageData {
+    pub fn len(&self) -> u64 {
+        match self {
+            MessageData::Memory(v) => v.len() as u64,
+            MessageData::Spooled(s) => s.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, PartialEq)]
 pub enum CommandBody {
     // Any state.
     Capability,
@@ -79,7 +101,7 @@ pub enum CommandBody {
         flags: Vec<String>,
         /// Unix time of the date-time argument.
         date: Option<i64>,
-        message: Vec<u8>,
+        message: MessageData,
     },
     GetQuotaRoot {
         mailbox: Vec<u8>,

@@ -16,12 +16,35 @@ const CHUNK: usize = 16 * 1024;
 /// The continuation request that lets a client send a synchronizing literal.
 const CONTINUATION: &[u8] = b"+ Ready for literal data\r\n";
 
-/// One piece of a command: a line without its CRLF, or a literal's octets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One piece of a command: a line without its CRLF, or a literal's octets,
+/// in memory or (past the spool threshold) in a file.
+#[derive(Debug, PartialEq)]
 pub enum Fragment {
     Line(Vec<u8>),
     Literal(Vec<u8>),
+    Spooled(Spool),
 }
+
+/// A large literal's octets, written to an unlinked file as they arrived so
+/// that memory holds none of them (an APPEND of a 50 MB message).
+#[derive(Debug)]
+pub struct Spool {
+    /// Positioned at the start of the octets.
+    pub file: std::fs::File,
+    pub len: u64,
+}
+
+impl PartialEq for Spool {
+    /// Two spools are the same only if they are the same file.
+    fn eq(&self, other: &Spool) -> bool {
+        use std::os::fd::AsRawFd;
+        self.file.as_raw_fd() == other.file.as_raw_fd()
+    }
+}
+
+/// Makes the file a large literal is spooled to (an unlinked file in the
+/// maildir's `tmp/`, supplied by the session after login).
+pub type SpoolFactory = Box<dyn FnMut() -> io::Result<std::fs::File>>;
 
 /// Size limits protecting the server's memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +159,8 @@ pub struct CommandReader<R: Read> {
     pos: usize,
     limits: Limits,
     bytes_read: u64,
+    /// Where literals larger than the threshold go instead of memory.
+    spool: Option<(usize, SpoolFactory)>,
 }
 
 impl<R: Read> CommandReader<R> {
@@ -146,7 +171,14 @@ impl<R: Read> CommandReader<R> {
             pos: 0,
             limits,
             bytes_read: 0,
+            spool: None,
         }
+    }
+
+    /// Literals of more than `threshold` octets are written to files made
+    /// by `factory` rather than held in memory.
+    pub fn set_spool(&mut self, threshold: usize, factory: SpoolFactory) {
+        self.spool = Some((threshold, factory));
     }
 
     /// Reads one whole command: lines (CRLF or bare LF stripped) and literals
@@ -196,10 +228,16 @@ impl<R: Read> CommandReader<R> {
                 cont.write_all(CONTINUATION)?;
                 cont.flush()?;
             }
-            let data = self.read_literal(size_usize)?;
+            let data = match &mut self.spool {
+                Some((threshold, factory)) if size_usize > *threshold => {
+                    let file = factory()?;
+                    Fragment::Spooled(self.spool_literal(size, file)?)
+                }
+                _ => Fragment::Literal(self.read_literal(size_usize)?),
+            };
             total = total.saturating_add(size);
             fragments.push(Fragment::Line(line));
-            fragments.push(Fragment::Literal(data));
+            fragments.push(data);
         }
     }
 
@@ -267,6 +305,10 @@ impl<R: Read> CommandReader<R> {
 
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Total octets read from the underlying stream.
@@ -381,6 +423,25 @@ impl<R: Read> CommandReader<R> {
             }
         }
         Ok(data)
+    }
+
+    /// Copies exactly `size` literal octets into `file` in bounded memory,
+    /// then rewinds it for the reader.
+    fn spool_literal(&mut self, size: u64, mut file: std::fs::File) -> Result<Spool, FrameError> {
+        use std::io::{Seek, SeekFrom};
+        let from_buffer = size.min(self.pending().len() as u64) as usize;
+        file.write_all(self.pending().get(..from_buffer).unwrap_or(&[]))?;
+        self.consume(from_buffer);
+        let remaining = size - from_buffer as u64;
+        if remaining > 0 {
+            let got = io::copy(&mut (&mut self.inner).take(remaining), &mut file)?;
+            self.bytes_read += got;
+            if got < remaining {
+                return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Spool { file, len: size })
     }
 
     /// Reads and drops `size` octets in bounded memory.

@@ -8,6 +8,7 @@ pub mod encode;
 pub mod framing;
 pub mod mutf7;
 pub mod parser;
+pub mod response;
 pub mod sequence;
 
 #[cfg(test)]
@@ -87,7 +88,7 @@ mod robustness {
             loop {
                 match r.read_command(&mut std::io::sink()) {
                     Ok(f) => {
-                        let _ = parse_command(&f);
+                        let _ = parse_command(f);
                     }
                     Err(FrameError::Io(_)) => break,
                     Err(_) => {}

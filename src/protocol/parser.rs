@@ -12,7 +12,8 @@
 //! single key, so callers see one shape for the top level.
 
 use super::command::{
-    Command, CommandBody, FetchItem, SearchKey, Section, SectionText, StatusItem, StoreMode,
+    Command, CommandBody, FetchItem, MessageData, SearchKey, Section, SectionText, StatusItem,
+    StoreMode,
 };
 use super::encode::is_atom_char;
 use super::framing::Fragment;
@@ -25,6 +26,9 @@ use super::{base64, datetime};
 pub struct ParseError {
     pub tag: Option<String>,
     pub message: String,
+    /// A literal too large for its place (only an APPEND's message may be
+    /// spooled to a file): answered with `[TOOBIG]`.
+    pub too_big: bool,
 }
 
 impl std::fmt::Display for ParseError {
@@ -61,22 +65,48 @@ fn is_sequence_char(b: u8) -> bool {
     b.is_ascii_digit() || matches!(b, b':' | b',' | b'*')
 }
 
-/// Parses one framed command.
-pub fn parse_command(fragments: &[Fragment]) -> Result<Command, ParseError> {
+/// Parses one framed command. The fragments are taken by value so that an
+/// APPEND's message moves into the command instead of being copied.
+pub fn parse_command(mut fragments: Vec<Fragment>) -> Result<Command, ParseError> {
     let mut p = Parser {
-        fragments,
+        fragments: &fragments,
         index: 0,
         pos: 0,
         search_keys: 0,
+        too_big: false,
+        message_at: None,
     };
-    let tag = p
-        .tag()
-        .map_err(|message| ParseError { tag: None, message })?;
-    match p.command_body() {
-        Ok(body) => Ok(Command { tag, body }),
+    let tag = p.tag().map_err(|message| ParseError {
+        tag: None,
+        message,
+        too_big: false,
+    })?;
+    let body = p.command_body();
+    let (too_big, message_at) = (p.too_big, p.message_at);
+    match body {
+        Ok(mut body) => {
+            if let (CommandBody::Append { message, .. }, Some(i)) = (&mut body, message_at) {
+                *message = match fragments
+                    .get_mut(i)
+                    .map(|f| std::mem::replace(f, Fragment::Line(Vec::new())))
+                {
+                    Some(Fragment::Literal(data)) => MessageData::Memory(data),
+                    Some(Fragment::Spooled(spool)) => MessageData::Spooled(spool),
+                    _ => {
+                        return Err(ParseError {
+                            tag: Some(tag),
+                            message: "Literal data missing".into(),
+                            too_big: false,
+                        });
+                    }
+                };
+            }
+            Ok(Command { tag, body })
+        }
         Err(message) => Err(ParseError {
             tag: Some(tag),
             message,
+            too_big,
         }),
     }
 }
@@ -89,6 +119,10 @@ struct Parser<'a> {
     index: usize,
     pos: usize,
     search_keys: usize,
+    /// A spooled literal stood where only a small one may.
+    too_big: bool,
+    /// The fragment holding an APPEND's message, moved out after parsing.
+    message_at: Option<usize>,
 }
 
 impl<'a> Parser<'a> {
@@ -228,8 +262,9 @@ impl<'a> Parser<'a> {
     }
 
     /// A literal (`{n}` or `{n+}`; with `allow8` also `~{n}`) whose
-    /// announcement ends the current line; its data is the next fragment.
-    fn literal(&mut self, allow8: bool) -> PResult<Vec<u8>> {
+    /// announcement ends the current line; its data is the next fragment,
+    /// which is returned by index (and the cursor moved past it).
+    fn literal_at(&mut self, allow8: bool) -> PResult<usize> {
         let rest = self.rest();
         let rest = if allow8 {
             rest.strip_prefix(b"~").unwrap_or(rest)
@@ -245,13 +280,29 @@ impl<'a> Parser<'a> {
             return Err("Invalid literal".into());
         }
         let size = parse_u64(digits).ok_or_else(|| "Invalid literal".to_string())?;
-        match self.fragments.get(self.index + 1) {
-            Some(Fragment::Literal(data)) if data.len() as u64 == size => {
-                self.index += 2;
-                self.pos = 0;
-                Ok(data.clone())
+        let at = self.index + 1;
+        let fits = match self.fragments.get(at) {
+            Some(Fragment::Literal(data)) => data.len() as u64 == size,
+            Some(Fragment::Spooled(spool)) => spool.len == size,
+            _ => false,
+        };
+        if !fits {
+            return Err("Literal data missing".into());
+        }
+        self.index += 2;
+        self.pos = 0;
+        Ok(at)
+    }
+
+    /// A literal held in memory: any string but an APPEND's message.
+    fn literal(&mut self, allow8: bool) -> PResult<Vec<u8>> {
+        let at = self.literal_at(allow8)?;
+        match self.fragments.get(at) {
+            Some(Fragment::Literal(data)) => Ok(data.clone()),
+            _ => {
+                self.too_big = true;
+                Err("Literal too large for this argument".into())
             }
-            _ => Err("Literal data missing".into()),
         }
     }
 
@@ -568,7 +619,7 @@ impl<'a> Parser<'a> {
             None => return Err("Missing message literal".into()),
             _ => return Err("Expected a message literal".into()),
         }
-        let message = self.literal(true)?;
+        self.message_at = Some(self.literal_at(true)?);
         if utf8 {
             self.expect(b')', ") after the UTF8 message literal")?;
         }
@@ -576,7 +627,8 @@ impl<'a> Parser<'a> {
             mailbox,
             flags,
             date,
-            message,
+            // Moved in from the fragment by `parse_command`.
+            message: MessageData::Memory(Vec::new()),
         })
     }
 
@@ -935,7 +987,7 @@ mod tests {
     }
 
     fn parse(input: &str) -> Result<Command, ParseError> {
-        parse_command(&frame(format!("{input}\r\n").as_bytes()))
+        parse_command(frame(format!("{input}\r\n").as_bytes()))
     }
 
     fn body(input: &str) -> CommandBody {
@@ -1057,15 +1109,15 @@ mod tests {
             Fragment::Line(v(" x")),
         ];
         assert_eq!(
-            parse_command(&frags).unwrap_err().message,
+            parse_command(frags).unwrap_err().message,
             "Literal data missing"
         );
         let frags = vec![Fragment::Line(v("a LOGIN {4}"))];
         assert_eq!(
-            parse_command(&frags).unwrap_err().message,
+            parse_command(frags).unwrap_err().message,
             "Literal data missing"
         );
-        assert_eq!(parse_command(&[]).unwrap_err().tag, None);
+        assert_eq!(parse_command(vec![]).unwrap_err().tag, None);
     }
 
     #[test]
@@ -1245,7 +1297,7 @@ mod tests {
                 mailbox: v("saved-messages"),
                 flags: vec!["\\Seen".into(), "$Forwarded".into()],
                 date: Some(837_596_665),
-                message: v(msg),
+                message: MessageData::Memory(v(msg)),
             }
         );
         assert_eq!(
@@ -1254,7 +1306,7 @@ mod tests {
                 mailbox: v("INBOX"),
                 flags: vec![],
                 date: None,
-                message: v("x\r\n")
+                message: MessageData::Memory(v("x\r\n"))
             }
         );
         assert_eq!(
@@ -1263,7 +1315,7 @@ mod tests {
                 mailbox: v("INBOX"),
                 flags: vec![],
                 date: Some(1_704_618_000),
-                message: v("\0x"),
+                message: MessageData::Memory(v("\0x")),
             }
         );
         assert_eq!(
@@ -1283,7 +1335,7 @@ mod tests {
                 mailbox: v("INBOX"),
                 flags: vec!["\\Seen".into()],
                 date: None,
-                message: "é\r\n".as_bytes().to_vec(),
+                message: MessageData::Memory("é\r\n".as_bytes().to_vec()),
             }
         );
         assert!(

@@ -57,6 +57,23 @@ impl SequenceSet {
         self.ranges(star).any(|(lo, hi)| lo <= n && n <= hi)
     }
 
+    /// The set with `*` resolved, as sorted, disjoint, non-adjacent ranges:
+    /// `5:7,1:3,2,4` is `1:7`. However the client repeats or overlaps its
+    /// ranges, the result has at most one range per number it covers, so
+    /// whatever walks it does so once per message, not once per range.
+    pub fn normalized(&self, star: u32) -> Ranges {
+        let mut v: Vec<(u32, u32)> = self.ranges(star).collect();
+        v.sort_unstable();
+        let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len().min(1024));
+        for (lo, hi) in v {
+            match out.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        Ranges(out)
+    }
+
     /// True when any element is `*` (a sequence-number `*` on an empty
     /// mailbox is an error).
     pub fn has_star(&self) -> bool {
@@ -76,6 +93,27 @@ impl SequenceSet {
             })
             .max()
             .unwrap_or(0)
+    }
+}
+
+/// Sorted, disjoint ranges of numbers (see [`SequenceSet::normalized`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ranges(Vec<(u32, u32)>);
+
+impl Ranges {
+    /// Whether `n` is in one of the ranges, by binary search.
+    pub fn contains(&self, n: u32) -> bool {
+        let i = self.0.partition_point(|&(_, hi)| hi < n);
+        self.0.get(i).is_some_and(|&(lo, _)| lo <= n)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// The largest number covered.
+    pub fn max(&self) -> Option<u32> {
+        self.0.last().map(|&(_, hi)| hi)
     }
 }
 
@@ -178,6 +216,28 @@ mod tests {
             assert!(SequenceSet::parse(bad).is_none(), "{bad:?}");
         }
         assert!(SequenceSet::parse(b"4294967295").is_some());
+    }
+
+    #[test]
+    fn normalized_merges_repeats_and_overlaps() {
+        let s = SequenceSet::parse(b"5:7,1:3,2,4,10:*,20").unwrap();
+        let r = s.normalized(12);
+        assert_eq!(
+            r.iter().collect::<Vec<_>>(),
+            vec![(1, 7), (10, 12), (20, 20)]
+        );
+        assert!(r.contains(1) && r.contains(7) && r.contains(11) && r.contains(20));
+        assert!(!r.contains(8) && !r.contains(13) && !r.contains(21) && !r.contains(0));
+        assert_eq!(r.max(), Some(20));
+        // 16,000 copies of 1:* are one range, not 16,000.
+        let text = vec!["1:*"; 16_000].join(",");
+        let s = SequenceSet::parse(text.as_bytes()).unwrap();
+        assert_eq!(s.normalized(601).iter().collect::<Vec<_>>(), vec![(1, 601)]);
+        let edge = SequenceSet::parse(b"4294967295,1:4294967294").unwrap();
+        assert_eq!(
+            edge.normalized(1).iter().collect::<Vec<_>>(),
+            vec![(1, u32::MAX)]
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::proxy::{self, Network};
-use crate::session::wait_readable;
+use crate::conn::wait_readable;
 
 /// How long a trusted proxy may take to send its header; the accept loop
 /// waits for it, which only a trusted (and so well-behaved) peer can cause.

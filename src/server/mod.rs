@@ -12,19 +12,16 @@ pub mod privdrop;
 pub mod proxy;
 pub mod tls;
 
-use std::cell::Cell;
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::auth;
 use crate::config::Config;
+use crate::conn::{self, Deadline, Io, Wire};
 use crate::maildir::Store;
-use crate::protocol::framing::{CommandReader, Limits};
-use crate::session::{End, Io, Session, SessionSettings, TimedInput};
+use crate::protocol::framing::Limits;
+use crate::protocol::response::{Code, Completion};
+use crate::session::{End, Session, SessionSettings};
 
 use login::{CAPABILITIES, FrontDoor, PREAUTH_LIMITS, Peer};
 
@@ -44,10 +41,61 @@ pub struct Options {
 
 pub const DEFAULT_CONFIG: &str = "/etc/mdimap/mdimapd.conf";
 
+/// What mdimapd takes from the environment it was started with, read before
+/// the environment is reduced to [`KEPT_ENVIRONMENT`].
+struct Inherited {
+    /// tcpserver's and mdimap-listen's TCPREMOTEIP / TCPREMOTEPORT.
+    remote: Option<(String, String)>,
+    /// Set by mdimap-listen when it has read the PROXY header itself.
+    proxied: bool,
+    /// For `--preauth` without `--maildir`: `$HOME/Maildir`.
+    home: Option<std::ffi::OsString>,
+}
+
+/// The variables a session keeps (documented in mdimapd(8), ENVIRONMENT):
+/// the tcpserver conventions that checkpassword programs read, and the time
+/// zone, which INTERNALDATE is shown in. Everything else the starter had
+/// (its secrets, LD_PRELOAD, its HOME) is dropped before login.
+pub const KEPT_ENVIRONMENT: [&str; 6] = [
+    "TZ",
+    "PROTO",
+    "TCPREMOTEIP",
+    "TCPREMOTEPORT",
+    "TCPLOCALIP",
+    "TCPLOCALPORT",
+];
+
+/// The search path mdimapd sets for the programs it runs (checkpassword).
+pub const SESSION_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Reads what mdimapd needs from its environment, then clears it to
+/// [`KEPT_ENVIRONMENT`] and [`SESSION_PATH`].
+fn take_environment() -> Inherited {
+    let inherited = Inherited {
+        remote: std::env::var("TCPREMOTEIP")
+            .ok()
+            .map(|ip| (ip, std::env::var("TCPREMOTEPORT").unwrap_or_default())),
+        proxied: std::env::var_os("MDIMAP_PROXIED").is_some(),
+        home: std::env::var_os("HOME"),
+    };
+    let drop: Vec<std::ffi::OsString> = std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| !KEPT_ENVIRONMENT.iter().any(|kept| k == kept))
+        .collect();
+    for key in drop {
+        // SAFETY: this runs first thing in main, before any thread exists,
+        // so nothing can read the environment while it changes.
+        unsafe { std::env::remove_var(key) };
+    }
+    // SAFETY: as above.
+    unsafe { std::env::set_var("PATH", SESSION_PATH) };
+    inherited
+}
+
 /// The client's address, as tcpserver/mdimap-listen report it or from the socket.
-fn peer_address() -> (String, String) {
-    if let Ok(ip) = std::env::var("TCPREMOTEIP") {
-        return (ip, std::env::var("TCPREMOTEPORT").unwrap_or_default());
+fn peer_address(inherited: &Inherited) -> (String, String) {
+    if let Some(remote) = &inherited.remote {
+        return remote.clone();
     }
     match nix::sys::socket::getpeername::<nix::sys::socket::SockaddrStorage>(0) {
         Ok(addr) => {
@@ -82,6 +130,7 @@ fn load_config(opts: &Options) -> Result<Config, String> {
 fn session_settings(config: &Config) -> SessionSettings {
     SessionSettings {
         autologout: Duration::from_secs(config.autologout.max(1)),
+        io_timeout: Duration::from_secs(config.io_timeout.max(1)),
         idle_poll: Duration::from_secs(config.idle_timeout.clamp(1, 3600)),
         capabilities: CAPABILITIES.to_string(),
         max_append: usize::try_from(config.max_literal).unwrap_or(usize::MAX),
@@ -101,43 +150,35 @@ fn session_limits(config: &Config) -> Limits {
 
 /// Serves the connection on fd 0/1. Returns the process exit status.
 pub fn run(opts: Options) -> i32 {
+    // Before anything opens a file: no stray descriptor from the starter is
+    // kept, and no file can land on fd 0, 1 or 2.
+    conn::ensure_standard_fds();
+    conn::close_inherited_fds();
+    let inherited = take_environment();
     logging::init("mdimapd", opts.log_stderr);
-    // SAFETY: fd 0 and 1 are the connection by contract (inetd-style); this
-    // is the only owner of them in the process.
-    let input = unsafe { File::from_raw_fd(0) };
-    // Until the configuration is read, a generous bound; then the login
-    // timeout, and after login the autologout timer.
-    let read_timeout = Rc::new(Cell::new(Duration::from_secs(60)));
-    let input = TimedInput::new(input, read_timeout.clone());
-    let output = unsafe { File::from_raw_fd(1) };
-    let mut io = Io {
-        reader: CommandReader::new(Box::new(input) as Box<dyn Read>, PREAUTH_LIMITS),
-        writer: Box::new(BufWriter::with_capacity(64 * 1024, output)) as Box<dyn Write>,
-        input_fd: 0,
-        bytes_out: 0,
-        bytes_in_earlier: 0,
-        pending_input: None,
-        read_timeout,
-    };
+    let started = Instant::now();
+    // Until the configuration is read, a generous bound; then the whole
+    // login must be over by the login timeout, counted from the start.
+    let wire = Wire::stdio(Deadline::At(started + Duration::from_secs(60)));
+    let mut io = Io::plain(wire, PREAUTH_LIMITS);
     let config = match load_config(&opts) {
         Ok(c) => c,
         Err(e) => {
             log::error!("{e}");
-            let _ =
-                io.write_all(b"* BYE [UNAVAILABLE] Server configuration error; see the log.\r\n");
-            let _ = io.flush();
+            io.send(b"* BYE [UNAVAILABLE] Server configuration error; see the log.\r\n");
             return 1;
         }
     };
-    io.read_timeout
-        .set(Duration::from_secs(config.login_timeout.max(1)));
-    let (mut ip, mut port) = peer_address();
+    let login_deadline = Deadline::At(started + Duration::from_secs(config.login_timeout.max(1)));
+    io.wire().set_read_deadline(login_deadline);
+    io.wire().set_write_deadline(login_deadline);
+    let (mut ip, mut port) = peer_address(&inherited);
     // A trusted proxy (HAProxy) sends the client's real address first. Our
     // own listener has already read it and says so with MDIMAP_PROXIED.
     let trusted = ip
         .parse::<std::net::IpAddr>()
         .is_ok_and(|a| config.proxy_trusted.iter().any(|n| n.contains(a)));
-    if trusted && std::env::var_os("MDIMAP_PROXIED").is_none() && !opts.preauth {
+    if trusted && !inherited.proxied && !opts.preauth {
         match proxy::read_header(0, PROXY_HEADER_TIMEOUT) {
             Ok(Some(real)) => {
                 ip = real.source.ip().to_string();
@@ -153,9 +194,8 @@ pub fn run(opts: Options) -> i32 {
             }
         }
     }
-    let started = Instant::now();
     if opts.preauth {
-        return run_preauth(&opts, &config, &mut io);
+        return run_preauth(&opts, &config, &mut io, inherited.home);
     }
     log::info!(
         "Connection, ip=[{}], port=[{}]",
@@ -203,11 +243,7 @@ pub fn run(opts: Options) -> i32 {
         door.capabilities(&peer, implicit.as_ref()),
         config.hostname()
     );
-    if io
-        .write_all(greeting.as_bytes())
-        .and_then(|_| io.flush())
-        .is_err()
-    {
+    if !io.send(greeting.as_bytes()) {
         return 0;
     }
     let mut backends = config.backends();
@@ -223,20 +259,15 @@ pub fn run(opts: Options) -> i32 {
         return 0;
     };
     if let Err(e) = privdrop::drop_to(&user.user.name, user.user.uid, user.user.gid) {
-        return refuse_login(&mut io, &user, &e);
+        return refuse_login(&mut io, &door, &peer, &user, &e);
     }
     apply_umask(&config);
     if let Err(e) = apply_limits(&config) {
-        return refuse_login(&mut io, &user, &e);
+        return refuse_login(&mut io, &door, &peer, &user, &e);
     }
     let store = match open_store(&user.user.maildir) {
         Ok(s) => s,
-        Err(e) => {
-            log::error!("user={}: {e}", escape(user.user.name.as_bytes()));
-            let _ = io.write_all(format!("{} NO [UNAVAILABLE] Your mailbox cannot be opened; contact your administrator.\r\n", user.tag).as_bytes());
-            let _ = io.flush();
-            return 1;
-        }
+        Err(e) => return refuse_login(&mut io, &door, &peer, &user, &e),
     };
     let tls_note = match &user.tls {
         Some(t) => format!("{} {}", t.version, t.cipher),
@@ -250,12 +281,8 @@ pub fn run(opts: Options) -> i32 {
         user.method,
         escape(tls_note.as_bytes())
     );
-    let ok = format!("{} OK [CAPABILITY {CAPABILITIES}] Logged in.\r\n", user.tag);
-    if io
-        .write_all(ok.as_bytes())
-        .and_then(|_| io.flush())
-        .is_err()
-    {
+    let ok = Completion::ok_code(Code::Capability(CAPABILITIES.to_string()), "Logged in.");
+    if !io.send(&ok.encode(&user.tag)) {
         return 0;
     }
     let end = serve(&mut io, store, &config);
@@ -270,22 +297,39 @@ pub fn run(opts: Options) -> i32 {
         escape(user.user.name.as_bytes()),
         escape(ip.as_bytes()),
         io.bytes_in(),
-        io.bytes_out,
+        io.bytes_out(),
         started.elapsed().as_secs()
     );
     0
 }
 
-/// Ends a login that the credentials allowed but the server cannot serve:
-/// the administrator learns why, the client only that it is not its fault.
-fn refuse_login(io: &mut Io, user: &login::LoggedIn, why: &dyn std::fmt::Display) -> i32 {
-    log::error!("user={}: {why}", escape(user.user.name.as_bytes()));
-    let line = format!(
-        "{} NO [UNAVAILABLE] Login failed: server configuration error.\r\n",
-        user.tag
+/// Ends a login that the credentials allowed but that could not be served
+/// after all (the checks of `can_serve` passed a moment ago, so this is a
+/// rare race or a resource limit): the administrator learns why, and the
+/// client gets what a wrong password gets. The process has dropped its
+/// privileges already, so the connection ends here.
+fn refuse_login(
+    io: &mut Io,
+    door: &login::FrontDoor,
+    peer: &Peer,
+    user: &login::LoggedIn,
+    why: &dyn std::fmt::Display,
+) -> i32 {
+    log::error!(
+        "user={}: the password is right but the account cannot be served: {}",
+        escape(user.user.name.as_bytes()),
+        escape(why.to_string().as_bytes())
     );
-    let _ = io.write_all(line.as_bytes());
-    let _ = io.flush();
+    login::fail_like_a_wrong_password(
+        io,
+        door,
+        peer,
+        &user.tag,
+        user.method,
+        user.user.name.as_bytes(),
+        &auth::AuthError::Failed,
+        user.attempt_started,
+    );
     1
 }
 
@@ -324,6 +368,54 @@ impl login::Accounts for ChainAccounts {
         user: &str,
     ) -> Result<Option<(auth::MailUser, Vec<u8>)>, auth::AuthError> {
         auth::backend::clear_password(&self.backends, SERVICE, user)
+    }
+    fn can_serve(&self, user: &auth::MailUser) -> Result<(), String> {
+        trial_session(user)
+    }
+}
+
+/// Checks that a session for `user` could start, without starting it: in a
+/// child process that drops to the user exactly as the session will, and
+/// opens the maildir. The parent stays root and can go on answering as if
+/// the password had been wrong.
+fn trial_session(user: &auth::MailUser) -> Result<(), String> {
+    use std::io::{Read, Write};
+    if user.uid == 0 {
+        return Err(privdrop::DropError::RootUser.to_string());
+    }
+    let (mut from_child, to_parent) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: mdimapd is single-threaded, so the child may run ordinary Rust
+    // code; it leaves with _exit, so no destructor of the parent's state
+    // (the client connection's buffered output) runs twice.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(format!("fork: {e}")),
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(from_child);
+            let mut to_parent = to_parent;
+            let result = privdrop::drop_to(&user.name, user.uid, user.gid)
+                .map_err(|e| e.to_string())
+                .and_then(|()| open_store(&user.maildir).map(drop));
+            let status = match result {
+                Ok(()) => 0,
+                Err(why) => {
+                    let _ = to_parent.write_all(why.as_bytes());
+                    1
+                }
+            };
+            // SAFETY: _exit(2) ends the child at once, as intended.
+            unsafe { libc::_exit(status) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            drop(to_parent);
+            let mut why = String::new();
+            let _ = from_child.by_ref().take(4096).read_to_string(&mut why);
+            match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                Ok(_) if !why.is_empty() => Err(why),
+                Ok(status) => Err(format!("the trial session ended with {status:?}")),
+                Err(e) => Err(format!("waitpid: {e}")),
+            }
+        }
     }
 }
 
@@ -402,15 +494,19 @@ fn open_store(maildir: &Path) -> Result<Store, String> {
 }
 
 /// `mdimapd --preauth`: the invoking user's own maildir, no login.
-fn run_preauth(opts: &Options, config: &Config, io: &mut Io) -> i32 {
+fn run_preauth(
+    opts: &Options,
+    config: &Config,
+    io: &mut Io,
+    home: Option<std::ffi::OsString>,
+) -> i32 {
     let maildir = match &opts.maildir {
         Some(m) => m.clone(),
-        None => match std::env::var_os("HOME") {
+        None => match home {
             Some(h) => PathBuf::from(h).join("Maildir"),
             None => {
                 log::error!("--preauth without --maildir needs HOME to find ~/Maildir");
-                let _ = io.write_all(b"* BYE [UNAVAILABLE] No maildir.\r\n");
-                let _ = io.flush();
+                io.send(b"* BYE [UNAVAILABLE] No maildir.\r\n");
                 return 1;
             }
         },
@@ -420,29 +516,31 @@ fn run_preauth(opts: &Options, config: &Config, io: &mut Io) -> i32 {
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
-            let _ = io.write_all(b"* BYE [UNAVAILABLE] Your mailbox cannot be opened.\r\n");
-            let _ = io.flush();
+            io.send(b"* BYE [UNAVAILABLE] Your mailbox cannot be opened.\r\n");
             return 1;
         }
     };
     let greeting =
         format!("* PREAUTH [CAPABILITY {CAPABILITIES}] mdimap ready, preauthenticated.\r\n");
-    if io
-        .write_all(greeting.as_bytes())
-        .and_then(|_| io.flush())
-        .is_err()
-    {
+    if !io.send(greeting.as_bytes()) {
         return 0;
     }
     serve(io, store, config);
     0
 }
 
-/// The authenticated session: the input limits and read deadline of a
-/// logged-in client, then the command loop until it ends.
+/// Literals larger than this are spooled to the maildir's `tmp/` rather
+/// than held in memory (an APPEND's message, in practice).
+const SPOOL_THRESHOLD: usize = 1 << 20;
+
+/// The authenticated session: the input limits of a logged-in client, a
+/// spool for large literals, then the command loop until it ends.
 fn serve(io: &mut Io, store: Store, config: &Config) -> End {
     io.reader.set_limits(session_limits(config));
-    io.read_timeout
-        .set(Duration::from_secs(config.autologout.max(1)));
+    let root = store.root().to_path_buf();
+    io.set_spool(
+        SPOOL_THRESHOLD,
+        Box::new(move || crate::maildir::spool_file(&root)),
+    );
     Session::new(io, store, session_settings(config)).run()
 }

@@ -8,12 +8,12 @@
 //! the file `<TLS_CERTFILE>.mail.example.com` is used when it exists.
 
 use std::cell::RefCell;
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+use crate::conn::Wire;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -171,29 +171,7 @@ fn subject_field(der: &[u8], field: &str) -> Option<String> {
     Some(value)
 }
 
-/// The connection's two descriptors: input on fd 0, output on fd 1 (the same
-/// socket under mdimap-listen, systemd and tcpserver).
-pub struct FdPair {
-    pub input: crate::session::TimedInput,
-    pub output: File,
-}
-
-impl Read for FdPair {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.input.read(buf)
-    }
-}
-
-impl Write for FdPair {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.output.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.output.flush()
-    }
-}
-
-type Shared = Rc<RefCell<StreamOwned<ServerConnection, FdPair>>>;
+type Shared = Rc<RefCell<StreamOwned<ServerConnection, Wire>>>;
 
 /// The reading half of a TLS session.
 pub struct TlsReader(Shared);
@@ -251,48 +229,40 @@ pub struct TlsInfo {
     pub client_identity: Option<String>,
 }
 
-/// Runs the server side of the handshake on `transport`, within `timeout`.
+/// Runs the server side of the handshake on `wire`, within the wire's
+/// deadlines (before login: the whole-login deadline).
 pub fn accept(
     config: Arc<ServerConfig>,
-    mut transport: FdPair,
-    timeout: Duration,
+    mut wire: Wire,
     external_field: Option<&str>,
 ) -> Result<(TlsReader, TlsWriter, TlsInfo), String> {
     let mut conn = ServerConnection::new(config).map_err(|e| format!("TLS: {e}"))?;
-    let deadline = Instant::now() + timeout;
     while conn.is_handshaking() {
         while conn.wants_write() {
-            conn.write_tls(&mut transport)
+            conn.write_tls(&mut wire)
                 .map_err(|e| format!("TLS handshake: {e}"))?;
         }
         if !conn.is_handshaking() {
             break;
         }
         if conn.wants_read() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let fd = std::os::fd::AsRawFd::as_raw_fd(&transport.input);
-            if left.is_zero()
-                || !crate::session::wait_readable(&[fd], left)
-                    .first()
-                    .copied()
-                    .unwrap_or(false)
-            {
-                return Err("TLS handshake timed out".into());
-            }
-            match conn.read_tls(&mut transport) {
+            match conn.read_tls(&mut wire) {
                 Ok(0) => return Err("client closed the connection during the TLS handshake".into()),
                 Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err("TLS handshake timed out".into());
+                }
                 Err(e) => return Err(format!("TLS handshake: {e}")),
             }
             if let Err(e) = conn.process_new_packets() {
                 // Send the alert that tells the client why.
-                let _ = conn.write_tls(&mut transport);
+                let _ = conn.write_tls(&mut wire);
                 return Err(format!("TLS handshake failed: {e}"));
             }
         }
     }
     while conn.wants_write() {
-        conn.write_tls(&mut transport)
+        conn.write_tls(&mut wire)
             .map_err(|e| format!("TLS handshake: {e}"))?;
     }
     let info = TlsInfo {
@@ -310,7 +280,7 @@ pub fn accept(
             subject_field(der.as_ref(), field)
         }),
     };
-    let shared = Rc::new(RefCell::new(StreamOwned::new(conn, transport)));
+    let shared = Rc::new(RefCell::new(StreamOwned::new(conn, wire)));
     Ok((TlsReader(shared.clone()), TlsWriter(shared), info))
 }
 

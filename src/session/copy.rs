@@ -2,9 +2,9 @@
 //! COPYUID). The copy is all or nothing: the store puts every message in
 //! place or none.
 
-use super::fetch::resolve_set;
-use super::{Done, Session, store_error};
+use super::{Completion, Session, store_error};
 use crate::maildir::{InfoFlags, StoreError};
+use crate::protocol::response::Code;
 use crate::protocol::sequence::{SequenceSet, compact};
 
 impl Session<'_> {
@@ -14,35 +14,35 @@ impl Session<'_> {
         set: &SequenceSet,
         raw: &[u8],
         is_move: bool,
-    ) -> Done {
+    ) -> Completion {
         let verb = if is_move { "MOVE" } else { "COPY" };
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
         };
         let Some(view) = self.selected.as_mut() else {
-            return Done::bad("No mailbox selected.");
+            return Completion::bad("No mailbox selected.");
         };
         if is_move && view.read_only {
-            return Done::no_code("READ-ONLY", "Mailbox is read-only.");
+            return Completion::no_code(Code::ReadOnly, "Mailbox is read-only.");
         }
         let target = match self.store.folder(&name) {
             Ok(f) => f,
             Err(StoreError::NonExistent(_)) => {
-                return Done::no_code("TRYCREATE", "No such mailbox.");
+                return Completion::no_code(Code::TryCreate, "No such mailbox.");
             }
             Err(e) => return store_error(&e),
         };
-        let indexes = match resolve_set(view, uid, set) {
-            Ok(i) => i,
+        let indexes: Vec<usize> = match view.resolve(uid, set) {
+            Ok(ranges) => ranges.into_iter().flatten().collect(),
             Err(d) => return d,
         };
         let mut sources: Vec<(std::path::PathBuf, InfoFlags, Vec<String>)> = Vec::new();
         let mut src_uids = Vec::new();
         for &i in &indexes {
             if view.messages[i].expunged {
-                return Done::no_code(
-                    "EXPUNGEISSUED",
+                return Completion::no_code(
+                    Code::ExpungeIssued,
                     "Some messages were expunged by another session.",
                 );
             }
@@ -50,8 +50,8 @@ impl Session<'_> {
             match view.folder.current_name(&view.messages[i].filename) {
                 Ok(Some(name)) => view.messages[i].filename = name,
                 Ok(None) => {
-                    return Done::no_code(
-                        "EXPUNGEISSUED",
+                    return Completion::no_code(
+                        Code::ExpungeIssued,
                         "Some messages were expunged by another session.",
                     );
                 }
@@ -66,25 +66,25 @@ impl Session<'_> {
             src_uids.push(m.uid);
         }
         if sources.is_empty() {
-            return Done::ok(format!("{verb} completed."));
+            return Completion::ok(format!("{verb} completed."));
         }
         let (uidvalidity, new_uids) = match target.deliver_copies(&sources) {
             Ok(r) => r,
             Err(e) => return store_error(&e),
         };
-        let code = format!(
-            "COPYUID {uidvalidity} {} {}",
-            compact(&src_uids),
-            compact(&new_uids)
-        );
+        let code = Code::CopyUid {
+            uidvalidity,
+            source: compact(&src_uids),
+            dest: compact(&new_uids),
+        };
         if !is_move {
-            return Done::ok_code(code, "COPY completed.");
+            return Completion::ok_code(code, "COPY completed.");
         }
         // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
         self.pending
-            .push(format!("OK [{code}] Moved.").into_bytes());
+            .push(Completion::ok_code(code, "Moved.").body());
         let Some(view) = self.selected.as_mut() else {
-            return Done::ok("MOVE completed.");
+            return Completion::ok("MOVE completed.");
         };
         let mut removed = Vec::new();
         for &i in &indexes {
@@ -110,6 +110,6 @@ impl Session<'_> {
         let mut out = Vec::new();
         view.remove_uids(&removed, &mut out);
         self.pending.extend(out);
-        Done::ok("MOVE completed.")
+        Completion::ok("MOVE completed.")
     }
 }

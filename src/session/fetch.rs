@@ -8,54 +8,15 @@ use std::time::UNIX_EPOCH;
 
 use super::flags::write_flag_list;
 use super::view::{SelectedView, ViewMessage};
-use super::{Done, Session};
+use super::{Completion, Session};
+use crate::conn::Io;
 use crate::maildir::{CachedSizes, Folder, InfoFlags, StoreError, header_end, header_length};
 use crate::message::{Message, crlf_len, to_crlf};
 use crate::protocol::command::{FetchItem, Section, SectionText};
 use crate::protocol::datetime::{format_date_time, local_offset};
-use crate::protocol::encode::{push_astring, push_literal};
+use crate::protocol::encode::push_astring;
+use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
-
-/// Resolves a sequence set to indexes into the view. Sequence numbers beyond
-/// EXISTS are a client error; UIDs that do not exist are silently skipped
-/// (RFC 3501 §6.4.8).
-pub(super) fn resolve_set(
-    view: &SelectedView,
-    uid: bool,
-    set: &SequenceSet,
-) -> Result<Vec<usize>, Done> {
-    if uid {
-        let star = view.max_uid();
-        let mut out = Vec::new();
-        for (lo, hi) in set.ranges(star) {
-            let start = view.messages.partition_point(|m| m.uid < lo);
-            for (i, m) in view.messages.iter().enumerate().skip(start) {
-                if m.uid > hi {
-                    break;
-                }
-                out.push(i);
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
-    } else {
-        let exists = view.exists();
-        if exists == 0 || set.max_value() > exists {
-            return Err(Done::bad("Invalid message sequence number."));
-        }
-        let mut out = Vec::new();
-        for (lo, hi) in set.ranges(exists) {
-            if lo == 0 {
-                return Err(Done::bad("Invalid message sequence number."));
-            }
-            out.extend((lo - 1) as usize..hi as usize);
-        }
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
-    }
-}
 
 /// Opens a message file. If another process renamed it (a flag change), the
 /// current name is found by its base name and recorded. `None`: it is gone.
@@ -226,12 +187,17 @@ fn write_section_spec(out: &mut Vec<u8>, section: &Section) {
 }
 
 impl Session<'_> {
-    pub(super) fn cmd_fetch(&mut self, uid: bool, set: &SequenceSet, items: &[FetchItem]) -> Done {
+    pub(super) fn cmd_fetch(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        items: &[FetchItem],
+    ) -> Completion {
         let Some(view) = self.selected.as_mut() else {
-            return Done::bad("No mailbox selected.");
+            return Completion::bad("No mailbox selected.");
         };
-        let indexes = match resolve_set(view, uid, set) {
-            Ok(i) => i,
+        let ranges = match view.resolve(uid, set) {
+            Ok(r) => r,
             Err(d) => return d,
         };
         let wants_header = items.iter().any(|i| need_of(i) == Need::Header);
@@ -244,62 +210,80 @@ impl Session<'_> {
         }
         let mut gone = false;
         let mut failed = false;
-        for i in indexes {
-            let Some(view) = self.selected.as_mut() else {
-                break;
-            };
-            let folder_path = view.folder.path().to_path_buf();
-            let loaded = match load(view, i, wants_full, wants_size, wants_header) {
-                Ok(Some(l)) => l,
-                Ok(None) => {
-                    gone = true;
-                    continue;
-                }
-                Err(e) => {
-                    log::error!("reading a message in {}: {e}", folder_path.display());
-                    failed = true;
-                    continue;
-                }
-            };
-            let mut seen_now = false;
-            if marks_seen && !view.messages[i].flags.has(b'S') && !view.messages[i].expunged {
-                // Add \Seen to the flags on disk, which another session may
-                // have changed since this one last looked.
-                let current = view.folder.current_name(&view.messages[i].filename);
-                if let Ok(Some(name)) = &current {
-                    let mut flags = InfoFlags::from_filename(name);
-                    flags.set(b'S', true);
-                    match view.folder.set_flags(name, &flags) {
-                        Ok(Some(newname)) => {
-                            view.messages[i].filename = newname;
-                            view.messages[i].flags = flags;
-                            seen_now = true;
-                        }
-                        Ok(None) => {}
-                        Err(e) => log::error!("setting \\Seen: {e}"),
+        // Untagged responses held back by earlier commands go first.
+        self.flush_pending();
+        'messages: for range in ranges {
+            for i in range {
+                let Some(view) = self.selected.as_mut() else {
+                    break 'messages;
+                };
+                let folder_path = view.folder.path().to_path_buf();
+                let loaded = match load(view, i, wants_full, wants_size, wants_header) {
+                    Ok(Some(l)) => l,
+                    Ok(None) => {
+                        gone = true;
+                        continue;
                     }
-                } else if let Err(e) = current {
-                    log::error!("setting \\Seen: {e}");
+                    Err(e) => {
+                        log::error!("reading a message in {}: {e}", folder_path.display());
+                        failed = true;
+                        continue;
+                    }
+                };
+                let seen_now = marks_seen && mark_seen(view, i);
+                // Each answer goes out as it is made: however many items the
+                // client asks for, one message is in memory at a time.
+                render_fetch(view, i, &items, &loaded, seen_now, self.io);
+                if self.io.is_broken() {
+                    break 'messages;
                 }
-            }
-            let line = render_fetch(view, i, &items, &loaded, seen_now);
-            self.send_untagged(&line);
-            if self.broken {
-                break;
             }
         }
         if let Some(v) = self.selected.as_mut() {
             v.save_cache();
         }
         if failed {
-            Done::no_code("UNAVAILABLE", "Some messages could not be read.")
+            Completion::no_code(Code::Unavailable, "Some messages could not be read.")
         } else if gone {
-            Done::no_code(
-                "EXPUNGEISSUED",
+            Completion::no_code(
+                Code::ExpungeIssued,
                 "Some messages were expunged by another session.",
             )
         } else {
-            Done::ok("FETCH completed.")
+            Completion::ok("FETCH completed.")
+        }
+    }
+}
+
+/// Adds `\Seen` to message `i` on disk, starting from the flags there now
+/// (another session may have changed them since this one last looked).
+/// True when the flag was added by this call.
+fn mark_seen(view: &mut SelectedView, i: usize) -> bool {
+    let m = &view.messages[i];
+    if m.flags.has(b'S') || m.expunged {
+        return false;
+    }
+    match view.folder.current_name(&m.filename) {
+        Ok(Some(name)) => {
+            let mut flags = InfoFlags::from_filename(&name);
+            flags.set(b'S', true);
+            match view.folder.set_flags(&name, &flags) {
+                Ok(Some(newname)) => {
+                    view.messages[i].filename = newname;
+                    view.messages[i].flags = flags;
+                    true
+                }
+                Ok(None) => false,
+                Err(e) => {
+                    log::error!("setting \\Seen: {e}");
+                    false
+                }
+            }
+        }
+        Ok(None) => false,
+        Err(e) => {
+            log::error!("setting \\Seen: {e}");
+            false
         }
     }
 }
@@ -344,20 +328,30 @@ pub(super) fn load(
     Ok(Some(Loaded { data: None, size }))
 }
 
-/// Builds `n FETCH (...)` for one message.
+/// Writes `* n FETCH (...)` for one message to `io`. Small items are built
+/// in a scratch buffer; message text goes from the loaded message straight
+/// to the output, never copied into the response.
 fn render_fetch(
     view: &SelectedView,
     i: usize,
     items: &[FetchItem],
     loaded: &Loaded,
     seen_now: bool,
-) -> Vec<u8> {
+    io: &mut Io,
+) {
     let data = loaded.data.as_deref();
     let m = &view.messages[i];
-    let mut out = format!("{} FETCH (", i + 1).into_bytes();
+    let mut out = format!("* {} FETCH (", i + 1).into_bytes();
     let parsed = data.map(Message::parse);
     let mut first = true;
     let mut flags_sent = false;
+    // Sends the scratch buffer, then `literal` as an IMAP literal.
+    let mut send_literal = |out: &mut Vec<u8>, literal: &[u8]| {
+        out.extend_from_slice(format!("{{{}}}\r\n", literal.len()).as_bytes());
+        let _ = io.write_all(out);
+        let _ = io.write_all(literal);
+        out.clear();
+    };
     for item in items {
         if !first {
             out.push(b' ');
@@ -399,18 +393,18 @@ fn render_fetch(
             }
             FetchItem::Rfc822 => {
                 out.extend_from_slice(b"RFC822 ");
-                push_literal(&mut out, data.unwrap_or_default());
+                send_literal(&mut out, data.unwrap_or_default());
             }
             FetchItem::Rfc822Header => {
                 out.extend_from_slice(b"RFC822.HEADER ");
-                push_literal(
+                send_literal(
                     &mut out,
                     parsed.as_ref().map(|p| p.header()).unwrap_or_default(),
                 );
             }
             FetchItem::Rfc822Text => {
                 out.extend_from_slice(b"RFC822.TEXT ");
-                push_literal(
+                send_literal(
                     &mut out,
                     parsed.as_ref().map(|p| p.text()).unwrap_or_default(),
                 );
@@ -430,11 +424,11 @@ fn render_fetch(
                         out.extend_from_slice(format!("<{origin}> ").as_bytes());
                         let start = (*origin as usize).min(bytes.len());
                         let end = start.saturating_add(*count as usize).min(bytes.len());
-                        push_literal(&mut out, &bytes[start..end]);
+                        send_literal(&mut out, bytes.get(start..end).unwrap_or_default());
                     }
                     None => {
                         out.push(b' ');
-                        push_literal(&mut out, &bytes);
+                        send_literal(&mut out, &bytes);
                     }
                 }
             }
@@ -444,6 +438,6 @@ fn render_fetch(
         out.extend_from_slice(b" FLAGS ");
         write_flag_list(&mut out, &m.flags, &m.keywords, m.recent);
     }
-    out.push(b')');
-    out
+    out.extend_from_slice(b")\r\n");
+    let _ = io.write_all(&out);
 }

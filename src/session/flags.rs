@@ -2,6 +2,7 @@
 //! letters, everything else is a keyword kept in `courierimapkeywords/`.
 
 use crate::maildir::InfoFlags;
+use crate::protocol::response::Code;
 
 /// System flags and their maildir letters, in the order FLAGS lists them.
 pub const SYSTEM_FLAGS: [(&str, u8); 5] = [
@@ -67,19 +68,21 @@ impl FlagChange {
 pub fn parse_for_store(
     names: &[String],
     keywords_allowed: bool,
-) -> Result<FlagChange, super::Done> {
+) -> Result<FlagChange, super::Completion> {
     let change = match FlagChange::from_names(names) {
         Ok(c) => c,
         Err(FlagError::NotStorable(f)) => {
-            return Err(super::Done::bad(format!("Flag {f} cannot be stored.")));
+            return Err(super::Completion::bad(format!(
+                "Flag {f} cannot be stored."
+            )));
         }
         Err(FlagError::BadKeyword(k)) => {
-            return Err(super::Done::bad(format!("Invalid keyword {k}.")));
+            return Err(super::Completion::bad(format!("Invalid keyword {k}.")));
         }
     };
     if !keywords_allowed && !change.keywords.is_empty() {
-        return Err(super::Done::no_code(
-            "CANNOT",
+        return Err(super::Completion::no_code(
+            Code::Cannot,
             "Keywords are disabled on this server (IMAP_KEYWORDS=0).",
         ));
     }

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use super::view::Announce;
-use super::{Done, Session, wait_readable};
+use super::{Completion, End, Session};
+use crate::conn::{Deadline, wait_readable};
 use crate::protocol::framing::FrameError;
 
 impl Session<'_> {
-    pub(super) fn cmd_idle(&mut self, _tag: &str) -> Done {
+    pub(super) fn cmd_idle(&mut self, _tag: &str) -> Completion {
         let inotify = self.selected.as_ref().and_then(|v| {
             let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
             let mask = AddWatchFlags::IN_CREATE
@@ -35,39 +36,43 @@ impl Session<'_> {
         self.send_raw(b"+ idling\r\n");
         let started = Instant::now();
         loop {
-            if self.broken {
-                return Done::bad("Connection lost.");
+            // Everything said so far leaves before the wait.
+            if self.io.flush().is_err() {
+                return Completion::bad("Connection lost.");
             }
             let elapsed = started.elapsed();
             if elapsed >= self.settings.autologout {
                 self.send_raw(b"* BYE Autologout; idle for too long\r\n");
-                self.broken = true;
-                self.timed_out = true;
-                return Done::bad("Autologout.");
+                self.end = Some(End::Timeout);
+                return Completion::bad("Autologout.");
             }
             let wait = self
                 .settings
                 .idle_poll
                 .min(self.settings.autologout - elapsed);
-            let ready = if self.io.reader.has_buffered()
-                || self.io.pending_input.as_ref().is_some_and(|f| f())
-            {
+            let ready = if self.io.input_buffered() {
                 vec![true, false]
             } else {
-                let mut fds = vec![self.io.input_fd];
+                let mut fds = vec![self.io.wire().input_fd()];
                 if let Some(ino) = &inotify {
                     fds.push(ino.as_fd().as_raw_fd());
                 }
                 wait_readable(&fds, wait)
             };
             if ready.first().copied().unwrap_or(false) {
-                return match self.io.reader.read_line() {
-                    Ok(line) if line.eq_ignore_ascii_case(b"DONE") => Done::ok("IDLE terminated."),
-                    Ok(_) => Done::bad("Expected DONE."),
-                    Err(FrameError::LineTooLong { .. }) => Done::bad("Expected DONE."),
+                // DONE has begun to arrive: it must not take long.
+                self.io
+                    .wire()
+                    .set_read_deadline(Deadline::rate_from_now(self.settings.io_timeout));
+                return match self.io.read_line() {
+                    Ok(line) if line.eq_ignore_ascii_case(b"DONE") => {
+                        Completion::ok("IDLE terminated.")
+                    }
+                    Ok(_) => Completion::bad("Expected DONE."),
+                    Err(FrameError::LineTooLong { .. }) => Completion::bad("Expected DONE."),
                     Err(_) => {
-                        self.broken = true;
-                        Done::bad("Connection lost.")
+                        self.end = Some(End::Disconnected);
+                        Completion::bad("Connection lost.")
                     }
                 };
             }
@@ -89,7 +94,7 @@ impl Session<'_> {
                 self.flush_pending();
             }
             if self.mailbox_invalidated() {
-                return Done::bad("Mailbox recreated.");
+                return Completion::bad("Mailbox recreated.");
             }
         }
     }

@@ -1,10 +1,11 @@
 //! Commands on mailboxes as a whole: CREATE, DELETE, RENAME, SUBSCRIBE,
 //! UNSUBSCRIBE, LIST, LSUB and STATUS.
 
+use crate::protocol::response::Code;
 use std::collections::BTreeMap;
 
 use super::names::{fold_inbox, from_wire, pattern_is_reasonable, pattern_matches, to_wire};
-use super::{Done, Session, store_error};
+use super::{Completion, Session, store_error};
 use crate::protocol::command::StatusItem;
 use crate::protocol::encode::push_string_utf8;
 
@@ -32,30 +33,30 @@ fn hierarchy(names: &[String]) -> BTreeMap<String, Node> {
 }
 
 impl Session<'_> {
-    pub(super) fn cmd_create(&mut self, raw: &[u8]) -> Done {
+    pub(super) fn cmd_create(&mut self, raw: &[u8]) -> Completion {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
         };
         if name == "INBOX" {
-            return Done::no_code("ALREADYEXISTS", "INBOX always exists.");
+            return Completion::no_code(Code::AlreadyExists, "INBOX always exists.");
         }
         match self.store.create_folder(&name) {
-            Ok(()) => Done::ok("CREATE completed."),
+            Ok(()) => Completion::ok("CREATE completed."),
             Err(e) => store_error(&e),
         }
     }
 
-    pub(super) fn cmd_delete(&mut self, raw: &[u8]) -> Done {
+    pub(super) fn cmd_delete(&mut self, raw: &[u8]) -> Completion {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
         };
         if name == "INBOX" {
-            return Done::no_code("CANNOT", "INBOX cannot be deleted.");
+            return Completion::no_code(Code::Cannot, "INBOX cannot be deleted.");
         }
         if name == self.settings.trash {
-            return Done::no_code("CANNOT", "The trash folder cannot be deleted.");
+            return Completion::no_code(Code::Cannot, "The trash folder cannot be deleted.");
         }
         if self
             .selected
@@ -65,12 +66,12 @@ impl Session<'_> {
             self.selected = None;
         }
         match self.store.delete_folder(&name) {
-            Ok(()) => Done::ok("DELETE completed."),
+            Ok(()) => Completion::ok("DELETE completed."),
             Err(e) => store_error(&e),
         }
     }
 
-    pub(super) fn cmd_rename(&mut self, from: &[u8], to: &[u8]) -> Done {
+    pub(super) fn cmd_rename(&mut self, from: &[u8], to: &[u8]) -> Completion {
         let (from, to) = match (self.mailbox_name(from), self.mailbox_name(to)) {
             (Ok(f), Ok(t)) => (f, t),
             (Err(d), _) | (_, Err(d)) => return d,
@@ -99,10 +100,10 @@ impl Session<'_> {
                 }
             }
         }
-        Done::ok("RENAME completed.")
+        Completion::ok("RENAME completed.")
     }
 
-    pub(super) fn cmd_subscribe(&mut self, raw: &[u8], subscribe: bool) -> Done {
+    pub(super) fn cmd_subscribe(&mut self, raw: &[u8], subscribe: bool) -> Completion {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
@@ -113,28 +114,28 @@ impl Session<'_> {
             self.store.unsubscribe(&name)
         };
         match result {
-            Ok(()) if subscribe => Done::ok("SUBSCRIBE completed."),
-            Ok(()) => Done::ok("UNSUBSCRIBE completed."),
+            Ok(()) if subscribe => Completion::ok("SUBSCRIBE completed."),
+            Ok(()) => Completion::ok("UNSUBSCRIBE completed."),
             Err(e) => store_error(&e),
         }
     }
 
-    pub(super) fn cmd_list(&mut self, reference: &[u8], pattern: &[u8], lsub: bool) -> Done {
+    pub(super) fn cmd_list(&mut self, reference: &[u8], pattern: &[u8], lsub: bool) -> Completion {
         let verb = if lsub { "LSUB" } else { "LIST" };
         if pattern.is_empty() {
             // RFC 3501 §6.3.8: an empty pattern asks for the delimiter.
             self.pending
                 .push(format!("{verb} (\\Noselect) \".\" \"\"").into_bytes());
-            return Done::ok(format!("{verb} completed."));
+            return Completion::ok(format!("{verb} completed."));
         }
         let mut full = reference.to_vec();
         full.extend_from_slice(pattern);
         if !pattern_is_reasonable(&full) {
-            return Done::no_code("LIMIT", "Pattern too complex.");
+            return Completion::no_code(Code::Limit, "Pattern too complex.");
         }
         let Some(pattern) = from_wire(&full, self.utf8) else {
             // Nothing can match a pattern that is not valid modified UTF-7.
-            return Done::ok(format!("{verb} completed."));
+            return Completion::ok(format!("{verb} completed."));
         };
         let pattern = fold_inbox(&pattern);
         let existing = match self.store.folder_names() {
@@ -190,7 +191,7 @@ impl Session<'_> {
                 self.push_list_line(verb, &attrs, name);
             }
         }
-        Done::ok(format!("{verb} completed."))
+        Completion::ok(format!("{verb} completed."))
     }
 
     fn push_list_line(&mut self, verb: &str, attrs: &str, name: &str) {
@@ -199,13 +200,13 @@ impl Session<'_> {
         self.pending.push(line);
     }
 
-    pub(super) fn cmd_status(&mut self, raw: &[u8], items: &[StatusItem]) -> Done {
+    pub(super) fn cmd_status(&mut self, raw: &[u8], items: &[StatusItem]) -> Completion {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
         };
         if items.contains(&StatusItem::Size) {
-            return Done::bad("STATUS SIZE is not supported.");
+            return Completion::bad("STATUS SIZE is not supported.");
         }
         let folder = match self.store.folder(&name) {
             Ok(f) => f,
@@ -232,7 +233,7 @@ impl Session<'_> {
         line.extend_from_slice(parts.join(" ").as_bytes());
         line.push(b')');
         self.pending.push(line);
-        Done::ok("STATUS completed.")
+        Completion::ok("STATUS completed.")
     }
 }
 

@@ -18,124 +18,22 @@ mod select;
 mod store;
 pub mod view;
 
-use std::cell::Cell;
-use std::io::{Read, Write};
-use std::os::fd::RawFd;
-use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::conn::{Deadline, Incoming, Io};
 use crate::maildir::{Store, StoreError};
 use crate::protocol::command::{Command, CommandBody};
-use crate::protocol::framing::{CommandReader, FrameError};
-use crate::protocol::parser::parse_command;
+use crate::protocol::response::{Code, Completion};
 
 use view::{Announce, SelectedView};
-
-/// The connection as the session sees it: framed input, raw output and the
-/// input descriptor to wait on.
-pub struct Io {
-    pub reader: CommandReader<Box<dyn Read>>,
-    pub writer: Box<dyn Write>,
-    pub input_fd: RawFd,
-    pub bytes_out: u64,
-    /// Bytes read by readers this connection has since replaced (the
-    /// plaintext reader before STARTTLS).
-    pub bytes_in_earlier: u64,
-    /// Input held below the reader but invisible to poll(2): TLS plaintext
-    /// already decrypted by the TLS library.
-    pub pending_input: Option<Box<dyn Fn() -> bool>>,
-    /// The deadline of every read from the client (see [`TimedInput`]).
-    pub read_timeout: Rc<Cell<Duration>>,
-}
-
-impl Io {
-    pub fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.bytes_out += data.len() as u64;
-        self.writer.write_all(data)
-    }
-
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        self.writer.flush()
-    }
-
-    /// Everything read from the client so far, for the log.
-    pub fn bytes_in(&self) -> u64 {
-        self.bytes_in_earlier + self.reader.bytes_read()
-    }
-
-    /// Waits until input is available or `timeout` passes; true when input is
-    /// (or may be) ready.
-    pub fn wait_input(&mut self, timeout: Duration) -> bool {
-        if self.reader.has_buffered() || self.pending_input.as_ref().is_some_and(|f| f()) {
-            return true;
-        }
-        wait_readable(&[self.input_fd], timeout)
-            .first()
-            .copied()
-            .unwrap_or(true)
-    }
-}
-
-/// The connection's input with a deadline on every read: a client that
-/// sends half a command (or a literal announced and never sent) and then
-/// goes silent must not keep the process forever. The timeout is shared so
-/// the server can lengthen it after login (autologout) without rebuilding
-/// the reader.
-pub struct TimedInput {
-    file: std::fs::File,
-    timeout: Rc<Cell<Duration>>,
-}
-
-impl TimedInput {
-    pub fn new(file: std::fs::File, timeout: Rc<Cell<Duration>>) -> TimedInput {
-        TimedInput { file, timeout }
-    }
-}
-
-impl Read for TimedInput {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use std::os::fd::AsRawFd;
-        let ready = wait_readable(&[self.file.as_raw_fd()], self.timeout.get());
-        if !ready.first().copied().unwrap_or(true) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the client sent nothing in time",
-            ));
-        }
-        self.file.read(buf)
-    }
-}
-
-impl std::os::fd::AsRawFd for TimedInput {
-    fn as_raw_fd(&self) -> RawFd {
-        self.file.as_raw_fd()
-    }
-}
-
-/// poll(2) on several descriptors; returns which are readable (or hung up).
-/// An error from poll counts as "readable" so the caller's read reports it.
-pub fn wait_readable(fds: &[RawFd], timeout: Duration) -> Vec<bool> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: pfds is a valid, correctly sized array of pollfd for the call.
-    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-    if n < 0 {
-        return vec![true; fds.len()];
-    }
-    pfds.iter().map(|p| p.revents != 0).collect()
-}
 
 /// Settings a session needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
     pub autologout: Duration,
+    /// How long a command, once begun, may stall before it must keep up the
+    /// minimum rate, and how long a response may wait for the client to read.
+    pub io_timeout: Duration,
     /// How often IDLE rescans when no inotify event arrives (NFS fallback).
     pub idle_poll: Duration,
     pub capabilities: String,
@@ -146,64 +44,20 @@ pub struct SessionSettings {
     pub trash: String,
 }
 
-/// How a command ended: the tagged response.
-#[derive(Debug)]
-pub struct Done {
-    pub status: &'static str,
-    pub code: Option<String>,
-    pub text: String,
-}
-
-impl Done {
-    pub fn ok(text: impl Into<String>) -> Done {
-        Done {
-            status: "OK",
-            code: None,
-            text: text.into(),
-        }
-    }
-    pub fn ok_code(code: impl Into<String>, text: impl Into<String>) -> Done {
-        Done {
-            status: "OK",
-            code: Some(code.into()),
-            text: text.into(),
-        }
-    }
-    pub fn no(text: impl Into<String>) -> Done {
-        Done {
-            status: "NO",
-            code: None,
-            text: text.into(),
-        }
-    }
-    pub fn no_code(code: impl Into<String>, text: impl Into<String>) -> Done {
-        Done {
-            status: "NO",
-            code: Some(code.into()),
-            text: text.into(),
-        }
-    }
-    pub fn bad(text: impl Into<String>) -> Done {
-        Done {
-            status: "BAD",
-            code: None,
-            text: text.into(),
-        }
-    }
-}
-
 /// Maps a store error to the RFC 5530 response an IMAP client expects, and
 /// logs what an administrator needs to know.
-pub fn store_error(e: &StoreError) -> Done {
+pub fn store_error(e: &StoreError) -> Completion {
     match e {
-        StoreError::NonExistent(_) => Done::no_code("NONEXISTENT", "No such mailbox."),
-        StoreError::AlreadyExists(_) => Done::no_code("ALREADYEXISTS", "Mailbox already exists."),
-        StoreError::InvalidName(_) => Done::no_code("CANNOT", "Invalid mailbox name."),
-        StoreError::Cannot(why) => Done::no_code("CANNOT", why.clone()),
+        StoreError::NonExistent(_) => Completion::no_code(Code::NonExistent, "No such mailbox."),
+        StoreError::AlreadyExists(_) => {
+            Completion::no_code(Code::AlreadyExists, "Mailbox already exists.")
+        }
+        StoreError::InvalidName(_) => Completion::no_code(Code::Cannot, "Invalid mailbox name."),
+        StoreError::Cannot(why) => Completion::no_code(Code::Cannot, why.clone()),
         StoreError::Io { .. } => {
             log::error!("{e}");
-            Done::no_code(
-                "UNAVAILABLE",
+            Completion::no_code(
+                Code::Unavailable,
                 "The mail store could not be accessed; try again later.",
             )
         }
@@ -238,14 +92,15 @@ pub struct Session<'a> {
     utf8: bool,
     /// Untagged responses waiting to be sent before the next tagged one.
     pending: Vec<Vec<u8>>,
-    /// Set when the connection failed; the loop then ends.
-    broken: bool,
-    /// Set when the autologout timer ended the session inside a command (IDLE).
-    timed_out: bool,
+    /// Set when a command (IDLE) ended the session: the autologout timer,
+    /// or a recreated mailbox.
+    end: Option<End>,
 }
 
 impl<'a> Session<'a> {
     pub fn new(io: &'a mut Io, store: Store, settings: SessionSettings) -> Session<'a> {
+        io.wire()
+            .set_write_deadline(Deadline::Stall(settings.io_timeout));
         Session {
             io,
             store,
@@ -253,65 +108,49 @@ impl<'a> Session<'a> {
             selected: None,
             utf8: false,
             pending: Vec::new(),
-            broken: false,
-            timed_out: false,
+            end: None,
         }
     }
 
     /// Serves commands until LOGOUT, a disconnect or the autologout timer.
     pub fn run(&mut self) -> End {
+        let end = self.serve_commands();
+        // Closing the mailbox writes what its cache learnt.
+        self.selected = None;
+        let _ = self.io.flush();
+        end
+    }
+
+    fn serve_commands(&mut self) -> End {
         loop {
-            if self.timed_out {
-                return End::Timeout;
+            if let Some(end) = self.end.take() {
+                return end;
             }
-            if self.mailbox_invalidated() {
+            if self.mailbox_invalidated() || self.io.is_broken() {
                 return End::Disconnected;
             }
-            if self.broken {
-                return End::Disconnected;
-            }
-            if !self.io.wait_input(self.settings.autologout) {
+            // Between commands the client may think as long as the
+            // autologout timer allows (RFC 3501 §5.4) ...
+            let autologout = self.settings.autologout;
+            self.io
+                .wire()
+                .set_read_deadline(Deadline::At(Instant::now() + autologout));
+            if !self.io.wait_input(autologout) {
                 self.send_raw(b"* BYE Autologout; idle for too long\r\n");
                 return End::Timeout;
             }
-            let fragments = match self.io.reader.read_command(&mut *self.io.writer) {
-                Ok(f) => f,
-                Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    self.send_raw(b"* BYE Autologout; idle for too long\r\n");
+            // ... but a command it has begun must keep coming.
+            self.io
+                .wire()
+                .set_read_deadline(Deadline::rate_from_now(self.settings.io_timeout));
+            let command = match self.io.next_command(false) {
+                Incoming::Command(c) => c,
+                Incoming::Rejected | Incoming::ProxyHeader => continue,
+                Incoming::Closed(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    self.send_raw(b"* BYE Command not completed in time.\r\n");
                     return End::Timeout;
                 }
-                Err(FrameError::Io(_)) => return End::Disconnected,
-                Err(FrameError::LineTooLong { tag }) => {
-                    let tag = tag
-                        .map(|t| String::from_utf8_lossy(&t).into_owned())
-                        .unwrap_or_else(|| "*".into());
-                    self.send_raw(
-                        format!("{tag} BAD [TOOBIG] Command line too long.\r\n").as_bytes(),
-                    );
-                    continue;
-                }
-                Err(FrameError::LiteralTooBig {
-                    tag, synchronizing, ..
-                }) => {
-                    let tag = tag
-                        .map(|t| String::from_utf8_lossy(&t).into_owned())
-                        .unwrap_or_else(|| "*".into());
-                    // RFC 7888 §4: a non-synchronizing literal over the limit
-                    // is a BAD; a synchronizing one is simply refused.
-                    let status = if synchronizing { "NO" } else { "BAD" };
-                    self.send_raw(
-                        format!("{tag} {status} [TOOBIG] Literal too large.\r\n").as_bytes(),
-                    );
-                    continue;
-                }
-            };
-            let command = match parse_command(&fragments) {
-                Ok(c) => c,
-                Err(e) => {
-                    let tag = e.tag.unwrap_or_else(|| "*".to_string());
-                    self.send_raw(format!("{tag} BAD {}\r\n", e.message).as_bytes());
-                    continue;
-                }
+                Incoming::Closed(_) => return End::Disconnected,
             };
             if matches!(command.body, CommandBody::Logout) {
                 // Closing the mailbox writes what its cache learnt; do it
@@ -319,7 +158,7 @@ impl<'a> Session<'a> {
                 self.selected = None;
                 self.flush_pending();
                 self.send_raw(b"* BYE mdimap logging out\r\n");
-                self.send_raw(format!("{} OK LOGOUT completed.\r\n", command.tag).as_bytes());
+                self.send_raw(&Completion::ok("LOGOUT completed.").encode(&command.tag));
                 return End::Logout;
             }
             let tag = command.tag.clone();
@@ -330,29 +169,29 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn execute(&mut self, command: Command) -> Done {
+    fn execute(&mut self, command: Command) -> Completion {
         use CommandBody as C;
         let tag = command.tag;
         match command.body {
             C::Capability => {
                 let line = format!("CAPABILITY {}", self.settings.capabilities);
                 self.pending.push(line.into_bytes());
-                Done::ok("CAPABILITY completed.")
+                Completion::ok("CAPABILITY completed.")
             }
             C::Noop => {
                 self.refresh(Announce::All, self.network_fs());
-                Done::ok("NOOP completed.")
+                Completion::ok("NOOP completed.")
             }
             C::Check => {
                 if self.selected.is_none() {
-                    return Done::bad("No mailbox selected.");
+                    return Completion::bad("No mailbox selected.");
                 }
                 self.refresh(Announce::All, self.network_fs());
-                Done::ok("CHECK completed.")
+                Completion::ok("CHECK completed.")
             }
             C::Id(_) => {
                 self.pending.push(b"ID (\"name\" \"mdimap\")".to_vec());
-                Done::ok("ID completed.")
+                Completion::ok("ID completed.")
             }
             C::Enable(caps) => {
                 let mut enabled = Vec::new();
@@ -371,16 +210,16 @@ impl<'a> Session<'a> {
                     line.extend_from_slice(e.as_bytes());
                 }
                 self.pending.push(line);
-                Done::ok("ENABLE completed.")
+                Completion::ok("ENABLE completed.")
             }
             C::StartTls | C::Login { .. } | C::Authenticate { .. } => {
-                Done::bad("Already authenticated.")
+                Completion::bad("Already authenticated.")
             }
-            C::Logout => Done::ok("LOGOUT completed."),
+            C::Logout => Completion::ok("LOGOUT completed."),
             C::Namespace => {
                 self.pending
                     .push(b"NAMESPACE ((\"INBOX.\" \".\")) NIL NIL".to_vec());
-                Done::ok("NAMESPACE completed.")
+                Completion::ok("NAMESPACE completed.")
             }
             C::Select { mailbox } => self.cmd_select(&mailbox, false),
             C::Examine { mailbox } => self.cmd_select(&mailbox, true),
@@ -397,8 +236,10 @@ impl<'a> Session<'a> {
                 flags,
                 date,
                 message,
-            } => self.cmd_append(&mailbox, &flags, date, &message),
-            C::GetQuotaRoot { .. } | C::GetQuota { .. } => Done::no("Quotas are not available."),
+            } => self.cmd_append(&mailbox, &flags, date, message),
+            C::GetQuotaRoot { .. } | C::GetQuota { .. } => {
+                Completion::no("Quotas are not available.")
+            }
             C::Close => self.cmd_close(),
             C::Unselect => self.cmd_unselect(),
             C::Expunge { uids } => self.cmd_expunge(uids.as_ref()),
@@ -421,59 +262,34 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Sends the pending untagged responses, then the tagged one. Before that,
-    /// picks up changes made by other processes if the folder looks changed.
-    fn finish(&mut self, tag: &str, done: Done) {
-        let mut line = format!("{tag} {} ", done.status).into_bytes();
-        if let Some(code) = &done.code {
-            line.push(b'[');
-            line.extend_from_slice(code.as_bytes());
-            line.extend_from_slice(b"] ");
-        }
-        line.extend_from_slice(done.text.as_bytes());
-        line.extend_from_slice(b"\r\n");
+    /// Sends the pending untagged responses, then the tagged one. They
+    /// leave in one write when the session next waits for input.
+    fn finish(&mut self, tag: &str, done: Completion) {
         self.flush_pending();
-        self.send_raw(&line);
-        if self.io.flush().is_err() {
-            self.broken = true;
-        }
+        self.send_raw(&done.encode(tag));
     }
 
-    /// Writes every queued untagged response.
+    /// Queues every pending untagged response for sending.
     fn flush_pending(&mut self) {
         let pending = std::mem::take(&mut self.pending);
-        let mut buf = Vec::new();
         for p in pending {
-            buf.extend_from_slice(b"* ");
-            buf.extend_from_slice(&p);
-            buf.extend_from_slice(b"\r\n");
+            self.send_untagged(&p);
         }
-        self.send_raw(&buf);
     }
 
+    /// Queues bytes for the client. A failed write marks the connection
+    /// broken (see `Io`) and the loop ends; nothing else is to be done here.
     fn send_raw(&mut self, data: &[u8]) {
-        if data.is_empty() || self.broken {
-            return;
-        }
-        if self.io.write_all(data).is_err() || self.io.flush().is_err() {
-            self.broken = true;
+        if !data.is_empty() {
+            let _ = self.io.write_all(data);
         }
     }
 
-    /// Writes one untagged response immediately (long FETCH output is streamed
-    /// rather than held in memory for the whole command).
+    /// Queues one untagged response, `* ` and CRLF added.
     fn send_untagged(&mut self, data: &[u8]) {
-        let mut buf = Vec::with_capacity(data.len() + 4);
-        buf.extend_from_slice(b"* ");
-        buf.extend_from_slice(data);
-        buf.extend_from_slice(b"\r\n");
-        if self.broken {
-            return;
-        }
-        self.io.bytes_out += buf.len() as u64;
-        if self.io.writer.write_all(&buf).is_err() {
-            self.broken = true;
-        }
+        self.send_raw(b"* ");
+        self.send_raw(data);
+        self.send_raw(b"\r\n");
     }
 
     /// Picks up changes by other processes. `force` rescans even when the
@@ -510,7 +326,7 @@ impl<'a> Session<'a> {
         self.send_raw(
             b"* BYE The mailbox was recreated (UIDVALIDITY changed); please reconnect.\r\n",
         );
-        self.broken = true;
+        self.end = Some(End::Disconnected);
         true
     }
 
@@ -520,16 +336,17 @@ impl<'a> Session<'a> {
     }
 
     /// Resolves a mailbox argument to a store name, or the `NO` to send.
-    fn mailbox_name(&self, raw: &[u8]) -> Result<String, Done> {
-        names::from_wire(raw, self.utf8)
-            .ok_or_else(|| Done::no_code("CANNOT", "Invalid mailbox name (bad modified UTF-7)."))
+    fn mailbox_name(&self, raw: &[u8]) -> Result<String, Completion> {
+        names::from_wire(raw, self.utf8).ok_or_else(|| {
+            Completion::no_code(Code::Cannot, "Invalid mailbox name (bad modified UTF-7).")
+        })
     }
 
-    fn selected_or_bad(&self) -> Result<(), Done> {
+    fn selected_or_bad(&self) -> Result<(), Completion> {
         if self.selected.is_some() {
             Ok(())
         } else {
-            Err(Done::bad("No mailbox selected."))
+            Err(Completion::bad("No mailbox selected."))
         }
     }
 

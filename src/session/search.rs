@@ -2,12 +2,13 @@
 //! from the view; header and body keys parse the message, once per message.
 
 use super::fetch::{internal_date, load};
-use super::{Done, Session};
+use super::{Completion, Session};
 use crate::message::{
     Message, body_contains, decode_search_string, header_contains, text_contains,
 };
 use crate::protocol::command::{Date, SearchKey};
 use crate::protocol::datetime::{date_of, local_offset};
+use crate::protocol::response::Code;
 
 /// A search key with its strings decoded to UTF-8 once, up front.
 enum Key {
@@ -175,12 +176,15 @@ impl Session<'_> {
         uid: bool,
         charset: Option<&str>,
         criteria: &SearchKey,
-    ) -> Done {
+    ) -> Completion {
         let Some(view) = self.selected.as_mut() else {
-            return Done::bad("No mailbox selected.");
+            return Completion::bad("No mailbox selected.");
         };
         let Ok(key) = compile(criteria, charset) else {
-            return Done::no_code("BADCHARSET (US-ASCII UTF-8)", "Unsupported charset.");
+            return Completion::no_code(
+                Code::BadCharset(&["US-ASCII", "UTF-8"]),
+                "Unsupported charset.",
+            );
         };
         let mut needs = Needs::default();
         key.needs(&mut needs);
@@ -231,6 +235,6 @@ impl Session<'_> {
             line.extend_from_slice(format!(" {h}").as_bytes());
         }
         self.pending.push(line);
-        Done::ok("SEARCH completed.")
+        Completion::ok("SEARCH completed.")
     }
 }

@@ -2,12 +2,13 @@
 //! mailbox, and removing `\Deleted` messages.
 
 use super::view::{Announce, SelectedView};
-use super::{Done, Session, store_error};
+use super::{Completion, Session, store_error};
 use crate::maildir::{InfoFlags, StoreError};
+use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
 
 impl Session<'_> {
-    pub(super) fn cmd_select(&mut self, raw: &[u8], read_only: bool) -> Done {
+    pub(super) fn cmd_select(&mut self, raw: &[u8], read_only: bool) -> Completion {
         // A SELECT, even a failed one, leaves the previous mailbox without
         // expunging it (RFC 3501 §6.3.1). (`OK [CLOSED]` belongs to QRESYNC,
         // which is not offered.)
@@ -29,27 +30,30 @@ impl Session<'_> {
             .push(format!("{} EXISTS", view.exists()).into_bytes());
         self.pending
             .push(format!("{} RECENT", view.recent_count()).into_bytes());
-        let mut pf = b"OK [".to_vec();
-        pf.extend_from_slice(&view.permanent_flags(self.settings.keywords));
-        pf.extend_from_slice(b"] Limited");
-        self.pending.push(pf);
+        self.pending.push(
+            Completion::ok_code(
+                Code::PermanentFlags(view.permanent_flags(self.settings.keywords)),
+                "Limited",
+            )
+            .body(),
+        );
         if let Some(n) = view.first_unseen() {
             self.pending
-                .push(format!("OK [UNSEEN {n}] First unseen.").into_bytes());
+                .push(Completion::ok_code(Code::Unseen(n), "First unseen.").body());
         }
         self.pending
-            .push(format!("OK [UIDVALIDITY {}] UIDs valid.", view.uidvalidity).into_bytes());
+            .push(Completion::ok_code(Code::UidValidity(view.uidvalidity), "UIDs valid.").body());
         self.pending
-            .push(format!("OK [UIDNEXT {}] Predicted next UID.", view.uidnext).into_bytes());
+            .push(Completion::ok_code(Code::UidNext(view.uidnext), "Predicted next UID.").body());
         self.selected = Some(view);
         if read_only {
-            Done::ok_code("READ-ONLY", "EXAMINE completed.")
+            Completion::ok_code(Code::ReadOnly, "EXAMINE completed.")
         } else {
-            Done::ok_code("READ-WRITE", "SELECT completed.")
+            Completion::ok_code(Code::ReadWrite, "SELECT completed.")
         }
     }
 
-    pub(super) fn cmd_close(&mut self) -> Done {
+    pub(super) fn cmd_close(&mut self) -> Completion {
         if let Err(d) = self.selected_or_bad() {
             return d;
         }
@@ -69,25 +73,25 @@ impl Session<'_> {
             }
         }
         self.selected = None;
-        Done::ok("CLOSE completed.")
+        Completion::ok("CLOSE completed.")
     }
 
-    pub(super) fn cmd_unselect(&mut self) -> Done {
+    pub(super) fn cmd_unselect(&mut self) -> Completion {
         if let Err(d) = self.selected_or_bad() {
             return d;
         }
         self.selected = None;
-        Done::ok("UNSELECT completed.")
+        Completion::ok("UNSELECT completed.")
     }
 
     /// EXPUNGE, and UID EXPUNGE (RFC 4315) when `uids` is given: only
     /// messages that are `\Deleted` and, for UID EXPUNGE, in the set.
-    pub(super) fn cmd_expunge(&mut self, uids: Option<&SequenceSet>) -> Done {
+    pub(super) fn cmd_expunge(&mut self, uids: Option<&SequenceSet>) -> Completion {
         let Some(view) = self.selected.as_mut() else {
-            return Done::bad("No mailbox selected.");
+            return Completion::bad("No mailbox selected.");
         };
         if view.read_only {
-            return Done::no_code("READ-ONLY", "Mailbox is read-only.");
+            return Completion::no_code(Code::ReadOnly, "Mailbox is read-only.");
         }
         // Start from the current state on disk, so flags set by another
         // session count and messages already gone are reported, not retried.
@@ -100,7 +104,7 @@ impl Session<'_> {
         self.pending.extend(out);
         match failure {
             Some(e) => store_error(&e),
-            None => Done::ok("EXPUNGE completed."),
+            None => Completion::ok("EXPUNGE completed."),
         }
     }
 }

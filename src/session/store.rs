@@ -1,11 +1,11 @@
 //! STORE and UID STORE: flag changes. System flags are renames of the
 //! message file; keywords go to Courier's keyword files.
 
-use super::fetch::resolve_set;
 use super::flags::{merge_keywords, remove_keywords, write_flag_list};
-use super::{Done, Session, store_error};
+use super::{Completion, Session, store_error};
 use crate::maildir::InfoFlags;
 use crate::protocol::command::StoreMode;
+use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
 
 impl Session<'_> {
@@ -16,19 +16,19 @@ impl Session<'_> {
         mode: StoreMode,
         silent: bool,
         names: &[String],
-    ) -> Done {
+    ) -> Completion {
         let Some(view) = self.selected.as_mut() else {
-            return Done::bad("No mailbox selected.");
+            return Completion::bad("No mailbox selected.");
         };
         if view.read_only {
-            return Done::no_code("READ-ONLY", "Mailbox is read-only.");
+            return Completion::no_code(Code::ReadOnly, "Mailbox is read-only.");
         }
         let change = match super::flags::parse_for_store(names, self.settings.keywords) {
             Ok(c) => c,
             Err(d) => return d,
         };
-        let indexes = match resolve_set(view, uid, set) {
-            Ok(i) => i,
+        let indexes: Vec<usize> = match view.resolve(uid, set) {
+            Ok(ranges) => ranges.into_iter().flatten().collect(),
             Err(d) => return d,
         };
         let mut lines = Vec::new();
@@ -134,7 +134,7 @@ impl Session<'_> {
         self.pending.extend(lines);
         match failure {
             Some(e) => store_error(&e),
-            None => Done::ok("STORE completed."),
+            None => Completion::ok("STORE completed."),
         }
     }
 }

@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime};
 use crate::maildir::{Folder, InfoFlags, MessageCache, MessageEntry, ScanResult, StoreError};
 
 use super::flags::write_flag_list;
+use crate::protocol::response::Completion;
+use crate::protocol::sequence::SequenceSet;
 
 /// One message as the client sees it.
 #[derive(Debug, Clone)]
@@ -127,6 +129,40 @@ impl SelectedView {
         self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
     }
 
+    /// The messages a sequence set names, as ascending, disjoint ranges of
+    /// indexes into `messages`: a set that repeats `1:*` a thousand times
+    /// names each message once and costs one range. Sequence numbers beyond
+    /// EXISTS are a client error; UIDs that do not exist are skipped
+    /// (RFC 3501 §6.4.8).
+    pub fn resolve(
+        &self,
+        uid: bool,
+        set: &SequenceSet,
+    ) -> Result<Vec<std::ops::Range<usize>>, Completion> {
+        if uid {
+            let ranges = set.normalized(self.max_uid());
+            let mut out = Vec::new();
+            for (lo, hi) in ranges.iter() {
+                let start = self.messages.partition_point(|m| m.uid < lo);
+                let end = self.messages.partition_point(|m| m.uid <= hi);
+                if start < end {
+                    out.push(start..end);
+                }
+            }
+            Ok(out)
+        } else {
+            let exists = self.exists();
+            let ranges = set.normalized(exists);
+            if exists == 0 || ranges.max().unwrap_or(0) > exists || ranges.contains(0) {
+                return Err(Completion::bad("Invalid message sequence number."));
+            }
+            Ok(ranges
+                .iter()
+                .map(|(lo, hi)| (lo - 1) as usize..hi as usize)
+                .collect())
+        }
+    }
+
     fn all_keywords(&self) -> Vec<String> {
         let mut all: Vec<String> = Vec::new();
         for m in &self.messages {
@@ -150,9 +186,9 @@ impl SelectedView {
     /// keywords may be created (IMAP_KEYWORDS).
     pub fn permanent_flags(&self, keywords: bool) -> Vec<u8> {
         if self.read_only {
-            return b"PERMANENTFLAGS ()".to_vec();
+            return b"()".to_vec();
         }
-        let mut out = b"PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft".to_vec();
+        let mut out = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft".to_vec();
         for k in &self.known_keywords {
             out.push(b' ');
             out.extend_from_slice(k.as_bytes());
