@@ -20,9 +20,7 @@
 //! after a `FAIL` tells them apart, so that an unknown user can fall through to the next
 //! backend. This module never logs the password or `PASSWD`/`PASSWD2`.
 
-use super::AuthError;
-use super::MailUser;
-use super::backend::{Lookup, Verdict, resolve_maildir, system_user};
+use super::{AuthError, Lookup, MailUser, Verdict, resolve_maildir, system_user};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;

@@ -18,8 +18,7 @@
 //! socket) and a pipe on 2, whose first lines are logged on failure with any copy of the
 //! password removed. This module never logs the password itself.
 
-use super::AuthError;
-use super::backend::{Verdict, system_user};
+use super::{AuthError, Verdict, system_user};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};

@@ -16,8 +16,7 @@
 //! identity, and never logs the password. The process is root here, so pam_unix reads
 //! `/etc/shadow` itself.
 
-use super::AuthError;
-use super::backend::{Verdict, system_user};
+use super::{AuthError, Verdict, system_user};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::OnceLock;
 
