@@ -20,11 +20,13 @@
 //! after a `FAIL` tells the two cases apart.
 //!
 //! This module orders and combines; it never logs or returns a password, and it does not
-//! change the process's identity.
+//! change the process's identity. What it logs from outside (the user name, a backend's
+//! reason) goes through `logtext::escape`.
 
 use super::{
     AuthError, Lookup, MailUser, Verdict, authdaemon, checkpassword, pam, system_user, userfile,
 };
+use crate::logtext::escape;
 use std::path::PathBuf;
 
 /// PAM service name used when `MDIMAP_PAM_SERVICE` is not set (`/etc/pam.d/mdimap`).
@@ -78,7 +80,10 @@ pub fn authenticate(
     // NUL ends a C string (PAM, checkpassword) and CR/LF end an authdaemond line, so such a
     // password could be cut short or inject a field; no backend can verify it faithfully.
     if password.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
-        log::warn!("login for user {user} refused: the password contains NUL, CR or LF");
+        log::warn!(
+            "login for user {} refused: the password contains NUL, CR or LF",
+            escape(user.as_bytes())
+        );
         return Err(AuthError::Failed);
     }
     let mut unavailable: Option<String> = None;
@@ -96,19 +101,31 @@ pub fn authenticate(
         match answer {
             Ok(Verdict::Accepted(mail_user)) => return Ok(mail_user),
             Ok(Verdict::Rejected(why)) => {
-                log::warn!("{}: login for user {user} rejected: {why}", backend.name());
+                log::warn!(
+                    "{}: login for user {} rejected: {}",
+                    backend.name(),
+                    escape(user.as_bytes()),
+                    escape(why.as_bytes())
+                );
                 return Err(AuthError::Failed);
             }
             Ok(Verdict::UnknownUser) => {}
             Err(AuthError::Unavailable(why)) => {
                 log::warn!(
-                    "{}: cannot check user {user}, trying the next backend: {why}",
-                    backend.name()
+                    "{}: cannot check user {}, trying the next backend: {}",
+                    backend.name(),
+                    escape(user.as_bytes()),
+                    escape(why.as_bytes())
                 );
                 unavailable.get_or_insert_with(|| format!("{}: {why}", backend.name()));
             }
             Err(other) => {
-                log::warn!("{}: login for user {user} refused: {other}", backend.name());
+                log::warn!(
+                    "{}: login for user {} refused: {}",
+                    backend.name(),
+                    escape(user.as_bytes()),
+                    escape(other.to_string().as_bytes())
+                );
                 return Err(other);
             }
         }
@@ -170,8 +187,10 @@ fn find(backends: &[Backend], service: &str, user: &str) -> Result<Option<Found>
             Ok(Lookup::UnknownUser) => {}
             Err(AuthError::Unavailable(why)) => {
                 log::warn!(
-                    "{}: cannot look up user {user}, trying the next backend: {why}",
-                    backend.name()
+                    "{}: cannot look up user {}, trying the next backend: {}",
+                    backend.name(),
+                    escape(user.as_bytes()),
+                    escape(why.as_bytes())
                 );
                 unavailable.get_or_insert_with(|| format!("{}: {why}", backend.name()));
             }
@@ -197,7 +216,10 @@ fn finish(
     match unavailable {
         Some(why) => Err(AuthError::Unavailable(why)),
         None => {
-            log::warn!("login for user {user} rejected: no backend knows this user");
+            log::warn!(
+                "login for user {} rejected: no backend knows this user",
+                escape(user.as_bytes())
+            );
             Err(AuthError::Failed)
         }
     }

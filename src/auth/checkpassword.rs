@@ -19,8 +19,10 @@
 //! password removed. This module never logs the password itself.
 
 use super::{AuthError, Verdict, system_user};
+use crate::logtext::escape;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -177,8 +179,9 @@ fn run(
         Some(code) => {
             if code != 0 && !message.is_empty() {
                 log::warn!(
-                    "checkpassword {} (exit {code}) said: {message}",
-                    program.display()
+                    "checkpassword {} (exit {code}) said: {}",
+                    escape(program.as_os_str().as_bytes()),
+                    escape(message.as_bytes())
                 );
             }
             Ok(code)

@@ -34,7 +34,9 @@
 //! processes' identities, and it never logs the password.
 
 use super::{AuthError, MailUser, Verdict, password, resolve_maildir};
+use crate::logtext::escape;
 use std::collections::HashSet;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// The shape of a line, for error messages.
@@ -221,8 +223,8 @@ pub fn find(path: &Path, user: &str) -> Result<Option<(UserRecord, usize)>, Auth
                 if !seen.insert(record.user.name.as_bytes().to_vec()) {
                     log::warn!(
                         "{}:{line_no}: user {} is listed again; the first entry is used and this one ignored",
-                        path.display(),
-                        record.user.name
+                        escape(path.as_os_str().as_bytes()),
+                        escape(record.user.name.as_bytes())
                     );
                 } else if record.user.name == user {
                     found = Some((record, line_no));
@@ -238,8 +240,9 @@ pub fn find(path: &Path, user: &str) -> Result<Option<(UserRecord, usize)>, Auth
                     });
                 }
                 log::warn!(
-                    "{}:{line_no}: ignoring malformed user entry: {reason}",
-                    path.display()
+                    "{}:{line_no}: ignoring malformed user entry: {}",
+                    escape(path.as_os_str().as_bytes()),
+                    escape(reason.as_bytes())
                 );
             }
         }
@@ -286,8 +289,8 @@ pub(crate) fn verdict(userfile: &Path, user: &str, password: &[u8]) -> Result<Ve
         };
         log::warn!(
             "{}:{line}: the password hash of user {} {what}; this user cannot log in",
-            userfile.display(),
-            record.user.name
+            escape(userfile.as_os_str().as_bytes()),
+            escape(record.user.name.as_bytes())
         );
         equalize_timing(password);
         return Ok(Verdict::Rejected(format!("the password hash {what}")));
@@ -318,7 +321,7 @@ fn warn_if_world_readable(path: &Path) {
         log::warn!(
             "the user file {} is readable by every local user, exposing password hashes; \
              make it private (chmod 600 or 640)",
-            path.display()
+            escape(path.as_os_str().as_bytes())
         );
     }
 }

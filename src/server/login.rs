@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use rustls::ServerConfig;
 
-use super::logging::escape;
 use super::tls;
 use crate::auth::{AuthError, MailUser};
+use crate::logtext::escape;
 use crate::protocol::base64;
 use crate::protocol::command::CommandBody;
 use crate::protocol::framing::{CommandReader, FrameError, Limits};

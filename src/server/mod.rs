@@ -28,7 +28,7 @@ use crate::session::{End, Io, Session, SessionSettings, TimedInput};
 
 use login::{CAPABILITIES, FrontDoor, PREAUTH_LIMITS, Peer};
 
-use logging::escape;
+use crate::logtext::escape;
 
 /// What `mdimapd`'s command line asks for.
 #[derive(Debug, Clone, Default)]
