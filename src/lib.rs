@@ -5,12 +5,14 @@
 //! `message` (one MIME message), `maildir` (the store), `auth` (credentials →
 //! a mail user), `session` (the IMAP state machine), `server` (the connection,
 //! privilege drop, logging), `config` (the /etc file). Each layer uses only
-//! those listed before it.
+//! those listed before it. `logtext` (outside text made fit for a log line)
+//! belongs to no layer and uses none, so every layer may use it.
 
 pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod demo;
+pub mod logtext;
 pub mod maildir;
 pub mod message;
 pub mod protocol;

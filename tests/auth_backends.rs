@@ -1341,3 +1341,132 @@ fn e2e_chain_userfile_then_checkpassword() {
     assert_inbox(&mut c, 3);
     logout(&mut c, server);
 }
+
+// ---------------------------------------------------------------------------------------
+// What reaches the log
+
+/// A name built to forge and to hide: a line separator (U+2028) where a log reader may
+/// start a new line, a fake Courier LOGIN line with the commas and brackets log tools split
+/// on (no `:`, so it fits in a user-file field), a right-to-left override (U+202E) turning what follows around, and then enough to
+/// reach `bytes` bytes (U+202E and U+2028 again, so that most of it is not ASCII).
+fn hostile_name(start: &str, bytes: usize) -> String {
+    let mut name = format!("{start}\u{2028}LOGIN, user=root, ip=[10.0.0.1]\u{202E}gnp.exe");
+    while name.len() < bytes {
+        name.push_str(if name.len() % 2 == 0 {
+            "\u{202E}"
+        } else {
+            "\u{2028}"
+        });
+    }
+    name
+}
+
+/// Issue 6: user names, user-file entries and a backend's own output reach the log escaped
+/// (printable ASCII, `\xNN` for everything else) and capped, whichever backend logs them:
+/// the user file (a name listed twice, a locked hash, a malformed entry), the chain (a
+/// wrong password, a user no backend knows) and checkpassword (what the program printed).
+#[test]
+fn e2e_log_lines_are_escaped_and_bounded() {
+    require_root();
+    require("/bin/true", "coreutils");
+    const FILE_PASSWORD: &str = "File pass 6";
+    const WRONG_PASSWORD: &str = "Wrong pass 6";
+    let dir = TempDir::new("log-escape");
+    let home = dir.0.join("home");
+    let account = SystemUser::add(format!("mdlog{}", std::process::id()), &home, None);
+    let (uid, gid) = (
+        account.account().uid.as_raw(),
+        account.account().gid.as_raw(),
+    );
+    make_home(&home, uid, gid, 0);
+    let listed = hostile_name("listed", 7000);
+    let locked = hostile_name("locked", 7000);
+    let unknown = hostile_name("unknown", 7000);
+    let hash = mdimap::auth::password::hash(FILE_PASSWORD.as_bytes()).unwrap();
+    let home_text = home.display();
+    let users = dir.write(
+        "users",
+        &format!(
+            "{listed}:{hash}:{uid}:{gid}:{home_text}\n\
+             {listed}:{hash}:{uid}:{gid}:{home_text}\n\
+             {locked}:!{hash}:{uid}:{gid}:{home_text}\n\
+             malformed:{hash}:{}:{gid}:{home_text}\n",
+            hostile_name("uid", 7000)
+        ),
+        0o600,
+    );
+    // The program prints a hostile diagnostic (the first 2048 bytes are kept) and refuses.
+    dir.write("said", &hostile_name("checkpassword", 7000), 0o644);
+    let program = dir.write(
+        "checkpw",
+        "#!/bin/sh\ncat \"$(dirname \"$0\")/said\" >&2\nexit 1\n",
+        0o755,
+    );
+    let extra = format!(
+        "MDIMAP_AUTH=userfile,checkpassword\nMDIMAP_USERFILE={}\nMDIMAP_CHECKPASSWORD={}\n",
+        users.display(),
+        program.display()
+    );
+
+    let (server, mut c) = start_mdimapd(&dir, &extra);
+    for (user, what) in [
+        (&listed, "a wrong password for a user of the user file"),
+        (&locked, "a user whose hash is locked"),
+        (&unknown, "a user no backend knows"),
+        (&account.name, "a system user checkpassword refuses"),
+    ] {
+        let r = c.cmd(&format!(
+            "LOGIN {} {}",
+            common::lit(user),
+            quoted(WRONG_PASSWORD)
+        ));
+        assert_no(&r, "AUTHENTICATIONFAILED", what);
+    }
+    wait_for_log(&server, "exited with status 1");
+    let log = logout(&mut c, server);
+
+    // Each place that logs was reached, so the checks below are not vacuous.
+    for needle in [
+        "is listed again",
+        "rejected: wrong password",
+        "is locked",
+        "ignoring malformed user entry",
+        "no backend knows this user",
+        "(exit 1) said:",
+    ] {
+        assert!(
+            log.contains(needle),
+            "no log line says {needle:?}; log:\n{log}"
+        );
+    }
+    for line in log.lines() {
+        assert!(
+            line.bytes().all(|b| (0x20..0x7f).contains(&b)),
+            "a log line holds a byte that is not printable ASCII \
+             (U+2028 starts a new line in some log viewers, U+202E reverses text): {:?}...",
+            &line[..line.floor_char_boundary(300)]
+        );
+        assert!(
+            line.len() < 1024,
+            "a log line of {} bytes: client-supplied text must be capped: {}...",
+            line.len(),
+            &line[..line.floor_char_boundary(200)]
+        );
+    }
+    // The names are there, escaped, not dropped: the forged separators become \x2c, \x5b,
+    // \x5d, so log tools splitting on ", " and "ip=[" cannot be fooled.
+    let forged =
+        "\\xe2\\x80\\xa8LOGIN\\x2c user=root\\x2c ip=\\x5b10.0.0.1\\x5d\\xe2\\x80\\xaegnp.exe";
+    for start in ["listed", "locked", "unknown"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("user {start}{forged}"))),
+            "no backend line names the user {start}... escaped; log:\n{log}"
+        );
+    }
+    assert!(
+        log.contains(&format!("said: checkpassword{forged}")),
+        "checkpassword's output is not in the log, escaped; log:\n{log}"
+    );
+    assert_no_password(&log, &[FILE_PASSWORD, WRONG_PASSWORD]);
+}

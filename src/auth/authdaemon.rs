@@ -20,9 +20,8 @@
 //! after a `FAIL` tells them apart, so that an unknown user can fall through to the next
 //! backend. This module never logs the password or `PASSWD`/`PASSWD2`.
 
-use super::AuthError;
-use super::MailUser;
-use super::backend::{Lookup, Verdict, resolve_maildir, system_user};
+use super::secret::scrub;
+use super::{AuthError, Lookup, MailUser, Verdict, resolve_maildir, system_user};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
@@ -321,13 +320,6 @@ fn parse_options(text: &str) -> Vec<(String, String)> {
             None => (item.to_string(), String::new()),
         })
         .collect()
-}
-
-fn scrub(buffer: &mut [u8]) {
-    for b in buffer.iter_mut() {
-        // SAFETY: a valid &mut u8; volatile so the store is kept.
-        unsafe { std::ptr::write_volatile(b, 0) };
-    }
 }
 
 #[cfg(test)]

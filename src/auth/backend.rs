@@ -20,10 +20,14 @@
 //! after a `FAIL` tells the two cases apart.
 //!
 //! This module orders and combines; it never logs or returns a password, and it does not
-//! change the process's identity.
+//! change the process's identity. What it logs from outside (the user name, a backend's
+//! reason) goes through `logtext::escape`.
 
-use super::{AuthError, MailUser, authdaemon, checkpassword, pam};
-use std::path::{Path, PathBuf};
+use super::{
+    AuthError, Lookup, MailUser, Verdict, authdaemon, checkpassword, pam, system_user, userfile,
+};
+use crate::logtext::escape;
+use std::path::PathBuf;
 
 /// PAM service name used when `MDIMAP_PAM_SERVICE` is not set (`/etc/pam.d/mdimap`).
 pub const DEFAULT_PAM_SERVICE: &str = "mdimap";
@@ -57,24 +61,6 @@ impl Backend {
     }
 }
 
-/// One backend's answer to "may this user in with this password?".
-#[derive(Debug)]
-pub(crate) enum Verdict {
-    Accepted(MailUser),
-    /// The backend knows the user and refuses: wrong password, locked or expired account.
-    /// The text says why, for the log; it never contains the password.
-    Rejected(String),
-    UnknownUser,
-}
-
-/// One backend's answer to "who is this user, and what is their clear-text password?".
-#[derive(Debug)]
-pub(crate) enum Lookup {
-    /// Known; the clear-text password when the backend holds one.
-    Found(MailUser, Option<Vec<u8>>),
-    UnknownUser,
-}
-
 /// Tries each backend in order: the first that knows the user decides (a wrong password at
 /// a backend that knows the user is `Failed`; "unknown user" falls through to the next).
 /// Unavailable from a backend -> try next, and if none succeeded return `Unavailable`.
@@ -94,13 +80,16 @@ pub fn authenticate(
     // NUL ends a C string (PAM, checkpassword) and CR/LF end an authdaemond line, so such a
     // password could be cut short or inject a field; no backend can verify it faithfully.
     if password.iter().any(|&b| matches!(b, 0 | b'\r' | b'\n')) {
-        log::warn!("login for user {user} refused: the password contains NUL, CR or LF");
+        log::warn!(
+            "login for user {} refused: the password contains NUL, CR or LF",
+            escape(user.as_bytes())
+        );
         return Err(AuthError::Failed);
     }
     let mut unavailable: Option<String> = None;
     for backend in backends {
         let answer = match backend {
-            Backend::UserFile(path) => super::userfile_verdict(path, user, password),
+            Backend::UserFile(path) => userfile::verdict(path, user, password),
             Backend::Pam { service } => pam::authenticate(service, user, password),
             Backend::CheckPassword { program, args } => {
                 checkpassword::authenticate(program, args, user, password)
@@ -112,19 +101,31 @@ pub fn authenticate(
         match answer {
             Ok(Verdict::Accepted(mail_user)) => return Ok(mail_user),
             Ok(Verdict::Rejected(why)) => {
-                log::warn!("{}: login for user {user} rejected: {why}", backend.name());
+                log::warn!(
+                    "{}: login for user {} rejected: {}",
+                    backend.name(),
+                    escape(user.as_bytes()),
+                    escape(why.as_bytes())
+                );
                 return Err(AuthError::Failed);
             }
             Ok(Verdict::UnknownUser) => {}
             Err(AuthError::Unavailable(why)) => {
                 log::warn!(
-                    "{}: cannot check user {user}, trying the next backend: {why}",
-                    backend.name()
+                    "{}: cannot check user {}, trying the next backend: {}",
+                    backend.name(),
+                    escape(user.as_bytes()),
+                    escape(why.as_bytes())
                 );
                 unavailable.get_or_insert_with(|| format!("{}: {why}", backend.name()));
             }
             Err(other) => {
-                log::warn!("{}: login for user {user} refused: {other}", backend.name());
+                log::warn!(
+                    "{}: login for user {} refused: {}",
+                    backend.name(),
+                    escape(user.as_bytes()),
+                    escape(other.to_string().as_bytes())
+                );
                 return Err(other);
             }
         }
@@ -169,7 +170,7 @@ fn find(backends: &[Backend], service: &str, user: &str) -> Result<Option<Found>
     let mut unavailable: Option<String> = None;
     for backend in backends {
         let answer = match backend {
-            Backend::UserFile(path) => super::lookup(path, user).map(|found| match found {
+            Backend::UserFile(path) => userfile::lookup(path, user).map(|found| match found {
                 Some(mail_user) => Lookup::Found(mail_user, None),
                 None => Lookup::UnknownUser,
             }),
@@ -186,8 +187,10 @@ fn find(backends: &[Backend], service: &str, user: &str) -> Result<Option<Found>
             Ok(Lookup::UnknownUser) => {}
             Err(AuthError::Unavailable(why)) => {
                 log::warn!(
-                    "{}: cannot look up user {user}, trying the next backend: {why}",
-                    backend.name()
+                    "{}: cannot look up user {}, trying the next backend: {}",
+                    backend.name(),
+                    escape(user.as_bytes()),
+                    escape(why.as_bytes())
                 );
                 unavailable.get_or_insert_with(|| format!("{}: {why}", backend.name()));
             }
@@ -213,7 +216,10 @@ fn finish(
     match unavailable {
         Some(why) => Err(AuthError::Unavailable(why)),
         None => {
-            log::warn!("login for user {user} rejected: no backend knows this user");
+            log::warn!(
+                "login for user {} rejected: no backend knows this user",
+                escape(user.as_bytes())
+            );
             Err(AuthError::Failed)
         }
     }
@@ -223,36 +229,6 @@ fn finish(
 /// reaches a C string, a protocol line or a log line.
 fn plausible_user(user: &str) -> bool {
     !user.is_empty() && !user.chars().any(char::is_control)
-}
-
-/// The system account `name` (getpwnam) as a mail user: its uid, gid and home, with the
-/// maildir `home/Maildir`, no quota and no options. `Ok(None)` when there is no such account.
-pub(crate) fn system_user(name: &str) -> Result<Option<MailUser>, AuthError> {
-    match nix::unistd::User::from_name(name) {
-        Ok(Some(account)) => Ok(Some(MailUser {
-            name: name.to_string(),
-            uid: account.uid.as_raw(),
-            gid: account.gid.as_raw(),
-            maildir: account.dir.join("Maildir"),
-            home: account.dir,
-            quota: None,
-            options: Vec::new(),
-        })),
-        Ok(None) => Ok(None),
-        Err(e) => Err(AuthError::Unavailable(format!(
-            "cannot read the system password database for user {name}: {e}"
-        ))),
-    }
-}
-
-/// `maildir` as the session uses it: empty means `home/Maildir`, relative means relative
-/// to `home` (Courier's rule for authdaemond's MAILDIR and the user file alike).
-pub(crate) fn resolve_maildir(home: &Path, maildir: &Path) -> PathBuf {
-    if maildir.as_os_str().is_empty() {
-        home.join("Maildir")
-    } else {
-        home.join(maildir)
-    }
 }
 
 #[cfg(test)]
@@ -409,32 +385,6 @@ mod tests {
             None
         );
         assert_eq!(clear_password(&[file], "imap", "nobody").unwrap(), None);
-    }
-
-    #[test]
-    fn system_user_is_read_from_passwd() {
-        let root = system_user("root").unwrap().unwrap();
-        assert_eq!((root.uid, root.gid), (0, 0));
-        assert_eq!(root.home, PathBuf::from("/root"));
-        assert_eq!(root.maildir, PathBuf::from("/root/Maildir"));
-        assert_eq!(system_user("no-such-user-mdimap-test").unwrap(), None);
-    }
-
-    #[test]
-    fn maildir_resolution() {
-        let home = Path::new("/home/u");
-        assert_eq!(
-            resolve_maildir(home, Path::new("")),
-            PathBuf::from("/home/u/Maildir")
-        );
-        assert_eq!(
-            resolve_maildir(home, Path::new("box")),
-            PathBuf::from("/home/u/box")
-        );
-        assert_eq!(
-            resolve_maildir(home, Path::new("/srv/m")),
-            PathBuf::from("/srv/m")
-        );
     }
 
     #[test]

@@ -18,10 +18,12 @@
 //! socket) and a pipe on 2, whose first lines are logged on failure with any copy of the
 //! password removed. This module never logs the password itself.
 
-use super::AuthError;
-use super::backend::{Verdict, system_user};
+use super::secret::scrub;
+use super::{AuthError, Verdict, system_user};
+use crate::logtext::escape;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -178,8 +180,9 @@ fn run(
         Some(code) => {
             if code != 0 && !message.is_empty() {
                 log::warn!(
-                    "checkpassword {} (exit {code}) said: {message}",
-                    program.display()
+                    "checkpassword {} (exit {code}) said: {}",
+                    escape(program.as_os_str().as_bytes()),
+                    escape(message.as_bytes())
                 );
             }
             Ok(code)
@@ -241,13 +244,6 @@ fn timestamp() -> String {
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".to_string());
     format!("<{}.{seconds}@{host}>", std::process::id())
-}
-
-fn scrub(buffer: &mut [u8]) {
-    for b in buffer.iter_mut() {
-        // SAFETY: a valid &mut u8; volatile so the store is kept.
-        unsafe { std::ptr::write_volatile(b, 0) };
-    }
 }
 
 #[cfg(test)]

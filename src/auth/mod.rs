@@ -8,6 +8,11 @@
 //! change the process's identity, or talk to the client. It never logs or returns a
 //! password, and it does not tell the caller whether a failure was an unknown user or a
 //! wrong password.
+//!
+//! The arrows point one way: this file holds what every backend shares (the mail user, the
+//! errors, a backend's `Verdict` and `Lookup`, the system account, the maildir rule); the
+//! backends (`userfile`, `pam`, `checkpassword`, `authdaemon`) use it and nothing above
+//! them; `backend` alone knows them all and chains them.
 
 pub mod authdaemon;
 pub mod backend;
@@ -17,8 +22,6 @@ pub mod password;
 pub mod sasl;
 pub mod secret;
 pub mod userfile;
-
-use backend::Verdict;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -80,9 +83,8 @@ impl fmt::Display for AuthError {
             AuthError::Failed => write!(f, "authentication failed: unknown user or wrong password"),
             AuthError::Malformed { path, line, reason } => write!(
                 f,
-                "{}:{line}: malformed user entry: {reason}; fix the line so it reads {}",
-                path.display(),
-                userfile::LINE_FORM
+                "{}:{line}: malformed user entry: {reason}",
+                path.display()
             ),
             AuthError::Unavailable(why) => write!(f, "user database unavailable: {why}"),
         }
@@ -91,251 +93,81 @@ impl fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
-/// A SHA-512-crypt hash of a password nobody knows, checked when the user does not exist
-/// (or cannot log in) so that such attempts take about as long as real ones.
-const DUMMY_HASH: &str = "$6$mdimapTimingEq$1Hh5vlFXkyteqhow7wo2L83fF5Gqtsx9ImHXTfhrHZ2S5tBb6zL2CtxUJHPXR5kcARYc/ziz79ivNArNOsm84.";
+/// One backend's answer to "may this user in with this password?".
+#[derive(Debug)]
+pub(crate) enum Verdict {
+    Accepted(MailUser),
+    /// The backend knows the user and refuses: wrong password, locked or expired account.
+    /// The text says why, for the log; it never contains the password.
+    Rejected(String),
+    UnknownUser,
+}
 
-/// Check `password` for `user` against the user file.
-///
-/// `Failed` covers both an unknown user and a wrong password (and a user whose hash is
-/// empty, locked or of an unknown scheme, which is also logged for the administrator).
-pub fn authenticate(userfile: &Path, user: &str, password: &[u8]) -> Result<MailUser, AuthError> {
-    match userfile_verdict(userfile, user, password)? {
-        Verdict::Accepted(mail_user) => Ok(mail_user),
-        Verdict::Rejected(_) | Verdict::UnknownUser => Err(AuthError::Failed),
+/// One backend's answer to "who is this user, and what is their clear-text password?".
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    /// Known; the clear-text password when the backend holds one.
+    Found(MailUser, Option<Vec<u8>>),
+    UnknownUser,
+}
+
+/// The system account `name` (getpwnam) as a mail user: its uid, gid and home, with the
+/// maildir `home/Maildir`, no quota and no options. `Ok(None)` when there is no such account.
+pub(crate) fn system_user(name: &str) -> Result<Option<MailUser>, AuthError> {
+    match nix::unistd::User::from_name(name) {
+        Ok(Some(account)) => Ok(Some(MailUser {
+            name: name.to_string(),
+            uid: account.uid.as_raw(),
+            gid: account.gid.as_raw(),
+            maildir: account.dir.join("Maildir"),
+            home: account.dir,
+            quota: None,
+            options: Vec::new(),
+        })),
+        Ok(None) => Ok(None),
+        Err(e) => Err(AuthError::Unavailable(format!(
+            "cannot read the system password database for user {name}: {e}"
+        ))),
     }
 }
 
-/// The user file's answer for the backend chain: an unknown user is told apart from a wrong
-/// password (only the chain sees the difference; callers still get `Failed` for both).
-pub(crate) fn userfile_verdict(
-    userfile: &Path,
-    user: &str,
-    password: &[u8],
-) -> Result<Verdict, AuthError> {
-    let found = match userfile::find(userfile, user) {
-        Ok(found) => found,
-        Err(e) => {
-            equalize_timing(password);
-            return Err(e);
-        }
-    };
-    let Some((record, line)) = found else {
-        equalize_timing(password);
-        return Ok(Verdict::UnknownUser);
-    };
-    if password::scheme(&record.hash).is_none() {
-        let what = if record.hash.is_empty() {
-            "is empty"
-        } else if record.hash.starts_with(['!', '*']) {
-            "is locked"
-        } else {
-            "uses an unsupported scheme (use a $6$, $5$ or $2b$ hash)"
-        };
-        log::warn!(
-            "{}:{line}: the password hash of user {} {what}; this user cannot log in",
-            userfile.display(),
-            record.user.name
-        );
-        equalize_timing(password);
-        return Ok(Verdict::Rejected(format!("the password hash {what}")));
-    }
-    if password::verify(password, &record.hash) {
-        Ok(Verdict::Accepted(record.user))
+/// `maildir` as the session uses it: empty means `home/Maildir`, relative means relative
+/// to `home` (Courier's rule for authdaemond's MAILDIR and the user file alike).
+pub(crate) fn resolve_maildir(home: &Path, maildir: &Path) -> PathBuf {
+    if maildir.as_os_str().is_empty() {
+        home.join("Maildir")
     } else {
-        Ok(Verdict::Rejected("wrong password".to_string()))
+        home.join(maildir)
     }
-}
-
-/// Find `user` without a password (PREAUTH, admin commands). `Ok(None)` for an unknown user.
-pub fn lookup(userfile: &Path, user: &str) -> Result<Option<MailUser>, AuthError> {
-    Ok(userfile::find(userfile, user)?.map(|(record, _)| record.user))
-}
-
-fn equalize_timing(password: &[u8]) {
-    // The result is meaningless; only the work matters.
-    std::hint::black_box(password::verify(password, DUMMY_HASH));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-    use std::os::unix::fs::PermissionsExt;
 
-    /// A user file in a fresh temporary directory, removed on drop.
-    struct TempFile {
-        dir: PathBuf,
-        path: PathBuf,
-    }
-
-    impl TempFile {
-        fn new(tag: &str, content: &str) -> TempFile {
-            let dir =
-                std::env::temp_dir().join(format!("mdimap-auth-test-{}-{tag}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("users");
-            let mut f = std::fs::File::create(&path).unwrap();
-            f.write_all(content.as_bytes()).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-            TempFile { dir, path }
-        }
-    }
-
-    impl Drop for TempFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    const SHA512_HELLO: &str = "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1";
-    const SHA256_HELLO: &str = "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5";
-    const BCRYPT_UU: &str = "$2y$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
-
-    fn sample() -> String {
-        format!(
-            "# mdimap users\n\
-             \n\
-             alice:{SHA512_HELLO}:5000:5000:/var/vmail/alice::100000S,50C:disableshared=1\n\
-             bob:{SHA256_HELLO}:5001:5000:/var/vmail/bob:box\n\
-             broken:{SHA512_HELLO}:x:5000:/var/vmail/broken\n\
-             carol:{BCRYPT_UU}:5002:5000:/var/vmail/carol:/srv/carol/Maildir\n\
-             alice:{SHA256_HELLO}:6000:6000:/elsewhere\n\
-             nohash::5003:5000:/var/vmail/nohash\n\
-             locked:!{SHA512_HELLO}:5004:5000:/var/vmail/locked\n\
-             md5:$1$saltstri$YMyguxXMBpd2TEZ.vS/3q1:5005:5000:/var/vmail/md5\n"
-        )
+    #[test]
+    fn system_user_is_read_from_passwd() {
+        let root = system_user("root").unwrap().unwrap();
+        assert_eq!((root.uid, root.gid), (0, 0));
+        assert_eq!(root.home, PathBuf::from("/root"));
+        assert_eq!(root.maildir, PathBuf::from("/root/Maildir"));
+        assert_eq!(system_user("no-such-user-mdimap-test").unwrap(), None);
     }
 
     #[test]
-    fn authenticate_each_scheme() {
-        let f = TempFile::new("schemes", &sample());
-        let alice = authenticate(&f.path, "alice", b"Hello world!").unwrap();
-        assert_eq!(alice.uid, 5000);
-        assert_eq!(alice.maildir, PathBuf::from("/var/vmail/alice/Maildir"));
-        assert_eq!(alice.quota.as_deref(), Some("100000S,50C"));
-        assert!(alice.option_enabled("disableshared"));
-        assert!(!alice.option_enabled("disableimap"));
-        let bob = authenticate(&f.path, "bob", b"Hello world!").unwrap();
-        assert_eq!(bob.maildir, PathBuf::from("/var/vmail/bob/box"));
-        let carol = authenticate(&f.path, "carol", b"U*U").unwrap();
-        assert_eq!(carol.maildir, PathBuf::from("/srv/carol/Maildir"));
-    }
-
-    #[test]
-    fn wrong_password_and_unknown_user_look_alike() {
-        let f = TempFile::new("failed", &sample());
-        assert!(matches!(
-            authenticate(&f.path, "alice", b"wrong"),
-            Err(AuthError::Failed)
-        ));
-        assert!(matches!(
-            authenticate(&f.path, "nobody", b"Hello world!"),
-            Err(AuthError::Failed)
-        ));
-        assert!(matches!(
-            authenticate(&f.path, "ALICE", b"Hello world!"),
-            Err(AuthError::Failed)
-        ));
-        // Empty, locked and unknown-scheme hashes never match, even for their "password".
-        assert!(matches!(
-            authenticate(&f.path, "nohash", b""),
-            Err(AuthError::Failed)
-        ));
-        assert!(matches!(
-            authenticate(&f.path, "locked", b"Hello world!"),
-            Err(AuthError::Failed)
-        ));
-        assert!(matches!(
-            authenticate(&f.path, "md5", b"Hello world!"),
-            Err(AuthError::Failed)
-        ));
-    }
-
-    #[test]
-    fn first_entry_wins() {
-        let f = TempFile::new("dup", &sample());
-        // The second alice line (SHA-256 hash, uid 6000) is ignored.
-        let alice = lookup(&f.path, "alice").unwrap().unwrap();
-        assert_eq!(alice.uid, 5000);
-        assert!(authenticate(&f.path, "alice", b"Hello world!").is_ok());
-    }
-
-    #[test]
-    fn malformed_line_reported_only_for_its_user() {
-        let f = TempFile::new("malformed", &sample());
-        match authenticate(&f.path, "broken", b"Hello world!") {
-            Err(AuthError::Malformed { path, line, reason }) => {
-                assert_eq!(path, f.path);
-                assert_eq!(line, 5);
-                assert!(reason.contains("uid"), "{reason}");
-            }
-            other => panic!("expected Malformed, got {other:?}"),
-        }
-        match lookup(&f.path, "broken") {
-            Err(e @ AuthError::Malformed { .. }) => {
-                let text = e.to_string();
-                assert!(
-                    text.starts_with(&format!("{}:5: ", f.path.display())),
-                    "{text}"
-                );
-                assert!(text.contains("name:hash:uid:gid:home"), "{text}");
-            }
-            other => panic!("expected Malformed, got {other:?}"),
-        }
-        // Users on good lines after the bad one are unaffected.
-        assert!(authenticate(&f.path, "carol", b"U*U").is_ok());
-    }
-
-    #[test]
-    fn malformed_duplicate_after_good_line_is_ignored() {
-        let content = format!("dan:{SHA512_HELLO}:1:1:/home/dan\ndan:oops\n");
-        let f = TempFile::new("dupbad", &content);
-        assert!(authenticate(&f.path, "dan", b"Hello world!").is_ok());
-    }
-
-    #[test]
-    fn lookup_unknown_and_missing_file() {
-        let f = TempFile::new("lookup", &sample());
-        assert_eq!(lookup(&f.path, "nobody").unwrap(), None);
-        let missing = f.dir.join("does-not-exist");
-        match lookup(&missing, "alice") {
-            Err(e @ AuthError::Unavailable(_)) => {
-                assert!(e.to_string().contains("does-not-exist"));
-            }
-            other => panic!("expected Unavailable, got {other:?}"),
-        }
-        assert!(matches!(
-            authenticate(&missing, "alice", b"x"),
-            Err(AuthError::Unavailable(_))
-        ));
-    }
-
-    #[test]
-    fn errors_never_contain_the_password() {
-        let content = "eve:$6$x$y:1:1:relative/home\n";
-        let f = TempFile::new("nopass", content);
-        let err = authenticate(&f.path, "eve", b"TopSecretPassword").unwrap_err();
-        assert!(!err.to_string().contains("TopSecretPassword"));
-        assert!(!format!("{err:?}").contains("TopSecretPassword"));
-        assert!(!AuthError::Failed.to_string().contains("TopSecretPassword"));
-    }
-
-    #[test]
-    fn hash_then_authenticate() {
-        let h = password::hash(b"n3w pass").unwrap();
-        let f = TempFile::new("roundtrip", &format!("frank:{h}:7:7:/home/frank\n"));
-        assert!(authenticate(&f.path, "frank", b"n3w pass").is_ok());
-        assert!(authenticate(&f.path, "frank", b"n3w pas").is_err());
-    }
-
-    #[test]
-    fn dummy_hash_is_well_formed() {
+    fn maildir_resolution() {
+        let home = Path::new("/home/u");
         assert_eq!(
-            password::scheme(DUMMY_HASH),
-            Some(password::Scheme::Sha512Crypt)
+            resolve_maildir(home, Path::new("")),
+            PathBuf::from("/home/u/Maildir")
         );
-        assert!(!password::verify(b"", DUMMY_HASH));
+        assert_eq!(
+            resolve_maildir(home, Path::new("box")),
+            PathBuf::from("/home/u/box")
+        );
+        assert_eq!(
+            resolve_maildir(home, Path::new("/srv/m")),
+            PathBuf::from("/srv/m")
+        );
     }
 }

@@ -16,8 +16,8 @@
 //! identity, and never logs the password. The process is root here, so pam_unix reads
 //! `/etc/shadow` itself.
 
-use super::AuthError;
-use super::backend::{Verdict, system_user};
+use super::{AuthError, Verdict, system_user};
+use crate::logtext::escape;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::sync::OnceLock;
 
@@ -248,7 +248,7 @@ extern "C" fn converse(
                 if !message.msg.is_null() {
                     // SAFETY: libpam's message text is a NUL-terminated string.
                     let text = unsafe { CStr::from_ptr(message.msg) };
-                    log::info!("pam: {}", text.to_string_lossy());
+                    log::info!("pam: {}", escape(text.to_bytes()));
                 }
                 None
             }

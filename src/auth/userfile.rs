@@ -29,11 +29,14 @@
 //! logging in (with an error naming the file and line); other users are unaffected and the
 //! line is reported in the log.
 //!
-//! This module reads and formats; it does not check passwords (see `password`) and does not
-//! change processes' identities.
+//! This module reads and formats the file and, as a backend of the chain, checks a password
+//! against a user's hash (the hashing itself is `password`'s). It does not change
+//! processes' identities, and it never logs the password.
 
-use super::{AuthError, MailUser};
+use super::{AuthError, MailUser, Verdict, password, resolve_maildir};
+use crate::logtext::escape;
 use std::collections::HashSet;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// The shape of a line, for error messages.
@@ -125,13 +128,7 @@ fn parse_fields(text: &str) -> Result<UserRecord, String> {
             home.display().to_string()
         ));
     }
-    let maildir_field = rest.first().copied().unwrap_or("");
-    let maildir = if maildir_field.is_empty() {
-        home.join("Maildir")
-    } else {
-        // join() keeps an absolute maildir as it is and puts a relative one under home.
-        home.join(maildir_field)
-    };
+    let maildir = resolve_maildir(&home, Path::new(rest.first().copied().unwrap_or("")));
     let quota_field = rest.get(1).copied().unwrap_or("");
     let quota = if quota_field.is_empty() {
         None
@@ -226,8 +223,8 @@ pub fn find(path: &Path, user: &str) -> Result<Option<(UserRecord, usize)>, Auth
                 if !seen.insert(record.user.name.as_bytes().to_vec()) {
                     log::warn!(
                         "{}:{line_no}: user {} is listed again; the first entry is used and this one ignored",
-                        path.display(),
-                        record.user.name
+                        escape(path.as_os_str().as_bytes()),
+                        escape(record.user.name.as_bytes())
                     );
                 } else if record.user.name == user {
                     found = Some((record, line_no));
@@ -239,17 +236,80 @@ pub fn find(path: &Path, user: &str) -> Result<Option<(UserRecord, usize)>, Auth
                     return Err(AuthError::Malformed {
                         path: path.to_path_buf(),
                         line: line_no,
-                        reason,
+                        reason: format!("{reason}; fix the line so it reads {LINE_FORM}"),
                     });
                 }
                 log::warn!(
-                    "{}:{line_no}: ignoring malformed user entry: {reason}",
-                    path.display()
+                    "{}:{line_no}: ignoring malformed user entry: {}",
+                    escape(path.as_os_str().as_bytes()),
+                    escape(reason.as_bytes())
                 );
             }
         }
     }
     Ok(found)
+}
+
+/// A SHA-512-crypt hash of a password nobody knows, checked when the user does not exist
+/// (or cannot log in) so that such attempts take about as long as real ones.
+const DUMMY_HASH: &str = "$6$mdimapTimingEq$1Hh5vlFXkyteqhow7wo2L83fF5Gqtsx9ImHXTfhrHZ2S5tBb6zL2CtxUJHPXR5kcARYc/ziz79ivNArNOsm84.";
+
+/// Check `password` for `user` against the user file at `userfile`.
+///
+/// `Failed` covers both an unknown user and a wrong password (and a user whose hash is
+/// empty, locked or of an unknown scheme, which is also logged for the administrator).
+pub fn authenticate(userfile: &Path, user: &str, password: &[u8]) -> Result<MailUser, AuthError> {
+    match verdict(userfile, user, password)? {
+        Verdict::Accepted(mail_user) => Ok(mail_user),
+        Verdict::Rejected(_) | Verdict::UnknownUser => Err(AuthError::Failed),
+    }
+}
+
+/// The user file's answer for the backend chain: an unknown user is told apart from a wrong
+/// password (only the chain sees the difference; callers still get `Failed` for both).
+pub(crate) fn verdict(userfile: &Path, user: &str, password: &[u8]) -> Result<Verdict, AuthError> {
+    let found = match find(userfile, user) {
+        Ok(found) => found,
+        Err(e) => {
+            equalize_timing(password);
+            return Err(e);
+        }
+    };
+    let Some((record, line)) = found else {
+        equalize_timing(password);
+        return Ok(Verdict::UnknownUser);
+    };
+    if password::scheme(&record.hash).is_none() {
+        let what = if record.hash.is_empty() {
+            "is empty"
+        } else if record.hash.starts_with(['!', '*']) {
+            "is locked"
+        } else {
+            "uses an unsupported scheme (use a $6$, $5$ or $2b$ hash)"
+        };
+        log::warn!(
+            "{}:{line}: the password hash of user {} {what}; this user cannot log in",
+            escape(userfile.as_os_str().as_bytes()),
+            escape(record.user.name.as_bytes())
+        );
+        equalize_timing(password);
+        return Ok(Verdict::Rejected(format!("the password hash {what}")));
+    }
+    if password::verify(password, &record.hash) {
+        Ok(Verdict::Accepted(record.user))
+    } else {
+        Ok(Verdict::Rejected("wrong password".to_string()))
+    }
+}
+
+/// Find `user` without a password (PREAUTH, admin commands). `Ok(None)` for an unknown user.
+pub fn lookup(userfile: &Path, user: &str) -> Result<Option<MailUser>, AuthError> {
+    Ok(find(userfile, user)?.map(|(record, _)| record.user))
+}
+
+fn equalize_timing(password: &[u8]) {
+    // The result is meaningless; only the work matters.
+    std::hint::black_box(password::verify(password, DUMMY_HASH));
 }
 
 /// Password hashes are secrets; say so if anyone on the machine can read them.
@@ -261,7 +321,7 @@ fn warn_if_world_readable(path: &Path) {
         log::warn!(
             "the user file {} is readable by every local user, exposing password hashes; \
              make it private (chmod 600 or 640)",
-            path.display()
+            escape(path.as_os_str().as_bytes())
         );
     }
 }
@@ -344,6 +404,8 @@ pub fn format_line(user: &MailUser, hash: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
 
     fn record(line: &str) -> UserRecord {
         match parse_line(line.as_bytes()) {
@@ -441,5 +503,181 @@ mod tests {
         bad.name = "a:b".into();
         assert!(format_line(&bad, "x").is_err());
         assert!(format_line(&r.user, "has:colon").is_err());
+    }
+
+    /// A user file in a fresh temporary directory, removed on drop.
+    struct TempFile {
+        dir: PathBuf,
+        path: PathBuf,
+    }
+
+    impl TempFile {
+        fn new(tag: &str, content: &str) -> TempFile {
+            let dir =
+                std::env::temp_dir().join(format!("mdimap-auth-test-{}-{tag}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("users");
+            let mut f = std::fs::File::create(&path).unwrap();
+            f.write_all(content.as_bytes()).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            TempFile { dir, path }
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    const SHA512_HELLO: &str = "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1";
+    const SHA256_HELLO: &str = "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5";
+    const BCRYPT_UU: &str = "$2y$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+
+    fn sample() -> String {
+        format!(
+            "# mdimap users\n\
+             \n\
+             alice:{SHA512_HELLO}:5000:5000:/var/vmail/alice::100000S,50C:disableshared=1\n\
+             bob:{SHA256_HELLO}:5001:5000:/var/vmail/bob:box\n\
+             broken:{SHA512_HELLO}:x:5000:/var/vmail/broken\n\
+             carol:{BCRYPT_UU}:5002:5000:/var/vmail/carol:/srv/carol/Maildir\n\
+             alice:{SHA256_HELLO}:6000:6000:/elsewhere\n\
+             nohash::5003:5000:/var/vmail/nohash\n\
+             locked:!{SHA512_HELLO}:5004:5000:/var/vmail/locked\n\
+             md5:$1$saltstri$YMyguxXMBpd2TEZ.vS/3q1:5005:5000:/var/vmail/md5\n"
+        )
+    }
+
+    #[test]
+    fn authenticate_each_scheme() {
+        let f = TempFile::new("schemes", &sample());
+        let alice = authenticate(&f.path, "alice", b"Hello world!").unwrap();
+        assert_eq!(alice.uid, 5000);
+        assert_eq!(alice.maildir, PathBuf::from("/var/vmail/alice/Maildir"));
+        assert_eq!(alice.quota.as_deref(), Some("100000S,50C"));
+        assert!(alice.option_enabled("disableshared"));
+        assert!(!alice.option_enabled("disableimap"));
+        let bob = authenticate(&f.path, "bob", b"Hello world!").unwrap();
+        assert_eq!(bob.maildir, PathBuf::from("/var/vmail/bob/box"));
+        let carol = authenticate(&f.path, "carol", b"U*U").unwrap();
+        assert_eq!(carol.maildir, PathBuf::from("/srv/carol/Maildir"));
+    }
+
+    #[test]
+    fn wrong_password_and_unknown_user_look_alike() {
+        let f = TempFile::new("failed", &sample());
+        assert!(matches!(
+            authenticate(&f.path, "alice", b"wrong"),
+            Err(AuthError::Failed)
+        ));
+        assert!(matches!(
+            authenticate(&f.path, "nobody", b"Hello world!"),
+            Err(AuthError::Failed)
+        ));
+        assert!(matches!(
+            authenticate(&f.path, "ALICE", b"Hello world!"),
+            Err(AuthError::Failed)
+        ));
+        // Empty, locked and unknown-scheme hashes never match, even for their "password".
+        assert!(matches!(
+            authenticate(&f.path, "nohash", b""),
+            Err(AuthError::Failed)
+        ));
+        assert!(matches!(
+            authenticate(&f.path, "locked", b"Hello world!"),
+            Err(AuthError::Failed)
+        ));
+        assert!(matches!(
+            authenticate(&f.path, "md5", b"Hello world!"),
+            Err(AuthError::Failed)
+        ));
+    }
+
+    #[test]
+    fn first_entry_wins() {
+        let f = TempFile::new("dup", &sample());
+        // The second alice line (SHA-256 hash, uid 6000) is ignored.
+        let alice = lookup(&f.path, "alice").unwrap().unwrap();
+        assert_eq!(alice.uid, 5000);
+        assert!(authenticate(&f.path, "alice", b"Hello world!").is_ok());
+    }
+
+    #[test]
+    fn malformed_line_reported_only_for_its_user() {
+        let f = TempFile::new("malformed", &sample());
+        match authenticate(&f.path, "broken", b"Hello world!") {
+            Err(AuthError::Malformed { path, line, reason }) => {
+                assert_eq!(path, f.path);
+                assert_eq!(line, 5);
+                assert!(reason.contains("uid"), "{reason}");
+            }
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+        match lookup(&f.path, "broken") {
+            Err(e @ AuthError::Malformed { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.starts_with(&format!("{}:5: ", f.path.display())),
+                    "{text}"
+                );
+                assert!(text.contains("name:hash:uid:gid:home"), "{text}");
+            }
+            other => panic!("expected Malformed, got {other:?}"),
+        }
+        // Users on good lines after the bad one are unaffected.
+        assert!(authenticate(&f.path, "carol", b"U*U").is_ok());
+    }
+
+    #[test]
+    fn malformed_duplicate_after_good_line_is_ignored() {
+        let content = format!("dan:{SHA512_HELLO}:1:1:/home/dan\ndan:oops\n");
+        let f = TempFile::new("dupbad", &content);
+        assert!(authenticate(&f.path, "dan", b"Hello world!").is_ok());
+    }
+
+    #[test]
+    fn lookup_unknown_and_missing_file() {
+        let f = TempFile::new("lookup", &sample());
+        assert_eq!(lookup(&f.path, "nobody").unwrap(), None);
+        let missing = f.dir.join("does-not-exist");
+        match lookup(&missing, "alice") {
+            Err(e @ AuthError::Unavailable(_)) => {
+                assert!(e.to_string().contains("does-not-exist"));
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+        assert!(matches!(
+            authenticate(&missing, "alice", b"x"),
+            Err(AuthError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn errors_never_contain_the_password() {
+        let content = "eve:$6$x$y:1:1:relative/home\n";
+        let f = TempFile::new("nopass", content);
+        let err = authenticate(&f.path, "eve", b"TopSecretPassword").unwrap_err();
+        assert!(!err.to_string().contains("TopSecretPassword"));
+        assert!(!format!("{err:?}").contains("TopSecretPassword"));
+        assert!(!AuthError::Failed.to_string().contains("TopSecretPassword"));
+    }
+
+    #[test]
+    fn hash_then_authenticate() {
+        let h = password::hash(b"n3w pass").unwrap();
+        let f = TempFile::new("roundtrip", &format!("frank:{h}:7:7:/home/frank\n"));
+        assert!(authenticate(&f.path, "frank", b"n3w pass").is_ok());
+        assert!(authenticate(&f.path, "frank", b"n3w pas").is_err());
+    }
+
+    #[test]
+    fn dummy_hash_is_well_formed() {
+        assert_eq!(
+            password::scheme(DUMMY_HASH),
+            Some(password::Scheme::Sha512Crypt)
+        );
+        assert!(!password::verify(b"", DUMMY_HASH));
     }
 }

@@ -6,6 +6,8 @@
 //! sent as a literal. Everything here appends to a byte buffer: responses are
 //! built in memory and written with one call.
 
+use super::chars::is_atom_char;
+
 /// Appends `s` as an IMAP `string`: quoted when possible, else a literal.
 pub fn push_string(out: &mut Vec<u8>, s: &[u8]) {
     push_string_utf8(out, s, false)
@@ -50,11 +52,6 @@ pub fn push_astring(out: &mut Vec<u8>, s: &[u8], utf8: bool) {
     } else {
         push_string_utf8(out, s, utf8);
     }
-}
-
-/// ATOM-CHAR from RFC 3501: any CHAR except atom-specials.
-pub fn is_atom_char(b: u8) -> bool {
-    b > 0x20 && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
 }
 
 fn quotable(s: &[u8], utf8: bool) -> bool {

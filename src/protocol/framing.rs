@@ -8,6 +8,7 @@
 //! whatever the client sends. It must not interpret the command's grammar; that
 //! is `parser.rs`.
 
+use super::chars::is_tag_char;
 use std::io::{self, Read, Write};
 
 /// How much is asked of the underlying stream per read.
@@ -144,7 +145,7 @@ fn literal_announcement(line: &[u8]) -> Option<Announcement> {
 /// The tag of a command's first line, if it looks like one, for error replies.
 fn tag_of(line: &[u8]) -> Option<Vec<u8>> {
     let tag = line.split(|&b| b == b' ').next()?;
-    if !tag.is_empty() && tag.iter().all(|&b| super::parser::is_tag_char(b)) {
+    if !tag.is_empty() && tag.iter().all(|&b| is_tag_char(b)) {
         Some(tag.to_vec())
     } else {
         None

@@ -2,6 +2,7 @@
 //! encoding of response strings. It knows nothing of files, users or sessions.
 
 pub mod base64;
+pub mod chars;
 pub mod command;
 pub mod datetime;
 pub mod encode;

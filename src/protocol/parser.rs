@@ -11,11 +11,11 @@
 //! SEARCH criteria always come back wrapped in [`SearchKey::And`], even a
 //! single key, so callers see one shape for the top level.
 
+use super::chars::{is_astring_char, is_atom_char, is_list_char, is_tag_char};
 use super::command::{
     Command, CommandBody, FetchItem, MessageData, SearchKey, Section, SectionText, StatusItem,
     StoreMode,
 };
-use super::encode::is_atom_char;
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
 use super::{base64, datetime};
@@ -45,21 +45,6 @@ const MAX_SEARCH_DEPTH: usize = 100;
 const MAX_SEARCH_KEYS: usize = 1000;
 
 type PResult<T> = Result<T, String>;
-
-/// ASTRING-CHAR: ATOM-CHAR or `]`.
-pub fn is_astring_char(b: u8) -> bool {
-    is_atom_char(b) || b == b']'
-}
-
-/// A tag character: ASTRING-CHAR except `+`.
-pub fn is_tag_char(b: u8) -> bool {
-    is_astring_char(b) && b != b'+'
-}
-
-/// list-char: ATOM-CHAR, the wildcards `%` and `*`, or `]`.
-fn is_list_char(b: u8) -> bool {
-    is_astring_char(b) || b == b'%' || b == b'*'
-}
 
 fn is_sequence_char(b: u8) -> bool {
     b.is_ascii_digit() || matches!(b, b':' | b',' | b'*')

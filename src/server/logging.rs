@@ -1,12 +1,45 @@
 //! Where log lines go: syslog (facility mail), as an administrator of a mail
 //! server expects, or stderr for tests and foreground runs.
 //!
-//! Text that came from a client (a user name, say) goes through
-//! [`escape`] first, so nobody can forge a log line.
+//! Text that came from outside (a user name, a user-file entry, a backend's
+//! answer) goes through [`crate::logtext::escape`] where it is logged, so that
+//! nobody can forge a field. Behind that, every line passes
+//! [`crate::logtext::confine`] here on its way out: whatever a caller forgot,
+//! no line carries a byte that is not printable ASCII or grows without bound.
 
 use std::io::Write;
 
 use log::{LevelFilter, Log, Metadata, Record};
+
+use crate::logtext;
+
+/// A logger that hands each message, confined, to `inner`.
+struct Confined<L> {
+    inner: L,
+}
+
+impl<L: Log> Log for Confined<L> {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        self.inner.enabled(metadata)
+    }
+    fn log(&self, record: &Record) {
+        let message = record.args().to_string();
+        let message = logtext::confine(&message);
+        self.inner.log(
+            &Record::builder()
+                .args(format_args!("{message}"))
+                .level(record.level())
+                .target(record.target())
+                .module_path(record.module_path())
+                .file(record.file())
+                .line(record.line())
+                .build(),
+        );
+    }
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
 
 struct StderrLogger {
     program: &'static str,
@@ -42,42 +75,20 @@ pub fn init(program: &'static str, to_stderr: bool) {
             pid: std::process::id(),
         };
         if let Ok(logger) = syslog::unix(formatter)
-            && log::set_boxed_logger(Box::new(syslog::BasicLogger::new(logger))).is_ok()
+            && log::set_boxed_logger(Box::new(Confined {
+                inner: syslog::BasicLogger::new(logger),
+            }))
+            .is_ok()
         {
             log::set_max_level(LevelFilter::Info);
             return;
         }
     }
-    if log::set_boxed_logger(Box::new(StderrLogger { program })).is_ok() {
+    if log::set_boxed_logger(Box::new(Confined {
+        inner: StderrLogger { program },
+    }))
+    .is_ok()
+    {
         log::set_max_level(LevelFilter::Info);
-    }
-}
-
-/// Makes client-supplied text safe for one log line: control characters,
-/// backslashes and non-ASCII bytes become `\xNN`, and the length is capped.
-pub fn escape(s: &[u8]) -> String {
-    let mut out = String::new();
-    for &b in s.iter().take(256) {
-        if (0x20..0x7f).contains(&b) && b != b'\\' && b != b'[' && b != b']' && b != b',' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    if s.len() > 256 {
-        out.push_str("...");
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn escapes_forgery_attempts() {
-        assert_eq!(
-            super::escape(b"bob\nLOGIN, user=root"),
-            "bob\\x0aLOGIN\\x2c user=root"
-        );
-        assert_eq!(super::escape(b"a]b"), "a\\x5db");
     }
 }

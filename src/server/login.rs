@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use rustls::ServerConfig;
 
-use super::logging::escape;
 use super::tls;
 use crate::auth::sasl::{Credentials, Exchange, Mechanism, Refusal, Step, cram_matches};
 use crate::auth::secret::Secret;
 use crate::auth::{AuthError, MailUser};
 use crate::conn::{Deadline, Incoming, Io};
+use crate::logtext::escape;
 use crate::protocol::base64;
 use crate::protocol::command::CommandBody;
 use crate::protocol::framing::{FrameError, Limits};

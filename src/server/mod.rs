@@ -25,7 +25,7 @@ use crate::session::{End, Session, SessionSettings};
 
 use login::{CAPABILITIES, FrontDoor, PREAUTH_LIMITS, Peer};
 
-use logging::escape;
+use crate::logtext::escape;
 
 /// What `mdimapd`'s command line asks for.
 #[derive(Debug, Clone, Default)]

@@ -91,7 +91,7 @@ pub fn parse_for_store(
 
 /// A keyword is an atom; Courier additionally keeps it on one line of a file.
 pub fn valid_keyword(k: &str) -> bool {
-    !k.is_empty() && k.len() <= 128 && k.bytes().all(crate::protocol::encode::is_atom_char)
+    !k.is_empty() && k.len() <= 128 && k.bytes().all(crate::protocol::chars::is_atom_char)
 }
 
 /// Appends `(\Seen \Recent $Label)` for one message.
