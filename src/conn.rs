@@ -395,10 +395,21 @@ impl Io {
         let fragments = match self.reader.read_command(&mut self.writer) {
             Ok(f) => f,
             Err(e) => {
+                let in_sync = !matches!(e, FrameError::LiteralTooBig { in_sync: false, .. });
                 return match response::for_frame_error(&e) {
-                    Some((tag, answer)) => {
+                    Some((tag, answer)) if in_sync => {
                         let _ = self.write_all(&answer.encode(&tag));
                         Incoming::Rejected
+                    }
+                    Some((tag, answer)) => {
+                        // The literal's octets are still coming and will not
+                        // be read: nothing after them can be understood.
+                        let _ = self.write_all(&answer.encode(&tag));
+                        self.send(b"* BYE Literal too large to skip; closing the connection.\r\n");
+                        Incoming::Closed(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "a literal too large to skip",
+                        ))
                     }
                     None => match e {
                         FrameError::Io(e) => Incoming::Closed(e),

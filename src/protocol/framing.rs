@@ -85,6 +85,11 @@ pub enum FrameError {
         tag: Option<Vec<u8>>,
         size: u64,
         synchronizing: bool,
+        /// False when a non-synchronizing literal was too large even to
+        /// skip (more than a whole command's worth): its octets are still
+        /// coming, the stream cannot be resynchronised, and the connection
+        /// must end after the answer.
+        in_sync: bool,
     },
 }
 
@@ -221,6 +226,7 @@ impl<R: Read> CommandReader<R> {
                         tag: tag.clone(),
                         size,
                         synchronizing: literal.synchronizing,
+                        in_sync: true,
                     };
                     return Err(self.reject_literal(literal, error));
                 }
@@ -244,36 +250,76 @@ impl<R: Read> CommandReader<R> {
 
     /// Handles a literal over the limits: a synchronizing one is never sent
     /// by the client, a non-synchronizing one is already on its way and must
-    /// be skipped with the rest of its command to keep the stream in sync.
+    /// be skipped with the rest of its command to keep the stream in sync —
+    /// unless skipping it would mean reading more than a whole command's
+    /// worth (`{4294967296+}`): then nothing more is read, and the error says
+    /// the stream is out of sync.
     fn reject_literal(&mut self, literal: Announcement, error: FrameError) -> FrameError {
         if literal.synchronizing {
             return error;
         }
-        if let Err(e) = self.discard(literal.size) {
-            return e;
+        let mut budget = self.limits.max_command as u64;
+        let skipped = self
+            .discard_within(literal.size, &mut budget)
+            .and_then(|ok| {
+                if ok {
+                    self.skip_rest_of_command(&mut budget)
+                } else {
+                    Ok(false)
+                }
+            });
+        match (skipped, error) {
+            (Err(e), _) => e,
+            (Ok(true), error) => error,
+            (
+                Ok(false),
+                FrameError::LiteralTooBig {
+                    tag,
+                    size,
+                    synchronizing,
+                    ..
+                },
+            ) => FrameError::LiteralTooBig {
+                tag,
+                size,
+                synchronizing,
+                in_sync: false,
+            },
+            (Ok(false), other) => other,
         }
-        if let Err(e) = self.skip_rest_of_command() {
-            return e;
+    }
+
+    /// Discards `size` octets if they fit what is left of `budget`; false
+    /// (and nothing read) when they do not.
+    fn discard_within(&mut self, size: u64, budget: &mut u64) -> Result<bool, FrameError> {
+        if size > *budget {
+            return Ok(false);
         }
-        error
+        *budget -= size;
+        self.discard(size)?;
+        Ok(true)
     }
 
     /// Skips lines and non-synchronizing literals up to the command's end.
     /// Stops before a synchronizing literal: the client will not send it
     /// without a continuation, and the tagged error ends its command.
-    fn skip_rest_of_command(&mut self) -> Result<(), FrameError> {
+    fn skip_rest_of_command(&mut self, budget: &mut u64) -> Result<bool, FrameError> {
         loop {
             let line = match self.next_line() {
                 Ok(line) => line,
-                Err(FrameError::LineTooLong { .. }) => return Ok(()),
+                Err(FrameError::LineTooLong { .. }) => return Ok(true),
                 Err(e) => return Err(e),
             };
             match literal_announcement(&line) {
                 Some(Announcement {
                     size,
                     synchronizing: false,
-                }) => self.discard(size)?,
-                _ => return Ok(()),
+                }) => {
+                    if !self.discard_within(size, budget)? {
+                        return Ok(false);
+                    }
+                }
+                _ => return Ok(true),
             }
         }
     }
@@ -673,6 +719,7 @@ mod tests {
                 tag,
                 size,
                 synchronizing,
+                ..
             }) => {
                 assert_eq!(tag.as_deref(), Some(&b"a1"[..]));
                 assert_eq!(size, 11);
@@ -692,6 +739,7 @@ mod tests {
                 tag,
                 size: 12,
                 synchronizing: false,
+                in_sync: true,
             }) => {
                 assert_eq!(tag.as_deref(), Some(&b"a"[..]));
             }
@@ -701,6 +749,29 @@ mod tests {
             r.read_command(&mut io::sink()).unwrap(),
             vec![line("b NOOP")]
         );
+    }
+
+    #[test]
+    fn huge_non_synchronizing_literal_is_not_read() {
+        // Four gigabytes announced: nothing of it is read, the stream is
+        // declared out of sync.
+        let mut r = CommandReader::new(
+            &b"a APPEND INBOX {4294967296+}\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"[..],
+            Limits {
+                max_line: 100,
+                max_literal: 10,
+                max_command: 40,
+            },
+        );
+        match r.read_command(&mut io::sink()) {
+            Err(FrameError::LiteralTooBig {
+                size: 4_294_967_296,
+                in_sync: false,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(r.has_buffered(), "the literal's octets were left unread");
     }
 
     #[test]

@@ -298,11 +298,13 @@ mod tests {
             tag: Some(b"a1".to_vec()),
             size: 1 << 40,
             synchronizing: true,
+            in_sync: true,
         };
         let nonsync = FrameError::LiteralTooBig {
             tag: Some(b"a2".to_vec()),
             size: 1 << 40,
             synchronizing: false,
+            in_sync: false,
         };
         let (t, c) = for_frame_error(&sync).unwrap();
         assert_eq!(c.encode(&t), b"a1 NO [TOOBIG] Literal too large.\r\n");
