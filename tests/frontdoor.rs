@@ -240,6 +240,17 @@ struct Listen {
 
 impl Listen {
     fn start(conf: &Path, plain: bool, tls: bool) -> Listen {
+        Listen::start_with(conf, plain, tls, |_| {})
+    }
+
+    /// [`Listen::start`], with `prepare` given the command before it is
+    /// spawned (more options, environment, an inherited descriptor).
+    fn start_with(
+        conf: &Path,
+        plain: bool,
+        tls: bool,
+        prepare: impl FnOnce(&mut Command),
+    ) -> Listen {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mdimap-listen"));
         cmd.arg("--config").arg(conf).arg("--log-stderr");
         if plain {
@@ -249,6 +260,7 @@ impl Listen {
             cmd.args(["--listen-tls", "127.0.0.1:0"]);
         }
         cmd.env_remove("TCPREMOTEIP");
+        prepare(&mut cmd);
         let (child, log, rx) = common::spawn_announcing(&mut cmd);
         let mut l = Listen {
             child,
@@ -2387,4 +2399,113 @@ fn oversized_literals_are_refused() {
         1,
         "only the small message is stored"
     );
+}
+
+// ---------------------------------------------------------------------------
+// 15. Listener hardening (issue 6): PROXY headers read beside the accept
+// loop, MAXPERIP per IPv6 /64, and what mdimapd inherits
+// ---------------------------------------------------------------------------
+
+/// Whether the server has neither closed `s` nor sent anything on it: a
+/// non-blocking read finds nothing to read and no end of file.
+fn still_open_and_silent(s: &TcpStream) -> Result<(), String> {
+    s.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let r = (&*s).read(&mut byte);
+    s.set_nonblocking(false).unwrap();
+    match r {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+        Ok(0) => Err("closed by the server".to_string()),
+        Ok(_) => Err(format!("the server sent {:?}", byte[0] as char)),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// Five connections from a trusted proxy that never send their header must
+/// not hold up a sixth that does: the sixth is greeted while the five are
+/// still open (the listener has given up on none of them), so it was not
+/// queued behind their header timeouts. The timeout is made far longer than
+/// the test, so "still open" can only mean "not waited for in turn".
+#[test]
+fn listener_serves_behind_silent_proxy_connections() {
+    let (_dir, conf, _) = setup(
+        "proxy-pending",
+        "MDIMAP_PROXY_TRUSTED=127.0.0.1/32\nMAXDAEMONS=40\nMAXPERIP=40\n",
+    );
+    let l = Listen::start_with(&conf, true, false, |cmd| {
+        cmd.args(["--proxy-timeout", "600"]);
+    });
+    let silent: Vec<TcpStream> = (0..5)
+        .map(|_| TcpStream::connect(("127.0.0.1", l.plain_port())).unwrap())
+        .collect();
+    let mut s = TcpStream::connect(("127.0.0.1", l.plain_port())).unwrap();
+    s.write_all(&proxy_v1("198.51.100.30", 43000)).unwrap();
+    let mut c = Client::new(s);
+    match c.read_line_within(Duration::from_secs(60)) {
+        Read1::Line(g) if g.starts_with("* OK") => c.greeting = g,
+        other => panic!(
+            "no greeting for a client behind five silent proxy connections: {other:?}\n{}",
+            l.log_text()
+        ),
+    }
+    for (i, s) in silent.iter().enumerate() {
+        if let Err(e) = still_open_and_silent(s) {
+            panic!(
+                "silent connection {i}: {e} before the sixth was greeted\n{}",
+                l.log_text()
+            );
+        }
+    }
+    c.ok("NOOP");
+    assert!(
+        l.wait_log(
+            "Connection, ip=[198.51.100.30], port=[43000]",
+            Duration::from_secs(5)
+        ),
+        "the session must be logged with the client's address from the header:\n{}",
+        l.log_text()
+    );
+    drop(silent);
+}
+
+/// Connections waiting for their PROXY header take MAXDAEMONS slots, so a
+/// trusted proxy that opens connections and sends nothing cannot make the
+/// listener hold an unbounded number of them; a slot is freed when such a
+/// connection goes away.
+#[test]
+fn listener_counts_pending_proxy_headers_against_maxdaemons() {
+    let (_dir, conf, _) = setup(
+        "proxy-pending-limit",
+        "MDIMAP_PROXY_TRUSTED=127.0.0.1/32\nMAXDAEMONS=3\nMAXPERIP=40\n",
+    );
+    let l = Listen::start_with(&conf, true, false, |cmd| {
+        cmd.args(["--proxy-timeout", "600"]);
+    });
+    let mut silent: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", l.plain_port())).unwrap())
+        .collect();
+    // Nothing sent: the refusal comes before any header, and no unread bytes
+    // turn the close into a reset.
+    expect_limit(
+        l.plain_port(),
+        b"",
+        "a fourth proxy connection with three headers pending and MAXDAEMONS=3",
+    );
+    assert!(
+        l.wait_log("MAXDAEMONS (3) reached", Duration::from_secs(5)),
+        "{}",
+        l.log_text()
+    );
+    for (i, s) in silent.iter().enumerate() {
+        if let Err(e) = still_open_and_silent(s) {
+            panic!("pending connection {i}: {e}\n{}", l.log_text());
+        }
+    }
+    drop(silent.pop());
+    let mut c = connect_eventually(
+        &l,
+        &proxy_v1("198.51.100.31", 43001),
+        "after one pending proxy connection went away",
+    );
+    c.ok("NOOP");
 }

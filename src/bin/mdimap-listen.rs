@@ -26,6 +26,11 @@ struct Args {
     /// Log to standard error instead of syslog (also for the sessions).
     #[arg(long)]
     log_stderr: bool,
+    /// Seconds a trusted proxy (MDIMAP_PROXY_TRUSTED) may take to send the
+    /// PROXY header of a connection before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    proxy_timeout: u64,
 }
 
 fn load(path: &Option<PathBuf>) -> Result<Config, String> {
@@ -94,6 +99,7 @@ fn main() {
         listen,
         mdimapd,
         log_stderr: args.log_stderr,
+        proxy_timeout: std::time::Duration::from_secs(args.proxy_timeout),
         limits: limits_of(&config),
     };
     let config_path = args.config.clone();

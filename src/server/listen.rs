@@ -2,21 +2,30 @@
 //! with the socket on fd 0/1, as tcpserver does. It enforces MAXDAEMONS and
 //! MAXPERIP, reaps children, and never dies because a session did: every
 //! session is a separate process.
+//!
+//! One thread, one poll loop, and no call in it that waits for a client: the
+//! PROXY headers of trusted proxies are read as they arrive, beside the
+//! listening sockets, so a silent connection delays nobody. This module does
+//! not parse the header (`proxy` does) nor serve IMAP (`mdimapd` does).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::proxy::{self, Network};
+use super::proxy::{HeaderReader, Network, Parsed, ProxyError};
 use crate::session::wait_readable;
 
-/// How long a trusted proxy may take to send its header; the accept loop
-/// waits for it, which only a trusted (and so well-behaved) peer can cause.
-const PROXY_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the loop wakes with nothing to do, to apply SIGHUP and SIGTERM
+/// (poll is not restarted after a signal, so they are usually seen at once).
+const IDLE_WAKE: Duration = Duration::from_millis(500);
+
+/// The longest PROXY header timeout honoured, so a deadline can always be
+/// represented.
+const MAX_PROXY_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static RELOAD: AtomicBool = AtomicBool::new(false);
@@ -36,6 +45,9 @@ pub struct ListenOptions {
     pub listen: Vec<(SocketAddr, bool)>,
     pub mdimapd: PathBuf,
     pub log_stderr: bool,
+    /// How long a trusted proxy may take to send a connection's PROXY header.
+    /// Capped at a day.
+    pub proxy_timeout: Duration,
     pub limits: ListenLimits,
 }
 
@@ -51,6 +63,19 @@ pub struct ListenLimits {
 struct Session {
     child: Child,
     ip: String,
+}
+
+/// A connection from a trusted proxy whose PROXY header has not all arrived.
+/// It holds a MAXDAEMONS slot, so a proxy that opens connections and sends
+/// nothing cannot make the listener keep more than MAXDAEMONS of them.
+struct PendingHeader {
+    /// Non-blocking while pending.
+    stream: TcpStream,
+    /// The proxy's own address (the client's is in the header).
+    proxy: SocketAddr,
+    tls_port: bool,
+    deadline: Instant,
+    header: HeaderReader,
 }
 
 fn install_handlers() {
@@ -108,9 +133,13 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
         );
         return 1;
     }
-    let mut limits = opts.limits.clone();
-    let mut sessions: Vec<Session> = Vec::new();
-    let fds: Vec<i32> = listeners.iter().map(|l| l.as_raw_fd()).collect();
+    let mut door = Door {
+        opts: &opts,
+        limits: opts.limits.clone(),
+        sessions: Vec::new(),
+        pending: Vec::new(),
+    };
+    let listen_fds: Vec<RawFd> = listeners.iter().map(|l| l.as_raw_fd()).collect();
     while !STOP.load(Ordering::SeqCst) {
         if RELOAD.swap(false, Ordering::SeqCst)
             && let Some(l) = reload()
@@ -120,16 +149,23 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
                 l.max_daemons,
                 l.max_per_ip
             );
-            limits = l;
+            door.limits = l;
         }
-        reap(&mut sessions);
-        let ready = wait_readable(&fds, Duration::from_millis(500));
+        door.reap();
+        door.expire_pending(Instant::now());
+        let mut fds = listen_fds.clone();
+        fds.extend(door.pending.iter().map(|p| p.stream.as_raw_fd()));
+        let ready = wait_readable(&fds, door.poll_timeout(Instant::now()));
+        let (ready_listeners, ready_pending) = ready.split_at(listen_fds.len().min(ready.len()));
+        // Headers first: those connections were accepted earlier.
+        door.read_pending(ready_pending);
         for (i, listener) in listeners.iter().enumerate() {
-            if !ready.get(i).copied().unwrap_or(false) {
+            if !ready_listeners.get(i).copied().unwrap_or(false) {
                 continue;
             }
+            let tls_port = implicit_tls.get(i).copied().unwrap_or(false);
             loop {
-                let (stream, mut peer) = match listener.accept() {
+                let (stream, peer) = match listener.accept() {
                     Ok(s) => s,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => {
@@ -137,61 +173,155 @@ pub fn run(opts: ListenOptions, reload: impl Fn() -> Option<ListenLimits>) -> i3
                         break;
                     }
                 };
-                reap(&mut sessions);
-                let proxied = limits.proxy_trusted.iter().any(|n| n.contains(peer.ip()));
-                if proxied {
-                    // The real client is in the header: count and log it.
-                    if stream.set_nonblocking(false).is_err() {
-                        continue;
-                    }
-                    match proxy::read_header(stream.as_raw_fd(), PROXY_TIMEOUT) {
-                        Ok(Some(real)) => peer = real.source,
-                        Ok(None) => {}
-                        Err(e) => {
-                            log::warn!(
-                                "PROXY header from trusted ip=[{}]: {e}; connection closed",
-                                peer.ip()
-                            );
-                            continue;
-                        }
-                    }
-                }
-                let ip = peer.ip().to_string();
-                let tls_port = implicit_tls.get(i).copied().unwrap_or(false);
-                if sessions.len() >= limits.max_daemons {
-                    refuse(stream, "Too many connections, try again later.", tls_port);
-                    log::warn!(
-                        "MAXDAEMONS ({}) reached; refused ip=[{ip}]",
-                        limits.max_daemons
-                    );
-                    continue;
-                }
-                if sessions.iter().filter(|s| s.ip == ip).count() >= limits.max_per_ip {
-                    refuse(stream, "Too many connections from your address.", tls_port);
-                    log::warn!(
-                        "MAXPERIP ({}) reached; refused ip=[{ip}]",
-                        limits.max_per_ip
-                    );
-                    continue;
-                }
-                match spawn(
-                    &opts,
-                    stream,
-                    peer,
-                    implicit_tls.get(i).copied().unwrap_or(false),
-                    proxied,
-                ) {
-                    Ok(child) => sessions.push(Session { child, ip }),
-                    Err(e) => log::error!("cannot start {}: {e}", opts.mdimapd.display()),
-                }
+                door.reap();
+                door.accept(stream, peer, tls_port);
             }
         }
     }
     log::info!(
         "stopping; {} sessions continue until their clients leave",
-        sessions.len()
+        door.sessions.len()
     );
     0
+}
+
+/// The listener's bookkeeping between two polls: the running sessions and
+/// the connections still sending a PROXY header, against the limits.
+struct Door<'a> {
+    opts: &'a ListenOptions,
+    limits: ListenLimits,
+    sessions: Vec<Session>,
+    pending: Vec<PendingHeader>,
+}
+
+impl Door<'_> {
+    /// The MAXDAEMONS slots in use: sessions, and connections whose header
+    /// is still coming (each of which may become a session).
+    fn occupied(&self) -> usize {
+        self.sessions.len() + self.pending.len()
+    }
+
+    fn reap(&mut self) {
+        self.sessions
+            .retain_mut(|s| !matches!(s.child.try_wait(), Ok(Some(_))));
+    }
+
+    /// A new connection: served at once, or, from a trusted proxy, kept
+    /// until its header says whom to count it as.
+    fn accept(&mut self, stream: TcpStream, peer: SocketAddr, tls_port: bool) {
+        let trusted = self
+            .limits
+            .proxy_trusted
+            .iter()
+            .any(|n| n.contains(peer.ip()));
+        if !trusted {
+            self.admit(stream, peer, tls_port, false);
+            return;
+        }
+        if self.occupied() >= self.limits.max_daemons {
+            refuse(stream, "Too many connections, try again later.", tls_port);
+            log::warn!(
+                "MAXDAEMONS ({}) reached; refused a connection from proxy ip=[{}] before its PROXY header",
+                self.limits.max_daemons,
+                peer.ip()
+            );
+            return;
+        }
+        if let Err(e) = stream.set_nonblocking(true) {
+            log::warn!("connection from proxy ip=[{}]: {e}", peer.ip());
+            return;
+        }
+        let timeout = self.opts.proxy_timeout.min(MAX_PROXY_TIMEOUT);
+        self.pending.push(PendingHeader {
+            stream,
+            proxy: peer,
+            tls_port,
+            deadline: Instant::now() + timeout,
+            header: HeaderReader::new(),
+        });
+    }
+
+    /// Reads what has arrived on the pending connections poll found
+    /// readable (`ready` is in the order of `self.pending`), and admits the
+    /// ones whose header is now complete as the client it names.
+    fn read_pending(&mut self, ready: &[bool]) {
+        let mut waiting = Vec::with_capacity(self.pending.len());
+        let mut complete = Vec::new();
+        for (i, mut p) in std::mem::take(&mut self.pending).into_iter().enumerate() {
+            if !ready.get(i).copied().unwrap_or(false) {
+                waiting.push(p);
+                continue;
+            }
+            match p.header.read_available(p.stream.as_raw_fd()) {
+                Ok(Parsed::Incomplete) => waiting.push(p),
+                Ok(Parsed::Header { conn, .. }) => complete.push((p, conn)),
+                Err(e) => log::warn!(
+                    "PROXY header from trusted ip=[{}]: {e}; connection closed",
+                    p.proxy.ip()
+                ),
+            }
+        }
+        self.pending = waiting;
+        for (p, conn) in complete {
+            // UNKNOWN and LOCAL (health checks) keep the proxy's address.
+            let peer = conn.map_or(p.proxy, |c| c.source);
+            self.admit(p.stream, peer, p.tls_port, true);
+        }
+    }
+
+    /// Closes the pending connections whose header did not complete in time.
+    fn expire_pending(&mut self, now: Instant) {
+        self.pending.retain(|p| {
+            if now < p.deadline {
+                return true;
+            }
+            log::warn!(
+                "PROXY header from trusted ip=[{}]: {}; connection closed",
+                p.proxy.ip(),
+                ProxyError::Timeout
+            );
+            false
+        });
+    }
+
+    /// How long the next poll may sleep: until the nearest header deadline,
+    /// rounded up to poll's millisecond so it does not wake just before it.
+    fn poll_timeout(&self, now: Instant) -> Duration {
+        self.pending
+            .iter()
+            .map(|p| p.deadline.saturating_duration_since(now))
+            .min()
+            .map_or(IDLE_WAKE, |left| {
+                let ms = u64::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
+                Duration::from_millis(ms).min(IDLE_WAKE)
+            })
+    }
+
+    /// Starts a session for `peer` (the client, from the header when
+    /// proxied), or refuses the connection when a limit is reached.
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr, tls_port: bool, proxied: bool) {
+        let ip = peer.ip().to_string();
+        if self.occupied() >= self.limits.max_daemons {
+            refuse(stream, "Too many connections, try again later.", tls_port);
+            log::warn!(
+                "MAXDAEMONS ({}) reached; refused ip=[{ip}]",
+                self.limits.max_daemons
+            );
+            return;
+        }
+        if self.sessions.iter().filter(|s| s.ip == ip).count() >= self.limits.max_per_ip {
+            refuse(stream, "Too many connections from your address.", tls_port);
+            log::warn!(
+                "MAXPERIP ({}) reached; refused ip=[{ip}]",
+                self.limits.max_per_ip
+            );
+            return;
+        }
+        match spawn(self.opts, stream, peer, tls_port, proxied) {
+            Ok(child) => self.sessions.push(Session { child, ip }),
+            Err(e) => log::error!("cannot start {}: {e}", self.opts.mdimapd.display()),
+        }
+    }
 }
 
 /// Turns a connection away. On an implicit-TLS port a plaintext BYE would
@@ -203,10 +333,6 @@ fn refuse(mut stream: TcpStream, why: &str, tls_port: bool) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = stream.write_all(format!("* BYE [LIMIT] {why}\r\n").as_bytes());
-}
-
-fn reap(sessions: &mut Vec<Session>) {
-    sessions.retain_mut(|s| !matches!(s.child.try_wait(), Ok(Some(_))));
 }
 
 fn spawn(
@@ -242,4 +368,48 @@ fn spawn(
         .env("TCPLOCALIP", local.ip().to_string())
         .env("TCPLOCALPORT", local.port().to_string());
     cmd.spawn()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_timeout_follows_the_nearest_deadline() {
+        let opts = ListenOptions {
+            config: None,
+            listen: Vec::new(),
+            mdimapd: PathBuf::from("mdimapd"),
+            log_stderr: true,
+            proxy_timeout: Duration::from_secs(3),
+            limits: ListenLimits {
+                max_daemons: 4,
+                max_per_ip: 4,
+                proxy_trusted: Vec::new(),
+            },
+        };
+        let mut door = Door {
+            opts: &opts,
+            limits: opts.limits.clone(),
+            sessions: Vec::new(),
+            pending: Vec::new(),
+        };
+        let now = Instant::now();
+        assert_eq!(door.poll_timeout(now), IDLE_WAKE);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        door.pending.push(PendingHeader {
+            proxy: stream.local_addr().unwrap(),
+            stream,
+            tls_port: false,
+            deadline: now + Duration::from_micros(1500),
+            header: HeaderReader::new(),
+        });
+        assert_eq!(door.poll_timeout(now), Duration::from_millis(2));
+        assert_eq!(door.occupied(), 1);
+        door.expire_pending(now);
+        assert_eq!(door.pending.len(), 1, "not before its deadline");
+        door.expire_pending(now + Duration::from_millis(2));
+        assert!(door.pending.is_empty());
+    }
 }
