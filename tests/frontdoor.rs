@@ -2406,6 +2406,11 @@ fn oversized_literals_are_refused() {
 // loop, MAXPERIP per IPv6 /64, and what mdimapd inherits
 // ---------------------------------------------------------------------------
 
+/// A PROXY v1 header for a TCP over IPv6 connection from `source`.
+fn proxy_v1_tcp6(source: &str, sport: u16) -> Vec<u8> {
+    format!("PROXY TCP6 {source} 2001:db8:ffff::1 {sport} 143\r\n").into_bytes()
+}
+
 /// Whether the server has neither closed `s` nor sent anything on it: a
 /// non-blocking read finds nothing to read and no end of file.
 fn still_open_and_silent(s: &TcpStream) -> Result<(), String> {
@@ -2508,4 +2513,50 @@ fn listener_counts_pending_proxy_headers_against_maxdaemons() {
         "after one pending proxy connection went away",
     );
     c.ok("NOOP");
+}
+
+/// MAXPERIP counts an IPv6 client by its /64 (one host or home network
+/// commonly has all of it) and an IPv4-mapped IPv6 address as the IPv4
+/// address; the addresses come through trusted PROXY headers, since the
+/// test can only connect from 127.0.0.1 and ::1.
+#[test]
+fn listener_maxperip_counts_ipv6_per_64() {
+    let (_dir, conf, _) = setup(
+        "maxperip-ipv6",
+        "MDIMAP_PROXY_TRUSTED=127.0.0.1/32\nMAXDAEMONS=40\nMAXPERIP=1\n",
+    );
+    let l = Listen::start(&conf, true, false);
+    let mut a = l.connect_with(&proxy_v1_tcp6("2001:db8::1", 44001));
+    assert!(a.greeting.starts_with("* OK"), "{}", a.greeting);
+    expect_limit(
+        l.plain_port(),
+        &proxy_v1_tcp6("2001:db8::2", 44002),
+        "a second address in 2001:db8::/64 with MAXPERIP=1",
+    );
+    let mut b = l.connect_with(&proxy_v1_tcp6("2001:db8:0:1::1", 44003));
+    assert!(
+        b.greeting.starts_with("* OK"),
+        "an address in another /64 must be served: {}",
+        b.greeting
+    );
+    let mut d = l.connect_with(&proxy_v1_tcp6("::ffff:198.51.100.40", 44004));
+    assert!(d.greeting.starts_with("* OK"), "{}", d.greeting);
+    expect_limit(
+        l.plain_port(),
+        &proxy_v1("198.51.100.40", 44005),
+        "198.51.100.40 after ::ffff:198.51.100.40 with MAXPERIP=1",
+    );
+    let mut e = l.connect_with(&proxy_v1("198.51.100.41", 44006));
+    assert!(e.greeting.starts_with("* OK"), "{}", e.greeting);
+    for c in [&mut a, &mut b, &mut d, &mut e] {
+        c.ok("NOOP");
+    }
+    assert!(
+        l.wait_log(
+            "MAXPERIP (1) reached; refused ip=[2001:db8::2]",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        l.log_text()
+    );
 }

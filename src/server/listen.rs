@@ -8,8 +8,9 @@
 //! listening sockets, so a silent connection delays nobody. This module does
 //! not parse the header (`proxy` does) nor serve IMAP (`mdimapd` does).
 
+use std::fmt;
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -62,7 +63,8 @@ pub struct ListenLimits {
 
 struct Session {
     child: Child,
-    ip: String,
+    /// What MAXPERIP counts this session as.
+    net: ClientNet,
 }
 
 /// A connection from a trusted proxy whose PROXY header has not all arrived.
@@ -76,6 +78,42 @@ struct PendingHeader {
     tls_port: bool,
     deadline: Instant,
     header: HeaderReader,
+}
+
+/// What MAXPERIP counts connections by: an IPv4 address; an IPv6 address's
+/// /64, because that is what one host (SLAAC, privacy addresses) or one
+/// customer commonly has, so counting whole addresses would give one client
+/// 2^64 allowances; an IPv4-mapped IPv6 address (a dual-stack socket's view
+/// of an IPv4 client) as the IPv4 address it maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientNet {
+    V4(Ipv4Addr),
+    /// The first 64 bits of the address.
+    V6Prefix64(u64),
+}
+
+impl ClientNet {
+    pub fn of(ip: IpAddr) -> ClientNet {
+        match ip {
+            IpAddr::V4(a) => ClientNet::V4(a),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => ClientNet::V4(v4),
+                // The shift keeps the top 64 bits, which always fit.
+                None => ClientNet::V6Prefix64((u128::from(a) >> 64) as u64),
+            },
+        }
+    }
+}
+
+impl fmt::Display for ClientNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientNet::V4(a) => write!(f, "{a}"),
+            ClientNet::V6Prefix64(p) => {
+                write!(f, "{}/64", std::net::Ipv6Addr::from(u128::from(*p) << 64))
+            }
+        }
+    }
 }
 
 fn install_handlers() {
@@ -300,7 +338,8 @@ impl Door<'_> {
     /// Starts a session for `peer` (the client, from the header when
     /// proxied), or refuses the connection when a limit is reached.
     fn admit(&mut self, stream: TcpStream, peer: SocketAddr, tls_port: bool, proxied: bool) {
-        let ip = peer.ip().to_string();
+        let ip = peer.ip();
+        let net = ClientNet::of(ip);
         if self.occupied() >= self.limits.max_daemons {
             refuse(stream, "Too many connections, try again later.", tls_port);
             log::warn!(
@@ -309,16 +348,22 @@ impl Door<'_> {
             );
             return;
         }
-        if self.sessions.iter().filter(|s| s.ip == ip).count() >= self.limits.max_per_ip {
+        if self.sessions.iter().filter(|s| s.net == net).count() >= self.limits.max_per_ip {
             refuse(stream, "Too many connections from your address.", tls_port);
-            log::warn!(
-                "MAXPERIP ({}) reached; refused ip=[{ip}]",
-                self.limits.max_per_ip
-            );
+            match net {
+                ClientNet::V4(_) => log::warn!(
+                    "MAXPERIP ({}) reached; refused ip=[{ip}]",
+                    self.limits.max_per_ip
+                ),
+                ClientNet::V6Prefix64(_) => log::warn!(
+                    "MAXPERIP ({}) reached; refused ip=[{ip}], counted as net=[{net}]",
+                    self.limits.max_per_ip
+                ),
+            }
             return;
         }
         match spawn(self.opts, stream, peer, tls_port, proxied) {
-            Ok(child) => self.sessions.push(Session { child, ip }),
+            Ok(child) => self.sessions.push(Session { child, net }),
             Err(e) => log::error!("cannot start {}: {e}", self.opts.mdimapd.display()),
         }
     }
@@ -373,6 +418,39 @@ fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn net(s: &str) -> ClientNet {
+        ClientNet::of(s.parse().unwrap())
+    }
+
+    #[test]
+    fn ipv4_counts_per_address() {
+        assert_eq!(net("198.51.100.1"), net("198.51.100.1"));
+        assert_ne!(net("198.51.100.1"), net("198.51.100.2"));
+        assert_eq!(net("198.51.100.1").to_string(), "198.51.100.1");
+    }
+
+    #[test]
+    fn ipv6_counts_per_64() {
+        assert_eq!(net("2001:db8::1"), net("2001:db8::2"));
+        assert_eq!(net("2001:db8:0:0:ffff:ffff:ffff:ffff"), net("2001:db8::"));
+        assert_ne!(net("2001:db8::1"), net("2001:db8:0:1::1"));
+        assert_ne!(net("2001:db8::1"), net("2001:db9::1"));
+        assert_eq!(net("2001:db8::1").to_string(), "2001:db8::/64");
+        assert_eq!(net("::1"), net("::2"));
+        assert_eq!(net("::1").to_string(), "::/64");
+    }
+
+    #[test]
+    fn ipv4_mapped_counts_as_ipv4() {
+        assert_eq!(net("::ffff:198.51.100.1"), net("198.51.100.1"));
+        assert_ne!(net("::ffff:198.51.100.1"), net("::ffff:198.51.100.2"));
+        assert_eq!(net("::ffff:198.51.100.1").to_string(), "198.51.100.1");
+        // IPv4-compatible (deprecated) is not IPv4-mapped: an IPv6 /64.
+        assert_eq!(net("::198.51.100.1"), net("::1"));
+        // The v4 address 0.0.0.1 and the IPv6 ::1 are different clients.
+        assert_ne!(net("0.0.0.1"), net("::1"));
+    }
 
     #[test]
     fn poll_timeout_follows_the_nearest_deadline() {
