@@ -2560,3 +2560,112 @@ fn listener_maxperip_counts_ipv6_per_64() {
         l.log_text()
     );
 }
+
+/// The descriptor number the listener inherits in
+/// `listener_execs_mdimapd_with_a_clean_slate`.
+const LEAKED_FD: i32 = 5;
+
+/// mdimapd is exec'd with descriptors 0 and 1 (the connection) and 2 (the
+/// listener's stderr) only, whatever the listener itself inherited, and with
+/// the documented environment only.
+#[test]
+fn listener_execs_mdimapd_with_a_clean_slate() {
+    use std::collections::BTreeSet;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let (dir, conf, _) = setup("exec-hygiene", "");
+    let leaked_path = dir.join("leaked-descriptor");
+    let leaked = fs::File::create(&leaked_path).unwrap();
+    let leaked_raw = leaked.as_raw_fd();
+    let l = Listen::start_with(&conf, true, false, move |cmd| {
+        cmd.env("LEAKED_SECRET", "1").env("TZ", "UTC");
+        // SAFETY: only dup2 and fcntl, which are async-signal-safe, between
+        // fork and exec. Both leave LEAKED_FD without close-on-exec, as a
+        // descriptor handed down by a careless parent would be.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = if leaked_raw == LEAKED_FD {
+                    libc::fcntl(LEAKED_FD, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(leaked_raw, LEAKED_FD)
+                };
+                if r == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    drop(leaked);
+    let link = |pid: i32, fd: &str| fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok();
+    // The premise: the listener really holds the descriptor.
+    assert_eq!(
+        link(l.pid(), &LEAKED_FD.to_string()),
+        Some(leaked_path.clone()),
+        "the listener must have inherited descriptor {LEAKED_FD}"
+    );
+    let mut c = l.connect();
+    assert!(c.greeting.starts_with("* OK"), "{}", c.greeting);
+    // The greeting came from mdimapd, so it exists, and before login it is
+    // the listener's only child. Waiting for the first command it holds no
+    // descriptor of its own: it logs to stderr (--log-stderr, no syslog
+    // socket), has read its configuration and closed it, and has no
+    // certificate to keep open. So 0, 1 and 2 are all it may have.
+    let children = common::children_of(l.pid());
+    let [session] = children.as_slice() else {
+        panic!("expected one mdimapd under the listener, found {children:?}");
+    };
+    let session = *session;
+    let fds: BTreeSet<String> = fs::read_dir(format!("/proc/{session}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let described: Vec<String> = fds
+        .iter()
+        .map(|fd| format!("{fd} -> {:?}", link(session, fd)))
+        .collect();
+    assert_eq!(
+        fds,
+        BTreeSet::from(["0".to_string(), "1".to_string(), "2".to_string()]),
+        "mdimapd's descriptors before login: {described:#?}"
+    );
+    let socket = link(session, "0").unwrap();
+    assert!(
+        socket.to_string_lossy().starts_with("socket:"),
+        "fd 0: {socket:?}"
+    );
+    assert_eq!(
+        link(session, "1"),
+        Some(socket),
+        "fd 1 is the connection too"
+    );
+    assert_eq!(
+        link(session, "2"),
+        link(l.pid(), "2"),
+        "fd 2 is the listener's stderr"
+    );
+    let env = common::environ_of(session);
+    let names: BTreeSet<&str> = env
+        .iter()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.split('=').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "PATH",
+            "TZ",
+            "PROTO",
+            "TCPREMOTEIP",
+            "TCPREMOTEPORT",
+            "TCPLOCALIP",
+            "TCPLOCALPORT",
+        ]),
+        "mdimapd's environment: {env:#?}"
+    );
+    assert!(env.contains(&"PATH=/usr/sbin:/usr/bin:/sbin:/bin".to_string()));
+    assert!(env.contains(&"TZ=UTC".to_string()));
+    assert!(env.contains(&"TCPREMOTEIP=127.0.0.1".to_string()));
+    c.ok("NOOP");
+}

@@ -7,7 +7,8 @@ use clap::Parser;
 use mdimap::config::Config;
 
 /// Listens for IMAP connections and runs mdimapd for each, with the socket on
-/// fd 0/1 and TCPREMOTEIP/TCPREMOTEPORT/TCPLOCALIP/TCPLOCALPORT set.
+/// fd 0/1 and an environment of PATH, TZ, PROTO and
+/// TCPREMOTEIP/TCPREMOTEPORT/TCPLOCALIP/TCPLOCALPORT only.
 #[derive(Parser, Debug)]
 #[command(name = "mdimap-listen", version, about, long_about = None)]
 struct Args {

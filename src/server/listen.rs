@@ -6,12 +6,15 @@
 //! One thread, one poll loop, and no call in it that waits for a client: the
 //! PROXY headers of trusted proxies are read as they arrive, beside the
 //! listening sockets, so a silent connection delays nobody. This module does
-//! not parse the header (`proxy` does) nor serve IMAP (`mdimapd` does).
+//! not parse the header (`proxy` does) nor serve IMAP (`mdimapd` does); the
+//! child it starts inherits the connection, stderr and a fixed environment,
+//! nothing else of the listener.
 
 use std::fmt;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +30,11 @@ const IDLE_WAKE: Duration = Duration::from_millis(500);
 /// The longest PROXY header timeout honoured, so a deadline can always be
 /// represented.
 const MAX_PROXY_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// mdimapd's PATH: it runs no program found by a search, but a checkpassword
+/// program or a shell it starts might, and the listener's own PATH (root's
+/// login environment, a service manager's) is no business of a session.
+pub const SESSION_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static RELOAD: AtomicBool = AtomicBool::new(false);
@@ -380,6 +388,9 @@ fn refuse(mut stream: TcpStream, why: &str, tls_port: bool) {
     let _ = stream.write_all(format!("* BYE [LIMIT] {why}\r\n").as_bytes());
 }
 
+/// Starts mdimapd on the connection: fd 0 and 1 the socket, fd 2 the
+/// listener's stderr, no other descriptor, and only the environment
+/// `mdimap-listen(8)` documents.
 fn spawn(
     opts: &ListenOptions,
     stream: TcpStream,
@@ -401,6 +412,10 @@ fn spawn(
     if tls {
         cmd.arg("--tls");
     }
+    cmd.env_clear().env("PATH", SESSION_PATH);
+    if let Some(tz) = std::env::var_os("TZ") {
+        cmd.env("TZ", tz);
+    }
     if proxied {
         // mdimapd must not look for a header that has been read already.
         cmd.env("MDIMAP_PROXIED", "1");
@@ -412,7 +427,67 @@ fn spawn(
         .env("TCPREMOTEPORT", peer.port().to_string())
         .env("TCPLOCALIP", local.ip().to_string())
         .env("TCPLOCALPORT", local.port().to_string());
+    // Listed here, before the fork: the child may not allocate.
+    let open = open_descriptors();
+    // SAFETY: the closure runs between fork and exec and makes only
+    // async-signal-safe system calls (close_range, fcntl) over a list
+    // allocated before the fork; it allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            close_above_stderr_on_exec(&open);
+            Ok(())
+        });
+    }
     cmd.spawn()
+}
+
+/// The descriptors this process has open, from /proc/self/fd; empty when
+/// /proc cannot be read (then only close_range can help).
+fn open_descriptors() -> Vec<RawFd> {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// In the child before exec: every descriptor above 2 is closed by the exec.
+/// Rust marks the descriptors it creates close-on-exec, but the listener may
+/// have inherited others (a pipe, /dev/null, a lock) from whoever started
+/// it, and a session must not. Marked rather than closed here so that
+/// `Command`'s own close-on-exec pipe still reports a failed exec as an
+/// error of `spawn`. close_range with CLOSE_RANGE_CLOEXEC (Linux 5.11) does it
+/// in one call; before that kernel, `listed` (taken before the fork) is
+/// walked. Must stay async-signal-safe: no allocation, no locks.
+fn close_above_stderr_on_exec(listed: &[RawFd]) {
+    // SAFETY: close_range only changes descriptor flags of this process.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r != 0 {
+        mark_close_on_exec(listed);
+    }
+}
+
+/// The fallback of [`close_above_stderr_on_exec`]: the same for the
+/// descriptors in `listed`. Async-signal-safe.
+fn mark_close_on_exec(listed: &[RawFd]) {
+    for &fd in listed {
+        if fd > 2 {
+            // SAFETY: F_SETFD on a descriptor number; a number that is no
+            // longer open only gives EBADF.
+            unsafe {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -489,5 +564,45 @@ mod tests {
         assert_eq!(door.pending.len(), 1, "not before its deadline");
         door.expire_pending(now + Duration::from_millis(2));
         assert!(door.pending.is_empty());
+    }
+
+    /// Runs `mark` in a forked child (so the test process's own descriptors
+    /// are left alone) on a pipe made without close-on-exec, as an inherited
+    /// one is; whether both ends end up close-on-exec and stdin does not.
+    fn marks_in_a_child(mark: fn(&[RawFd])) -> bool {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe(2) returns.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let listed = open_descriptors();
+        assert!(listed.contains(&fds[0]) && listed.contains(&fds[1]));
+        // SAFETY: the child makes only async-signal-safe calls (fcntl,
+        // close_range, _exit) and allocates nothing: `listed` exists already.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            mark(&listed);
+            // SAFETY: F_GETFD on descriptor numbers; -1 if not open.
+            let flags = |fd| unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            let cloexec = |fd| flags(fd) != -1 && flags(fd) & libc::FD_CLOEXEC != 0;
+            // Descriptor 0 (if the harness left one) is not touched.
+            let ok = cloexec(fds[0]) && cloexec(fds[1]) && !cloexec(0);
+            // SAFETY: ends the child without running the parent's destructors.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child just forked; closing our own pipe.
+        unsafe {
+            assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    }
+
+    #[test]
+    fn inherited_descriptors_are_closed_on_exec() {
+        assert!(marks_in_a_child(close_above_stderr_on_exec));
+        // The fallback for kernels without close_range, on its own.
+        assert!(marks_in_a_child(mark_close_on_exec));
     }
 }
