@@ -240,6 +240,17 @@ struct Listen {
 
 impl Listen {
     fn start(conf: &Path, plain: bool, tls: bool) -> Listen {
+        Listen::start_with(conf, plain, tls, |_| {})
+    }
+
+    /// [`Listen::start`], with `prepare` given the command before it is
+    /// spawned (more options, environment, an inherited descriptor).
+    fn start_with(
+        conf: &Path,
+        plain: bool,
+        tls: bool,
+        prepare: impl FnOnce(&mut Command),
+    ) -> Listen {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mdimap-listen"));
         cmd.arg("--config").arg(conf).arg("--log-stderr");
         if plain {
@@ -249,6 +260,7 @@ impl Listen {
             cmd.args(["--listen-tls", "127.0.0.1:0"]);
         }
         cmd.env_remove("TCPREMOTEIP");
+        prepare(&mut cmd);
         let (child, log, rx) = common::spawn_announcing(&mut cmd);
         let mut l = Listen {
             child,
@@ -2392,4 +2404,273 @@ fn oversized_literals_are_refused() {
         1,
         "only the small message is stored"
     );
+}
+
+// ---------------------------------------------------------------------------
+// 15. Listener hardening (issue 6): PROXY headers read beside the accept
+// loop, MAXPERIP per IPv6 /64, and what mdimapd inherits
+// ---------------------------------------------------------------------------
+
+/// A PROXY v1 header for a TCP over IPv6 connection from `source`.
+fn proxy_v1_tcp6(source: &str, sport: u16) -> Vec<u8> {
+    format!("PROXY TCP6 {source} 2001:db8:ffff::1 {sport} 143\r\n").into_bytes()
+}
+
+/// Whether the server has neither closed `s` nor sent anything on it: a
+/// non-blocking read finds nothing to read and no end of file.
+fn still_open_and_silent(s: &TcpStream) -> Result<(), String> {
+    s.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let r = (&*s).read(&mut byte);
+    s.set_nonblocking(false).unwrap();
+    match r {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+        Ok(0) => Err("closed by the server".to_string()),
+        Ok(_) => Err(format!("the server sent {:?}", byte[0] as char)),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// Five connections from a trusted proxy that never send their header must
+/// not hold up a sixth that does: the sixth is greeted while the five are
+/// still open (the listener has given up on none of them), so it was not
+/// queued behind their header timeouts. The timeout is made far longer than
+/// the test, so "still open" can only mean "not waited for in turn".
+#[test]
+fn listener_serves_behind_silent_proxy_connections() {
+    let (_dir, conf, _) = setup(
+        "proxy-pending",
+        "MDIMAP_PROXY_TRUSTED=127.0.0.1/32\nMAXDAEMONS=40\nMAXPERIP=40\n",
+    );
+    let l = Listen::start_with(&conf, true, false, |cmd| {
+        cmd.args(["--proxy-timeout", "600"]);
+    });
+    let silent: Vec<TcpStream> = (0..5)
+        .map(|_| TcpStream::connect(("127.0.0.1", l.plain_port())).unwrap())
+        .collect();
+    let mut s = TcpStream::connect(("127.0.0.1", l.plain_port())).unwrap();
+    s.write_all(&proxy_v1("198.51.100.30", 43000)).unwrap();
+    let mut c = Client::new(s);
+    match c.read_line_within(Duration::from_secs(60)) {
+        Read1::Line(g) if g.starts_with("* OK") => c.greeting = g,
+        other => panic!(
+            "no greeting for a client behind five silent proxy connections: {other:?}\n{}",
+            l.log_text()
+        ),
+    }
+    for (i, s) in silent.iter().enumerate() {
+        if let Err(e) = still_open_and_silent(s) {
+            panic!(
+                "silent connection {i}: {e} before the sixth was greeted\n{}",
+                l.log_text()
+            );
+        }
+    }
+    c.ok("NOOP");
+    assert!(
+        l.wait_log(
+            "Connection, ip=[198.51.100.30], port=[43000]",
+            Duration::from_secs(5)
+        ),
+        "the session must be logged with the client's address from the header:\n{}",
+        l.log_text()
+    );
+    drop(silent);
+}
+
+/// Connections waiting for their PROXY header take MAXDAEMONS slots, so a
+/// trusted proxy that opens connections and sends nothing cannot make the
+/// listener hold an unbounded number of them; a slot is freed when such a
+/// connection goes away.
+#[test]
+fn listener_counts_pending_proxy_headers_against_maxdaemons() {
+    let (_dir, conf, _) = setup(
+        "proxy-pending-limit",
+        "MDIMAP_PROXY_TRUSTED=127.0.0.1/32\nMAXDAEMONS=3\nMAXPERIP=40\n",
+    );
+    let l = Listen::start_with(&conf, true, false, |cmd| {
+        cmd.args(["--proxy-timeout", "600"]);
+    });
+    let mut silent: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", l.plain_port())).unwrap())
+        .collect();
+    // Nothing sent: the refusal comes before any header, and no unread bytes
+    // turn the close into a reset.
+    expect_limit(
+        l.plain_port(),
+        b"",
+        "a fourth proxy connection with three headers pending and MAXDAEMONS=3",
+    );
+    assert!(
+        l.wait_log("MAXDAEMONS (3) reached", Duration::from_secs(5)),
+        "{}",
+        l.log_text()
+    );
+    for (i, s) in silent.iter().enumerate() {
+        if let Err(e) = still_open_and_silent(s) {
+            panic!("pending connection {i}: {e}\n{}", l.log_text());
+        }
+    }
+    drop(silent.pop());
+    let mut c = connect_eventually(
+        &l,
+        &proxy_v1("198.51.100.31", 43001),
+        "after one pending proxy connection went away",
+    );
+    c.ok("NOOP");
+}
+
+/// MAXPERIP counts an IPv6 client by its /64 (one host or home network
+/// commonly has all of it) and an IPv4-mapped IPv6 address as the IPv4
+/// address; the addresses come through trusted PROXY headers, since the
+/// test can only connect from 127.0.0.1 and ::1.
+#[test]
+fn listener_maxperip_counts_ipv6_per_64() {
+    let (_dir, conf, _) = setup(
+        "maxperip-ipv6",
+        "MDIMAP_PROXY_TRUSTED=127.0.0.1/32\nMAXDAEMONS=40\nMAXPERIP=1\n",
+    );
+    let l = Listen::start(&conf, true, false);
+    let mut a = l.connect_with(&proxy_v1_tcp6("2001:db8::1", 44001));
+    assert!(a.greeting.starts_with("* OK"), "{}", a.greeting);
+    expect_limit(
+        l.plain_port(),
+        &proxy_v1_tcp6("2001:db8::2", 44002),
+        "a second address in 2001:db8::/64 with MAXPERIP=1",
+    );
+    let mut b = l.connect_with(&proxy_v1_tcp6("2001:db8:0:1::1", 44003));
+    assert!(
+        b.greeting.starts_with("* OK"),
+        "an address in another /64 must be served: {}",
+        b.greeting
+    );
+    let mut d = l.connect_with(&proxy_v1_tcp6("::ffff:198.51.100.40", 44004));
+    assert!(d.greeting.starts_with("* OK"), "{}", d.greeting);
+    expect_limit(
+        l.plain_port(),
+        &proxy_v1("198.51.100.40", 44005),
+        "198.51.100.40 after ::ffff:198.51.100.40 with MAXPERIP=1",
+    );
+    let mut e = l.connect_with(&proxy_v1("198.51.100.41", 44006));
+    assert!(e.greeting.starts_with("* OK"), "{}", e.greeting);
+    for c in [&mut a, &mut b, &mut d, &mut e] {
+        c.ok("NOOP");
+    }
+    assert!(
+        l.wait_log(
+            "MAXPERIP (1) reached; refused ip=[2001:db8::2]",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        l.log_text()
+    );
+}
+
+/// The descriptor number the listener inherits in
+/// `listener_execs_mdimapd_with_a_clean_slate`.
+const LEAKED_FD: i32 = 5;
+
+/// mdimapd is exec'd with descriptors 0 and 1 (the connection) and 2 (the
+/// listener's stderr) only, whatever the listener itself inherited, and with
+/// the documented environment only.
+#[test]
+fn listener_execs_mdimapd_with_a_clean_slate() {
+    use std::collections::BTreeSet;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let (dir, conf, _) = setup("exec-hygiene", "");
+    let leaked_path = dir.join("leaked-descriptor");
+    let leaked = fs::File::create(&leaked_path).unwrap();
+    let leaked_raw = leaked.as_raw_fd();
+    let l = Listen::start_with(&conf, true, false, move |cmd| {
+        cmd.env("LEAKED_SECRET", "1").env("TZ", "UTC");
+        // SAFETY: only dup2 and fcntl, which are async-signal-safe, between
+        // fork and exec. Both leave LEAKED_FD without close-on-exec, as a
+        // descriptor handed down by a careless parent would be.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = if leaked_raw == LEAKED_FD {
+                    libc::fcntl(LEAKED_FD, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(leaked_raw, LEAKED_FD)
+                };
+                if r == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    drop(leaked);
+    let link = |pid: i32, fd: &str| fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok();
+    // The premise: the listener really holds the descriptor.
+    assert_eq!(
+        link(l.pid(), &LEAKED_FD.to_string()),
+        Some(leaked_path.clone()),
+        "the listener must have inherited descriptor {LEAKED_FD}"
+    );
+    let mut c = l.connect();
+    assert!(c.greeting.starts_with("* OK"), "{}", c.greeting);
+    // The greeting came from mdimapd, so it exists, and before login it is
+    // the listener's only child. Waiting for the first command it holds no
+    // descriptor of its own: it logs to stderr (--log-stderr, no syslog
+    // socket), has read its configuration and closed it, and has no
+    // certificate to keep open. So 0, 1 and 2 are all it may have.
+    let children = common::children_of(l.pid());
+    let [session] = children.as_slice() else {
+        panic!("expected one mdimapd under the listener, found {children:?}");
+    };
+    let session = *session;
+    let fds: BTreeSet<String> = fs::read_dir(format!("/proc/{session}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let described: Vec<String> = fds
+        .iter()
+        .map(|fd| format!("{fd} -> {:?}", link(session, fd)))
+        .collect();
+    assert_eq!(
+        fds,
+        BTreeSet::from(["0".to_string(), "1".to_string(), "2".to_string()]),
+        "mdimapd's descriptors before login: {described:#?}"
+    );
+    let socket = link(session, "0").unwrap();
+    assert!(
+        socket.to_string_lossy().starts_with("socket:"),
+        "fd 0: {socket:?}"
+    );
+    assert_eq!(
+        link(session, "1"),
+        Some(socket),
+        "fd 1 is the connection too"
+    );
+    assert_eq!(
+        link(session, "2"),
+        link(l.pid(), "2"),
+        "fd 2 is the listener's stderr"
+    );
+    let env = common::environ_of(session);
+    let names: BTreeSet<&str> = env
+        .iter()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.split('=').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "PATH",
+            "TZ",
+            "PROTO",
+            "TCPREMOTEIP",
+            "TCPREMOTEPORT",
+            "TCPLOCALIP",
+            "TCPLOCALPORT",
+        ]),
+        "mdimapd's environment: {env:#?}"
+    );
+    assert!(env.contains(&"PATH=/usr/sbin:/usr/bin:/sbin:/bin".to_string()));
+    assert!(env.contains(&"TZ=UTC".to_string()));
+    assert!(env.contains(&"TCPREMOTEIP=127.0.0.1".to_string()));
+    c.ok("NOOP");
 }

@@ -7,7 +7,8 @@ use clap::Parser;
 use mdimap::config::Config;
 
 /// Listens for IMAP connections and runs mdimapd for each, with the socket on
-/// fd 0/1 and TCPREMOTEIP/TCPREMOTEPORT/TCPLOCALIP/TCPLOCALPORT set.
+/// fd 0/1 and an environment of PATH, TZ, PROTO and
+/// TCPREMOTEIP/TCPREMOTEPORT/TCPLOCALIP/TCPLOCALPORT only.
 #[derive(Parser, Debug)]
 #[command(name = "mdimap-listen", version, about, long_about = None)]
 struct Args {
@@ -26,6 +27,11 @@ struct Args {
     /// Log to standard error instead of syslog (also for the sessions).
     #[arg(long)]
     log_stderr: bool,
+    /// Seconds a trusted proxy (MDIMAP_PROXY_TRUSTED) may take to send the
+    /// PROXY header of a connection before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    proxy_timeout: u64,
 }
 
 fn load(path: &Option<PathBuf>) -> Result<Config, String> {
@@ -94,6 +100,7 @@ fn main() {
         listen,
         mdimapd,
         log_stderr: args.log_stderr,
+        proxy_timeout: std::time::Duration::from_secs(args.proxy_timeout),
         limits: limits_of(&config),
     };
     let config_path = args.config.clone();

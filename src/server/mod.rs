@@ -65,7 +65,10 @@ pub const KEPT_ENVIRONMENT: [&str; 6] = [
     "TCPLOCALPORT",
 ];
 
-/// The search path mdimapd sets for the programs it runs (checkpassword).
+/// mdimapd's PATH: it runs no program found by a search, but a checkpassword
+/// program or a shell it starts might, and the starter's own PATH (root's
+/// login environment, a service manager's) is no business of a session.
+/// mdimap-listen sets it too.
 pub const SESSION_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Reads what mdimapd needs from its environment, then clears it to

@@ -413,31 +413,72 @@ pub fn read_header(fd: RawFd, timeout: Duration) -> Result<Option<ProxiedConnect
         )));
     }
     let deadline = Instant::now().checked_add(timeout);
-    let mut buf: Vec<u8> = Vec::with_capacity(V1_MAX);
+    let mut reader = HeaderReader::new();
     loop {
-        if let Parsed::Header { conn, .. } = parse(&buf)? {
+        wait_readable(fd, deadline)?;
+        if let Parsed::Header { conn, .. } = reader.read_once(fd)? {
             return Ok(conn);
         }
-        let want = bytes_wanted(&buf);
-        wait_readable(fd, deadline)?;
-        let old = buf.len();
-        buf.resize(old + want, 0);
-        let got = read_some(fd, &mut buf[old..]);
-        buf.truncate(old + got.as_ref().map_or(0, |n| *n));
-        match got {
-            Ok(0) => {
-                return Err(ProxyError::Io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed before the PROXY header was complete",
-                )));
+    }
+}
+
+/// A PROXY header arriving in pieces, for a caller that watches many
+/// connections at once and must not wait for any one of them (the
+/// listener). Each call reads what has arrived, but never past the end of
+/// the header, exactly as [`read_header`] does; the caller owns the deadline.
+#[derive(Debug, Default)]
+pub struct HeaderReader {
+    /// The header's bytes so far: at most the header, so at most 107 bytes
+    /// for v1 and 16 + 65535 for v2.
+    buf: Vec<u8>,
+}
+
+impl HeaderReader {
+    pub fn new() -> HeaderReader {
+        HeaderReader::default()
+    }
+
+    /// Reads from `fd`, which must be non-blocking, until the header is
+    /// complete or nothing more has arrived. `Parsed::Incomplete` means "poll
+    /// and call again"; end of file before the header is complete is an
+    /// `Io` error of kind `UnexpectedEof`.
+    pub fn read_available(&mut self, fd: RawFd) -> Result<Parsed, ProxyError> {
+        loop {
+            let before = self.buf.len();
+            let parsed = self.read_once(fd)?;
+            if matches!(parsed, Parsed::Header { .. }) || self.buf.len() == before {
+                return Ok(parsed);
             }
-            Ok(_) => {}
+        }
+    }
+
+    /// One read(2) of at most the bytes the header can still need, then the
+    /// header so far parsed. A read that would block, or was interrupted,
+    /// reads nothing and gives `Parsed::Incomplete`.
+    fn read_once(&mut self, fd: RawFd) -> Result<Parsed, ProxyError> {
+        if let parsed @ Parsed::Header { .. } = parse(&self.buf)? {
+            return Ok(parsed);
+        }
+        let want = bytes_wanted(&self.buf);
+        let old = self.buf.len();
+        self.buf.resize(old + want, 0);
+        let got = read_some(fd, &mut self.buf[old..]);
+        self.buf.truncate(old + got.as_ref().map_or(0, |n| *n));
+        match got {
+            Ok(0) => Err(ProxyError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed before the PROXY header was complete",
+            ))),
+            Ok(_) => parse(&self.buf),
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
-                ) => {}
-            Err(e) => return Err(ProxyError::Io(e)),
+                ) =>
+            {
+                Ok(Parsed::Incomplete)
+            }
+            Err(e) => Err(ProxyError::Io(e)),
         }
     }
 }
@@ -1049,6 +1090,70 @@ mod tests {
         assert_eq!(second.unwrap().source, sa("[::1]:3"));
         let peer = writer.join().unwrap();
         assert_rest(peer, ours, b"a001 NOOP\r\n");
+    }
+
+    #[test]
+    fn header_reader_takes_pieces_without_blocking() {
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let mut reader = HeaderReader::new();
+        assert_eq!(
+            reader.read_available(ours.as_raw_fd()).unwrap(),
+            Parsed::Incomplete,
+            "nothing sent yet: no wait, no error"
+        );
+        peer.write_all(b"PROXY TCP6 2001:db8::1 ").unwrap();
+        assert_eq!(
+            reader.read_available(ours.as_raw_fd()).unwrap(),
+            Parsed::Incomplete
+        );
+        peer.write_all(b"::1 40000 143\r\na001 NOOP\r\n").unwrap();
+        match reader.read_available(ours.as_raw_fd()).unwrap() {
+            Parsed::Header { conn, .. } => {
+                assert_eq!(conn.unwrap().source, sa("[2001:db8::1]:40000"))
+            }
+            other => panic!("{other:?}"),
+        }
+        ours.set_nonblocking(false).unwrap();
+        assert_rest(peer, ours, b"a001 NOOP\r\n");
+    }
+
+    #[test]
+    fn header_reader_v2_in_one_piece_leaves_the_rest() {
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let mut h = v2(0x21, 0x11, &v2_tcp4_body());
+        h.extend_from_slice(b"\x16\x03\x01");
+        peer.write_all(&h).unwrap();
+        let mut reader = HeaderReader::new();
+        match reader.read_available(ours.as_raw_fd()).unwrap() {
+            Parsed::Header { conn, len } => {
+                assert_eq!(conn.unwrap().source, sa("192.168.0.1:56324"));
+                assert_eq!(len, h.len() - 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        ours.set_nonblocking(false).unwrap();
+        assert_rest(peer, ours, b"\x16\x03\x01");
+    }
+
+    #[test]
+    fn header_reader_errors() {
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        peer.write_all(b"a001 CAPABILITY\r\n").unwrap();
+        assert!(matches!(
+            HeaderReader::new().read_available(ours.as_raw_fd()),
+            Err(ProxyError::Malformed(_))
+        ));
+        let (ours, mut peer) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        peer.write_all(b"PROXY TCP4").unwrap();
+        drop(peer);
+        match HeaderReader::new().read_available(ours.as_raw_fd()) {
+            Err(ProxyError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
