@@ -21,7 +21,11 @@ use std::borrow::Cow;
 use crate::protocol::command::Section;
 
 pub use crlf::{ToLf, crlf_len, to_crlf};
-pub use search::{body_contains, decode_search_string, header_contains, text_contains};
+#[cfg(test)]
+pub(crate) use search::decode_counts;
+pub use search::{
+    Needle, SearchText, body_contains, decode_search_string, header_contains, text_contains,
+};
 
 /// A parsed message borrowing its CRLF bytes.
 #[derive(Debug, Clone)]

@@ -1,79 +1,192 @@
 //! SEARCH text matching (RFC 3501 §6.4.4): case-insensitive substring match
 //! on decoded text. Header values have their RFC 2047 encoded words decoded;
 //! bodies of text parts are transfer-decoded and converted to UTF-8.
-//! Case folding is Unicode `to_lowercase` on both sides.
+//! Case folding is Unicode `to_lowercase` on both sides. [`SearchText`] holds
+//! one message's decoded text so that a search's keys share one decoding.
 
 use super::Message;
 use super::decode;
 use super::header;
 use super::mime::{self, Part, PartKind};
+use std::cell::OnceCell;
 
-fn contains_folded(haystack: &str, needle_lower: &str) -> bool {
-    haystack.to_lowercase().contains(needle_lower)
+/// A SEARCH string, case-folded once for all the messages it is matched against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needle(String);
+
+impl Needle {
+    /// Folds `text` (already UTF-8) as the haystacks are folded.
+    pub fn new(text: &str) -> Needle {
+        Needle(text.to_lowercase())
+    }
+
+    fn found_in(&self, folded_haystack: &str) -> bool {
+        folded_haystack.contains(self.0.as_str())
+    }
 }
 
-/// Does the header field `name` contain `needle` (already UTF-8)? Encoded
-/// words are decoded first. An empty needle matches if the field exists.
-pub fn header_contains(msg: &Message, name: &[u8], needle: &str) -> bool {
-    let needle = needle.to_lowercase();
-    header::fields(msg.header())
-        .iter()
-        .filter(|f| f.name.eq_ignore_ascii_case(name))
-        .any(|f| {
-            needle.is_empty()
-                || contains_folded(&decode::decode_words(&header::unfold(f.value)), &needle)
+/// One message as SEARCH sees it. Each header field and each text part is
+/// decoded and case-folded at most once, when a key first needs it, and then
+/// shared by every key of the search: a search with hundreds of BODY or TEXT
+/// keys costs one decoding of the message, and a message that a flag key has
+/// already decided is never decoded. It lives for one message, so what it
+/// holds is bounded by that message's decoded text.
+pub struct SearchText<'m> {
+    msg: &'m Message<'m>,
+    fields: OnceCell<Vec<FoldedField<'m>>>,
+    parts: OnceCell<Vec<TextPart<'m>>>,
+}
+
+struct FoldedField<'m> {
+    name: &'m [u8],
+    value: &'m [u8],
+    /// `name: decoded value`, folded, and the byte offset of the value in it.
+    line: OnceCell<(String, usize)>,
+}
+
+impl FoldedField<'_> {
+    fn line(&self) -> &str {
+        &self.folded().0
+    }
+
+    fn value(&self) -> &str {
+        let (line, at) = self.folded();
+        line.get(*at..).unwrap_or_default()
+    }
+
+    fn folded(&self) -> &(String, usize) {
+        self.line.get_or_init(|| {
+            #[cfg(test)]
+            decode_counts::FIELDS.with(|c| c.set(c.get() + 1));
+            // Folding the name and the value apart gives the same string as
+            // folding the whole line: the only context-dependent lowercase
+            // mapping (final sigma) looks across case-ignorable characters
+            // only, and the space after the colon is not one.
+            let mut line = String::from_utf8_lossy(self.name).to_lowercase();
+            line.push_str(": ");
+            let at = line.len();
+            line.push_str(&decode::decode_words(&header::unfold(self.value)).to_lowercase());
+            (line, at)
         })
+    }
 }
 
-/// Calls `visit` with the decoded text of every text part, depth first.
-fn for_each_text_part(data: &[u8], part: &Part, visit: &mut dyn FnMut(&str) -> bool) -> bool {
-    match &part.kind {
-        PartKind::Multipart(children) => {
-            children.iter().any(|c| for_each_text_part(data, c, visit))
-        }
-        PartKind::Message(inner) => for_each_text_part(data, inner, visit),
-        PartKind::Single => {
-            if !part.content.is_type("text") {
-                return false;
-            }
+struct TextPart<'m> {
+    data: &'m [u8],
+    part: &'m Part,
+    /// The body, transfer-decoded, converted to UTF-8 and folded.
+    folded: OnceCell<String>,
+}
+
+impl TextPart<'_> {
+    fn folded(&self) -> &str {
+        self.folded.get_or_init(|| {
+            #[cfg(test)]
+            decode_counts::PARTS.with(|c| c.set(c.get() + 1));
             let encoding = header::first_value(
-                mime::slice(data, &part.header),
+                mime::slice(self.data, &self.part.header),
                 b"content-transfer-encoding",
             )
             .unwrap_or_default();
-            let bytes = decode::transfer_decode(&encoding, mime::slice(data, &part.body));
-            let text = decode::to_utf8(part.content.param("charset"), &bytes);
-            visit(&text)
+            let bytes = decode::transfer_decode(&encoding, mime::slice(self.data, &self.part.body));
+            decode::to_utf8(self.part.content.param("charset"), &bytes).to_lowercase()
+        })
+    }
+}
+
+/// Every text part under `part`, depth first.
+fn collect_text_parts<'m>(data: &'m [u8], part: &'m Part, out: &mut Vec<TextPart<'m>>) {
+    match &part.kind {
+        PartKind::Multipart(children) => {
+            for c in children {
+                collect_text_parts(data, c, out);
+            }
+        }
+        PartKind::Message(inner) => collect_text_parts(data, inner, out),
+        PartKind::Single => {
+            if part.content.is_type("text") {
+                out.push(TextPart {
+                    data,
+                    part,
+                    folded: OnceCell::new(),
+                });
+            }
         }
     }
 }
 
-/// Does the body (every text part, transfer- and charset-decoded) contain `needle`?
-pub fn body_contains(msg: &Message, needle: &str) -> bool {
-    let needle = needle.to_lowercase();
-    if needle.is_empty() {
-        return true;
+impl<'m> SearchText<'m> {
+    pub fn new(msg: &'m Message<'m>) -> SearchText<'m> {
+        SearchText {
+            msg,
+            fields: OnceCell::new(),
+            parts: OnceCell::new(),
+        }
     }
-    for_each_text_part(msg.data, &msg.root, &mut |text| {
-        contains_folded(text, &needle)
-    })
+
+    /// The message itself, for keys that read it otherwise (SENT*).
+    pub fn message(&self) -> &'m Message<'m> {
+        self.msg
+    }
+
+    fn fields(&self) -> &[FoldedField<'m>] {
+        self.fields.get_or_init(|| {
+            header::fields(self.msg.header())
+                .iter()
+                .map(|f| FoldedField {
+                    name: f.name,
+                    value: f.value,
+                    line: OnceCell::new(),
+                })
+                .collect()
+        })
+    }
+
+    fn parts(&self) -> &[TextPart<'m>] {
+        self.parts.get_or_init(|| {
+            let mut out = Vec::new();
+            collect_text_parts(self.msg.data, &self.msg.root, &mut out);
+            out
+        })
+    }
+
+    /// Does the header field `name` contain `needle`? Encoded words are
+    /// decoded first. An empty needle matches if the field exists.
+    pub fn header_contains(&self, name: &[u8], needle: &Needle) -> bool {
+        self.fields()
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case(name))
+            .any(|f| needle.0.is_empty() || needle.found_in(f.value()))
+    }
+
+    /// Does the body (every text part, transfer- and charset-decoded)
+    /// contain `needle`? Parts are decoded in order until one matches.
+    pub fn body_contains(&self, needle: &Needle) -> bool {
+        needle.0.is_empty() || self.parts().iter().any(|p| needle.found_in(p.folded()))
+    }
+
+    /// TEXT key: the header (any field, name or decoded value) or the body.
+    pub fn text_contains(&self, needle: &Needle) -> bool {
+        needle.0.is_empty()
+            || self.fields().iter().any(|f| needle.found_in(f.line()))
+            || self.body_contains(needle)
+    }
 }
 
-/// TEXT key: the header (any field, name or decoded value) or the body.
+/// Does the header field `name` contain `needle` (already UTF-8)? The
+/// one-key form of [`SearchText::header_contains`].
+pub fn header_contains(msg: &Message, name: &[u8], needle: &str) -> bool {
+    SearchText::new(msg).header_contains(name, &Needle::new(needle))
+}
+
+/// The one-key form of [`SearchText::body_contains`].
+pub fn body_contains(msg: &Message, needle: &str) -> bool {
+    SearchText::new(msg).body_contains(&Needle::new(needle))
+}
+
+/// The one-key form of [`SearchText::text_contains`].
 pub fn text_contains(msg: &Message, needle: &str) -> bool {
-    let lower = needle.to_lowercase();
-    if lower.is_empty() {
-        return true;
-    }
-    let in_header = header::fields(msg.header()).iter().any(|f| {
-        let line = format!(
-            "{}: {}",
-            String::from_utf8_lossy(f.name),
-            decode::decode_words(&header::unfold(f.value))
-        );
-        contains_folded(&line, &lower)
-    });
-    in_header || body_contains(msg, needle)
+    SearchText::new(msg).text_contains(&Needle::new(needle))
 }
 
 /// Converts a SEARCH string in `charset` (None = US-ASCII, read as UTF-8) to
@@ -95,6 +208,17 @@ pub fn decode_search_string(charset: Option<&str>, s: &[u8]) -> Result<String, (
     match encoding_rs::Encoding::for_label(label.as_bytes()) {
         Some(enc) => Ok(enc.decode_without_bom_handling(s).0.into_owned()),
         None => Err(()),
+    }
+}
+
+/// How many header fields and text parts have been decoded on this thread,
+/// for tests that check each is decoded once per search.
+#[cfg(test)]
+pub(crate) mod decode_counts {
+    use std::cell::Cell;
+    thread_local! {
+        pub(crate) static FIELDS: Cell<usize> = const { Cell::new(0) };
+        pub(crate) static PARTS: Cell<usize> = const { Cell::new(0) };
     }
 }
 

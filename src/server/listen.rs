@@ -20,8 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::proxy::{HeaderReader, Network, Parsed, ProxyError};
 use super::SESSION_PATH;
+use super::proxy::{HeaderReader, Network, Parsed, ProxyError};
 use crate::conn::wait_readable;
 
 /// How often the loop wakes with nothing to do, to apply SIGHUP and SIGTERM

@@ -1,14 +1,16 @@
-//! SEARCH and UID SEARCH: every RFC 3501 key. Flag and size keys are answered
-//! from the view; header and body keys parse the message, once per message.
+//! SEARCH and UID SEARCH: every RFC 3501 key. Each message is matched first
+//! on what the view knows (flags, keywords, UIDs, sequence numbers); only a
+//! message those leave undecided is read, parsed once, and matched again with
+//! its content, which it decodes at most once for all the keys together
+//! ([`SearchText`]).
 
 use super::fetch::{internal_date, load};
 use super::{Completion, Session};
-use crate::message::{
-    Message, body_contains, decode_search_string, header_contains, text_contains,
-};
+use crate::message::{Message, Needle, SearchText, decode_search_string};
 use crate::protocol::command::{Date, SearchKey};
 use crate::protocol::datetime::{date_of, local_offset};
 use crate::protocol::response::Code;
+use crate::protocol::sequence::Ranges;
 
 /// A search key with its strings decoded to UTF-8 once, up front.
 enum Key {
@@ -20,32 +22,42 @@ enum Key {
     New,
     All,
     Keyword(String, bool),
-    Header(Vec<u8>, String),
-    Body(String),
-    Text(String),
+    Header(Vec<u8>, Needle),
+    Body(Needle),
+    Text(Needle),
     Internal(std::cmp::Ordering, Date, bool),
     Sent(std::cmp::Ordering, Date, bool),
     Larger(u64),
     Smaller(u64),
-    Uid(crate::protocol::sequence::SequenceSet),
-    Seq(crate::protocol::sequence::SequenceSet),
+    /// Resolved against the UIDs and EXISTS of the view once, as merged
+    /// ranges, so a set of a thousand repeated ranges costs one binary
+    /// search per message, not a thousand comparisons.
+    Uid(Ranges),
+    Seq(Ranges),
 }
 
-fn compile(key: &SearchKey, charset: Option<&str>) -> Result<Key, ()> {
+/// What `*` stands for: the highest UID and the number of messages.
+#[derive(Debug, Clone, Copy)]
+struct Stars {
+    max_uid: u32,
+    exists: u32,
+}
+
+fn compile(key: &SearchKey, charset: Option<&str>, stars: Stars) -> Result<Key, ()> {
     use SearchKey as S;
     use std::cmp::Ordering::*;
-    let s = |b: &[u8]| decode_search_string(charset, b);
+    let s = |b: &[u8]| decode_search_string(charset, b).map(|t| Needle::new(&t));
     Ok(match key {
         S::And(keys) => Key::And(
             keys.iter()
-                .map(|k| compile(k, charset))
+                .map(|k| compile(k, charset, stars))
                 .collect::<Result<_, _>>()?,
         ),
         S::Or(a, b) => Key::Or(
-            Box::new(compile(a, charset)?),
-            Box::new(compile(b, charset)?),
+            Box::new(compile(a, charset, stars)?),
+            Box::new(compile(b, charset, stars)?),
         ),
-        S::Not(k) => Key::Not(Box::new(compile(k, charset)?)),
+        S::Not(k) => Key::Not(Box::new(compile(k, charset, stars)?)),
         S::All => Key::All,
         S::Answered => Key::Flag(b'R', true),
         S::Deleted => Key::Flag(b'T', true),
@@ -78,8 +90,8 @@ fn compile(key: &SearchKey, charset: Option<&str>) -> Result<Key, ()> {
         S::SentSince(d) => Key::Sent(Less, *d, false),
         S::Larger(n) => Key::Larger(*n),
         S::Smaller(n) => Key::Smaller(*n),
-        S::Uid(set) => Key::Uid(set.clone()),
-        S::SequenceSet(set) => Key::Seq(set.clone()),
+        S::Uid(set) => Key::Uid(set.normalized(stars.max_uid)),
+        S::SequenceSet(set) => Key::Seq(set.normalized(stars.exists)),
     })
 }
 
@@ -118,46 +130,125 @@ impl Key {
 /// What one message offers to the matcher.
 struct Candidate<'a> {
     seq: u32,
-    exists: u32,
-    max_uid: u32,
     msg: &'a super::view::ViewMessage,
-    internal: Option<Date>,
-    size: Option<u64>,
-    parsed: Option<&'a Message<'a>>,
+    /// None until the message has been read: keys that need it are then
+    /// undecided.
+    content: Option<Content<'a>>,
 }
 
-fn matches(key: &Key, c: &Candidate) -> bool {
+/// What reading a message (or its file's metadata) gives the matcher.
+struct Content<'a> {
+    internal: Option<Date>,
+    size: Option<u64>,
+    text: Option<&'a SearchText<'a>>,
+}
+
+/// Some(verdict), or None when the verdict depends on content the candidate
+/// does not have yet. With content, never None: the keys are then evaluated
+/// in order, AND and OR stopping at the first key that decides, as before.
+fn matches(key: &Key, c: &Candidate) -> Option<bool> {
     let m = c.msg;
-    match key {
-        Key::And(v) => v.iter().all(|k| matches(k, c)),
-        Key::Or(a, b) => matches(a, c) || matches(b, c),
-        Key::Not(k) => !matches(k, c),
+    let content = || c.content.as_ref();
+    Some(match key {
+        // Three-valued: one false key decides an AND, one true key an OR,
+        // whatever the undecided ones would say.
+        Key::And(v) => {
+            let mut undecided = false;
+            for k in v {
+                match matches(k, c) {
+                    Some(false) => return Some(false),
+                    None => undecided = true,
+                    Some(true) => {}
+                }
+            }
+            if undecided {
+                return None;
+            }
+            true
+        }
+        Key::Or(a, b) => {
+            let first = matches(a, c);
+            if first == Some(true) {
+                return Some(true);
+            }
+            match matches(b, c) {
+                Some(true) => true,
+                Some(false) => first?,
+                None => return None,
+            }
+        }
+        Key::Not(k) => !matches(k, c)?,
         Key::All => true,
         Key::Flag(l, on) => m.flags.has(*l) == *on,
         Key::Recent(on) => m.recent == *on,
         Key::New => m.recent && !m.flags.has(b'S'),
         Key::Keyword(k, on) => m.keywords.iter().any(|e| e.eq_ignore_ascii_case(k)) == *on,
-        Key::Header(name, needle) => c.parsed.is_some_and(|p| header_contains(p, name, needle)),
-        Key::Body(needle) => c.parsed.is_some_and(|p| body_contains(p, needle)),
-        Key::Text(needle) => c.parsed.is_some_and(|p| text_contains(p, needle)),
-        Key::Internal(ord, d, before_or_on) => c
+        Key::Header(name, needle) => content()?
+            .text
+            .is_some_and(|t| t.header_contains(name, needle)),
+        Key::Body(needle) => content()?.text.is_some_and(|t| t.body_contains(needle)),
+        Key::Text(needle) => content()?.text.is_some_and(|t| t.text_contains(needle)),
+        Key::Internal(ord, d, before_or_on) => content()?
             .internal
             .is_some_and(|have| compare_date(have, *ord, *d, *before_or_on)),
         Key::Sent(ord, d, before_or_on) => {
             // RFC 3501: SENT* keys use the Date: header, disregarding time
             // and zone; a message without one falls back to INTERNALDATE.
-            let sent = c
-                .parsed
-                .and_then(|p| p.sent_date())
+            let content = content()?;
+            let sent = content
+                .text
+                .and_then(|t| t.message().sent_date())
                 .map(|(t, off)| date_of(t, off))
-                .or(c.internal);
+                .or(content.internal);
             sent.is_some_and(|have| compare_date(have, *ord, *d, *before_or_on))
         }
-        Key::Larger(n) => c.size.is_some_and(|s| s > *n),
-        Key::Smaller(n) => c.size.is_some_and(|s| s < *n),
-        Key::Uid(set) => set.contains(m.uid, c.max_uid),
-        Key::Seq(set) => set.contains(c.seq, c.exists),
-    }
+        Key::Larger(n) => content()?.size.is_some_and(|s| s > *n),
+        Key::Smaller(n) => content()?.size.is_some_and(|s| s < *n),
+        Key::Uid(set) => set.contains(m.uid),
+        Key::Seq(set) => set.contains(c.seq),
+    })
+}
+
+/// Reads message `i` as far as `needs` says and matches it with its
+/// content; None when it cannot be read.
+fn match_read(
+    view: &mut super::view::SelectedView,
+    i: usize,
+    key: &Key,
+    needs: Needs,
+) -> Option<bool> {
+    let internal = if needs.internal {
+        internal_date(&view.folder, &view.messages[i]).map(|t| date_of(t, local_offset(t)))
+    } else {
+        None
+    };
+    let loaded = if needs.full || needs.header || needs.size {
+        match load(view, i, needs.full, needs.size, needs.header) {
+            Ok(Some(l)) => Some(l),
+            Ok(None) => return None,
+            Err(e) => {
+                log::error!("SEARCH reading {}: {e}", view.folder.path().display());
+                return None;
+            }
+        }
+    } else {
+        None
+    };
+    let parsed = loaded
+        .as_ref()
+        .and_then(|l| l.data.as_deref())
+        .map(Message::parse);
+    let text = parsed.as_ref().map(SearchText::new);
+    let c = Candidate {
+        seq: i as u32 + 1,
+        msg: &view.messages[i],
+        content: Some(Content {
+            internal,
+            size: loaded.as_ref().map(|l| l.size),
+            text: text.as_ref(),
+        }),
+    };
+    matches(key, &c)
 }
 
 /// BEFORE: have < d; ON: have == d; SINCE: have >= d.
@@ -180,7 +271,11 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let Ok(key) = compile(criteria, charset) else {
+        let stars = Stars {
+            max_uid: view.max_uid(),
+            exists: view.exists(),
+        };
+        let Ok(key) = compile(criteria, charset, stars) else {
             return Completion::no_code(
                 Code::BadCharset(&["US-ASCII", "UTF-8"]),
                 "Unsupported charset.",
@@ -188,45 +283,28 @@ impl Session<'_> {
         };
         let mut needs = Needs::default();
         key.needs(&mut needs);
-        let exists = view.exists();
-        let max_uid = view.max_uid();
         let mut hits = Vec::new();
         for i in 0..view.messages.len() {
             if view.messages[i].expunged {
                 continue;
             }
-            let internal = if needs.internal {
-                internal_date(&view.folder, &view.messages[i]).map(|t| date_of(t, local_offset(t)))
-            } else {
-                None
+            let seq = i as u32 + 1;
+            let without_content = Candidate {
+                seq,
+                msg: &view.messages[i],
+                content: None,
             };
-            let loaded = if needs.full || needs.header || needs.size {
-                match load(view, i, needs.full, needs.size, needs.header) {
-                    Ok(Some(l)) => Some(l),
-                    Ok(None) => continue,
-                    Err(e) => {
-                        log::error!("SEARCH reading {}: {e}", view.folder.path().display());
-                        continue;
-                    }
-                }
-            } else {
-                None
+            let hit = match matches(&key, &without_content) {
+                Some(hit) => hit,
+                None => match match_read(view, i, &key, needs) {
+                    Some(hit) => hit,
+                    // Gone or unreadable: not a match, as a message that
+                    // vanished since the view was built.
+                    None => continue,
+                },
             };
-            let data = loaded.as_ref().and_then(|l| l.data.as_deref());
-            let size = loaded.as_ref().map(|l| l.size);
-            let parsed = data.map(Message::parse);
-            let m = &view.messages[i];
-            let c = Candidate {
-                seq: i as u32 + 1,
-                exists,
-                max_uid,
-                msg: m,
-                internal,
-                size,
-                parsed: parsed.as_ref(),
-            };
-            if matches(&key, &c) {
-                hits.push(if uid { m.uid } else { i as u32 + 1 });
+            if hit {
+                hits.push(if uid { view.messages[i].uid } else { seq });
             }
         }
         view.save_cache();
@@ -236,5 +314,120 @@ impl Session<'_> {
         }
         self.pending.push(line);
         Completion::ok("SEARCH completed.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::decode_counts::{FIELDS, PARTS};
+    use crate::message::fixtures::NESTED;
+    use crate::protocol::command::SearchKey as S;
+
+    fn view_message(flags: &[u8]) -> super::super::view::ViewMessage {
+        super::super::view::ViewMessage {
+            uid: 1,
+            basename: "m".into(),
+            filename: "m:2,".into(),
+            flags: crate::maildir::InfoFlags(flags.to_vec()),
+            keywords: vec![],
+            recent: false,
+            expunged: false,
+        }
+    }
+
+    /// Matches `key` against NESTED with `flags` as the session does (first
+    /// without content, then with it when undecided); returns the verdict,
+    /// whether the message had to be read, and how many text parts and header
+    /// fields were decoded.
+    fn search_nested(key: &SearchKey, flags: &[u8]) -> (bool, bool, usize, usize) {
+        let stars = Stars {
+            max_uid: 1,
+            exists: 1,
+        };
+        let key = compile(key, None, stars).expect("charset");
+        let msg = view_message(flags);
+        PARTS.with(|c| c.set(0));
+        FIELDS.with(|c| c.set(0));
+        let mut c = Candidate {
+            seq: 1,
+            msg: &msg,
+            content: None,
+        };
+        let first = matches(&key, &c);
+        let parsed = Message::parse(NESTED);
+        let text = SearchText::new(&parsed);
+        c.content = Some(Content {
+            internal: None,
+            size: Some(NESTED.len() as u64),
+            text: Some(&text),
+        });
+        let hit = first.or_else(|| matches(&key, &c)).expect("decided");
+        let counts = (PARTS.with(|c| c.get()), FIELDS.with(|c| c.get()));
+        (hit, first.is_none(), counts.0, counts.1)
+    }
+
+    /// NESTED has four text parts (plain, base64 plain, and plain and QP html
+    /// in the attached message) and four top-level header fields.
+    const TEXT_PARTS: usize = 4;
+    const FIELDS_IN_HEADER: usize = 4;
+
+    #[test]
+    fn many_body_and_text_keys_decode_each_part_once() {
+        let keys = (0..200)
+            .map(|i| {
+                if i % 2 == 0 {
+                    S::Body("CAFÉ au".as_bytes().to_vec())
+                } else {
+                    S::Text(b"hello world".to_vec())
+                }
+            })
+            .collect();
+        let (hit, _, parts, fields) = search_nested(&S::And(keys), b"");
+        assert!(hit);
+        assert_eq!((parts, fields), (TEXT_PARTS, FIELDS_IN_HEADER));
+
+        // Keys that all fail, so that every one is evaluated.
+        let mut key = S::Subject(b"absent".to_vec());
+        for i in 0..200 {
+            let next = match i % 3 {
+                0 => S::Body(format!("absent {i}").into_bytes()),
+                1 => S::Text(format!("absent {i}").into_bytes()),
+                _ => S::From(format!("absent {i}").into_bytes()),
+            };
+            key = S::Or(Box::new(key), Box::new(next));
+        }
+        let (hit, _, parts, fields) = search_nested(&key, b"");
+        assert!(!hit);
+        assert_eq!((parts, fields), (TEXT_PARTS, FIELDS_IN_HEADER));
+    }
+
+    #[test]
+    fn content_is_read_and_decoded_only_when_needed() {
+        let seen_and_hello = S::And(vec![S::Seen, S::Body(b"hello".to_vec())]);
+        // A flag key decides: the message is not even read.
+        assert_eq!(search_nested(&seen_and_hello, b""), (false, false, 0, 0));
+        // "hello" is in the first part: the others stay encoded.
+        assert_eq!(search_nested(&seen_and_hello, b"S"), (true, true, 1, 0));
+        let or = S::Or(Box::new(S::Body(b"x".to_vec())), Box::new(S::Seen));
+        assert_eq!(search_nested(&or, b"S"), (true, false, 0, 0));
+        let not = S::Not(Box::new(S::And(vec![S::Text(b"x".to_vec()), S::Seen])));
+        assert_eq!(search_nested(&not, b""), (true, false, 0, 0));
+        // A header key decodes only the fields of that name.
+        let subject = S::And(vec![S::Unseen, S::Subject(b"TEST".to_vec())]);
+        assert_eq!(search_nested(&subject, b""), (true, true, 0, 1));
+    }
+
+    #[test]
+    fn undecided_keys_wait_for_content() {
+        for key in [
+            S::Body(b"hello".to_vec()),
+            S::Or(Box::new(S::Unseen), Box::new(S::Larger(1))),
+            S::And(vec![S::Seen, S::Smaller(1 << 20)]),
+            S::Not(Box::new(S::Header(b"x-none".to_vec(), vec![]))),
+        ] {
+            let (hit, read, ..) = search_nested(&key, b"S");
+            assert!(hit && read, "{key:?}");
+        }
     }
 }
