@@ -315,6 +315,9 @@ pub struct Io {
     /// Set once a write failed: the client is gone or too slow, and nothing
     /// more is sent.
     broken: bool,
+    /// The failed write ran out of time (the client stopped reading), as
+    /// opposed to the connection being closed: the log says TIMEOUT.
+    write_timed_out: bool,
 }
 
 impl Io {
@@ -328,6 +331,7 @@ impl Io {
             bytes_in_earlier: 0,
             pending_input: None,
             broken: false,
+            write_timed_out: false,
         }
     }
 
@@ -359,9 +363,7 @@ impl Io {
         }
         self.bytes_out += data.len() as u64;
         let result = self.writer.write_all(data);
-        if result.is_err() {
-            self.broken = true;
-        }
+        self.note_failure(&result);
         result
     }
 
@@ -371,9 +373,7 @@ impl Io {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         let result = self.writer.flush();
-        if result.is_err() {
-            self.broken = true;
-        }
+        self.note_failure(&result);
         result
     }
 
@@ -383,9 +383,21 @@ impl Io {
         self.write_all(data).and_then(|()| self.flush()).is_ok()
     }
 
+    fn note_failure(&mut self, result: &io::Result<()>) {
+        if let Err(e) = result {
+            self.broken = true;
+            self.write_timed_out = e.kind() == io::ErrorKind::TimedOut;
+        }
+    }
+
     /// True once a write has failed.
     pub fn is_broken(&self) -> bool {
         self.broken
+    }
+
+    /// True when the write that failed ran out of time.
+    pub fn write_timed_out(&self) -> bool {
+        self.write_timed_out
     }
 
     /// Reads, frames and parses the next command. Input that cannot be

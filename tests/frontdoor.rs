@@ -2674,3 +2674,44 @@ fn listener_execs_mdimapd_with_a_clean_slate() {
     assert!(env.contains(&"TCPREMOTEIP=127.0.0.1".to_string()));
     c.ok("NOOP");
 }
+
+// ---------------------------------------------------------------------------
+// Descriptors after STARTTLS
+// ---------------------------------------------------------------------------
+
+/// The socket's identity (`socket:[inode]`) behind a descriptor of `pid`.
+fn fd_target(pid: i32, fd: i32) -> String {
+    fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| format!("(closed: {e})"))
+}
+
+/// STARTTLS used to dup fds 0 and 1 and close the originals, so the next
+/// open(2) — a message file — got fd 0, and anything written to fd 1 could
+/// land in mail. After STARTTLS, login and a FETCH that opens a message,
+/// fds 0 and 1 are still the client's socket and nothing else is open.
+#[test]
+fn standard_descriptors_stay_the_connection_after_starttls() {
+    let (dir, conf, maildir) = setup("starttls-fds", "");
+    let (_, cert_line) = install_cert(&dir, "a.test");
+    append_conf(&conf, &cert_line);
+    common::put_cur(&maildir, &common::message("hello", "body"), "S");
+    let (server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    let pid = server.pid();
+    let socket = fd_target(pid, 0);
+    assert!(socket.starts_with("socket:["), "{socket}");
+    let mut t = starttls(&mut c, TlsOpts::default());
+    t.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    t.ok("SELECT INBOX");
+    let r = t.ok("FETCH 1 BODY[]");
+    assert!(r.contains("body"), "{r:#?}");
+    assert_eq!(fd_target(pid, 0), socket, "fd 0 after STARTTLS");
+    assert_eq!(fd_target(pid, 1), socket, "fd 1 after STARTTLS");
+    let mut fds: Vec<i32> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, vec![0, 1, 2]);
+    t.ok("LOGOUT");
+}

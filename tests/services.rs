@@ -320,7 +320,7 @@ fn tcpserver_run_script_serves_imap_and_passes_the_client_address() {
     let rules = dir.join("tcp.imap");
     fs::write(
         &rules,
-        "127.0.0.1:allow,MDIMAP_RULES_SEEN=\"loopback\"\n:deny\n",
+        "127.0.0.1:allow,MDIMAP_RULES_SEEN=\"loopback\",TZ=\"Etc/GMT-3\"\n:deny\n",
     )
     .unwrap();
     let cdb = dir.join("tcp.imap.cdb");
@@ -377,13 +377,20 @@ fn tcpserver_run_script_serves_imap_and_passes_the_client_address() {
         "TCPREMOTEIP=127.0.0.1".to_string(),
         format!("TCPREMOTEPORT={client_port}"),
         "PROTO=TCP".to_string(),
-        "MDIMAP_RULES_SEEN=loopback".to_string(),
+        // Set by the rule for 127.0.0.1, so the rules file was used.
+        "TZ=Etc/GMT-3".to_string(),
     ] {
         assert!(
             env.contains(&var),
             "mdimapd's environment lacks {var}: {env:?}"
         );
     }
+    // Anything else tcpserver or the rules set is not kept (mdimapd(8),
+    // ENVIRONMENT).
+    assert!(
+        !env.iter().any(|v| v.starts_with("MDIMAP_RULES_SEEN=")),
+        "{env:?}"
+    );
     // -H and -R: no DNS or ident lookups were made for the client.
     assert!(
         !env.iter()

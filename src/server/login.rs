@@ -291,6 +291,10 @@ pub fn login_phase(
     };
     let deadline = Instant::now() + door.timeout;
     loop {
+        if io.is_broken() {
+            // The client stopped reading (or left); nothing can be said.
+            return None;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || !io.wait_input(left) {
             say_login_timeout(io);

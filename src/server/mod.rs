@@ -41,8 +41,7 @@ pub struct Options {
 
 pub const DEFAULT_CONFIG: &str = "/etc/mdimap/mdimapd.conf";
 
-/// What mdimapd takes from the environment it was started with, read before
-/// the environment is reduced to [`KEPT_ENVIRONMENT`].
+/// What mdimapd takes from the environment it runs with.
 struct Inherited {
     /// tcpserver's and mdimap-listen's TCPREMOTEIP / TCPREMOTEPORT.
     remote: Option<(String, String)>,
@@ -53,16 +52,19 @@ struct Inherited {
 }
 
 /// The variables a session keeps (documented in mdimapd(8), ENVIRONMENT):
-/// the tcpserver conventions that checkpassword programs read, and the time
-/// zone, which INTERNALDATE is shown in. Everything else the starter had
-/// (its secrets, LD_PRELOAD, its HOME) is dropped before login.
-pub const KEPT_ENVIRONMENT: [&str; 6] = [
+/// the time zone, which INTERNALDATE is shown in; the tcpserver conventions
+/// that checkpassword programs read; mdimap-listen's note that it has read
+/// the PROXY header; and, for `--preauth` only, HOME. Everything else the
+/// starter had (its secrets, LD_PRELOAD, root's HOME) is gone before the
+/// first byte from the client is read.
+pub const KEPT_ENVIRONMENT: [&str; 7] = [
     "TZ",
     "PROTO",
     "TCPREMOTEIP",
     "TCPREMOTEPORT",
     "TCPLOCALIP",
     "TCPLOCALPORT",
+    "MDIMAP_PROXIED",
 ];
 
 /// mdimapd's PATH: it runs no program found by a search, but a checkpassword
@@ -71,28 +73,62 @@ pub const KEPT_ENVIRONMENT: [&str; 6] = [
 /// mdimap-listen sets it too.
 pub const SESSION_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Reads what mdimapd needs from its environment, then clears it to
-/// [`KEPT_ENVIRONMENT`] and [`SESSION_PATH`].
+/// The environment mdimapd should run with, from the one it was given.
+fn wanted_environment(preauth: bool) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+        .filter(|(k, _)| KEPT_ENVIRONMENT.iter().any(|kept| k == kept) || (preauth && k == "HOME"))
+        .collect();
+    env.push(("PATH".into(), SESSION_PATH.into()));
+    env.sort();
+    env
+}
+
+/// Makes the process's environment exactly [`wanted_environment`]. Removing
+/// variables with unsetenv(3) would leave their text in the process's
+/// memory (and in /proc/<pid>/environ), so when anything is to go, mdimapd
+/// executes itself again with the clean environment; the descriptors, the
+/// process id and the arguments stay. Under mdimap-listen the environment
+/// is clean already and nothing happens.
+fn clean_environment(preauth: bool) {
+    let wanted = wanted_environment(preauth);
+    let mut current: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os().collect();
+    current.sort();
+    if current == wanted {
+        return;
+    }
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let cstring = |bytes: &[u8]| CString::new(bytes).ok();
+    let argv: Option<Vec<CString>> = std::env::args_os().map(|a| cstring(a.as_bytes())).collect();
+    let envp: Option<Vec<CString>> = wanted
+        .iter()
+        .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
+        .collect();
+    if let (Some(argv), Some(envp)) = (argv, envp) {
+        // Only returns on failure (no /proc, say); then the variables are
+        // at least removed from what the session and its children see.
+        let _ = nix::unistd::execve(c"/proc/self/exe", &argv, &envp);
+    }
+    for (key, _) in current {
+        if !wanted.iter().any(|(k, _)| *k == key) {
+            // SAFETY: this runs first thing in main, before any thread
+            // exists, so nothing reads the environment while it changes.
+            unsafe { std::env::remove_var(key) };
+        }
+    }
+    // SAFETY: as above.
+    unsafe { std::env::set_var("PATH", SESSION_PATH) };
+}
+
+/// Reads what mdimapd needs from its (clean) environment.
 fn take_environment() -> Inherited {
-    let inherited = Inherited {
+    Inherited {
         remote: std::env::var("TCPREMOTEIP")
             .ok()
             .map(|ip| (ip, std::env::var("TCPREMOTEPORT").unwrap_or_default())),
         proxied: std::env::var_os("MDIMAP_PROXIED").is_some(),
         home: std::env::var_os("HOME"),
-    };
-    let drop: Vec<std::ffi::OsString> = std::env::vars_os()
-        .map(|(k, _)| k)
-        .filter(|k| !KEPT_ENVIRONMENT.iter().any(|kept| k == kept))
-        .collect();
-    for key in drop {
-        // SAFETY: this runs first thing in main, before any thread exists,
-        // so nothing can read the environment while it changes.
-        unsafe { std::env::remove_var(key) };
     }
-    // SAFETY: as above.
-    unsafe { std::env::set_var("PATH", SESSION_PATH) };
-    inherited
 }
 
 /// The client's address, as tcpserver/mdimap-listen report it or from the socket.
@@ -157,6 +193,7 @@ pub fn run(opts: Options) -> i32 {
     // kept, and no file can land on fd 0, 1 or 2.
     conn::ensure_standard_fds();
     conn::close_inherited_fds();
+    clean_environment(opts.preauth);
     let inherited = take_environment();
     logging::init("mdimapd", opts.log_stderr);
     let started = Instant::now();

@@ -126,7 +126,14 @@ impl<'a> Session<'a> {
             if let Some(end) = self.end.take() {
                 return end;
             }
-            if self.mailbox_invalidated() || self.io.is_broken() {
+            if self.io.is_broken() {
+                return if self.io.write_timed_out() {
+                    End::Timeout
+                } else {
+                    End::Disconnected
+                };
+            }
+            if self.mailbox_invalidated() {
                 return End::Disconnected;
             }
             // Between commands the client may think as long as the

@@ -409,25 +409,48 @@ fn socket_pair() -> (TcpStream, TcpStream) {
 /// Starts `mdimapd` with `args`, fd 0 and fd 1 being the server side of a real TCP
 /// connection, and returns it with a client on the other end (greeting read).
 pub fn spawn_mdimapd(dir: &TestDir, args: &[&str]) -> (Server, Client) {
+    let (server, client) = spawn_mdimapd_raw(dir, args, |_| {});
+    let mut c = Client::new(client);
+    c.greeting = c.read_line();
+    (server, c)
+}
+
+/// As [`spawn_mdimapd`], with `prepare` given the command before it starts
+/// (an extra variable, a descriptor to leak), and nothing read: the raw
+/// client socket is returned.
+pub fn spawn_mdimapd_raw(
+    dir: &TestDir,
+    args: &[&str],
+    prepare: impl FnOnce(&mut Command),
+) -> (Server, TcpStream) {
     let (client, server_sock) = socket_pair();
     let log = dir.join(&format!("mdimapd-{}.log", next_number()));
     let stdin: OwnedFd = server_sock.try_clone().unwrap().into();
     let stdout: OwnedFd = server_sock.into();
-    let child = Command::new(env!("CARGO_BIN_EXE_mdimapd"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mdimapd"));
+    cmd.args(args)
         .arg("--log-stderr")
         .env("HOME", &dir.path)
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
-        .stderr(Stdio::from(fs::File::create(&log).unwrap()))
-        .spawn()
-        .expect("cannot start mdimapd");
+        .stderr(Stdio::from(fs::File::create(&log).unwrap()));
+    prepare(&mut cmd);
+    let child = cmd.spawn().expect("cannot start mdimapd");
     // The Command (holding our copies of the server socket) is gone here, so the
     // client sees EOF exactly when mdimapd closes the connection.
-    let server = Server { child, log };
-    let mut c = Client::new(client);
-    c.greeting = c.read_line();
-    (server, c)
+    drop(cmd);
+    (Server { child, log }, client)
+}
+
+/// A field of /proc/<pid>/status in kB (`VmHWM`, the peak resident set).
+pub fn proc_status_kb(pid: i32, field: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// `mdimapd --preauth --maildir <maildir>` over a socket.
