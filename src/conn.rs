@@ -258,11 +258,18 @@ fn wait_ready(fds: &[RawFd], events: PollFlags, timeout: Duration) -> Vec<bool> 
         .iter()
         .map(|&fd| PollFd::new(borrow(fd), events))
         .collect();
-    let deadline = Instant::now() + timeout;
+    // A timeout too long to represent waits without end.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
-            .unwrap_or(PollTimeout::MAX);
+        let ms = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                // Round up, so a sub-millisecond remainder does not spin.
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
         match poll(&mut pfds, ms) {
             Ok(_) => {
                 return pfds
@@ -270,7 +277,9 @@ fn wait_ready(fds: &[RawFd], events: PollFlags, timeout: Duration) -> Vec<bool> 
                     .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
                     .collect();
             }
-            Err(nix::errno::Errno::EINTR) if !left.is_zero() => continue,
+            Err(nix::errno::Errno::EINTR) if deadline.is_none_or(|d| d > Instant::now()) => {
+                continue;
+            }
             // An error from poll counts as "ready" so the caller's I/O reports it.
             Err(_) => return vec![true; fds.len()],
         }

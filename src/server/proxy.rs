@@ -483,47 +483,33 @@ impl HeaderReader {
     }
 }
 
-/// poll(2) until `fd` is readable (or hung up: the read then reports it) or
+/// Waits until `fd` is readable (or hung up: the read then reports it) or
 /// the deadline passes. `None` is a deadline too far away to represent.
 fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> Result<(), ProxyError> {
-    loop {
-        let ms: libc::c_int = match deadline {
-            None => -1,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(ProxyError::Timeout);
-                }
-                // Round up so a sub-millisecond remainder does not spin.
-                let ms = left.as_micros().div_ceil(1000);
-                libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
-            }
-        };
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `pfd` is one valid pollfd and we pass a count of 1.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if n > 0 {
-            return Ok(());
-        }
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(ProxyError::Io(e));
-            }
-        }
-        // n == 0: timed out; the loop re-checks the deadline.
+    let left = match deadline {
+        None => Duration::MAX,
+        Some(d) => d.saturating_duration_since(Instant::now()),
+    };
+    if left.is_zero() {
+        return Err(ProxyError::Timeout);
+    }
+    if crate::conn::wait_readable(&[fd], left)
+        .first()
+        .copied()
+        .unwrap_or(true)
+    {
+        Ok(())
+    } else {
+        Err(ProxyError::Timeout)
     }
 }
 
 /// One read(2) into `buf`.
 fn read_some(fd: RawFd, buf: &mut [u8]) -> std::io::Result<usize> {
-    // SAFETY: `buf` is valid writable memory of `buf.len()` bytes for the call.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+    // SAFETY: the caller's descriptor is open for the call (a connected
+    // socket it owns); BorrowedFd only lends it to nix.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    nix::unistd::read(fd, buf).map_err(std::io::Error::from)
 }
 
 // ------------------------------------------------------- trusted networks
