@@ -1518,9 +1518,12 @@ fn check_config_reports_values_and_bad_user_lines() {
 fn stale_views_still_act_on_renamed_messages() {
     let t = TestDir::new("stale");
     let m = t.maildir();
-    for i in 1..=3 {
-        put_cur(&m, &message(&format!("s{i}"), "body"), "");
-    }
+    let bases: Vec<String> = (1..=3)
+        .map(|i| {
+            let path = put_cur(&m, &message(&format!("s{i}"), "body"), "");
+            base_of(&path.file_name().unwrap().to_string_lossy()).to_string()
+        })
+        .collect();
     let (_s1, mut a) = preauth(&t, &m);
     let (_s2, mut b) = preauth(&t, &m);
     a.ok("SELECT INBOX");
@@ -1541,17 +1544,41 @@ fn stale_views_still_act_on_renamed_messages() {
     let r = b.ok("COPY 2 INBOX");
     assert!(code(&r.tagged, "COPYUID").is_some(), "{r:#?}");
 
-    // CLOSE expunges a \Deleted message even if it was renamed meanwhile.
+    // CLOSE expunges a \Deleted message even if it was renamed meanwhile:
+    // A's rename must keep B's T, and B's CLOSE must find the renamed file.
+    // Checked on disk by name and content, so that a lost \Deleted (the
+    // message still there, without T) fails as surely as a wrong expunge.
     b.ok("STORE 3 +FLAGS (\\Deleted)");
     a.ok("NOOP");
     a.ok("STORE 3 +FLAGS (\\Seen)");
+    let renamed = cur_file_with_base(&m, &bases[2]).expect("message 3 vanished before CLOSE");
+    assert_eq!(
+        flags_of_name(&renamed),
+        "ST",
+        "A's \\Seen must keep B's \\Deleted"
+    );
     b.ok("CLOSE");
+    let cur = files(&m.join("cur"));
+    assert_eq!(
+        cur_file_with_base(&m, &bases[2]),
+        None,
+        "CLOSE left the message B marked \\Deleted: {cur:?}"
+    );
+    for base in &bases[..2] {
+        assert!(
+            cur_file_with_base(&m, base).is_some(),
+            "CLOSE removed {base}, which was not \\Deleted: {cur:?}"
+        );
+    }
+    assert_eq!(cur.len(), 3, "s1, s2 and the copy of s2 remain: {cur:?}");
     assert!(
-        files(&m.join("cur"))
-            .iter()
-            .all(|f| !flags_of_name(f).contains('T')),
-        "CLOSE left a deleted message: {:?}",
-        files(&m.join("cur"))
+        cur_files_containing(&m, "Subject: s3\n").is_empty(),
+        "{cur:?}"
+    );
+    assert_eq!(
+        cur_files_containing(&m, "Subject: s2\n").len(),
+        2,
+        "{cur:?}"
     );
 
     // MOVE after a rename: the source goes, the message is not doubled.
