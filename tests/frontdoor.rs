@@ -347,10 +347,13 @@ impl Drop for Listen {
 
 /// Accepts any server certificate (the tests generate throw-away ones) but
 /// keeps the one presented, so SNI and renewal can be checked.
+/// Where [`RecordingVerifier`] keeps the server certificate it was shown (DER).
+type SeenCert = Arc<Mutex<Option<Vec<u8>>>>;
+
 #[derive(Debug)]
 struct RecordingVerifier {
     provider: Arc<rustls::crypto::CryptoProvider>,
-    seen: Arc<Mutex<Option<Vec<u8>>>>,
+    seen: SeenCert,
 }
 
 impl rustls::client::danger::ServerCertVerifier for RecordingVerifier {
@@ -420,7 +423,7 @@ struct TlsClient {
 impl TlsClient {
     /// The client's configuration for `opts`, and where its verifier keeps the
     /// certificate the server presents.
-    fn config(opts: &TlsOpts) -> (Arc<rustls::ClientConfig>, Arc<Mutex<Option<Vec<u8>>>>) {
+    fn config(opts: &TlsOpts) -> (Arc<rustls::ClientConfig>, SeenCert) {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let seen = Arc::new(Mutex::new(None));
         let verifier = Arc::new(RecordingVerifier {
@@ -447,7 +450,7 @@ impl TlsClient {
         (Arc::new(config), seen)
     }
 
-    fn connection(opts: &TlsOpts) -> (rustls::ClientConnection, Arc<Mutex<Option<Vec<u8>>>>) {
+    fn connection(opts: &TlsOpts) -> (rustls::ClientConnection, SeenCert) {
         let (config, seen) = TlsClient::config(opts);
         let name =
             rustls_pki_types::ServerName::try_from(opts.sni.unwrap_or("127.0.0.1").to_string())
