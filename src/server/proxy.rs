@@ -186,7 +186,12 @@ fn check_v1_prefix(buf: &[u8]) -> Result<(), ProxyError> {
     let Some(after) = buf.get(V1_PREFIX.len()..) else {
         return Ok(());
     };
-    let token = after.split(|&b| b == b' ').next().unwrap_or_default();
+    // The protocol ends at a space, or at the line end for UNKNOWN, whose CR
+    // may arrive before its LF.
+    let token = after
+        .split(|&b| b == b' ' || b == b'\r')
+        .next()
+        .unwrap_or_default();
     let complete = after.len() > token.len();
     let plausible = V1_PROTOCOLS.iter().any(|p| {
         if complete {
