@@ -1244,6 +1244,140 @@ fn too_long_command_line_is_bad_and_session_continues() {
     assert!(r.is_ok(), "the session must continue: {r:#?}");
 }
 
+/// What a client sees when it sends junk: every command, whatever its bytes,
+/// gets exactly one tagged completion (OK, NO or BAD) under its own tag, or
+/// the server says `* BYE` and closes; nothing else is sent but untagged
+/// `*` lines (and `+` for a synchronizing literal, which the client consumes);
+/// and the session still answers afterwards. The commands are random
+/// (deterministic xorshift, so a failure reproduces): well-formed ones with
+/// random mailboxes, sets, flags and literals of both kinds, some of them
+/// then mangled, and pure junk, on a folder with messages.
+#[test]
+fn random_commands_each_get_one_tagged_completion_and_the_session_goes_on() {
+    // `$x` is filled from SLOTS[x]. LOGOUT, IDLE, AUTHENTICATE and STARTTLS
+    // are left out: they end the session or read input of their own.
+    const TEMPLATES: &str = "NOOP|CHECK|CAPABILITY|NAMESPACE|SELECT $m|EXAMINE $m|CREATE $m|\
+        DELETE $m|RENAME $m $m|SUBSCRIBE $m|UNSUBSCRIBE $m|LIST \"\" $p|LSUB \"\" $p|\
+        STATUS $m (MESSAGES UIDNEXT UNSEEN)|APPEND $m $l|APPEND $m ($f) $l|CLOSE|UNSELECT|\
+        EXPUNGE|UID EXPUNGE $s|SEARCH $k|UID SEARCH $k|FETCH $s $a|UID FETCH $s $a|\
+        STORE $s +FLAGS ($f)|STORE $s -FLAGS.SILENT ($f)|UID STORE $s FLAGS ($f)|\
+        COPY $s $m|UID COPY $s $m|MOVE $s $m|UID MOVE $s $m|ID NIL|ENABLE UTF8=ACCEPT|\
+        GETQUOTAROOT $m|XYZZY $m|$j $j $j";
+    const SLOTS: &[(char, &str)] = &[
+        (
+            'm',
+            "INBOX|inbox|INBOX.a|a|\"a b\"|&-|&AOk-|&Jjo|..|INBOX/../x|.hidden|INBOX.a.b|$l",
+        ),
+        ('p', "*|%|INBOX.*|*%*%*%*%*%*%*%*%x|\"\"|&|$l"),
+        ('s', "1|1:*|*|2,4:5|0|4294967296|3:1|1,1,1|$"),
+        (
+            'f',
+            "\\Seen|\\Deleted|\\Flagged \\Answered|$Label|\\Recent|\\Bogus|(|",
+        ),
+        (
+            'k',
+            "ALL|UNSEEN|SUBJECT r1|OR DELETED NOT SEEN|CHARSET UTF-8 BODY $l|1:3 UID 2|BEFORE 1-Feb-1994|HEADER X $l|((",
+        ),
+        (
+            'a',
+            "FLAGS|(FLAGS UID)|BODY[]|BODY.PEEK[HEADER.FIELDS (SUBJECT)]|BODY[1.2]<0.5>|ENVELOPE|BODYSTRUCTURE|RFC822.SIZE|BINARY[1]|ALL|FAST|FULL|BODY[|",
+        ),
+        ('j', "(|)|\"|\\|%|*|]|[|NIL|{|}|~|\0|\x7f|é|+|-|=|<|>|$l"),
+    ];
+    let mut seed: u64 = 0x5eed_0fc0_ffee;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let pick = |choices: &str, rnd: &mut dyn FnMut() -> u64| -> String {
+        let all: Vec<&str> = choices.split('|').collect();
+        all[(rnd() % all.len() as u64) as usize].to_string()
+    };
+    let (t, m, _s, mut c) = setup("random-commands");
+    for i in 1..=5 {
+        put_cur(&m, &message(&format!("r{i}"), "body"), "");
+    }
+    c.ok("SELECT INBOX");
+    let mut servers = Vec::new();
+    let (mut answered, mut byes) = (std::collections::BTreeMap::new(), 0);
+    for _ in 0..400 {
+        // Fill the slots left to right; a choice may hold `$l`, filled in its
+        // turn, but a literal's octets are never scanned for slots.
+        let mut text: Vec<u8> = pick(TEMPLATES, &mut rnd).into_bytes();
+        let mut from = 0;
+        while let Some(at) = text[from..]
+            .windows(2)
+            .position(|w| w[0] == b'$' && b"mpsfkajl".contains(&w[1]))
+            .map(|i| from + i)
+        {
+            let slot = char::from(text[at + 1]);
+            let (fill, skip) = match SLOTS.iter().find(|(name, _)| *name == slot) {
+                Some((_, choices)) => (pick(choices, &mut rnd).into_bytes(), false),
+                // `$l`: a literal, synchronizing or not, of any octets.
+                None => {
+                    let size = (rnd() % 12) as usize;
+                    let plus = if rnd() % 2 == 0 { "+" } else { "" };
+                    let mut lit = format!("{{{size}{plus}}}\r\n").into_bytes();
+                    lit.extend((0..size).map(|_| rnd() as u8));
+                    (lit, true)
+                }
+            };
+            from = if skip { at + fill.len() } else { at };
+            text.splice(at..at + 2, fill);
+        }
+        // Mangle one command in four: cut a piece out or drop junk in, away
+        // from literals so that the client's framing stays what it sends.
+        if rnd() % 4 == 0 && !text.contains(&b'{') && !text.is_empty() {
+            let at = (rnd() % text.len() as u64) as usize;
+            if rnd() % 2 == 0 {
+                let end = (at + 1 + (rnd() % 6) as usize).min(text.len());
+                text.drain(at..end);
+            } else {
+                let junk = pick(SLOTS[6].1, &mut rnd).replace("$l", "x");
+                text.splice(at..at, junk.into_bytes());
+            }
+        }
+        let sent = String::from_utf8_lossy(&text).into_owned();
+        match c.try_cmd_bytes(&text) {
+            (tag, Outcome::Done(r)) => {
+                let status = r.status().to_ascii_uppercase();
+                assert!(
+                    ["OK", "NO", "BAD"].contains(&status.as_str()),
+                    "{tag} {sent:?}: {r:#?}"
+                );
+                // Anything not starting with `* ` would be a second completion
+                // (another tag), a stray continuation or garbage.
+                assert!(
+                    r.untagged.iter().all(|l| l.starts_with("* ")),
+                    "{tag} {sent:?}: {r:#?}"
+                );
+                *answered.entry(status).or_insert(0) += 1;
+            }
+            (tag, Outcome::Closed(lines)) => {
+                assert!(
+                    lines.iter().any(|l| l.starts_with("* BYE ")),
+                    "{tag} {sent:?}: closed without a BYE after {lines:#?}"
+                );
+                byes += 1;
+                let (server, client) = preauth(&t, &m);
+                servers.push(server);
+                c = client;
+            }
+        }
+    }
+    // The session still works, and the input reached all three answers.
+    c.ok("NOOP");
+    c.ok("SELECT INBOX");
+    assert!(
+        ["OK", "NO", "BAD"]
+            .iter()
+            .all(|s| answered.get(*s).is_some_and(|&n| n >= 30)),
+        "{answered:?}, {byes} BYE"
+    );
+}
+
 #[test]
 fn huge_literal_is_refused_without_waiting() {
     let (_t, m, _s, mut c) = setup("hugeliteral");
