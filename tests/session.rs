@@ -13,7 +13,7 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const REQUIRED_CAPABILITIES: [&str; 10] = [
     "IMAP4rev1",
@@ -27,6 +27,11 @@ const REQUIRED_CAPABILITIES: [&str; 10] = [
     "UNSELECT",
     "MOVE",
 ];
+
+/// How long a test waits for an event before calling it a hang: far beyond
+/// what any event here takes even on a loaded machine, so never a timing
+/// assertion.
+const HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// A preauthenticated session on a fresh maildir.
 fn setup(name: &str) -> (TestDir, std::path::PathBuf, Server, Client) {
@@ -1123,8 +1128,11 @@ fn expunge_by_another_session_waits_for_noop() {
     assert_eq!(uids, vec![1, 3]);
 }
 
+/// IDLE reports a delivery by another process without the client sending
+/// anything. Waited for as an event: the bound only turns a hang into a
+/// failure, and is far beyond IDLE's polling interval.
 #[test]
-fn idle_reports_delivery_within_two_seconds() {
+fn idle_reports_a_delivery_unasked() {
     let (_t, m, _s, mut c) = setup("idle");
     c.ok("SELECT INBOX");
     let tag = c.tag();
@@ -1134,22 +1142,14 @@ fn idle_reports_delivery_within_two_seconds() {
         l.starts_with('+'),
         "IDLE must answer with a continuation: {l}"
     );
-    thread::sleep(Duration::from_millis(300));
-    let start = Instant::now();
     deliver(&m, &message("during idle", "ping"));
-    let deadline = start + Duration::from_secs(2);
     let mut seen = Vec::new();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match c.read_line_within(left.max(Duration::from_millis(1))) {
+        match c.read_line_within(HANG_GUARD) {
             Read1::Line(l) if l == "* 1 EXISTS" => break,
             Read1::Line(l) => seen.push(l),
-            other => panic!("no * 1 EXISTS within 2 s of the delivery ({other:?}); got {seen:#?}"),
+            other => panic!("no * 1 EXISTS for the delivery ({other:?}); got {seen:#?}"),
         }
-        assert!(
-            Instant::now() <= deadline,
-            "no * 1 EXISTS within 2 s; got {seen:#?}"
-        );
     }
     c.send(b"DONE\r\n");
     let r = c.read_until_tagged(&tag, vec![]);
@@ -1802,20 +1802,26 @@ fn recreated_mailbox_ends_the_session() {
     assert!(saw_bye, "a recreated mailbox must end the session with BYE");
 }
 
-/// A LIST pattern built to make a backtracking matcher take hours is
-/// answered at once.
+/// LIST matches patterns in polynomial time, proven without timing it: the
+/// patterns below against a 200-byte name make a backtracking matcher try
+/// about C(200, 20) > 10^27 ways to place the wildcards, which no machine
+/// finishes in a lifetime, while the matcher's table takes about 8,000 steps
+/// per name. So an answer at all, within a bound that only guards against a
+/// hang, is the proof; the matching pattern shows the name was looked at.
 #[test]
-fn hostile_list_pattern_is_answered_quickly() {
+fn list_pattern_matching_is_not_exponential() {
     let (_t, _m, _s, mut c) = setup("list-dos");
-    c.ok(&format!("CREATE INBOX.{}", "a".repeat(120)));
-    let started = Instant::now();
-    let r = c.ok("LIST \"\" \"*a*a*a*a*a*a*a*a*a*a*b\"");
-    assert!(r.untagged.is_empty(), "{r:#?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "LIST took {:?}",
-        started.elapsed()
-    );
+    c.timeout = HANG_GUARD;
+    let name = format!("INBOX.{}", "a".repeat(200));
+    c.ok(&format!("CREATE {name}"));
+    for wildcard in ["*", "%"] {
+        let stars = format!("{wildcard}a").repeat(20);
+        let r = c.ok(&format!("LIST \"\" \"INBOX.{stars}b\""));
+        assert!(r.untagged.is_empty(), "{r:#?}");
+        let r = c.ok(&format!("LIST \"\" \"INBOX.{stars}\""));
+        assert_eq!(r.lines("* LIST").len(), 1, "{r:#?}");
+        assert!(r.untagged[0].ends_with(&format!("\"{name}\"")), "{r:#?}");
+    }
 }
 
 /// Renaming the selected mailbox: the session follows it to its new name
