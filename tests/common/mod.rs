@@ -22,8 +22,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How long any single read from a server may take before the test fails.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a test waits for an event (a process exit, a log line, a closed
+/// connection) before calling it a hang: never a timing assertion, so far
+/// beyond what the event takes even on a loaded two-core CI machine.
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// How long any single read from a server may take before the test fails:
+/// only a guard against a hang, so far beyond what an answer takes even on a
+/// loaded two-core CI machine (a test that waits on purpose for something not
+/// to come passes its own, shorter, duration).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Password of the account written by [`TestDir::write_userfile`].
 pub const PASSWORD: &str = "demo-secret";
