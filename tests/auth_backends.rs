@@ -16,7 +16,9 @@
 
 mod common;
 
-use common::{Client, Read1, Response, Server, base64, chown_tree, deliver, make_maildir, message};
+use common::{
+    Client, HANG_GUARD, Read1, Response, Server, base64, chown_tree, deliver, make_maildir, message,
+};
 use mdimap::auth::AuthError;
 use mdimap::auth::backend::{Backend, authenticate, clear_password};
 use std::net::{TcpListener, TcpStream};
@@ -533,8 +535,8 @@ impl AuthDaemon {
                 );
             }
             assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "authdaemond did not create {} within 20 s:\n{}",
+                started.elapsed() < HANG_GUARD,
+                "authdaemond did not create {} within {HANG_GUARD:?}:\n{}",
                 socket.display(),
                 daemon.log()
             );
@@ -694,8 +696,9 @@ const E2E_CONFIG: &str = "# written by tests/auth_backends.rs\n\
                           MDIMAP_PLAINTEXT_LOGIN=yes\n\
                           MDIMAP_LOGIN_TIMEOUT=30\n";
 
-/// How long a test waits for mdimapd to write a log line or to exit.
-const SERVER_WAIT: Duration = Duration::from_secs(10);
+/// How long a test waits for mdimapd to write a log line or to exit (a
+/// guard against a hang only).
+const SERVER_WAIT: Duration = HANG_GUARD;
 
 /// The CRAM mechanisms mdimapd offers when authdaemond is in the chain.
 const CRAM_CAPABILITIES: [&str; 3] = ["AUTH=CRAM-MD5", "AUTH=CRAM-SHA1", "AUTH=CRAM-SHA256"];

@@ -28,10 +28,11 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How long one response may take before the test fails.
-const READ_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a server may take to exit after its LOGOUT completed.
-const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one response may take before the test fails (a guard against a
+/// hang only, far beyond what an answer takes on a loaded machine).
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a server may take to exit after its LOGOUT completed (likewise).
+const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Courier's configuration, a shell fragment of `NAME=value` lines.
 const COURIER_CONFIG: &str = "/etc/courier/imapd";
 /// Where Debian and upstream builds put the real `imapd` program (Debian's

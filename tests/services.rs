@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 /// must never reach a log.
 const WRONG_PASSWORDS: [&str; 2] = ["wrong-Pa55word", "n0t-the-pa55word"];
 
-/// How long a started listener may take to accept connections.
-const STARTUP: Duration = Duration::from_secs(15);
+/// How long a started listener may take to accept connections (a guard
+/// against a hang only).
+const STARTUP: Duration = HANG_GUARD;
 
 /// Deadline for one run of an external checker (systemd-analyze, fail2ban-regex).
 const TOOL_DEADLINE: Duration = Duration::from_secs(90);
@@ -122,7 +123,7 @@ impl Running {
 
     /// Waits until the output contains `needle` `count` times.
     fn wait_for_log(&self, needle: &str, count: usize) -> String {
-        let ok = wait_for(Duration::from_secs(10), || {
+        let ok = wait_for(HANG_GUARD, || {
             self.log_text().matches(needle).count() >= count
         });
         let text = self.log_text();
@@ -219,7 +220,7 @@ fn login_and_select(c: &mut Client) {
 fn logout(c: &mut Client) {
     let r = c.ok("LOGOUT");
     assert!(r.line("* BYE").is_some(), "LOGOUT without BYE: {r:#?}");
-    c.read_to_eof(Duration::from_secs(10));
+    c.read_to_eof(HANG_GUARD);
 }
 
 /// Neither the account's password nor the wrong ones tried may appear in a log.
@@ -753,7 +754,7 @@ fn fail2ban_filter_matches_exactly_the_failed_logins() {
     login_and_select(&mut c);
     logout(&mut c);
     assert!(
-        server.wait_exit(Duration::from_secs(10)).is_some(),
+        server.wait_exit(HANG_GUARD).is_some(),
         "mdimapd did not exit after LOGOUT"
     );
     let log = server.log_text();

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const REQUIRED_CAPABILITIES: [&str; 10] = [
     "IMAP4rev1",
@@ -101,7 +101,7 @@ fn greeting_and_capability() {
     assert_capabilities(&words, "CAPABILITY");
     let r = c.ok("LOGOUT");
     assert!(r.line("* BYE").is_some(), "LOGOUT must send * BYE: {r:#?}");
-    c.read_to_eof(Duration::from_secs(5));
+    c.read_to_eof(HANG_GUARD);
 }
 
 #[test]
@@ -147,8 +147,6 @@ fn login_success_and_failure() {
     t.write_userfile();
     deliver(&t.join("home/Maildir"), &message("for the tester", "hi"));
     let (_s, mut c, m) = login_mode(&t);
-    // Servers delay failed logins; allow for it.
-    c.timeout = Duration::from_secs(30);
     let r = c.no(&format!("LOGIN {USER} wrong-password"));
     assert!(
         code(&r.tagged, "AUTHENTICATIONFAILED").is_some(),
@@ -159,7 +157,6 @@ fn login_success_and_failure() {
         code(&r.tagged, "AUTHENTICATIONFAILED").is_some(),
         "expected NO [AUTHENTICATIONFAILED]: {r:#?}"
     );
-    c.timeout = READ_TIMEOUT;
     // The password as a synchronizing literal.
     c.ok(&format!("LOGIN \"{USER}\" {}", lit(PASSWORD)));
     let r = c.ok("SELECT INBOX");
@@ -177,11 +174,9 @@ fn login_success_and_failure() {
 fn authenticate_plain_with_initial_response() {
     let t = TestDir::new("authir");
     let (_s, mut c, _m) = login_mode(&t);
-    c.timeout = Duration::from_secs(30);
     let wrong = base64(format!("\0{USER}\0not-it").as_bytes());
     let r = c.no(&format!("AUTHENTICATE PLAIN {wrong}"));
     assert!(code(&r.tagged, "AUTHENTICATIONFAILED").is_some(), "{r:#?}");
-    c.timeout = READ_TIMEOUT;
     let right = base64(format!("\0{USER}\0{PASSWORD}").as_bytes());
     c.ok(&format!("AUTHENTICATE PLAIN {right}"));
     c.ok("SELECT INBOX");
@@ -1123,8 +1118,11 @@ fn expunge_by_another_session_waits_for_noop() {
     assert_eq!(uids, vec![1, 3]);
 }
 
+/// IDLE reports a delivery by another process without the client sending
+/// anything. Waited for as an event: the bound only turns a hang into a
+/// failure, and is far beyond IDLE's polling interval.
 #[test]
-fn idle_reports_delivery_within_two_seconds() {
+fn idle_reports_a_delivery_unasked() {
     let (_t, m, _s, mut c) = setup("idle");
     c.ok("SELECT INBOX");
     let tag = c.tag();
@@ -1134,22 +1132,14 @@ fn idle_reports_delivery_within_two_seconds() {
         l.starts_with('+'),
         "IDLE must answer with a continuation: {l}"
     );
-    thread::sleep(Duration::from_millis(300));
-    let start = Instant::now();
     deliver(&m, &message("during idle", "ping"));
-    let deadline = start + Duration::from_secs(2);
     let mut seen = Vec::new();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match c.read_line_within(left.max(Duration::from_millis(1))) {
+        match c.read_line_within(HANG_GUARD) {
             Read1::Line(l) if l == "* 1 EXISTS" => break,
             Read1::Line(l) => seen.push(l),
-            other => panic!("no * 1 EXISTS within 2 s of the delivery ({other:?}); got {seen:#?}"),
+            other => panic!("no * 1 EXISTS for the delivery ({other:?}); got {seen:#?}"),
         }
-        assert!(
-            Instant::now() <= deadline,
-            "no * 1 EXISTS within 2 s; got {seen:#?}"
-        );
     }
     c.send(b"DONE\r\n");
     let r = c.read_until_tagged(&tag, vec![]);
@@ -1244,6 +1234,142 @@ fn too_long_command_line_is_bad_and_session_continues() {
     assert!(r.is_ok(), "the session must continue: {r:#?}");
 }
 
+/// What a client sees when it sends junk: every command, whatever its bytes,
+/// gets exactly one tagged completion (OK, NO or BAD) under its own tag, or
+/// the server says `* BYE` and closes; nothing else is sent but untagged
+/// `*` lines (and `+` for a synchronizing literal, which the client consumes);
+/// and the session still answers afterwards. The commands are random
+/// (deterministic xorshift, so a failure reproduces): well-formed ones with
+/// random mailboxes, sets, flags and literals of both kinds, some of them
+/// then mangled, and pure junk, on a folder with messages.
+#[test]
+fn random_commands_each_get_one_tagged_completion_and_the_session_goes_on() {
+    // `$x` is filled from SLOTS[x]. LOGOUT, IDLE, AUTHENTICATE and STARTTLS
+    // are left out: they end the session or read input of their own.
+    const TEMPLATES: &str = "NOOP|CHECK|CAPABILITY|NAMESPACE|SELECT $m|EXAMINE $m|CREATE $m|\
+        DELETE $m|RENAME $m $m|SUBSCRIBE $m|UNSUBSCRIBE $m|LIST \"\" $p|LSUB \"\" $p|\
+        STATUS $m (MESSAGES UIDNEXT UNSEEN)|APPEND $m $l|APPEND $m ($f) $l|CLOSE|UNSELECT|\
+        EXPUNGE|UID EXPUNGE $s|SEARCH $k|UID SEARCH $k|FETCH $s $a|UID FETCH $s $a|\
+        STORE $s +FLAGS ($f)|STORE $s -FLAGS.SILENT ($f)|UID STORE $s FLAGS ($f)|\
+        COPY $s $m|UID COPY $s $m|MOVE $s $m|UID MOVE $s $m|ID NIL|ENABLE UTF8=ACCEPT|\
+        GETQUOTAROOT $m|XYZZY $m|$j $j $j";
+    const SLOTS: &[(char, &str)] = &[
+        (
+            'm',
+            "INBOX|inbox|INBOX.a|a|\"a b\"|&-|&AOk-|&Jjo|..|INBOX/../x|.hidden|INBOX.a.b|$l",
+        ),
+        ('p', "*|%|INBOX.*|*%*%*%*%*%*%*%*%x|\"\"|&|$l"),
+        ('s', "1|1:*|*|2,4:5|0|4294967296|3:1|1,1,1|$"),
+        (
+            'f',
+            "\\Seen|\\Deleted|\\Flagged \\Answered|$Label|\\Recent|\\Bogus|(|",
+        ),
+        (
+            'k',
+            "ALL|UNSEEN|SUBJECT r1|OR DELETED NOT SEEN|CHARSET UTF-8 BODY $l|1:3 UID 2|BEFORE 1-Feb-1994|HEADER X $l|((",
+        ),
+        (
+            'a',
+            "FLAGS|(FLAGS UID)|BODY[]|BODY.PEEK[HEADER.FIELDS (SUBJECT)]|BODY[1.2]<0.5>|ENVELOPE|BODYSTRUCTURE|RFC822.SIZE|BINARY[1]|ALL|FAST|FULL|BODY[|",
+        ),
+        ('j', "(|)|\"|\\|%|*|]|[|NIL|{|}|~|\0|\x7f|é|+|-|=|<|>|$l"),
+    ];
+    let mut seed: u64 = 0x5eed_0fc0_ffee;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let pick = |choices: &str, rnd: &mut dyn FnMut() -> u64| -> String {
+        let all: Vec<&str> = choices.split('|').collect();
+        all[(rnd() % all.len() as u64) as usize].to_string()
+    };
+    let (t, m, _s, mut c) = setup("random-commands");
+    for i in 1..=5 {
+        put_cur(&m, &message(&format!("r{i}"), "body"), "");
+    }
+    c.ok("SELECT INBOX");
+    let mut servers = Vec::new();
+    let (mut answered, mut byes) = (std::collections::BTreeMap::new(), 0);
+    for _ in 0..400 {
+        // Fill the slots left to right; a choice may hold `$l`, filled in its
+        // turn, but a literal's octets are never scanned for slots.
+        let mut text: Vec<u8> = pick(TEMPLATES, &mut rnd).into_bytes();
+        let mut from = 0;
+        while let Some(at) = text[from..]
+            .windows(2)
+            .position(|w| w[0] == b'$' && b"mpsfkajl".contains(&w[1]))
+            .map(|i| from + i)
+        {
+            let slot = char::from(text[at + 1]);
+            let (fill, skip) = match SLOTS.iter().find(|(name, _)| *name == slot) {
+                Some((_, choices)) => (pick(choices, &mut rnd).into_bytes(), false),
+                // `$l`: a literal, synchronizing or not, of any octets.
+                None => {
+                    let size = (rnd() % 12) as usize;
+                    let plus = if rnd() % 2 == 0 { "+" } else { "" };
+                    let mut lit = format!("{{{size}{plus}}}\r\n").into_bytes();
+                    lit.extend((0..size).map(|_| rnd() as u8));
+                    (lit, true)
+                }
+            };
+            from = if skip { at + fill.len() } else { at };
+            text.splice(at..at + 2, fill);
+        }
+        // Mangle one command in four: cut a piece out or drop junk in, away
+        // from literals so that the client's framing stays what it sends.
+        if rnd() % 4 == 0 && !text.contains(&b'{') && !text.is_empty() {
+            let at = (rnd() % text.len() as u64) as usize;
+            if rnd() % 2 == 0 {
+                let end = (at + 1 + (rnd() % 6) as usize).min(text.len());
+                text.drain(at..end);
+            } else {
+                let junk = pick(SLOTS[6].1, &mut rnd).replace("$l", "x");
+                text.splice(at..at, junk.into_bytes());
+            }
+        }
+        let sent = String::from_utf8_lossy(&text).into_owned();
+        match c.try_cmd_bytes(&text) {
+            (tag, Outcome::Done(r)) => {
+                let status = r.status().to_ascii_uppercase();
+                assert!(
+                    ["OK", "NO", "BAD"].contains(&status.as_str()),
+                    "{tag} {sent:?}: {r:#?}"
+                );
+                // Anything not starting with `* ` would be a second completion
+                // (another tag), a stray continuation or garbage.
+                assert!(
+                    r.untagged.iter().all(|l| l.starts_with("* ")),
+                    "{tag} {sent:?}: {r:#?}"
+                );
+                *answered.entry(status).or_insert(0) += 1;
+            }
+            (tag, Outcome::Closed(lines)) => {
+                assert!(
+                    lines.iter().any(|l| l.starts_with("* BYE ")),
+                    "{tag} {sent:?}: closed without a BYE after {lines:#?}"
+                );
+                byes += 1;
+                let (server, client) = preauth(&t, &m);
+                servers.push(server);
+                c = client;
+            }
+        }
+    }
+    // The session still works (with no late second completion for the last
+    // command), and the input reached all three answers.
+    let r = c.ok("NOOP");
+    assert!(r.untagged.iter().all(|l| l.starts_with("* ")), "{r:#?}");
+    c.ok("SELECT INBOX");
+    assert!(
+        ["OK", "NO", "BAD"]
+            .iter()
+            .all(|s| answered.get(*s).is_some_and(|&n| n >= 30)),
+        "{answered:?}, {byes} BYE"
+    );
+}
+
 #[test]
 fn huge_literal_is_refused_without_waiting() {
     let (_t, m, _s, mut c) = setup("hugeliteral");
@@ -1280,7 +1406,7 @@ fn listener_serves_connections_and_survives_a_killed_session() {
     let c1_port = c1.stream().local_addr().unwrap().port();
     let mut victim = None;
     assert!(
-        wait_for(Duration::from_secs(5), || {
+        wait_for(HANG_GUARD, || {
             victim = children_of(d.pid()).into_iter().find(|&p| {
                 let env = environ_of(p);
                 env.contains(&format!("TCPREMOTEPORT={c1_port}"))
@@ -1297,7 +1423,7 @@ fn listener_serves_connections_and_survives_a_killed_session() {
 
     signal(victim, libc::SIGKILL);
     assert_eq!(
-        c1.read_line_within(Duration::from_secs(5)),
+        c1.read_line_within(HANG_GUARD),
         Read1::Eof,
         "killed session must drop its client"
     );
@@ -1311,7 +1437,7 @@ fn listener_serves_connections_and_survives_a_killed_session() {
     c3.ok("LOGOUT");
     drop(c2);
     assert!(
-        d.terminate(Duration::from_secs(10)),
+        d.terminate(HANG_GUARD),
         "mdimap-listen must stop on SIGTERM"
     );
 }
@@ -1518,9 +1644,12 @@ fn check_config_reports_values_and_bad_user_lines() {
 fn stale_views_still_act_on_renamed_messages() {
     let t = TestDir::new("stale");
     let m = t.maildir();
-    for i in 1..=3 {
-        put_cur(&m, &message(&format!("s{i}"), "body"), "");
-    }
+    let bases: Vec<String> = (1..=3)
+        .map(|i| {
+            let path = put_cur(&m, &message(&format!("s{i}"), "body"), "");
+            base_of(&path.file_name().unwrap().to_string_lossy()).to_string()
+        })
+        .collect();
     let (_s1, mut a) = preauth(&t, &m);
     let (_s2, mut b) = preauth(&t, &m);
     a.ok("SELECT INBOX");
@@ -1541,17 +1670,41 @@ fn stale_views_still_act_on_renamed_messages() {
     let r = b.ok("COPY 2 INBOX");
     assert!(code(&r.tagged, "COPYUID").is_some(), "{r:#?}");
 
-    // CLOSE expunges a \Deleted message even if it was renamed meanwhile.
+    // CLOSE expunges a \Deleted message even if it was renamed meanwhile:
+    // A's rename must keep B's T, and B's CLOSE must find the renamed file.
+    // Checked on disk by name and content, so that a lost \Deleted (the
+    // message still there, without T) fails as surely as a wrong expunge.
     b.ok("STORE 3 +FLAGS (\\Deleted)");
     a.ok("NOOP");
     a.ok("STORE 3 +FLAGS (\\Seen)");
+    let renamed = cur_file_with_base(&m, &bases[2]).expect("message 3 vanished before CLOSE");
+    assert_eq!(
+        flags_of_name(&renamed),
+        "ST",
+        "A's \\Seen must keep B's \\Deleted"
+    );
     b.ok("CLOSE");
+    let cur = files(&m.join("cur"));
+    assert_eq!(
+        cur_file_with_base(&m, &bases[2]),
+        None,
+        "CLOSE left the message B marked \\Deleted: {cur:?}"
+    );
+    for base in &bases[..2] {
+        assert!(
+            cur_file_with_base(&m, base).is_some(),
+            "CLOSE removed {base}, which was not \\Deleted: {cur:?}"
+        );
+    }
+    assert_eq!(cur.len(), 3, "s1, s2 and the copy of s2 remain: {cur:?}");
     assert!(
-        files(&m.join("cur"))
-            .iter()
-            .all(|f| !flags_of_name(f).contains('T')),
-        "CLOSE left a deleted message: {:?}",
-        files(&m.join("cur"))
+        cur_files_containing(&m, "Subject: s3\n").is_empty(),
+        "{cur:?}"
+    );
+    assert_eq!(
+        cur_files_containing(&m, "Subject: s2\n").len(),
+        2,
+        "{cur:?}"
     );
 
     // MOVE after a rename: the source goes, the message is not doubled.
@@ -1631,7 +1784,7 @@ fn recreated_mailbox_ends_the_session() {
     a.send(b"n1 NOOP\r\n");
     let mut saw_bye = false;
     loop {
-        match a.read_line_within(Duration::from_secs(10)) {
+        match a.read_line_within(HANG_GUARD) {
             Read1::Line(l) if l.starts_with("* BYE") => saw_bye = true,
             Read1::Line(_) => {}
             Read1::Eof => break,
@@ -1641,20 +1794,26 @@ fn recreated_mailbox_ends_the_session() {
     assert!(saw_bye, "a recreated mailbox must end the session with BYE");
 }
 
-/// A LIST pattern built to make a backtracking matcher take hours is
-/// answered at once.
+/// LIST matches patterns in polynomial time, proven without timing it: the
+/// patterns below against a 200-byte name make a backtracking matcher try
+/// about C(200, 20) > 10^27 ways to place the wildcards, which no machine
+/// finishes in a lifetime, while the matcher's table takes about 8,000 steps
+/// per name. So an answer at all, within a bound that only guards against a
+/// hang, is the proof; the matching pattern shows the name was looked at.
 #[test]
-fn hostile_list_pattern_is_answered_quickly() {
+fn list_pattern_matching_is_not_exponential() {
     let (_t, _m, _s, mut c) = setup("list-dos");
-    c.ok(&format!("CREATE INBOX.{}", "a".repeat(120)));
-    let started = Instant::now();
-    let r = c.ok("LIST \"\" \"*a*a*a*a*a*a*a*a*a*a*b\"");
-    assert!(r.untagged.is_empty(), "{r:#?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "LIST took {:?}",
-        started.elapsed()
-    );
+    c.timeout = HANG_GUARD;
+    let name = format!("INBOX.{}", "a".repeat(200));
+    c.ok(&format!("CREATE {name}"));
+    for wildcard in ["*", "%"] {
+        let stars = format!("{wildcard}a").repeat(20);
+        let r = c.ok(&format!("LIST \"\" \"INBOX.{stars}b\""));
+        assert!(r.untagged.is_empty(), "{r:#?}");
+        let r = c.ok(&format!("LIST \"\" \"INBOX.{stars}\""));
+        assert_eq!(r.lines("* LIST").len(), 1, "{r:#?}");
+        assert!(r.untagged[0].ends_with(&format!("\"{name}\"")), "{r:#?}");
+    }
 }
 
 /// Renaming the selected mailbox: the session follows it to its new name

@@ -819,8 +819,14 @@ mod tests {
     use crate::maildir::testutil::TempDir;
     use std::process::Command;
 
-    /// Env var telling a re-run test binary to act as a concurrent deliverer.
+    /// Env vars of a re-run test binary acting as a concurrent deliverer (`child_deliverer`):
+    /// the store to deliver into, the deliverer's name (written into its messages), and the
+    /// file whose appearance tells it to start.
     const CHILD_ENV: &str = "MDIMAP_TEST_DELIVER_INTO";
+    const CHILD_NAME_ENV: &str = "MDIMAP_TEST_DELIVERER_NAME";
+    const CHILD_GO_ENV: &str = "MDIMAP_TEST_DELIVER_GO";
+    /// Starts the line on which a child deliverer reports the UIDs it was given.
+    const CHILD_REPORT: &str = "child_deliverer got UIDs:";
 
     fn inbox(tag: &str) -> (TempDir, Store, Folder) {
         let dir = TempDir::new(tag);
@@ -1124,90 +1130,166 @@ mod tests {
         assert!(folder.set_keywords("../x", &[]).is_err());
     }
 
-    /// Runs in a child process (see `concurrent_processes_get_distinct_uids`); a no-op when
-    /// the test binary runs normally.
+    /// The child half of `concurrent_processes_get_distinct_uids`, which runs this test in two
+    /// processes of the test binary (`--ignored --exact`) with [`CHILD_ENV`] naming the store.
+    /// There it delivers 50 messages once the parent says go, and prints the UIDs it was given
+    /// for the parent to check. Run by hand without the variable, it does the same into a store
+    /// of its own and checks that store itself, so it never passes without delivering.
     #[test]
+    #[ignore = "the child half of concurrent_processes_get_distinct_uids, which runs it"]
     fn child_deliverer() {
         let Ok(root) = std::env::var(CHILD_ENV) else {
+            let (_dir, _store, folder) = inbox("alone");
+            let uids = deliver_fifty(&folder, "alone");
+            check_deliveries(&folder, &[("alone".to_string(), uids)]);
             return;
         };
+        let name = std::env::var(CHILD_NAME_ENV).unwrap();
+        let go = PathBuf::from(std::env::var(CHILD_GO_ENV).unwrap());
         let store = Store::open(Path::new(&root)).unwrap();
         let folder = store.folder("INBOX").unwrap();
+        // Both children start delivering when the parent creates `go`, not one after the
+        // other's start-up, so their deliveries overlap. The bound only guards against a hang.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !go.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never appeared",
+                go.display()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let uids = deliver_fifty(&folder, &name);
+        let listed: Vec<String> = uids.iter().map(u32::to_string).collect();
+        println!("{CHILD_REPORT} {}", listed.join(" "));
+    }
+
+    /// Delivers `{who} {n}` for n in 0..50, scanning now and then so that scans race with the
+    /// other deliverer's deliveries; returns the UIDs `deliver` gave, in delivery order.
+    fn deliver_fifty(folder: &Folder, who: &str) -> Vec<u32> {
+        let mut uids = Vec::new();
         for n in 0..50 {
-            folder
+            let (_, uid) = folder
                 .deliver(
-                    format!("message {n}\n").as_bytes(),
+                    format!("{who} {n}\n").as_bytes(),
                     &InfoFlags::default(),
                     &[],
                     None,
                 )
                 .unwrap();
+            uids.push(uid);
             if n % 10 == 0 {
                 folder.scan().unwrap();
             }
         }
+        uids
     }
 
-    fn check_hundred(folder: &Folder) {
+    /// The folder holds exactly the messages of `deliveries` (each deliverer's name and the
+    /// UIDs `deliver` returned to it, in delivery order) under UIDs 1..=N, each UID given
+    /// once, and the scan finds under every UID the very message its deliverer was told got
+    /// it; the UID database lists them all and no lock is left behind.
+    fn check_deliveries(folder: &Folder, deliveries: &[(String, Vec<u32>)]) {
+        let total: usize = deliveries.iter().map(|(_, uids)| uids.len()).sum();
+        let mut expected: FastMap<u32, String> = FastMap::default();
+        for (who, uids) in deliveries {
+            for (n, &uid) in uids.iter().enumerate() {
+                let body = format!("{who} {n}\n");
+                if let Some(earlier) = expected.insert(uid, body.clone()) {
+                    panic!("UID {uid} was given to both {earlier:?} and {body:?}");
+                }
+            }
+        }
+        let all: Vec<u32> = (1..=to_u32(total)).collect();
+        let mut returned: Vec<u32> = expected.keys().copied().collect();
+        returned.sort_unstable();
+        assert_eq!(returned, all, "UIDs returned by deliver");
         let scan = folder.scan().unwrap();
         let uids: Vec<u32> = scan.messages.iter().map(|m| m.uid).collect();
-        assert_eq!(uids, (1..=100).collect::<Vec<u32>>());
-        assert_eq!(scan.uidnext, 101);
-        assert_eq!(db_text(folder).lines().count(), 101);
+        assert_eq!(uids, all, "UIDs in the scan");
+        assert_eq!(scan.uidnext, to_u32(total) + 1);
+        for m in &scan.messages {
+            let body = fs::read_to_string(folder.path().join("cur").join(&m.filename)).unwrap();
+            assert_eq!(body, expected[&m.uid], "the message under UID {}", m.uid);
+        }
+        assert_eq!(db_text(folder).lines().count(), total + 1);
         assert!(!folder.path().join("tmp").join(LOCK_NAME).exists());
     }
 
     #[test]
     fn concurrent_processes_get_distinct_uids() {
-        let (_dir, store, folder) = inbox("procs");
+        let (dir, store, folder) = inbox("procs");
         let test_name = format!(
             "{}::child_deliverer",
             module_path!().split_once("::").map_or("", |(_, rest)| rest)
         );
+        let go = dir.path().join("go");
         let exe = std::env::current_exe().unwrap();
-        let children: Vec<_> = (0..2)
-            .map(|_| {
+        let names = ["first", "second"];
+        let children: Vec<_> = names
+            .iter()
+            .map(|name| {
                 Command::new(&exe)
-                    .args(["--exact", &test_name, "--test-threads=1", "--quiet"])
+                    .args(["--ignored", "--exact", &test_name])
+                    .args(["--test-threads=1", "--nocapture", "--quiet"])
                     .env(CHILD_ENV, store.root())
-                    .stdout(std::process::Stdio::null())
+                    .env(CHILD_NAME_ENV, name)
+                    .env(CHILD_GO_ENV, &go)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
                     .spawn()
                     .unwrap()
             })
             .collect();
-        for mut child in children {
-            assert!(child.wait().unwrap().success());
+        fs::write(&go, b"").unwrap();
+        let mut deliveries = Vec::new();
+        for (name, child) in names.iter().zip(children) {
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success(),
+                "child {name} failed ({}):\n{stdout}\n{stderr}",
+                out.status
+            );
+            // Exactly one report: a child whose filter matched no test would exit 0 silently.
+            let reports: Vec<&str> = stdout
+                .lines()
+                .filter_map(|l| l.strip_prefix(CHILD_REPORT))
+                .collect();
+            assert_eq!(
+                reports.len(),
+                1,
+                "child {name} printed:\n{stdout}\n{stderr}"
+            );
+            let uids: Vec<u32> = reports[0]
+                .split_whitespace()
+                .map(|u| u.parse().unwrap())
+                .collect();
+            assert_eq!(uids.len(), 50, "child {name}: {uids:?}");
+            deliveries.push((name.to_string(), uids));
         }
-        check_hundred(&folder);
+        check_deliveries(&folder, &deliveries);
     }
 
     #[test]
     fn concurrent_threads_get_distinct_uids() {
         let (_dir, _store, folder) = inbox("threads");
-        let handles: Vec<_> = (0..2)
-            .map(|_| {
+        // Both threads start delivering together, not one after the other's spawn.
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = ["first", "second"]
+            .into_iter()
+            .map(|name| {
                 let folder = folder.clone();
+                let start = start.clone();
                 std::thread::spawn(move || {
-                    for n in 0..50 {
-                        folder
-                            .deliver(
-                                format!("m{n}\n").as_bytes(),
-                                &InfoFlags::default(),
-                                &[],
-                                None,
-                            )
-                            .unwrap();
-                        if n % 10 == 0 {
-                            folder.scan().unwrap();
-                        }
-                    }
+                    start.wait();
+                    (name.to_string(), deliver_fifty(&folder, name))
                 })
             })
             .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
-        check_hundred(&folder);
+        let deliveries: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        check_deliveries(&folder, &deliveries);
     }
 
     #[test]

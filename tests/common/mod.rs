@@ -22,8 +22,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How long any single read from a server may take before the test fails.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a test waits for an event (a process exit, a log line, a closed
+/// connection) before calling it a hang: never a timing assertion, so far
+/// beyond what the event takes even on a loaded two-core CI machine.
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// How long any single read from a server may take before the test fails:
+/// only a guard against a hang, so far beyond what an answer takes even on a
+/// loaded two-core CI machine (a test that waits on purpose for something not
+/// to come passes its own, shorter, duration).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Password of the account written by [`TestDir::write_userfile`].
 pub const PASSWORD: &str = "demo-secret";
@@ -766,6 +774,15 @@ pub fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
+/// What became of a command sent with [`Client::try_cmd_bytes`].
+#[derive(Debug)]
+pub enum Outcome {
+    /// The tagged response came.
+    Done(Response),
+    /// The server closed the connection first; the lines it sent before.
+    Closed(Vec<String>),
+}
+
 /// Outcome of a read with a short timeout.
 #[derive(Debug, PartialEq)]
 pub enum Read1 {
@@ -876,19 +893,32 @@ impl Client {
     }
 
     /// Reads lines until the tagged response for `tag`.
-    pub fn read_until_tagged(&mut self, tag: &str, mut untagged: Vec<String>) -> Response {
+    pub fn read_until_tagged(&mut self, tag: &str, untagged: Vec<String>) -> Response {
+        match self.read_until_tagged_or_close(tag, untagged) {
+            Outcome::Done(r) => r,
+            Outcome::Closed(lines) => panic!(
+                "waiting for the tagged response to {tag}: the server closed the connection; \
+                 untagged so far: {lines:#?}"
+            ),
+        }
+    }
+
+    /// Reads lines until the tagged response for `tag`, or until the server
+    /// closes the connection. A timeout still fails the test.
+    fn read_until_tagged_or_close(&mut self, tag: &str, mut untagged: Vec<String>) -> Outcome {
         let prefix = format!("{tag} ");
         loop {
             match self.read_line_within(self.timeout) {
                 Read1::Line(l) if l.starts_with(&prefix) => {
-                    return Response {
+                    return Outcome::Done(Response {
                         untagged,
                         tagged: l,
-                    };
+                    });
                 }
                 Read1::Line(l) => untagged.push(l),
-                other => panic!(
-                    "waiting for the tagged response to {tag}: {other:?}; untagged so far: {untagged:#?}"
+                Read1::Eof => return Outcome::Closed(untagged),
+                Read1::Timeout => panic!(
+                    "waiting for the tagged response to {tag}: timeout; untagged so far: {untagged:#?}"
                 ),
             }
         }
@@ -899,6 +929,20 @@ impl Client {
     /// If the server answers a synchronizing literal with a tagged response
     /// instead of `+`, that response is returned at once.
     pub fn cmd_bytes(&mut self, text: &[u8]) -> Response {
+        let (tag, outcome) = self.try_cmd_bytes(text);
+        match outcome {
+            Outcome::Done(r) => r,
+            Outcome::Closed(lines) => panic!(
+                "{tag} {}: the server closed the connection; it sent {lines:#?}",
+                String::from_utf8_lossy(text)
+            ),
+        }
+    }
+
+    /// [`Client::cmd_bytes`] that also reports the server closing the
+    /// connection (after a `* BYE`, say) instead of failing; returns the tag
+    /// used too.
+    pub fn try_cmd_bytes(&mut self, text: &[u8]) -> (String, Outcome) {
         let tag = self.tag();
         let mut out = format!("{tag} ").into_bytes();
         let mut untagged = Vec::new();
@@ -913,14 +957,16 @@ impl Client {
                         match self.read_line_within(self.timeout) {
                             Read1::Line(l) if l.starts_with('+') => break,
                             Read1::Line(l) if l.starts_with(&format!("{tag} ")) => {
-                                return Response {
+                                let r = Response {
                                     untagged,
                                     tagged: l,
                                 };
+                                return (tag, Outcome::Done(r));
                             }
                             Read1::Line(l) => untagged.push(l),
-                            other => {
-                                panic!("waiting for `+` after a literal announcement: {other:?}")
+                            Read1::Eof => return (tag, Outcome::Closed(untagged)),
+                            Read1::Timeout => {
+                                panic!("waiting for `+` after a literal announcement: timeout")
                             }
                         }
                     }
@@ -938,8 +984,12 @@ impl Client {
             }
         }
         out.extend_from_slice(b"\r\n");
-        self.send(&out);
-        self.read_until_tagged(&tag, untagged)
+        // A server that has closed may reset the connection under the write.
+        if self.stream.write_all(&out).is_err() {
+            return (tag, Outcome::Closed(untagged));
+        }
+        let outcome = self.read_until_tagged_or_close(&tag, untagged);
+        (tag, outcome)
     }
 
     pub fn cmd(&mut self, text: &str) -> Response {
