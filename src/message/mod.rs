@@ -204,13 +204,72 @@ mod tests {
         assert_eq!(msg.sent_date(), None);
     }
 
+    /// Counts the top-level items of one IMAP parenthesized list that makes
+    /// up all of `out` (quoted strings with escapes, literals, atoms, nested
+    /// lists); panics when `out` is not exactly one well-formed list, which
+    /// a client's parser would choke on.
+    fn list_items(out: &[u8]) -> usize {
+        let mut i = 0;
+        let mut depth = 0usize;
+        let mut items = 0;
+        let mut at_item_start = true;
+        while i < out.len() {
+            let b = out[i];
+            if depth == 1 && at_item_start && b != b' ' && b != b')' {
+                items += 1;
+            }
+            at_item_start = false;
+            match b {
+                b'(' => {
+                    depth += 1;
+                    at_item_start = true;
+                }
+                b')' => {
+                    depth = depth.checked_sub(1).expect("unbalanced )");
+                    if depth == 0 {
+                        assert_eq!(i + 1, out.len(), "text after the list: {out:?}");
+                    }
+                }
+                b' ' => at_item_start = true,
+                b'"' => {
+                    i += 1;
+                    while out[i] != b'"' {
+                        assert!(
+                            out[i] != b'\r' && out[i] != b'\n',
+                            "CR/LF in a quoted string"
+                        );
+                        i += if out[i] == b'\\' { 2 } else { 1 };
+                    }
+                }
+                b'{' => {
+                    let close = i + out[i..].iter().position(|&c| c == b'}').expect("}");
+                    let n: usize = std::str::from_utf8(&out[i + 1..close])
+                        .unwrap()
+                        .parse()
+                        .expect("literal size");
+                    assert_eq!(&out[close + 1..close + 3], b"\r\n");
+                    i = close + 2 + n;
+                }
+                _ => assert!(depth > 0, "atom outside the list: {out:?}"),
+            }
+            i += 1;
+        }
+        assert_eq!(depth, 0, "unterminated list: {out:?}");
+        items
+    }
+
     fn exercise(data: &[u8]) {
         use crate::protocol::command::SectionText;
         let msg = Message::parse(data);
         let mut out = Vec::new();
         msg.write_envelope(&mut out);
-        msg.write_body_structure(&mut out, true);
-        msg.write_body_structure(&mut out, false);
+        assert_eq!(list_items(&out), 10, "ENVELOPE has ten fields");
+        for extensible in [true, false] {
+            out.clear();
+            msg.write_body_structure(&mut out, extensible);
+            assert!(list_items(&out) >= 2, "a BODYSTRUCTURE: {out:?}");
+        }
+        let range = data.as_ptr_range();
         for part in [vec![], vec![1], vec![3], vec![3, 2], vec![4, 1, 1]] {
             for text in [
                 None,
@@ -218,10 +277,21 @@ mod tests {
                 Some(SectionText::Text),
                 Some(SectionText::Mime),
             ] {
-                let _ = msg.section(&Section {
+                let whole = part.is_empty() && text.is_none();
+                let section = msg.section(&Section {
                     part: part.clone(),
                     text,
                 });
+                // Sections are slices of the message, never invented bytes.
+                if let Some(std::borrow::Cow::Borrowed(bytes)) = &section
+                    && !bytes.is_empty()
+                {
+                    let r = bytes.as_ptr_range();
+                    assert!(range.start <= r.start && r.end <= range.end);
+                }
+                if whole {
+                    assert_eq!(section.as_deref(), Some(data), "BODY[] is the message");
+                }
             }
         }
         let _ = (

@@ -167,6 +167,9 @@ pub struct CommandReader<R: Read> {
     bytes_read: u64,
     /// Where literals larger than the threshold go instead of memory.
     spool: Option<(usize, SpoolFactory)>,
+    /// The literal announced at the end of the last line dropped as too
+    /// long: its octets follow, and must not be read as commands.
+    dropped_announcement: Option<Announcement>,
 }
 
 impl<R: Read> CommandReader<R> {
@@ -178,6 +181,7 @@ impl<R: Read> CommandReader<R> {
             limits,
             bytes_read: 0,
             spool: None,
+            dropped_announcement: None,
         }
     }
 
@@ -198,11 +202,15 @@ impl<R: Read> CommandReader<R> {
         loop {
             let line = match self.next_line() {
                 Ok(line) => line,
-                // A continuation line belongs to the command already tagged.
                 Err(FrameError::LineTooLong { tag: first }) => {
-                    return Err(FrameError::LineTooLong {
-                        tag: tag.clone().flatten().or(first),
-                    });
+                    // A continuation line belongs to the command as tagged
+                    // by its first line (or untagged), never by its own
+                    // first word.
+                    let tag = match &tag {
+                        Some(t) => t.clone(),
+                        None => first,
+                    };
+                    return Err(self.skip_after_long_line(tag));
                 }
                 Err(e) => return Err(e),
             };
@@ -289,6 +297,43 @@ impl<R: Read> CommandReader<R> {
         }
     }
 
+    /// After a line dropped for its length: if it announced a
+    /// non-synchronizing literal, the literal's octets (and the rest of the
+    /// command) are on their way and are skipped, within a command's worth;
+    /// beyond that the stream is out of sync.
+    fn skip_after_long_line(&mut self, tag: Option<Vec<u8>>) -> FrameError {
+        let mut budget = self.limits.max_command as u64;
+        match self.skip_dropped_literal(&mut budget) {
+            Ok(true) => FrameError::LineTooLong { tag },
+            Ok(false) => FrameError::LiteralTooBig {
+                tag,
+                size: 0,
+                synchronizing: false,
+                in_sync: false,
+            },
+            Err(e) => e,
+        }
+    }
+
+    /// Skips the literal a dropped line announced, if any, and what follows
+    /// it up to the command's end. False when that is over `budget`.
+    fn skip_dropped_literal(&mut self, budget: &mut u64) -> Result<bool, FrameError> {
+        match self.dropped_announcement.take() {
+            Some(Announcement {
+                size,
+                synchronizing: false,
+            }) => {
+                if !self.discard_within(size, budget)? {
+                    return Ok(false);
+                }
+                self.skip_rest_of_command(budget)
+            }
+            // A synchronizing literal is sent only after a continuation,
+            // which an error never gives.
+            _ => Ok(true),
+        }
+    }
+
     /// Discards `size` octets if they fit what is left of `budget`; false
     /// (and nothing read) when they do not.
     fn discard_within(&mut self, size: u64, budget: &mut u64) -> Result<bool, FrameError> {
@@ -307,7 +352,7 @@ impl<R: Read> CommandReader<R> {
         loop {
             let line = match self.next_line() {
                 Ok(line) => line,
-                Err(FrameError::LineTooLong { .. }) => return Ok(true),
+                Err(FrameError::LineTooLong { .. }) => return self.skip_dropped_literal(budget),
                 Err(e) => return Err(e),
             };
             match literal_announcement(&line) {
@@ -419,19 +464,23 @@ impl<R: Read> CommandReader<R> {
                 let content = pending.get(..lf).unwrap_or(&[]);
                 let content = content.strip_suffix(b"\r").unwrap_or(content);
                 let line = (content.len() <= max).then(|| content.to_vec());
-                let tag = if line.is_none() {
-                    tag_of(content)
+                let (tag, announced) = if line.is_none() {
+                    (tag_of(content), literal_announcement(content))
                 } else {
-                    None
+                    (None, None)
                 };
                 self.consume(lf + 1);
+                if line.is_none() {
+                    self.dropped_announcement = announced;
+                }
                 return line.ok_or(FrameError::LineTooLong { tag });
             }
             scanned = pending.len();
             // Without its LF the line holds at least all but a final CR.
             if pending.len() > max.saturating_add(1) {
                 let tag = tag_of(pending);
-                self.discard_through_lf()?;
+                let tail = self.discard_through_lf()?;
+                self.dropped_announcement = literal_announcement(&tail);
                 return Err(FrameError::LineTooLong { tag });
             }
             self.fill()?;
@@ -439,17 +488,34 @@ impl<R: Read> CommandReader<R> {
     }
 
     /// Drops input up to and including the next LF, never holding more than
-    /// one chunk.
-    fn discard_through_lf(&mut self) -> Result<(), FrameError> {
+    /// one chunk; returns the last bytes of the dropped line (without its
+    /// line end), enough to see a literal announcement there.
+    fn discard_through_lf(&mut self) -> Result<Vec<u8>, FrameError> {
+        // `{` + 20 digits + `+}` is the longest announcement that matters.
+        const TAIL: usize = 32;
+        let keep = |tail: &mut Vec<u8>, bytes: &[u8]| {
+            tail.extend_from_slice(bytes);
+            let excess = tail.len().saturating_sub(TAIL);
+            tail.drain(..excess);
+        };
+        let mut tail = Vec::with_capacity(2 * TAIL);
+        keep(&mut tail, self.pending());
         self.discard_buffered();
         // Give back what the long line made the buffer grow to.
         self.buf.shrink_to(2 * CHUNK);
         loop {
             self.fill()?;
             if let Some(i) = memchr::memchr(b'\n', &self.buf) {
+                keep(&mut tail, self.buf.get(..i).unwrap_or(&[]));
                 self.consume(i + 1);
-                return Ok(());
+                if tail.last() == Some(&b'\r') {
+                    tail.pop();
+                }
+                return Ok(tail);
             }
+            let all = std::mem::take(&mut self.buf);
+            keep(&mut tail, &all);
+            self.buf = all;
             self.discard_buffered();
         }
     }
@@ -772,6 +838,63 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(r.has_buffered(), "the literal's octets were left unread");
+    }
+
+    #[test]
+    fn a_long_line_s_literal_is_not_read_as_commands() {
+        // The line is dropped for its length, but the literal it announced
+        // is on its way: its octets must not become the next command.
+        let mut input = b"a APPEND INBOX ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 30));
+        input.extend_from_slice(b" {10+}\r\nb LOGOUT\r\n\r\nc NOOP\r\n");
+        let mut r = CommandReader::new(
+            &input[..],
+            Limits {
+                max_line: 40,
+                max_literal: 100,
+                max_command: 200,
+            },
+        );
+        assert!(matches!(
+            r.read_command(&mut io::sink()),
+            Err(FrameError::LineTooLong { tag: Some(t) }) if t == b"a"
+        ));
+        assert_eq!(
+            r.read_command(&mut io::sink()).unwrap(),
+            vec![line("c NOOP")]
+        );
+        // The same when the long line arrives in pieces (the other path).
+        let mut long = b"a APPEND INBOX ".to_vec();
+        long.extend(std::iter::repeat_n(b'y', 5 * CHUNK));
+        long.extend_from_slice(b" {10+}\r\nb LOGOUT\r\n\r\nc NOOP\r\n");
+        let mut r = reader(&long);
+        r.set_limits(Limits {
+            max_line: 1000,
+            max_literal: 100,
+            max_command: 2000,
+        });
+        assert!(matches!(
+            r.read_command(&mut io::sink()),
+            Err(FrameError::LineTooLong { .. })
+        ));
+        assert_eq!(
+            r.read_command(&mut io::sink()).unwrap(),
+            vec![line("c NOOP")]
+        );
+    }
+
+    #[test]
+    fn a_continuation_line_never_lends_its_tag() {
+        // The command's first line has no tag; a later line too long does
+        // not make its first word the tag of the BAD.
+        let mut input = b"+bad {1+}\r\nx ".to_vec();
+        input.extend(std::iter::repeat_n(b'z', 30));
+        input.extend_from_slice(b"\r\n");
+        let mut r = small(&input);
+        assert!(matches!(
+            r.read_command(&mut io::sink()),
+            Err(FrameError::LineTooLong { tag: None })
+        ));
     }
 
     #[test]

@@ -197,11 +197,10 @@ mod robustness {
                 let size = (rnd() % 12) as usize;
                 let data: Vec<u8> = (0..size).map(|_| rnd() as u8).collect();
                 let (prefix, suffix, sync) = match rnd() % 3 {
-                    // Only on a line within the limit: the reader does not yet
-                    // see that a line it dropped for its length announced a
-                    // LITERAL+ literal, whose octets the client sends anyway
-                    // and the reader then takes for the next command.
-                    0 if line.len() + 5 <= LIMITS.max_line => ("{", "+}", false),
+                    // Also on a line dropped for its length: the client
+                    // sends the LITERAL+ octets anyway, and the reader must
+                    // skip them rather than take them for a command.
+                    0 => ("{", "+}", false),
                     1 => ("~{", "}", true),
                     _ => ("{", "}", true),
                 };
