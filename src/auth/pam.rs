@@ -165,10 +165,7 @@ impl Drop for Answers {
 fn scrub_cstring(text: &mut CString) {
     let taken = std::mem::take(text);
     let mut bytes = taken.into_bytes_with_nul();
-    for b in bytes.iter_mut() {
-        // SAFETY: a valid, aligned &mut u8; volatile so the store is not optimised away.
-        unsafe { std::ptr::write_volatile(b, 0) };
-    }
+    super::secret::scrub(&mut bytes);
 }
 
 /// A malloc'd copy of `text` for libpam, which frees responses with free(3).
