@@ -105,9 +105,6 @@ struct Clocks {
 pub struct Wire {
     input: RawFd,
     output: RawFd,
-    /// send(2) with MSG_DONTWAIT works on sockets only; a pipe (the `--preauth`
-    /// tunnel of a user's own ssh) gets a plain write after poll.
-    output_is_socket: bool,
     clocks: Rc<Cell<Clocks>>,
 }
 
@@ -115,22 +112,31 @@ impl Wire {
     /// The standard descriptors 0 (input) and 1 (output), with `deadline`
     /// for both directions until the caller says otherwise.
     pub fn stdio(deadline: Deadline) -> Wire {
-        let wire = Wire {
-            input: 0,
-            output: 1,
-            output_is_socket: is_socket(1),
-            clocks: Rc::new(Cell::new(Clocks {
-                read: deadline,
-                write: deadline,
-            })),
-        };
-        if is_socket(1) {
+        let socket = is_socket(1);
+        if socket {
             // One write per response burst (see `Io`), so there is nothing
             // for Nagle's algorithm to gather, and every burst it held back
             // would wait for the client's delayed ACK (40 ms on Linux).
             set_nodelay(1);
         }
-        wire
+        // A socket is put in non-blocking mode, so a write never waits past
+        // its deadline. It is this process's alone (the listener, tcpserver
+        // and systemd keep no use of it), so its file status flags are ours
+        // to change; reads poll first and take EAGAIN in stride. A pipe (the
+        // `--preauth` tunnel of a user's own ssh) is left as it is.
+        if socket && !set_nonblocking(1) {
+            log::warn!(
+                "cannot make the connection non-blocking; writes may outlast their deadline"
+            );
+        }
+        Wire {
+            input: 0,
+            output: 1,
+            clocks: Rc::new(Cell::new(Clocks {
+                read: deadline,
+                write: deadline,
+            })),
+        }
     }
 
     pub fn input_fd(&self) -> RawFd {
@@ -193,17 +199,10 @@ impl Write for Wire {
             if left.is_zero() || !wait_one(self.output, PollFlags::POLLOUT, left) {
                 return Err(timed_out("the client did not read its responses in time"));
             }
-            let written = if self.output_is_socket {
-                nix::sys::socket::send(
-                    self.output,
-                    buf,
-                    nix::sys::socket::MsgFlags::MSG_DONTWAIT
-                        | nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
-                )
-            } else {
-                nix::unistd::write(borrow(self.output), buf)
-            };
-            match written {
+            // write(2), not send(2): the kernel counts it (/proc/<pid>/io),
+            // and a closed peer is an EPIPE error (SIGPIPE is ignored, as in
+            // every Rust program).
+            match nix::unistd::write(borrow(self.output), buf) {
                 Ok(n) => {
                     self.update(|c| c.write.moved(n));
                     return Ok(n);
@@ -230,6 +229,16 @@ fn is_socket(fd: RawFd) -> bool {
     nix::sys::stat::fstat(borrow(fd))
         .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
         .unwrap_or(false)
+}
+
+/// Puts `fd` in non-blocking mode; false when that failed.
+fn set_nonblocking(fd: RawFd) -> bool {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let Ok(flags) = fcntl(borrow(fd), FcntlArg::F_GETFL) else {
+        return false;
+    };
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(borrow(fd), FcntlArg::F_SETFL(flags)).is_ok()
 }
 
 fn set_nodelay(fd: RawFd) {
@@ -580,7 +589,6 @@ mod tests {
         let mut wire = Wire {
             input: r.as_raw_fd(),
             output: w.as_raw_fd(),
-            output_is_socket: false,
             clocks: Rc::new(Cell::new(Clocks {
                 read: Deadline::rate_from_now(Duration::from_millis(50)),
                 write: Deadline::Stall(Duration::from_secs(5)),

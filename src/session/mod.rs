@@ -77,6 +77,13 @@ fn announce_for(body: &CommandBody) -> Announce {
     }
 }
 
+/// NOOP and CHECK exist to ask for updates (RFC 3501 §6.1.2, §6.4.1): on a
+/// network filesystem, where timestamps cannot prove "nothing changed",
+/// they rescan regardless.
+fn polls(body: &CommandBody) -> bool {
+    matches!(body, CommandBody::Noop | CommandBody::Check)
+}
+
 /// Why the session loop stopped.
 pub enum End {
     Logout,
@@ -170,8 +177,9 @@ impl<'a> Session<'a> {
             }
             let tag = command.tag.clone();
             let announce = announce_for(&command.body);
+            let force = polls(&command.body) && self.network_fs();
             let done = self.execute(command);
-            self.refresh(announce, false);
+            self.refresh(announce, force);
             self.finish(&tag, done);
         }
     }
@@ -185,15 +193,14 @@ impl<'a> Session<'a> {
                 self.pending.push(line.into_bytes());
                 Completion::ok("CAPABILITY completed.")
             }
-            C::Noop => {
-                self.refresh(Announce::All, self.network_fs());
-                Completion::ok("NOOP completed.")
-            }
+            // Their updates come from the rescan after every command (see
+            // `polls`), which for them looks even when timestamps say no on
+            // a network filesystem.
+            C::Noop => Completion::ok("NOOP completed."),
             C::Check => {
                 if self.selected.is_none() {
                     return Completion::bad("No mailbox selected.");
                 }
-                self.refresh(Announce::All, self.network_fs());
                 Completion::ok("CHECK completed.")
             }
             C::Id(_) => {

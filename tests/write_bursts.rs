@@ -1,0 +1,108 @@
+//! One write(2) per response burst (issue 8): a command's untagged and
+//! tagged responses leave together when the session next waits for input,
+//! so Nagle's algorithm never holds a second small segment back for the
+//! client's delayed ACK. Counted as the kernel counts them: `syscw` in
+//! /proc/<mdimapd pid>/io, around commands on a real TCP connection.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Write system calls the process has made so far.
+fn syscw(pid: i32) -> u64 {
+    let io = fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/io: {e}"));
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no syscw in {io}"))
+}
+
+/// Runs `cmd` and returns the response and the write calls it took. The
+/// count is read once the tagged response has arrived, and again after a
+/// moment (nothing may follow it).
+fn writes_for(server: &Server, c: &mut Client, cmd: &str) -> (Response, u64) {
+    let before = syscw(server.pid());
+    let r = c.cmd(cmd);
+    let after = syscw(server.pid());
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        syscw(server.pid()),
+        after,
+        "{cmd}: writes after the tagged response"
+    );
+    (r, after - before)
+}
+
+#[test]
+fn every_response_burst_is_one_write() {
+    let dir = TestDir::new("bursts");
+    let (conf, _users, maildir) = dir.write_userfile();
+    for n in 0..100 {
+        put_cur(&maildir, &message(&format!("m{n}"), "body"), "");
+    }
+    let work = make_folder(&maildir, ".Work");
+    put_cur(&work, &message("w", "x"), "");
+    if unsafe { libc::getuid() } == 0 {
+        let (uid, gid) = mail_ids();
+        chown_tree(&dir.join("home"), uid, gid);
+    }
+    let (server, mut c) = spawn_mdimapd(&dir, &["--config", conf.to_str().unwrap()]);
+    c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    // Number the folders once, so that what follows only reads the store.
+    c.ok("SELECT INBOX.Work");
+    c.ok("SELECT INBOX");
+    c.ok("UNSELECT");
+
+    // The count is of every write(2) of the process. A read-write scan of
+    // the folder (SELECT, and a NOOP that finds a change) also writes the
+    // dot-lock's content, `pid:host`, into tmp/courier.lock: one write
+    // that is not an answer, counted here as `store_writes`.
+    for (cmd, store_writes) in [
+        ("STATUS INBOX (MESSAGES UIDNEXT UNSEEN)", 0),
+        ("STATUS INBOX.Work (MESSAGES RECENT)", 0),
+        ("NAMESPACE", 0),
+        ("LIST \"\" *", 0),
+        ("SELECT INBOX", 1),
+        ("FETCH 1:100 (UID FLAGS RFC822.SIZE)", 0),
+        ("SEARCH UNSEEN", 0),
+    ] {
+        let (r, writes) = writes_for(&server, &mut c, cmd);
+        assert!(r.is_ok(), "{cmd}: {r:#?}");
+        assert!(
+            !r.untagged.is_empty(),
+            "{cmd}: a burst of several responses"
+        );
+        assert_eq!(
+            writes,
+            1 + store_writes,
+            "{cmd}: {} responses in {writes} writes",
+            r.untagged.len() + 1
+        );
+    }
+
+    // NOOP with updates pending: another process sets \Seen on a message.
+    let files = files(&maildir.join("cur"));
+    let first = files.iter().find(|f| f.ends_with(":2,")).unwrap();
+    fs::rename(
+        maildir.join("cur").join(first),
+        maildir.join("cur").join(format!("{first}S")),
+    )
+    .unwrap();
+    // A change within the same clock tick as the last scan is not seen by
+    // its timestamps; poll as a client would until the update arrives.
+    let start = Instant::now();
+    loop {
+        let (r, writes) = writes_for(&server, &mut c, "NOOP");
+        if r.untagged.iter().any(|l| l.contains("FETCH")) {
+            assert_eq!(writes, 1 + 1, "NOOP with updates, and the lock: {r:#?}");
+            break;
+        }
+        assert!(start.elapsed() < HANG_GUARD, "the flag change never showed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.ok("LOGOUT");
+}
