@@ -12,10 +12,9 @@
 //! `<basename> TAB <size with CRLF line ends> TAB <header bytes on disk>`.
 
 use crate::maildir::fast::{FastMap, FastSet};
-use std::path::Path;
 
 use super::error::StoreError;
-use super::unique::replace_file;
+use super::folder::Folder;
 
 pub(crate) const CACHE_FILE: &str = "mdimapcache";
 const MAGIC: &str = "mdimap-cache 1";
@@ -39,8 +38,16 @@ pub struct MessageCache {
 
 impl MessageCache {
     /// Reads the folder's cache; an unreadable or foreign file is an empty cache.
-    pub fn load(folder: &Path) -> MessageCache {
-        let Ok(text) = std::fs::read_to_string(folder.join(CACHE_FILE)) else {
+    pub fn load(folder: &Folder) -> MessageCache {
+        let bytes = match folder.read_own_file(CACHE_FILE) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return MessageCache::default(),
+            Err(e) => {
+                log::warn!("ignoring the cache: {e}");
+                return MessageCache::default();
+            }
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
             return MessageCache::default();
         };
         let mut lines = text.lines();
@@ -100,7 +107,7 @@ impl MessageCache {
 
     /// Writes the cache when it learnt something, keeping only messages in
     /// `present`. Best effort by nature: a lost write only costs a re-read.
-    pub fn save(&mut self, folder: &Path, present: &FastSet<&str>) -> Result<(), StoreError> {
+    pub fn save(&mut self, folder: &Folder, present: &FastSet<&str>) -> Result<(), StoreError> {
         if self.unsaved == 0 {
             return Ok(());
         }
@@ -115,12 +122,7 @@ impl MessageCache {
             }
             text.push_str(&format!("{base}\t{}\t{}\n", s.crlf_size, s.header_len));
         }
-        replace_file(
-            folder,
-            &folder.join(CACHE_FILE),
-            "_mdimapcache",
-            text.as_bytes(),
-        )?;
+        folder.replace_own_file(CACHE_FILE, "_mdimapcache", text.as_bytes())?;
         self.unsaved = 0;
         Ok(())
     }
@@ -149,13 +151,20 @@ pub fn header_end(data: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::maildir::Store;
     use crate::maildir::testutil::TempDir;
+
+    fn inbox(tag: &str) -> (TempDir, Folder) {
+        let dir = TempDir::new(tag);
+        let store = Store::create(&dir.path().join("Maildir")).unwrap();
+        let folder = store.folder("INBOX").unwrap();
+        (dir, folder)
+    }
 
     #[test]
     fn round_trip_and_pruning() {
-        let dir = TempDir::new("cache");
-        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
-        let mut c = MessageCache::load(dir.path());
+        let (_dir, folder) = inbox("cache");
+        let mut c = MessageCache::load(&folder);
         assert!(c.get("a").is_none());
         c.insert(
             "a",
@@ -171,9 +180,9 @@ mod tests {
                 header_len: 5,
             },
         );
-        c.save(dir.path(), &["a"].into_iter().collect::<FastSet<&str>>())
+        c.save(&folder, &["a"].into_iter().collect::<FastSet<&str>>())
             .unwrap();
-        let c = MessageCache::load(dir.path());
+        let c = MessageCache::load(&folder);
         assert_eq!(
             c.get("a"),
             Some(CachedSizes {
@@ -189,11 +198,36 @@ mod tests {
 
     #[test]
     fn corrupt_cache_is_empty() {
-        let dir = TempDir::new("cache-bad");
-        std::fs::write(dir.path().join(CACHE_FILE), "mdimap-cache 1\nx\t1\n").unwrap();
-        assert!(MessageCache::load(dir.path()).get("x").is_none());
-        std::fs::write(dir.path().join(CACHE_FILE), "something else\na\t1\t2\n").unwrap();
-        assert!(MessageCache::load(dir.path()).get("a").is_none());
+        let (_dir, folder) = inbox("cache-bad");
+        std::fs::write(folder.path().join(CACHE_FILE), "mdimap-cache 1\nx\t1\n").unwrap();
+        assert!(MessageCache::load(&folder).get("x").is_none());
+        std::fs::write(folder.path().join(CACHE_FILE), "something else\na\t1\t2\n").unwrap();
+        assert!(MessageCache::load(&folder).get("a").is_none());
+    }
+
+    #[test]
+    fn a_linked_cache_is_neither_read_nor_written_through() {
+        let (dir, folder) = inbox("cache-link");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "mdimap-cache 1\nsecret\t10\t4\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, folder.path().join(CACHE_FILE)).unwrap();
+        let mut c = MessageCache::load(&folder);
+        assert!(c.get("secret").is_none(), "the link was followed");
+        let sizes = CachedSizes {
+            crlf_size: 1,
+            header_len: 1,
+        };
+        c.insert("mine", sizes);
+        c.save(&folder, &["mine"].into_iter().collect::<FastSet<&str>>())
+            .unwrap();
+        // The link itself was replaced; what it pointed to is untouched.
+        let on_disk = std::fs::symlink_metadata(folder.path().join(CACHE_FILE)).unwrap();
+        assert!(on_disk.is_file());
+        assert_eq!(
+            std::fs::read_to_string(&elsewhere).unwrap(),
+            "mdimap-cache 1\nsecret\t10\t4\n"
+        );
+        assert_eq!(MessageCache::load(&folder).get("mine"), Some(sizes));
     }
 
     #[test]

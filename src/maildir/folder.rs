@@ -1,23 +1,29 @@
 //! One Maildir++ folder: scanning `tmp/ new/ cur/`, UID assignment through the Courier UID
-//! database, delivery (APPEND, COPY/MOVE target side), flag renames, expunge
-//! (spec/maildir.md §1, spec/courier-files.md §1.2).
+//! database, delivery (APPEND, COPY/MOVE target side), flag renames, expunge, and reading a
+//! message back (spec/maildir.md §1, spec/courier-files.md §1.2).
 //!
-//! Owns every change to a folder's messages; must not know IMAP syntax or session state
-//! (which UIDs a client has seen, \Recent bookkeeping beyond "this scan moved it").
+//! Owns every change to a folder's messages and every way to a message file; must not know
+//! IMAP syntax or session state (which UIDs a client has seen, \Recent bookkeeping beyond
+//! "this scan moved it"). Everything below the maildir root is reached through
+//! `beneath::Dir` (opened once per operation, never by following a symbolic link), so a
+//! folder, `cur/` or message that is a link leads nowhere; the scan skips message names that
+//! are links and says so in the log.
 
 use crate::maildir::fast::{FastMap, FastSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, UNIX_EPOCH};
 
+use super::beneath::{Dir, Kind, identity_of, not_a_file, report_skipped};
 use super::error::StoreError;
 use super::flags::{InfoFlags, basename_of, size_from_name};
 use super::keywords;
 use super::lock::{DotLock, LOCK_NAME};
 use super::uiddb::{self, DbState, UidDb};
-use super::unique::{FILE_MODE, Stamp, create_exclusive, fsync_dir, now_secs};
+use super::unique::{Stamp, create_exclusive, now_secs, replace_file};
 
 /// tmp/ files older than this (by ctime) are leftovers of crashed writers.
 const TMP_MAX_AGE_SECS: i64 = 36 * 3600;
@@ -66,46 +72,89 @@ pub struct FolderStatus {
 pub struct Folder {
     name: String,
     path: PathBuf,
+    /// The maildir root: the only directory reached by path, following links on the way
+    /// (where the maildir lives is the administrator's choice).
+    root: PathBuf,
+    /// The folder's directory in the root (`.Work`); `None` for INBOX, the root itself.
+    /// Opened anew for each scan, delivery or status, so a folder renamed or deleted by
+    /// another process is gone for those, as when it was reached by path.
+    dir: Option<String>,
+    /// cur/ and new/ for work on single messages (read, stat, flag rename, expunge, copy
+    /// source), opened at the first such call and kept while the folder is: each then
+    /// costs one call per message, as by path, and the messages a view lists are worked on
+    /// in the directory they were found in, even if the folder is moved meanwhile.
+    cur_for_messages: OnceLock<Arc<Dir>>,
+    new_for_messages: OnceLock<Arc<Dir>>,
+}
+
+/// A folder's directories, opened without following links for one operation.
+struct Dirs {
+    top: Dir,
+    cur: Dir,
+    new: Dir,
+    tmp: Dir,
 }
 
 /// A file placed in tmp/ for delivery, with the name it will get in cur/.
 struct Staged {
-    tmp: PathBuf,
+    /// Its name in tmp/.
+    tmp: String,
     basename: String,
     filename: String,
     has_keywords: bool,
 }
 
-/// Names of the message files in `dir`, skipping dot files, subdirectories and names that are
-/// not UTF-8 (no maildir writer produces those).
-fn list_files(dir: &Path) -> Result<Vec<String>, StoreError> {
-    let entries = fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
-    let mut names = Vec::new();
+/// Names of the message files in `dir`: regular files only, skipping dot files,
+/// subdirectories and names that are not UTF-8 (no maildir writer produces those). A link
+/// is never a message: it is left where it is and reported. Costs no `stat` per file where
+/// the file system gives `readdir` the kinds (all local ones and NFS do).
+fn list_files(dir: &Dir) -> Result<Vec<String>, StoreError> {
+    let entries = dir.entries().map_err(|e| StoreError::io(dir.path(), e))?;
+    let mut names = Vec::with_capacity(entries.len());
     for entry in entries {
-        let entry = entry.map_err(|e| StoreError::io(dir, e))?;
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+        let name = match entry.name.into_string() {
+            Ok(name) => name,
+            Err(raw) => {
+                log::warn!(
+                    "{}: ignoring non-UTF-8 file name {raw:?}",
+                    dir.path().display()
+                );
+                continue;
+            }
+        };
+        if name.starts_with('.') {
             continue;
         }
-        match entry.file_name().into_string() {
-            Ok(name) if !name.starts_with('.') => names.push(name),
-            Ok(_) => {}
-            Err(raw) => log::warn!("{}: ignoring non-UTF-8 file name {raw:?}", dir.display()),
+        match entry.kind {
+            Kind::File => names.push(name),
+            Kind::Dir => {}
+            kind => report_skipped(&dir.path().join(&name), kind, "a message file"),
         }
     }
     names.sort();
     Ok(names)
 }
 
-/// Refuses names that could address anything but a file directly inside cur/.
 /// How a read-only scan names a message that is still in new/: relative to
-/// cur/, so `message_path` reaches it.
+/// cur/, so `open_message` reaches it.
 pub const NEW_PREFIX: &str = "../new/";
 
+/// Refuses names that could address anything but a file directly inside cur/.
 fn check_file_name(filename: &str) -> Result<(), StoreError> {
     if filename.is_empty() || filename.starts_with('.') || filename.contains(['/', '\0']) {
         return Err(StoreError::InvalidName(filename.to_string()));
     }
     Ok(())
+}
+
+/// The directory (`cur` or `new`) and plain file name that a scan's `filename` stands for.
+fn locate(filename: &str) -> Result<(&'static str, &str), StoreError> {
+    let (sub, bare) = match filename.strip_prefix(NEW_PREFIX) {
+        Some(bare) => ("new", bare),
+        None => ("cur", filename),
+    };
+    check_file_name(bare)?;
+    Ok((sub, bare))
 }
 
 /// Courier's order for messages new to the database: the numeric leading time first, then
@@ -170,11 +219,11 @@ fn reconcile(
     Ok((next, listed, changed))
 }
 
-fn remove_quietly(path: &Path) {
-    if let Err(e) = fs::remove_file(path)
+fn remove_quietly(dir: &Dir, name: &str) {
+    if let Err(e) = dir.remove_file(name)
         && e.kind() != io::ErrorKind::NotFound
     {
-        log::warn!("cannot remove {}: {e}", path.display());
+        log::warn!("cannot remove {}: {e}", dir.path().join(name).display());
     }
 }
 
@@ -182,9 +231,25 @@ fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+fn open_in(dir: &Dir, sub: &str) -> Result<Dir, StoreError> {
+    dir.open_dir(sub).map_err(|e| dir.fail(sub, e))
+}
+
 impl Folder {
-    pub(crate) fn new(name: String, path: PathBuf) -> Folder {
-        Folder { name, path }
+    /// The folder `dir` of the maildir at `root` (`None`: INBOX, the root itself).
+    pub(crate) fn new(name: String, root: PathBuf, dir: Option<String>) -> Folder {
+        let path = match &dir {
+            Some(dir) => root.join(dir),
+            None => root.clone(),
+        };
+        Folder {
+            name,
+            path,
+            root,
+            dir,
+            cur_for_messages: OnceLock::new(),
+            new_for_messages: OnceLock::new(),
+        }
     }
 
     /// The canonical IMAP name.
@@ -192,32 +257,75 @@ impl Folder {
         &self.name
     }
 
-    /// The folder's directory.
+    /// The folder's directory (for messages, statfs and watches; files below it are reached
+    /// only through the store).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn cur(&self) -> PathBuf {
-        self.path.join("cur")
+    /// `rel` below the folder, relative to the root.
+    fn rel(&self, rel: &str) -> String {
+        match &self.dir {
+            Some(dir) => format!("{dir}/{rel}"),
+            None => rel.to_string(),
+        }
     }
 
-    fn new_dir(&self) -> PathBuf {
-        self.path.join("new")
+    /// The maildir root, opened for one operation. Held open no longer: a session keeps
+    /// no descriptor it did not need (and a folder moved meanwhile is gone, as by path).
+    fn open_root(&self) -> Result<Dir, StoreError> {
+        Dir::open_root(&self.root).map_err(|e| StoreError::io(&self.root, e))
     }
 
-    fn tmp(&self) -> PathBuf {
-        self.path.join("tmp")
+    /// The folder's own directory.
+    fn top(&self) -> Result<Dir, StoreError> {
+        let root = self.open_root()?;
+        match &self.dir {
+            None => Ok(root),
+            Some(dir) => open_in(&root, dir),
+        }
+    }
+
+    /// One of `cur`, `new`, `tmp`: the root, then the rest in one call.
+    fn open_sub(&self, sub: &str) -> Result<Dir, StoreError> {
+        open_in(&self.open_root()?, &self.rel(sub))
+    }
+
+    /// cur/ or new/ for work on single messages (see `cur_for_messages`).
+    fn message_dir(&self, sub: &str) -> Result<&Dir, StoreError> {
+        let cell = if sub == "new" {
+            &self.new_for_messages
+        } else {
+            &self.cur_for_messages
+        };
+        if let Some(dir) = cell.get() {
+            return Ok(dir);
+        }
+        let opened = Arc::new(self.open_sub(sub)?);
+        Ok(cell.get_or_init(|| opened))
+    }
+
+    /// `cur/ new/ tmp/` and the folder itself, for an operation that needs several.
+    fn dirs(&self) -> Result<Dirs, StoreError> {
+        let top = self.top()?;
+        Ok(Dirs {
+            cur: open_in(&top, "cur")?,
+            new: open_in(&top, "new")?,
+            tmp: open_in(&top, "tmp")?,
+            top,
+        })
     }
 
     /// Read-write scan (SELECT/NOOP): purge old tmp/ files, move new/ to cur/, assign UIDs
     /// under the dot-lock and write the database if it changed, load keywords.
     pub fn scan(&self) -> Result<ScanResult, StoreError> {
-        self.purge_tmp();
-        let moved = self.move_new_to_cur()?;
+        let dirs = self.dirs()?;
+        purge_tmp(&dirs.tmp);
+        let moved = move_new_to_cur(&dirs)?;
         let (db, listed) = {
-            let _lock = DotLock::acquire(&self.path)?;
-            let cur = list_files(&self.cur())?;
-            let (db, fresh) = match uiddb::read(&self.path)? {
+            let _lock = DotLock::acquire(&dirs.tmp)?;
+            let cur = list_files(&dirs.cur)?;
+            let (db, fresh) = match uiddb::read(&dirs.top)? {
                 DbState::Valid(db) => (db, false),
                 DbState::Missing => {
                     if !cur.is_empty() {
@@ -233,11 +341,11 @@ impl Folder {
             };
             let (db, listed, changed) = reconcile(db, &cur, &FastSet::default())?;
             if changed || fresh {
-                uiddb::write(&self.path, &db)?;
+                uiddb::write(&dirs.top, &dirs.tmp, &db)?;
             }
             (db, listed)
         };
-        self.build_result(db, listed, &moved, true)
+        self.build_result(&dirs, db, listed, &moved, true)
     }
 
     /// Read-only scan (EXAMINE): leaves the messages in new/ where they are
@@ -249,19 +357,20 @@ impl Folder {
     /// kept in memory. Entries for files still in new/ are harmless to
     /// Courier, which drops and renumbers them when it moves the file.
     pub fn scan_read_only(&self) -> Result<ScanResult, StoreError> {
-        let mut files = list_files(&self.cur())?;
-        let new = list_files(&self.new_dir())?;
+        let dirs = self.dirs()?;
+        let mut files = list_files(&dirs.cur)?;
+        let new = list_files(&dirs.new)?;
         let in_new: FastSet<String> = new.iter().cloned().collect();
         files.extend(new);
-        let (db, listed) = match DotLock::acquire(&self.path) {
+        let (db, listed) = match DotLock::acquire(&dirs.tmp) {
             Ok(_lock) => {
-                let (db, fresh) = match uiddb::read(&self.path)? {
+                let (db, fresh) = match uiddb::read(&dirs.top)? {
                     DbState::Valid(db) => (db, false),
                     DbState::Missing | DbState::Corrupt => (UidDb::fresh(), true),
                 };
                 let (db, listed, changed) = reconcile(db, &files, &FastSet::default())?;
                 if (changed || fresh)
-                    && let Err(e) = uiddb::write(&self.path, &db)
+                    && let Err(e) = uiddb::write(&dirs.top, &dirs.tmp, &db)
                 {
                     log::warn!(
                         "EXAMINE of {}: numbering in memory only: {e}",
@@ -277,7 +386,7 @@ impl Folder {
                 );
                 // No second wait for the lock (db_for_reading would take it
                 // to create a missing database): read what is there.
-                let db = match uiddb::read(&self.path)? {
+                let db = match uiddb::read(&dirs.top)? {
                     DbState::Valid(db) => db,
                     DbState::Missing | DbState::Corrupt => UidDb::fresh(),
                 };
@@ -288,7 +397,7 @@ impl Folder {
         let listed = listed
             .into_iter()
             .map(|(uid, basename, filename)| {
-                // `message_path` joins names to cur/; this reaches new/.
+                // Names are relative to cur/; this reaches new/.
                 let filename = if in_new.contains(&filename) {
                     format!("{NEW_PREFIX}{filename}")
                 } else {
@@ -297,16 +406,17 @@ impl Folder {
                 (uid, basename, filename)
             })
             .collect();
-        self.build_result(db, listed, &FastSet::default(), false)
+        self.build_result(&dirs, db, listed, &FastSet::default(), false)
     }
 
     /// STATUS counts, without moving new/. UIDNEXT counts every file the database does not
     /// know yet (cur/ and new/). A missing database is created as in `scan_read_only`, so
     /// repeated STATUS calls report the same UIDVALIDITY.
     pub fn status(&self) -> Result<FolderStatus, StoreError> {
-        let db = self.db_for_reading()?;
-        let cur = list_files(&self.cur())?;
-        let new = list_files(&self.new_dir())?;
+        let dirs = self.dirs()?;
+        let db = self.db_for_reading(&dirs)?;
+        let cur = list_files(&dirs.cur)?;
+        let new = list_files(&dirs.new)?;
         let known: FastSet<&str> = db.entries.iter().map(|(_, b)| b.as_str()).collect();
         // Files in new/ may already be numbered (an EXAMINE numbers them).
         let unknown = cur
@@ -316,14 +426,17 @@ impl Folder {
             .count();
         let mut size = 0u64;
         let mut unseen = 0usize;
-        for (dir, names) in [(self.cur(), &cur), (self.new_dir(), &new)] {
+        for (dir, names) in [(&dirs.cur, &cur), (&dirs.new, &new)] {
             for name in names {
                 if !InfoFlags::from_filename(name).has(b'S') {
                     unseen += 1;
                 }
                 size += match size_from_name(name) {
                     Some(n) => n,
-                    None => fs::metadata(dir.join(name)).map(|m| m.len()).unwrap_or(0),
+                    None => dir
+                        .stat(name)
+                        .map(|s| u64::try_from(s.st_size).unwrap_or(0))
+                        .unwrap_or(0),
                 };
             }
         }
@@ -359,7 +472,8 @@ impl Folder {
         keywords: &[String],
         internal_date: Option<i64>,
     ) -> Result<(u32, u32), StoreError> {
-        let (mut file, tmp, stamp) = create_exclusive(&self.tmp(), "")?;
+        let dirs = self.dirs()?;
+        let (mut file, tmp, stamp) = create_exclusive(&dirs.tmp, "")?;
         let written = io::copy(data, &mut file).and_then(|size| {
             if let Some(date) = internal_date {
                 file.set_modified(time_of(date))?;
@@ -371,8 +485,8 @@ impl Folder {
         let (meta, size) = match written {
             Ok(w) => w,
             Err(e) => {
-                remove_quietly(&tmp);
-                return Err(StoreError::io(&tmp, e));
+                remove_quietly(&dirs.tmp, &tmp);
+                return Err(dirs.tmp.fail(&tmp, e));
             }
         };
         let basename = format!("{},S={size}", stamp.message_name(meta.dev(), meta.ino()),);
@@ -383,7 +497,7 @@ impl Folder {
             has_keywords: !keywords.is_empty(),
         };
         let keyword_sets = [keywords.to_vec()];
-        let (uidvalidity, uids) = self.commit(vec![staged], &keyword_sets)?;
+        let (uidvalidity, uids) = self.commit(&dirs, vec![staged], &keyword_sets)?;
         let uid = uids
             .first()
             .copied()
@@ -391,63 +505,98 @@ impl Folder {
         Ok((uidvalidity, uid))
     }
 
-    /// COPY/MOVE target side, all or nothing: every source file (with the flags and keywords
-    /// it gets here) becomes a new message in cur/ keeping the source's `,S=` and mtime.
-    /// Returns `(uidvalidity, uids)` in source order.
+    /// COPY/MOVE target side, all or nothing: every message of `source` named in `messages`
+    /// (by its scan file name, with the flags and keywords it gets here) becomes a new
+    /// message in cur/ keeping the source's `,S=` and mtime. Returns `(uidvalidity, uids)`
+    /// in source order.
     pub fn deliver_copies(
         &self,
-        sources: &[(PathBuf, InfoFlags, Vec<String>)],
+        source: &Folder,
+        messages: &[(String, InfoFlags, Vec<String>)],
     ) -> Result<(u32, Vec<u32>), StoreError> {
-        let mut staged = Vec::with_capacity(sources.len());
-        for (source, flags, keywords) in sources {
-            match self.stage_copy(source, flags, !keywords.is_empty()) {
+        let dirs = self.dirs()?;
+        let source_cur = source.message_dir("cur")?;
+        let source_new = if messages.iter().any(|(f, _, _)| f.starts_with(NEW_PREFIX)) {
+            Some(source.message_dir("new")?)
+        } else {
+            None
+        };
+        let mut staged = Vec::with_capacity(messages.len());
+        for (filename, flags, keywords) in messages {
+            let step = locate(filename).and_then(|(sub, bare)| {
+                let from = match (sub, source_new) {
+                    ("new", Some(new)) => new,
+                    _ => source_cur,
+                };
+                self.stage_copy(&dirs, from, bare, flags, !keywords.is_empty())
+            });
+            match step {
                 Ok(s) => staged.push(s),
                 Err(e) => {
                     for s in &staged {
-                        remove_quietly(&s.tmp);
+                        remove_quietly(&dirs.tmp, &s.tmp);
                     }
                     return Err(e);
                 }
             }
         }
-        let keyword_sets: Vec<Vec<String>> = sources.iter().map(|(_, _, k)| k.clone()).collect();
-        self.commit(staged, &keyword_sets)
+        let keyword_sets: Vec<Vec<String>> = messages.iter().map(|(_, _, k)| k.clone()).collect();
+        self.commit(&dirs, staged, &keyword_sets)
     }
 
-    /// Puts a copy of `source` in tmp/ (a hard link when possible, else a byte copy).
+    /// Puts a copy of `name` in `from` into tmp/: a hard link when possible (link(2) never
+    /// follows a link, and the linked inode must be the regular file looked at), else a
+    /// byte copy of the file opened without following one.
     fn stage_copy(
         &self,
-        source: &Path,
+        dirs: &Dirs,
+        from: &Dir,
+        name: &str,
         flags: &InfoFlags,
         has_keywords: bool,
     ) -> Result<Staged, StoreError> {
-        let source_meta = fs::metadata(source).map_err(|e| StoreError::io(source, e))?;
-        let (tmp, stamp) = loop {
+        let source = from.stat(name).map_err(|e| from.fail(name, e))?;
+        let kind = Kind::of(&source);
+        if kind != Kind::File {
+            return Err(from.fail(name, not_a_file(kind)));
+        }
+        let (tmp, stamp, (dev, ino)) = loop {
             let stamp = Stamp::now();
-            let tmp = self.tmp().join(stamp.tmp_name(""));
-            match fs::hard_link(source, &tmp) {
-                Ok(()) => break (tmp, stamp),
+            let tmp = stamp.tmp_name("");
+            match from.hard_link(name, &dirs.tmp, &tmp) {
+                Ok(()) => {
+                    let linked = match dirs.tmp.stat(&tmp) {
+                        Ok(stat) => identity_of(&stat),
+                        Err(e) => {
+                            remove_quietly(&dirs.tmp, &tmp);
+                            return Err(dirs.tmp.fail(&tmp, e));
+                        }
+                    };
+                    // The name may have changed hands since it was looked at (a link put
+                    // in its place): only the very file checked may be linked.
+                    if linked != identity_of(&source) {
+                        remove_quietly(&dirs.tmp, &tmp);
+                        return Err(from.fail(
+                            name,
+                            io::Error::other("the file was replaced while being copied"),
+                        ));
+                    }
+                    break (tmp, stamp, linked);
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(StoreError::io(source, e));
+                    return Err(from.fail(name, e));
                 }
+                // Cross-device, link limits or a file system without links: copy instead.
                 Err(_) => {
-                    // Cross-device, link limits or a file system without links: copy instead.
-                    let (tmp, stamp) = self.copy_to_tmp(source, &source_meta)?;
-                    break (tmp, stamp);
+                    let mut input = from.open_file(name).map_err(|e| from.fail(name, e))?;
+                    let meta = input.metadata().map_err(|e| from.fail(name, e))?;
+                    break copy_to_tmp(&dirs.tmp, &mut input, &meta)?;
                 }
             }
         };
-        let meta = match fs::metadata(&tmp) {
-            Ok(meta) => meta,
-            Err(e) => {
-                remove_quietly(&tmp);
-                return Err(StoreError::io(&tmp, e));
-            }
-        };
-        let source_name = source.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let size = size_from_name(source_name).unwrap_or(source_meta.len());
-        let basename = format!("{},S={size}", stamp.message_name(meta.dev(), meta.ino()));
+        let size = size_from_name(name).unwrap_or(u64::try_from(source.st_size).unwrap_or(0));
+        let basename = format!("{},S={size}", stamp.message_name(dev, ino));
         Ok(Staged {
             tmp,
             filename: format!("{basename}:2,{}", flags.letters()),
@@ -456,69 +605,31 @@ impl Folder {
         })
     }
 
-    fn copy_to_tmp(
-        &self,
-        source: &Path,
-        source_meta: &fs::Metadata,
-    ) -> Result<(PathBuf, Stamp), StoreError> {
-        let mut input = File::open(source).map_err(|e| StoreError::io(source, e))?;
-        for _ in 0..100 {
-            let stamp = Stamp::now();
-            let tmp = self.tmp().join(stamp.tmp_name(""));
-            let mut output = match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(FILE_MODE)
-                .open(&tmp)
-            {
-                Ok(f) => f,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(StoreError::io(&tmp, e)),
-            };
-            let copied = io::copy(&mut input, &mut output).and_then(|_| {
-                output.set_modified(source_meta.modified()?)?;
-                output.sync_all()
-            });
-            drop(output);
-            return match copied {
-                Ok(()) => Ok((tmp, stamp)),
-                Err(e) => {
-                    remove_quietly(&tmp);
-                    Err(StoreError::io(&tmp, e))
-                }
-            };
-        }
-        Err(StoreError::io(
-            &self.tmp(),
-            io::Error::new(io::ErrorKind::AlreadyExists, "no free unique file name"),
-        ))
-    }
-
     /// Writes keyword updates, renames every staged file into cur/ and gives them UIDs in one
     /// database update; undoes everything on failure.
     fn commit(
         &self,
+        dirs: &Dirs,
         staged: Vec<Staged>,
         keyword_sets: &[Vec<String>],
     ) -> Result<(u32, Vec<u32>), StoreError> {
-        let cur = self.cur();
         let mut written_keywords: Vec<&str> = Vec::new();
-        let mut placed: Vec<PathBuf> = Vec::new();
-        let undo = |placed: &[PathBuf], written_keywords: &[&str], staged: &[Staged]| {
-            for path in placed {
-                remove_quietly(path);
+        let mut placed: Vec<&str> = Vec::new();
+        let undo = |placed: &[&str], written_keywords: &[&str], staged: &[Staged]| {
+            for name in placed {
+                remove_quietly(&dirs.cur, name);
             }
             for basename in written_keywords {
-                keywords::remove_update(&self.path, basename);
+                keywords::remove_update(&dirs.top, basename);
             }
             for s in staged {
-                remove_quietly(&s.tmp);
+                remove_quietly(&dirs.tmp, &s.tmp);
             }
         };
         // Keywords first, so a message never appears without its keywords.
         for (s, set) in staged.iter().zip(keyword_sets) {
             if s.has_keywords {
-                if let Err(e) = keywords::write_update(&self.path, &s.basename, set) {
+                if let Err(e) = keywords::write_update(&dirs.top, &dirs.tmp, &s.basename, set) {
                     undo(&placed, &written_keywords, &staged);
                     return Err(e);
                 }
@@ -527,7 +638,7 @@ impl Folder {
         }
         // The renames happen under the lock: a scan of another session must not find the new
         // files in cur/ and number them before we do.
-        let lock = match DotLock::acquire(&self.path) {
+        let lock = match DotLock::acquire(&dirs.tmp) {
             Ok(lock) => lock,
             Err(e) => {
                 undo(&placed, &written_keywords, &staged);
@@ -535,16 +646,15 @@ impl Folder {
             }
         };
         for s in &staged {
-            let target = cur.join(&s.filename);
-            if let Err(e) = fs::rename(&s.tmp, &target) {
+            if let Err(e) = dirs.tmp.rename(&s.tmp, &dirs.cur, &s.filename) {
                 undo(&placed, &written_keywords, &staged);
-                return Err(StoreError::io(&target, e));
+                return Err(dirs.cur.fail(&s.filename, e));
             }
-            placed.push(target);
+            placed.push(&s.filename);
         }
-        fsync_dir(&cur);
+        dirs.cur.sync();
         let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
-        let result = self.assign_delivered(&basenames);
+        let result = self.assign_delivered(dirs, &basenames);
         drop(lock);
         if result.is_err() {
             undo(&placed, &written_keywords, &staged);
@@ -554,12 +664,16 @@ impl Folder {
 
     /// Gives freshly delivered messages the next UIDs at once (for APPENDUID/COPYUID).
     /// The caller holds the lock.
-    fn assign_delivered(&self, basenames: &[&str]) -> Result<(u32, Vec<u32>), StoreError> {
-        let mut db = match uiddb::read(&self.path)? {
+    fn assign_delivered(
+        &self,
+        dirs: &Dirs,
+        basenames: &[&str],
+    ) -> Result<(u32, Vec<u32>), StoreError> {
+        let mut db = match uiddb::read(&dirs.top)? {
             DbState::Valid(db) => db,
             DbState::Missing | DbState::Corrupt => {
                 // Number what is already there first so arrival order is kept.
-                let cur = list_files(&self.cur())?;
+                let cur = list_files(&dirs.cur)?;
                 let exclude: FastSet<&str> = basenames.iter().copied().collect();
                 reconcile(UidDb::fresh(), &cur, &exclude)?.0
             }
@@ -579,7 +693,7 @@ impl Folder {
             };
             uids.push(uid);
         }
-        uiddb::write(&self.path, &db)?;
+        uiddb::write(&dirs.top, &dirs.tmp, &db)?;
         Ok((db.uidvalidity, uids))
     }
 
@@ -589,30 +703,67 @@ impl Folder {
     /// (expunged).
     pub fn current_name(&self, filename: &str) -> Result<Option<String>, StoreError> {
         // A read-only view names messages still in new/ as `../new/<name>`.
-        let (dir, bare) = match filename.strip_prefix(NEW_PREFIX) {
-            Some(bare) => (self.new_dir(), bare),
-            None => (self.cur(), filename),
-        };
-        check_file_name(bare)?;
-        let path = dir.join(bare);
-        match fs::symlink_metadata(&path) {
+        let (sub, bare) = locate(filename)?;
+        let dir = self.message_dir(sub)?;
+        match dir.stat(bare) {
             Ok(_) => return Ok(Some(filename.to_string())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::io(&path, e)),
+            Err(e) => return Err(dir.fail(bare, e)),
         }
+        let cur = self.message_dir("cur")?;
         let base = basename_of(bare);
-        let cur = self.cur();
-        let entries = fs::read_dir(&cur).map_err(|e| StoreError::io(&cur, e))?;
+        let entries = cur.entries().map_err(|e| StoreError::io(cur.path(), e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| StoreError::io(&cur, e))?;
-            let name = entry.file_name();
-            if let Some(name) = name.to_str()
+            if entry.kind != Kind::File {
+                continue;
+            }
+            if let Some(name) = entry.name.to_str()
                 && basename_of(name) == base
             {
                 return Ok(Some(name.to_string()));
             }
         }
         Ok(None)
+    }
+
+    /// Opens the message a scan named `filename` for reading, following a rename by another
+    /// process (a flag change) to its current name. Returns the file and that name, or
+    /// `None` if the message is gone. A link in its place, or on the way to it, is refused
+    /// with an error that names it: no message is ever read through a link.
+    pub fn open_message(&self, filename: &str) -> Result<Option<(File, String)>, StoreError> {
+        if let Some(file) = self.open_message_file(filename)? {
+            return Ok(Some((file, filename.to_string())));
+        }
+        let Some(current) = self.current_name(filename)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .open_message_file(&current)?
+            .map(|file| (file, current)))
+    }
+
+    /// Opens the file `filename` names; `None` if there is none by that name.
+    fn open_message_file(&self, filename: &str) -> Result<Option<File>, StoreError> {
+        let (sub, bare) = locate(filename)?;
+        let dir = self.message_dir(sub)?;
+        match dir.open_file(bare) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(dir.fail(bare, e)),
+        }
+    }
+
+    /// INTERNALDATE of the message a scan named `filename`: its file's modification time in
+    /// seconds since the epoch (as for Courier). `None` if there is no file by that name.
+    pub fn internal_date(&self, filename: &str) -> Result<Option<i64>, StoreError> {
+        let (sub, bare) = locate(filename)?;
+        let dir = self.message_dir(sub)?;
+        match dir.stat(bare) {
+            Ok(stat) if Kind::of(&stat) == Kind::File => Ok(Some(stat.st_mtime)),
+            Ok(stat) => Err(dir.fail(bare, not_a_file(Kind::of(&stat)))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(dir.fail(bare, e)),
+        }
     }
 
     /// Renames cur/`filename` to carry `flags`; `Ok(None)` if the file is gone.
@@ -623,55 +774,75 @@ impl Folder {
     ) -> Result<Option<String>, StoreError> {
         check_file_name(filename)?;
         let renamed = format!("{}:2,{}", basename_of(filename), flags.letters());
+        let cur = self.message_dir("cur")?;
         if renamed == filename {
             // Nothing to rename, but the caller still needs to know whether the file is there.
-            let path = self.cur().join(filename);
-            return match fs::symlink_metadata(&path) {
+            return match cur.stat(filename) {
                 Ok(_) => Ok(Some(renamed)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(StoreError::io(&path, e)),
+                Err(e) => Err(cur.fail(filename, e)),
             };
         }
-        let target = self.cur().join(&renamed);
-        match fs::rename(self.cur().join(filename), &target) {
+        match cur.rename(filename, cur, &renamed) {
             Ok(()) => Ok(Some(renamed)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::io(&target, e)),
+            Err(e) => Err(cur.fail(&renamed, e)),
         }
     }
 
     /// Replaces the keyword set of one message.
     pub fn set_keywords(&self, basename: &str, keywords: &[String]) -> Result<(), StoreError> {
-        keywords::write_update(&self.path, basename, keywords)
+        let top = self.top()?;
+        let tmp = open_in(&top, "tmp")?;
+        keywords::write_update(&top, &tmp, basename, keywords)
     }
 
     /// Removes cur/`filename`; a file already gone is fine.
     pub fn expunge(&self, filename: &str) -> Result<(), StoreError> {
         check_file_name(filename)?;
-        let path = self.cur().join(filename);
-        match fs::remove_file(&path) {
+        let cur = self.message_dir("cur")?;
+        match cur.remove_file(filename) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::io(&path, e)),
+            Err(e) => Err(cur.fail(filename, e)),
         }
-    }
-
-    /// Path of cur/`filename`.
-    pub fn message_path(&self, filename: &str) -> PathBuf {
-        self.cur().join(filename)
     }
 
     /// Directories IDLE should watch.
     pub fn watch_dirs(&self) -> [PathBuf; 2] {
-        [self.new_dir(), self.cur()]
+        [self.path.join("new"), self.path.join("cur")]
+    }
+
+    /// A file of the store's own in the folder (`mdimapcache`), never read through a link;
+    /// `None` if there is none.
+    pub(crate) fn read_own_file(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rel = self.rel(name);
+        let root = self.open_root()?;
+        match root.read(&rel) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(root.fail(&rel, e)),
+        }
+    }
+
+    /// Replaces a file of the store's own in the folder atomically (through tmp/).
+    pub(crate) fn replace_own_file(
+        &self,
+        name: &str,
+        tag: &str,
+        contents: &[u8],
+    ) -> Result<(), StoreError> {
+        let top = self.top()?;
+        let tmp = open_in(&top, "tmp")?;
+        replace_file(&tmp, &top, name, tag, contents)
     }
 
     /// The database for a scan that must not rewrite it; see `scan_read_only`.
-    fn db_for_reading(&self) -> Result<UidDb, StoreError> {
-        if let DbState::Valid(db) = uiddb::read(&self.path)? {
+    fn db_for_reading(&self, dirs: &Dirs) -> Result<UidDb, StoreError> {
+        if let DbState::Valid(db) = uiddb::read(&dirs.top)? {
             return Ok(db);
         }
-        match self.initialize_db() {
+        match initialize_db(dirs) {
             Ok(db) => Ok(db),
             Err(e) => {
                 log::warn!(
@@ -683,21 +854,9 @@ impl Folder {
         }
     }
 
-    fn initialize_db(&self) -> Result<UidDb, StoreError> {
-        let _lock = DotLock::acquire(&self.path)?;
-        if let DbState::Valid(db) = uiddb::read(&self.path)? {
-            return Ok(db); // someone else created it meanwhile
-        }
-        // Only the header: numbering the messages here would fix their order
-        // before `new/` joins `cur/`, and Courier numbers both together at
-        // the first SELECT. UIDVALIDITY is what must not change meanwhile.
-        let db = UidDb::fresh();
-        uiddb::write(&self.path, &db)?;
-        Ok(db)
-    }
-
     fn build_result(
         &self,
+        dirs: &Dirs,
         db: UidDb,
         listed: Listed,
         moved: &FastSet<String>,
@@ -705,15 +864,20 @@ impl Folder {
     ) -> Result<ScanResult, StoreError> {
         // Most folders never had a keyword: then there is nothing to merge,
         // and no set of every message's name to build for it.
-        let keywords = if self.path.join(keywords::KEYWORDS_DIR).is_dir() {
+        let keyword_dir = dirs.top.stat(keywords::KEYWORDS_DIR).map(|s| Kind::of(&s));
+        if let Ok(Kind::Symlink) = keyword_dir {
+            let path = dirs.top.path().join(keywords::KEYWORDS_DIR);
+            report_skipped(&path, Kind::Symlink, "the keyword directory");
+        }
+        let keywords = if let Ok(Kind::Dir) = keyword_dir {
             let mut existing: FastSet<String> = listed.iter().map(|(_, b, _)| b.clone()).collect();
             existing.extend(
-                list_files(&self.new_dir())?
+                list_files(&dirs.new)?
                     .iter()
                     .map(|f| basename_of(f).to_string()),
             );
             // Keywords are secondary: a broken keyword directory must not make the folder unusable.
-            keywords::load(&self.path, &existing, write).unwrap_or_else(|e| {
+            keywords::load(&dirs.top, &dirs.tmp, &existing, write).unwrap_or_else(|e| {
                 log::warn!("cannot read keywords of {}: {e}", self.path.display());
                 keywords::KeywordMap::default()
             })
@@ -737,66 +901,104 @@ impl Folder {
             messages,
         })
     }
+}
 
-    /// Moves new/ to cur/ appending `:2,`; returns the base names moved by this call.
-    fn move_new_to_cur(&self) -> Result<FastSet<String>, StoreError> {
-        let (new, cur) = (self.new_dir(), self.cur());
-        let mut moved = FastSet::default();
-        for name in list_files(&new)? {
-            let target = if name.contains(':') {
-                name.clone()
-            } else {
-                format!("{name}:2,")
-            };
-            match fs::rename(new.join(&name), cur.join(&target)) {
-                Ok(()) => {
-                    moved.insert(basename_of(&name).to_string());
-                }
-                // Another process took it.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => log::warn!("cannot move {} to cur/: {e}", new.join(&name).display()),
-            }
-        }
-        if !moved.is_empty() {
-            fsync_dir(&cur);
-            fsync_dir(&new);
-        }
-        Ok(moved)
+fn initialize_db(dirs: &Dirs) -> Result<UidDb, StoreError> {
+    let _lock = DotLock::acquire(&dirs.tmp)?;
+    if let DbState::Valid(db) = uiddb::read(&dirs.top)? {
+        return Ok(db); // someone else created it meanwhile
     }
+    // Only the header: numbering the messages here would fix their order
+    // before `new/` joins `cur/`, and Courier numbers both together at
+    // the first SELECT. UIDVALIDITY is what must not change meanwhile.
+    let db = UidDb::fresh();
+    uiddb::write(&dirs.top, &dirs.tmp, &db)?;
+    Ok(db)
+}
 
-    /// Deletes tmp/ leftovers older than 36 hours (by ctime). Best effort.
-    fn purge_tmp(&self) {
-        let tmp = self.tmp();
-        let Ok(entries) = fs::read_dir(&tmp) else {
-            return;
+/// Byte copy of `input` into a new file in tmp/, keeping its mtime; returns the tmp name,
+/// its stamp and the new file's device and inode.
+fn copy_to_tmp(
+    tmp: &Dir,
+    input: &mut File,
+    source_meta: &Metadata,
+) -> Result<(String, Stamp, (u64, u64)), StoreError> {
+    let (mut output, name, stamp) = create_exclusive(tmp, "")?;
+    let copied = io::copy(input, &mut output).and_then(|_| {
+        output.set_modified(source_meta.modified()?)?;
+        output.sync_all()?;
+        output.metadata()
+    });
+    drop(output);
+    match copied {
+        Ok(meta) => Ok((name, stamp, (meta.dev(), meta.ino()))),
+        Err(e) => {
+            remove_quietly(tmp, &name);
+            Err(tmp.fail(&name, e))
+        }
+    }
+}
+
+/// Moves new/ to cur/ appending `:2,`; returns the base names moved by this call.
+fn move_new_to_cur(dirs: &Dirs) -> Result<FastSet<String>, StoreError> {
+    let mut moved = FastSet::default();
+    for name in list_files(&dirs.new)? {
+        let target = if name.contains(':') {
+            name.clone()
+        } else {
+            format!("{name}:2,")
         };
-        let now = now_secs();
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || name == LOCK_NAME {
-                continue;
+        match dirs.new.rename(&name, &dirs.cur, &target) {
+            Ok(()) => {
+                moved.insert(basename_of(&name).to_string());
             }
-            let Ok(meta) = entry.metadata() else { continue };
-            if now.saturating_sub(meta.ctime()) <= TMP_MAX_AGE_SECS {
-                continue;
-            }
-            let path = entry.path();
-            let result = if meta.is_dir() {
-                if name.contains(&format!("_{DELETING_TAG}"))
-                    || name.contains(&format!("_{CREATING_TAG}"))
-                {
-                    fs::remove_dir_all(&path)
-                } else {
-                    continue;
-                }
+            // Another process took it.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!(
+                "cannot move {} to cur/: {e}",
+                dirs.new.path().join(&name).display()
+            ),
+        }
+    }
+    if !moved.is_empty() {
+        dirs.cur.sync();
+        dirs.new.sync();
+    }
+    Ok(moved)
+}
+
+/// Deletes tmp/ leftovers older than 36 hours (by ctime). Best effort.
+fn purge_tmp(tmp: &Dir) {
+    let Ok(entries) = tmp.entries() else {
+        return;
+    };
+    let now = now_secs();
+    for entry in entries {
+        let Ok(name) = entry.name.into_string() else {
+            continue;
+        };
+        if name.starts_with('.') || name == LOCK_NAME {
+            continue;
+        }
+        let Ok(stat) = tmp.stat(&name) else { continue };
+        if now.saturating_sub(stat.st_ctime) <= TMP_MAX_AGE_SECS {
+            continue;
+        }
+        let result = if Kind::of(&stat) == Kind::Dir {
+            if name.contains(&format!("_{DELETING_TAG}"))
+                || name.contains(&format!("_{CREATING_TAG}"))
+            {
+                tmp.remove_tree(&name)
             } else {
-                fs::remove_file(&path)
-            };
-            match result {
-                Ok(()) => log::info!("purged stale {}", path.display()),
-                Err(e) => log::warn!("cannot purge {}: {e}", path.display()),
+                continue;
             }
+        } else {
+            tmp.remove_file(&name)
+        };
+        let path = tmp.path().join(&name);
+        match result {
+            Ok(()) => log::info!("purged stale {}", path.display()),
+            Err(e) => log::warn!("cannot purge {}: {e}", path.display()),
         }
     }
 }
@@ -817,6 +1019,7 @@ mod tests {
     use super::*;
     use crate::maildir::store::Store;
     use crate::maildir::testutil::TempDir;
+    use std::fs;
     use std::process::Command;
 
     /// Env vars of a re-run test binary acting as a concurrent deliverer (`child_deliverer`):
@@ -844,6 +1047,11 @@ mod tests {
             folder.path().join("new").join(name),
         )
         .unwrap();
+    }
+
+    /// Where a scan's file name is on disk (tests look at the files directly).
+    fn on_disk(folder: &Folder, filename: &str) -> PathBuf {
+        folder.path().join("cur").join(filename)
     }
 
     fn db_text(folder: &Folder) -> String {
@@ -975,10 +1183,10 @@ mod tests {
         );
         assert_eq!(m.keywords, kws);
         assert!(!m.recent);
-        let meta = fs::metadata(folder.message_path(&m.filename)).unwrap();
+        let meta = fs::metadata(on_disk(&folder, &m.filename)).unwrap();
         assert_eq!(meta.mtime(), 1_000_000_000);
         assert_eq!(
-            fs::read(folder.message_path(&m.filename)).unwrap(),
+            fs::read(on_disk(&folder, &m.filename)).unwrap(),
             b"Subject: x\n\nbody\n"
         );
         // tmp/ holds nothing but what a scan may leave (no lock, no temp files).
@@ -1004,18 +1212,18 @@ mod tests {
             .deliver(b"second\n", &InfoFlags::default(), &[], Some(12345))
             .unwrap();
         let scan = inbox.scan().unwrap();
-        let sources: Vec<(PathBuf, InfoFlags, Vec<String>)> = scan
+        let sources: Vec<(String, InfoFlags, Vec<String>)> = scan
             .messages
             .iter()
             .map(|m| {
                 (
-                    inbox.message_path(&m.filename),
+                    m.filename.clone(),
                     InfoFlags(b"S".to_vec()),
                     vec!["Kept".to_string()],
                 )
             })
             .collect();
-        let (uidv, uids) = archive.deliver_copies(&sources).unwrap();
+        let (uidv, uids) = archive.deliver_copies(&inbox, &sources).unwrap();
         assert_eq!(uids, vec![1, 2]);
         let copied = archive.scan().unwrap();
         assert_eq!(copied.uidvalidity, uidv);
@@ -1023,22 +1231,21 @@ mod tests {
         assert!(copied.messages[1].basename.ends_with(",S=7"));
         assert_eq!(copied.messages[1].keywords, vec!["Kept"]);
         assert!(copied.messages.iter().all(|m| m.flags.0 == b"S"));
-        let mtime = fs::metadata(archive.message_path(&copied.messages[1].filename))
+        let mtime = fs::metadata(on_disk(&archive, &copied.messages[1].filename))
             .unwrap()
             .mtime();
         assert_eq!(mtime, 12345);
         // A missing source fails the whole copy and leaves nothing behind.
         let mut bad = sources.clone();
-        bad.push((
-            inbox.path().join("cur").join("gone"),
-            InfoFlags::default(),
-            vec![],
-        ));
-        assert!(archive.deliver_copies(&bad).is_err());
+        bad.push(("gone".to_string(), InfoFlags::default(), vec![]));
+        assert!(archive.deliver_copies(&inbox, &bad).is_err());
         assert_eq!(archive.scan().unwrap().messages.len(), 2);
         assert_eq!(fs::read_dir(archive.path().join("tmp")).unwrap().count(), 0);
         // UIDs keep growing after a failed copy.
-        assert_eq!(archive.deliver_copies(&sources[..1]).unwrap().1, vec![3]);
+        assert_eq!(
+            archive.deliver_copies(&inbox, &sources[..1]).unwrap().1,
+            vec![3]
+        );
     }
 
     #[test]
@@ -1064,7 +1271,7 @@ mod tests {
         assert!(ro.messages.iter().all(|m| !m.recent));
         assert_eq!(ro.messages[2].filename, "../new/5.M1P1.h,S=4");
         assert_eq!(
-            fs::read(folder.message_path(&ro.messages[2].filename)).unwrap(),
+            fs::read(on_disk(&folder, &ro.messages[2].filename)).unwrap(),
             b"abc\n"
         );
         assert_eq!(ro.uidvalidity, status.uidvalidity);

@@ -7,14 +7,12 @@
 use std::collections::BTreeMap;
 
 use crate::maildir::fast::{FastMap, FastSet};
-use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::path::Path;
 use std::time::SystemTime;
 
+use super::beneath::{Dir, Kind, report_skipped};
 use super::error::StoreError;
-use super::unique::{create_exclusive, fsync_dir, now_secs, replace_file};
+use super::unique::{create_exclusive, now_secs, replace_file};
 
 /// Directory of keyword files inside a folder.
 pub(crate) const KEYWORDS_DIR: &str = "courierimapkeywords";
@@ -138,48 +136,51 @@ fn parse_merged(name: &str) -> Option<(i64, &str)> {
     Some((n.parse().ok()?, basename))
 }
 
-fn age_secs(meta: &fs::Metadata) -> i64 {
-    now_secs().saturating_sub(meta.mtime())
+/// Seconds since `name` in `dir` was last modified; `None` if it cannot be told.
+fn age_secs(dir: &Dir, name: &str) -> Option<i64> {
+    let stat = dir.stat(name).ok()?;
+    Some(now_secs().saturating_sub(stat.st_mtime))
 }
 
-fn remove_quietly(path: &Path) {
-    if let Err(e) = fs::remove_file(path)
+fn remove_quietly(dir: &Dir, name: &str) {
+    if let Err(e) = dir.remove_file(name)
         && e.kind() != io::ErrorKind::NotFound
     {
-        log::warn!("cannot remove {}: {e}", path.display());
+        log::warn!("cannot remove {}: {e}", dir.path().join(name).display());
     }
 }
 
 /// Loads the keywords of a folder, merging update files (spec §2.3). `existing` holds the
 /// base names of the messages in `new/` and `cur/`. With `write` false nothing on disk
-/// changes (read-only sessions).
+/// changes (read-only sessions); with it, `tmp` is where new files are written first.
 pub(crate) fn load(
-    folder: &Path,
+    folder: &Dir,
+    tmp: &Dir,
     existing: &FastSet<String>,
     write: bool,
 ) -> Result<KeywordMap, StoreError> {
-    let dir = folder.join(KEYWORDS_DIR);
-    match fs::symlink_metadata(&dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => return Ok(KeywordMap::default()),
+    let dir = match folder.open_dir(KEYWORDS_DIR) {
+        Ok(dir) => dir,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(KeywordMap::default()),
-        Err(e) => return Err(StoreError::io(&dir, e)),
-    }
+        // Something else under that name: no keywords, as for Courier.
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(KeywordMap::default()),
+        Err(e) => return Err(folder.fail(KEYWORDS_DIR, e)),
+    };
     for attempt in 1..=ATTEMPTS {
-        if let Some(map) = load_once(folder, &dir, existing, write, attempt == ATTEMPTS)? {
+        if let Some(map) = load_once(tmp, &dir, existing, write, attempt == ATTEMPTS)? {
             return Ok(map);
         }
     }
     Err(StoreError::io(
-        &dir,
+        dir.path(),
         io::Error::other("keyword files kept vanishing while merging"),
     ))
 }
 
 /// One pass of the merge; `None` means an update file vanished and the caller should retry.
 fn load_once(
-    folder: &Path,
-    dir: &Path,
+    tmp: &Dir,
+    dir: &Dir,
     existing: &FastSet<String>,
     write: bool,
     tolerate_vanished: bool,
@@ -188,13 +189,16 @@ fn load_once(
     let mut fresh: FastSet<String> = FastSet::default();
     let mut merged: FastMap<String, (i64, String)> = FastMap::default();
     let mut obsolete = Vec::new();
-    let entries = fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+    let entries = dir.entries().map_err(|e| StoreError::io(dir.path(), e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| StoreError::io(dir, e))?;
-        let Ok(name) = entry.file_name().into_string() else {
+        let Ok(name) = entry.name.into_string() else {
             continue;
         };
-        if name == LIST_NAME {
+        if entry.kind == Kind::Symlink {
+            report_skipped(&dir.path().join(&name), entry.kind, "a keyword file");
+            continue;
+        }
+        if name == LIST_NAME || entry.kind != Kind::File {
             continue;
         }
         if let Some((n, basename)) = parse_merged(&name) {
@@ -209,12 +213,8 @@ fn load_once(
                 }
             }
         } else if name.starts_with('.') {
-            if write
-                && entry
-                    .metadata()
-                    .is_ok_and(|m| age_secs(&m) > AGE_LIMIT_SECS)
-            {
-                remove_quietly(&entry.path());
+            if write && age_secs(dir, &name).is_some_and(|age| age > AGE_LIMIT_SECS) {
+                remove_quietly(dir, &name);
             }
         } else {
             fresh.insert(name);
@@ -222,7 +222,7 @@ fn load_once(
     }
     if write {
         for name in &obsolete {
-            remove_quietly(&dir.join(name));
+            remove_quietly(dir, name);
         }
     }
 
@@ -235,8 +235,7 @@ fn load_once(
             .map(|(b, (_, n))| (b.clone(), n.clone())),
     );
     for (basename, file_name) in sources {
-        let path = dir.join(&file_name);
-        match fs::read(&path) {
+        match dir.read(&file_name) {
             Ok(bytes) => {
                 updates.insert(basename, parse_update(&bytes));
             }
@@ -245,15 +244,14 @@ fn load_once(
                     return Ok(None);
                 }
             }
-            Err(e) => return Err(StoreError::io(&path, e)),
+            Err(e) => return Err(dir.fail(&file_name, e)),
         }
     }
 
-    let list_path = dir.join(LIST_NAME);
-    let old_list = match fs::read(&list_path) {
+    let old_list = match dir.read(LIST_NAME) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(StoreError::io(&list_path, e)),
+        Err(e) => return Err(dir.fail(LIST_NAME, e)),
     };
     let mut map: KeywordMap = parse_list(&old_list)
         .into_iter()
@@ -275,7 +273,7 @@ fn load_once(
 
     let new_list = format_list(&map);
     if new_list != old_list {
-        replace_file(folder, &list_path, "keywords", &new_list)?;
+        replace_file(tmp, dir, LIST_NAME, "keywords", &new_list)?;
     }
     // Fresh updates are now in :list; keep them a while as `.N.` for readers that still
     // hold an older :list (NFS attribute caching).
@@ -286,38 +284,32 @@ fn load_once(
         }
         let previous = merged.get(basename);
         let n = previous.map_or(bucket + 1, |(old, _)| (*old).max(bucket + 1));
-        let target = dir.join(format!(".{n}.{basename}"));
-        match fs::rename(dir.join(basename), &target) {
+        let target = format!(".{n}.{basename}");
+        match dir.rename(basename, dir, &target) {
             Ok(()) => {
-                if let Err(e) = File::options()
-                    .write(true)
-                    .open(&target)
-                    .and_then(|f| f.set_modified(now))
-                {
-                    log::debug!("cannot touch {}: {e}", target.display());
+                if let Err(e) = dir.set_modified(&target, now) {
+                    log::debug!("cannot touch {}: {e}", dir.path().join(&target).display());
                 }
                 if let Some((_, old_name)) = previous
-                    && dir.join(old_name) != target
+                    && *old_name != target
                 {
-                    remove_quietly(&dir.join(old_name));
+                    remove_quietly(dir, old_name);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::io(&target, e)),
+            Err(e) => return Err(dir.fail(&target, e)),
         }
     }
     for (basename, (n, name)) in &merged {
-        let old_enough =
-            || fs::symlink_metadata(dir.join(name)).is_ok_and(|m| age_secs(&m) > AGE_LIMIT_SECS);
+        let old_enough = || age_secs(dir, name).is_some_and(|age| age > AGE_LIMIT_SECS);
         let lone_aged = !fresh.contains(basename) && *n < bucket;
         if (lone_aged || !existing.contains(basename)) && old_enough() {
-            remove_quietly(&dir.join(name));
+            remove_quietly(dir, name);
         }
     }
     for basename in fresh.iter().filter(|b| !existing.contains(*b)) {
-        let path = dir.join(basename);
-        if fs::symlink_metadata(&path).is_ok_and(|m| age_secs(&m) > AGE_LIMIT_SECS) {
-            remove_quietly(&path);
+        if age_secs(dir, basename).is_some_and(|age| age > AGE_LIMIT_SECS) {
+            remove_quietly(dir, basename);
         }
     }
     Ok(Some(map))
@@ -332,9 +324,10 @@ fn check_basename(basename: &str) -> Result<(), StoreError> {
 }
 
 /// Writes the complete keyword set of one message as an update file (IMAP_KEYWORDS=1 style:
-/// tmp + rename into `courierimapkeywords/<basename>`).
+/// written in the folder's `tmp`, renamed into `courierimapkeywords/<basename>`).
 pub(crate) fn write_update(
-    folder: &Path,
+    folder: &Dir,
+    tmp: &Dir,
     basename: &str,
     keywords: &[String],
 ) -> Result<(), StoreError> {
@@ -344,38 +337,42 @@ pub(crate) fn write_update(
             "keyword {bad:?} contains a line break"
         )));
     }
-    let dir = folder.join(KEYWORDS_DIR);
-    if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&dir)
+    if let Err(e) = folder.mkdir(KEYWORDS_DIR, 0o700)
         && e.kind() != io::ErrorKind::AlreadyExists
     {
-        return Err(StoreError::io(&dir, e));
+        return Err(folder.fail(KEYWORDS_DIR, e));
     }
+    let dir = folder
+        .open_dir(KEYWORDS_DIR)
+        .map_err(|e| folder.fail(KEYWORDS_DIR, e))?;
     let mut contents = String::new();
     for keyword in dedupe(keywords.iter().cloned()) {
         contents.push_str(&keyword);
         contents.push('\n');
     }
-    let (mut file, tmp, _) = create_exclusive(&folder.join("tmp"), "keywords")?;
+    let (mut file, temp, _) = create_exclusive(tmp, "keywords")?;
     let written = file
         .write_all(contents.as_bytes())
         .and_then(|()| file.sync_all());
     drop(file);
-    let target = dir.join(basename);
-    let result = written
-        .map_err(|e| StoreError::io(&tmp, e))
-        .and_then(|()| fs::rename(&tmp, &target).map_err(|e| StoreError::io(&target, e)));
+    let result = written.map_err(|e| tmp.fail(&temp, e)).and_then(|()| {
+        tmp.rename(&temp, &dir, basename)
+            .map_err(|e| dir.fail(basename, e))
+    });
     if result.is_err() {
-        remove_quietly(&tmp);
+        remove_quietly(tmp, &temp);
     } else {
-        fsync_dir(&dir);
+        dir.sync();
     }
     result
 }
 
 /// Removes a message's pending update file (used when a delivery is rolled back).
-pub(crate) fn remove_update(folder: &Path, basename: &str) {
-    if check_basename(basename).is_ok() {
-        remove_quietly(&folder.join(KEYWORDS_DIR).join(basename));
+pub(crate) fn remove_update(folder: &Dir, basename: &str) {
+    if check_basename(basename).is_ok()
+        && let Ok(dir) = folder.open_dir(KEYWORDS_DIR)
+    {
+        remove_quietly(&dir, basename);
     }
 }
 
@@ -383,6 +380,7 @@ pub(crate) fn remove_update(folder: &Path, basename: &str) {
 mod tests {
     use super::*;
     use crate::maildir::testutil::TempDir;
+    use std::fs;
 
     const LIST: &[u8] = b"Important\n$Label1\n\n1795769172.M914087P11768V000000000000FE00I000000000098E6D3.vm,S=120:1 0\n";
 
@@ -407,18 +405,22 @@ mod tests {
         assert_eq!(parse_merged(".tmp.abc"), None);
     }
 
-    fn folder() -> TempDir {
+    /// A folder directory with its `tmp`: (the directory, the folder, its tmp).
+    fn folder() -> (TempDir, Dir, Dir) {
         let dir = TempDir::new("kw");
         fs::create_dir(dir.path().join("tmp")).unwrap();
-        dir
+        let top = Dir::open_root(dir.path()).unwrap();
+        let tmp = top.open_dir("tmp").unwrap();
+        (dir, top, tmp)
     }
 
     #[test]
     fn write_then_merge() {
-        let dir = folder();
+        let (dir, top, tmp) = folder();
         let existing: FastSet<String> = ["m1".to_string(), "m2".to_string()].into_iter().collect();
         write_update(
-            dir.path(),
+            &top,
+            &tmp,
             "m1",
             &["$Label1".into(), "Junk".into(), "junk".into()],
         )
@@ -428,11 +430,11 @@ mod tests {
             b"$Label1\nJunk\n"
         );
         // A read-only load sees the update but changes nothing.
-        let map = load(dir.path(), &existing, false).unwrap();
+        let map = load(&top, &tmp, &existing, false).unwrap();
         assert_eq!(map["m1"], vec!["$Label1", "Junk"]);
         assert!(dir.path().join(KEYWORDS_DIR).join("m1").exists());
         // A writing load merges it into :list and ages the update file.
-        let map = load(dir.path(), &existing, true).unwrap();
+        let map = load(&top, &tmp, &existing, true).unwrap();
         assert_eq!(map["m1"], vec!["$Label1", "Junk"]);
         assert_eq!(
             fs::read(dir.path().join(KEYWORDS_DIR).join(LIST_NAME)).unwrap(),
@@ -445,15 +447,15 @@ mod tests {
         let bucket = now_secs() / BUCKET_SECS;
         assert!(names.iter().any(|n| n == &format!(".{}.m1", bucket + 1) || n == &format!(".{}.m1", bucket + 2)), "{names:?}");
         // A later update replaces the set; an empty set clears it.
-        write_update(dir.path(), "m2", &["Work".into()]).unwrap();
-        write_update(dir.path(), "m1", &[]).unwrap();
-        let map = load(dir.path(), &existing, true).unwrap();
+        write_update(&top, &tmp, "m2", &["Work".into()]).unwrap();
+        write_update(&top, &tmp, "m1", &[]).unwrap();
+        let map = load(&top, &tmp, &existing, true).unwrap();
         assert!(!map.contains_key("m1"));
         assert_eq!(map["m2"], vec!["Work"]);
-        assert_eq!(load(dir.path(), &existing, true).unwrap(), map);
+        assert_eq!(load(&top, &tmp, &existing, true).unwrap(), map);
         // Vanished messages drop out of :list.
         let only_m1: FastSet<String> = ["m1".to_string()].into_iter().collect();
-        assert!(load(dir.path(), &only_m1, true).unwrap().is_empty());
+        assert!(load(&top, &tmp, &only_m1, true).unwrap().is_empty());
         assert_eq!(
             fs::read(dir.path().join(KEYWORDS_DIR).join(LIST_NAME)).unwrap(),
             b"\n"
@@ -462,9 +464,9 @@ mod tests {
 
     #[test]
     fn refuses_bad_names_and_line_breaks() {
-        let dir = folder();
-        assert!(write_update(dir.path(), "../x", &[]).is_err());
-        assert!(write_update(dir.path(), ":list", &[]).is_err());
-        assert!(write_update(dir.path(), "m", &["a\nb".into()]).is_err());
+        let (_dir, top, tmp) = folder();
+        assert!(write_update(&top, &tmp, "../x", &[]).is_err());
+        assert!(write_update(&top, &tmp, ":list", &[]).is_err());
+        assert!(write_update(&top, &tmp, "m", &["a\nb".into()]).is_err());
     }
 }

@@ -10,14 +10,13 @@
 //! (keyed by the device and inode of `tmp/`) serialises threads first; only then is a lock
 //! file carrying our own PID known to be a leftover.
 
-use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::beneath::{Dir, identity_of};
 use super::error::StoreError;
 use super::unique::{create_exclusive, now_secs, raw_hostname};
 
@@ -50,87 +49,82 @@ impl Drop for Slot {
     }
 }
 
-/// A held dot-lock; dropping it removes the lock file.
-pub(crate) struct DotLock {
-    path: PathBuf,
+/// A held dot-lock in a folder's `tmp/`; dropping it removes the lock file.
+pub(crate) struct DotLock<'a> {
+    tmp: &'a Dir,
     ino: u64,
     _slot: Slot,
 }
 
-impl std::fmt::Debug for DotLock {
+impl std::fmt::Debug for DotLock<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DotLock").field("path", &self.path).finish()
+        f.debug_struct("DotLock")
+            .field("path", &self.tmp.path().join(LOCK_NAME))
+            .finish()
     }
 }
 
-impl DotLock {
-    /// Takes `<folder>/tmp/courier.lock`, waiting up to 30 s.
-    pub(crate) fn acquire(folder: &Path) -> Result<DotLock, StoreError> {
-        Self::acquire_within(folder, LOCK_WAIT)
+impl<'a> DotLock<'a> {
+    /// Takes `courier.lock` in the folder's `tmp` (opened by the caller without following
+    /// links), waiting up to 30 s.
+    pub(crate) fn acquire(tmp: &'a Dir) -> Result<DotLock<'a>, StoreError> {
+        Self::acquire_within(tmp, LOCK_WAIT)
     }
 
-    pub(crate) fn acquire_within(folder: &Path, wait: Duration) -> Result<DotLock, StoreError> {
-        let tmp = folder.join("tmp");
-        let lock_path = tmp.join(LOCK_NAME);
-        let meta = fs::metadata(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        let key = (meta.dev(), meta.ino());
+    pub(crate) fn acquire_within(tmp: &'a Dir, wait: Duration) -> Result<DotLock<'a>, StoreError> {
+        let key = tmp.identity().map_err(|e| StoreError::io(tmp.path(), e))?;
         let deadline = Instant::now() + wait;
-        let slot = claim_slot(key, deadline, &lock_path)?;
+        let slot = claim_slot(key, deadline, tmp)?;
         loop {
-            if let Some(ino) = try_link(&tmp, &lock_path)? {
+            if let Some(ino) = try_link(tmp)? {
                 return Ok(DotLock {
-                    path: lock_path,
+                    tmp,
                     ino,
                     _slot: slot,
                 });
             }
-            if break_if_stale(&lock_path)? {
+            if break_if_stale(tmp)? {
                 continue;
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(timed_out(&lock_path));
+                return Err(timed_out(tmp));
             }
             thread::sleep(RETRY_PAUSE.min(deadline - now));
         }
     }
 }
 
-impl Drop for DotLock {
+impl Drop for DotLock<'_> {
     fn drop(&mut self) {
         // Remove the file only if it is still ours: if it was broken as stale and someone
         // else holds it now, unlinking would break their lock.
-        match fs::symlink_metadata(&self.path) {
-            Ok(meta) if meta.ino() == self.ino => {
-                if let Err(e) = fs::remove_file(&self.path) {
-                    log::warn!("cannot remove lock {}: {e}", self.path.display());
+        let path = self.tmp.path().join(LOCK_NAME);
+        match self.tmp.stat(LOCK_NAME) {
+            Ok(stat) if identity_of(&stat).1 == self.ino => {
+                if let Err(e) = self.tmp.remove_file(LOCK_NAME) {
+                    log::warn!("cannot remove lock {}: {e}", path.display());
                 }
             }
-            Ok(_) => log::warn!(
-                "lock {} was taken over while we held it",
-                self.path.display()
-            ),
-            Err(e) => log::warn!(
-                "lock {} vanished while we held it: {e}",
-                self.path.display()
-            ),
+            Ok(_) => log::warn!("lock {} was taken over while we held it", path.display()),
+            Err(e) => log::warn!("lock {} vanished while we held it: {e}", path.display()),
         }
     }
 }
 
-fn timed_out(lock_path: &Path) -> StoreError {
+fn timed_out(tmp: &Dir) -> StoreError {
     StoreError::io(
-        lock_path,
+        &tmp.path().join(LOCK_NAME),
         io::Error::new(io::ErrorKind::TimedOut, "timed out waiting for the lock"),
     )
 }
 
-fn claim_slot(key: (u64, u64), deadline: Instant, lock_path: &Path) -> Result<Slot, StoreError> {
+fn claim_slot(key: (u64, u64), deadline: Instant, tmp: &Dir) -> Result<Slot, StoreError> {
     let mut guard = held();
     while guard.contains(&key) {
         let now = Instant::now();
         if now >= deadline {
-            return Err(timed_out(lock_path));
+            return Err(timed_out(tmp));
         }
         guard = RELEASED
             .wait_timeout(guard, deadline - now)
@@ -142,37 +136,42 @@ fn claim_slot(key: (u64, u64), deadline: Instant, lock_path: &Path) -> Result<Sl
 }
 
 /// One attempt: returns the inode of our lock file if we now hold the lock.
-fn try_link(tmp: &Path, lock_path: &Path) -> Result<Option<u64>, StoreError> {
+fn try_link(tmp: &Dir) -> Result<Option<u64>, StoreError> {
     let (mut file, temp, _) = create_exclusive(tmp, "courierlock")?;
     let contents = format!("{}:{}", std::process::id(), raw_hostname());
     let written = file.write_all(contents.as_bytes());
     drop(file);
     if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
-        return Err(StoreError::io(&temp, e));
+        let _ = tmp.remove_file(&temp);
+        return Err(tmp.fail(&temp, e));
     }
-    let linked = fs::hard_link(&temp, lock_path);
+    let linked = tmp.hard_link(&temp, tmp, LOCK_NAME);
     // On NFS link() may report failure although it succeeded: the link count decides.
-    let meta = fs::metadata(&temp);
-    let _ = fs::remove_file(&temp);
-    let meta = meta.map_err(|e| StoreError::io(&temp, e))?;
-    if meta.nlink() == 2 {
-        return Ok(Some(meta.ino()));
+    let stat = tmp.stat(&temp);
+    let _ = tmp.remove_file(&temp);
+    let stat = stat.map_err(|e| tmp.fail(&temp, e))?;
+    if stat.st_nlink == 2 {
+        return Ok(Some(identity_of(&stat).1));
     }
     match linked {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(StoreError::io(lock_path, e)),
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(tmp.fail(LOCK_NAME, e)),
         _ => Ok(None),
     }
 }
 
 /// Removes the lock file if its holder is gone; true if the caller should retry at once.
-fn break_if_stale(lock_path: &Path) -> Result<bool, StoreError> {
-    let (contents, meta) =
-        match fs::read(lock_path).and_then(|c| fs::symlink_metadata(lock_path).map(|m| (c, m))) {
-            Ok(found) => found,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
-            Err(e) => return Err(StoreError::io(lock_path, e)),
-        };
+fn break_if_stale(tmp: &Dir) -> Result<bool, StoreError> {
+    let read = tmp.open_file(LOCK_NAME).and_then(|mut file| {
+        let meta = file.metadata()?;
+        let mut contents = Vec::new();
+        io::Read::read_to_end(&mut file, &mut contents)?;
+        Ok((contents, meta))
+    });
+    let (contents, meta) = match read {
+        Ok(found) => found,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(tmp.fail(LOCK_NAME, e)),
+    };
     let text = String::from_utf8_lossy(&contents);
     let holder = text
         .split_once(':')
@@ -189,16 +188,16 @@ fn break_if_stale(lock_path: &Path) -> Result<bool, StoreError> {
     }
     // Re-check that the file is still the one we judged, to narrow the window in which a
     // fresh lock taken meanwhile by someone else could be removed.
-    match fs::symlink_metadata(lock_path) {
-        Ok(again) if again.ino() == meta.ino() => {
+    match tmp.stat(LOCK_NAME) {
+        Ok(again) if identity_of(&again).1 == meta.ino() => {
             log::warn!(
                 "removing stale lock {} held by {text:?}",
-                lock_path.display()
+                tmp.path().join(LOCK_NAME).display()
             );
-            match fs::remove_file(lock_path) {
+            match tmp.remove_file(LOCK_NAME) {
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
-                Err(e) => Err(StoreError::io(lock_path, e)),
+                Err(e) => Err(tmp.fail(LOCK_NAME, e)),
             }
         }
         _ => Ok(true),
@@ -220,6 +219,7 @@ fn process_alive(pid: i32) -> bool {
 mod tests {
     use super::*;
     use crate::maildir::testutil::TempDir;
+    use std::fs;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -229,12 +229,17 @@ mod tests {
         dir
     }
 
+    fn tmp_of(dir: &TempDir) -> Dir {
+        Dir::open_root(&dir.path().join("tmp")).unwrap()
+    }
+
     #[test]
     fn lock_file_contents_and_unlock() {
         let dir = folder("lock-basic");
         let lock_path = dir.path().join("tmp").join(LOCK_NAME);
         {
-            let _lock = DotLock::acquire(dir.path()).unwrap();
+            let tmp = tmp_of(&dir);
+            let _lock = DotLock::acquire(&tmp).unwrap();
             let text = fs::read_to_string(&lock_path).unwrap();
             assert_eq!(text, format!("{}:{}", std::process::id(), raw_hostname()));
             // Only the lock file is left in tmp/.
@@ -249,11 +254,11 @@ mod tests {
         let inside = Arc::new(AtomicBool::new(false));
         let handles: Vec<_> = (0..4)
             .map(|_| {
-                let path = dir.path().to_path_buf();
+                let tmp = tmp_of(&dir);
                 let inside = inside.clone();
                 thread::spawn(move || {
                     for _ in 0..10 {
-                        let _lock = DotLock::acquire(&path).unwrap();
+                        let _lock = DotLock::acquire(&tmp).unwrap();
                         assert!(!inside.swap(true, Ordering::SeqCst));
                         thread::sleep(Duration::from_millis(1));
                         inside.store(false, Ordering::SeqCst);
@@ -274,8 +279,9 @@ mod tests {
         child.wait().unwrap();
         let lock_path = dir.path().join("tmp").join(LOCK_NAME);
         fs::write(&lock_path, format!("{pid}:{}", raw_hostname())).unwrap();
+        let tmp = tmp_of(&dir);
         // Broken at the first try; the bound only turns a hang into a failure.
-        let _lock = DotLock::acquire_within(dir.path(), LOCK_WAIT).unwrap();
+        let _lock = DotLock::acquire_within(&tmp, LOCK_WAIT).unwrap();
     }
 
     #[test]
@@ -283,7 +289,8 @@ mod tests {
         let dir = folder("lock-foreign");
         let lock_path = dir.path().join("tmp").join(LOCK_NAME);
         fs::write(&lock_path, "1:some-other-host.example").unwrap();
-        let err = DotLock::acquire_within(dir.path(), Duration::from_millis(300)).unwrap_err();
+        let tmp = tmp_of(&dir);
+        let err = DotLock::acquire_within(&tmp, Duration::from_millis(300)).unwrap_err();
         assert!(
             matches!(err, StoreError::Io { ref error, .. } if error.kind() == io::ErrorKind::TimedOut)
         );
@@ -294,7 +301,7 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        let _lock = DotLock::acquire_within(dir.path(), LOCK_WAIT).unwrap();
+        let _lock = DotLock::acquire_within(&tmp, LOCK_WAIT).unwrap();
         assert_eq!(
             fs::read_to_string(&lock_path).unwrap(),
             format!("{}:{}", std::process::id(), raw_hostname())

@@ -6,7 +6,10 @@
 //! as `INBOX.Work.Reports` (modified UTF-7 is the protocol layer's job), and it keeps no
 //! session state. Every change on disk is a create in `tmp/` + fsync + rename, or a single
 //! rename/link/unlink, so Courier processes sharing the maildir always see complete files.
+//! Nothing below the maildir root is reached by following a symbolic link (`beneath`): a
+//! link planted in a maildir leads nowhere, least of all into another user's mail.
 
+mod beneath;
 mod cache;
 mod error;
 pub mod fast;
@@ -18,6 +21,8 @@ mod names;
 mod spool;
 mod store;
 mod subscriptions;
+#[cfg(test)]
+mod symlink_tests;
 mod uiddb;
 mod unique;
 

@@ -3,24 +3,22 @@
 //! the same filesystem and under the same quota as the mail it becomes, and
 //! gone without a trace when the session dies.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use super::beneath::Dir;
 use super::unique::Stamp;
 
 /// An anonymous read-write file in `root/tmp/`. O_TMPFILE where the
 /// filesystem has it; elsewhere (NFS) a uniquely named file, removed at once.
+/// `tmp/` is reached without following a link, as everything below the root.
 pub fn spool_file(root: &Path) -> io::Result<File> {
-    let tmp = root.join("tmp");
-    match OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_TMPFILE)
-        .mode(0o600)
-        .open(&tmp)
-    {
+    let described =
+        |dir: &Dir, rel: &str, e: io::Error| io::Error::new(e.kind(), dir.fail(rel, e).to_string());
+    let top = Dir::open_root(root)?;
+    let tmp = top.open_dir("tmp").map_err(|e| described(&top, "tmp", e))?;
+    match tmp.create_unnamed(0o600) {
         Ok(f) => return Ok(f),
         Err(e)
             if matches!(
@@ -30,21 +28,14 @@ pub fn spool_file(root: &Path) -> io::Result<File> {
         Err(e) => return Err(e),
     }
     for _ in 0..100 {
-        let path = tmp.join(Stamp::now().tmp_name("spool"));
-        match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .mode(0o600)
-            .open(&path)
-        {
+        let name = Stamp::now().tmp_name("spool");
+        match tmp.create_new(&name, 0o600) {
             Ok(f) => {
-                std::fs::remove_file(&path)?;
+                tmp.remove_file(&name)?;
                 return Ok(f);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(described(&tmp, &name, e)),
         }
     }
     Err(io::Error::new(
@@ -72,5 +63,15 @@ mod tests {
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
         );
+    }
+
+    #[test]
+    fn a_linked_tmp_is_not_spooled_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("tmp")).unwrap();
+        let err = spool_file(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
     }
 }

@@ -3,22 +3,25 @@
 //!
 //! Owns which directories are folders. Symlinked folder directories are refused (not listed,
 //! not opened) so that no name can lead outside the maildir root, even though Maildir++
-//! tolerates them for shared folders.
+//! tolerates them for shared folders. Each operation opens the root (following links on the
+//! way: where the maildir lives is the administrator's choice) and reaches everything below
+//! it through that directory without following any link (`beneath`).
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::beneath::{Dir, Kind, report_skipped};
 use super::error::StoreError;
 use super::flags::basename_of;
 use super::folder::{CREATING_TAG, DELETING_TAG, Folder};
 use super::keywords;
 use super::names::{INBOX, canonical_name, dir_of, name_of_dir};
 use super::subscriptions;
-use super::unique::{MARKER_MODE, Stamp, fsync_dir};
+use super::unique::{MARKER_MODE, Stamp};
 
 /// Mode of every directory the store creates.
 const DIR_MODE: u32 = 0o700;
@@ -65,36 +68,32 @@ fn mkdir(path: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io(path, e))
 }
 
-/// Makes `cur/ new/ tmp/` in an existing directory.
-fn make_subdirs(path: &Path) -> Result<(), StoreError> {
-    for sub in ["cur", "new", "tmp"] {
-        mkdir(&path.join(sub))?;
-    }
-    Ok(())
-}
-
 fn is_exists_error(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::AlreadyExists || e.kind() == io::ErrorKind::DirectoryNotEmpty
 }
 
-/// rename(2) that never replaces an existing target (plain rename would replace an empty
-/// directory).
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use nix::errno::Errno;
-        use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-        match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
-            Ok(()) => return Ok(()),
-            // File systems without RENAME_NOREPLACE (older NFS): fall through.
-            Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {}
-            Err(e) => return Err(io::Error::from(e)),
+fn open_in(dir: &Dir, sub: &str) -> Result<Dir, StoreError> {
+    dir.open_dir(sub).map_err(|e| dir.fail(sub, e))
+}
+
+/// The regular files of a directory (the messages of INBOX's cur/ or new/); a link is left
+/// where it is.
+fn message_names(dir: &Dir) -> Result<Vec<String>, StoreError> {
+    let mut names = Vec::new();
+    for entry in dir.entries().map_err(|e| StoreError::io(dir.path(), e))? {
+        let Ok(name) = entry.name.into_string() else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        match entry.kind {
+            Kind::File => names.push(name),
+            Kind::Dir => {}
+            kind => report_skipped(&dir.path().join(&name), kind, "a message file"),
         }
     }
-    if fs::symlink_metadata(to).is_ok() {
-        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-    }
-    fs::rename(from, to)
+    Ok(names)
 }
 
 /// UIDVALIDITY is the creation second of a UID database. Returning only once the clock has
@@ -117,9 +116,19 @@ impl Store {
         if !is_dir(root) || !has_subdirs(root) {
             return Err(StoreError::NonExistent(root.display().to_string()));
         }
+        Self::opened(root)
+    }
+
+    fn opened(root: &Path) -> Result<Store, StoreError> {
         Ok(Store {
             root: root.to_path_buf(),
         })
+    }
+
+    /// The root, opened for one operation: the directory every path below it is resolved
+    /// from (following links only on the way to it).
+    fn dir(&self) -> Result<Dir, StoreError> {
+        Dir::open_root(&self.root).map_err(|e| StoreError::io(&self.root, e))
     }
 
     /// Makes a new maildir like maildirmake (parents as needed, mode 0700).
@@ -138,9 +147,7 @@ impl Store {
                 mkdir(&path)?;
             }
         }
-        Ok(Store {
-            root: root.to_path_buf(),
-        })
+        Self::opened(root)
     }
 
     /// The maildir root.
@@ -182,11 +189,14 @@ impl Store {
     pub fn folder(&self, name: &str) -> Result<Folder, StoreError> {
         let canonical = canonical_name(name)?;
         let Some(dir) = dir_of(&canonical) else {
-            return Ok(Folder::new(canonical, self.root.clone()));
+            return Ok(Folder::new(canonical, self.root.clone(), None));
         };
         let path = self.root.join(dir);
         match dir_state(&path) {
-            DirState::Folder => Ok(Folder::new(canonical, path)),
+            DirState::Folder => {
+                let dir = dir.to_string();
+                Ok(Folder::new(canonical, self.root.clone(), Some(dir)))
+            }
             DirState::Symlink => Err(StoreError::Cannot(format!(
                 "folder {canonical} is a symbolic link, which is not allowed"
             ))),
@@ -205,35 +215,45 @@ impl Store {
         if fs::symlink_metadata(&target).is_ok() {
             return Err(StoreError::AlreadyExists(canonical));
         }
-        let building = self
-            .root
-            .join("tmp")
-            .join(Stamp::now().tmp_name(CREATING_TAG));
-        let built = mkdir(&building).and_then(|()| {
-            make_subdirs(&building)?;
-            let marker = building.join(FOLDER_MARKER);
-            fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(MARKER_MODE)
-                .open(&marker)
-                .map(drop)
-                .map_err(|e| StoreError::io(&marker, e))
-        });
+        let root = self.dir()?;
+        let tmp = open_in(&root, "tmp")?;
+        let building = Stamp::now().tmp_name(CREATING_TAG);
+        let built = tmp
+            .mkdir(&building, DIR_MODE)
+            .map_err(|e| tmp.fail(&building, e))
+            .and_then(|()| {
+                let folder = open_in(&tmp, &building)?;
+                for sub in ["cur", "new", "tmp"] {
+                    folder
+                        .mkdir(sub, DIR_MODE)
+                        .map_err(|e| folder.fail(sub, e))?;
+                }
+                folder
+                    .create_new(FOLDER_MARKER, MARKER_MODE)
+                    .map(drop)
+                    .map_err(|e| folder.fail(FOLDER_MARKER, e))
+            });
         let placed = built.and_then(|()| {
-            rename_noreplace(&building, &target).map_err(|e| {
+            tmp.rename_noreplace(&building, &root, dir).map_err(|e| {
                 if is_exists_error(&e) {
                     StoreError::AlreadyExists(canonical.clone())
                 } else {
-                    StoreError::io(&target, e)
+                    root.fail(dir, e)
                 }
             })
         });
         if let Err(e) = placed {
-            let _ = fs::remove_dir_all(&building);
+            if let Err(cleanup) = tmp.remove_tree(&building)
+                && cleanup.kind() != io::ErrorKind::NotFound
+            {
+                log::warn!(
+                    "cannot remove {}: {cleanup}",
+                    tmp.path().join(&building).display()
+                );
+            }
             return Err(e);
         }
-        fsync_dir(&self.root);
+        root.sync();
         Ok(())
     }
 
@@ -286,21 +306,23 @@ impl Store {
             }
             DirState::Absent => return Err(StoreError::NonExistent(canonical)),
         }
-        let hidden = self
-            .root
-            .join("tmp")
-            .join(Stamp::now().tmp_name(DELETING_TAG));
-        match fs::rename(&path, &hidden) {
+        let root = self.dir()?;
+        let tmp = open_in(&root, "tmp")?;
+        let hidden = Stamp::now().tmp_name(DELETING_TAG);
+        match root.rename(dir, &tmp, &hidden) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StoreError::NonExistent(canonical));
             }
-            Err(e) => return Err(StoreError::io(&path, e)),
+            Err(e) => return Err(root.fail(dir, e)),
         }
-        fsync_dir(&self.root);
-        if let Err(e) = fs::remove_dir_all(&hidden) {
+        root.sync();
+        if let Err(e) = tmp.remove_tree(&hidden) {
             // The folder is gone from view; the tmp/ purge removes the rest later.
-            log::warn!("cannot remove deleted folder {}: {e}", hidden.display());
+            log::warn!(
+                "cannot remove deleted folder {}: {e}",
+                tmp.path().join(&hidden).display()
+            );
         }
         wait_for_next_second();
         Ok(())
@@ -320,20 +342,29 @@ impl Store {
             return Err(StoreError::AlreadyExists(to));
         };
         let Some(from_dir) = dir_of(&from) else {
-            return self.rename_inbox(&to);
+            return self.rename_inbox(&to, to_dir);
         };
         if to.starts_with(&format!("{from}.")) {
             return Err(StoreError::Cannot(format!(
                 "cannot rename {from} into itself"
             )));
         }
-        let mut moves: Vec<(PathBuf, String)> = Vec::new();
-        if dir_state(&self.root.join(from_dir)) != DirState::Absent {
-            moves.push((self.root.join(from_dir), to_dir.to_string()));
+        let mut moves: Vec<(String, String)> = Vec::new();
+        match dir_state(&self.root.join(from_dir)) {
+            DirState::Folder => moves.push((from_dir.to_string(), to_dir.to_string())),
+            // As for DELETE: a link is not a folder of this maildir. (Links below it move
+            // with their parent, unfollowed, so that none is left behind.)
+            DirState::Symlink => {
+                return Err(StoreError::Cannot(format!(
+                    "folder {from} is a symbolic link, which is not allowed"
+                )));
+            }
+            DirState::Absent => {}
         }
         for child in self.children_of(from_dir)? {
             let suffix = child.get(from_dir.len()..).unwrap_or("");
-            moves.push((self.root.join(&child), format!("{to_dir}{suffix}")));
+            let target = format!("{to_dir}{suffix}");
+            moves.push((child, target));
         }
         if moves.is_empty() {
             return Err(StoreError::NonExistent(from));
@@ -346,87 +377,89 @@ impl Store {
                 return Err(StoreError::AlreadyExists(target_name));
             }
         }
-        let mut done: Vec<(&Path, PathBuf)> = Vec::new();
+        let root = self.dir()?;
+        let mut done: Vec<(&str, &str)> = Vec::new();
         for (source, target) in &moves {
-            let target_path = self.root.join(target);
-            if let Err(e) = rename_noreplace(source, &target_path) {
-                for (back_to, from_path) in done.iter().rev() {
-                    if let Err(undo) = fs::rename(from_path, back_to) {
-                        log::warn!("cannot undo rename of {}: {undo}", back_to.display());
+            if let Err(e) = root.rename_noreplace(source, &root, target) {
+                for (back_to, from) in done.iter().rev() {
+                    if let Err(undo) = root.rename(from, &root, back_to) {
+                        log::warn!(
+                            "cannot undo rename of {}: {undo}",
+                            self.root.join(back_to).display()
+                        );
                     }
                 }
                 return Err(if is_exists_error(&e) {
                     StoreError::AlreadyExists(format!("{INBOX}{target}"))
                 } else {
-                    StoreError::io(&target_path, e)
+                    root.fail(target, e)
                 });
             }
-            done.push((source, target_path));
+            done.push((source, target));
         }
-        fsync_dir(&self.root);
+        root.sync();
         wait_for_next_second();
         Ok(())
     }
 
     /// RENAME INBOX: create the target and move every message of INBOX (new/ to new/, cur/ to
     /// cur/) with its keywords.
-    fn rename_inbox(&self, to: &str) -> Result<(), StoreError> {
+    fn rename_inbox(&self, to: &str, to_dir: &str) -> Result<(), StoreError> {
         self.create_folder(to)?;
-        let target = self.folder(to)?;
+        let root = self.dir()?;
+        let target_top = open_in(&root, to_dir)?;
+        let target_tmp = open_in(&target_top, "tmp")?;
+        let inbox_tmp = open_in(&root, "tmp")?;
         let mut existing = super::fast::FastSet::default();
         let mut files = Vec::new();
+        let mut subs = Vec::new();
         for sub in ["cur", "new"] {
-            let dir = self.root.join(sub);
-            for entry in fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))? {
-                let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
-                let Ok(name) = entry.file_name().into_string() else {
-                    continue;
-                };
-                if name.starts_with('.') || entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    continue;
-                }
+            let from = open_in(&root, sub)?;
+            let into = open_in(&target_top, sub)?;
+            for name in message_names(&from)? {
                 existing.insert(basename_of(&name).to_string());
-                files.push((sub, name));
+                files.push((subs.len(), name));
             }
+            subs.push((from, into));
         }
-        let inbox_keywords = keywords::load(&self.root, &existing, false).unwrap_or_else(|e| {
-            log::warn!("cannot read INBOX keywords while renaming it: {e}");
-            keywords::KeywordMap::default()
-        });
-        for (sub, name) in files {
+        let inbox_keywords =
+            keywords::load(&root, &inbox_tmp, &existing, false).unwrap_or_else(|e| {
+                log::warn!("cannot read INBOX keywords while renaming it: {e}");
+                keywords::KeywordMap::default()
+            });
+        for (at, name) in files {
             if let Some(set) = inbox_keywords.get(basename_of(&name)) {
-                keywords::write_update(target.path(), basename_of(&name), set)?;
+                keywords::write_update(&target_top, &target_tmp, basename_of(&name), set)?;
             }
-            let (source, dest) = (
-                self.root.join(sub).join(&name),
-                target.path().join(sub).join(&name),
-            );
-            match fs::rename(&source, &dest) {
+            let Some((from, into)) = subs.get(at) else {
+                continue;
+            };
+            match from.rename(&name, into, &name) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {} // expunged meanwhile
-                Err(e) => return Err(StoreError::io(&dest, e)),
+                Err(e) => return Err(into.fail(&name, e)),
             }
         }
-        for sub in ["cur", "new"] {
-            fsync_dir(&self.root.join(sub));
-            fsync_dir(&target.path().join(sub));
+        for (from, into) in &subs {
+            from.sync();
+            into.sync();
         }
         Ok(())
     }
 
     /// Subscribed names in file order.
     pub fn subscriptions(&self) -> Result<Vec<String>, StoreError> {
-        subscriptions::read(&self.root)
+        subscriptions::read(&self.dir()?)
     }
 
     /// Adds a subscription (no duplicates).
     pub fn subscribe(&self, name: &str) -> Result<(), StoreError> {
-        subscriptions::subscribe(&self.root, name)
+        subscriptions::subscribe(&self.dir()?, name)
     }
 
     /// Removes a subscription.
     pub fn unsubscribe(&self, name: &str) -> Result<(), StoreError> {
-        subscriptions::unsubscribe(&self.root, name)
+        subscriptions::unsubscribe(&self.dir()?, name)
     }
 }
 

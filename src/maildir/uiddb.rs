@@ -5,10 +5,9 @@
 //! exist (the folder scan does) and must not take the lock (callers hold it).
 
 use crate::maildir::fast::FastSet;
-use std::fs;
 use std::io;
-use std::path::Path;
 
+use super::beneath::Dir;
 use super::error::StoreError;
 use super::unique::{now_secs, replace_file};
 
@@ -118,25 +117,27 @@ pub(crate) enum DbState {
     Corrupt,
 }
 
-/// Reads `<folder>/courierimapuiddb`. A corrupt file is logged here.
-pub(crate) fn read(folder: &Path) -> Result<DbState, StoreError> {
-    let path = folder.join(UIDDB_NAME);
-    match fs::read(&path) {
+/// Reads the folder's `courierimapuiddb` (never through a link). A corrupt file is logged here.
+pub(crate) fn read(folder: &Dir) -> Result<DbState, StoreError> {
+    match folder.read(UIDDB_NAME) {
         Ok(bytes) => match UidDb::parse(&bytes) {
             Some(db) => Ok(DbState::Valid(db)),
             None => {
-                log::warn!("{} is corrupt: starting a new UIDVALIDITY", path.display());
+                log::warn!(
+                    "{} is corrupt: starting a new UIDVALIDITY",
+                    folder.path().join(UIDDB_NAME).display()
+                );
                 Ok(DbState::Corrupt)
             }
         },
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(DbState::Missing),
-        Err(e) => Err(StoreError::io(&path, e)),
+        Err(e) => Err(folder.fail(UIDDB_NAME, e)),
     }
 }
 
-/// Replaces `<folder>/courierimapuiddb` atomically.
-pub(crate) fn write(folder: &Path, db: &UidDb) -> Result<(), StoreError> {
-    replace_file(folder, &folder.join(UIDDB_NAME), "uiddb", &db.format())
+/// Replaces the folder's `courierimapuiddb` atomically, by way of its `tmp`.
+pub(crate) fn write(folder: &Dir, tmp: &Dir, db: &UidDb) -> Result<(), StoreError> {
+    replace_file(tmp, folder, UIDDB_NAME, "uiddb", &db.format())
 }
 
 #[cfg(test)]

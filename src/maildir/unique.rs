@@ -4,14 +4,13 @@
 //! Owns the name format and the per-process counter; must not interpret names beyond what
 //! the spec allows (the base name and `,S=`).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::beneath::Dir;
 use super::error::StoreError;
 
 /// Mode of the files the store creates, before the umask: the session sets
@@ -106,61 +105,46 @@ fn escape_host(raw: &str) -> String {
     raw.replace('/', "\\057").replace(':', "\\072")
 }
 
-/// Creates a new file with a unique name in `dir` (O_EXCL, mode 0600).
-pub(crate) fn create_exclusive(
-    dir: &Path,
-    tag: &str,
-) -> Result<(File, PathBuf, Stamp), StoreError> {
+/// Creates a new file with a unique name in `dir` (O_EXCL, never through a link); returns it
+/// with its name.
+pub(crate) fn create_exclusive(dir: &Dir, tag: &str) -> Result<(File, String, Stamp), StoreError> {
     for _ in 0..CREATE_ATTEMPTS {
         let stamp = Stamp::now();
-        let path = dir.join(stamp.tmp_name(tag));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&path)
-        {
-            Ok(file) => return Ok((file, path, stamp)),
+        let name = stamp.tmp_name(tag);
+        match dir.create_new(&name, FILE_MODE) {
+            Ok(file) => return Ok((file, name, stamp)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(StoreError::io(&path, e)),
+            Err(e) => return Err(dir.fail(&name, e)),
         }
     }
     Err(StoreError::io(
-        dir,
+        dir.path(),
         io::Error::new(io::ErrorKind::AlreadyExists, "no free unique file name"),
     ))
 }
 
-/// Replaces `target` with `contents` atomically: write to `<folder>/tmp/`, fsync, rename.
+/// Replaces `name` in `dir` with `contents` atomically: write to the folder's `tmp`, fsync,
+/// rename. The rename replaces whatever `name` was, a link included, without following it.
 pub(crate) fn replace_file(
-    folder: &Path,
-    target: &Path,
+    tmp: &Dir,
+    dir: &Dir,
+    name: &str,
     tag: &str,
     contents: &[u8],
 ) -> Result<(), StoreError> {
-    let (mut file, tmp, _) = create_exclusive(&folder.join("tmp"), tag)?;
+    let (mut file, temp, _) = create_exclusive(tmp, tag)?;
     let written = file.write_all(contents).and_then(|()| file.sync_all());
     drop(file);
     if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(StoreError::io(&tmp, e));
+        let _ = tmp.remove_file(&temp);
+        return Err(tmp.fail(&temp, e));
     }
-    if let Err(e) = fs::rename(&tmp, target) {
-        let _ = fs::remove_file(&tmp);
-        return Err(StoreError::io(target, e));
+    if let Err(e) = tmp.rename(&temp, dir, name) {
+        let _ = tmp.remove_file(&temp);
+        return Err(dir.fail(name, e));
     }
-    if let Some(parent) = target.parent() {
-        fsync_dir(parent);
-    }
+    dir.sync();
     Ok(())
-}
-
-/// Flushes a directory after a rename so the new entry survives a crash. Best effort: some
-/// file systems refuse fsync on directories, and the rename itself already happened.
-pub(crate) fn fsync_dir(dir: &Path) {
-    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-        log::debug!("fsync of directory {} failed: {e}", dir.display());
-    }
 }
 
 /// Seconds since the epoch, now.
@@ -210,12 +194,22 @@ mod tests {
 
     #[test]
     fn replace_file_writes_atomically() {
+        use std::fs;
         let dir = crate::maildir::testutil::TempDir::new("unique");
         fs::create_dir(dir.path().join("tmp")).unwrap();
+        let folder = Dir::open_root(dir.path()).unwrap();
+        let tmp = folder.open_dir("tmp").unwrap();
         let target = dir.path().join("file");
-        replace_file(dir.path(), &target, "t", b"one\n").unwrap();
-        replace_file(dir.path(), &target, "t", b"two\n").unwrap();
+        replace_file(&tmp, &folder, "file", "t", b"one\n").unwrap();
+        replace_file(&tmp, &folder, "file", "t", b"two\n").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"two\n");
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        // A link in the target's place is replaced, its target left alone.
+        fs::write(dir.path().join("elsewhere"), b"keep\n").unwrap();
+        fs::remove_file(&target).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &target).unwrap();
+        replace_file(&tmp, &folder, "file", "t", b"three\n").unwrap();
+        assert!(!fs::symlink_metadata(&target).unwrap().is_symlink());
+        assert_eq!(fs::read(dir.path().join("elsewhere")).unwrap(), b"keep\n");
     }
 }

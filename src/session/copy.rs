@@ -37,7 +37,7 @@ impl Session<'_> {
             Ok(ranges) => ranges.into_iter().flatten().collect(),
             Err(d) => return d,
         };
-        let mut sources: Vec<(std::path::PathBuf, InfoFlags, Vec<String>)> = Vec::new();
+        let mut sources: Vec<(String, InfoFlags, Vec<String>)> = Vec::new();
         let mut src_uids = Vec::new();
         for &i in &indexes {
             if view.messages[i].expunged {
@@ -58,17 +58,13 @@ impl Session<'_> {
                 Err(e) => return store_error(&e),
             }
             let m = &view.messages[i];
-            sources.push((
-                view.folder.message_path(&m.filename),
-                m.flags.clone(),
-                m.keywords.clone(),
-            ));
+            sources.push((m.filename.clone(), m.flags.clone(), m.keywords.clone()));
             src_uids.push(m.uid);
         }
         if sources.is_empty() {
             return Completion::ok(format!("{verb} completed."));
         }
-        let (uidvalidity, new_uids) = match target.deliver_copies(&sources) {
+        let (uidvalidity, new_uids) = match target.deliver_copies(&view.folder, &sources) {
             Ok(r) => r,
             Err(e) => return store_error(&e),
         };

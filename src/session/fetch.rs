@@ -3,8 +3,7 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{ErrorKind, Read};
-use std::time::UNIX_EPOCH;
+use std::io::Read;
 
 use super::flags::write_flag_list;
 use super::view::{SelectedView, ViewMessage};
@@ -18,27 +17,20 @@ use crate::protocol::encode::push_astring;
 use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
 
-/// Opens a message file. If another process renamed it (a flag change), the
-/// current name is found by its base name and recorded. `None`: it is gone.
+/// Opens a message file through the store (which follows a rename by
+/// another process and never a symbolic link), recording its current name.
+/// `None`: it is gone.
 fn open_message(folder: &Folder, m: &mut ViewMessage) -> std::io::Result<Option<File>> {
-    match File::open(folder.message_path(&m.filename)) {
-        Ok(f) => return Ok(Some(f)),
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let current = folder.current_name(&m.filename).map_err(|e| match e {
-        StoreError::Io { error, .. } => error,
+    let opened = folder.open_message(&m.filename).map_err(|e| match e {
+        StoreError::Io { path, error } => {
+            std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+        }
         other => std::io::Error::other(other.to_string()),
     })?;
-    let Some(current) = current else {
-        return Ok(None);
-    };
-    m.filename = current;
-    match File::open(folder.message_path(&m.filename)) {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(opened.map(|(file, current)| {
+        m.filename = current;
+        file
+    }))
 }
 
 /// Reads a whole message file (see [`open_message`]).
@@ -86,12 +78,7 @@ pub(super) fn read_header(
 
 /// The message modification time is its INTERNALDATE (as for Courier).
 pub(super) fn internal_date(folder: &Folder, m: &ViewMessage) -> Option<i64> {
-    let md = std::fs::metadata(folder.message_path(&m.filename)).ok()?;
-    let t = md.modified().ok()?;
-    Some(match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    })
+    folder.internal_date(&m.filename).ok().flatten()
 }
 
 /// Converts file bytes to the CRLF form, without copying when already CRLF.

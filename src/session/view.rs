@@ -331,8 +331,8 @@ impl SelectedView {
 
     /// The folder's derived-data cache.
     pub fn cache(&mut self) -> &mut MessageCache {
-        let path = self.folder.path();
-        self.cache.get_or_insert_with(|| MessageCache::load(path))
+        let folder = &self.folder;
+        self.cache.get_or_insert_with(|| MessageCache::load(folder))
     }
 
     /// Writes what the cache learnt, for the next session, once it has
@@ -354,7 +354,7 @@ impl SelectedView {
             return;
         };
         let present: FastSet<&str> = self.messages.iter().map(|m| m.basename.as_str()).collect();
-        if let Err(e) = cache.save(self.folder.path(), &present) {
+        if let Err(e) = cache.save(&self.folder, &present) {
             log::warn!(
                 "cannot write the cache of {}: {e}",
                 self.folder.path().display()
