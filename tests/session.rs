@@ -1118,6 +1118,32 @@ fn expunge_by_another_session_waits_for_noop() {
     assert_eq!(uids, vec![1, 3]);
 }
 
+/// An expunge held back during a FETCH by sequence number is reported by
+/// the next NOOP even when that NOOP finds the folder's timestamps
+/// unchanged and does not rescan: the FETCH's rescan already saw it.
+#[test]
+fn held_back_expunge_is_reported_without_a_rescan() {
+    let t = TestDir::new("heldexpunge");
+    let m = t.maildir();
+    for i in 1..=3 {
+        put_cur(&m, &message(&format!("x{i}"), "x"), "");
+    }
+    let (_s1, mut a) = preauth(&t, &m);
+    let (_s2, mut b) = preauth(&t, &m);
+    a.ok("SELECT INBOX");
+    b.ok("SELECT INBOX");
+    b.ok("STORE 2 +FLAGS.SILENT (\\Deleted)");
+    assert_eq!(b.ok("EXPUNGE").expunged(), vec![2]);
+    // Long enough that the folder's timestamps are trusted (past the 2 s
+    // window of whole-second filesystems), so the FETCH's rescan leaves a
+    // trustworthy stamp and the NOOP does not rescan.
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = a.ok("FETCH 1:3 (FLAGS)");
+    assert!(r.expunged().is_empty(), "{r:#?}");
+    let r = a.ok("NOOP");
+    assert_eq!(r.expunged(), vec![2], "{r:#?}");
+}
+
 /// IDLE reports a delivery by another process without the client sending
 /// anything. Waited for as an event: the bound only turns a hang into a
 /// failure, and is far beyond IDLE's polling interval.

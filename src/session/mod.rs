@@ -313,10 +313,16 @@ impl<'a> Session<'a> {
         let Some(view) = self.selected.as_mut() else {
             return;
         };
+        let mut out = Vec::new();
         if !force && !view.looks_changed() {
+            // Nothing new on disk, but expunges an earlier command had to
+            // hold back (FETCH, STORE, SEARCH by number) are due now.
+            if announce == Announce::All {
+                view.report_expunges(&mut out);
+            }
+            self.pending.extend(out);
             return;
         }
-        let mut out = Vec::new();
         if let Err(e) = view.refresh(announce, &mut out) {
             log::error!("rescanning {}: {e}", view.folder.path().display());
         }
