@@ -662,6 +662,34 @@ pub fn children_of(ppid: i32) -> Vec<i32> {
     out
 }
 
+/// The `mdimapd` child of the listener `d` that serves the connection whose
+/// client end is `client` (matched by the TCPREMOTEPORT the listener gave it).
+/// Waits up to 5 s for it to appear.
+pub fn session_of(d: &Daemon, client: &TcpStream) -> i32 {
+    let port = client.local_addr().unwrap().port();
+    let wanted = format!("TCPREMOTEPORT={port}");
+    let mut found = None;
+    wait_for(Duration::from_secs(5), || {
+        found = children_of(d.pid())
+            .into_iter()
+            .find(|&p| environ_of(p).contains(&wanted));
+        found.is_some()
+    });
+    found.unwrap_or_else(|| panic!("no child of mdimap-listen has {wanted}"))
+}
+
+/// A `VmXXX:` value of /proc/<pid>/status in KiB (`VmHWM` is the peak
+/// resident set: memory as the server really used it, not as it reserved it).
+pub fn vm_kib(pid: i32, field: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status:\n{status}"))
+}
+
 /// The environment of a process, as `NAME=value` strings.
 pub fn environ_of(pid: i32) -> Vec<String> {
     fs::read(format!("/proc/{pid}/environ"))
