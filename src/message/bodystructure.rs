@@ -4,15 +4,55 @@
 //! `7bit`).
 
 use super::envelope;
-use super::header::{self, Field};
+use super::header;
 use super::mime::{self, ContentType, Part, PartKind};
 use crate::protocol::encode::{push_nstring, push_string};
 
-fn first<'a>(fields: &'a [Field<'a>], name: &[u8]) -> Option<Vec<u8>> {
-    fields
-        .iter()
-        .find(|f| f.name.eq_ignore_ascii_case(name))
-        .map(|f| header::unfold(f.value))
+/// The fields of a part's header that BODY and BODYSTRUCTURE report, found
+/// in one walk over the header (the first of each name counts), so that a
+/// header of a million fields is walked once and not held as a list.
+#[derive(Debug, Default)]
+struct MimeFields<'a> {
+    id: Option<&'a [u8]>,
+    description: Option<&'a [u8]>,
+    encoding: Option<&'a [u8]>,
+    md5: Option<&'a [u8]>,
+    disposition: Option<&'a [u8]>,
+    language: Option<&'a [u8]>,
+    location: Option<&'a [u8]>,
+}
+
+impl<'a> MimeFields<'a> {
+    fn of(header_bytes: &'a [u8]) -> MimeFields<'a> {
+        let mut found = MimeFields::default();
+        for f in header::fields(header_bytes) {
+            let name = f.name;
+            let slot = if name.eq_ignore_ascii_case(b"content-id") {
+                &mut found.id
+            } else if name.eq_ignore_ascii_case(b"content-description") {
+                &mut found.description
+            } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
+                &mut found.encoding
+            } else if name.eq_ignore_ascii_case(b"content-md5") {
+                &mut found.md5
+            } else if name.eq_ignore_ascii_case(b"content-disposition") {
+                &mut found.disposition
+            } else if name.eq_ignore_ascii_case(b"content-language") {
+                &mut found.language
+            } else if name.eq_ignore_ascii_case(b"content-location") {
+                &mut found.location
+            } else {
+                continue;
+            };
+            slot.get_or_insert(f.value);
+        }
+        found
+    }
+}
+
+/// The unfolded value of a field found by [`MimeFields::of`].
+fn unfolded(value: Option<&[u8]>) -> Option<Vec<u8>> {
+    value.map(header::unfold)
 }
 
 /// `("name" "value" ...)` or NIL.
@@ -34,8 +74,8 @@ fn write_params(out: &mut Vec<u8>, params: &[(Vec<u8>, Vec<u8>)]) {
 }
 
 /// `("attachment" ("filename" "x"))` or NIL.
-fn write_disposition(out: &mut Vec<u8>, fields: &[Field<'_>]) {
-    match first(fields, b"content-disposition").and_then(|v| mime::parse_disposition(&v)) {
+fn write_disposition(out: &mut Vec<u8>, fields: &MimeFields<'_>) {
+    match unfolded(fields.disposition).and_then(|v| mime::parse_disposition(&v)) {
         Some((kind, params)) => {
             out.push(b'(');
             push_string(out, &kind);
@@ -48,8 +88,8 @@ fn write_disposition(out: &mut Vec<u8>, fields: &[Field<'_>]) {
 }
 
 /// Content-Language: one string, a list of them, or NIL.
-fn write_language(out: &mut Vec<u8>, fields: &[Field<'_>]) {
-    let value = first(fields, b"content-language").unwrap_or_default();
+fn write_language(out: &mut Vec<u8>, fields: &MimeFields<'_>) {
+    let value = unfolded(fields.language).unwrap_or_default();
     let tags: Vec<&[u8]> = value
         .split(|&b| b == b',')
         .map(<[u8]>::trim_ascii)
@@ -72,19 +112,19 @@ fn write_language(out: &mut Vec<u8>, fields: &[Field<'_>]) {
 }
 
 /// The trailing `disposition language location` shared by both part kinds.
-fn write_common_extensions(out: &mut Vec<u8>, fields: &[Field<'_>]) {
+fn write_common_extensions(out: &mut Vec<u8>, fields: &MimeFields<'_>) {
     out.push(b' ');
     write_disposition(out, fields);
     out.push(b' ');
     write_language(out, fields);
     out.push(b' ');
-    push_nstring(out, first(fields, b"content-location").as_deref());
+    push_nstring(out, unfolded(fields.location).as_deref());
 }
 
 /// Appends the structure of `part` (a message root or any part).
 pub(crate) fn write_part(out: &mut Vec<u8>, data: &[u8], part: &Part, extensible: bool) {
     let header_bytes = mime::slice(data, &part.header);
-    let fields = header::fields(header_bytes);
+    let fields = MimeFields::of(header_bytes);
     out.push(b'(');
     match &part.kind {
         PartKind::Multipart(children) => {
@@ -128,11 +168,11 @@ pub(crate) fn write_part(out: &mut Vec<u8>, data: &[u8], part: &Part, extensible
                 write_params(out, &content.params);
             }
             out.push(b' ');
-            push_nstring(out, first(&fields, b"content-id").as_deref());
+            push_nstring(out, unfolded(fields.id).as_deref());
             out.push(b' ');
-            push_nstring(out, first(&fields, b"content-description").as_deref());
+            push_nstring(out, unfolded(fields.description).as_deref());
             out.push(b' ');
-            let encoding = first(&fields, b"content-transfer-encoding").filter(|e| !e.is_empty());
+            let encoding = unfolded(fields.encoding).filter(|e| !e.is_empty());
             push_string(out, encoding.as_deref().unwrap_or(b"7bit"));
             let body = mime::slice(data, &part.body);
             out.push(b' ');
@@ -150,7 +190,7 @@ pub(crate) fn write_part(out: &mut Vec<u8>, data: &[u8], part: &Part, extensible
             }
             if extensible {
                 out.push(b' ');
-                push_nstring(out, first(&fields, b"content-md5").as_deref());
+                push_nstring(out, unfolded(fields.md5).as_deref());
                 write_common_extensions(out, &fields);
             }
         }

@@ -304,7 +304,7 @@ fn write_addresses(out: &mut Vec<u8>, list: &[Address]) {
 /// Appends `(date subject from sender reply-to to cc bcc in-reply-to message-id)`
 /// for the header block `header`.
 pub(crate) fn write_envelope(out: &mut Vec<u8>, header: &[u8]) {
-    let fields = header::fields(header);
+    let fields: Vec<header::Field> = header::fields(header).collect();
     let first = |name: &[u8]| {
         fields
             .iter()

@@ -5,6 +5,8 @@
 /// One header field as it appears in the block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Field<'a> {
+    /// Where the field starts in its header block.
+    pub start: usize,
     /// The name before the colon, without trailing whitespace.
     pub name: &'a [u8],
     /// The whole field: name, colon, value, every folded line and the final line end.
@@ -46,49 +48,61 @@ fn strip_line_end(s: &[u8]) -> &[u8] {
         .unwrap_or(s)
 }
 
-/// The fields of a header block, in order. Lines that are neither a field nor
-/// a continuation (no colon, empty name) are skipped with their continuations.
-pub(crate) fn fields(header: &[u8]) -> Vec<Field<'_>> {
-    fn finish<'h>(
-        header: &'h [u8],
-        out: &mut Vec<Field<'h>>,
-        cur: Option<(usize, usize)>,
-        upto: usize,
-    ) {
-        if let Some((start, colon)) = cur {
+/// The fields of a header block, in order, one at a time: walking a hostile
+/// header of millions of fields holds nothing, where a `Vec` of them cost
+/// 48 bytes a field. Lines that are neither a field nor a continuation
+/// (no colon, empty name) are skipped with their continuations.
+#[derive(Debug, Clone)]
+pub(crate) struct Fields<'h> {
+    header: &'h [u8],
+    pos: usize,
+}
+
+impl<'h> Iterator for Fields<'h> {
+    type Item = Field<'h>;
+
+    fn next(&mut self) -> Option<Field<'h>> {
+        let header = self.header;
+        let end = header.len();
+        while self.pos < end {
+            let start = self.pos;
+            let next = line_end(header, start, end);
+            let line = header.get(start..next).unwrap_or_default();
+            if is_blank_line(line) {
+                self.pos = end;
+                return None;
+            }
+            self.pos = next;
+            let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+            let colon = match memchr::memchr(b':', line) {
+                Some(c) if !continuation && starts_with_field(line) => start + c,
+                // Not a field, or a continuation of one that was not.
+                _ => continue,
+            };
+            while self.pos < end && matches!(header.get(self.pos), Some(b' ' | b'\t')) {
+                self.pos = line_end(header, self.pos, end);
+            }
+            let upto = self.pos;
             let raw = header.get(start..upto).unwrap_or_default();
             let name = header
                 .get(start..colon)
                 .unwrap_or_default()
                 .trim_ascii_end();
             let value = strip_line_end(header.get(colon + 1..upto).unwrap_or_default());
-            out.push(Field { name, raw, value });
+            return Some(Field {
+                start,
+                name,
+                raw,
+                value,
+            });
         }
+        None
     }
-    let mut out = Vec::new();
-    // (start, colon) of the field being collected
-    let mut current: Option<(usize, usize)> = None;
-    let mut pos = 0;
-    let end = header.len();
-    while pos < end {
-        let next = line_end(header, pos, end);
-        let line = header.get(pos..next).unwrap_or_default();
-        if is_blank_line(line) {
-            break;
-        }
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        if !continuation {
-            finish(header, &mut out, current.take(), pos);
-            current = if starts_with_field(line) {
-                memchr::memchr(b':', line).map(|c| (pos, pos + c))
-            } else {
-                None
-            };
-        }
-        pos = next;
-    }
-    finish(header, &mut out, current, pos);
-    out
+}
+
+/// Walks the fields of a header block (see [`Fields`]).
+pub(crate) fn fields(header: &[u8]) -> Fields<'_> {
+    Fields { header, pos: 0 }
 }
 
 /// Does `line` begin a header field (`name:` with a printable name)?
@@ -120,7 +134,6 @@ pub(crate) fn unfold(value: &[u8]) -> Vec<u8> {
 /// Unfolded values of every field called `name` (case-insensitive), in order.
 pub(crate) fn values(header: &[u8], name: &[u8]) -> Vec<Vec<u8>> {
     fields(header)
-        .into_iter()
         .filter(|f| f.name.eq_ignore_ascii_case(name))
         .map(|f| unfold(f.value))
         .collect()
@@ -129,7 +142,6 @@ pub(crate) fn values(header: &[u8], name: &[u8]) -> Vec<Vec<u8>> {
 /// Unfolded value of the first field called `name`.
 pub(crate) fn first_value(header: &[u8], name: &[u8]) -> Option<Vec<u8>> {
     fields(header)
-        .into_iter()
         .find(|f| f.name.eq_ignore_ascii_case(name))
         .map(|f| unfold(f.value))
 }
@@ -162,7 +174,7 @@ mod tests {
     #[test]
     fn splits_fields_keeping_folds() {
         let end = header_end(H, 0, H.len());
-        let f = fields(&H[..end]);
+        let f: Vec<Field> = fields(&H[..end]).collect();
         let names: Vec<&[u8]> = f.iter().map(|f| f.name).collect();
         assert_eq!(
             names,
@@ -188,5 +200,17 @@ mod tests {
         assert_eq!(count_lines(b""), 0);
         assert_eq!(count_lines(b"a\r\nb\r\n"), 2);
         assert_eq!(count_lines(b"a\r\nb"), 2);
+    }
+
+    #[test]
+    fn fields_know_where_they_start() {
+        let end = header_end(H, 0, H.len());
+        for f in fields(&H[..end]) {
+            assert_eq!(&H[f.start..f.start + f.raw.len()], f.raw);
+        }
+        // Walked lazily: the first field of a huge header costs one line.
+        let mut huge = b"A: 1\r\n".to_vec();
+        huge.extend(std::iter::repeat_n(b'b', 1 << 20));
+        assert_eq!(fields(&huge).next().map(|f| f.value), Some(&b" 1"[..]));
     }
 }

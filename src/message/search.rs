@@ -132,7 +132,6 @@ impl<'m> SearchText<'m> {
     fn fields(&self) -> &[FoldedField<'m>] {
         self.fields.get_or_init(|| {
             header::fields(self.msg.header())
-                .iter()
                 .map(|f| FoldedField {
                     name: f.name,
                     value: f.value,

@@ -3,6 +3,7 @@
 //! part body. Partial `<o.n>` slicing is the caller's job.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use super::header;
 use super::mime::{self, Part, PartKind};
@@ -36,13 +37,42 @@ fn resolve<'p>(root: &'p Part, numbers: &[u32]) -> Option<&'p Part> {
     Some(cur)
 }
 
+/// Field names of a HEADER.FIELDS list as a set, once the list is long
+/// enough that comparing each field with every name would cost more than
+/// hashing: a client may send hundreds of thousands of names (as literals),
+/// and a hostile message may have a million fields.
+enum FieldNames<'n> {
+    Few(&'n [Vec<u8>]),
+    Many(HashSet<Vec<u8>, foldhash::fast::RandomState>),
+}
+
+impl<'n> FieldNames<'n> {
+    /// Lists longer than this are hashed.
+    const FEW: usize = 16;
+
+    fn new(names: &'n [Vec<u8>]) -> FieldNames<'n> {
+        if names.len() <= Self::FEW {
+            FieldNames::Few(names)
+        } else {
+            FieldNames::Many(names.iter().map(|n| n.to_ascii_lowercase()).collect())
+        }
+    }
+
+    fn contains(&self, name: &[u8]) -> bool {
+        match self {
+            FieldNames::Few(names) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+            FieldNames::Many(set) => set.contains(&name.to_ascii_lowercase()),
+        }
+    }
+}
+
 /// The header fields selected by a HEADER.FIELDS list (or all others with
 /// `not`), in message order with folding kept, followed by the empty line.
 fn header_fields(header_bytes: &[u8], names: &[Vec<u8>], not: bool) -> Vec<u8> {
+    let names = FieldNames::new(names);
     let mut out = Vec::new();
     for field in header::fields(header_bytes) {
-        let listed = names.iter().any(|n| n.eq_ignore_ascii_case(field.name));
-        if listed != not {
+        if names.contains(field.name) != not {
             out.extend_from_slice(field.raw);
             if !field.raw.ends_with(b"\n") {
                 out.extend_from_slice(b"\r\n");
@@ -258,5 +288,27 @@ mod tests {
             b"Subject: in\r\n\r\n"
         );
         assert_eq!(get(m, &[1, 1], None).unwrap(), b"inner body\r\n");
+    }
+
+    #[test]
+    fn long_header_field_lists_are_hashed() {
+        // Past FieldNames::FEW names the list is a set: same answers.
+        let header = Message::parse(NESTED).header().to_vec();
+        let mut many: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("X-None-{i}").into_bytes())
+            .collect();
+        many.push(b"sUbJeCt".to_vec());
+        many.push(b"FROM".to_vec());
+        let few = names(&["subject", "from"]);
+        for not in [false, true] {
+            assert_eq!(
+                super::header_fields(&header, &many, not),
+                super::header_fields(&header, &few, not)
+            );
+        }
+        assert_eq!(
+            super::header_fields(&header, &many, false),
+            b"From: Terry Gray <gray@cac.washington.edu>\r\nSubject: test\r\n\r\n"
+        );
     }
 }
