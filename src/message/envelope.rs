@@ -5,6 +5,8 @@
 //! Values are the raw unfolded header bytes: encoded words are NOT decoded
 //! here, clients do that.
 
+use std::borrow::Cow;
+
 use super::header;
 use crate::protocol::encode::{push_nstring, push_string};
 
@@ -23,324 +25,445 @@ pub(crate) enum Address {
     GroupEnd,
 }
 
+/// A token of an address list, borrowing from the header value: only a
+/// quoted string with backslash escapes needs bytes of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
+enum Token<'a> {
     /// An atom or quoted string: `text` unquoted (display names), `source` as written (local parts).
     Word {
-        text: Vec<u8>,
-        source: Vec<u8>,
+        text: Cow<'a, [u8]>,
+        source: &'a [u8],
     },
-    DomainLiteral(Vec<u8>),
+    DomainLiteral(&'a [u8]),
     Special(u8),
 }
 
-/// A token and whether whitespace or a comment came before it.
-type Spaced = (Token, bool);
+/// The tokens of an address list, one at a time, each with whether
+/// whitespace or a comment came before it. Nothing is collected: a header
+/// of a million addresses is walked, not copied into a million tokens.
+struct Tokens<'a> {
+    s: &'a [u8],
+    i: usize,
+}
 
-fn tokenize(s: &[u8]) -> Vec<Spaced> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut space = false;
-    while let Some(&b) = s.get(i) {
-        match b {
-            b' ' | b'\t' | b'\r' | b'\n' => {
-                space = true;
-                i += 1;
-            }
-            b'(' => {
-                let mut depth = 0usize;
-                while let Some(&c) = s.get(i) {
-                    i += 1;
-                    match c {
-                        b'\\' => i += 1,
-                        b'(' => depth += 1,
-                        b')' => {
-                            depth = depth.saturating_sub(1);
-                            if depth == 0 {
+impl<'a> Iterator for Tokens<'a> {
+    type Item = (Token<'a>, bool);
+
+    fn next(&mut self) -> Option<(Token<'a>, bool)> {
+        let s = self.s;
+        let mut space = false;
+        while let Some(&b) = s.get(self.i) {
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    space = true;
+                    self.i += 1;
+                }
+                b'(' => {
+                    let mut depth = 0usize;
+                    while let Some(&c) = s.get(self.i) {
+                        self.i += 1;
+                        match c {
+                            b'\\' => self.i += 1,
+                            b'(' => depth += 1,
+                            b')' => {
+                                depth = depth.saturating_sub(1);
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    space = true;
+                }
+                b'"' => {
+                    let start = self.i;
+                    self.i += 1;
+                    let content = self.i;
+                    let mut content_end = s.len();
+                    let mut unescaped: Option<Vec<u8>> = None;
+                    while let Some(&c) = s.get(self.i) {
+                        match c {
+                            b'"' => {
+                                content_end = self.i;
+                                self.i += 1;
                                 break;
                             }
-                        }
-                        _ => {}
-                    }
-                }
-                space = true;
-            }
-            b'"' => {
-                let start = i;
-                let mut text = Vec::new();
-                i += 1;
-                while let Some(&c) = s.get(i) {
-                    i += 1;
-                    match c {
-                        b'"' => break,
-                        b'\\' => {
-                            if let Some(&n) = s.get(i) {
-                                text.push(n);
-                                i += 1;
+                            b'\\' => {
+                                let text = unescaped.get_or_insert_with(|| {
+                                    s.get(content..self.i).unwrap_or_default().to_vec()
+                                });
+                                if let Some(&n) = s.get(self.i + 1) {
+                                    text.push(n);
+                                }
+                                self.i += 2;
+                            }
+                            _ => {
+                                if let Some(text) = unescaped.as_mut() {
+                                    text.push(c);
+                                }
+                                self.i += 1;
                             }
                         }
-                        _ => text.push(c),
                     }
+                    let text = match unescaped {
+                        Some(t) => Cow::Owned(t),
+                        None => Cow::Borrowed(s.get(content..content_end).unwrap_or_default()),
+                    };
+                    let source = s.get(start..self.i.min(s.len())).unwrap_or_default();
+                    return Some((Token::Word { text, source }, space));
                 }
-                let source = s.get(start..i).unwrap_or_default().to_vec();
-                out.push((Token::Word { text, source }, space));
-                space = false;
-            }
-            b'[' => {
-                let start = i;
-                while let Some(&c) = s.get(i) {
-                    i += 1;
-                    if c == b'\\' {
-                        i += 1;
-                    } else if c == b']' {
-                        break;
+                b'[' => {
+                    let start = self.i;
+                    while let Some(&c) = s.get(self.i) {
+                        self.i += 1;
+                        if c == b'\\' {
+                            self.i += 1;
+                        } else if c == b']' {
+                            break;
+                        }
                     }
+                    let lit = s.get(start..self.i.min(s.len())).unwrap_or_default();
+                    return Some((Token::DomainLiteral(lit), space));
                 }
-                let lit = s.get(start..i.min(s.len())).unwrap_or_default().to_vec();
-                out.push((Token::DomainLiteral(lit), space));
-                space = false;
-            }
-            b'<' | b'>' | b'@' | b',' | b';' | b':' | b'.' => {
-                out.push((Token::Special(b), space));
-                space = false;
-                i += 1;
-            }
-            _ => {
-                let start = i;
-                while let Some(&c) = s.get(i) {
-                    if matches!(
-                        c,
-                        b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b'"' | b'[' | b']'
-                    ) || matches!(c, b'<' | b'>' | b'@' | b',' | b';' | b':' | b'.')
-                    {
-                        break;
+                b'<' | b'>' | b'@' | b',' | b';' | b':' | b'.' => {
+                    self.i += 1;
+                    return Some((Token::Special(b), space));
+                }
+                _ => {
+                    let start = self.i;
+                    while let Some(&c) = s.get(self.i) {
+                        if matches!(
+                            c,
+                            b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b'"' | b'[' | b']'
+                        ) || matches!(c, b'<' | b'>' | b'@' | b',' | b';' | b':' | b'.')
+                        {
+                            break;
+                        }
+                        self.i += 1;
                     }
-                    i += 1;
+                    if self.i == start {
+                        // A stray `)` or `]`: skip it.
+                        self.i += 1;
+                        continue;
+                    }
+                    let text = s.get(start..self.i).unwrap_or_default();
+                    return Some((
+                        Token::Word {
+                            text: Cow::Borrowed(text),
+                            source: text,
+                        },
+                        space,
+                    ));
                 }
-                if i == start {
-                    // A stray `)` or `]`: skip it.
-                    i += 1;
-                    continue;
-                }
-                let text = s.get(start..i).unwrap_or_default().to_vec();
-                out.push((
-                    Token::Word {
-                        source: text.clone(),
-                        text,
-                    },
-                    space,
-                ));
-                space = false;
             }
         }
+        None
     }
-    out
 }
 
-/// Display-name text of a phrase: words joined by one space where the source
-/// had whitespace, dots kept in place. None for an empty phrase.
-fn phrase_text(tokens: &[Spaced]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    for (i, (tok, spaced)) in tokens.iter().enumerate() {
-        if i > 0 && *spaced {
-            out.push(b' ');
+fn tokens(s: &[u8]) -> Tokens<'_> {
+    Tokens { s, i: 0 }
+}
+
+/// The tokens of one address-list item as they go by, kept only as the
+/// two texts an address is made of: the display-name text (words joined
+/// by one space where the source had whitespace, dots kept in place) and
+/// the compact source text (whitespace and comments removed: local parts,
+/// domains, routes), with where the specials that split it fell.
+#[derive(Debug, Default)]
+struct Item {
+    tokens: usize,
+    phrase: Vec<u8>,
+    compact: Vec<u8>,
+    /// Index in `compact` of the last `@`.
+    last_at: Option<usize>,
+    /// Index in `compact` of the first `:`.
+    first_colon: Option<usize>,
+    /// The first token was `@` (a source route, inside angle brackets).
+    starts_with_at: bool,
+}
+
+impl Item {
+    fn push(&mut self, (token, spaced): &(Token<'_>, bool)) {
+        if self.tokens > 0 && *spaced {
+            self.phrase.push(b' ');
         }
-        match tok {
-            Token::Word { text, .. } => out.extend_from_slice(text),
-            Token::DomainLiteral(t) => out.extend_from_slice(t),
-            Token::Special(c) => out.push(*c),
-        }
-    }
-    (!tokens.is_empty()).then_some(out)
-}
-
-/// Source text of tokens with whitespace and comments removed (local parts, domains).
-fn compact_text(tokens: &[Spaced]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (tok, _) in tokens {
-        match tok {
-            Token::Word { source, .. } => out.extend_from_slice(source),
-            Token::DomainLiteral(t) => out.extend_from_slice(t),
-            Token::Special(c) => out.push(*c),
-        }
-    }
-    out
-}
-
-fn is_special(t: &Spaced, c: u8) -> bool {
-    t.0 == Token::Special(c)
-}
-
-/// `local@domain` from an addr-spec's tokens; without `@` the host is NIL.
-fn addr_spec(tokens: &[Spaced], name: Option<Vec<u8>>, adl: Option<Vec<u8>>) -> Address {
-    match tokens.iter().rposition(|t| is_special(t, b'@')) {
-        Some(at) => {
-            let host = compact_text(tokens.get(at + 1..).unwrap_or_default());
-            Address::Mailbox {
-                name,
-                adl,
-                mailbox: compact_text(tokens.get(..at).unwrap_or_default()),
-                host: (!host.is_empty()).then_some(host),
+        match token {
+            Token::Word { text, source } => {
+                self.phrase.extend_from_slice(text);
+                self.compact.extend_from_slice(source);
+            }
+            Token::DomainLiteral(t) => {
+                self.phrase.extend_from_slice(t);
+                self.compact.extend_from_slice(t);
+            }
+            Token::Special(c) => {
+                if *c == b'@' {
+                    self.last_at = Some(self.compact.len());
+                    self.starts_with_at |= self.tokens == 0;
+                }
+                if *c == b':' && self.first_colon.is_none() {
+                    self.first_colon = Some(self.compact.len());
+                }
+                self.phrase.push(*c);
+                self.compact.push(*c);
             }
         }
-        None => Address::Mailbox {
-            name,
-            adl,
-            mailbox: compact_text(tokens),
-            host: None,
-        },
+        self.tokens += 1;
+    }
+
+    /// The display name; None for an empty phrase.
+    fn phrase_text(self) -> Option<Vec<u8>> {
+        (self.tokens > 0).then_some(self.phrase)
+    }
+
+    /// `local@domain`; without `@` the host is NIL.
+    fn addr_spec(self, name: Option<Vec<u8>>) -> Address {
+        addr_spec(self.compact, self.last_at, name, None)
+    }
+
+    /// `[@route,@route:]local@domain`, the inside of angle brackets.
+    fn angle_addr(self, name: Option<Vec<u8>>) -> Address {
+        match self.first_colon {
+            Some(colon) if self.starts_with_at => {
+                let mut adl = self.compact;
+                let rest = adl.split_off(colon + 1);
+                adl.pop();
+                let last_at = self.last_at.and_then(|at| at.checked_sub(colon + 1));
+                addr_spec(rest, last_at, name, Some(adl))
+            }
+            _ => addr_spec(self.compact, self.last_at, name, None),
+        }
     }
 }
 
-/// `[@route,@route:]local@domain` inside angle brackets.
-fn angle_addr(tokens: &[Spaced], name: Option<Vec<u8>>) -> Address {
-    let starts_with_route = tokens.first().is_some_and(|t| is_special(t, b'@'));
-    if starts_with_route && let Some(colon) = tokens.iter().position(|t| is_special(t, b':')) {
-        let adl = compact_text(tokens.get(..colon).unwrap_or_default());
-        return addr_spec(tokens.get(colon + 1..).unwrap_or_default(), name, Some(adl));
+/// Splits compact source text at its last `@` (at `last_at`) into mailbox
+/// and host.
+fn addr_spec(
+    mut compact: Vec<u8>,
+    last_at: Option<usize>,
+    name: Option<Vec<u8>>,
+    adl: Option<Vec<u8>>,
+) -> Address {
+    let host = match last_at {
+        Some(at) if at < compact.len() => {
+            let host = compact.split_off(at + 1);
+            compact.pop();
+            (!host.is_empty()).then_some(host)
+        }
+        _ => None,
+    };
+    Address::Mailbox {
+        name,
+        adl,
+        mailbox: compact,
+        host,
     }
-    addr_spec(tokens, name, None)
 }
 
-/// Parses an RFC 5322 address-list (unfolded header value) into IMAP addresses.
-pub(crate) fn parse_addresses(value: &[u8]) -> Vec<Address> {
-    let tokens = tokenize(value);
-    let mut out = Vec::new();
+fn is_special(token: &Token<'_>, c: u8) -> bool {
+    *token == Token::Special(c)
+}
+
+/// Parses an RFC 5322 address-list (unfolded header value) and hands each
+/// IMAP address to `emit` as soon as it is complete, so that what is held
+/// at any time is one address, however long the list.
+fn parse_addresses(value: &[u8], mut emit: impl FnMut(Address)) {
+    let mut tokens = tokens(value);
     let mut in_group = false;
-    let mut i = 0;
-    while i < tokens.len() {
-        let start = i;
+    loop {
         // Collect up to the token that decides what this item is.
-        while let Some(t) = tokens.get(i) {
-            if is_special(t, b',')
-                || is_special(t, b';')
-                || is_special(t, b'<')
-                || (!in_group && is_special(t, b':'))
-            {
-                break;
+        let mut item = Item::default();
+        let decision = loop {
+            match tokens.next() {
+                None => break None,
+                Some((t, _))
+                    if is_special(&t, b',')
+                        || is_special(&t, b';')
+                        || is_special(&t, b'<')
+                        || (!in_group && is_special(&t, b':')) =>
+                {
+                    break Some(t);
+                }
+                Some(spaced) => item.push(&spaced),
             }
-            i += 1;
-        }
-        let collected = tokens.get(start..i).unwrap_or_default();
-        match tokens.get(i).map(|t| &t.0) {
+        };
+        let separator = match decision {
             Some(Token::Special(b':')) => {
-                out.push(Address::GroupStart(
-                    phrase_text(collected).unwrap_or_default(),
-                ));
+                emit(Address::GroupStart(item.phrase_text().unwrap_or_default()));
                 in_group = true;
-                i += 1;
+                continue;
             }
             Some(Token::Special(b'<')) => {
-                let inner_start = i + 1;
-                let mut j = inner_start;
-                while tokens.get(j).is_some_and(|t| !is_special(t, b'>')) {
-                    j += 1;
+                let name = item.phrase_text();
+                let mut inner = Item::default();
+                for spaced in tokens.by_ref() {
+                    if is_special(&spaced.0, b'>') {
+                        break;
+                    }
+                    inner.push(&spaced);
                 }
-                let inner = tokens.get(inner_start..j).unwrap_or_default();
-                out.push(angle_addr(inner, phrase_text(collected)));
+                emit(inner.angle_addr(name));
                 // Skip whatever follows `>` up to the next separator.
-                i = j + 1;
-                while tokens
-                    .get(i)
-                    .is_some_and(|t| !is_special(t, b',') && !is_special(t, b';'))
-                {
-                    i += 1;
-                }
+                tokens
+                    .by_ref()
+                    .map(|(t, _)| t)
+                    .find(|t| is_special(t, b',') || is_special(t, b';'))
             }
-            _ => {
-                if !collected.is_empty() {
-                    out.push(addr_spec(collected, None, None));
+            other => {
+                if item.tokens > 0 {
+                    emit(item.addr_spec(None));
                 }
-                if tokens.get(i).is_some_and(|t| is_special(t, b';')) && in_group {
-                    out.push(Address::GroupEnd);
-                    in_group = false;
-                }
-                i += 1;
+                other
             }
+        };
+        match separator {
+            Some(Token::Special(b';')) if in_group => {
+                emit(Address::GroupEnd);
+                in_group = false;
+            }
+            Some(_) => {}
+            None => break,
         }
     }
     if in_group {
-        out.push(Address::GroupEnd);
+        emit(Address::GroupEnd);
     }
-    out
 }
 
-/// Appends an address list, or NIL when the header is absent or holds none.
-fn write_addresses(out: &mut Vec<u8>, list: &[Address]) {
-    if list.is_empty() {
-        out.extend_from_slice(b"NIL");
-        return;
-    }
-    out.push(b'(');
-    for a in list {
-        match a {
-            Address::Mailbox {
-                name,
-                adl,
-                mailbox,
-                host,
-            } => {
-                out.push(b'(');
-                push_nstring(out, name.as_deref());
-                out.push(b' ');
-                push_nstring(out, adl.as_deref());
-                out.push(b' ');
-                push_string(out, mailbox);
-                out.push(b' ');
-                push_nstring(out, host.as_deref());
-                out.push(b')');
-            }
-            Address::GroupStart(name) => {
-                out.extend_from_slice(b"(NIL NIL ");
-                push_string(out, name);
-                out.extend_from_slice(b" NIL)");
-            }
-            Address::GroupEnd => out.extend_from_slice(b"(NIL NIL NIL NIL)"),
+/// Appends one entry of an address list.
+fn write_address(out: &mut Vec<u8>, a: &Address) {
+    match a {
+        Address::Mailbox {
+            name,
+            adl,
+            mailbox,
+            host,
+        } => {
+            out.push(b'(');
+            push_nstring(out, name.as_deref());
+            out.push(b' ');
+            push_nstring(out, adl.as_deref());
+            out.push(b' ');
+            push_string(out, mailbox);
+            out.push(b' ');
+            push_nstring(out, host.as_deref());
+            out.push(b')');
         }
+        Address::GroupStart(name) => {
+            out.extend_from_slice(b"(NIL NIL ");
+            push_string(out, name);
+            out.extend_from_slice(b" NIL)");
+        }
+        Address::GroupEnd => out.extend_from_slice(b"(NIL NIL NIL NIL)"),
     }
-    out.push(b')');
+}
+
+/// Appends the address list of a header value (raw, folded), or NIL when
+/// the header is absent or holds none; returns whether it held any.
+fn write_addresses(out: &mut Vec<u8>, value: Option<&[u8]>) -> bool {
+    let start = out.len();
+    let mut any = false;
+    if let Some(value) = value {
+        parse_addresses(&header::unfold(value), |a| {
+            if !any {
+                out.push(b'(');
+                any = true;
+            }
+            write_address(out, &a);
+        });
+    }
+    if any {
+        out.push(b')');
+    } else {
+        out.truncate(start);
+        out.extend_from_slice(b"NIL");
+    }
+    any
+}
+
+/// The header fields ENVELOPE reports, found in one walk over the header
+/// (the first of each name counts): a header of a million fields is walked
+/// once and not held as a list.
+#[derive(Debug, Default)]
+struct EnvelopeFields<'a> {
+    date: Option<&'a [u8]>,
+    subject: Option<&'a [u8]>,
+    from: Option<&'a [u8]>,
+    sender: Option<&'a [u8]>,
+    reply_to: Option<&'a [u8]>,
+    to: Option<&'a [u8]>,
+    cc: Option<&'a [u8]>,
+    bcc: Option<&'a [u8]>,
+    in_reply_to: Option<&'a [u8]>,
+    message_id: Option<&'a [u8]>,
+}
+
+impl<'a> EnvelopeFields<'a> {
+    fn of(header_bytes: &'a [u8]) -> EnvelopeFields<'a> {
+        let mut found = EnvelopeFields::default();
+        for f in header::fields(header_bytes) {
+            let name = f.name;
+            let slot = if name.eq_ignore_ascii_case(b"date") {
+                &mut found.date
+            } else if name.eq_ignore_ascii_case(b"subject") {
+                &mut found.subject
+            } else if name.eq_ignore_ascii_case(b"from") {
+                &mut found.from
+            } else if name.eq_ignore_ascii_case(b"sender") {
+                &mut found.sender
+            } else if name.eq_ignore_ascii_case(b"reply-to") {
+                &mut found.reply_to
+            } else if name.eq_ignore_ascii_case(b"to") {
+                &mut found.to
+            } else if name.eq_ignore_ascii_case(b"cc") {
+                &mut found.cc
+            } else if name.eq_ignore_ascii_case(b"bcc") {
+                &mut found.bcc
+            } else if name.eq_ignore_ascii_case(b"in-reply-to") {
+                &mut found.in_reply_to
+            } else if name.eq_ignore_ascii_case(b"message-id") {
+                &mut found.message_id
+            } else {
+                continue;
+            };
+            slot.get_or_insert(f.value);
+        }
+        found
+    }
 }
 
 /// Appends `(date subject from sender reply-to to cc bcc in-reply-to message-id)`
 /// for the header block `header`.
 pub(crate) fn write_envelope(out: &mut Vec<u8>, header: &[u8]) {
-    let fields: Vec<header::Field> = header::fields(header).collect();
-    let first = |name: &[u8]| {
-        fields
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case(name))
-            .map(|f| header::unfold(f.value))
-    };
-    let addresses = |name: &[u8]| first(name).map(|v| parse_addresses(&v)).unwrap_or_default();
-
+    let f = EnvelopeFields::of(header);
+    let unfolded = |v: Option<&[u8]>| v.map(header::unfold);
     out.push(b'(');
-    push_nstring(out, first(b"date").as_deref());
+    push_nstring(out, unfolded(f.date).as_deref());
     out.push(b' ');
-    push_nstring(out, first(b"subject").as_deref());
-    let from = addresses(b"from");
-    let mut sender = addresses(b"sender");
-    if sender.is_empty() {
-        sender = from.clone();
-    }
-    let mut reply_to = addresses(b"reply-to");
-    if reply_to.is_empty() {
-        reply_to = from.clone();
-    }
-    for list in [
-        &from,
-        &sender,
-        &reply_to,
-        &addresses(b"to"),
-        &addresses(b"cc"),
-        &addresses(b"bcc"),
-    ] {
+    push_nstring(out, unfolded(f.subject).as_deref());
+    out.push(b' ');
+    let from_at = out.len();
+    write_addresses(out, f.from);
+    let from_end = out.len();
+    // Sender and Reply-To default to From when they hold no address.
+    for value in [f.sender, f.reply_to] {
         out.push(b' ');
-        write_addresses(out, list);
+        let at = out.len();
+        if !write_addresses(out, value) {
+            out.truncate(at);
+            out.extend_from_within(from_at..from_end);
+        }
+    }
+    for value in [f.to, f.cc, f.bcc] {
+        out.push(b' ');
+        write_addresses(out, value);
     }
     out.push(b' ');
-    push_nstring(out, first(b"in-reply-to").as_deref());
+    push_nstring(out, unfolded(f.in_reply_to).as_deref());
     out.push(b' ');
-    push_nstring(out, first(b"message-id").as_deref());
+    push_nstring(out, unfolded(f.message_id).as_deref());
     out.push(b')');
 }
 
@@ -350,7 +473,7 @@ mod tests {
 
     fn list(v: &str) -> String {
         let mut out = Vec::new();
-        write_addresses(&mut out, &parse_addresses(v.as_bytes()));
+        write_addresses(&mut out, Some(v.as_bytes()));
         String::from_utf8(out).unwrap()
     }
 
@@ -461,5 +584,18 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"(NIL NIL ((NIL NIL "a" "b")) ((NIL NIL "a" "b")) ((NIL NIL "c" "d")) NIL NIL NIL "<x@y>" NIL)"#
         );
+    }
+
+    #[test]
+    fn long_address_lists_are_written_whole() {
+        // Written as parsed, one address at a time: all of them, in order.
+        let mut v = String::from("a0@x.test");
+        for i in 1..50_000 {
+            v.push_str(&format!(",\r\n a{i}@x.test"));
+        }
+        let out = list(&v);
+        assert_eq!(out.matches("\"x.test\")").count(), 50_000);
+        assert!(out.starts_with(r#"((NIL NIL "a0" "x.test")(NIL NIL "a1" "x.test")"#));
+        assert!(out.ends_with(r#"(NIL NIL "a49999" "x.test"))"#));
     }
 }
