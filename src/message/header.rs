@@ -105,6 +105,11 @@ pub(crate) fn fields(header: &[u8]) -> Fields<'_> {
     Fields { header, pos: 0 }
 }
 
+/// The field that starts at `start` (a [`Field::start`]), read again.
+pub(crate) fn field_at(header: &[u8], start: usize) -> Option<Field<'_>> {
+    Fields { header, pos: start }.next()
+}
+
 /// Does `line` begin a header field (`name:` with a printable name)?
 pub(crate) fn starts_with_field(line: &[u8]) -> bool {
     memchr::memchr(b':', line).is_some_and(|c| {
@@ -203,10 +208,11 @@ mod tests {
     }
 
     #[test]
-    fn fields_know_where_they_start() {
+    fn fields_are_found_again_where_they_start() {
         let end = header_end(H, 0, H.len());
         for f in fields(&H[..end]) {
             assert_eq!(&H[f.start..f.start + f.raw.len()], f.raw);
+            assert_eq!(field_at(&H[..end], f.start), Some(f));
         }
         // Walked lazily: the first field of a huge header costs one line.
         let mut huge = b"A: 1\r\n".to_vec();

@@ -8,7 +8,7 @@ use super::Message;
 use super::decode;
 use super::header;
 use super::mime::{self, Part, PartKind};
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell, RefCell};
 
 /// A SEARCH string, case-folded once for all the messages it is matched against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,45 +30,53 @@ impl Needle {
 /// shared by every key of the search: a search with hundreds of BODY or TEXT
 /// keys costs one decoding of the message, and a message that a flag key has
 /// already decided is never decoded. It lives for one message, so what it
-/// holds is bounded by that message's decoded text.
+/// holds is bounded by that message's decoded text, plus 12 bytes a header
+/// field: a header of millions of fields is not millions of anything larger.
 pub struct SearchText<'m> {
     msg: &'m Message<'m>,
-    fields: OnceCell<Vec<FoldedField<'m>>>,
+    fields: OnceCell<Vec<FieldSlot>>,
+    /// The folded lines of the fields decoded so far, back to back.
+    folded: RefCell<String>,
     parts: OnceCell<Vec<TextPart<'m>>>,
 }
 
-struct FoldedField<'m> {
-    name: &'m [u8],
-    value: &'m [u8],
-    /// `name: decoded value`, folded, and the byte offset of the value in it.
-    line: OnceCell<(String, usize)>,
+/// One header field: where it starts in the header (it is read again from
+/// there when needed), and where its folded line `name: decoded value` lies
+/// in [`SearchText::folded`] once decoded. Offsets are u32 to keep a slot
+/// small: fields past 4 GiB of header are not searched, and a line that
+/// would lie past 4 GiB of folded text is decoded again each time.
+struct FieldSlot {
+    start: u32,
+    line_at: Cell<u32>,
+    line_len: Cell<u32>,
 }
 
-impl FoldedField<'_> {
-    fn line(&self) -> &str {
-        &self.folded().0
-    }
+/// `line_at` of a field not decoded yet.
+const NOT_FOLDED: u32 = u32::MAX;
 
-    fn value(&self) -> &str {
-        let (line, at) = self.folded();
-        line.get(*at..).unwrap_or_default()
+impl FieldSlot {
+    fn new(start: u32) -> FieldSlot {
+        FieldSlot {
+            start,
+            line_at: Cell::new(NOT_FOLDED),
+            line_len: Cell::new(0),
+        }
     }
+}
 
-    fn folded(&self) -> &(String, usize) {
-        self.line.get_or_init(|| {
-            #[cfg(test)]
-            decode_counts::FIELDS.with(|c| c.set(c.get() + 1));
-            // Folding the name and the value apart gives the same string as
-            // folding the whole line: the only context-dependent lowercase
-            // mapping (final sigma) looks across case-ignorable characters
-            // only, and the space after the colon is not one.
-            let mut line = String::from_utf8_lossy(self.name).to_lowercase();
-            line.push_str(": ");
-            let at = line.len();
-            line.push_str(&decode::decode_words(&header::unfold(self.value)).to_lowercase());
-            (line, at)
-        })
-    }
+/// `name: decoded value`, folded, and the byte offset of the value in it.
+fn fold_field(field: &header::Field<'_>) -> (String, usize) {
+    #[cfg(test)]
+    decode_counts::FIELDS.with(|c| c.set(c.get() + 1));
+    // Folding the name and the value apart gives the same string as
+    // folding the whole line: the only context-dependent lowercase
+    // mapping (final sigma) looks across case-ignorable characters
+    // only, and the space after the colon is not one.
+    let mut line = String::from_utf8_lossy(field.name).to_lowercase();
+    line.push_str(": ");
+    let at = line.len();
+    line.push_str(&decode::decode_words(&header::unfold(field.value)).to_lowercase());
+    (line, at)
 }
 
 struct TextPart<'m> {
@@ -120,6 +128,7 @@ impl<'m> SearchText<'m> {
         SearchText {
             msg,
             fields: OnceCell::new(),
+            folded: RefCell::new(String::new()),
             parts: OnceCell::new(),
         }
     }
@@ -129,16 +138,55 @@ impl<'m> SearchText<'m> {
         self.msg
     }
 
-    fn fields(&self) -> &[FoldedField<'m>] {
+    fn fields(&self) -> &[FieldSlot] {
         self.fields.get_or_init(|| {
-            header::fields(self.msg.header())
-                .map(|f| FoldedField {
-                    name: f.name,
-                    value: f.value,
-                    line: OnceCell::new(),
-                })
-                .collect()
+            let header = self.msg.header();
+            // Counted first, so that the list is allocated once, at its size.
+            let mut slots = Vec::with_capacity(header::fields(header).count());
+            for f in header::fields(header) {
+                match u32::try_from(f.start) {
+                    Ok(start) => slots.push(FieldSlot::new(start)),
+                    Err(_) => break,
+                }
+            }
+            slots
         })
+    }
+
+    /// The field a slot stands for, read again from the header.
+    fn field(&self, slot: &FieldSlot) -> Option<header::Field<'m>> {
+        header::field_at(self.msg.header(), slot.start as usize)
+    }
+
+    /// Calls `f` with the folded line of `field` (the field of `slot`) and
+    /// the offset of its value in it, decoding the field the first time.
+    fn with_line(
+        &self,
+        slot: &FieldSlot,
+        field: &header::Field<'_>,
+        f: impl FnOnce(&str, usize) -> bool,
+    ) -> bool {
+        if slot.line_at.get() != NOT_FOLDED {
+            let at = slot.line_at.get() as usize;
+            let folded = self.folded.borrow();
+            if let Some(line) = folded.get(at..at + slot.line_len.get() as usize) {
+                // Names are printable ASCII, which folds to as many bytes.
+                return f(line, field.name.len() + 2);
+            }
+        }
+        let (line, value_at) = fold_field(field);
+        let mut folded = self.folded.borrow_mut();
+        if let (Ok(at), Ok(len), Ok(_)) = (
+            u32::try_from(folded.len()),
+            u32::try_from(line.len()),
+            u32::try_from(folded.len() + line.len()),
+        ) {
+            folded.push_str(&line);
+            slot.line_at.set(at);
+            slot.line_len.set(len);
+        }
+        drop(folded);
+        f(&line, value_at)
     }
 
     fn parts(&self) -> &[TextPart<'m>] {
@@ -152,10 +200,23 @@ impl<'m> SearchText<'m> {
     /// Does the header field `name` contain `needle`? Encoded words are
     /// decoded first. An empty needle matches if the field exists.
     pub fn header_contains(&self, name: &[u8], needle: &Needle) -> bool {
-        self.fields()
-            .iter()
-            .filter(|f| f.name.eq_ignore_ascii_case(name))
-            .any(|f| needle.0.is_empty() || needle.found_in(f.value()))
+        let header = self.msg.header();
+        self.fields().iter().any(|slot| {
+            // A field called `name` starts with it: most fields are passed
+            // over on that, without being read again.
+            let start = slot.start as usize;
+            let named = header
+                .get(start..start + name.len())
+                .is_some_and(|b| b.eq_ignore_ascii_case(name));
+            named
+                && self.field(slot).is_some_and(|field| {
+                    field.name.eq_ignore_ascii_case(name)
+                        && (needle.0.is_empty()
+                            || self.with_line(slot, &field, |line, at| {
+                                needle.found_in(line.get(at..).unwrap_or_default())
+                            }))
+                })
+        })
     }
 
     /// Does the body (every text part, transfer- and charset-decoded)
@@ -167,7 +228,11 @@ impl<'m> SearchText<'m> {
     /// TEXT key: the header (any field, name or decoded value) or the body.
     pub fn text_contains(&self, needle: &Needle) -> bool {
         needle.0.is_empty()
-            || self.fields().iter().any(|f| needle.found_in(f.line()))
+            || self.fields().iter().any(|slot| {
+                self.field(slot).is_some_and(|field| {
+                    self.with_line(slot, &field, |line, _| needle.found_in(line))
+                })
+            })
             || self.body_contains(needle)
     }
 }
@@ -280,5 +345,30 @@ mod tests {
             Ok("é".to_owned())
         );
         assert_eq!(decode_search_string(Some("x-nonsense"), b"a"), Err(()));
+    }
+
+    #[test]
+    fn many_fields_are_searched_and_each_decoded_once() {
+        let mut m = Vec::new();
+        for i in 0..20_000 {
+            m.extend_from_slice(format!("X-Filler: {i}\r\n").as_bytes());
+        }
+        m.extend_from_slice(b"Subject : =?utf-8?q?caf=C3=A9?=\r\n\r\nbody\r\n");
+        let msg = Message::parse(&m);
+        let text = SearchText::new(&msg);
+        let decoded = || decode_counts::FIELDS.with(|c| c.get());
+        decode_counts::FIELDS.with(|c| c.set(0));
+        // A header key decodes only the fields of its name.
+        assert!(text.header_contains(b"subject", &Needle::new("CAFÉ")));
+        assert_eq!(decoded(), 1);
+        assert!(text.header_contains(b"X-FILLER", &Needle::new("19999")));
+        assert!(!text.header_contains(b"x-filler", &Needle::new("20000")));
+        assert!(!text.header_contains(b"x-fille", &Needle::new("")));
+        assert_eq!(decoded(), 20_001);
+        // TEXT reuses them all.
+        assert!(text.text_contains(&Needle::new("x-filler: 12345")));
+        assert!(text.text_contains(&Needle::new("subject: café")));
+        assert!(!text.text_contains(&Needle::new("nowhere")));
+        assert_eq!(decoded(), 20_001);
     }
 }
