@@ -5,7 +5,8 @@
 //! Parsing never fails: a bad Content-Type is text/plain, a multipart whose
 //! boundary never appears holds its whole body as one part, and nesting
 //! deeper than [`MAX_DEPTH`] is left unparsed so hostile mail cannot exhaust
-//! the stack.
+//! the stack. Past [`MAX_PARTS`] parts no more boundaries are looked for, so
+//! hostile mail cannot make the tree many times larger than itself.
 
 use std::ops::Range;
 
@@ -14,6 +15,15 @@ use super::header;
 
 /// Parts nested deeper than this are treated as opaque leaves.
 pub(crate) const MAX_DEPTH: usize = 50;
+
+/// Most parts one message is parsed into, below its top level. A part costs
+/// about 300 bytes of tree, and `--b` CRLF CRLF is a part in 7 octets: an
+/// 11 MB message of empty parts would have needed more than the session's
+/// whole address space (MDIMAP_LIMIT_MEMORY, 512 MiB). 10,000 is Dovecot's
+/// limit too (`MESSAGE_PARSER_DEFAULT_MAX_TOTAL_MIME_PARTS`, since
+/// CVE-2020-12100). The text past the last part found stays in that part,
+/// so SEARCH BODY still sees it; BODYSTRUCTURE describes 10,000 parts.
+pub(crate) const MAX_PARTS: usize = 10_000;
 
 /// MIME parameters in order: (name, value).
 pub(crate) type Params = Vec<(Vec<u8>, Vec<u8>)>;
@@ -394,8 +404,22 @@ pub(crate) fn parse_part(
     default: &ContentType,
     depth: usize,
 ) -> Part {
+    let mut budget = MAX_PARTS;
+    parse_part_within(data, start, end, default, depth, &mut budget)
+}
+
+/// [`parse_part`], making at most `budget` parts below this one (and
+/// taking those it makes from it).
+fn parse_part_within(
+    data: &[u8],
+    start: usize,
+    end: usize,
+    default: &ContentType,
+    depth: usize,
+    budget: &mut usize,
+) -> Part {
     let body_start = header::header_end(data, start, end);
-    parse_entity(data, start, body_start, end, default, depth)
+    parse_entity(data, start, body_start, end, default, depth, budget)
 }
 
 /// Builds the part whose header is `data[start..body_start]` and body runs to `end`.
@@ -406,22 +430,27 @@ fn parse_entity(
     end: usize,
     default: &ContentType,
     depth: usize,
+    budget: &mut usize,
 ) -> Part {
     let header_range = start..body_start;
     let content = header::first_value(slice(data, &header_range), b"content-type")
         .and_then(|v| parse_content_type(&v))
         .unwrap_or_else(|| default.clone());
-    let kind = if depth >= MAX_DEPTH {
+    let kind = if depth >= MAX_DEPTH || *budget == 0 {
         PartKind::Single
     } else if content.is_multipart() {
-        PartKind::Multipart(parse_multipart(data, body_start, end, &content, depth))
+        PartKind::Multipart(parse_multipart(
+            data, body_start, end, &content, depth, budget,
+        ))
     } else if content.is_message() {
-        PartKind::Message(Box::new(parse_part(
+        *budget -= 1;
+        PartKind::Message(Box::new(parse_part_within(
             data,
             body_start,
             end,
             &ContentType::text_plain(),
             depth + 1,
+            budget,
         )))
     } else {
         PartKind::Single
@@ -457,12 +486,14 @@ fn before_line_end(data: &[u8], pos: usize, floor: usize) -> usize {
     cut.max(floor)
 }
 
+/// The parts of a multipart body; `budget` is at least 1.
 fn parse_multipart(
     data: &[u8],
     start: usize,
     end: usize,
     content: &ContentType,
     depth: usize,
+    budget: &mut usize,
 ) -> Vec<Part> {
     let child_default = if content.subtype.eq_ignore_ascii_case(b"digest") {
         ContentType::message_rfc822()
@@ -475,7 +506,8 @@ fn parse_multipart(
     let mut close_at: Option<usize> = None;
     if let Some(boundary) = boundary {
         let mut pos = start;
-        while pos < end {
+        // At the budget the search stops: the last part keeps the rest.
+        while pos < end && delims.len() < *budget {
             let next = header::line_end(data, pos, end);
             match delimiter(slice(data, &(pos..next)), boundary) {
                 Some(true) => {
@@ -489,6 +521,7 @@ fn parse_multipart(
         }
     }
     if delims.is_empty() {
+        *budget -= 1;
         let whole = Part {
             header: start..start,
             body: start..end,
@@ -497,6 +530,8 @@ fn parse_multipart(
         };
         return vec![whole];
     }
+    // This level's parts are taken from the budget before their children.
+    *budget -= delims.len();
     let mut parts = Vec::with_capacity(delims.len());
     for (i, &(_, part_start)) in delims.iter().enumerate() {
         let part_end = match delims.get(i + 1).map(|d| d.0).or(close_at) {
@@ -510,7 +545,14 @@ fn parse_multipart(
             &(part_start..header::line_end(data, part_start, part_end)),
         );
         let part = if header::starts_with_field(first_line) || first_line.trim_ascii().is_empty() {
-            parse_part(data, part_start, part_end, &child_default, depth + 1)
+            parse_part_within(
+                data,
+                part_start,
+                part_end,
+                &child_default,
+                depth + 1,
+                budget,
+            )
         } else {
             parse_entity(
                 data,
@@ -519,6 +561,7 @@ fn parse_multipart(
                 part_end,
                 &child_default,
                 depth + 1,
+                budget,
             )
         };
         parts.push(part);
@@ -675,5 +718,52 @@ mod tests {
             depth += 1;
         }
         assert_eq!(depth, MAX_DEPTH);
+    }
+
+    /// Counts the parts below `part`.
+    fn count_parts(part: &Part) -> usize {
+        match &part.kind {
+            PartKind::Single => 0,
+            PartKind::Message(inner) => 1 + count_parts(inner),
+            PartKind::Multipart(children) => {
+                children.len() + children.iter().map(count_parts).sum::<usize>()
+            }
+        }
+    }
+
+    #[test]
+    fn part_count_is_bounded() {
+        // 100,000 empty parts in 700 KB: the tree stops at MAX_PARTS, and
+        // the last part holds the rest of the body.
+        let mut m = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+        for _ in 0..100_000 {
+            m.extend_from_slice(b"--b\r\n\r\n");
+        }
+        m.extend_from_slice(b"--b--\r\n");
+        let part = parse_part(&m, 0, m.len(), &ContentType::text_plain(), 0);
+        let PartKind::Multipart(children) = &part.kind else {
+            panic!("not multipart")
+        };
+        assert_eq!(children.len(), MAX_PARTS);
+        assert_eq!(count_parts(&part), MAX_PARTS);
+        let last = &children[MAX_PARTS - 1];
+        assert_eq!(last.body.end, m.len(), "the last part keeps the rest");
+        assert!(slice(&m, &last.body).ends_with(b"--b\r\n\r\n--b--\r\n"));
+
+        // Nested: the budget is shared by every level, message/rfc822 included.
+        let mut m = b"Content-Type: multipart/mixed; boundary=o\r\n\r\n".to_vec();
+        for _ in 0..30 {
+            m.extend_from_slice(b"--o\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n");
+            for _ in 0..1_000 {
+                m.extend_from_slice(b"--i\r\n\r\nx\r\n");
+            }
+            m.extend_from_slice(b"--i--\r\n");
+        }
+        m.extend_from_slice(b"--o--\r\n");
+        let part = parse_part(&m, 0, m.len(), &ContentType::text_plain(), 0);
+        assert_eq!(count_parts(&part), MAX_PARTS);
+        // Below the budget nothing changes.
+        let part = parse_part(RFC2046, 0, RFC2046.len(), &ContentType::text_plain(), 0);
+        assert_eq!(count_parts(&part), 2);
     }
 }
