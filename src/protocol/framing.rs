@@ -17,6 +17,14 @@ const CHUNK: usize = 16 * 1024;
 /// The continuation request that lets a client send a synchronizing literal.
 const CONTINUATION: &[u8] = b"+ Ready for literal data\r\n";
 
+/// Most literals in one command. Each costs two fragments (its line and its
+/// octets) of about 100 bytes of bookkeeping whatever its size, so without
+/// a count a command of 64 MB in one-octet literals (`{1+}` CRLF `x`, eight
+/// octets apiece) took over 500 MB and ended the session at its memory
+/// limit. No command needs more: SEARCH has at most 1,000 keys of at most
+/// two strings each. Past it the command is refused as too large.
+const MAX_LITERALS: usize = 10_000;
+
 /// One piece of a command: a line without its CRLF, or a literal's octets,
 /// in memory or (past the spool threshold) in a file.
 #[derive(Debug, PartialEq)]
@@ -224,6 +232,10 @@ impl<R: Read> CommandReader<R> {
                 }
                 return Ok(fragments);
             };
+            if fragments.len() / 2 >= MAX_LITERALS {
+                let error = FrameError::LineTooLong { tag: tag.clone() };
+                return Err(self.reject_literal(literal, error));
+            }
             let size = literal.size;
             let fits = size <= self.limits.max_literal as u64
                 && total.saturating_add(size) <= self.limits.max_command as u64;
@@ -256,9 +268,10 @@ impl<R: Read> CommandReader<R> {
         }
     }
 
-    /// Handles a literal over the limits: a synchronizing one is never sent
-    /// by the client, a non-synchronizing one is already on its way and must
-    /// be skipped with the rest of its command to keep the stream in sync —
+    /// Handles a literal refused (over the limits, or one too many): a
+    /// synchronizing one is never sent by the client, a non-synchronizing
+    /// one is already on its way and must be skipped with the rest of its
+    /// command to keep the stream in sync, and then `error` is the answer —
     /// unless skipping it would mean reading more than a whole command's
     /// worth (`{4294967296+}`): then nothing more is read, and the error says
     /// the stream is out of sync.
@@ -276,24 +289,18 @@ impl<R: Read> CommandReader<R> {
                     Ok(false)
                 }
             });
-        match (skipped, error) {
-            (Err(e), _) => e,
-            (Ok(true), error) => error,
-            (
-                Ok(false),
-                FrameError::LiteralTooBig {
-                    tag,
-                    size,
-                    synchronizing,
-                    ..
+        match skipped {
+            Err(e) => e,
+            Ok(true) => error,
+            Ok(false) => FrameError::LiteralTooBig {
+                tag: match error {
+                    FrameError::LineTooLong { tag } | FrameError::LiteralTooBig { tag, .. } => tag,
+                    FrameError::Io(_) => None,
                 },
-            ) => FrameError::LiteralTooBig {
-                tag,
-                size,
-                synchronizing,
+                size: literal.size,
+                synchronizing: false,
                 in_sync: false,
             },
-            (Ok(false), other) => other,
         }
     }
 
@@ -914,6 +921,52 @@ mod tests {
             r.read_command(&mut io::sink()).unwrap(),
             vec![line("b NOOP")]
         );
+    }
+
+    #[test]
+    fn literal_count_limit() {
+        // One literal too many: a synchronizing one is refused before it is
+        // sent, and the next command is read as usual.
+        let many = |sync: &str| {
+            let mut input = b"a SEARCH".to_vec();
+            for _ in 0..MAX_LITERALS {
+                input.extend_from_slice(b" SUBJECT {1+}\r\nx");
+            }
+            input.extend_from_slice(format!(" SUBJECT {{1{sync}}}\r\n").as_bytes());
+            input
+        };
+        let mut input = many("");
+        input.extend_from_slice(b"b NOOP\r\n");
+        let mut r = reader(&input);
+        let mut cont = Vec::new();
+        match r.read_command(&mut cont) {
+            Err(FrameError::LineTooLong { tag: Some(t) }) => assert_eq!(t, b"a"),
+            other => panic!("{other:?}"),
+        }
+        assert!(cont.is_empty(), "no continuation for the refused literal");
+        assert_eq!(r.read_command(&mut cont).unwrap(), vec![line("b NOOP")]);
+
+        // A non-synchronizing one is skipped with the rest of its command.
+        let mut input = many("+");
+        input.extend_from_slice(b"x SUBJECT {2+}\r\nyz\r\nb NOOP\r\n");
+        let mut r = reader(&input);
+        assert!(matches!(
+            r.read_command(&mut io::sink()),
+            Err(FrameError::LineTooLong { .. })
+        ));
+        assert_eq!(
+            r.read_command(&mut io::sink()).unwrap(),
+            vec![line("b NOOP")]
+        );
+
+        // Up to the limit, every literal is read.
+        let mut input = b"a SEARCH".to_vec();
+        for _ in 0..MAX_LITERALS {
+            input.extend_from_slice(b" SUBJECT {1+}\r\nx");
+        }
+        input.extend_from_slice(b"\r\n");
+        let f = reader(&input).read_command(&mut io::sink()).unwrap();
+        assert_eq!(f.len(), 2 * MAX_LITERALS + 1);
     }
 
     #[test]
