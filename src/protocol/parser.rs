@@ -29,6 +29,10 @@ pub struct ParseError {
     /// A literal too large for its place (only an APPEND's message may be
     /// spooled to a file): answered with `[TOOBIG]`.
     pub too_big: bool,
+    /// Grammatical, but past a limit of this server (SEARCH nesting or key
+    /// count): answered with `[LIMIT]` (RFC 5530), so that a client can tell
+    /// it from a syntax error.
+    pub limit: bool,
 }
 
 impl std::fmt::Display for ParseError {
@@ -59,15 +63,17 @@ pub fn parse_command(mut fragments: Vec<Fragment>) -> Result<Command, ParseError
         pos: 0,
         search_keys: 0,
         too_big: false,
+        limit: false,
         message_at: None,
     };
     let tag = p.tag().map_err(|message| ParseError {
         tag: None,
         message,
         too_big: false,
+        limit: false,
     })?;
     let body = p.command_body();
-    let (too_big, message_at) = (p.too_big, p.message_at);
+    let (too_big, limit, message_at) = (p.too_big, p.limit, p.message_at);
     match body {
         Ok(mut body) => {
             if let (CommandBody::Append { message, .. }, Some(i)) = (&mut body, message_at) {
@@ -82,6 +88,7 @@ pub fn parse_command(mut fragments: Vec<Fragment>) -> Result<Command, ParseError
                             tag: Some(tag),
                             message: "Literal data missing".into(),
                             too_big: false,
+                            limit: false,
                         });
                     }
                 };
@@ -92,6 +99,7 @@ pub fn parse_command(mut fragments: Vec<Fragment>) -> Result<Command, ParseError
             tag: Some(tag),
             message,
             too_big,
+            limit,
         }),
     }
 }
@@ -106,6 +114,8 @@ struct Parser<'a> {
     search_keys: usize,
     /// A spooled literal stood where only a small one may.
     too_big: bool,
+    /// A SEARCH went past MAX_SEARCH_DEPTH or MAX_SEARCH_KEYS.
+    limit: bool,
     /// The fragment holding an APPEND's message, moved out after parsing.
     message_at: Option<usize>,
 }
@@ -830,10 +840,12 @@ impl<'a> Parser<'a> {
 
     fn search_key(&mut self, depth: usize) -> PResult<SearchKey> {
         if depth > MAX_SEARCH_DEPTH {
+            self.limit = true;
             return Err("Search criteria nested too deeply".into());
         }
         self.search_keys += 1;
         if self.search_keys > MAX_SEARCH_KEYS {
+            self.limit = true;
             return Err("Too many search criteria".into());
         }
         match self.peek() {
@@ -1669,10 +1681,13 @@ mod tests {
         assert!(parse(&ok).is_ok());
         let deep = format!("a SEARCH {}ALL", "NOT ".repeat(150));
         assert_eq!(err(&deep).message, "Search criteria nested too deeply");
+        assert!(err(&deep).limit && !err(&deep).too_big);
+        assert!(!err("a SEARCH FOO").limit, "a syntax error is no limit");
         let deep = format!("a SEARCH {}ALL{}", "(".repeat(200), ")".repeat(200));
         assert_eq!(err(&deep).message, "Search criteria nested too deeply");
         let many = format!("a SEARCH {}", vec!["SEEN"; 1001].join(" "));
         assert_eq!(err(&many).message, "Too many search criteria");
+        assert!(err(&many).limit);
         let enough = format!("a SEARCH {}", vec!["SEEN"; 1000].join(" "));
         assert!(parse(&enough).is_ok());
     }

@@ -247,9 +247,16 @@ pub fn for_frame_error(e: &FrameError) -> Option<(String, Completion)> {
     }
 }
 
-/// The answer to a command that was framed but not understood.
+/// The answer to a command that was framed but not understood, or that
+/// went past a limit of the grammar's (`[TOOBIG]`, `[LIMIT]`).
 pub fn for_parse_error(e: &ParseError) -> (String, Completion) {
-    let code = e.too_big.then_some(Code::TooBig);
+    let code = if e.too_big {
+        Some(Code::TooBig)
+    } else if e.limit {
+        Some(Code::Limit)
+    } else {
+        None
+    };
     (
         e.tag.clone().unwrap_or_else(|| "*".into()),
         Completion::new(Status::Bad, code, e.message.clone()),
@@ -315,5 +322,22 @@ mod tests {
         assert!(
             for_frame_error(&FrameError::Io(std::io::ErrorKind::UnexpectedEof.into())).is_none()
         );
+    }
+
+    #[test]
+    fn parse_errors_carry_their_code() {
+        let error = |too_big, limit| ParseError {
+            tag: Some("a".into()),
+            message: "Nope".into(),
+            too_big,
+            limit,
+        };
+        let answer = |e: ParseError| {
+            let (t, c) = for_parse_error(&e);
+            String::from_utf8(c.encode(&t)).unwrap()
+        };
+        assert_eq!(answer(error(false, false)), "a BAD Nope\r\n");
+        assert_eq!(answer(error(true, false)), "a BAD [TOOBIG] Nope\r\n");
+        assert_eq!(answer(error(false, true)), "a BAD [LIMIT] Nope\r\n");
     }
 }
