@@ -391,10 +391,12 @@ fn deeply_nested_parentheses() {
     );
 }
 
-/// 100,000 levels of SEARCH parentheses spread over 200,000 lines, each
-/// ended by a one-octet LITERAL+ string: no line is long, the whole command
-/// (3.5 MB) is under the command limit, and the server must still refuse it
-/// without recursing 100,000 deep.
+/// SEARCH parentheses spread over many lines, each ended by a one-octet
+/// LITERAL+ string, so that no line is long and the whole command is under
+/// the command size limit: 100,000 levels (200,000 literals, 3.5 MB) are
+/// refused by framing as too many literals (BAD [TOOBIG]); 4,000 levels
+/// (8,000 literals) are framed, and refused by the parser at its nesting
+/// limit (BAD [LIMIT]) without recursing 4,000 deep.
 #[test]
 fn nested_parentheses_across_literal_lines() {
     let r = rig("parens-lit", "");
@@ -402,26 +404,28 @@ fn nested_parentheses_across_literal_lines() {
     r.while_serving(|| {
         let mut c = r.session();
         let pid = r.pid_of(&c);
-        let depth = 100_000;
-        let mut text = String::from("SEARCH ");
-        for _ in 0..depth {
-            text.push_str("(SUBJECT {1+}\r\nx ");
+        for (depth, code) in [(100_000, "[TOOBIG]"), (4_000, "[LIMIT]")] {
+            let mut text = String::from("SEARCH ");
+            for _ in 0..depth {
+                text.push_str("(SUBJECT {1+}\r\nx ");
+            }
+            text.push_str("ALL");
+            for _ in 0..depth {
+                text.push_str(") SUBJECT {1+}\r\nx");
+            }
+            text.push(')');
+            let started = Instant::now();
+            let a = send_long(&mut c, "deep", &text);
+            eprintln!(
+                "  {depth} levels over literal lines: {} in {:?}",
+                a.tagged,
+                started.elapsed()
+            );
+            assert!(a.is_bad() && a.text().starts_with(code), "{a:#?}");
+            c.ok("NOOP");
         }
-        text.push_str("ALL");
-        for _ in 0..depth {
-            text.push_str(") SUBJECT {1+}\r\nx");
-        }
-        text.push(')');
-        let started = Instant::now();
-        let a = send_long(&mut c, "deep", &text);
-        eprintln!(
-            "  {depth} levels over literal lines: {a:?} in {:?}",
-            started.elapsed()
-        );
-        assert!(a.is_bad(), "{a:#?}");
-        c.ok("NOOP");
         c.ok("SEARCH SUBJECT one");
-        assert!(peak_mib(pid, "after 100,000 levels over literal lines") < 100);
+        assert!(peak_mib(pid, "after deep nesting over literal lines") < 100);
         c.ok("LOGOUT");
     });
 }
@@ -566,7 +570,7 @@ fn huge_sequence_sets() {
 // ---------------------------------------------------------------------------
 
 /// NOT NOT ... NOT, OR chains (nested left and right) and parentheses, just
-/// beyond the parser's limits (100 levels, 1,000 keys): BAD. Just within
+/// beyond the parser's limits (100 levels, 1,000 keys): BAD [LIMIT]. Just within
 /// them: the search runs, over messages whose text must be read, and gives
 /// the right answer.
 #[test]
@@ -647,7 +651,10 @@ fn deep_search_nesting() {
             }),
         ] {
             let a = c.cmd(&format!("SEARCH {criteria}"));
-            assert!(a.is_bad(), "{what}: {a:#?}");
+            assert!(
+                a.is_bad() && a.text().starts_with("[LIMIT]"),
+                "{what}: {a:#?}"
+            );
             assert!(a.untagged.is_empty(), "{what}: {a:#?}");
             c.ok("NOOP");
         }
@@ -754,6 +761,272 @@ fn ten_thousand_pipelined_commands() {
             }
         }
         assert!(peak_mib(pid, "after 40,000 pipelined commands") < 100);
+        c.ok("LOGOUT");
+    });
+}
+
+// ---------------------------------------------------------------------------
+// 6. Monster messages in the maildir
+// ---------------------------------------------------------------------------
+
+/// 100,000 MIME parts: part 1 is a multipart whose second part is a
+/// multipart of 100,000 small text parts (so BODY[1.2.3] is "part 3").
+fn many_parts_message(parts: usize) -> String {
+    let mut m = String::from(
+        "From: Mallory <mallory@example.org>\nTo: victim@example.net\nSubject: many parts\n\
+         Date: Mon, 7 Aug 2023 10:00:00 +0000\nMIME-Version: 1.0\n\
+         Content-Type: multipart/mixed; boundary=outer\n\n\
+         --outer\nContent-Type: multipart/mixed; boundary=mid\n\n\
+         --mid\nContent-Type: text/plain\n\nfirst\n\
+         --mid\nContent-Type: multipart/mixed; boundary=b\n\n",
+    );
+    for i in 1..=parts {
+        m.push_str(&format!("--b\nContent-Type: text/plain\n\npart {i}\n"));
+    }
+    m.push_str("--b--\n--mid--\n--outer--\n");
+    m
+}
+
+/// A million header fields before the Subject, then a short body.
+fn many_fields_message(fields: usize) -> String {
+    let mut m = String::from("From: Mallory <mallory@example.org>\nTo: victim@example.net\n");
+    for i in 0..fields {
+        m.push_str(&format!("X-Filler: {i}\n"));
+    }
+    m.push_str("Subject: needle in the haystack\n\nshort body\n");
+    m
+}
+
+/// One To: field folded over a million lines, an address on each.
+fn many_addresses_message(lines: usize) -> String {
+    let mut m =
+        String::from("From: Mallory <mallory@example.org>\nSubject: everyone\nTo: a0@example.net");
+    for i in 1..lines {
+        m.push_str(&format!(",\n a{i}@example.net"));
+    }
+    m.push_str("\n\nhello all\n");
+    m
+}
+
+/// What every monster message is asked, in a session of its own on the
+/// only message in INBOX. BODYSTRUCTURE comes first: it reads the whole
+/// message and records its header length in the cache, which the
+/// header-only FETCHes after it use (see
+/// `header_only_fetch_of_a_huge_uncached_header`).
+const MONSTER_COMMANDS: [&str; 11] = [
+    "FETCH 1 (BODYSTRUCTURE)",
+    "FETCH 1 (ENVELOPE)",
+    "FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+    "FETCH 1 (BODY.PEEK[1.2.3])",
+    "FETCH 1 (BODY.PEEK[1.2.3.MIME] BODY.PEEK[TEXT]<0.100> RFC822.SIZE BODY)",
+    "SEARCH HEADER X-Filler 999999",
+    "SEARCH HEADER Subject needle",
+    "SEARCH BODY \"part 99999\"",
+    "SEARCH TEXT a999999@example",
+    "SEARCH TEXT nowhere-to-be-found",
+    "SEARCH OR HEADER To a77 BODY nowhere",
+];
+
+/// Delivers `message` into INBOX's cur/, runs [`MONSTER_COMMANDS`] (each
+/// must succeed and pass `check`) while bystanders are served, and returns
+/// the session's peak resident set in MiB.
+fn examine_monster(
+    what: &str,
+    message: &str,
+    extra: &[String],
+    check: &dyn Fn(&str, &Response),
+) -> u64 {
+    let r = rig("monster", "");
+    eprintln!("  {what}: {} octets", message.len());
+    put_cur(&r.maildir, message, "");
+    r.while_serving(|| {
+        let mut c = r.session();
+        c.timeout = Duration::from_secs(600);
+        let pid = r.pid_of(&c);
+        let commands = MONSTER_COMMANDS.iter().map(|s| s.to_string());
+        for cmd in commands.chain(extra.iter().cloned()) {
+            let started = Instant::now();
+            let a = send_long(&mut c, "m", &cmd);
+            eprintln!(
+                "  {what}: {:.70}: {:?}, {} octets",
+                cmd,
+                started.elapsed(),
+                a.untagged.iter().map(String::len).sum::<usize>()
+            );
+            assert!(a.is_ok(), "{what}: {cmd:.70}: {}", a.tagged);
+            check(&cmd, &a);
+        }
+        let peak = peak_mib(pid, what);
+        c.ok("LOGOUT");
+        peak
+    })
+}
+
+/// How many body parts a BODYSTRUCTURE describes (each has a size and a
+/// transfer encoding: `"7bit" <n>`).
+fn described_parts(bodystructure: &str) -> usize {
+    bodystructure.matches("\"7bit\" ").count()
+}
+
+/// 100,000 MIME parts (4 MB): described up to the part limit (10,000, as
+/// Dovecot), BODY[1.2.3] found, and the text of the parts past the limit
+/// still searchable (it stays in the last part). Peak 45 MiB before the
+/// limit, 32 MiB with it.
+#[test]
+fn hundred_thousand_mime_parts() {
+    let peak = examine_monster(
+        "100,000 MIME parts",
+        &many_parts_message(100_000),
+        &[],
+        &|cmd, a| {
+            let text = a.untagged.join("\n");
+            match cmd {
+                "FETCH 1 (BODYSTRUCTURE)" => {
+                    assert!(
+                        text.starts_with("* 1 FETCH (BODYSTRUCTURE ((("),
+                        "{text:.300}"
+                    );
+                    let parts = described_parts(&text);
+                    eprintln!("  BODYSTRUCTURE describes {parts} parts");
+                    assert!((9_000..=10_000).contains(&parts), "{parts} parts described");
+                }
+                "FETCH 1 (BODY.PEEK[1.2.3])" => assert!(text.contains("part 3"), "{text:.300}"),
+                "SEARCH HEADER Subject needle" => assert_eq!(a.search(), Vec::<u32>::new()),
+                "SEARCH BODY \"part 99999\"" => assert_eq!(a.search(), vec![1]),
+                _ => {}
+            }
+        },
+    );
+    assert!(peak < 100, "100,000 parts: peak {peak} MiB");
+}
+
+/// A million empty MIME parts in 5 MB (`--b` LF LF each): without the part
+/// limit the tree took 60 times the message (330 MiB) and a 10 MB message
+/// of them ended the session at its memory limit.
+#[test]
+fn a_million_empty_mime_parts() {
+    let mut m = String::from("Subject: empty parts\nContent-Type: multipart/mixed; boundary=b\n\n");
+    m.push_str(&"--b\n\n".repeat(1_000_000));
+    m.push_str("--b--\n");
+    let peak = examine_monster("1,000,000 empty MIME parts", &m, &[], &|cmd, a| {
+        if cmd == "FETCH 1 (BODYSTRUCTURE)" {
+            let parts = described_parts(&a.untagged.join("\n"));
+            assert_eq!(parts, 10_000, "BODYSTRUCTURE stops at the part limit");
+        }
+    });
+    assert!(peak < 100, "1,000,000 empty parts: peak {peak} MiB");
+}
+
+/// A million header fields (17 MB) before the Subject: every field is
+/// still found (ENVELOPE, HEADER.FIELDS, SEARCH HEADER), and neither the
+/// header nor SEARCH's index of it is held as a list of large entries
+/// (peak 180 MiB before, 75 MiB now). HEADER.FIELDS with 9,000 names is
+/// matched by hashing, not by comparing each field with every name.
+#[test]
+fn a_million_header_fields() {
+    let mut names: Vec<String> = (0..9_000).map(|i| format!("N{i}")).collect();
+    names.push("SUBJECT".into());
+    let many_names = format!("FETCH 1 (BODY.PEEK[HEADER.FIELDS ({})])", names.join(" "));
+    assert!(many_names.len() < 65_000);
+    let peak = examine_monster(
+        "1,000,000 header fields",
+        &many_fields_message(1_000_000),
+        std::slice::from_ref(&many_names),
+        &|cmd, a| {
+            let text = a.untagged.join("\n");
+            match cmd {
+                "FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])" => {
+                    assert!(
+                        text.contains("Subject: needle in the haystack"),
+                        "{text:.300}"
+                    )
+                }
+                "FETCH 1 (ENVELOPE)" => {
+                    assert!(text.contains("\"needle in the haystack\""), "{text:.300}")
+                }
+                "SEARCH HEADER X-Filler 999999" => assert_eq!(a.search(), vec![1]),
+                "SEARCH HEADER Subject needle" => assert_eq!(a.search(), vec![1]),
+                "SEARCH TEXT nowhere-to-be-found" => assert_eq!(a.search(), Vec::<u32>::new()),
+                _ if cmd.len() > 1000 => assert!(
+                    text.contains("Subject: needle in the haystack") && !text.contains("X-Filler"),
+                    "{text:.300}"
+                ),
+                _ => {}
+            }
+        },
+    );
+    assert!(peak < 100, "1,000,000 fields: peak {peak} MiB");
+}
+
+/// One To: field of a million addresses on a million lines (22 MB): its
+/// ENVELOPE (33 MB of address list) is written as the addresses are parsed,
+/// one at a time. Before, the list was tokenized whole, 650 MiB, and the
+/// session died at its 512 MiB memory limit on every FETCH ENVELOPE.
+#[test]
+fn a_million_addresses_in_one_field() {
+    let peak = examine_monster(
+        "a To: of 1,000,000 lines",
+        &many_addresses_message(1_000_000),
+        &[],
+        &|cmd, a| {
+            let text = a.untagged.join("\n");
+            match cmd {
+                "FETCH 1 (ENVELOPE)" => {
+                    assert!(text.contains("\"everyone\""), "{text:.300}");
+                    assert!(
+                        text.contains("(NIL NIL \"a999999\" \"example.net\"))"),
+                        "{:.300}",
+                        &text[text.len() - 300..]
+                    );
+                    assert_eq!(text.matches("\"example.net\")").count(), 1_000_000);
+                }
+                "SEARCH TEXT a999999@example" => assert_eq!(a.search(), vec![1]),
+                "SEARCH OR HEADER To a77 BODY nowhere" => assert_eq!(a.search(), vec![1]),
+                _ => {}
+            }
+        },
+    );
+    // The message (twice: as read and in CRLF form), its unfolded To: and
+    // the 33 MB answer are all needed; the bound catches the tokens.
+    assert!(peak < 200, "1,000,000 addresses: peak {peak} MiB");
+}
+
+/// A header-only FETCH (ENVELOPE, as clients ask first) of a message whose
+/// header the cache does not know yet reads the header 8 KiB at a time and
+/// looks for its end from the start of what it has after every read: time
+/// quadratic in the header's size (300,000 fields: 31 s in a debug build,
+/// a million: minutes). The fix belongs to `session/fetch.rs`
+/// (`read_header` should go on looking from where the last look stopped).
+#[test]
+#[ignore = "read_header rescans the whole header after every 8 KiB; fix pending in src/session"]
+fn header_only_fetch_of_a_huge_uncached_header() {
+    let r = rig("header-first", "");
+    put_cur(&r.maildir, &many_fields_message(1_000_000), "");
+    let mut c = r.session();
+    c.timeout = Duration::from_secs(120);
+    let a = c.ok("FETCH 1 (ENVELOPE)");
+    assert!(a.contains("\"needle in the haystack\""));
+    c.ok("LOGOUT");
+}
+
+/// A command of a million one-octet LITERAL+ strings (16 MB, under the
+/// command size limit): refused as too large once it has more literals than
+/// any command needs, and skipped to its end, so the session goes on.
+/// Before, all two million fragments were held (130 MiB) and a 64 MB one
+/// ended the session at its memory limit.
+#[test]
+fn a_million_tiny_literals() {
+    let r = rig("tiny-literals", "");
+    deliver(&r.maildir, &message("one", "body"));
+    r.while_serving(|| {
+        let mut c = r.session();
+        let pid = r.pid_of(&c);
+        let text = format!("SEARCH{}", " SUBJECT {1+}\r\nx".repeat(1_000_000));
+        let a = send_long(&mut c, "lits", &text);
+        assert!(a.is_bad() && a.text().starts_with("[TOOBIG]"), "{a:#?}");
+        c.ok("NOOP");
+        assert_eq!(c.ok("SEARCH SUBJECT one").search(), vec![1]);
+        assert!(peak_mib(pid, "after a million tiny literals") < 100);
         c.ok("LOGOUT");
     });
 }
