@@ -955,7 +955,8 @@ fn a_million_header_fields() {
             }
         },
     );
-    assert!(peak < 100, "1,000,000 fields: peak {peak} MiB");
+    // The message twice (as read, and in CRLF form) is 35 MiB of it.
+    assert!(peak < 120, "1,000,000 fields: peak {peak} MiB");
 }
 
 /// One To: field of a million addresses on a million lines (22 MB): its
