@@ -1140,7 +1140,6 @@ fn slowloris_clients_are_closed_at_the_login_timeout() {
 /// message, as Dovecot's maildir sync does when a file seems lost), so the
 /// test waits for it.
 #[test]
-#[ignore = "maildir scan drops messages renamed during readdir; fix pending in src/maildir"]
 fn scan_racing_renames_keeps_uids() {
     let r = rig("scan-race", "");
     let n = 2_000;

@@ -219,6 +219,46 @@ fn reconcile(
     Ok((next, listed, changed))
 }
 
+/// readdir(3) may miss an entry that another process renames while it runs
+/// (a flag change by a session that takes no lock, as Courier's do not),
+/// and a message missing from the listing would lose its UID and come back
+/// under a new one. So before the database forgets a message, the
+/// directories are listed again: a renamed file turns up under its new name,
+/// a deleted one stays gone. `relist` lists them afresh; what it finds for
+/// a missing base name is added to `files` and returned.
+fn relist_missing(
+    db: &UidDb,
+    files: &mut Vec<String>,
+    relist: &mut dyn FnMut() -> Result<Vec<String>, StoreError>,
+) -> Result<Vec<String>, StoreError> {
+    let mut added = Vec::new();
+    // A file renamed again during the next listing too needs another look;
+    // three is far beyond what even a busy folder produces.
+    for _ in 0..3 {
+        let missing: FastSet<String> = {
+            let present: FastSet<&str> = files.iter().map(|f| basename_of(f)).collect();
+            db.entries
+                .iter()
+                .filter(|(_, base)| !present.contains(base.as_str()))
+                .map(|(_, base)| base.clone())
+                .collect()
+        };
+        if missing.is_empty() {
+            break;
+        }
+        let found: Vec<String> = relist()?
+            .into_iter()
+            .filter(|f| missing.contains(basename_of(f)))
+            .collect();
+        if found.is_empty() {
+            break;
+        }
+        files.extend(found.iter().cloned());
+        added.extend(found);
+    }
+    Ok(added)
+}
+
 fn remove_quietly(dir: &Dir, name: &str) {
     if let Err(e) = dir.remove_file(name)
         && e.kind() != io::ErrorKind::NotFound
@@ -324,7 +364,7 @@ impl Folder {
         let moved = move_new_to_cur(&dirs)?;
         let (db, listed) = {
             let _lock = DotLock::acquire(&dirs.tmp)?;
-            let cur = list_files(&dirs.cur)?;
+            let mut cur = list_files(&dirs.cur)?;
             let (db, fresh) = match uiddb::read(&dirs.top)? {
                 DbState::Valid(db) => (db, false),
                 DbState::Missing => {
@@ -339,6 +379,7 @@ impl Folder {
                 }
                 DbState::Corrupt => (UidDb::fresh(), true),
             };
+            relist_missing(&db, &mut cur, &mut || list_files(&dirs.cur))?;
             let (db, listed, changed) = reconcile(db, &cur, &FastSet::default())?;
             if changed || fresh {
                 uiddb::write(&dirs.top, &dirs.tmp, &db)?;
@@ -360,14 +401,23 @@ impl Folder {
         let dirs = self.dirs()?;
         let mut files = list_files(&dirs.cur)?;
         let new = list_files(&dirs.new)?;
-        let in_new: FastSet<String> = new.iter().cloned().collect();
+        let mut in_new: FastSet<String> = new.iter().cloned().collect();
         files.extend(new);
+        // Lists cur/ and new/ again, noting what is in new/.
+        let relist = |in_new: &mut FastSet<String>| -> Result<Vec<String>, StoreError> {
+            let mut again = list_files(&dirs.cur)?;
+            let new = list_files(&dirs.new)?;
+            in_new.extend(new.iter().cloned());
+            again.extend(new);
+            Ok(again)
+        };
         let (db, listed) = match DotLock::acquire(&dirs.tmp) {
             Ok(_lock) => {
                 let (db, fresh) = match uiddb::read(&dirs.top)? {
                     DbState::Valid(db) => (db, false),
                     DbState::Missing | DbState::Corrupt => (UidDb::fresh(), true),
                 };
+                relist_missing(&db, &mut files, &mut || relist(&mut in_new))?;
                 let (db, listed, changed) = reconcile(db, &files, &FastSet::default())?;
                 if (changed || fresh)
                     && let Err(e) = uiddb::write(&dirs.top, &dirs.tmp, &db)
@@ -390,6 +440,7 @@ impl Folder {
                     DbState::Valid(db) => db,
                     DbState::Missing | DbState::Corrupt => UidDb::fresh(),
                 };
+                relist_missing(&db, &mut files, &mut || relist(&mut in_new))?;
                 let (db, listed, _) = reconcile(db, &files, &FastSet::default())?;
                 (db, listed)
             }
