@@ -999,7 +999,6 @@ fn a_million_addresses_in_one_field() {
 /// a million: minutes). The fix belongs to `session/fetch.rs`
 /// (`read_header` should go on looking from where the last look stopped).
 #[test]
-#[ignore = "read_header rescans the whole header after every 8 KiB; fix pending in src/session"]
 fn header_only_fetch_of_a_huge_uncached_header() {
     let r = rig("header-first", "");
     put_cur(&r.maildir, &many_fields_message(1_000_000), "");

@@ -62,16 +62,23 @@ pub(super) fn read_header(
         return Ok(Some(data));
     }
     let mut f = f;
-    let mut chunk = [0u8; 8192];
+    let mut chunk = vec![0u8; 64 * 1024];
+    // Where the last, unfinished line of what was read begins: only from
+    // there can the empty line be found, so each byte is looked at once.
+    let mut line_start = 0;
     loop {
         let n = f.read(&mut chunk)?;
         if n == 0 {
             return Ok(Some(data));
         }
         data.extend_from_slice(&chunk[..n]);
-        if let Some(end) = header_end(&data) {
-            data.truncate(end);
+        let unsearched = data.get(line_start..).unwrap_or_default();
+        if let Some(end) = header_end(unsearched) {
+            data.truncate(line_start + end);
             return Ok(Some(data));
+        }
+        if let Some(lf) = memchr::memrchr(b'\n', unsearched) {
+            line_start += lf + 1;
         }
     }
 }

@@ -117,12 +117,12 @@ fn expunge_deleted(
     view: &mut SelectedView,
     uids: Option<&SequenceSet>,
 ) -> (Vec<u32>, Option<StoreError>) {
-    let star = view.max_uid();
+    let ranges = uids.map(|set| set.normalized(view.max_uid()));
     let victims: Vec<(u32, String)> = view
         .messages
         .iter()
         .filter(|m| m.flags.has(b'T') && !m.expunged)
-        .filter(|m| uids.is_none_or(|set| set.contains(m.uid, star)))
+        .filter(|m| ranges.as_ref().is_none_or(|r| r.contains(m.uid)))
         .map(|m| (m.uid, m.filename.clone()))
         .collect();
     let mut removed = Vec::new();

@@ -313,10 +313,11 @@ impl SelectedView {
     pub fn report_expunges(&mut self, out: &mut Vec<Vec<u8>>) {
         for i in (0..self.messages.len()).rev() {
             if self.messages[i].expunged {
-                self.messages.remove(i);
                 out.push(format!("{} EXPUNGE", i + 1).into_bytes());
             }
         }
+        // One pass, not one shift of the whole list per message.
+        self.messages.retain(|m| !m.expunged);
     }
 
     /// Removes messages this session expunged itself and reports them.
