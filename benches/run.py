@@ -33,7 +33,6 @@ import os
 import platform
 import random
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -65,7 +64,7 @@ TEXT_WORD = b"zanzibar"       # planted in ~1 % of bodies
 ABSENT_WORD = b"quizzaciously"  # in no message: every body is read to the end
 NEVER_OPENED = "Archive.2023"
 
-LITERAL = re.compile(rb"[~]?\{(\d+)\}\r\n")
+LITERAL = re.compile(rb"~?\{(\d+)\}\r\n")  # for the line-by-line path
 
 # (key, description, unit).  Units: "ms" (median over the repetitions, p99
 # beside it when there are enough), "MB/s", "msgs/s", "cmds/s", "MB".
@@ -100,7 +99,6 @@ STEPS = [
     ("hwm", "peak RSS of the main session (VmHWM before LOGOUT)", "MB"),
     ("stress", "imaptest stress, %d clients, %d s: commands/s", "cmds/s"),
 ]
-HIGHER_IS_BETTER = {"MB/s", "msgs/s", "cmds/s"}
 
 
 class Failed(Exception):
@@ -771,7 +769,7 @@ class Recorder:
     def __init__(self):
         self.steps = {}
 
-    def timed(self, key, conn_or_pid, fn, info=None):
+    def timed(self, key, conn_or_pid, fn):
         pid = conn_or_pid if isinstance(conn_or_pid, int) else conn_or_pid.session_pid()
         s0 = cpu_seconds(pid)
         c0 = time.process_time()
@@ -1109,7 +1107,7 @@ def parse_imaptest(text, secs):
 # Report
 # ---------------------------------------------------------------------------
 
-def fmt(v, unit=None):
+def fmt(v):
     if v is None or v != v:
         return "-"
     if v >= 100:
