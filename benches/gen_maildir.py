@@ -5,7 +5,11 @@ The store looks like a long-lived mailbox delivered by an MTA and read by a
 client for years:
 
 * INBOX holds N messages, a few folders (Sent, Drafts, Trash, Archive.2023,
-  Lists.rust) hold a few percent of N each.
+  Lists.rust) hold a few percent of N each, and more small folders bring the
+  count of folders besides INBOX to --folders (default 200): Archive.<year>,
+  Lists.*, Projects.* (some with a third level), Clients.*, one non-ASCII
+  name (modified UTF-7 on disk), a few empty; about N/5000 messages each on
+  average (log-uniform, 0.1x-10x).
 * Sizes: most messages 2-20 KB of text; about 2.5 % carry base64 attachments
   that bring them to 100 KB - 2 MB (log-uniform).
 * Structure: text/plain (7bit, 8bit UTF-8 or quoted-printable),
@@ -364,11 +368,37 @@ def write_folder(gen, path, folder, count, start, end, new_count):
     return total
 
 
+def extra_folders(count, n, rng):
+    """(name, messages) of `count` small folders, Maildir++ names without the dot.
+
+    Drawn from their own generator so that the INBOX and the fixed folders
+    stay byte-identical whatever --folders is."""
+    out = []
+    groups = ["Lists", "Projects", "Clients"]
+    for i in range(max(0, count)):
+        if i < 13:
+            name = "Archive.%d" % (2010 + i)
+        elif i == 13:
+            name = "Re&AOc-us"  # "Reçus" in modified UTF-7, as clients create it
+        else:
+            group = groups[i % len(groups)]
+            name = "%s.%s%03d" % (group, group[0].lower(), i)
+            if group == "Projects" and i % 4 == 0:
+                name += ".Notes"
+        messages = int(n / 5000 * (10 ** rng.uniform(-1, 1)))
+        if i % 25 == 24:
+            messages = 0
+        out.append((name, messages))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dest", help="maildir to create (must not exist)")
     ap.add_argument("--messages", type=int, default=10_000, help="messages in INBOX")
     ap.add_argument("--seed", type=int, default=1, help="random seed")
+    ap.add_argument("--folders", type=int, default=200,
+                    help="folders besides INBOX (at least the 5 fixed ones)")
     ap.add_argument("--new", type=int, default=20,
                     help="INBOX messages left in new/ (fresh deliveries)")
     args = ap.parse_args()
@@ -386,6 +416,11 @@ def main():
     for name, count in folders:
         total += write_folder(gen, os.path.join(args.dest, "." + name), name, count,
                               START_EPOCH, end, 0)
+    extra = extra_folders(args.folders - len(folders), n, random.Random(args.seed + 1))
+    for name, count in extra:
+        total += write_folder(gen, os.path.join(args.dest, "." + name), name, count,
+                              START_EPOCH, end, 0)
+    folders += extra
     with open(os.path.join(args.dest, "courierimapsubscribed"), "w") as f:
         f.write("".join("INBOX.%s\n" % name for name, _ in folders))
     msgs = n + sum(c for _, c in folders)
