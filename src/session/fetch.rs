@@ -190,7 +190,7 @@ impl Session<'_> {
         let wants_header = items.iter().any(|i| need_of(i) == Need::Header);
         let wants_size = items.iter().any(|i| need_of(i) == Need::Size);
         let wants_full = items.iter().any(|i| need_of(i) == Need::Full);
-        let marks_seen = !view.read_only && items.iter().any(sets_seen);
+        let marks_seen = !view.read_only && view.rights.has(b's') && items.iter().any(sets_seen);
         let mut items: Vec<FetchItem> = items.to_vec();
         if uid && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
