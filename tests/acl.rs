@@ -191,6 +191,10 @@ fn files_are_courier_s() {
     assert_eq!(file(&m, "courierimaphieracl/P"), None);
     assert_eq!(file(&m, "courierimaphieracl/R").as_deref(), Some(kept));
     assert_eq!(file(&m, ".R.Q/courierimapacl").as_deref(), Some(DEFAULT));
+    // Names that are nothing leave nothing behind.
+    c.no("DELETE INBOX.Nothing");
+    c.no("RENAME INBOX.Nothing INBOX.Else");
+    assert_eq!(file(&m, "courierimaphieracl/Nothing"), None);
     // Nothing is left in tmp/.
     assert_eq!(files(&m.join("tmp")), Vec::<String>::new());
 }

@@ -18,7 +18,7 @@
 //! the flags the rights allow; FETCH sets `\Seen` only with `s`; EXPUNGE `e` (CLOSE then
 //! expunges nothing); GETACL, SETACL and DELETEACL `a`; LISTRIGHTS and MYRIGHTS any of
 //! `l r i c x e a`. MOVE, which Courier lacks, needs `i` on the target and `t` and `e` on
-//! the source (RFC 6851 §4.4). A mailbox with none of `i e s w t` is selected read-only.
+//! the source (RFC 6851 §4). A mailbox with none of `i e s w t` is selected read-only.
 
 use super::flags::FlagChange;
 use super::names::to_wire;

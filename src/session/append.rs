@@ -8,6 +8,7 @@ use std::io::{BufReader, Read};
 
 use super::{Completion, Session, store_error};
 use crate::maildir::StoreError;
+use crate::maildir::acl::right;
 use crate::message::ToLf;
 use crate::protocol::command::MessageData;
 use crate::protocol::response::Code;
@@ -39,7 +40,7 @@ impl Session<'_> {
             }
             Err(e) => return store_error(&e),
         };
-        match self.require(&name, b'i', "APPEND") {
+        match self.require(&name, right::INSERT, "APPEND") {
             Ok(rights) => super::acl::permit_append(&mut change, &rights),
             Err(d) => return d,
         }

@@ -3,6 +3,7 @@
 //! place or none.
 
 use super::{Completion, Session, store_error};
+use crate::maildir::acl::right;
 use crate::maildir::{InfoFlags, StoreError};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::{SequenceSet, compact};
@@ -30,14 +31,15 @@ impl Session<'_> {
             }
             Err(e) => return store_error(&e),
         };
-        let target_rights = match self.require(&name, b'i', verb) {
+        let target_rights = match self.require(&name, right::INSERT, verb) {
             Ok(r) => r,
             Err(d) => return d,
         };
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        if is_move && !(view.rights.has(b't') && view.rights.has(b'e')) {
+        if is_move && !(view.rights.has(right::DELETE_MESSAGES) && view.rights.has(right::EXPUNGE))
+        {
             return super::acl::denied("MOVE", "current mailbox", "te");
         }
         if is_move && view.read_only {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::names::{fold_inbox, from_wire, pattern_is_reasonable, pattern_matches, to_wire};
 use super::{Completion, Session, store_error};
+use crate::maildir::acl::right;
 use crate::protocol::command::StatusItem;
 use crate::protocol::encode::push_string_utf8;
 
@@ -64,9 +65,10 @@ impl Session<'_> {
         if name == self.settings.trash {
             return Completion::no_code(Code::Cannot, "The trash folder cannot be deleted.");
         }
-        if self.node_exists(&name)
-            && let Err(d) = self.require(&name, b'x', "DELETE")
-        {
+        // A name that is nothing has no rights to check (and looking would
+        // leave an inherited list behind).
+        let exists = self.node_exists(&name);
+        if exists && let Err(d) = self.require(&name, right::DELETE_FOLDER, "DELETE") {
             return d;
         }
         if self
@@ -76,7 +78,11 @@ impl Session<'_> {
         {
             self.selected = None;
         }
-        let acl = self.acl_before_delete(&name);
+        let acl = if exists {
+            self.acl_before_delete(&name)
+        } else {
+            None
+        };
         match self.store.delete_folder(&name) {
             Ok(()) => {
                 self.keep_deleted_acl(&name, acl);
@@ -92,7 +98,7 @@ impl Session<'_> {
             (Err(d), _) | (_, Err(d)) => return d,
         };
         if self.node_exists(&from)
-            && let Err(d) = self.require(&from, b'x', "RENAME")
+            && let Err(d) = self.require(&from, right::DELETE_FOLDER, "RENAME")
         {
             return d;
         }
@@ -245,7 +251,7 @@ impl Session<'_> {
             Ok(f) => f,
             Err(e) => return store_error(&e),
         };
-        if let Err(d) = self.require(&name, b'r', "STATUS") {
+        if let Err(d) = self.require(&name, right::READ, "STATUS") {
             return d;
         }
         let st = match folder.status() {

@@ -4,6 +4,7 @@
 use super::acl;
 use super::view::{Announce, SelectedView};
 use super::{Completion, Session, store_error};
+use crate::maildir::acl::right;
 use crate::maildir::{InfoFlags, StoreError};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
@@ -23,7 +24,7 @@ impl Session<'_> {
             Err(e) => return store_error(&e),
         };
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
-        let rights = match self.require(&name, b'r', verb) {
+        let rights = match self.require(&name, right::READ, verb) {
             Ok(r) => r,
             Err(d) => return d,
         };
@@ -70,7 +71,7 @@ impl Session<'_> {
         // the expunge right (Courier's way).
         if let Some(view) = self.selected.as_mut()
             && !view.read_only
-            && view.rights.has(b'e')
+            && view.rights.has(right::EXPUNGE)
         {
             // What is \Deleted on disk now, whoever set it (RFC 3501 §6.4.2).
             let mut discard = Vec::new();
@@ -101,7 +102,7 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        if !view.rights.has(b'e') {
+        if !view.rights.has(right::EXPUNGE) {
             return acl::denied("EXPUNGE", "current mailbox", "e");
         }
         if view.read_only {

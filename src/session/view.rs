@@ -7,6 +7,7 @@
 //! else keeps its sequence number until a command that allows EXPUNGE
 //! responses runs, and EXISTS never shrinks except through reported EXPUNGEs.
 
+use crate::maildir::acl::right;
 use crate::maildir::fast::{FastMap, FastSet};
 use std::time::{Duration, SystemTime};
 
@@ -194,14 +195,14 @@ impl SelectedView {
         if self.read_only {
             return b"()".to_vec();
         }
-        let write = self.rights.has(b'w');
+        let write = self.rights.has(right::WRITE);
         let mut names: Vec<&[u8]> = Vec::new();
         for (name, needed) in [
-            (&b"\\Answered"[..], b'w'),
-            (b"\\Flagged", b'w'),
-            (b"\\Deleted", b't'),
-            (b"\\Seen", b's'),
-            (b"\\Draft", b'w'),
+            (&b"\\Answered"[..], right::WRITE),
+            (b"\\Flagged", right::WRITE),
+            (b"\\Deleted", right::DELETE_MESSAGES),
+            (b"\\Seen", right::SEEN),
+            (b"\\Draft", right::WRITE),
         ] {
             if self.rights.has(needed) {
                 names.push(name);
