@@ -20,14 +20,11 @@ const DEFAULT: &str = "owner aceilrstwx\nadministrators aceilrstwx\n";
 
 /// The login name `--preauth` serves: the invoking user's.
 fn me() -> String {
-    let uid = unsafe { libc::getuid() };
-    // SAFETY: getpwuid returns a pointer into static storage or null; the name is copied
-    // out at once and this test binary calls it from one thread at a time per call.
-    let pw = unsafe { libc::getpwuid(uid) };
-    assert!(!pw.is_null(), "uid {uid} has no passwd entry");
-    unsafe { std::ffi::CStr::from_ptr((*pw).pw_name) }
-        .to_string_lossy()
-        .into_owned()
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .unwrap()
+        .unwrap_or_else(|| panic!("uid {uid} has no passwd entry"))
+        .name
 }
 
 fn setup(name: &str) -> (TestDir, PathBuf, Server, Client) {
