@@ -56,7 +56,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "IMAP_CAPABILITY_ORIG",
     "IMAP_CAPABILITY_TLS",
     "IMAP_CAPABILITY_TLS_ORIG",
-    "IMAP_ACL",
     "IMAP_ID_FIELDS",
     "SMAP_CAPABILITY",
     "IMAP_PROXY",
@@ -113,6 +112,7 @@ pub const KEYS: &[&str] = &[
     "IMAP_IDLE_TIMEOUT",
     "IMAP_TRASHFOLDERNAME",
     "IMAP_KEYWORDS",
+    "IMAP_ACL",
     "IMAP_USELOCKS",
     "IMAP_UMASK",
     "IMAP_CAPABILITY",
@@ -207,6 +207,9 @@ pub struct Config {
     /// IMAP_KEYWORDS: 0 no custom keywords, 1 keywords, 2 keywords with slower,
     /// link-based updates (Courier's meaning).
     pub keywords: u8,
+    /// IMAP_ACL: advertise ACL and ACL2=UNION (Courier's `ACL_CAPABILITY`). As with
+    /// Courier, access control lists are kept and enforced either way.
+    pub acl: bool,
     /// IMAP_USELOCKS: Courier's switch for the dot-lock around index updates. mdimap
     /// always takes the lock (it is what keeps UIDs unique between processes); `0`
     /// is accepted and logged as ignored.
@@ -324,6 +327,7 @@ impl Config {
             idle_timeout: 60,
             trash_folder: "Trash".to_string(),
             keywords: 1,
+            acl: true,
             use_locks: true,
             umask: 0o022,
             capability: None,
@@ -507,6 +511,15 @@ impl Config {
                     }
                 }
             }
+            // Courier: any number other than 0 advertises ACL.
+            "IMAP_ACL" => {
+                self.acl = value.trim().parse::<i64>().map_err(|_| {
+                    format!(
+                        "IMAP_ACL must be 1 (advertise ACL) or 0 (do not), not {:?}",
+                        shorten(value)
+                    )
+                })? != 0;
+            }
             // Courier: "any value other than 1 disables".
             "IMAP_USELOCKS" => self.use_locks = value == "1",
             "IMAP_UMASK" => self.umask = parse_umask(value)?,
@@ -660,6 +673,7 @@ impl Config {
                     "IMAP_IDLE_TIMEOUT" => self.idle_timeout.to_string(),
                     "IMAP_TRASHFOLDERNAME" => self.trash_folder.clone(),
                     "IMAP_KEYWORDS" => self.keywords.to_string(),
+                    "IMAP_ACL" => u8::from(self.acl).to_string(),
                     "IMAP_USELOCKS" => u8::from(self.use_locks).to_string(),
                     "IMAP_UMASK" => format!("{:03o}", self.umask),
                     "IMAP_CAPABILITY" => self
@@ -1251,6 +1265,20 @@ MDIMAP_HOSTNAME=mail.example.org
     }
 
     #[test]
+    fn acl_capability() {
+        assert!(Config::default().acl, "Debian's imapd has IMAP_ACL=1");
+        let (c, w) = parse("IMAP_ACL=0\n");
+        assert!(!c.acl && w.is_empty());
+        let (c, _) = parse("IMAP_ACL=2\n");
+        assert!(c.acl, "any non-zero number, as Courier's atoi");
+        assert!(
+            c.effective()
+                .iter()
+                .any(|(k, v, _)| k == "IMAP_ACL" && v == "1")
+        );
+    }
+
+    #[test]
     fn short_autologout_warns() {
         let (c, w) = parse("MDIMAP_AUTOLOGOUT=60\n");
         assert_eq!(c.autologout, 60);
@@ -1272,6 +1300,7 @@ MDIMAP_HOSTNAME=mail.example.org
             ("MAXPERIP=-1\n", 1, "whole number"),
             ("IMAP_IDLE_TIMEOUT=1.5\n", 1, "whole number"),
             ("IMAP_KEYWORDS=3\n", 1, "0 (no keywords)"),
+            ("IMAP_ACL=yes\n", 1, "IMAP_ACL must be 1"),
             ("IMAP_UMASK=089\n", 1, "octal"),
             ("IMAP_UMASK=1777\n", 1, "octal"),
             ("MDIMAP_USERFILE=users\n", 1, "absolute path"),

@@ -2,7 +2,7 @@
 //! package courier-imap) on one shared maildir. Courier and mdimapd take turns
 //! (or run side by side) on the same files, and each must see exactly what the
 //! other wrote: UIDVALIDITY, UIDNEXT, UIDs, flags, keywords, sizes, internal
-//! dates, message bytes, folders and subscriptions.
+//! dates, message bytes, folders, subscriptions and access control lists.
 //!
 //! This file owns only the client side and the comparisons. It must not
 //! reimplement either server: every expectation is what Courier itself said
@@ -470,8 +470,30 @@ impl Imap {
         reply
     }
 
-    /// APPEND with a synchronizing literal (Courier has no LITERAL+).
+    /// APPEND with a synchronizing literal (Courier has no LITERAL+), failing
+    /// the test unless the reply is OK.
     fn append(&mut self, mailbox: &str, flags: &str, date: Option<&str>, message: &[u8]) -> Reply {
+        let reply = self.try_append(mailbox, flags, date, message);
+        assert!(
+            reply.is_ok(),
+            "{}: `{}` failed:\n{}\n{}",
+            self.who,
+            reply.command,
+            reply.text(),
+            self.log_text()
+        );
+        reply
+    }
+
+    /// APPEND, whatever the answer: a server may refuse before the literal
+    /// (Courier, on rights) or after it.
+    fn try_append(
+        &mut self,
+        mailbox: &str,
+        flags: &str,
+        date: Option<&str>,
+        message: &[u8],
+    ) -> Reply {
         let tag = self.next_tag();
         let date = date.map(|d| format!(" \"{d}\"")).unwrap_or_default();
         let command = format!("APPEND {mailbox} ({flags}){date} {{{}}}", message.len());
@@ -494,15 +516,7 @@ impl Imap {
         let mut data = message.to_vec();
         data.extend_from_slice(b"\r\n");
         self.send(&data);
-        let reply = self.finish(&tag, &command, untagged);
-        assert!(
-            reply.is_ok(),
-            "{}: `{command}` failed:\n{}\n{}",
-            self.who,
-            reply.text(),
-            self.log_text()
-        );
-        reply
+        self.finish(&tag, &command, untagged)
     }
 
     /// LOGOUT, then waits for the process to exit so the next server starts on
@@ -1708,6 +1722,208 @@ fn fresh_maildir_is_numbered_the_same_by_both() {
 #[test]
 fn status_before_select_keeps_courier_numbering() {
     numbering_of_a_fresh_maildir("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)");
+}
+
+// ---------------------------------------------------------------------------
+// Test 6: access control lists set through one server hold in the other
+// ---------------------------------------------------------------------------
+
+/// Every ACL file of a maildir: `courierimapacl` anywhere, `courierimaphieracl/*`;
+/// relative path → contents.
+fn acl_files(maildir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![maildir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = path.strip_prefix(maildir).unwrap().display().to_string();
+            if entry.file_type().unwrap().is_dir() {
+                if name == "courierimaphieracl" || (dir == maildir && name.starts_with('.')) {
+                    dirs.push(path);
+                }
+            } else if name == "courierimapacl" || rel.starts_with("courierimaphieracl/") {
+                out.insert(rel, fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// What a client sees of the lists: the untagged answers of GETACL, MYRIGHTS
+/// and LISTRIGHTS for `mailbox`, and whether APPEND and SELECT are allowed.
+fn acl_answers(imap: &mut Imap, mailbox: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for command in [
+        format!("GETACL {mailbox}"),
+        format!("MYRIGHTS {mailbox}"),
+        format!("LISTRIGHTS {mailbox} bob"),
+    ] {
+        let reply = imap.ok(&command);
+        out.extend(
+            reply
+                .untagged
+                .iter()
+                .map(|u| String::from_utf8_lossy(u).into_owned()),
+        );
+    }
+    let append = imap.try_append(mailbox, "", None, &client_message("acl", "may I append?"));
+    out.push(format!("APPEND allowed: {}", append.is_ok()));
+    let select = imap.command(&format!("SELECT {mailbox}"));
+    out.push(format!("SELECT allowed: {}", select.is_ok()));
+    imap.command("CLOSE");
+    out
+}
+
+/// The lists Courier sets, mdimap reads and enforces (and the other way
+/// round): the same GETACL/MYRIGHTS/LISTRIGHTS answers, the same refusals.
+fn acl_set_by_one_holds_in_the_other(courier_first: bool) {
+    let scratch = Scratch::new("acl-shared");
+    let maildir = scratch.maildir();
+    let mut first = if courier_first {
+        Imap::courier(&scratch)
+    } else {
+        Imap::mdimap(&scratch, &maildir)
+    };
+    first.ok("CREATE INBOX.Shared");
+    first.ok("CREATE INBOX.Closed");
+    first.ok("SETACL INBOX.Shared bob lrs");
+    first.ok("SETACL INBOX.Shared -bob s");
+    first.ok("SETACL INBOX.Shared anyone +l");
+    first.ok("SETACL INBOX.Closed owner alw");
+    let theirs: Vec<Vec<String>> = ["INBOX.Shared", "INBOX.Closed"]
+        .iter()
+        .map(|m| acl_answers(&mut first, m))
+        .collect();
+    let written_by_first = acl_files(&maildir);
+    first.logout();
+
+    let mut second = if courier_first {
+        Imap::mdimap(&scratch, &maildir)
+    } else {
+        Imap::courier(&scratch)
+    };
+    let mine: Vec<Vec<String>> = ["INBOX.Shared", "INBOX.Closed"]
+        .iter()
+        .map(|m| acl_answers(&mut second, m))
+        .collect();
+    second.logout();
+    let (who_first, who_second) = if courier_first {
+        ("Courier", "mdimap")
+    } else {
+        ("mdimap", "Courier")
+    };
+    assert_eq!(
+        theirs, mine,
+        "ACL answers: left {who_first}, which set the lists, right {who_second}"
+    );
+    assert_eq!(
+        theirs[1],
+        vec![
+            "* ACL \"INBOX.Closed\" \"owner\" \"alw\" \"administrators\" \"acdilrsw\"",
+            "* MYRIGHTS \"INBOX.Closed\" \"alw\"",
+            "* LISTRIGHTS \"INBOX.Closed\" \"bob\" \"\" a c d i l p r s w",
+            "APPEND allowed: false",
+            "SELECT allowed: false",
+        ],
+        "{who_first}"
+    );
+    assert_eq!(
+        acl_files(&maildir),
+        written_by_first,
+        "{who_second} changed the lists {who_first} wrote"
+    );
+    assert_eq!(
+        written_by_first
+            .get(".Shared/courierimapacl")
+            .map(String::as_str),
+        Some("owner aceilrstwx\nadministrators aceilrstwx\nuser=bob lrs\n-user=bob s\nanyone l\n"),
+        "{who_first}"
+    );
+}
+
+#[test]
+fn acl_set_through_courier_holds_in_mdimap() {
+    acl_set_by_one_holds_in_the_other(true);
+}
+
+#[test]
+fn acl_set_through_mdimap_holds_in_courier() {
+    acl_set_by_one_holds_in_the_other(false);
+}
+
+/// One script of ACL commands, run by Courier on one maildir and by mdimap on
+/// another: the same answers (status, and the untagged lines of the ACL
+/// commands) and byte-identical ACL files, inherited lists and hierarchy lists
+/// (`courierimaphieracl/`) through CREATE, DELETE and RENAME included.
+#[test]
+fn both_servers_write_the_same_acl_files() {
+    let script = [
+        "CREATE INBOX.A.B",
+        "MYRIGHTS INBOX.A.B",
+        "SETACL INBOX.A.B bob lrk",
+        "SETACL INBOX.A.B bob +d",
+        "GETACL INBOX.A.B",
+        "SETACL INBOX.A.B bob -te",
+        "SETACL INBOX.A.B -bob w",
+        "SETACL INBOX.A.B anyone l",
+        "DELETEACL INBOX.A.B anyone",
+        "SETACL INBOX.A.B owner art",
+        "SETACL INBOX.A.B -anyone i",
+        "SETACL INBOX.A.B user=john lr",
+        "GETACL INBOX.A.B",
+        "SETACL INBOX anyone r",
+        "CREATE INBOX.P",
+        "CREATE INBOX.P.Q",
+        "SETACL INBOX.P -anyone r",
+        "DELETEACL INBOX anyone",
+        "DELETE INBOX.P",
+        "RENAME INBOX.P INBOX.R",
+        "GETACL INBOX.R.Q",
+        "CREATE INBOX.V.W",
+        "STATUS INBOX.V.W (MESSAGES)",
+        "SETACL INBOX.V.W owner alrt",
+        "SELECT INBOX.V.W",
+        "SETACL INBOX.V.W owner +dw",
+        "MYRIGHTS INBOX.V.W",
+    ];
+    let run = |imap: &mut Imap| -> Vec<String> {
+        let mut out = Vec::new();
+        for command in script {
+            let reply = imap.command(command);
+            let status = reply.tagged.split(' ').nth(1).unwrap_or("").to_string();
+            out.push(format!("{command}: {status}"));
+            for u in &reply.untagged {
+                let u = String::from_utf8_lossy(u);
+                if ["* ACL ", "* MYRIGHTS ", "* LISTRIGHTS ", "* OK [MYRIGHTS "]
+                    .iter()
+                    .any(|p| u.starts_with(p))
+                {
+                    out.push(format!("  {u}"));
+                }
+            }
+        }
+        out
+    };
+    let scratch_c = Scratch::new("acl-files-courier");
+    let scratch_m = Scratch::new("acl-files-mdimap");
+    let (maildir_c, maildir_m) = (scratch_c.maildir(), scratch_m.maildir());
+    let mut c = Imap::courier(&scratch_c);
+    let theirs = run(&mut c);
+    c.logout();
+    let mut m = Imap::mdimap(&scratch_m, &maildir_m);
+    let mine = run(&mut m);
+    m.logout();
+    assert_eq!(theirs, mine, "answers: left Courier, right mdimap");
+    let (files_c, files_m) = (acl_files(&maildir_c), acl_files(&maildir_m));
+    assert_eq!(
+        files_c, files_m,
+        "ACL files: left Courier's, right mdimap's"
+    );
+    assert!(
+        files_c.contains_key("courierimaphieracl/R") && files_c.contains_key(".V.W/courierimapacl"),
+        "the script should leave hierarchy and folder lists: {files_c:#?}"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! The mail store: a Maildir++ tree on disk, byte-compatible with Courier-IMAP 5
 //! (spec/maildir.md, spec/courier-files.md). Folder names, unique file names, the dot-lock,
-//! the UID database, keywords, subscriptions, scanning, delivery, flag changes and expunge.
+//! the UID database, keywords, subscriptions, access control lists, scanning, delivery, flag
+//! changes and expunge.
 //!
 //! This layer knows nothing of IMAP syntax: names arrive and leave as UTF-8 IMAP names such
 //! as `INBOX.Work.Reports` (modified UTF-7 is the protocol layer's job), and it keeps no
@@ -9,6 +10,7 @@
 //! Nothing below the maildir root is reached by following a symbolic link (`beneath`): a
 //! link planted in a maildir leads nowhere, least of all into another user's mail.
 
+pub mod acl;
 mod beneath;
 mod cache;
 mod error;
@@ -26,6 +28,7 @@ mod symlink_tests;
 mod uiddb;
 mod unique;
 
+pub use acl::{Accessor, Acl, AclEntry, AclRefusal, AclUpdateError, Rights};
 pub use cache::{CachedSizes, MessageCache, header_end, header_length};
 pub use error::StoreError;
 pub use flags::{InfoFlags, basename_of, size_from_name};

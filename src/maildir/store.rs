@@ -398,6 +398,8 @@ impl Store {
             done.push((source, target));
         }
         root.sync();
+        // The lists of hierarchy levels without a directory move too, as with Courier.
+        super::acl::rename_hierarchy(&root, from_dir, to_dir);
         wait_for_next_second();
         Ok(())
     }

@@ -109,6 +109,26 @@ pub enum CommandBody {
     GetQuota {
         root: Vec<u8>,
     },
+    // RFC 4314 (identifiers and rights as sent).
+    GetAcl {
+        mailbox: Vec<u8>,
+    },
+    SetAcl {
+        mailbox: Vec<u8>,
+        identifier: Vec<u8>,
+        rights: Vec<u8>,
+    },
+    DeleteAcl {
+        mailbox: Vec<u8>,
+        identifier: Vec<u8>,
+    },
+    ListRights {
+        mailbox: Vec<u8>,
+        identifier: Vec<u8>,
+    },
+    MyRights {
+        mailbox: Vec<u8>,
+    },
 
     // Selected.
     Check,

@@ -1,6 +1,7 @@
 //! The command grammar: framed fragments to a [`Command`] (RFC 3501 §9 plus
 //! UIDPLUS's UID EXPUNGE, MOVE, UNSELECT, IDLE, NAMESPACE, ID, ENABLE,
-//! SASL-IR, QUOTA's GETQUOTA/GETQUOTAROOT and STATUS SIZE).
+//! SASL-IR, QUOTA's GETQUOTA/GETQUOTAROOT, STATUS SIZE and ACL's GETACL,
+//! SETACL, DELETEACL, LISTRIGHTS and MYRIGHTS).
 //!
 //! This module only checks syntax. It must not judge meaning: whether a
 //! command is allowed in the current state, whether 8-bit bytes in a quoted
@@ -479,6 +480,9 @@ impl<'a> Parser<'a> {
                     CommandBody::Lsub { reference, pattern }
                 }
             }
+            b"GETACL" | b"SETACL" | b"DELETEACL" | b"LISTRIGHTS" | b"MYRIGHTS" => {
+                self.acl_command(&name)?
+            }
             b"STATUS" => self.status()?,
             b"APPEND" => self.append()?,
             b"SEARCH" => self.search(false)?,
@@ -949,6 +953,33 @@ impl<'a> Parser<'a> {
         self.astring()
     }
 
+    /// RFC 4314 §3: `GETACL mailbox`, `SETACL mailbox identifier mod-rights`,
+    /// `DELETEACL mailbox identifier`, `LISTRIGHTS mailbox identifier`,
+    /// `MYRIGHTS mailbox`; identifiers and rights are astrings.
+    fn acl_command(&mut self, name: &[u8]) -> PResult<CommandBody> {
+        let mailbox = self.sp_mailbox()?;
+        Ok(match name {
+            b"GETACL" => CommandBody::GetAcl { mailbox },
+            b"MYRIGHTS" => CommandBody::MyRights { mailbox },
+            b"DELETEACL" => CommandBody::DeleteAcl {
+                mailbox,
+                identifier: self.sp_astring()?,
+            },
+            b"LISTRIGHTS" => CommandBody::ListRights {
+                mailbox,
+                identifier: self.sp_astring()?,
+            },
+            _ => {
+                let identifier = self.sp_astring()?;
+                CommandBody::SetAcl {
+                    mailbox,
+                    identifier,
+                    rights: self.sp_astring()?,
+                }
+            }
+        })
+    }
+
     /// `SP date`, where date is `d-Mon-yyyy` bare or in quotes.
     fn search_date(&mut self) -> PResult<super::command::Date> {
         self.sp()?;
@@ -1222,6 +1253,63 @@ mod tests {
         assert!(parse("a SELECT").is_err());
         assert!(parse("a SELECT a*").is_err());
         assert!(parse("a RENAME x").is_err());
+    }
+
+    #[test]
+    fn acl_commands() {
+        assert_eq!(
+            body("a GETACL INBOX.Work"),
+            CommandBody::GetAcl {
+                mailbox: v("INBOX.Work")
+            }
+        );
+        assert_eq!(
+            body("a myrights \"INBOX\""),
+            CommandBody::MyRights {
+                mailbox: v("INBOX")
+            }
+        );
+        assert_eq!(
+            body("a SETACL INBOX bob +lrd"),
+            CommandBody::SetAcl {
+                mailbox: v("INBOX"),
+                identifier: v("bob"),
+                rights: v("+lrd")
+            }
+        );
+        assert_eq!(
+            body("a SETACL INBOX {4}\r\n-bob \"\""),
+            CommandBody::SetAcl {
+                mailbox: v("INBOX"),
+                identifier: v("-bob"),
+                rights: vec![]
+            }
+        );
+        assert_eq!(
+            body("a DELETEACL INBOX.x anyone"),
+            CommandBody::DeleteAcl {
+                mailbox: v("INBOX.x"),
+                identifier: v("anyone")
+            }
+        );
+        assert_eq!(
+            body("a LISTRIGHTS INBOX \"user=x\""),
+            CommandBody::ListRights {
+                mailbox: v("INBOX"),
+                identifier: v("user=x")
+            }
+        );
+        for bad in [
+            "a GETACL",
+            "a GETACL INBOX x",
+            "a SETACL INBOX bob",
+            "a SETACL INBOX bob lr x",
+            "a DELETEACL INBOX",
+            "a LISTRIGHTS INBOX",
+            "a MYRIGHTS",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub enum Code {
     TooBig,
     // RFC 7162
     Closed,
+    /// Courier's `[MYRIGHTS "<rights>"]` on SELECT (ACL, RFC 4314 letters).
+    MyRights(String),
 }
 
 impl fmt::Display for Code {
@@ -131,6 +133,16 @@ impl fmt::Display for Code {
             Code::NonExistent => f.write_str("NONEXISTENT"),
             Code::TooBig => f.write_str("TOOBIG"),
             Code::Closed => f.write_str("CLOSED"),
+            Code::MyRights(rights) => {
+                f.write_str("MYRIGHTS \"")?;
+                for c in rights.chars() {
+                    if c == '"' || c == '\\' {
+                        f.write_str("\\")?;
+                    }
+                    write!(f, "{c}")?;
+                }
+                f.write_str("\"")
+            }
         }
     }
 }

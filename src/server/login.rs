@@ -31,8 +31,20 @@ pub const PREAUTH_LIMITS: Limits = Limits {
 };
 
 /// Capabilities common to every state (the login mechanisms are added
-/// before login, depending on the connection).
+/// before login, depending on the connection; ACL by `capabilities`).
 pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS CHILDREN UNSELECT MOVE UTF8=ACCEPT";
+
+/// RFC 4314's capabilities, advertised as Courier does when IMAP_ACL is on.
+pub const ACL_CAPABILITIES: &str = "ACL ACL2=UNION";
+
+/// The capabilities of every state, with ACL's when `acl` (IMAP_ACL) is on.
+pub fn capabilities(acl: bool) -> String {
+    if acl {
+        format!("{CAPABILITIES} {ACL_CAPABILITIES}")
+    } else {
+        CAPABILITIES.to_string()
+    }
+}
 
 pub use crate::config::PlaintextLogin;
 
@@ -50,6 +62,8 @@ pub struct FrontDoor {
     pub cram: bool,
     /// The host name in CRAM challenges.
     pub hostname: String,
+    /// IMAP_ACL: advertise ACL (Courier advertises it before login too).
+    pub acl: bool,
 }
 
 /// Who is on the other end.
@@ -106,7 +120,7 @@ impl FrontDoor {
 
     /// The capability list before login, for this connection as it is now.
     pub fn capabilities(&self, peer: &Peer, tls: Option<&tls::TlsInfo>) -> String {
-        let mut caps = CAPABILITIES.to_string();
+        let mut caps = capabilities(self.acl);
         if tls.is_none() && self.tls.is_some() {
             caps.push_str(" STARTTLS");
         }
@@ -589,6 +603,7 @@ mod tests {
             external_field: None,
             cram: true,
             hostname: "h".into(),
+            acl: true,
         };
         let remote = Peer {
             ip: "192.0.2.1".into(),
@@ -610,5 +625,8 @@ mod tests {
             caps.contains("AUTH=PLAIN") && !caps.contains("LOGINDISABLED"),
             "{caps}"
         );
+        assert!(caps.contains(" ACL ACL2=UNION"), "{caps}");
+        let door = FrontDoor { acl: false, ..door };
+        assert!(!door.capabilities(&local, None).contains("ACL"));
     }
 }

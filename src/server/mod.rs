@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use crate::auth;
 use crate::config::Config;
 use crate::conn::{self, Deadline, Io, Wire};
-use crate::maildir::Store;
+use crate::maildir::{Accessor, Store};
 use crate::protocol::framing::Limits;
 use crate::protocol::response::{Code, Completion};
 use crate::session::{End, Session, SessionSettings};
 
-use login::{CAPABILITIES, FrontDoor, PREAUTH_LIMITS, Peer};
+use login::{FrontDoor, PREAUTH_LIMITS, Peer};
 
 use crate::logtext::escape;
 
@@ -166,15 +166,48 @@ fn load_config(opts: &Options) -> Result<Config, String> {
     Ok(config)
 }
 
-fn session_settings(config: &Config) -> SessionSettings {
+/// Whom a session serves, as access control lists see them: the login name and the
+/// account options (`group=`, `disableshared`).
+struct Identity {
+    accessor: Accessor,
+    /// Courier's `disableshared` switches ACL files off for the account.
+    acl_files: bool,
+}
+
+impl Identity {
+    fn of(user: &auth::MailUser) -> Identity {
+        Identity {
+            accessor: Accessor::new(&user.name, &user.options),
+            acl_files: !user.option_enabled("disableshared"),
+        }
+    }
+
+    /// `--preauth`: the invoking user, by their name in the password database (Courier's
+    /// shell invocation does the same), or their uid when they have none.
+    fn invoking_user() -> Identity {
+        let uid = nix::unistd::getuid();
+        let login = match nix::unistd::User::from_uid(uid) {
+            Ok(Some(user)) => user.name,
+            _ => uid.to_string(),
+        };
+        Identity {
+            accessor: Accessor::new(&login, &[]),
+            acl_files: true,
+        }
+    }
+}
+
+fn session_settings(config: &Config, identity: Identity) -> SessionSettings {
     SessionSettings {
         autologout: Duration::from_secs(config.autologout.max(1)),
         io_timeout: Duration::from_secs(config.io_timeout.max(1)),
         idle_poll: Duration::from_secs(config.idle_timeout.clamp(1, 3600)),
-        capabilities: CAPABILITIES.to_string(),
+        capabilities: login::capabilities(config.acl),
         max_append: usize::try_from(config.max_literal).unwrap_or(usize::MAX),
         keywords: config.keywords != 0,
         trash: format!("INBOX.{}", config.trash_folder),
+        accessor: identity.accessor,
+        acl_files: identity.acl_files,
     }
 }
 
@@ -321,11 +354,14 @@ pub fn run(opts: Options) -> i32 {
         user.method,
         escape(tls_note.as_bytes())
     );
-    let ok = Completion::ok_code(Code::Capability(CAPABILITIES.to_string()), "Logged in.");
+    let ok = Completion::ok_code(
+        Code::Capability(login::capabilities(config.acl)),
+        "Logged in.",
+    );
     if !io.send(&ok.encode(&user.tag)) {
         return 0;
     }
-    let end = serve(&mut io, store, &config);
+    let end = serve(&mut io, store, &config, Identity::of(&user.user));
     // Courier's words for how a session ended.
     let how = match end {
         End::Logout => "LOGOUT",
@@ -498,6 +534,7 @@ fn front_door(config: &Config, implicit_tls: bool) -> FrontDoor {
         // Set by the caller from the authentication chain.
         cram: false,
         hostname: config.hostname(),
+        acl: config.acl,
     }
 }
 
@@ -560,12 +597,14 @@ fn run_preauth(
             return 1;
         }
     };
-    let greeting =
-        format!("* PREAUTH [CAPABILITY {CAPABILITIES}] mdimap ready, preauthenticated.\r\n");
+    let greeting = format!(
+        "* PREAUTH [CAPABILITY {}] mdimap ready, preauthenticated.\r\n",
+        login::capabilities(config.acl)
+    );
     if !io.send(greeting.as_bytes()) {
         return 0;
     }
-    serve(io, store, config);
+    serve(io, store, config, Identity::invoking_user());
     0
 }
 
@@ -575,12 +614,12 @@ const SPOOL_THRESHOLD: usize = 1 << 20;
 
 /// The authenticated session: the input limits of a logged-in client, a
 /// spool for large literals, then the command loop until it ends.
-fn serve(io: &mut Io, store: Store, config: &Config) -> End {
+fn serve(io: &mut Io, store: Store, config: &Config, identity: Identity) -> End {
     io.reader.set_limits(session_limits(config));
     let root = store.root().to_path_buf();
     io.set_spool(
         SPOOL_THRESHOLD,
         Box::new(move || crate::maildir::spool_file(&root)),
     );
-    Session::new(io, store, session_settings(config)).run()
+    Session::new(io, store, session_settings(config, identity)).run()
 }

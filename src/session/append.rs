@@ -8,6 +8,7 @@ use std::io::{BufReader, Read};
 
 use super::{Completion, Session, store_error};
 use crate::maildir::StoreError;
+use crate::maildir::acl::right;
 use crate::message::ToLf;
 use crate::protocol::command::MessageData;
 use crate::protocol::response::Code;
@@ -27,7 +28,7 @@ impl Session<'_> {
         if message.len() > self.settings.max_append as u64 {
             return Completion::no_code(Code::TooBig, "Message too large.");
         }
-        let change = match super::flags::parse_for_store(flags, self.settings.keywords) {
+        let mut change = match super::flags::parse_for_store(flags, self.settings.keywords) {
             Ok(c) => c,
             Err(d) => return d,
         };
@@ -39,6 +40,10 @@ impl Session<'_> {
             }
             Err(e) => return store_error(&e),
         };
+        match self.require(&name, right::INSERT, "APPEND") {
+            Ok(rights) => super::acl::permit_append(&mut change, &rights),
+            Err(d) => return d,
+        }
         // Store messages the way an MTA does, with LF line ends, so sizes
         // and files look the same as Courier's.
         let mut source: Box<dyn Read + '_> = match &message {

@@ -3,6 +3,7 @@
 //! place or none.
 
 use super::{Completion, Session, store_error};
+use crate::maildir::acl::right;
 use crate::maildir::{InfoFlags, StoreError};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::{SequenceSet, compact};
@@ -20,11 +21,8 @@ impl Session<'_> {
             Ok(n) => n,
             Err(d) => return d,
         };
-        let Some(view) = self.selected.as_mut() else {
+        if self.selected.is_none() {
             return Completion::bad("No mailbox selected.");
-        };
-        if is_move && view.read_only {
-            return Completion::no_code(Code::ReadOnly, "Mailbox is read-only.");
         }
         let target = match self.store.folder(&name) {
             Ok(f) => f,
@@ -33,6 +31,20 @@ impl Session<'_> {
             }
             Err(e) => return store_error(&e),
         };
+        let target_rights = match self.require(&name, right::INSERT, verb) {
+            Ok(r) => r,
+            Err(d) => return d,
+        };
+        let Some(view) = self.selected.as_mut() else {
+            return Completion::bad("No mailbox selected.");
+        };
+        if is_move && !(view.rights.has(right::DELETE_MESSAGES) && view.rights.has(right::EXPUNGE))
+        {
+            return super::acl::denied("MOVE", "current mailbox", "te");
+        }
+        if is_move && view.read_only {
+            return Completion::no_code(Code::ReadOnly, "Mailbox is read-only.");
+        }
         let indexes: Vec<usize> = match view.resolve(uid, set) {
             Ok(ranges) => ranges.into_iter().flatten().collect(),
             Err(d) => return d,
@@ -58,7 +70,9 @@ impl Session<'_> {
                 Err(e) => return store_error(&e),
             }
             let m = &view.messages[i];
-            sources.push((m.filename.clone(), m.flags.clone(), m.keywords.clone()));
+            let (mut flags, mut keywords) = (m.flags.clone(), m.keywords.clone());
+            super::acl::permit_copy(&target_rights, &mut flags, &mut keywords);
+            sources.push((m.filename.clone(), flags, keywords));
             src_uids.push(m.uid);
         }
         if sources.is_empty() {

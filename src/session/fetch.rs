@@ -9,6 +9,7 @@ use super::flags::write_flag_list;
 use super::view::{SelectedView, ViewMessage};
 use super::{Completion, Session};
 use crate::conn::Io;
+use crate::maildir::acl::right;
 use crate::maildir::{CachedSizes, Folder, InfoFlags, StoreError, header_end, header_length};
 use crate::message::{Message, crlf_len, to_crlf};
 use crate::protocol::command::{FetchItem, Section, SectionText};
@@ -197,7 +198,8 @@ impl Session<'_> {
         let wants_header = items.iter().any(|i| need_of(i) == Need::Header);
         let wants_size = items.iter().any(|i| need_of(i) == Need::Size);
         let wants_full = items.iter().any(|i| need_of(i) == Need::Full);
-        let marks_seen = !view.read_only && items.iter().any(sets_seen);
+        let marks_seen =
+            !view.read_only && view.rights.has(right::SEEN) && items.iter().any(sets_seen);
         let mut items: Vec<FetchItem> = items.to_vec();
         if uid && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::names::{fold_inbox, from_wire, pattern_is_reasonable, pattern_matches, to_wire};
 use super::{Completion, Session, store_error};
+use crate::maildir::acl::right;
 use crate::protocol::command::StatusItem;
 use crate::protocol::encode::push_string_utf8;
 
@@ -41,8 +42,14 @@ impl Session<'_> {
         if name == "INBOX" {
             return Completion::no_code(Code::AlreadyExists, "INBOX always exists.");
         }
+        if let Err(d) = self.may_create(&name, "CREATE") {
+            return d;
+        }
         match self.store.create_folder(&name) {
-            Ok(()) => Completion::ok("CREATE completed."),
+            Ok(()) => {
+                self.settle_acl(&name);
+                Completion::ok("CREATE completed.")
+            }
             Err(e) => store_error(&e),
         }
     }
@@ -58,6 +65,12 @@ impl Session<'_> {
         if name == self.settings.trash {
             return Completion::no_code(Code::Cannot, "The trash folder cannot be deleted.");
         }
+        // A name that is nothing has no rights to check (and looking would
+        // leave an inherited list behind).
+        let exists = self.node_exists(&name);
+        if exists && let Err(d) = self.require(&name, right::DELETE_FOLDER, "DELETE") {
+            return d;
+        }
         if self
             .selected
             .as_ref()
@@ -65,8 +78,16 @@ impl Session<'_> {
         {
             self.selected = None;
         }
+        let acl = if exists {
+            self.acl_before_delete(&name)
+        } else {
+            None
+        };
         match self.store.delete_folder(&name) {
-            Ok(()) => Completion::ok("DELETE completed."),
+            Ok(()) => {
+                self.keep_deleted_acl(&name, acl);
+                Completion::ok("DELETE completed.")
+            }
             Err(e) => store_error(&e),
         }
     }
@@ -76,8 +97,20 @@ impl Session<'_> {
             (Ok(f), Ok(t)) => (f, t),
             (Err(d), _) | (_, Err(d)) => return d,
         };
+        if self.node_exists(&from)
+            && let Err(d) = self.require(&from, right::DELETE_FOLDER, "RENAME")
+        {
+            return d;
+        }
+        if let Err(d) = self.may_create(&to, "RENAME") {
+            return d;
+        }
         if let Err(e) = self.store.rename_folder(&from, &to) {
             return store_error(&e);
+        }
+        if from == "INBOX" {
+            // Its messages went to a folder made for them.
+            self.settle_acl(&to);
         }
         // The selected mailbox (or one below the renamed one) moved with its
         // UID database: follow it. (A renamed INBOX stays in place, emptied;
@@ -142,13 +175,19 @@ impl Session<'_> {
             Ok(n) => n,
             Err(e) => return store_error(&e),
         };
+        // Folders without the lookup right are not shown, nor levels only they make.
+        let existing: Vec<String> = existing.into_iter().filter(|n| self.may_list(n)).collect();
         let tree = hierarchy(&existing);
         if lsub {
             let subscribed = match self.store.subscriptions() {
                 Ok(s) => s,
                 Err(e) => return store_error(&e),
             };
-            let subscribed: Vec<String> = subscribed.iter().map(|s| fold_inbox(s)).collect();
+            let subscribed: Vec<String> = subscribed
+                .iter()
+                .map(|s| fold_inbox(s))
+                .filter(|n| self.may_list(n))
+                .collect();
             let subtree = hierarchy(&subscribed);
             for (name, node) in &subtree {
                 if !pattern_matches(pattern.as_bytes(), name.as_bytes()) {
@@ -212,6 +251,9 @@ impl Session<'_> {
             Ok(f) => f,
             Err(e) => return store_error(&e),
         };
+        if let Err(d) = self.require(&name, right::READ, "STATUS") {
+            return d;
+        }
         let st = match folder.status() {
             Ok(s) => s,
             Err(e) => return store_error(&e),

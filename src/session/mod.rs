@@ -6,6 +6,7 @@
 //! and writes to a `Write`. It may poll the input descriptor (IDLE and the
 //! autologout timer need to wait for input with a timeout).
 
+mod acl;
 mod append;
 mod copy;
 mod fetch;
@@ -21,7 +22,7 @@ pub mod view;
 use std::time::{Duration, Instant};
 
 use crate::conn::{Deadline, Incoming, Io};
-use crate::maildir::{Store, StoreError};
+use crate::maildir::{Accessor, Store, StoreError};
 use crate::protocol::command::{Command, CommandBody};
 use crate::protocol::response::{Code, Completion};
 
@@ -42,6 +43,11 @@ pub struct SessionSettings {
     pub keywords: bool,
     /// The trash folder's full name (`INBOX.Trash`), which DELETE refuses.
     pub trash: String,
+    /// Whose session this is, as access control lists name them.
+    pub accessor: Accessor,
+    /// False when the account has Courier's `disableshared` option: no ACL file is read
+    /// or written, and the owner may do everything but administer.
+    pub acl_files: bool,
 }
 
 /// Maps a store error to the RFC 5530 response an IMAP client expects, and
@@ -254,6 +260,21 @@ impl<'a> Session<'a> {
             C::GetQuotaRoot { .. } | C::GetQuota { .. } => {
                 Completion::no("Quotas are not available.")
             }
+            C::GetAcl { mailbox } => self.cmd_getacl(&mailbox),
+            C::SetAcl {
+                mailbox,
+                identifier,
+                rights,
+            } => self.cmd_setacl(&mailbox, &identifier, Some(&rights)),
+            C::DeleteAcl {
+                mailbox,
+                identifier,
+            } => self.cmd_setacl(&mailbox, &identifier, None),
+            C::ListRights {
+                mailbox,
+                identifier,
+            } => self.cmd_listrights(&mailbox, &identifier),
+            C::MyRights { mailbox } => self.cmd_myrights(&mailbox),
             C::Close => self.cmd_close(),
             C::Unselect => self.cmd_unselect(),
             C::Expunge { uids } => self.cmd_expunge(uids.as_ref()),

@@ -1,8 +1,10 @@
 //! SELECT, EXAMINE, CLOSE, UNSELECT and EXPUNGE: opening and leaving a
 //! mailbox, and removing `\Deleted` messages.
 
+use super::acl;
 use super::view::{Announce, SelectedView};
 use super::{Completion, Session, store_error};
+use crate::maildir::acl::right;
 use crate::maildir::{InfoFlags, StoreError};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
@@ -21,10 +23,16 @@ impl Session<'_> {
             Ok(f) => f,
             Err(e) => return store_error(&e),
         };
-        let view = match SelectedView::open(folder, read_only) {
+        let verb = if read_only { "EXAMINE" } else { "SELECT" };
+        let rights = match self.require(&name, right::READ, verb) {
+            Ok(r) => r,
+            Err(d) => return d,
+        };
+        let mut view = match SelectedView::open(folder, read_only || acl::read_only_for(&rights)) {
             Ok(v) => v,
             Err(e) => return store_error(&e),
         };
+        view.rights = rights;
         self.pending.push(view.flags_response());
         self.pending
             .push(format!("{} EXISTS", view.exists()).into_bytes());
@@ -45,11 +53,13 @@ impl Session<'_> {
             .push(Completion::ok_code(Code::UidValidity(view.uidvalidity), "UIDs valid.").body());
         self.pending
             .push(Completion::ok_code(Code::UidNext(view.uidnext), "Predicted next UID.").body());
+        self.pending.push(acl::myrights_code(&view.rights).body());
+        let writable = !view.read_only;
         self.selected = Some(view);
-        if read_only {
-            Completion::ok_code(Code::ReadOnly, "EXAMINE completed.")
-        } else {
+        if writable {
             Completion::ok_code(Code::ReadWrite, "SELECT completed.")
+        } else {
+            Completion::ok_code(Code::ReadOnly, format!("{verb} completed."))
         }
     }
 
@@ -57,9 +67,11 @@ impl Session<'_> {
         if let Err(d) = self.selected_or_bad() {
             return d;
         }
-        // CLOSE expunges silently, and not at all when read-only.
+        // CLOSE expunges silently, and not at all when read-only or without
+        // the expunge right (Courier's way).
         if let Some(view) = self.selected.as_mut()
             && !view.read_only
+            && view.rights.has(right::EXPUNGE)
         {
             // What is \Deleted on disk now, whoever set it (RFC 3501 §6.4.2).
             let mut discard = Vec::new();
@@ -90,6 +102,9 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
+        if !view.rights.has(right::EXPUNGE) {
+            return acl::denied("EXPUNGE", "current mailbox", "e");
+        }
         if view.read_only {
             return Completion::no_code(Code::ReadOnly, "Mailbox is read-only.");
         }

@@ -77,6 +77,13 @@ impl Session<'_> {
                     remove_keywords(&mut keywords, &change.keywords);
                 }
             }
+            super::acl::permit_store(
+                &view.rights,
+                &on_disk,
+                &mut flags,
+                &m.keywords,
+                &mut keywords,
+            );
             if flags != on_disk {
                 match view.folder.set_flags(&current, &flags) {
                     Ok(Some(newname)) => {

@@ -7,10 +7,13 @@
 //! else keeps its sequence number until a command that allows EXPUNGE
 //! responses runs, and EXISTS never shrinks except through reported EXPUNGEs.
 
+use crate::maildir::acl::right;
 use crate::maildir::fast::{FastMap, FastSet};
 use std::time::{Duration, SystemTime};
 
-use crate::maildir::{Folder, InfoFlags, MessageCache, MessageEntry, ScanResult, StoreError};
+use crate::maildir::{
+    Folder, InfoFlags, MessageCache, MessageEntry, Rights, ScanResult, StoreError,
+};
 
 use super::flags::write_flag_list;
 use crate::protocol::response::Completion;
@@ -70,6 +73,8 @@ pub struct SelectedView {
     pub invalidated: bool,
     /// Sizes learnt from reading messages, loaded on first use.
     cache: Option<MessageCache>,
+    /// The user's rights here (ACL), as last looked up; every right until SELECT sets them.
+    pub rights: Rights,
 }
 
 impl SelectedView {
@@ -100,6 +105,7 @@ impl SelectedView {
             network_fs: false,
             invalidated: false,
             cache: None,
+            rights: Rights::all(),
         };
         view.known_keywords = view.all_keywords();
         view.network_fs = on_network_fs(view.folder.path());
@@ -183,17 +189,34 @@ impl SelectedView {
     }
 
     /// The PERMANENTFLAGS list: empty for a read-only mailbox; `\*` when new
-    /// keywords may be created (IMAP_KEYWORDS).
+    /// keywords may be created (IMAP_KEYWORDS); only the flags the rights let
+    /// this user change (`\Deleted` needs `t`, `\Seen` `s`, the rest `w`).
     pub fn permanent_flags(&self, keywords: bool) -> Vec<u8> {
         if self.read_only {
             return b"()".to_vec();
         }
-        let mut out = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft".to_vec();
-        for k in &self.known_keywords {
-            out.push(b' ');
-            out.extend_from_slice(k.as_bytes());
+        let write = self.rights.has(right::WRITE);
+        let mut names: Vec<&[u8]> = Vec::new();
+        for (name, needed) in [
+            (&b"\\Answered"[..], right::WRITE),
+            (b"\\Flagged", right::WRITE),
+            (b"\\Deleted", right::DELETE_MESSAGES),
+            (b"\\Seen", right::SEEN),
+            (b"\\Draft", right::WRITE),
+        ] {
+            if self.rights.has(needed) {
+                names.push(name);
+            }
         }
-        out.extend_from_slice(if keywords { &b" \\*)"[..] } else { &b")"[..] });
+        if write {
+            names.extend(self.known_keywords.iter().map(|k| k.as_bytes()));
+            if keywords {
+                names.push(b"\\*");
+            }
+        }
+        let mut out = b"(".to_vec();
+        out.extend_from_slice(&names.join(&b' '));
+        out.push(b')');
         out
     }
 
