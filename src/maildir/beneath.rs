@@ -25,10 +25,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat, openat2};
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat, openat2, readlinkat};
 use nix::sys::stat::{FileStat, Mode, SFlag, UtimensatFlags, fstat, fstatat, mkdirat, utimensat};
 use nix::sys::time::TimeSpec;
-use nix::unistd::{UnlinkatFlags, fsync, linkat, unlinkat};
+use nix::unistd::{AccessFlags, UnlinkatFlags, faccessat, fsync, linkat, symlinkat, unlinkat};
 
 use super::error::StoreError;
 
@@ -313,6 +313,57 @@ impl Dir {
         Ok(())
     }
 
+    /// Removes the empty directory `name` from this directory.
+    pub(crate) fn remove_dir(&self, name: &str) -> io::Result<()> {
+        check_relative(name, false)?;
+        unlinkat(&self.fd, name, UnlinkatFlags::RemoveDir)?;
+        Ok(())
+    }
+
+    /// The text of the symbolic link `name` in this directory, which is read, never
+    /// followed. The callers are the store's shared folders (`sharable`), the one place
+    /// where Courier makes links inside a maildir: they compare the text with what Courier
+    /// writes there and act on names they derive themselves, never on the link.
+    pub(crate) fn read_link(&self, name: &str) -> io::Result<OsString> {
+        check_relative(name, false)?;
+        Ok(readlinkat(&self.fd, name)?)
+    }
+
+    /// Makes the symbolic link `name` in this directory with the text `target`, as Courier
+    /// makes the links of a subscribed shared folder. Nothing in the store follows it.
+    pub(crate) fn symlink(&self, target: &OsStr, name: &str) -> io::Result<()> {
+        check_relative(name, false)?;
+        symlinkat(target, &self.fd, name)?;
+        Ok(())
+    }
+
+    /// Whether this process may create and remove entries in this directory (`access(2)`
+    /// with the effective ids, as the kernel will judge the change itself).
+    pub(crate) fn writable(&self) -> bool {
+        faccessat(&self.fd, ".", AccessFlags::W_OK, AtFlags::AT_EACCESS).is_ok()
+    }
+
+    /// Opens (creating it if missing, mode `mode` before the umask) the regular file `name`
+    /// in this directory for writing, never through a link.
+    pub(crate) fn open_for_writing(&self, name: &str, mode: u32) -> io::Result<File> {
+        check_relative(name, false)?;
+        let fd = openat(
+            &self.fd,
+            name,
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode),
+        )?;
+        let kind = Kind::of(&fstat(&fd)?);
+        if kind != Kind::File {
+            return Err(not_a_file(kind));
+        }
+        Ok(File::from(fd))
+    }
+
     /// Removes `name` and, if it is a directory, everything in it, following no link (a link
     /// inside is removed, its target stays).
     pub(crate) fn remove_tree(&self, name: &str) -> io::Result<()> {
@@ -401,6 +452,11 @@ impl Dir {
         if let Err(e) = fsync(&self.fd) {
             log::debug!("fsync of directory {} failed: {e}", self.path.display());
         }
+    }
+
+    /// `fstat` of the directory itself.
+    pub(crate) fn status(&self) -> io::Result<FileStat> {
+        Ok(fstat(&self.fd)?)
     }
 
     /// The device and inode of the directory itself.

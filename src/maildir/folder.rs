@@ -22,6 +22,7 @@ use super::error::StoreError;
 use super::flags::{InfoFlags, basename_of, size_from_name};
 use super::keywords;
 use super::lock::{DotLock, LOCK_NAME};
+use super::sharable::{Linked, SharableDirs, Source, place_link};
 use super::uiddb::{self, DbState, UidDb};
 use super::unique::{Stamp, create_exclusive, now_secs, replace_file};
 
@@ -85,10 +86,13 @@ pub struct Folder {
     /// in the directory they were found in, even if the folder is moved meanwhile.
     cur_for_messages: OnceLock<Arc<Dir>>,
     new_for_messages: OnceLock<Arc<Dir>>,
+    /// For the local copy of a subscribed filesystem-shared folder: the sharable folder
+    /// its messages are links into (see `sharable`). `None` for every other folder.
+    linked: Option<Arc<Linked>>,
 }
 
 /// A folder's directories, opened without following links for one operation.
-struct Dirs {
+pub(crate) struct Dirs {
     top: Dir,
     cur: Dir,
     new: Dir,
@@ -106,9 +110,10 @@ struct Staged {
 
 /// Names of the message files in `dir`: regular files only, skipping dot files,
 /// subdirectories and names that are not UTF-8 (no maildir writer produces those). A link
-/// is never a message: it is left where it is and reported. Costs no `stat` per file where
-/// the file system gives `readdir` the kinds (all local ones and NFS do).
-fn list_files(dir: &Dir) -> Result<Vec<String>, StoreError> {
+/// is never a message: it is left where it is and reported; in the local copy of a shared
+/// folder (`linked`) only, the links Courier makes for its messages are. Costs no `stat`
+/// per file where the file system gives `readdir` the kinds (all local ones and NFS do).
+fn list_files(dir: &Dir, linked: Option<&Linked>) -> Result<Vec<String>, StoreError> {
     let entries = dir.entries().map_err(|e| StoreError::io(dir.path(), e))?;
     let mut names = Vec::with_capacity(entries.len());
     for entry in entries {
@@ -128,6 +133,9 @@ fn list_files(dir: &Dir) -> Result<Vec<String>, StoreError> {
         match entry.kind {
             Kind::File => names.push(name),
             Kind::Dir => {}
+            Kind::Symlink if linked.is_some_and(|l| l.is_message_link(dir, &name)) => {
+                names.push(name)
+            }
             kind => report_skipped(&dir.path().join(&name), kind, "a message file"),
         }
     }
@@ -289,6 +297,41 @@ impl Folder {
             dir,
             cur_for_messages: OnceLock::new(),
             new_for_messages: OnceLock::new(),
+            linked: None,
+        }
+    }
+
+    /// The local copy at `dir` (`shared-folders/name/F`) of the maildir at `root`, whose
+    /// messages are links into the sharable folder `linked`.
+    pub(crate) fn linked(name: String, root: PathBuf, dir: String, linked: Linked) -> Folder {
+        let mut folder = Folder::new(name, root, Some(dir));
+        folder.linked = Some(Arc::new(linked));
+        folder
+    }
+
+    /// The same folder under the name a client uses for it (`#shared.bob.Work` for Bob's
+    /// `INBOX.Work`): what `name()` answers.
+    pub fn shown_as(mut self, name: &str) -> Folder {
+        self.name = name.to_string();
+        self
+    }
+
+    /// A filesystem-shared folder whose sharable folder this user may not change: it is
+    /// served read-only, as Courier serves it.
+    pub fn shared_read_only(&self) -> bool {
+        self.linked.as_ref().is_some_and(|l| !l.writable())
+    }
+
+    /// The message files in `dir`, one of this folder's.
+    fn list(&self, dir: &Dir) -> Result<Vec<String>, StoreError> {
+        list_files(dir, self.linked.as_deref())
+    }
+
+    /// A shared folder's local copy catches up with its sharable folder.
+    fn sync_linked(&self, dirs: &Dirs) -> Result<(), StoreError> {
+        match &self.linked {
+            Some(linked) => linked.sync(&dirs.top, &dirs.cur, &dirs.new, &dirs.tmp),
+            None => Ok(()),
         }
     }
 
@@ -332,7 +375,7 @@ impl Folder {
     }
 
     /// cur/ or new/ for work on single messages (see `cur_for_messages`).
-    fn message_dir(&self, sub: &str) -> Result<&Dir, StoreError> {
+    fn message_dir(&self, sub: &str) -> Result<&Arc<Dir>, StoreError> {
         let cell = if sub == "new" {
             &self.new_for_messages
         } else {
@@ -361,10 +404,11 @@ impl Folder {
     pub fn scan(&self) -> Result<ScanResult, StoreError> {
         let dirs = self.dirs()?;
         purge_tmp(&dirs.tmp);
-        let moved = move_new_to_cur(&dirs)?;
+        self.sync_linked(&dirs)?;
+        let moved = move_new_to_cur(&dirs, self.linked.as_deref())?;
         let (db, listed) = {
             let _lock = DotLock::acquire(&dirs.tmp)?;
-            let mut cur = list_files(&dirs.cur)?;
+            let mut cur = self.list(&dirs.cur)?;
             let (db, fresh) = match uiddb::read(&dirs.top)? {
                 DbState::Valid(db) => (db, false),
                 DbState::Missing => {
@@ -379,7 +423,7 @@ impl Folder {
                 }
                 DbState::Corrupt => (UidDb::fresh(), true),
             };
-            relist_missing(&db, &mut cur, &mut || list_files(&dirs.cur))?;
+            relist_missing(&db, &mut cur, &mut || self.list(&dirs.cur))?;
             let (db, listed, changed) = reconcile(db, &cur, &FastSet::default())?;
             if changed || fresh {
                 uiddb::write(&dirs.top, &dirs.tmp, &db)?;
@@ -399,14 +443,15 @@ impl Folder {
     /// Courier, which drops and renumbers them when it moves the file.
     pub fn scan_read_only(&self) -> Result<ScanResult, StoreError> {
         let dirs = self.dirs()?;
-        let mut files = list_files(&dirs.cur)?;
-        let new = list_files(&dirs.new)?;
+        self.sync_linked(&dirs)?;
+        let mut files = self.list(&dirs.cur)?;
+        let new = self.list(&dirs.new)?;
         let mut in_new: FastSet<String> = new.iter().cloned().collect();
         files.extend(new);
         // Lists cur/ and new/ again, noting what is in new/.
         let relist = |in_new: &mut FastSet<String>| -> Result<Vec<String>, StoreError> {
-            let mut again = list_files(&dirs.cur)?;
-            let new = list_files(&dirs.new)?;
+            let mut again = self.list(&dirs.cur)?;
+            let new = self.list(&dirs.new)?;
             in_new.extend(new.iter().cloned());
             again.extend(new);
             Ok(again)
@@ -465,9 +510,10 @@ impl Folder {
     /// repeated STATUS calls report the same UIDVALIDITY.
     pub fn status(&self) -> Result<FolderStatus, StoreError> {
         let dirs = self.dirs()?;
+        self.sync_linked(&dirs)?;
         let db = self.db_for_reading(&dirs)?;
-        let cur = list_files(&dirs.cur)?;
-        let new = list_files(&dirs.new)?;
+        let cur = self.list(&dirs.cur)?;
+        let new = self.list(&dirs.new)?;
         let known: FastSet<&str> = db.entries.iter().map(|(_, b)| b.as_str()).collect();
         // Files in new/ may already be numbered (an EXAMINE numbers them).
         let unknown = cur
@@ -484,10 +530,11 @@ impl Folder {
                 }
                 size += match size_from_name(name) {
                     Some(n) => n,
-                    None => dir
-                        .stat(name)
-                        .map(|s| u64::try_from(s.st_size).unwrap_or(0))
-                        .unwrap_or(0),
+                    None => self
+                        .stat_message(dir, name)
+                        .ok()
+                        .flatten()
+                        .map_or(0, |s| u64::try_from(s.st_size).unwrap_or(0)),
                 };
             }
         }
@@ -524,7 +571,9 @@ impl Folder {
         internal_date: Option<i64>,
     ) -> Result<(u32, u32), StoreError> {
         let dirs = self.dirs()?;
-        let (mut file, tmp, stamp) = create_exclusive(&dirs.tmp, "")?;
+        let shared = self.sharable_dirs()?;
+        let into_tmp = shared.as_ref().map_or(&dirs.tmp, |s| &s.tmp);
+        let (mut file, tmp, stamp) = create_exclusive(into_tmp, "")?;
         let written = io::copy(data, &mut file).and_then(|size| {
             if let Some(date) = internal_date {
                 file.set_modified(time_of(date))?;
@@ -536,8 +585,8 @@ impl Folder {
         let (meta, size) = match written {
             Ok(w) => w,
             Err(e) => {
-                remove_quietly(&dirs.tmp, &tmp);
-                return Err(dirs.tmp.fail(&tmp, e));
+                remove_quietly(into_tmp, &tmp);
+                return Err(into_tmp.fail(&tmp, e));
             }
         };
         let basename = format!("{},S={size}", stamp.message_name(meta.dev(), meta.ino()),);
@@ -548,7 +597,8 @@ impl Folder {
             has_keywords: !keywords.is_empty(),
         };
         let keyword_sets = [keywords.to_vec()];
-        let (uidvalidity, uids) = self.commit(&dirs, vec![staged], &keyword_sets)?;
+        let (uidvalidity, uids) =
+            self.place(&dirs, shared.as_ref(), vec![staged], &keyword_sets)?;
         let uid = uids
             .first()
             .copied()
@@ -566,67 +616,90 @@ impl Folder {
         messages: &[(String, InfoFlags, Vec<String>)],
     ) -> Result<(u32, Vec<u32>), StoreError> {
         let dirs = self.dirs()?;
-        let source_cur = source.message_dir("cur")?;
-        let source_new = if messages.iter().any(|(f, _, _)| f.starts_with(NEW_PREFIX)) {
-            Some(source.message_dir("new")?)
-        } else {
-            None
-        };
+        let shared = self.sharable_dirs()?;
+        let into_tmp = shared.as_ref().map_or(&dirs.tmp, |s| &s.tmp);
         let mut staged = Vec::with_capacity(messages.len());
         for (filename, flags, keywords) in messages {
             let step = locate(filename).and_then(|(sub, bare)| {
-                let from = match (sub, source_new) {
-                    ("new", Some(new)) => new,
-                    _ => source_cur,
-                };
-                self.stage_copy(&dirs, from, bare, flags, !keywords.is_empty())
+                let (from, name) = source.message_source(sub, bare)?;
+                // A sharable folder gets copies of its own, readable by those it is
+                // shared with, never a second name for a file of this user's.
+                let link_ok = shared.is_none();
+                self.stage_copy(into_tmp, &from, &name, flags, !keywords.is_empty(), link_ok)
             });
             match step {
                 Ok(s) => staged.push(s),
                 Err(e) => {
                     for s in &staged {
-                        remove_quietly(&dirs.tmp, &s.tmp);
+                        remove_quietly(into_tmp, &s.tmp);
                     }
                     return Err(e);
                 }
             }
         }
         let keyword_sets: Vec<Vec<String>> = messages.iter().map(|(_, _, k)| k.clone()).collect();
-        self.commit(&dirs, staged, &keyword_sets)
+        self.place(&dirs, shared.as_ref(), staged, &keyword_sets)
     }
 
-    /// Puts a copy of `name` in `from` into tmp/: a hard link when possible (link(2) never
-    /// follows a link, and the linked inode must be the regular file looked at), else a
-    /// byte copy of the file opened without following one.
+    /// The sharable folder's directories, for the local copy of a shared folder: where
+    /// APPEND and COPY put messages.
+    fn sharable_dirs(&self) -> Result<Option<SharableDirs>, StoreError> {
+        self.linked.as_ref().map(|l| l.dirs()).transpose()
+    }
+
+    /// The directory and name of the file a scan's `sub/bare` stands for: itself, or for a
+    /// link of a shared folder's local copy, the sharable folder's file.
+    fn message_source(&self, sub: &str, bare: &str) -> Result<(Arc<Dir>, String), StoreError> {
+        let dir = self.message_dir(sub)?.clone();
+        let Some(linked) = &self.linked else {
+            return Ok((dir, bare.to_string()));
+        };
+        match linked.resolve(&dir, bare)? {
+            Some(Source::Local) => Ok((dir, bare.to_string())),
+            Some(Source::Shared(cur, real)) => Ok((cur, real)),
+            None => Err(dir.fail(bare, io::Error::from(io::ErrorKind::NotFound))),
+        }
+    }
+
+    /// Puts a copy of `name` in `from` into `tmp`: a hard link when `link_ok` and possible
+    /// (link(2) never follows a link, and the linked inode must be the regular file looked
+    /// at), else a byte copy of the file opened without following one.
     fn stage_copy(
         &self,
-        dirs: &Dirs,
+        tmp: &Dir,
         from: &Dir,
         name: &str,
         flags: &InfoFlags,
         has_keywords: bool,
+        link_ok: bool,
     ) -> Result<Staged, StoreError> {
         let source = from.stat(name).map_err(|e| from.fail(name, e))?;
         let kind = Kind::of(&source);
         if kind != Kind::File {
             return Err(from.fail(name, not_a_file(kind)));
         }
+        let into = tmp;
         let (tmp, stamp, (dev, ino)) = loop {
             let stamp = Stamp::now();
             let tmp = stamp.tmp_name("");
-            match from.hard_link(name, &dirs.tmp, &tmp) {
+            let linking = if link_ok {
+                from.hard_link(name, into, &tmp)
+            } else {
+                Err(io::Error::from(io::ErrorKind::Unsupported))
+            };
+            match linking {
                 Ok(()) => {
-                    let linked = match dirs.tmp.stat(&tmp) {
+                    let linked = match into.stat(&tmp) {
                         Ok(stat) => identity_of(&stat),
                         Err(e) => {
-                            remove_quietly(&dirs.tmp, &tmp);
-                            return Err(dirs.tmp.fail(&tmp, e));
+                            remove_quietly(into, &tmp);
+                            return Err(into.fail(&tmp, e));
                         }
                     };
                     // The name may have changed hands since it was looked at (a link put
                     // in its place): only the very file checked may be linked.
                     if linked != identity_of(&source) {
-                        remove_quietly(&dirs.tmp, &tmp);
+                        remove_quietly(into, &tmp);
                         return Err(from.fail(
                             name,
                             io::Error::other("the file was replaced while being copied"),
@@ -642,7 +715,7 @@ impl Folder {
                 Err(_) => {
                     let mut input = from.open_file(name).map_err(|e| from.fail(name, e))?;
                     let meta = input.metadata().map_err(|e| from.fail(name, e))?;
-                    break copy_to_tmp(&dirs.tmp, &mut input, &meta)?;
+                    break copy_to_tmp(into, &mut input, &meta)?;
                 }
             }
         };
@@ -713,6 +786,96 @@ impl Folder {
         result
     }
 
+    /// Puts staged messages in place: `commit`, or for a shared folder's local copy
+    /// (`shared` the sharable folder's directories) `commit_linked`.
+    fn place(
+        &self,
+        dirs: &Dirs,
+        shared: Option<&SharableDirs>,
+        staged: Vec<Staged>,
+        keyword_sets: &[Vec<String>],
+    ) -> Result<(u32, Vec<u32>), StoreError> {
+        match (shared, &self.linked) {
+            (Some(shared), Some(linked)) => {
+                self.commit_linked(dirs, shared, linked, staged, keyword_sets)
+            }
+            _ => self.commit(dirs, staged, keyword_sets),
+        }
+    }
+
+    /// `commit` for the local copy of a shared folder: the messages go into the sharable
+    /// folder's cur/ under their names with flags (where Courier's APPEND leaves them),
+    /// and the local copy gets their links at once, in its cur/ with the flags and
+    /// keywords asked for, numbered in its own UID database: APPENDUID and COPYUID name
+    /// the messages as this user's folder numbers them (Courier's answer numbers them in
+    /// the sharable folder, which no client sees). Undone on failure.
+    fn commit_linked(
+        &self,
+        dirs: &Dirs,
+        shared: &SharableDirs,
+        linked: &Linked,
+        staged: Vec<Staged>,
+        keyword_sets: &[Vec<String>],
+    ) -> Result<(u32, Vec<u32>), StoreError> {
+        let mut in_shared: Vec<&str> = Vec::new();
+        let mut written_keywords: Vec<&str> = Vec::new();
+        let mut in_local: Vec<&str> = Vec::new();
+        let undo = |in_shared: &[&str], written_keywords: &[&str], in_local: &[&str]| {
+            for name in in_local {
+                remove_quietly(&dirs.cur, name);
+            }
+            for basename in written_keywords {
+                keywords::remove_update(&dirs.top, basename);
+            }
+            for name in in_shared {
+                remove_quietly(&shared.cur, name);
+            }
+            for s in &staged {
+                remove_quietly(&shared.tmp, &s.tmp);
+            }
+        };
+        for s in &staged {
+            if let Err(e) = shared.tmp.rename(&s.tmp, &shared.cur, &s.filename) {
+                undo(&in_shared, &written_keywords, &in_local);
+                return Err(shared.cur.fail(&s.filename, e));
+            }
+            in_shared.push(&s.filename);
+        }
+        shared.cur.sync();
+        for (s, set) in staged.iter().zip(keyword_sets) {
+            if s.has_keywords {
+                if let Err(e) = keywords::write_update(&dirs.top, &dirs.tmp, &s.basename, set) {
+                    undo(&in_shared, &written_keywords, &in_local);
+                    return Err(e);
+                }
+                written_keywords.push(&s.basename);
+            }
+        }
+        let lock = match DotLock::acquire(&dirs.tmp) {
+            Ok(lock) => lock,
+            Err(e) => {
+                undo(&in_shared, &written_keywords, &in_local);
+                return Err(e);
+            }
+        };
+        for s in &staged {
+            let target = linked.message_link(&s.filename);
+            if let Err(e) = place_link(&dirs.tmp, &dirs.cur, &target, &s.filename) {
+                undo(&in_shared, &written_keywords, &in_local);
+                return Err(e);
+            }
+            in_local.push(&s.filename);
+        }
+        dirs.cur.sync();
+        let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
+        let result = self.assign_delivered(dirs, &basenames);
+        drop(lock);
+        if result.is_err() {
+            undo(&in_shared, &written_keywords, &in_local);
+        }
+        result
+    }
+
     /// Gives freshly delivered messages the next UIDs at once (for APPENDUID/COPYUID).
     /// The caller holds the lock.
     fn assign_delivered(
@@ -724,7 +887,7 @@ impl Folder {
             DbState::Valid(db) => db,
             DbState::Missing | DbState::Corrupt => {
                 // Number what is already there first so arrival order is kept.
-                let cur = list_files(&dirs.cur)?;
+                let cur = self.list(&dirs.cur)?;
                 let exclude: FastSet<&str> = basenames.iter().copied().collect();
                 reconcile(UidDb::fresh(), &cur, &exclude)?.0
             }
@@ -765,7 +928,9 @@ impl Folder {
         let base = basename_of(bare);
         let entries = cur.entries().map_err(|e| StoreError::io(cur.path(), e))?;
         for entry in entries {
-            if entry.kind != Kind::File {
+            let listed =
+                entry.kind == Kind::File || (entry.kind == Kind::Symlink && self.linked.is_some());
+            if !listed {
                 continue;
             }
             if let Some(name) = entry.name.to_str()
@@ -796,11 +961,40 @@ impl Folder {
     /// Opens the file `filename` names; `None` if there is none by that name.
     fn open_message_file(&self, filename: &str) -> Result<Option<File>, StoreError> {
         let (sub, bare) = locate(filename)?;
-        let dir = self.message_dir(sub)?;
-        match dir.open_file(bare) {
+        let (dir, name) = match self.message_source(sub, bare) {
+            Ok(found) => found,
+            Err(StoreError::Io { error, .. }) if error.kind() == io::ErrorKind::NotFound => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        match dir.open_file(&name) {
             Ok(file) => Ok(Some(file)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(dir.fail(bare, e)),
+            Err(e) => Err(dir.fail(&name, e)),
+        }
+    }
+
+    /// `lstat` of the message file `name` in `dir` (one of this folder's), or for a link of
+    /// a shared folder's local copy, of the sharable folder's file; `None` when it is gone.
+    fn stat_message(
+        &self,
+        dir: &Dir,
+        name: &str,
+    ) -> Result<Option<nix::sys::stat::FileStat>, StoreError> {
+        if let Some(linked) = &self.linked
+            && let Some(Source::Shared(cur, real)) = linked.resolve(dir, name)?
+        {
+            return match cur.stat(&real) {
+                Ok(stat) => Ok(Some(stat)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(cur.fail(&real, e)),
+            };
+        }
+        match dir.stat(name) {
+            Ok(stat) => Ok(Some(stat)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(dir.fail(name, e)),
         }
     }
 
@@ -809,11 +1003,10 @@ impl Folder {
     pub fn internal_date(&self, filename: &str) -> Result<Option<i64>, StoreError> {
         let (sub, bare) = locate(filename)?;
         let dir = self.message_dir(sub)?;
-        match dir.stat(bare) {
-            Ok(stat) if Kind::of(&stat) == Kind::File => Ok(Some(stat.st_mtime)),
-            Ok(stat) => Err(dir.fail(bare, not_a_file(Kind::of(&stat)))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(dir.fail(bare, e)),
+        match self.stat_message(dir, bare)? {
+            Some(stat) if Kind::of(&stat) == Kind::File => Ok(Some(stat.st_mtime)),
+            Some(stat) => Err(dir.fail(bare, not_a_file(Kind::of(&stat)))),
+            None => Ok(None),
         }
     }
 
@@ -848,20 +1041,37 @@ impl Folder {
         keywords::write_update(&top, &tmp, basename, keywords)
     }
 
-    /// Removes cur/`filename`; a file already gone is fine.
-    pub fn expunge(&self, filename: &str) -> Result<(), StoreError> {
+    /// Removes cur/`filename`; a file already gone is fine. Returns whether the message
+    /// is gone: in a filesystem-shared folder, a message this user may not remove from
+    /// the sharable folder (its sticky bit) stays, without `\Deleted` (see `sharable`).
+    pub fn expunge(&self, filename: &str) -> Result<bool, StoreError> {
         check_file_name(filename)?;
         let cur = self.message_dir("cur")?;
+        if let Some(linked) = &self.linked {
+            return linked.remove(cur, filename);
+        }
         match cur.remove_file(filename) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
             Err(e) => Err(cur.fail(filename, e)),
         }
     }
 
-    /// Directories IDLE should watch.
-    pub fn watch_dirs(&self) -> [PathBuf; 2] {
-        [self.path.join("new"), self.path.join("cur")]
+    /// Directories IDLE should watch: the folder's new/ and cur/, and for a shared folder's
+    /// local copy the sharable folder's too.
+    pub fn watch_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.path.join("new"), self.path.join("cur")];
+        dirs.extend(self.shared_dirs());
+        dirs
+    }
+
+    /// The sharable folder's new/ and cur/ of a shared folder's local copy, whose changes
+    /// are this folder's (none for any other folder).
+    pub fn shared_dirs(&self) -> Vec<PathBuf> {
+        self.linked
+            .as_ref()
+            .map(|l| l.watched())
+            .unwrap_or_default()
     }
 
     /// A file of the store's own in the folder (`mdimapcache`), never read through a link;
@@ -923,7 +1133,7 @@ impl Folder {
         let keywords = if let Ok(Kind::Dir) = keyword_dir {
             let mut existing: FastSet<String> = listed.iter().map(|(_, b, _)| b.clone()).collect();
             existing.extend(
-                list_files(&dirs.new)?
+                self.list(&dirs.new)?
                     .iter()
                     .map(|f| basename_of(f).to_string()),
             );
@@ -991,9 +1201,9 @@ fn copy_to_tmp(
 }
 
 /// Moves new/ to cur/ appending `:2,`; returns the base names moved by this call.
-fn move_new_to_cur(dirs: &Dirs) -> Result<FastSet<String>, StoreError> {
+fn move_new_to_cur(dirs: &Dirs, linked: Option<&Linked>) -> Result<FastSet<String>, StoreError> {
     let mut moved = FastSet::default();
-    for name in list_files(&dirs.new)? {
+    for name in list_files(&dirs.new, linked)? {
         let target = if name.contains(':') {
             name.clone()
         } else {

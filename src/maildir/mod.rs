@@ -20,6 +20,8 @@ mod folder;
 mod keywords;
 mod lock;
 mod names;
+mod sharable;
+pub mod sharedindex;
 mod spool;
 mod store;
 mod subscriptions;
@@ -34,6 +36,7 @@ pub use error::StoreError;
 pub use flags::{InfoFlags, basename_of, size_from_name};
 pub use folder::{Folder, FolderStatus, MessageEntry, ScanResult};
 pub use names::{INBOX, canonical_name, is_valid_name};
+pub use sharable::{SHARED_FOLDERS, SHARED_MAILDIRS, SharableMaildir};
 pub use spool::spool_file;
 pub use store::Store;
 

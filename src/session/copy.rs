@@ -113,7 +113,9 @@ impl Session<'_> {
                 }
             };
             match view.folder.expunge(&name) {
-                Ok(()) => removed.push(m.uid),
+                Ok(true) => removed.push(m.uid),
+                // A shared folder's message this user may not remove: it stays, copied.
+                Ok(false) => {}
                 Err(e) => log::error!("MOVE: removing the source: {e}"),
             }
         }

@@ -154,7 +154,9 @@ fn expunge_deleted(
             }
         };
         match view.folder.expunge(&name) {
-            Ok(()) => removed.push(uid),
+            Ok(true) => removed.push(uid),
+            // Kept in a shared folder, without \Deleted: the next rescan says so.
+            Ok(false) => {}
             Err(e) => failure = Some(e),
         }
     }
