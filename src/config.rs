@@ -65,8 +65,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "IMAP_CHECK_ALL_FOLDERS",
     "IMAP_OBSOLETE_CLIENT",
     "IMAP_ULIMITD",
-    "IMAP_SHAREDINDEXFILE",
-    "IMAP_SHAREDMUNGENAMES",
     "IMAP_ENHANCEDIDLE",
     "IMAP_MOVE_EXPUNGE_TO_TRASH",
     "IMAP_EMPTYTRASH",
@@ -113,6 +111,8 @@ pub const KEYS: &[&str] = &[
     "IMAP_TRASHFOLDERNAME",
     "IMAP_KEYWORDS",
     "IMAP_ACL",
+    "IMAP_SHAREDINDEXFILE",
+    "IMAP_SHAREDMUNGENAMES",
     "IMAP_USELOCKS",
     "IMAP_UMASK",
     "IMAP_CAPABILITY",
@@ -171,6 +171,10 @@ pub enum PlaintextLogin {
     Never,
 }
 
+/// The default index of virtual shared folders: Courier's `<sysconfdir>/shared/index`
+/// with mdimap's configuration directory.
+pub const DEFAULT_SHARED_INDEX: &str = "/etc/mdimap/shared/index";
+
 /// The default certificate file (certificate chain and key in one PEM, as
 /// Courier keeps them).
 pub const DEFAULT_CERTFILE: &str = "/etc/mdimap/mdimapd.pem";
@@ -210,6 +214,13 @@ pub struct Config {
     /// IMAP_ACL: advertise ACL and ACL2=UNION (Courier's `ACL_CAPABILITY`). As with
     /// Courier, access control lists are kept and enforced either way.
     pub acl: bool,
+    /// IMAP_SHAREDINDEXFILE: Courier's index of the accounts whose folders are virtual
+    /// shared folders (`#shared.<account>.<folder>`); an account's `sharedgroup` option
+    /// is appended to the name. Empty: no virtual shared folders.
+    pub shared_index: PathBuf,
+    /// IMAP_SHAREDMUNGENAMES: names of the index with `.` and `/` become `\:` and `\;`
+    /// (and `\` becomes `\\`) instead of a blank.
+    pub shared_munge_names: bool,
     /// IMAP_USELOCKS: Courier's switch for the dot-lock around index updates. mdimap
     /// always takes the lock (it is what keeps UIDs unique between processes); `0`
     /// is accepted and logged as ignored.
@@ -328,6 +339,8 @@ impl Config {
             trash_folder: "Trash".to_string(),
             keywords: 1,
             acl: true,
+            shared_index: PathBuf::from(DEFAULT_SHARED_INDEX),
+            shared_munge_names: false,
             use_locks: true,
             umask: 0o022,
             capability: None,
@@ -520,6 +533,23 @@ impl Config {
                     )
                 })? != 0;
             }
+            "IMAP_SHAREDINDEXFILE" => {
+                self.shared_index = if value.is_empty() {
+                    PathBuf::new()
+                } else {
+                    parse_absolute(key, value)?
+                };
+            }
+            // Courier: any number other than 0 munges.
+            "IMAP_SHAREDMUNGENAMES" => {
+                self.shared_munge_names = value.trim().parse::<i64>().map_err(|_| {
+                    format!(
+                        "IMAP_SHAREDMUNGENAMES must be 1 (\\: and \\; for . and /) or 0 (a \
+                         blank), not {:?}",
+                        shorten(value)
+                    )
+                })? != 0;
+            }
             // Courier: "any value other than 1 disables".
             "IMAP_USELOCKS" => self.use_locks = value == "1",
             "IMAP_UMASK" => self.umask = parse_umask(value)?,
@@ -674,6 +704,11 @@ impl Config {
                     "IMAP_TRASHFOLDERNAME" => self.trash_folder.clone(),
                     "IMAP_KEYWORDS" => self.keywords.to_string(),
                     "IMAP_ACL" => u8::from(self.acl).to_string(),
+                    "IMAP_SHAREDINDEXFILE" if self.shared_index.as_os_str().is_empty() => {
+                        "(unset)".to_string()
+                    }
+                    "IMAP_SHAREDINDEXFILE" => self.shared_index.display().to_string(),
+                    "IMAP_SHAREDMUNGENAMES" => u8::from(self.shared_munge_names).to_string(),
                     "IMAP_USELOCKS" => u8::from(self.use_locks).to_string(),
                     "IMAP_UMASK" => format!("{:03o}", self.umask),
                     "IMAP_CAPABILITY" => self
@@ -1169,6 +1204,29 @@ MDIMAP_HOSTNAME=mail.example.org
         assert_eq!(c.userfile, PathBuf::from("/etc/mdimap/users"));
         assert_eq!(c.hostname.as_deref(), Some("mail.example.org"));
         assert_eq!(c.hostname(), "mail.example.org");
+        assert_eq!(c.shared_index, PathBuf::from("/etc/courier/shared/index"));
+        assert!(!c.shared_munge_names);
+    }
+
+    #[test]
+    fn shared_folder_keys() {
+        let c = Config::default();
+        assert_eq!(c.shared_index, PathBuf::from(DEFAULT_SHARED_INDEX));
+        let (c, w) = parse("IMAP_SHAREDINDEXFILE=\nIMAP_SHAREDMUNGENAMES=1\n");
+        assert!(w.is_empty(), "{w:?}");
+        assert!(c.shared_index.as_os_str().is_empty());
+        assert!(c.shared_munge_names);
+        let eff = c.effective();
+        assert!(
+            eff.iter()
+                .any(|(k, v, _)| k == "IMAP_SHAREDINDEXFILE" && v == "(unset)")
+        );
+        for bad in [
+            "IMAP_SHAREDINDEXFILE=shared/index\n",
+            "IMAP_SHAREDMUNGENAMES=yes\n",
+        ] {
+            assert!(Config::parse(bad, Path::new("/x")).is_err(), "{bad}");
+        }
     }
 
     #[test]

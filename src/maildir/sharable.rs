@@ -260,18 +260,9 @@ impl Linked {
     }
 
     /// Whether the local entry `name` in `local` is a link Courier could have made for a
-    /// message of this folder (a scan lists no other link).
+    /// message of this folder (a scan lists no other link, and says so once).
     pub(crate) fn is_message_link(&self, local: &Dir, name: &str) -> bool {
-        match self.linked_name(local, name) {
-            Ok(Some(_)) => true,
-            Ok(None) => false,
-            Err(e) => {
-                if e.kind() != io::ErrorKind::NotFound {
-                    log::warn!("{}", local.fail(name, e));
-                }
-                false
-            }
-        }
+        matches!(self.linked_name(local, name), Ok(Some(_)))
     }
 
     /// Where the message the local entry `name` in `local` stands for is: the entry itself

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::auth;
 use crate::config::Config;
 use crate::conn::{self, Deadline, Io, Wire};
+use crate::maildir::sharedindex::SharedIndex;
 use crate::maildir::{Accessor, Store};
 use crate::protocol::framing::Limits;
 use crate::protocol::response::{Code, Completion};
@@ -167,11 +168,14 @@ fn load_config(opts: &Options) -> Result<Config, String> {
 }
 
 /// Whom a session serves, as access control lists see them: the login name and the
-/// account options (`group=`, `disableshared`).
+/// account options (`group=`, `disableshared`, `sharedgroup`).
 struct Identity {
     accessor: Accessor,
-    /// Courier's `disableshared` switches ACL files off for the account.
+    /// Courier's `disableshared` switches ACL files, and virtual shared folders, off for
+    /// the account.
     acl_files: bool,
+    /// Courier's `sharedgroup`: appended to the name of the shared folder index.
+    shared_group: String,
 }
 
 impl Identity {
@@ -179,6 +183,7 @@ impl Identity {
         Identity {
             accessor: Accessor::new(&user.name, &user.options),
             acl_files: !user.option_enabled("disableshared"),
+            shared_group: user.option("sharedgroup").unwrap_or("").to_string(),
         }
     }
 
@@ -193,11 +198,28 @@ impl Identity {
         Identity {
             accessor: Accessor::new(&login, &[]),
             acl_files: true,
+            shared_group: String::new(),
         }
     }
 }
 
+/// The shared folder index an account sees: IMAP_SHAREDINDEXFILE with its `sharedgroup`
+/// appended (Courier's `maildir_shared_index_file`), unless it is unset or the account has
+/// `disableshared`.
+fn shared_index(config: &Config, identity: &Identity) -> Option<SharedIndex> {
+    if !identity.acl_files || config.shared_index.as_os_str().is_empty() {
+        return None;
+    }
+    let mut file = config.shared_index.clone().into_os_string();
+    file.push(&identity.shared_group);
+    Some(SharedIndex::new(
+        PathBuf::from(file),
+        config.shared_munge_names,
+    ))
+}
+
 fn session_settings(config: &Config, identity: Identity) -> SessionSettings {
+    let shared_index = shared_index(config, &identity);
     SessionSettings {
         autologout: Duration::from_secs(config.autologout.max(1)),
         io_timeout: Duration::from_secs(config.io_timeout.max(1)),
@@ -208,6 +230,7 @@ fn session_settings(config: &Config, identity: Identity) -> SessionSettings {
         trash: format!("INBOX.{}", config.trash_folder),
         accessor: identity.accessor,
         acl_files: identity.acl_files,
+        shared_index,
     }
 }
 

@@ -22,10 +22,11 @@
 
 use super::flags::FlagChange;
 use super::names::to_wire;
+use super::shared::{self, Namespace};
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
 use crate::maildir::{
-    Acl, AclUpdateError, InfoFlags, Rights, StoreError, canonical_name, is_valid_name,
+    Acl, AclUpdateError, InfoFlags, Rights, Store, StoreError, canonical_name, is_valid_name,
 };
 use crate::protocol::encode::push_string_utf8;
 use crate::protocol::response::Code;
@@ -159,13 +160,43 @@ pub(super) fn parent_of(name: &str) -> &str {
 
 impl Session<'_> {
     /// The list of folder `name`: its files', or Courier's fixed list when the account has
-    /// them switched off (`disableshared`).
+    /// them switched off (`disableshared`); for another account's folder its owner's, for
+    /// a filesystem-shared one Courier's fixed list.
     fn acl_of(&self, name: &str) -> Result<Acl, StoreError> {
+        match shared::namespace_of(name) {
+            Namespace::Virtual => return self.virtual_acl(name),
+            Namespace::Filesystem => return self.shared_fixed_acl(name),
+            Namespace::Own => {}
+        }
         if self.settings.acl_files {
             self.store.acl(name)
         } else {
             canonical_name(name)?;
             Ok(Acl::without_files())
+        }
+    }
+
+    fn virtual_acl(&self, name: &str) -> Result<Acl, StoreError> {
+        match self.virtual_place(name)? {
+            shared::Virtual::Folder { store, folder, .. } => store.acl(&folder),
+            shared::Virtual::Level => Err(StoreError::NonExistent(name.to_string())),
+        }
+    }
+
+    /// The store, folder and owner identifier whose list SETACL and DELETEACL change, and
+    /// whose owner LISTRIGHTS names.
+    fn acl_target(&self, name: &str) -> Result<(Store, String, Vec<u8>), Completion> {
+        match shared::namespace_of(name) {
+            Namespace::Own => Ok((
+                self.store.clone(),
+                name.to_string(),
+                self.settings.accessor.user_identifier(),
+            )),
+            Namespace::Virtual => self.shared_acl_target(name),
+            // Courier's owner of these is `anonymous`, and their list cannot change.
+            Namespace::Filesystem => {
+                Ok((self.store.clone(), name.to_string(), b"anonymous".to_vec()))
+            }
         }
     }
 
@@ -178,10 +209,15 @@ impl Session<'_> {
     /// mailbox's rights changed tells the client (`* OK [MYRIGHTS "..."] ACL`) and takes
     /// effect for the commands that follow.
     pub(super) fn rights_on(&mut self, name: &str) -> Result<Rights, Completion> {
-        let acl = self.acl_of(name).map_err(|e| store_error(&e))?;
-        let owner = self.settings.accessor.user_identifier();
-        let rights = acl.rights_of(&self.settings.accessor, &owner, self.settings.acl_files);
-        let canonical = canonical_name(name).unwrap_or_default();
+        let (rights, canonical) = if shared::is_shared(name) {
+            let rights = self.shared_rights(name).map_err(|e| store_error(&e))?;
+            (rights, shared::canonical(name).to_string())
+        } else {
+            let acl = self.acl_of(name).map_err(|e| store_error(&e))?;
+            let owner = self.settings.accessor.user_identifier();
+            let rights = acl.rights_of(&self.settings.accessor, &owner, self.settings.acl_files);
+            (rights, canonical_name(name).unwrap_or_default())
+        };
         if let Some(view) = self.selected.as_mut()
             && view.folder.name() == canonical
             && view.rights != rights
@@ -215,7 +251,7 @@ impl Session<'_> {
     /// Whether a LIST or LSUB may show `name`: it needs `l`. Names that are not folders of
     /// this maildir are not the store's to judge and are shown.
     pub(super) fn may_list(&mut self, name: &str) -> bool {
-        if !is_valid_name(name) {
+        if !is_valid_name(name) && !shared::is_shared(name) {
             return true;
         }
         match self.rights_on(name) {
@@ -274,6 +310,10 @@ impl Session<'_> {
     /// "Mailbox does not exist").
     fn acl_mailbox(&self, raw: &[u8]) -> Result<String, Completion> {
         let name = self.mailbox_name(raw)?;
+        if shared::is_shared(&name) {
+            self.folder(&name).map_err(|e| store_error(&e))?;
+            return Ok(shared::canonical(&name).to_string());
+        }
         let canonical = canonical_name(&name).map_err(|e| store_error(&e))?;
         if !self.store.folder_exists(&canonical) {
             return Err(store_error(&StoreError::NonExistent(canonical)));
@@ -348,12 +388,15 @@ impl Session<'_> {
         if let Err(d) = self.require(&name, right::ADMINISTER, verb) {
             return d;
         }
-        if !self.settings.acl_files {
-            // Courier's fixed list gives nobody `a`; kept for clarity.
+        if !self.settings.acl_files || shared::namespace_of(&name) == Namespace::Filesystem {
+            // Courier's fixed lists give nobody `a`; kept for clarity.
             return denied(verb, &self.text_name(&name), "a");
         }
-        let owner = self.settings.accessor.user_identifier();
-        let updated = self.store.update_acl(&name, &owner, |acl| {
+        let (store, folder, owner) = match self.acl_target(&name) {
+            Ok(target) => target,
+            Err(d) => return d,
+        };
+        let updated = store.update_acl(&folder, &owner, |acl| {
             let mut new = match mode {
                 None => Rights::default(),
                 Some(_) => acl.get(&identifier).cloned().unwrap_or_default(),
@@ -398,14 +441,19 @@ impl Session<'_> {
         if rights.among(ANY_VISIBLE).is_empty() {
             return denied("LISTRIGHTS", &self.text_name(&name), "l");
         }
-        // The owner of the user's own maildir is the user.
-        let owner = self.settings.accessor.login().as_bytes();
+        // The owner of the user's own maildir is the user; of another account's folder,
+        // whom the shared folder index names (if anyone).
+        let owner_identifier = match self.acl_target(&name) {
+            Ok((_, _, owner)) => owner,
+            Err(d) => return d,
+        };
+        let owner = owner_identifier.strip_prefix(b"user=");
         let negated = identifier.strip_prefix(b"-");
         let answer: &[u8] = match negated {
-            Some(bare) if bare == b"anyone" || bare == b"anonymous" || bare == owner => {
+            Some(bare) if bare == b"anyone" || bare == b"anonymous" || Some(bare) == owner => {
                 b"\"\" c d i p r s w"
             }
-            _ if identifier == owner => b"\"al\" c d i p r s w",
+            _ if Some(identifier) == owner => b"\"al\" c d i p r s w",
             _ => b"\"\" a c d i l p r s w",
         };
         let mut line = self.acl_line("LISTRIGHTS", &name);

@@ -32,10 +32,11 @@ impl Session<'_> {
             Ok(c) => c,
             Err(d) => return d,
         };
-        let folder = match self.store.folder(&name) {
+        let folder = match self.folder(&name) {
             Ok(f) => f,
-            // RFC 3501 §6.3.11: TRYCREATE tells the client to CREATE and retry.
-            Err(StoreError::NonExistent(_)) => {
+            // RFC 3501 §6.3.11: TRYCREATE tells the client to CREATE and retry (which
+            // cannot make a shared folder).
+            Err(StoreError::NonExistent(_)) if !super::shared::is_shared(&name) => {
                 return Completion::no_code(Code::TryCreate, "No such mailbox.");
             }
             Err(e) => return store_error(&e),

@@ -24,9 +24,9 @@ impl Session<'_> {
         if self.selected.is_none() {
             return Completion::bad("No mailbox selected.");
         }
-        let target = match self.store.folder(&name) {
+        let target = match self.folder(&name) {
             Ok(f) => f,
-            Err(StoreError::NonExistent(_)) => {
+            Err(StoreError::NonExistent(_)) if !super::shared::is_shared(&name) => {
                 return Completion::no_code(Code::TryCreate, "No such mailbox.");
             }
             Err(e) => return store_error(&e),

@@ -42,6 +42,9 @@ impl Session<'_> {
         if name == "INBOX" {
             return Completion::no_code(Code::AlreadyExists, "INBOX always exists.");
         }
+        if let Some(refused) = self.refuse_shared(&[&name], "created") {
+            return refused;
+        }
         if let Err(d) = self.may_create(&name, "CREATE") {
             return d;
         }
@@ -64,6 +67,9 @@ impl Session<'_> {
         }
         if name == self.settings.trash {
             return Completion::no_code(Code::Cannot, "The trash folder cannot be deleted.");
+        }
+        if let Some(done) = self.delete_shared(&name) {
+            return done;
         }
         // A name that is nothing has no rights to check (and looking would
         // leave an inherited list behind).
@@ -97,6 +103,9 @@ impl Session<'_> {
             (Ok(f), Ok(t)) => (f, t),
             (Err(d), _) | (_, Err(d)) => return d,
         };
+        if let Some(refused) = self.refuse_shared(&[&from, &to], "renamed") {
+            return refused;
+        }
         if self.node_exists(&from)
             && let Err(d) = self.require(&from, right::DELETE_FOLDER, "RENAME")
         {
@@ -141,6 +150,9 @@ impl Session<'_> {
             Ok(n) => n,
             Err(d) => return d,
         };
+        if let Some(done) = self.subscribe_shared(&name, subscribe) {
+            return done;
+        }
         let result = if subscribe {
             self.store.subscribe(&name)
         } else {
@@ -171,23 +183,18 @@ impl Session<'_> {
             return Completion::ok(format!("{verb} completed."));
         };
         let pattern = fold_inbox(&pattern);
-        let existing = match self.store.folder_names() {
+        // Folders without the lookup right are not shown, nor levels only they make; the
+        // shared namespaces take part as Courier has them (see `shared`).
+        let existing = match self.listed_folders(&pattern) {
             Ok(n) => n,
             Err(e) => return store_error(&e),
         };
-        // Folders without the lookup right are not shown, nor levels only they make.
-        let existing: Vec<String> = existing.into_iter().filter(|n| self.may_list(n)).collect();
         let tree = hierarchy(&existing);
         if lsub {
-            let subscribed = match self.store.subscriptions() {
+            let subscribed = match self.subscribed_folders(&pattern) {
                 Ok(s) => s,
                 Err(e) => return store_error(&e),
             };
-            let subscribed: Vec<String> = subscribed
-                .iter()
-                .map(|s| fold_inbox(s))
-                .filter(|n| self.may_list(n))
-                .collect();
             let subtree = hierarchy(&subscribed);
             for (name, node) in &subtree {
                 if !pattern_matches(pattern.as_bytes(), name.as_bytes()) {
@@ -247,7 +254,7 @@ impl Session<'_> {
         if items.contains(&StatusItem::Size) {
             return Completion::bad("STATUS SIZE is not supported.");
         }
-        let folder = match self.store.folder(&name) {
+        let folder = match self.folder(&name) {
             Ok(f) => f,
             Err(e) => return store_error(&e),
         };

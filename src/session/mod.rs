@@ -16,12 +16,14 @@ mod mailboxes;
 pub mod names;
 mod search;
 mod select;
+mod shared;
 mod store;
 pub mod view;
 
 use std::time::{Duration, Instant};
 
 use crate::conn::{Deadline, Incoming, Io};
+use crate::maildir::sharedindex::SharedIndex;
 use crate::maildir::{Accessor, Store, StoreError};
 use crate::protocol::command::{Command, CommandBody};
 use crate::protocol::response::{Code, Completion};
@@ -48,6 +50,10 @@ pub struct SessionSettings {
     /// False when the account has Courier's `disableshared` option: no ACL file is read
     /// or written, and the owner may do everything but administer.
     pub acl_files: bool,
+    /// Courier's index of virtual shared folders as this account sees it
+    /// (IMAP_SHAREDINDEXFILE with its `sharedgroup` appended); `None` when the account
+    /// has none (unset, or `disableshared`).
+    pub shared_index: Option<SharedIndex>,
 }
 
 /// Maps a store error to the RFC 5530 response an IMAP client expects, and
@@ -60,6 +66,12 @@ pub fn store_error(e: &StoreError) -> Completion {
         }
         StoreError::InvalidName(_) => Completion::no_code(Code::Cannot, "Invalid mailbox name."),
         StoreError::Cannot(why) => Completion::no_code(Code::Cannot, why.clone()),
+        // The file system's own refusal (another account's maildir, a shared folder the
+        // user may not write): the user may not, and no retry will change that.
+        StoreError::Io { error, .. } if error.kind() == std::io::ErrorKind::PermissionDenied => {
+            log::warn!("{e}");
+            Completion::no_code(Code::NoPerm, "Permission denied by the file system.")
+        }
         StoreError::Io { .. } => {
             log::error!("{e}");
             Completion::no_code(
@@ -237,8 +249,8 @@ impl<'a> Session<'a> {
             }
             C::Logout => Completion::ok("LOGOUT completed."),
             C::Namespace => {
-                self.pending
-                    .push(b"NAMESPACE ((\"INBOX.\" \".\")) NIL NIL".to_vec());
+                let line = self.namespace_line();
+                self.pending.push(line);
                 Completion::ok("NAMESPACE completed.")
             }
             C::Select { mailbox } => self.cmd_select(&mailbox, false),

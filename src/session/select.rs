@@ -19,7 +19,7 @@ impl Session<'_> {
             Ok(n) => n,
             Err(d) => return d,
         };
-        let folder = match self.store.folder(&name) {
+        let folder = match self.folder(&name) {
             Ok(f) => f,
             Err(e) => return store_error(&e),
         };
@@ -28,7 +28,8 @@ impl Session<'_> {
             Ok(r) => r,
             Err(d) => return d,
         };
-        let mut view = match SelectedView::open(folder, read_only || acl::read_only_for(&rights)) {
+        let read_only = read_only || acl::read_only_for(&rights) || folder.shared_read_only();
+        let mut view = match SelectedView::open(folder, read_only) {
             Ok(v) => v,
             Err(e) => return store_error(&e),
         };

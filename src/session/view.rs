@@ -441,8 +441,10 @@ fn dir_stamp(folder: &Folder) -> Option<DirStamp> {
 fn dir_mtimes(folder: &Folder) -> Option<Vec<SystemTime>> {
     let base = folder.path();
     let mut v = Vec::with_capacity(4);
-    for p in ["cur", "new", "courierimapkeywords", "courierimapuiddb"] {
-        match std::fs::metadata(base.join(p)) {
+    let own = ["cur", "new", "courierimapkeywords", "courierimapuiddb"].map(|p| base.join(p));
+    // A shared folder's local copy changes when its sharable folder does.
+    for p in own.into_iter().chain(folder.shared_dirs()) {
+        match std::fs::metadata(p) {
             Ok(md) => v.push(md.modified().ok()?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => v.push(SystemTime::UNIX_EPOCH),
             Err(_) => return None,
