@@ -264,14 +264,21 @@ struct Imap {
 impl Imap {
     /// Courier `imapd Maildir` in `scratch`, configured by /etc/courier/imapd.
     fn courier(scratch: &Scratch) -> Imap {
+        Imap::courier_with(scratch, "")
+    }
+
+    /// As [`Imap::courier`], with `settings` (shell assignments, `KEY='value'`) after
+    /// Courier's configuration.
+    fn courier_with(scratch: &Scratch, settings: &str) -> Imap {
         let imapd = courier_imapd();
         let mut cmd = Command::new("/bin/sh");
         // `set -a` exports every key of the shell fragment, as Courier's rc script does.
         cmd.arg("-c")
-            .arg(r#"set -a; . "$1"; set +a; exec "$2" Maildir"#)
+            .arg(r#"set -a; . "$1"; eval "$3"; set +a; exec "$2" Maildir"#)
             .arg("courier-imapd")
             .arg(COURIER_CONFIG)
             .arg(imapd)
+            .arg(settings)
             .current_dir(&scratch.path);
         // Without IMAPLOGINTAG imapd is a shell invocation (PREAUTH, invoking user).
         for var in [
@@ -298,6 +305,24 @@ impl Imap {
             .current_dir(&scratch.path);
         // The same configuration Courier gets; fail clearly if it is not there.
         courier_imapd();
+        Imap::spawn("mdimapd", cmd, scratch)
+    }
+
+    /// As [`Imap::mdimap`], with `settings` (`KEY='value'` lines) after Courier's
+    /// configuration, in a file of the scratch directory.
+    fn mdimap_with(scratch: &Scratch, maildir: &Path, settings: &str) -> Imap {
+        courier_imapd();
+        let config = scratch.path.join(format!("mdimapd-{}.conf", next_number()));
+        let courier = fs::read_to_string(COURIER_CONFIG).unwrap();
+        fs::write(&config, format!("{courier}\n{settings}\n")).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mdimapd"));
+        cmd.arg("--preauth")
+            .arg("--maildir")
+            .arg(maildir)
+            .arg("--log-stderr")
+            .arg("--config")
+            .arg(&config)
+            .current_dir(&scratch.path);
         Imap::spawn("mdimapd", cmd, scratch)
     }
 
@@ -1924,6 +1949,233 @@ fn both_servers_write_the_same_acl_files() {
         files_c.contains_key("courierimaphieracl/R") && files_c.contains_key(".V.W/courierimapacl"),
         "the script should leave hierarchy and folder lists: {files_c:#?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Test 7: shared folders served by both
+// ---------------------------------------------------------------------------
+
+/// `LIST "" "<pattern>"`, as [`list`] reduces it.
+fn list_pattern(imap: &mut Imap, pattern: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let reply = imap.ok(&format!("LIST \"\" \"{pattern}\""));
+    let mut out = BTreeMap::new();
+    for values in untagged_named(&reply, "LIST") {
+        let attrs = values[0]
+            .list()
+            .iter()
+            .map(|a| a.text().to_ascii_lowercase())
+            .filter(|a| !matches!(a.as_str(), "\\marked" | "\\unmarked"))
+            .collect();
+        out.insert(values[2].text(), attrs);
+    }
+    out
+}
+
+/// What a client sees of the virtual shared folders: LIST, MYRIGHTS and the views.
+type SharedAnswers = (
+    BTreeMap<String, BTreeSet<String>>,
+    Vec<String>,
+    Vec<MailboxView>,
+);
+
+fn shared_answers(imap: &mut Imap, mailboxes: &[&str]) -> SharedAnswers {
+    let listed = list_pattern(imap, "#shared.*");
+    let mut rights = Vec::new();
+    for m in mailboxes {
+        let reply = imap.ok(&format!("MYRIGHTS {m}"));
+        rights.extend(
+            reply
+                .untagged
+                .iter()
+                .map(|u| String::from_utf8_lossy(u).into_owned()),
+        );
+    }
+    (listed, rights, views(imap, mailboxes))
+}
+
+/// Bob's folder, shared through Courier's index with anyone for reading, seen by the
+/// account whose maildir is the scratch maildir: the same names, rights, messages and
+/// UIDs from both servers (the UIDs are Bob's), whichever looks first, and a message
+/// neither has numbered yet gets the same UID from both.
+#[test]
+fn virtual_shared_folder_served_by_both() {
+    let scratch = Scratch::new("shared-virtual");
+    let mine = scratch.maildir();
+    let bob_home = scratch.path.join("bob");
+    let bob = bob_home.join("Maildir");
+    fs::create_dir_all(&bob_home).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mdimap"))
+        .arg("maildirmake")
+        .arg(&bob)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let team = bob.join(".Team");
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(team.join(sub)).unwrap();
+    }
+    fs::write(team.join("maildirfolder"), b"").unwrap();
+    for n in 0..2u32 {
+        let body = mta_message(&format!("team {n}"), "for the team");
+        let name = courier_style_name(1_690_000_000 + u64::from(n), n, body.len());
+        deliver(&team, &name, &body, at(1_690_000_000 + u64::from(n)));
+    }
+    fs::write(
+        team.join("courierimapacl"),
+        "owner aceilrstwx\nadministrators aceilrstwx\nanyone lr\n",
+    )
+    .unwrap();
+    // Bob's own session numbers his folder first.
+    let mut b = Imap::mdimap(&scratch, &bob);
+    b.ok("SELECT INBOX.Team");
+    b.logout();
+    // One more message that nobody has numbered yet.
+    let body = mta_message("team late", "late");
+    let name = courier_style_name(1_690_000_100, 9, body.len());
+    let late = deliver(&team, &name, &body, at(1_690_000_100));
+    fs::rename(&late, team.join("cur").join(format!("{name}:2,"))).unwrap();
+
+    let index = scratch.path.join("shared-index");
+    fs::write(
+        &index,
+        format!(
+            "bob\t1000\t1000\t{}\nme\t1000\t1000\t{}\n",
+            bob_home.display(),
+            scratch.path.display()
+        ),
+    )
+    .unwrap();
+    let settings = format!("IMAP_SHAREDINDEXFILE='{}'", index.display());
+    let mailboxes = ["#shared.bob.Team"];
+    let mut c = Imap::courier_with(&scratch, &settings);
+    let courier_first = shared_answers(&mut c, &mailboxes);
+    c.logout();
+    let mut m = Imap::mdimap_with(&scratch, &mine, &settings);
+    let mdimap = shared_answers(&mut m, &mailboxes);
+    m.logout();
+    let mut c = Imap::courier_with(&scratch, &settings);
+    let courier_again = shared_answers(&mut c, &mailboxes);
+    c.logout();
+    assert_eq!(
+        courier_first.0, mdimap.0,
+        "LIST: left Courier, right mdimap"
+    );
+    assert_eq!(
+        courier_first.1, mdimap.1,
+        "MYRIGHTS: left Courier, right mdimap"
+    );
+    assert_same_views("virtual shared folder", &courier_first.2, &mdimap.2);
+    assert_same_views("virtual shared folder, again", &courier_again.2, &mdimap.2);
+    assert_eq!(
+        courier_first.0.keys().collect::<Vec<_>>(),
+        vec!["#shared.bob", "#shared.bob.Team"],
+        "the scratch account's own maildir is not listed"
+    );
+    assert_eq!(mdimap.2[0].messages.len(), 3);
+    let (uidv, _, numbered) = strict_uiddb(&team);
+    assert_eq!(mdimap.2[0].uidvalidity, uidv, "Bob's UIDs");
+    assert_eq!(
+        mdimap.2[0].uids(),
+        numbered.iter().map(|(u, _)| *u).collect::<Vec<_>>()
+    );
+}
+
+/// A filesystem-shared folder (Courier's `maildirmake -S`, `-s write`, `--add`):
+/// subscribed and synced by one server, its local copy (links, UIDs, private flags) read
+/// by the other, and the message one appends seen by the other under the same UID.
+fn filesystem_shared_folder_by_both(courier_first: bool) {
+    let scratch = Scratch::new("shared-fs");
+    let mine = scratch.maildir();
+    let sharable = scratch.path.join("sharable");
+    let s = sharable.to_str().unwrap();
+    let make = |args: &[&str]| {
+        let out = Command::new("/usr/bin/maildirmake")
+            .args(args)
+            .output()
+            .expect("Courier's maildirmake (Debian package courier-base) is needed");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    make(&["-S", s]);
+    make(&["-s", "write", "-f", "Forum", s]);
+    make(&["--add", &format!("firm={s}"), mine.to_str().unwrap()]);
+    let forum = sharable.join(".Forum");
+    for n in 0..2u32 {
+        let body = mta_message(&format!("forum {n}"), "posted");
+        let name = courier_style_name(1_690_000_000 + u64::from(n), n, body.len());
+        let path = deliver(&forum, &name, &body, at(1_690_000_000 + u64::from(n)));
+        fs::rename(&path, forum.join("cur").join(format!("{name}:2,"))).unwrap();
+    }
+    let mailbox = "shared.firm.Forum";
+    let open = |courier: bool| {
+        if courier {
+            Imap::courier(&scratch)
+        } else {
+            Imap::mdimap(&scratch, &mine)
+        }
+    };
+    let mut first = open(courier_first);
+    let before = view(&mut first, mailbox);
+    first.ok("UID STORE 1 +FLAGS (\\Flagged)");
+    let appended = first.append(mailbox, "\\Answered", None, &client_message("new", "post"));
+    let appenduid = appended.code("APPENDUID");
+    // Courier's STATUS counts a shared folder's local copy as its last sync left it
+    // (only opening the folder syncs); mdimap's syncs first. The second look agrees.
+    view(&mut first, mailbox);
+    let after_first = view(&mut first, mailbox);
+    first.logout();
+    let local = mine.join("shared-folders/firm/Forum");
+    assert_eq!(
+        fs::read_link(local.join("shared")).unwrap(),
+        PathBuf::from(format!("{s}/.Forum"))
+    );
+    let mut second = open(!courier_first);
+    let after_second = view(&mut second, mailbox);
+    second.logout();
+    let (who_first, who_second) = if courier_first {
+        ("Courier", "mdimap")
+    } else {
+        ("mdimap", "Courier")
+    };
+    assert_eq!(before.messages.len(), 2, "{who_first}");
+    let diffs = differences(&after_first, &after_second);
+    assert!(
+        diffs.is_empty(),
+        "{who_first} made the local copy, {who_second} read it; they disagree \
+         (\"Courier\" is {who_first}):\n  {}",
+        diffs.join("\n  ")
+    );
+    assert!(after_second.by_uid(1).flags.contains("\\Flagged"));
+    assert_eq!(after_second.messages.len(), 3);
+    if !courier_first {
+        // mdimap's APPENDUID names the UID both servers show (Courier's own answer
+        // numbers the message in the sharable folder instead).
+        let appenduid = appenduid.expect("APPENDUID");
+        assert_eq!(appenduid[0], after_second.uidvalidity.to_string());
+        assert_eq!(appenduid[1], after_second.messages[2].uid.to_string());
+    }
+    // Flags are private: the sharable files keep theirs.
+    for name in fs::read_dir(forum.join("cur")).unwrap() {
+        let name = name.unwrap().file_name().into_string().unwrap();
+        assert!(!name.ends_with('F'), "{name}");
+    }
+}
+
+#[test]
+fn filesystem_shared_folder_made_by_courier_read_by_mdimap() {
+    filesystem_shared_folder_by_both(true);
+}
+
+#[test]
+fn filesystem_shared_folder_made_by_mdimap_read_by_courier() {
+    filesystem_shared_folder_by_both(false);
 }
 
 // ---------------------------------------------------------------------------
