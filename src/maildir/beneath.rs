@@ -8,7 +8,9 @@
 //! is refused with `ELOOP` instead of being followed into another user's mail. Only the
 //! maildir root itself is opened following links: where it lives is the administrator's
 //! choice (`/home/u/Maildir -> /srv/mail/u`). Renames, links, removals and stats act on one
-//! name inside an open directory, which the kernel never follows.
+//! name inside an open directory, which the kernel never follows. `read_link` reads a
+//! link's text without following it: for the shared folders' links, which `sharable`
+//! checks against what Courier writes and never hands to the kernel as a path.
 //!
 //! Must not know what the files are (messages, databases, locks): callers decide what a
 //! missing or refused file means. Uses no `O_PATH` or `/proc` tricks, which NFS or a chroot

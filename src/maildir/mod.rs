@@ -8,7 +8,10 @@
 //! session state. Every change on disk is a create in `tmp/` + fsync + rename, or a single
 //! rename/link/unlink, so Courier processes sharing the maildir always see complete files.
 //! Nothing below the maildir root is reached by following a symbolic link (`beneath`): a
-//! link planted in a maildir leads nowhere, least of all into another user's mail.
+//! link planted in a maildir leads nowhere, least of all into another user's mail. The
+//! links Courier makes for filesystem-shared folders are read, never followed, and must
+//! say what Courier writes there (`sharable`); other maildirs (another account's, for
+//! `#shared.` folders found in `sharedindex`; a sharable maildir) are roots of their own.
 
 pub mod acl;
 mod beneath;

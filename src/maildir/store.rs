@@ -3,7 +3,7 @@
 //!
 //! Owns which directories are folders. Symlinked folder directories are refused (not listed,
 //! not opened) so that no name can lead outside the maildir root, even though Maildir++
-//! tolerates them for shared folders. Each operation opens the root (following links on the
+//! tolerates them; Courier's own shared folders are served by `sharable` instead. Each operation opens the root (following links on the
 //! way: where the maildir lives is the administrator's choice) and reaches everything below
 //! it through that directory without following any link (`beneath`).
 
