@@ -164,6 +164,19 @@ fn code_numbers(r: &Response, code: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Every path below `dir`.
+fn walk_all(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk_all(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
 fn only_file(dir: &Path) -> String {
     let names = files(dir);
     assert_eq!(names.len(), 1, "one file expected in {}", dir.display());
@@ -179,7 +192,8 @@ const VIRTUAL_UID: u32 = 60_030;
 
 /// Alice and Bob share folders through Courier's index (Bob's read-only to Alice,
 /// read-write to Carol); Carol sees another index (`sharedgroup`), Dave has
-/// `disableshared`, and Eve, listed but with a uid of her own, cannot be read.
+/// `disableshared`; Eve, listed but with a uid of her own, cannot be read, while Frank,
+/// with a uid of his own but the virtual group and group permissions, can.
 #[test]
 fn virtual_shared_folders_follow_the_owner_s_acl() {
     let site = Site::new(
@@ -190,6 +204,7 @@ fn virtual_shared_folders_follow_the_owner_s_acl() {
             ("carol", VIRTUAL_UID, "sharedgroup=B"),
             ("dave", VIRTUAL_UID, "disableshared=1"),
             ("eve", VIRTUAL_UID + 1, ""),
+            ("frank", VIRTUAL_UID + 2, ""),
         ],
         "IMAP_SHAREDINDEXFILE={dir}/shared/index\n",
     );
@@ -211,7 +226,25 @@ fn virtual_shared_folders_follow_the_owner_s_acl() {
     put_cur(&notes, &message("carol notes", "notes"), "");
     let eve = site.maildir("eve");
     put_cur(&make_folder(&eve, ".Open"), &message("eve", "eve"), "");
+    let frank = site.maildir("frank");
+    let frank_open = make_folder(&frank, ".Open");
+    put_cur(&frank_open, &message("frank open", "frank's open news"), "");
+    fs::write(
+        frank_open.join("courierimapacl"),
+        "owner aceilrstwx\nadministrators aceilrstwx\nanyone lr\n",
+    )
+    .unwrap();
     site.settle();
+    if is_root() {
+        // Frank's own uid, the virtual accounts' group, and group permissions.
+        let home = &site.account("frank").home;
+        chown_tree(home, VIRTUAL_UID + 2, VIRTUAL_UID);
+        for entry in [home.clone()].into_iter().chain(walk_all(home)) {
+            let mode = fs::metadata(&entry).unwrap().mode() & 0o777;
+            let group = (mode & 0o700) >> 3;
+            fs::set_permissions(&entry, fs::Permissions::from_mode(mode | group)).unwrap();
+        }
+    }
 
     // The index, as `authenumerate -s` writes it, with a group; Carol's universe (B)
     // has only Bob and herself.
@@ -224,10 +257,11 @@ fn virtual_shared_folders_follow_the_owner_s_acl() {
     fs::write(
         dir.join("index"),
         format!(
-            "# shared folder index\n{}{}{}team\t*\tindex.team\nghost\t1\t1\t/nonexistent\n",
+            "# shared folder index\n{}{}{}{}team\t*\tindex.team\nghost\t1\t1\t/nonexistent\n",
             line("alice"),
             line("bob"),
-            line("eve")
+            line("eve"),
+            line("frank")
         ),
     )
     .unwrap();
@@ -268,6 +302,8 @@ fn virtual_shared_folders_follow_the_owner_s_acl() {
         vec![
             ("#shared.bob".into(), "\\Noselect \\HasChildren".into()),
             ("#shared.bob.Project".into(), "\\HasNoChildren".into()),
+            ("#shared.frank".into(), "\\Noselect \\HasChildren".into()),
+            ("#shared.frank.Open".into(), "\\HasNoChildren".into()),
             ("#shared.team".into(), "\\Noselect \\HasChildren".into()),
             (
                 "#shared.team.carol".into(),
@@ -278,7 +314,10 @@ fn virtual_shared_folders_follow_the_owner_s_acl() {
         "{r:#?}"
     );
     let r = a.ok("LIST \"\" \"#shared.%\"");
-    assert_eq!(names_of(&r, "LIST"), vec!["#shared.bob", "#shared.team"]);
+    assert_eq!(
+        names_of(&r, "LIST"),
+        vec!["#shared.bob", "#shared.frank", "#shared.team"]
+    );
     let r = a.ok("MYRIGHTS #shared.bob.Project");
     assert_eq!(
         r.untagged,
@@ -394,6 +433,11 @@ fn virtual_shared_folders_follow_the_owner_s_acl() {
     assert!(!r.contains("#shared"), "{r:#?}");
     let r = a.ok("LSUB \"\" \"#shared.*\"");
     assert_eq!(names_of(&r, "LSUB"), vec!["#shared.bob.Project"], "{r:#?}");
+    // Frank's maildir is read through its group permissions.
+    let r = a.ok("EXAMINE #shared.frank.Open");
+    assert_eq!(r.count("EXISTS"), Some(1));
+    let r = a.ok("FETCH 1 BODY[]");
+    assert!(r.contains("frank's open news"), "{r:#?}");
     // Eve's maildir cannot be read with the virtual uid: left out of LIST, refused
     // cleanly, and the administrator is told why.
     if is_root() {
