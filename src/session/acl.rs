@@ -248,7 +248,8 @@ impl Session<'_> {
         }
     }
 
-    /// Whether a LIST or LSUB may show `name`: it needs `l`. Names that are not folders of
+    /// Whether a LIST or LSUB may show `name`: it needs `l` (on a shared name, as its
+    /// owner's list or Courier's fixed one gives it). Other names that are not folders of
     /// this maildir are not the store's to judge and are shown.
     pub(super) fn may_list(&mut self, name: &str) -> bool {
         if !is_valid_name(name) && !shared::is_shared(name) {
