@@ -37,6 +37,20 @@ pub use names::{INBOX, canonical_name, is_valid_name};
 pub use spool::spool_file;
 pub use store::Store;
 
+/// The store's own writers of Courier's files, for `crate::migrate`, which converts another
+/// server's files into them and must write them exactly as the store does, reaching them
+/// as the store does (`Dir`: no symbolic link below the root is followed).
+pub(crate) mod courier {
+    pub(crate) use super::beneath::{Dir, Kind};
+    pub(crate) use super::keywords::{
+        KEYWORDS_DIR, KeywordMap, has_update_files, load as load_keywords, write_list,
+        write_update as write_keyword_update,
+    };
+    pub(crate) use super::lock::DotLock;
+    pub(crate) use super::names::same_name;
+    pub(crate) use super::uiddb::{UIDDB_NAME, UidDb, write as write_uiddb};
+}
+
 #[cfg(test)]
 pub(crate) mod testutil {
     //! Temporary directories for tests, removed on drop.
