@@ -806,14 +806,15 @@ fn describe_folder(plan: &FolderPlan, options: Options) -> Vec<String> {
             );
             if c.in_new > 0 {
                 head.push_str(&format!(
-                    "; {} of them still in new/ (mdimap keeps their UIDs when it moves them)",
-                    c.in_new
+                    "; {} still in new/ (mdimap keeps the UID when it moves the file)",
+                    count(c.in_new, "message", "messages")
                 ));
             }
             if c.unlisted > 0 {
                 head.push_str(&format!(
-                    "; {} files Dovecot never numbered get UIDs from {} at the first scan",
-                    c.unlisted, c.db.nextuid
+                    "; {} Dovecot never numbered get UIDs from {} at the first scan",
+                    count(c.unlisted, "file", "files"),
+                    c.db.nextuid
                 ));
             }
             head
@@ -837,17 +838,17 @@ fn describe_folder(plan: &FolderPlan, options: Options) -> Vec<String> {
             format!("  {KEYWORDS_DIR}/: already has {}", names.join(" "))
         } else {
             format!(
-                "  {KEYWORDS_DIR}/: {} keywords of {} messages: {}",
+                "  {KEYWORDS_DIR}/: {} keywords of {}: {}",
                 verb("set", "would set"),
-                k.changes.len(),
+                count(k.changes.len(), "message", "messages"),
                 names.join(" ")
             )
         });
     }
     if k.unknown_letters > 0 {
         lines.push(format!(
-            "  {} keyword letters that {} does not name were ignored (as Dovecot ignores them)",
-            k.unknown_letters,
+            "  {} that {} does not name ignored (as Dovecot ignores them)",
+            count(k.unknown_letters, "keyword letter", "keyword letters"),
             dovecot::KEYWORDS_NAME
         ));
     }
