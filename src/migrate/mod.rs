@@ -990,6 +990,149 @@ mod tests {
         assert_eq!(name(&["a", ""]), None);
     }
 
+    use crate::maildir::testutil::TempDir;
+    use std::os::unix::fs::symlink;
+
+    /// A Dovecot maildir `root` with the folder `.Work`, each with one message Dovecot
+    /// numbered (keyword letter `a` = Junk), and beside it `outside/`: a maildir-shaped
+    /// directory with a UID list, a message and a keywords directory of its own, which
+    /// no link from the maildir may lead the migration into.
+    fn maildir_and_outside(tag: &str) -> (TempDir, PathBuf, PathBuf) {
+        let t = TempDir::new(tag);
+        let root = t.path().join("root");
+        let outside = t.path().join("outside");
+        for dir in [&root, &root.join(".Work"), &outside] {
+            for sub in ["cur", "new", "tmp"] {
+                fs::create_dir_all(dir.join(sub)).unwrap();
+            }
+            fs::write(dir.join("dovecot-keywords"), "0 Junk\n").unwrap();
+            fs::write(
+                dir.join("cur/1700000000.M1P1.vm:2,Sa"),
+                "Subject: x\r\n\r\nx\r\n",
+            )
+            .unwrap();
+            fs::write(
+                dir.join(dovecot::UIDLIST_NAME),
+                "3 V1700000000 N8\n7 :1700000000.M1P1.vm\n",
+            )
+            .unwrap();
+        }
+        fs::write(root.join(".Work/maildirfolder"), "").unwrap();
+        fs::write(outside.join("cur/1700000099.M9P9.vm:2,a"), "x").unwrap();
+        fs::write(
+            outside.join("other-uidlist"),
+            "3 V42 N100\n99 :1700000099.M9P9.vm\n",
+        )
+        .unwrap();
+        fs::create_dir(outside.join(KEYWORDS_DIR)).unwrap();
+        (t, root, outside)
+    }
+
+    fn run(root: &Path) -> (Result<Outcome, MigrateError>, String) {
+        let mut out = Vec::new();
+        let result = migrate_dovecot(root, Options::default(), &mut out);
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    /// Everything in `dir`, recursively, with contents: to see that nothing changed.
+    fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                out.push((path.clone(), Vec::new()));
+                out.extend(snapshot(&path));
+            } else if meta.is_file() {
+                out.push((path.clone(), fs::read(&path).unwrap()));
+            } else {
+                out.push((path.clone(), b"link".to_vec()));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn linked_folders_and_messages_are_left_alone() {
+        let (_t, root, outside) = maildir_and_outside("migrate-linked-folder");
+        symlink(&outside, root.join(".Elsewhere")).unwrap();
+        symlink(
+            outside.join("cur/1700000099.M9P9.vm:2,a"),
+            root.join(".Work/cur/1700000099.M9P9.vm:2,a"),
+        )
+        .unwrap();
+        let before = snapshot(&outside);
+        let (result, report) = run(&root);
+        assert_eq!(result.unwrap(), Outcome::Changed, "{report}");
+        assert_eq!(snapshot(&outside), before, "{report}");
+        assert!(!report.contains("INBOX.Elsewhere:"), "{report}");
+        assert!(
+            report.contains(".Elsewhere: a symbolic link"),
+            "the administrator is told: {report}"
+        );
+        assert!(
+            report.contains("1 entry that is no regular file left alone"),
+            "{report}"
+        );
+        // The linked message is neither numbered nor given keywords.
+        let db = fs::read_to_string(root.join(".Work").join(UIDDB_NAME)).unwrap();
+        assert_eq!(db, "1 1700000000 8\n7 1700000000.M1P1.vm\n");
+        let list = fs::read_to_string(root.join(".Work/courierimapkeywords/:list")).unwrap();
+        assert_eq!(list, "Junk\n\n1700000000.M1P1.vm:0\n");
+    }
+
+    #[test]
+    fn a_linked_file_the_migration_reads_or_writes_stops_it_before_any_write() {
+        /// Puts a link into the maildir at `root`, pointing into `outside`.
+        type Plant = fn(&Path, &Path);
+        let cases: [(&str, Plant); 4] = [
+            ("uidlist", |root, outside| {
+                let list = root.join(".Work").join(dovecot::UIDLIST_NAME);
+                fs::remove_file(&list).unwrap();
+                symlink(outside.join("other-uidlist"), list).unwrap();
+            }),
+            ("uiddb", |root, outside| {
+                symlink(
+                    outside.join(UIDDB_NAME),
+                    root.join(".Work").join(UIDDB_NAME),
+                )
+                .unwrap();
+            }),
+            ("keywords", |root, outside| {
+                symlink(
+                    outside.join(KEYWORDS_DIR),
+                    root.join(".Work").join(KEYWORDS_DIR),
+                )
+                .unwrap();
+            }),
+            ("tmp", |root, outside| {
+                fs::remove_dir(root.join(".Work/tmp")).unwrap();
+                symlink(outside.join("tmp"), root.join(".Work/tmp")).unwrap();
+            }),
+        ];
+        for (what, plant) in cases {
+            let (_t, root, outside) = maildir_and_outside(&format!("migrate-linked-{what}"));
+            plant(&root, &outside);
+            let (before, outside_before) = (snapshot(&root), snapshot(&outside));
+            let (result, report) = run(&root);
+            assert_eq!(snapshot(&outside), outside_before, "{what}: {report}");
+            if what == "tmp" {
+                // Not a folder mdimap would serve: left alone, the rest converted.
+                assert!(
+                    report.contains("its tmp/ is a symbolic link"),
+                    "{what}: {report}"
+                );
+                assert!(!root.join(".Work").join(UIDDB_NAME).exists(), "{report}");
+                assert!(root.join(UIDDB_NAME).exists(), "{report}");
+                continue;
+            }
+            let e = result.expect_err(what).to_string();
+            assert!(e.contains("symbolic link"), "{what}: {e}");
+            assert_eq!(snapshot(&root), before, "{what}: nothing was written");
+        }
+    }
+
     #[test]
     fn keyword_merge_ignores_case() {
         let mut kws = vec!["Junk".to_string()];
