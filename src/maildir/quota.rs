@@ -412,10 +412,11 @@ impl Quota {
     /// folder is deleted or renamed, as Courier does). `None` when the maildir has no quota.
     pub fn recalculate(&self) -> Result<Option<QuotaReport>, StoreError> {
         let root = self.open_root()?;
-        let Some(loaded) = self.load(&root)? else {
-            return Ok(None);
+        let limits = match (self.assigned, read_size_file(&root)?) {
+            (Some(assigned), _) => assigned,
+            (None, Some((file, _))) => file.limits,
+            (None, None) => return Ok(None),
         };
-        let limits = loaded.limits;
         let used = self.recount(&root, limits)?;
         Ok(limits.is_set().then_some(QuotaReport { limits, used }))
     }
@@ -427,12 +428,7 @@ impl Quota {
         let Some((file, fresh)) = read_size_file(&root)? else {
             return Ok(());
         };
-        let loaded = Loaded {
-            limits: self.assigned.unwrap_or(file.limits),
-            stale_limits: self.assigned.is_some_and(|a| a != file.limits),
-            file,
-            fresh,
-        };
+        let loaded = self.loaded(file, fresh);
         match loaded.verdict(change) {
             Verdict::Recount => self.recount(&root, loaded.limits).map(drop),
             Verdict::Fits | Verdict::Over => append_line(&root, change),
@@ -443,12 +439,7 @@ impl Quota {
     /// but with assigned limits, the file is made (Courier's `maildir_quota_set`).
     fn load(&self, root: &Dir) -> Result<Option<Loaded>, StoreError> {
         if let Some((file, fresh)) = read_size_file(root)? {
-            return Ok(Some(Loaded {
-                limits: self.assigned.unwrap_or(file.limits),
-                stale_limits: self.assigned.is_some_and(|a| a != file.limits),
-                file,
-                fresh,
-            }));
+            return Ok(Some(self.loaded(file, fresh)));
         }
         let Some(limits) = self.assigned else {
             return Ok(None);
@@ -465,6 +456,16 @@ impl Quota {
             },
             fresh: true,
         }))
+    }
+
+    /// The file as read, with the limits that apply to it.
+    fn loaded(&self, file: SizeFile, fresh: bool) -> Loaded {
+        Loaded {
+            limits: self.assigned.unwrap_or(file.limits),
+            stale_limits: self.assigned.is_some_and(|a| a != file.limits),
+            file,
+            fresh,
+        }
     }
 
     /// Counts the maildir and replaces `maildirsize` with `limits` and the total; returns the
@@ -530,12 +531,18 @@ impl Loaded {
 }
 
 /// Reads the first 5120 bytes of `maildirsize` and says whether it is younger than 15
-/// minutes; `None` when there is no file.
+/// minutes; `None` when there is no file, or none that can be opened: a link (never
+/// followed), something else than a file, one without permission. That is "no quota", as
+/// when Courier's `maildir_safeopen` fails, and is logged; a soft quota is no barrier
+/// against the maildir's own user, who may as well remove the file.
 fn read_size_file(root: &Dir) -> Result<Option<(SizeFile, bool)>, StoreError> {
     let mut file = match root.open_file(MAILDIRSIZE) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(root.fail(MAILDIRSIZE, e)),
+        Err(e) => {
+            log::warn!("{}; taken as no quota file", root.fail(MAILDIRSIZE, e));
+            return Ok(None);
+        }
     };
     let data = read_at_most(&mut file, READ_LIMIT).map_err(|e| root.fail(MAILDIRSIZE, e))?;
     let modified = file
@@ -984,8 +991,14 @@ mod tests {
         fs::write(&elsewhere, b"1S\n").unwrap();
         std::os::unix::fs::symlink(&elsewhere, root.join(MAILDIRSIZE)).unwrap();
         let quota = Quota::new(&root, None);
-        assert!(quota.report().is_err());
+        // Not read (its 1-byte limit would refuse this), not written through.
+        assert_eq!(quota.report().unwrap(), None);
+        quota.admit(used(5, 1)).unwrap();
         quota.record(used(5, 1));
         assert_eq!(fs::read(&elsewhere).unwrap(), b"1S\n");
+        // With assigned limits the link is replaced by a counted file.
+        Quota::new(&root, Some("100S")).admit(used(5, 1)).unwrap();
+        assert_eq!(fs::read(&elsewhere).unwrap(), b"1S\n");
+        assert_eq!(size_file(&root), format!("100S\n{}", used(0, 0).line()));
     }
 }
