@@ -1954,3 +1954,118 @@ fn helpers_parse_known_responses() {
     );
     assert_eq!(expand_set("1:3,7"), vec![1, 2, 3, 7]);
 }
+
+/// The `* QUOTA ...` line a server answers GETQUOTAROOT INBOX with (after checking the
+/// root is Courier's `"ROOT"`).
+fn quota_of_inbox(imap: &mut Imap) -> String {
+    let reply = imap.ok("GETQUOTAROOT INBOX");
+    let lines: Vec<String> = reply
+        .untagged
+        .iter()
+        .map(|u| String::from_utf8_lossy(u).into_owned())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l == "* QUOTAROOT \"INBOX\" \"ROOT\""),
+        "{}: {lines:?}",
+        imap.who
+    );
+    lines
+        .into_iter()
+        .find(|l| l.starts_with("* QUOTA "))
+        .unwrap_or_else(|| panic!("{}: no * QUOTA in {}", imap.who, reply.text()))
+}
+
+/// Both servers report `expected` for the maildir's quota.
+fn assert_same_quota(context: &str, courier: &mut Imap, mdimap: &mut Imap, expected: &str) {
+    let (c, m) = (quota_of_inbox(courier), quota_of_inbox(mdimap));
+    assert_eq!(c, expected, "Courier, {context}");
+    assert_eq!(m, expected, "mdimap, {context}");
+}
+
+#[test]
+fn quota_use_changed_through_one_server_is_seen_by_the_other() {
+    let scratch = Scratch::new("quota");
+    let maildir = scratch.maildir();
+    // As `maildirmake -q 100000S,50C` leaves it.
+    fs::write(
+        maildir.join("maildirsize"),
+        "100000S,50C\n           0            0\n",
+    )
+    .unwrap();
+    let mut courier = Imap::courier(&scratch);
+    let mut mdimap = Imap::mdimap(&scratch, &maildir);
+    let quota = |messages: u32| format!("* QUOTA \"ROOT\" (STORAGE 1 98 MESSAGE {messages} 50)");
+    assert_same_quota(
+        "at the start",
+        &mut courier,
+        &mut mdimap,
+        "* QUOTA \"ROOT\" (STORAGE 0 98 MESSAGE 0 50)",
+    );
+
+    courier.append("INBOX", "", None, &client_message("By Courier", "one"));
+    assert_same_quota(
+        "after Courier's APPEND",
+        &mut courier,
+        &mut mdimap,
+        &quota(1),
+    );
+    mdimap.append("INBOX", "", None, &client_message("By mdimap", "two"));
+    assert_same_quota(
+        "after mdimap's APPEND",
+        &mut courier,
+        &mut mdimap,
+        &quota(2),
+    );
+
+    // Both count \Deleted messages out and back in, on the same message.
+    courier.ok("SELECT INBOX");
+    mdimap.ok("SELECT INBOX");
+    courier.ok("UID STORE 1 +FLAGS (\\Deleted)");
+    assert_same_quota(
+        "after Courier's +\\Deleted",
+        &mut courier,
+        &mut mdimap,
+        &quota(1),
+    );
+    mdimap.ok("NOOP");
+    mdimap.ok("UID STORE 1 -FLAGS (\\Deleted)");
+    assert_same_quota(
+        "after mdimap's -\\Deleted",
+        &mut courier,
+        &mut mdimap,
+        &quota(2),
+    );
+    mdimap.ok("UID STORE 2 +FLAGS (\\Deleted)");
+    courier.ok("NOOP");
+    courier.ok("EXPUNGE");
+    assert_same_quota(
+        "after Courier's EXPUNGE",
+        &mut courier,
+        &mut mdimap,
+        &quota(1),
+    );
+
+    // A COPY through each into a folder each created.
+    courier.ok("CREATE INBOX.ByCourier");
+    mdimap.ok("CREATE INBOX.ByMdimap");
+    mdimap.ok("NOOP");
+    mdimap.ok("COPY 1 INBOX.ByCourier");
+    courier.ok("COPY 1 INBOX.ByMdimap");
+    assert_same_quota("after two COPYs", &mut courier, &mut mdimap, &quota(3));
+
+    let text = fs::read_to_string(maildir.join("maildirsize")).unwrap();
+    for line in text.lines().skip(1) {
+        assert_eq!(
+            line.len(),
+            25,
+            "a Courier line, 26 bytes with its newline: {line:?}"
+        );
+        let numbers: Vec<i64> = line
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(numbers.len(), 2, "{line:?}");
+    }
+    courier.logout();
+    mdimap.logout();
+}

@@ -22,6 +22,7 @@ use super::error::StoreError;
 use super::flags::{InfoFlags, basename_of, size_from_name};
 use super::keywords;
 use super::lock::{DotLock, LOCK_NAME};
+use super::quota::{self, Quota, QuotaUse};
 use super::uiddb::{self, DbState, UidDb};
 use super::unique::{Stamp, create_exclusive, now_secs, replace_file};
 
@@ -61,6 +62,8 @@ pub struct FolderStatus {
     /// Files in new/.
     pub recent: u32,
     pub unseen: u32,
+    /// Messages with `\Deleted` (`T`).
+    pub deleted: u32,
     pub uidnext: u32,
     pub uidvalidity: u32,
     /// On-disk bytes.
@@ -102,6 +105,8 @@ struct Staged {
     basename: String,
     filename: String,
     has_keywords: bool,
+    /// Its size as the quota counts it (the `,S=` of its name).
+    size: u64,
 }
 
 /// Names of the message files in `dir`: regular files only, skipping dot files,
@@ -477,10 +482,15 @@ impl Folder {
             .count();
         let mut size = 0u64;
         let mut unseen = 0usize;
+        let mut deleted = 0usize;
         for (dir, names) in [(&dirs.cur, &cur), (&dirs.new, &new)] {
             for name in names {
-                if !InfoFlags::from_filename(name).has(b'S') {
+                let flags = InfoFlags::from_filename(name);
+                if !flags.has(b'S') {
                     unseen += 1;
+                }
+                if flags.has(b'T') {
+                    deleted += 1;
                 }
                 size += match size_from_name(name) {
                     Some(n) => n,
@@ -495,6 +505,7 @@ impl Folder {
             messages: to_u32(cur.len() + new.len()),
             recent: to_u32(new.len()),
             unseen: to_u32(unseen),
+            deleted: to_u32(deleted),
             uidnext: db.nextuid.saturating_add(to_u32(unknown)),
             uidvalidity: db.uidvalidity,
             size,
@@ -503,7 +514,7 @@ impl Folder {
 
     /// APPEND: store `data` as given in cur/ with `flags`, keywords and INTERNALDATE
     /// (`internal_date`, seconds since the epoch, becomes the mtime); returns
-    /// `(uidvalidity, uid)`.
+    /// `(uidvalidity, uid)`. No quota is consulted (see [`Folder::deliver_from`]).
     pub fn deliver(
         &self,
         data: &[u8],
@@ -511,17 +522,20 @@ impl Folder {
         keywords: &[String],
         internal_date: Option<i64>,
     ) -> Result<(u32, u32), StoreError> {
-        self.deliver_from(&mut &data[..], flags, keywords, internal_date)
+        self.deliver_from(&mut &data[..], flags, keywords, internal_date, None)
     }
 
     /// As [`Folder::deliver`], with the message read from `data` as it is
-    /// written, so that a large message never has to be in memory whole.
+    /// written, so that a large message never has to be in memory whole. With `quota`, a
+    /// message this folder counts is admitted before it is put in place (else
+    /// [`StoreError::OverQuota`] and nothing is left behind) and recorded after.
     pub fn deliver_from(
         &self,
         data: &mut dyn Read,
         flags: &InfoFlags,
         keywords: &[String],
         internal_date: Option<i64>,
+        quota: Option<&Quota>,
     ) -> Result<(u32, u32), StoreError> {
         let dirs = self.dirs()?;
         let (mut file, tmp, stamp) = create_exclusive(&dirs.tmp, "")?;
@@ -546,9 +560,10 @@ impl Folder {
             filename: format!("{basename}:2,{}", flags.letters()),
             basename,
             has_keywords: !keywords.is_empty(),
+            size,
         };
         let keyword_sets = [keywords.to_vec()];
-        let (uidvalidity, uids) = self.commit(&dirs, vec![staged], &keyword_sets)?;
+        let (uidvalidity, uids) = self.commit(&dirs, vec![staged], &keyword_sets, quota)?;
         let uid = uids
             .first()
             .copied()
@@ -559,11 +574,13 @@ impl Folder {
     /// COPY/MOVE target side, all or nothing: every message of `source` named in `messages`
     /// (by its scan file name, with the flags and keywords it gets here) becomes a new
     /// message in cur/ keeping the source's `,S=` and mtime. Returns `(uidvalidity, uids)`
-    /// in source order.
+    /// in source order. With `quota`, what this folder counts of them is admitted as one
+    /// addition before any is put in place, and recorded after, as for `deliver_from`.
     pub fn deliver_copies(
         &self,
         source: &Folder,
         messages: &[(String, InfoFlags, Vec<String>)],
+        quota: Option<&Quota>,
     ) -> Result<(u32, Vec<u32>), StoreError> {
         let dirs = self.dirs()?;
         let source_cur = source.message_dir("cur")?;
@@ -592,7 +609,7 @@ impl Folder {
             }
         }
         let keyword_sets: Vec<Vec<String>> = messages.iter().map(|(_, _, k)| k.clone()).collect();
-        self.commit(&dirs, staged, &keyword_sets)
+        self.commit(&dirs, staged, &keyword_sets, quota)
     }
 
     /// Puts a copy of `name` in `from` into tmp/: a hard link when possible (link(2) never
@@ -653,16 +670,19 @@ impl Folder {
             filename: format!("{basename}:2,{}", flags.letters()),
             basename,
             has_keywords,
+            size,
         })
     }
 
     /// Writes keyword updates, renames every staged file into cur/ and gives them UIDs in one
-    /// database update; undoes everything on failure.
+    /// database update; undoes everything on failure. With `quota`, the whole delivery is
+    /// admitted first and recorded once it is in place.
     fn commit(
         &self,
         dirs: &Dirs,
         staged: Vec<Staged>,
         keyword_sets: &[Vec<String>],
+        quota: Option<&Quota>,
     ) -> Result<(u32, Vec<u32>), StoreError> {
         let mut written_keywords: Vec<&str> = Vec::new();
         let mut placed: Vec<&str> = Vec::new();
@@ -677,6 +697,19 @@ impl Folder {
                 remove_quietly(&dirs.tmp, &s.tmp);
             }
         };
+        // Before anything is visible: a refused delivery leaves nothing but what `undo` removes.
+        let mut charge = QuotaUse::default();
+        if let Some(quota) = quota
+            && self.counts_toward_quota()
+        {
+            for s in &staged {
+                charge += quota::charge_of(&s.filename, || Some(s.size));
+            }
+            if let Err(e) = quota.admit(charge) {
+                undo(&placed, &written_keywords, &staged);
+                return Err(e);
+            }
+        }
         // Keywords first, so a message never appears without its keywords.
         for (s, set) in staged.iter().zip(keyword_sets) {
             if s.has_keywords {
@@ -707,8 +740,10 @@ impl Folder {
         let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
         let result = self.assign_delivered(dirs, &basenames);
         drop(lock);
-        if result.is_err() {
-            undo(&placed, &written_keywords, &staged);
+        match (&result, quota) {
+            (Err(_), _) => undo(&placed, &written_keywords, &staged),
+            (Ok(_), Some(quota)) => quota.record(charge),
+            (Ok(_), None) => {}
         }
         result
     }
@@ -846,6 +881,52 @@ impl Folder {
         let top = self.top()?;
         let tmp = open_in(&top, "tmp")?;
         keywords::write_update(&top, &tmp, basename, keywords)
+    }
+
+    /// True when this folder's messages count towards the Maildir++ quota (all but `.Trash`).
+    pub fn counts_toward_quota(&self) -> bool {
+        quota::counts_folder(self.dir.as_deref())
+    }
+
+    /// What the message a scan named `filename` counts for in the quota: nothing in `.Trash`,
+    /// for a `\Deleted` (`T`) file or one that is gone; else its `,S=` size (or its size on
+    /// disk) and one message. Asked before the file is removed, for
+    /// [`Quota::record_removal`].
+    pub fn quota_charge(&self, filename: &str) -> Result<QuotaUse, StoreError> {
+        if !self.counts_toward_quota() {
+            return Ok(QuotaUse::default());
+        }
+        let (sub, bare) = locate(filename)?;
+        let dir = self.message_dir(sub)?;
+        Ok(quota::charge_of(bare, || stat_size(dir, bare)))
+    }
+
+    /// How the quota's count changes when cur/`filename` gets `flags` (Courier counts
+    /// `\Deleted` messages out): positive when `T` goes, negative when it comes, else zero.
+    pub fn quota_change_for_flags(
+        &self,
+        filename: &str,
+        flags: &InfoFlags,
+    ) -> Result<QuotaUse, StoreError> {
+        if !self.counts_toward_quota() {
+            return Ok(QuotaUse::default());
+        }
+        check_file_name(filename)?;
+        let renamed = format!("{}:2,{}", basename_of(filename), flags.letters());
+        if quota::counts_file(filename) == quota::counts_file(&renamed) {
+            return Ok(QuotaUse::default());
+        }
+        let cur = self.message_dir("cur")?;
+        let size = quota::size_in_name(filename).or_else(|| stat_size(cur, filename));
+        let Some(size) = size else {
+            return Ok(QuotaUse::default());
+        };
+        let one = QuotaUse::message(size);
+        Ok(if quota::counts_file(&renamed) {
+            one
+        } else {
+            -one
+        })
     }
 
     /// Removes cur/`filename`; a file already gone is fine.
@@ -1016,6 +1097,13 @@ fn move_new_to_cur(dirs: &Dirs) -> Result<FastSet<String>, StoreError> {
         dirs.new.sync();
     }
     Ok(moved)
+}
+
+/// The size of `name` in `dir` on disk (`lstat`), `None` if it is gone.
+fn stat_size(dir: &Dir, name: &str) -> Option<u64> {
+    dir.stat(name)
+        .ok()
+        .map(|s| u64::try_from(s.st_size).unwrap_or(0))
 }
 
 /// Deletes tmp/ leftovers older than 36 hours (by ctime). Best effort.
@@ -1274,7 +1362,7 @@ mod tests {
                 )
             })
             .collect();
-        let (uidv, uids) = archive.deliver_copies(&inbox, &sources).unwrap();
+        let (uidv, uids) = archive.deliver_copies(&inbox, &sources, None).unwrap();
         assert_eq!(uids, vec![1, 2]);
         let copied = archive.scan().unwrap();
         assert_eq!(copied.uidvalidity, uidv);
@@ -1289,12 +1377,15 @@ mod tests {
         // A missing source fails the whole copy and leaves nothing behind.
         let mut bad = sources.clone();
         bad.push(("gone".to_string(), InfoFlags::default(), vec![]));
-        assert!(archive.deliver_copies(&inbox, &bad).is_err());
+        assert!(archive.deliver_copies(&inbox, &bad, None).is_err());
         assert_eq!(archive.scan().unwrap().messages.len(), 2);
         assert_eq!(fs::read_dir(archive.path().join("tmp")).unwrap().count(), 0);
         // UIDs keep growing after a failed copy.
         assert_eq!(
-            archive.deliver_copies(&inbox, &sources[..1]).unwrap().1,
+            archive
+                .deliver_copies(&inbox, &sources[..1], None)
+                .unwrap()
+                .1,
             vec![3]
         );
     }

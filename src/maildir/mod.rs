@@ -1,7 +1,7 @@
 //! The mail store: a Maildir++ tree on disk, byte-compatible with Courier-IMAP 5
 //! (spec/maildir.md, spec/courier-files.md). Folder names, unique file names, the dot-lock,
-//! the UID database, keywords, subscriptions, access control lists, scanning, delivery, flag
-//! changes and expunge.
+//! the UID database, keywords, subscriptions, access control lists, the Maildir++ quota
+//! (`maildirsize`), scanning, delivery, flag changes and expunge.
 //!
 //! This layer knows nothing of IMAP syntax: names arrive and leave as UTF-8 IMAP names such
 //! as `INBOX.Work.Reports` (modified UTF-7 is the protocol layer's job), and it keeps no
@@ -20,6 +20,7 @@ mod folder;
 mod keywords;
 mod lock;
 mod names;
+mod quota;
 mod spool;
 mod store;
 mod subscriptions;
@@ -34,6 +35,10 @@ pub use error::StoreError;
 pub use flags::{InfoFlags, basename_of, size_from_name};
 pub use folder::{Folder, FolderStatus, MessageEntry, ScanResult};
 pub use names::{INBOX, canonical_name, is_valid_name};
+pub use quota::{
+    MAILDIRSIZE, Quota, QuotaLimits, QuotaReport, QuotaUse, UNCOUNTED_FOLDER, counts_file,
+    counts_folder,
+};
 pub use spool::spool_file;
 pub use store::Store;
 

@@ -339,7 +339,8 @@ pub fn run(opts: Options) -> i32 {
         return refuse_login(&mut io, &door, &peer, &user, &e);
     }
     let store = match open_store(&user.user.maildir) {
-        Ok(s) => s,
+        // The user record's quota is what maildrop delivers with; see maildir/quota.rs.
+        Ok(s) => s.with_assigned_quota(user.user.quota.as_deref()),
         Err(e) => return refuse_login(&mut io, &door, &peer, &user, &e),
     };
     let tls_note = match &user.tls {

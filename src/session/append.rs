@@ -50,8 +50,15 @@ impl Session<'_> {
             MessageData::Memory(data) => Box::new(ToLf::new(&data[..])),
             MessageData::Spooled(spool) => Box::new(ToLf::new(BufReader::new(&spool.file))),
         };
-        let delivered =
-            folder.deliver_from(&mut source, &change.info_flags(), &change.keywords, date);
+        // The quota is checked once the message's size is known, before it is put in place.
+        let quota = Some(self.store.quota());
+        let delivered = folder.deliver_from(
+            &mut source,
+            &change.info_flags(),
+            &change.keywords,
+            date,
+            quota,
+        );
         match delivered {
             Ok((uidvalidity, uid)) => {
                 Completion::ok_code(Code::AppendUid { uidvalidity, uid }, "APPEND completed.")

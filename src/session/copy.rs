@@ -4,7 +4,7 @@
 
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
-use crate::maildir::{InfoFlags, StoreError};
+use crate::maildir::{InfoFlags, QuotaUse, StoreError};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::{SequenceSet, compact};
 
@@ -78,7 +78,14 @@ impl Session<'_> {
         if sources.is_empty() {
             return Completion::ok(format!("{verb} completed."));
         }
-        let (uidvalidity, new_uids) = match target.deliver_copies(&view.folder, &sources) {
+        // A MOVE between two folders the quota counts leaves the count as it is: the copy is
+        // not charged and the removal not credited. Otherwise the copy is charged like a
+        // COPY (checked before anything is in place) and a removal from a counted source
+        // credited, as Courier counts moves into and out of .Trash.
+        let quota_unchanged =
+            is_move && view.folder.counts_toward_quota() && target.counts_toward_quota();
+        let charged = (!quota_unchanged).then(|| self.store.quota());
+        let (uidvalidity, new_uids) = match target.deliver_copies(&view.folder, &sources, charged) {
             Ok(r) => r,
             Err(e) => return store_error(&e),
         };
@@ -97,6 +104,7 @@ impl Session<'_> {
             return Completion::ok("MOVE completed.");
         };
         let mut removed = Vec::new();
+        let mut freed = QuotaUse::default();
         for &i in &indexes {
             let m = &view.messages[i];
             // Remove the file as it is named now, or the source would survive
@@ -112,11 +120,23 @@ impl Session<'_> {
                     continue;
                 }
             };
+            let charge = if quota_unchanged {
+                QuotaUse::default()
+            } else {
+                view.folder.quota_charge(&name).unwrap_or_else(|e| {
+                    log::error!("MOVE: sizing the source for the quota: {e}");
+                    QuotaUse::default()
+                })
+            };
             match view.folder.expunge(&name) {
-                Ok(()) => removed.push(m.uid),
+                Ok(()) => {
+                    removed.push(m.uid);
+                    freed += charge;
+                }
                 Err(e) => log::error!("MOVE: removing the source: {e}"),
             }
         }
+        self.store.quota().record_removal(freed);
         let mut out = Vec::new();
         view.remove_uids(&removed, &mut out);
         self.pending.extend(out);

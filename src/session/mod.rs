@@ -14,6 +14,7 @@ pub mod flags;
 mod idle;
 mod mailboxes;
 pub mod names;
+mod quota;
 mod search;
 mod select;
 mod store;
@@ -60,6 +61,11 @@ pub fn store_error(e: &StoreError) -> Completion {
         }
         StoreError::InvalidName(_) => Completion::no_code(Code::Cannot, "Invalid mailbox name."),
         StoreError::Cannot(why) => Completion::no_code(Code::Cannot, why.clone()),
+        // RFC 9208 / RFC 5530: OVERQUOTA, with the words Courier-IMAP uses (its own
+        // answer is `NO [ALERT] You exceeded your mail quota.`).
+        StoreError::OverQuota => {
+            Completion::no_code(Code::OverQuota, "You exceeded your mail quota.")
+        }
         StoreError::Io { .. } => {
             log::error!("{e}");
             Completion::no_code(
@@ -257,9 +263,9 @@ impl<'a> Session<'a> {
                 date,
                 message,
             } => self.cmd_append(&mailbox, &flags, date, message),
-            C::GetQuotaRoot { .. } | C::GetQuota { .. } => {
-                Completion::no("Quotas are not available.")
-            }
+            C::GetQuotaRoot { mailbox } => self.cmd_getquotaroot(&mailbox),
+            C::GetQuota { root } => self.cmd_getquota(&root),
+            C::SetQuota { root, .. } => self.cmd_setquota(&root),
             C::GetAcl { mailbox } => self.cmd_getacl(&mailbox),
             C::SetAcl {
                 mailbox,

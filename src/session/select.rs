@@ -5,7 +5,7 @@ use super::acl;
 use super::view::{Announce, SelectedView};
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
-use crate::maildir::{InfoFlags, StoreError};
+use crate::maildir::{InfoFlags, Quota, QuotaUse, StoreError};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
 
@@ -76,7 +76,7 @@ impl Session<'_> {
             // What is \Deleted on disk now, whoever set it (RFC 3501 §6.4.2).
             let mut discard = Vec::new();
             let result = view.refresh(Announce::All, &mut discard).and_then(|()| {
-                let (_, failure) = expunge_deleted(view, None);
+                let (_, failure) = expunge_deleted(view, None, self.store.quota());
                 failure.map_or(Ok(()), Err)
             });
             if let Err(e) = result {
@@ -114,7 +114,7 @@ impl Session<'_> {
         if let Err(e) = view.refresh(Announce::All, &mut out) {
             return store_error(&e);
         }
-        let (removed, failure) = expunge_deleted(view, uids);
+        let (removed, failure) = expunge_deleted(view, uids, self.store.quota());
         view.remove_uids(&removed, &mut out);
         self.pending.extend(out);
         match failure {
@@ -127,10 +127,13 @@ impl Session<'_> {
 /// Unlinks the `\Deleted` messages (those in `uids` too, for UID EXPUNGE),
 /// each by the name it has now: a file renamed meanwhile by a flag change in
 /// another session is still found, and one whose `\Deleted` was taken off
-/// meanwhile is kept. Returns the UIDs removed and the last failure.
+/// meanwhile is kept. What the quota counted of them (normally nothing: Courier counts
+/// `\Deleted` messages out already) is recorded as one removal. Returns the UIDs removed and
+/// the last failure.
 fn expunge_deleted(
     view: &mut SelectedView,
     uids: Option<&SequenceSet>,
+    quota: &Quota,
 ) -> (Vec<u32>, Option<StoreError>) {
     let ranges = uids.map(|set| set.normalized(view.max_uid()));
     let victims: Vec<(u32, String)> = view
@@ -142,6 +145,7 @@ fn expunge_deleted(
         .collect();
     let mut removed = Vec::new();
     let mut failure = None;
+    let mut freed = QuotaUse::default();
     for (uid, filename) in victims {
         let name = match view.folder.current_name(&filename) {
             Ok(Some(name)) if InfoFlags::from_filename(&name).has(b'T') => name,
@@ -153,10 +157,21 @@ fn expunge_deleted(
                 continue;
             }
         };
+        let charge = match view.folder.quota_charge(&name) {
+            Ok(charge) => charge,
+            Err(e) => {
+                failure = Some(e);
+                continue;
+            }
+        };
         match view.folder.expunge(&name) {
-            Ok(()) => removed.push(uid),
+            Ok(()) => {
+                removed.push(uid);
+                freed += charge;
+            }
             Err(e) => failure = Some(e),
         }
     }
+    quota.record_removal(freed);
     (removed, failure)
 }
