@@ -2069,3 +2069,82 @@ fn quota_use_changed_through_one_server_is_seen_by_the_other() {
     courier.logout();
     mdimap.logout();
 }
+
+/// Folders created, filled, renamed and deleted through one server are seen
+/// so by the other, which has a session open on the same maildir the whole
+/// time: the same LIST, and the renamed folder's messages under the same
+/// UIDs and UIDVALIDITY. Both directions.
+#[test]
+fn folder_changes_by_one_server_are_seen_by_the_other() {
+    for courier_acts in [true, false] {
+        let scratch = Scratch::new(if courier_acts {
+            "folders-by-courier"
+        } else {
+            "folders-by-mdimap"
+        });
+        let maildir = scratch.maildir();
+        let courier = Imap::courier(&scratch);
+        let mdimap = Imap::mdimap(&scratch, &maildir);
+        let (mut actor, mut observer) = if courier_acts {
+            (courier, mdimap)
+        } else {
+            (mdimap, courier)
+        };
+        let who = format!("{} acts, {} watches", actor.who, observer.who);
+        observer.ok("SELECT INBOX");
+        for name in [
+            "INBOX.Alpha",
+            "INBOX.Beta",
+            "INBOX.Beta.Child",
+            "INBOX.Doomed",
+        ] {
+            actor.ok(&format!("CREATE {name}"));
+        }
+        for n in 1..=3 {
+            let msg = mta_message(&format!("alpha {n}"), "moves with its folder");
+            actor.append("INBOX.Alpha", "\\Seen", None, &msg);
+        }
+        actor.append("INBOX.Beta.Child", "", None, &mta_message("child", "x"));
+        let before = views(&mut actor, &["INBOX.Alpha"]);
+        // Courier renames no folder that is open.
+        actor.ok("SELECT INBOX");
+        actor.ok("RENAME INBOX.Alpha INBOX.Gamma");
+        actor.ok("RENAME INBOX.Beta INBOX.Delta");
+        actor.ok("DELETE INBOX.Doomed");
+        observer.ok("NOOP");
+        assert_eq!(list(&mut actor), list(&mut observer), "{who}: LIST");
+        let seen = list(&mut observer);
+        for gone in [
+            "INBOX.Alpha",
+            "INBOX.Beta",
+            "INBOX.Beta.Child",
+            "INBOX.Doomed",
+        ] {
+            assert!(
+                !seen.contains_key(gone),
+                "{who}: {gone} still listed: {seen:?}"
+            );
+        }
+        for there in ["INBOX.Gamma", "INBOX.Delta", "INBOX.Delta.Child"] {
+            assert!(seen.contains_key(there), "{who}: {there} missing: {seen:?}");
+        }
+        // The renamed folder: the same messages, UIDs and UIDVALIDITY as
+        // before the rename, for both servers.
+        let after_actor = views(&mut actor, &["INBOX.Gamma"]);
+        let after_observer = views(&mut observer, &["INBOX.Gamma"]);
+        assert_eq!(
+            after_actor[0].uids(),
+            before[0].uids(),
+            "{who}: UIDs kept by RENAME"
+        );
+        assert_same_views(&who, &after_actor, &after_observer);
+        let child = views(&mut observer, &["INBOX.Delta.Child"]);
+        assert_eq!(
+            child[0].uids().len(),
+            1,
+            "{who}: the child moved with its parent"
+        );
+        actor.logout();
+        observer.logout();
+    }
+}
