@@ -485,15 +485,23 @@ impl Config {
         Ok((config, warnings))
     }
 
-    /// IMAP_EMPTYTRASH resolved: each folder's full name (`INBOX.Trash`) and the age in days
-    /// after which its messages go (never less than 1).
+    /// IMAP_EMPTYTRASH resolved: each folder's full name (`INBOX.Trash`; `INBOX` is INBOX
+    /// itself) and the age in days after which its messages go (never less than 1).
     pub fn purges(&self) -> Vec<(String, u32)> {
         match &self.empty_trash {
             EmptyTrash::Off => Vec::new(),
             EmptyTrash::Trash(days) => vec![(format!("INBOX.{}", self.trash_folder), *days)],
+            // Courier 5's `maildir_folderdir` takes `INBOX` (any case) for the maildir itself.
             EmptyTrash::Folders(list) => list
                 .iter()
-                .map(|(folder, days)| (format!("INBOX.{folder}"), *days))
+                .map(|(folder, days)| {
+                    let name = if folder.eq_ignore_ascii_case("INBOX") {
+                        "INBOX".to_string()
+                    } else {
+                        format!("INBOX.{folder}")
+                    };
+                    (name, *days)
+                })
                 .collect(),
         }
     }
@@ -1333,13 +1341,14 @@ MDIMAP_HOSTNAME=mail.example.org
         let (c, w) = parse("IMAP_EMPTYTRASH=3\nIMAP_TRASHFOLDERNAME='Deleted Items'\n");
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(c.purges(), vec![("INBOX.Deleted Items".to_string(), 3)]);
-        let (c, w) = parse("IMAP_EMPTYTRASH=Trash:7,Sent:30,,Lists.Old:0\n");
+        let (c, w) = parse("IMAP_EMPTYTRASH=Trash:7,Sent:30,,Lists.Old:0,inbox:90\n");
         assert_eq!(
             c.purges(),
             vec![
                 ("INBOX.Trash".to_string(), 7),
                 ("INBOX.Sent".to_string(), 30),
-                ("INBOX.Lists.Old".to_string(), 1)
+                ("INBOX.Lists.Old".to_string(), 1),
+                ("INBOX".to_string(), 90)
             ]
         );
         assert_eq!(w.len(), 1, "{w:?}");
