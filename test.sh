@@ -1,7 +1,7 @@
 #!/bin/bash
 # The test command (see README): installs what the tests need when missing
 # (mbsync from isync, python3, Courier-IMAP and its authdaemond, maildrop's
-# deliverquota and maildirmake, systemd's socket activator, ucspi-tcp, fail2ban,
+# deliverquota and maildirmake, libfaketime, systemd's socket activator, ucspi-tcp, fail2ban,
 # openssl), then runs every unit and integration test. Run from anywhere; exits
 # with cargo's status.
 set -euo pipefail
@@ -17,6 +17,8 @@ command -v systemd-socket-activate >/dev/null 2>&1 || missing_pkgs+=(systemd)
 command -v tcpserver >/dev/null 2>&1 || missing_pkgs+=(ucspi-tcp)
 command -v fail2ban-regex >/dev/null 2>&1 || missing_pkgs+=(fail2ban)
 command -v openssl >/dev/null 2>&1 || missing_pkgs+=(openssl)
+# tests/courier_interop.rs moves Courier's clock with libfaketime (IMAP_EMPTYTRASH ageing).
+dpkg -s libfaketime >/dev/null 2>&1 || missing_pkgs+=(libfaketime)
 # tests/auth_backends.rs runs a private authdaemond with the userdb and pipe modules.
 for pkg in courier-authdaemon courier-authlib-userdb courier-authlib-pipe; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing_pkgs+=("$pkg")

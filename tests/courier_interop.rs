@@ -2148,3 +2148,207 @@ fn folder_changes_by_one_server_are_seen_by_the_other() {
         observer.logout();
     }
 }
+
+// ---------------------------------------------------------------------------
+// IMAP_EMPTYTRASH: the same purge by both
+// ---------------------------------------------------------------------------
+
+/// libfaketime (Debian package libfaketime), which moves Courier's clock: a file's ctime
+/// cannot be set back, so the clock is moved forward instead.
+const LIBFAKETIME: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/faketime/libfaketime.so.1",
+];
+
+fn libfaketime() -> &'static str {
+    LIBFAKETIME
+        .iter()
+        .copied()
+        .find(|p| Path::new(p).is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "libfaketime is not installed (looked for {LIBFAKETIME:?}); this test moves \
+                 Courier's clock with it. Install the Debian package: \
+                 DEBIAN_FRONTEND=noninteractive apt-get install -y libfaketime \
+                 (./test.sh does this when run as root)"
+            )
+        })
+}
+
+/// One maildir with messages in Trash (new/ and cur/), Sent (one `\Deleted`), Archive and
+/// INBOX, all with Courier-style `,S=` names, and a quota whose `maildirsize` is right.
+/// Returns it and the bytes and messages in Trash.
+fn trash_fixture(scratch: &Scratch) -> (PathBuf, (usize, usize)) {
+    let maildir = scratch.maildir();
+    let mut total = (0usize, 0usize);
+    let mut trash = (0usize, 0usize);
+    let mut n = 0;
+    for (dot, flags) in [
+        (".Trash", None),
+        (".Trash", Some("S")),
+        (".Sent", Some("S")),
+        (".Sent", Some("ST")),
+        (".Sent", Some("")),
+        (".Archive", Some("S")),
+        ("", None),
+    ] {
+        let folder = if dot.is_empty() {
+            maildir.clone()
+        } else {
+            maildir.join(dot)
+        };
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(folder.join(sub)).unwrap();
+        }
+        if !dot.is_empty() {
+            fs::write(folder.join("maildirfolder"), b"").unwrap();
+        }
+        n += 1;
+        // The same bytes in both maildirs.
+        let content = format!("Subject: {dot} {n}\n\nold mail\n").into_bytes();
+        let name = courier_style_name(1_700_000_000, n, content.len());
+        let delivered = deliver(&folder, &name, &content, at(1_700_000_000));
+        if let Some(flags) = flags {
+            fs::rename(
+                &delivered,
+                folder.join("cur").join(format!("{name}:2,{flags}")),
+            )
+            .unwrap();
+        }
+        if dot == ".Trash" {
+            trash = (trash.0 + content.len(), trash.1 + 1);
+        } else if !flags.is_some_and(|f| f.contains('T')) {
+            total = (total.0 + content.len(), total.1 + 1);
+        }
+    }
+    fs::write(
+        maildir.join("maildirsize"),
+        format!("1000000S\n{:>12} {:>12}\n", total.0, total.1),
+    )
+    .unwrap();
+    (maildir, trash)
+}
+
+/// Message files left in new/ and cur/ of each folder, and `maildirsize`.
+fn what_is_left(maildir: &Path) -> (BTreeMap<String, Vec<String>>, String) {
+    let mut left = BTreeMap::new();
+    for dot in ["", ".Trash", ".Sent", ".Archive"] {
+        let folder = maildir.join(dot);
+        let mut names = files(&folder.join("new"));
+        names.extend(files(&folder.join("cur")));
+        names.sort();
+        left.insert(dot.to_string(), names);
+    }
+    let size = fs::read_to_string(maildir.join("maildirsize")).unwrap();
+    (left, size)
+}
+
+/// Runs one server on `maildir`'s scratch with `a LOGOUT` as its whole input.
+fn run_to_end(who: &str, mut cmd: Command, scratch: &Scratch) -> String {
+    let log = scratch.path.join(format!("{who}-{}.log", next_number()));
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {who}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b"a LOGOUT\r\n");
+    drop(stdin);
+    let mut out = String::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "{who} did not exit");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let out = reader.join().unwrap();
+    format!(
+        "{out}\n---- stderr ----\n{}",
+        fs::read_to_string(&log).unwrap_or_default()
+    )
+}
+
+/// Eight days on, with IMAP_EMPTYTRASH=Trash:7,Sent:7,Archive:30, Courier and mdimap leave
+/// the same messages, and the same `maildirsize` line for the purge of Sent. Courier also
+/// writes a negative line for what it purged from Trash, which it never counted (its
+/// `emptytrash` hands `maildir_purge` the name `.Trash` without `./`, so
+/// `maildirquota_countfolder` sees `.` and counts it): that line makes its `maildirsize`
+/// undercount, and mdimap does not write it.
+#[test]
+fn empty_trash_leaves_what_courier_leaves() {
+    let imapd = courier_imapd();
+    let faketime = libfaketime();
+    let eight_days = 8 * 24 * 3600;
+    let mut config = fs::read_to_string(COURIER_CONFIG).unwrap();
+    config.push_str("\nIMAP_EMPTYTRASH=Trash:7,Sent:7,Archive:30\n");
+
+    let by_courier = Scratch::new("emptytrash-courier");
+    let (maildir, trash) = trash_fixture(&by_courier);
+    let conf = by_courier.path.join("imapd");
+    fs::write(&conf, &config).unwrap();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(r#"set -a; . "$1"; set +a; exec "$2" Maildir"#)
+        .arg("courier-imapd")
+        .arg(&conf)
+        .arg(imapd)
+        .current_dir(&by_courier.path)
+        // Courier purges before it notices the clock is ahead of the files' (it then says
+        // "Clock skew detected" and ends): the purge is what is compared.
+        .env("LD_PRELOAD", faketime)
+        .env("FAKETIME", format!("+{eight_days}"))
+        .env("NO_FAKE_STAT", "1");
+    for var in [
+        "IMAPLOGINTAG",
+        "AUTHENTICATED",
+        "MAILDIR",
+        "IMAP_BROKENUIDV",
+    ] {
+        cmd.env_remove(var);
+    }
+    let said = run_to_end("courier", cmd, &by_courier);
+    let courier_left = what_is_left(&maildir);
+    assert!(
+        courier_left.0[".Trash"].is_empty(),
+        "Courier did not purge (is libfaketime working?):\n{said}"
+    );
+
+    let by_mdimap = Scratch::new("emptytrash-mdimap");
+    let (maildir, _) = trash_fixture(&by_mdimap);
+    let conf = by_mdimap.path.join("imapd");
+    fs::write(&conf, &config).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mdimapd"));
+    cmd.arg("--preauth")
+        .arg("--maildir")
+        .arg(&maildir)
+        .arg("--log-stderr")
+        .arg("--config")
+        .arg(&conf)
+        .arg("--test-clock-offset")
+        .arg(eight_days.to_string())
+        .current_dir(&by_mdimap.path);
+    let said = run_to_end("mdimapd", cmd, &by_mdimap);
+    let mdimap_left = what_is_left(&maildir);
+    assert_eq!(mdimap_left.0, courier_left.0, "mdimapd said:\n{said}");
+    let trash_line = format!("{:>12} {:>12}", -(trash.0 as i64), -(trash.1 as i64));
+    let courier_lines: Vec<&str> = courier_left
+        .1
+        .lines()
+        .filter(|l| *l != trash_line)
+        .collect();
+    assert_eq!(
+        courier_left.1.lines().count(),
+        courier_lines.len() + 1,
+        "Courier's Trash line: {}",
+        courier_left.1
+    );
+    let mdimap_lines: Vec<&str> = mdimap_left.1.lines().collect();
+    assert_eq!(mdimap_lines, courier_lines, "mdimapd said:\n{said}");
+    assert_eq!(mdimap_lines.len(), 3, "{}", mdimap_left.1);
+}

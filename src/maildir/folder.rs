@@ -32,6 +32,11 @@ const TMP_MAX_AGE_SECS: i64 = 36 * 3600;
 pub(crate) const DELETING_TAG: &str = "deleting";
 pub(crate) const CREATING_TAG: &str = "creating";
 
+/// Shown each message of a delivery, opened for reading as it will be placed, once the quota
+/// has admitted the delivery and before any of it is visible; an error refuses the whole
+/// delivery and leaves nothing behind (the outbox hands messages to SENDMAIL here).
+pub type BeforePlacing<'a> = &'a mut dyn FnMut(File) -> Result<(), StoreError>;
+
 /// One message of a scan.
 #[derive(Debug, Clone)]
 pub struct MessageEntry {
@@ -522,13 +527,14 @@ impl Folder {
         keywords: &[String],
         internal_date: Option<i64>,
     ) -> Result<(u32, u32), StoreError> {
-        self.deliver_from(&mut &data[..], flags, keywords, internal_date, None)
+        self.deliver_from(&mut &data[..], flags, keywords, internal_date, None, None)
     }
 
     /// As [`Folder::deliver`], with the message read from `data` as it is
     /// written, so that a large message never has to be in memory whole. With `quota`, a
     /// message this folder counts is admitted before it is put in place (else
-    /// [`StoreError::OverQuota`] and nothing is left behind) and recorded after.
+    /// [`StoreError::OverQuota`] and nothing is left behind) and recorded after. With
+    /// `before_placing`, the message is shown to it before it is placed.
     pub fn deliver_from(
         &self,
         data: &mut dyn Read,
@@ -536,6 +542,7 @@ impl Folder {
         keywords: &[String],
         internal_date: Option<i64>,
         quota: Option<&Quota>,
+        before_placing: Option<BeforePlacing<'_>>,
     ) -> Result<(u32, u32), StoreError> {
         let dirs = self.dirs()?;
         let (mut file, tmp, stamp) = create_exclusive(&dirs.tmp, "")?;
@@ -563,7 +570,8 @@ impl Folder {
             size,
         };
         let keyword_sets = [keywords.to_vec()];
-        let (uidvalidity, uids) = self.commit(&dirs, vec![staged], &keyword_sets, quota)?;
+        let (uidvalidity, uids) =
+            self.commit(&dirs, vec![staged], &keyword_sets, quota, before_placing)?;
         let uid = uids
             .first()
             .copied()
@@ -575,12 +583,14 @@ impl Folder {
     /// (by its scan file name, with the flags and keywords it gets here) becomes a new
     /// message in cur/ keeping the source's `,S=` and mtime. Returns `(uidvalidity, uids)`
     /// in source order. With `quota`, what this folder counts of them is admitted as one
-    /// addition before any is put in place, and recorded after, as for `deliver_from`.
+    /// addition before any is put in place, and recorded after, as for `deliver_from`; with
+    /// `before_placing`, each is shown to it in order before any is placed.
     pub fn deliver_copies(
         &self,
         source: &Folder,
         messages: &[(String, InfoFlags, Vec<String>)],
         quota: Option<&Quota>,
+        before_placing: Option<BeforePlacing<'_>>,
     ) -> Result<(u32, Vec<u32>), StoreError> {
         let dirs = self.dirs()?;
         let source_cur = source.message_dir("cur")?;
@@ -609,7 +619,7 @@ impl Folder {
             }
         }
         let keyword_sets: Vec<Vec<String>> = messages.iter().map(|(_, _, k)| k.clone()).collect();
-        self.commit(&dirs, staged, &keyword_sets, quota)
+        self.commit(&dirs, staged, &keyword_sets, quota, before_placing)
     }
 
     /// Puts a copy of `name` in `from` into tmp/: a hard link when possible (link(2) never
@@ -676,13 +686,15 @@ impl Folder {
 
     /// Writes keyword updates, renames every staged file into cur/ and gives them UIDs in one
     /// database update; undoes everything on failure. With `quota`, the whole delivery is
-    /// admitted first and recorded once it is in place.
+    /// admitted first and recorded once it is in place; `before_placing` sees each message
+    /// after that and before any is placed (and before the lock is taken: it may be slow).
     fn commit(
         &self,
         dirs: &Dirs,
         staged: Vec<Staged>,
         keyword_sets: &[Vec<String>],
         quota: Option<&Quota>,
+        before_placing: Option<BeforePlacing<'_>>,
     ) -> Result<(u32, Vec<u32>), StoreError> {
         let mut written_keywords: Vec<&str> = Vec::new();
         let mut placed: Vec<&str> = Vec::new();
@@ -708,6 +720,19 @@ impl Folder {
             if let Err(e) = quota.admit(charge) {
                 undo(&placed, &written_keywords, &staged);
                 return Err(e);
+            }
+        }
+        if let Some(inspect) = before_placing {
+            for s in &staged {
+                let shown = dirs
+                    .tmp
+                    .open_file(&s.tmp)
+                    .map_err(|e| dirs.tmp.fail(&s.tmp, e))
+                    .and_then(&mut *inspect);
+                if let Err(e) = shown {
+                    undo(&placed, &written_keywords, &staged);
+                    return Err(e);
+                }
             }
         }
         // Keywords first, so a message never appears without its keywords.
@@ -938,6 +963,73 @@ impl Folder {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(cur.fail(filename, e)),
         }
+    }
+
+    /// Moves cur/`filename` into `target`'s cur/ under the same base name with `flags`, keeping
+    /// the file (and its mtime, the INTERNALDATE) as it is: the magic trash's move. Returns
+    /// the name it has there, or `None` when the source is gone. A `target` without cur/ is
+    /// [`StoreError::NonExistent`], so the caller may create it and try again. The target
+    /// numbers the message at its next scan, as it does a delivery by another program.
+    pub fn move_to_folder(
+        &self,
+        filename: &str,
+        target: &Folder,
+        flags: &InfoFlags,
+    ) -> Result<Option<String>, StoreError> {
+        check_file_name(filename)?;
+        let cur = self.message_dir("cur")?;
+        let target_cur = match target.open_sub("cur") {
+            Ok(dir) => dir,
+            Err(StoreError::Io { error, .. }) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NonExistent(target.name.clone()));
+            }
+            Err(e) => return Err(e),
+        };
+        let moved = format!("{}:2,{}", basename_of(filename), flags.letters());
+        match cur.rename(filename, &target_cur, &moved) {
+            Ok(()) => {
+                target_cur.sync();
+                Ok(Some(moved))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match cur.stat(filename) {
+                // The target went away meanwhile.
+                Ok(_) => Err(StoreError::NonExistent(target.name.clone())),
+                Err(_) => Ok(None),
+            },
+            Err(e) => Err(target_cur.fail(&moved, e)),
+        }
+    }
+
+    /// IMAP_EMPTYTRASH for this folder, as Courier's `maildir_purge`: new/ is moved into cur/
+    /// first, then every message file in cur/ and new/ whose status change time (ctime, which
+    /// a move into the folder sets, where the mtime keeps the delivery date) is more than
+    /// `max_age` seconds before `now` is removed. Returns what the quota counted of them, for
+    /// [`Quota::record_removal`]. Links are left alone (the scan reports them).
+    pub fn purge(&self, max_age: i64, now: i64) -> Result<QuotaUse, StoreError> {
+        let dirs = self.dirs()?;
+        move_new_to_cur(&dirs)?;
+        let oldest_kept = now.saturating_sub(max_age);
+        let mut freed = QuotaUse::default();
+        for dir in [&dirs.cur, &dirs.new] {
+            for name in list_files(dir)? {
+                let Ok(stat) = dir.stat(&name) else { continue };
+                if Kind::of(&stat) != Kind::File || stat.st_ctime >= oldest_kept {
+                    continue;
+                }
+                let charge = if self.counts_toward_quota() {
+                    let size = u64::try_from(stat.st_size).unwrap_or(0);
+                    quota::charge_of(&name, || Some(size))
+                } else {
+                    QuotaUse::default()
+                };
+                match dir.remove_file(&name) {
+                    Ok(()) => freed += charge,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(dir.fail(&name, e)),
+                }
+            }
+        }
+        Ok(freed)
     }
 
     /// Directories IDLE should watch.
@@ -1178,6 +1270,92 @@ mod tests {
         (dir, store, folder)
     }
 
+    #[test]
+    fn purge_goes_by_ctime_and_counts_what_the_quota_counted() {
+        let (_dir, store, _) = inbox("purge");
+        store.create_folder("INBOX.Sent").unwrap();
+        let sent = store.folder("INBOX.Sent").unwrap();
+        let cur = sent.path().join("cur");
+        // An old delivery date (mtime) does not matter: the ctime is now.
+        fs::write(cur.join("1.A,S=5:2,S"), b"aaaa\n").unwrap();
+        fs::write(cur.join("2.B,S=7:2,ST"), b"bbbbbb\n").unwrap();
+        fs::write(sent.path().join("new").join("3.C"), b"cc\n").unwrap();
+        fs::write(cur.join(".hidden"), b"x").unwrap();
+        let old = time_of(1_000_000_000);
+        fs::File::options()
+            .write(true)
+            .open(cur.join("1.A,S=5:2,S"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let now = now_secs();
+        // Younger than a day: nothing goes, but new/ joins cur/ as in Courier.
+        assert_eq!(sent.purge(86_400, now).unwrap(), QuotaUse::default());
+        let mut left: Vec<String> = fs::read_dir(&cur)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".hidden", "1.A,S=5:2,S", "2.B,S=7:2,ST", "3.C:2,"]);
+        // A day later all go but the dot file; the T file counted nothing, 3.C its size.
+        let freed = sent.purge(86_400, now + 86_401).unwrap();
+        assert_eq!(
+            freed,
+            QuotaUse {
+                bytes: 8,
+                messages: 2
+            }
+        );
+        let left: Vec<_> = fs::read_dir(&cur).unwrap().collect();
+        assert_eq!(left.len(), 1);
+        // .Trash never counts.
+        store.create_folder("INBOX.Trash").unwrap();
+        let trash = store.folder("INBOX.Trash").unwrap();
+        fs::write(trash.path().join("cur").join("4.D,S=3:2,"), b"dd\n").unwrap();
+        assert_eq!(trash.purge(0, now + 10).unwrap(), QuotaUse::default());
+        assert!(!trash.path().join("cur").join("4.D,S=3:2,").exists());
+    }
+
+    #[test]
+    fn move_to_folder_keeps_the_file_and_its_date() {
+        let (_dir, store, inbox) = inbox("moveto");
+        inbox
+            .deliver(
+                b"hello\n",
+                &InfoFlags(b"DST".to_vec()),
+                &[],
+                Some(1_000_000_000),
+            )
+            .unwrap();
+        let name = inbox.scan().unwrap().messages[0].filename.clone();
+        let elsewhere = Folder::new(
+            "INBOX.Bin".into(),
+            store.root().to_path_buf(),
+            Some(".Bin".into()),
+        );
+        assert!(matches!(
+            inbox.move_to_folder(&name, &elsewhere, &InfoFlags(b"S".to_vec())),
+            Err(StoreError::NonExistent(_))
+        ));
+        store.create_folder("INBOX.Bin").unwrap();
+        let bin = store.folder("INBOX.Bin").unwrap();
+        let moved = inbox
+            .move_to_folder(&name, &bin, &InfoFlags(b"S".to_vec()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(moved, format!("{}:2,S", basename_of(&name)));
+        assert!(inbox.scan().unwrap().messages.is_empty());
+        let there = bin.scan().unwrap().messages;
+        assert_eq!((there.len(), there[0].uid), (1, 1));
+        assert_eq!(bin.internal_date(&moved).unwrap(), Some(1_000_000_000));
+        assert_eq!(
+            inbox
+                .move_to_folder(&name, &bin, &InfoFlags::default())
+                .unwrap(),
+            None
+        );
+    }
+
     /// Drops a message into new/ the way an MTA does.
     fn mta_deliver(folder: &Folder, name: &str, body: &[u8]) {
         fs::write(folder.path().join("tmp").join(name), body).unwrap();
@@ -1362,7 +1540,9 @@ mod tests {
                 )
             })
             .collect();
-        let (uidv, uids) = archive.deliver_copies(&inbox, &sources, None).unwrap();
+        let (uidv, uids) = archive
+            .deliver_copies(&inbox, &sources, None, None)
+            .unwrap();
         assert_eq!(uids, vec![1, 2]);
         let copied = archive.scan().unwrap();
         assert_eq!(copied.uidvalidity, uidv);
@@ -1377,13 +1557,13 @@ mod tests {
         // A missing source fails the whole copy and leaves nothing behind.
         let mut bad = sources.clone();
         bad.push(("gone".to_string(), InfoFlags::default(), vec![]));
-        assert!(archive.deliver_copies(&inbox, &bad, None).is_err());
+        assert!(archive.deliver_copies(&inbox, &bad, None, None).is_err());
         assert_eq!(archive.scan().unwrap().messages.len(), 2);
         assert_eq!(fs::read_dir(archive.path().join("tmp")).unwrap().count(), 0);
         // UIDs keep growing after a failed copy.
         assert_eq!(
             archive
-                .deliver_copies(&inbox, &sources[..1], None)
+                .deliver_copies(&inbox, &sources[..1], None, None)
                 .unwrap()
                 .1,
             vec![3]

@@ -188,7 +188,7 @@ fn message_that_is_a_link_is_neither_listed_nor_read() {
     let archive = pair.mine.folder("INBOX.Archive").unwrap();
     let copy = [(linked_cur.to_string(), InfoFlags::default(), Vec::new())];
     assert_refused(
-        archive.deliver_copies(&inbox, &copy, None),
+        archive.deliver_copies(&inbox, &copy, None, None),
         "deliver_copies",
     );
     assert_eq!(archive.scan().unwrap().messages.len(), 0);
@@ -305,10 +305,13 @@ fn folder_that_becomes_a_link_leads_nowhere() {
         let inbox = pair.mine.folder("INBOX").unwrap();
         let mine = inbox.scan().unwrap().messages[0].filename.clone();
         let copy = [(mine, InfoFlags::default(), Vec::new())];
-        assert_refused(folder.deliver_copies(&inbox, &copy, None), "copy into it");
+        assert_refused(
+            folder.deliver_copies(&inbox, &copy, None, None),
+            "copy into it",
+        );
         let theirs = [(their_file.clone(), InfoFlags::default(), Vec::new())];
         assert_refused(
-            inbox.deliver_copies(&folder, &theirs, None),
+            inbox.deliver_copies(&folder, &theirs, None, None),
             "copy out of it",
         );
         // Looked up by name it is refused as before.

@@ -4,7 +4,7 @@
 
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
-use crate::maildir::{InfoFlags, QuotaUse, StoreError};
+use crate::maildir::{BeforePlacing, InfoFlags, QuotaUse, StoreError};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::{SequenceSet, compact};
 
@@ -85,9 +85,21 @@ impl Session<'_> {
         let quota_unchanged =
             is_move && view.folder.counts_toward_quota() && target.counts_toward_quota();
         let charged = (!quota_unchanged).then(|| self.store.quota());
-        let (uidvalidity, new_uids) = match target.deliver_copies(&view.folder, &sources, charged) {
+        let outbox = self.settings.outbox.as_ref().filter(|o| o.is_outbox(&name));
+        if let Some(refusal) = outbox.and_then(|o| o.refuse_count(sources.len())) {
+            return refusal;
+        }
+        let deliver = |before_placing: Option<BeforePlacing<'_>>| {
+            target.deliver_copies(&view.folder, &sources, charged, before_placing)
+        };
+        // Into the outbox, each message is also sent, and all are stored only if that worked.
+        let delivered = match outbox {
+            Some(outbox) => outbox.deliver_sending(|send| deliver(Some(send))),
+            None => deliver(None).map_err(|e| store_error(&e)),
+        };
+        let (uidvalidity, new_uids) = match delivered {
             Ok(r) => r,
-            Err(e) => return store_error(&e),
+            Err(refusal) => return refusal,
         };
         let code = Code::CopyUid {
             uidvalidity,
@@ -95,6 +107,9 @@ impl Session<'_> {
             dest: compact(&new_uids),
         };
         if !is_move {
+            // Courier's magic trash removes these outright when they are expunged here: the
+            // client has its copy (the usual way to move without MOVE).
+            view.copied.extend(src_uids);
             return Completion::ok_code(code, "COPY completed.");
         }
         // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.

@@ -14,10 +14,12 @@ pub mod flags;
 mod idle;
 mod mailboxes;
 pub mod names;
+pub mod outbox;
 mod quota;
 mod search;
 mod select;
 mod store;
+mod trash;
 pub mod view;
 
 use std::time::{Duration, Instant};
@@ -44,6 +46,15 @@ pub struct SessionSettings {
     pub keywords: bool,
     /// The trash folder's full name (`INBOX.Trash`), which DELETE refuses.
     pub trash: String,
+    /// IMAP_EMPTYTRASH: folders (full names) and the days after which their messages go.
+    pub purges: Vec<(String, u32)>,
+    /// IMAP_MOVE_EXPUNGE_TO_TRASH: EXPUNGE and CLOSE move messages into `trash`.
+    pub magic_trash: bool,
+    /// OUTBOX: the folder whose new messages are also sent.
+    pub outbox: Option<outbox::Outbox>,
+    /// Seconds added to the clock IMAP_EMPTYTRASH ages messages by: always 0, but for tests
+    /// of debug builds (`mdimapd --test-clock-offset`), as a file's ctime cannot be set.
+    pub clock_offset: i64,
     /// Whose session this is, as access control lists name them.
     pub accessor: Accessor,
     /// False when the account has Courier's `disableshared` option: no ACL file is read
@@ -133,6 +144,8 @@ impl<'a> Session<'a> {
 
     /// Serves commands until LOGOUT, a disconnect or the autologout timer.
     pub fn run(&mut self) -> End {
+        // Courier empties the trash as the session starts, and again after LOGOUT.
+        self.empty_trash();
         let end = self.serve_commands();
         // Closing the mailbox writes what its cache learnt.
         self.selected = None;
@@ -185,6 +198,9 @@ impl<'a> Session<'a> {
                 self.flush_pending();
                 self.send_raw(b"* BYE mdimap logging out\r\n");
                 self.send_raw(&Completion::ok("LOGOUT completed.").encode(&command.tag));
+                // The client is told first: it need not wait for the purge.
+                let _ = self.io.flush();
+                self.empty_trash();
                 return End::Logout;
             }
             let tag = command.tag.clone();

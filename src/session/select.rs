@@ -2,6 +2,7 @@
 //! mailbox, and removing `\Deleted` messages.
 
 use super::acl;
+use super::trash::MagicTrash;
 use super::view::{Announce, SelectedView};
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
@@ -75,8 +76,14 @@ impl Session<'_> {
         {
             // What is \Deleted on disk now, whoever set it (RFC 3501 §6.4.2).
             let mut discard = Vec::new();
+            let mut trash = MagicTrash::for_folder(
+                self.settings.magic_trash,
+                &self.store,
+                &self.settings.trash,
+                &view.folder,
+            );
             let result = view.refresh(Announce::All, &mut discard).and_then(|()| {
-                let (_, failure) = expunge_deleted(view, None, self.store.quota());
+                let (_, failure) = expunge_deleted(view, None, self.store.quota(), trash.as_mut());
                 failure.map_or(Ok(()), Err)
             });
             if let Err(e) = result {
@@ -114,7 +121,13 @@ impl Session<'_> {
         if let Err(e) = view.refresh(Announce::All, &mut out) {
             return store_error(&e);
         }
-        let (removed, failure) = expunge_deleted(view, uids, self.store.quota());
+        let mut trash = MagicTrash::for_folder(
+            self.settings.magic_trash,
+            &self.store,
+            &self.settings.trash,
+            &view.folder,
+        );
+        let (removed, failure) = expunge_deleted(view, uids, self.store.quota(), trash.as_mut());
         view.remove_uids(&removed, &mut out);
         self.pending.extend(out);
         match failure {
@@ -124,16 +137,17 @@ impl Session<'_> {
     }
 }
 
-/// Unlinks the `\Deleted` messages (those in `uids` too, for UID EXPUNGE),
-/// each by the name it has now: a file renamed meanwhile by a flag change in
-/// another session is still found, and one whose `\Deleted` was taken off
-/// meanwhile is kept. What the quota counted of them (normally nothing: Courier counts
-/// `\Deleted` messages out already) is recorded as one removal. Returns the UIDs removed and
-/// the last failure.
+/// Unlinks the `\Deleted` messages (those in `uids` too, for UID EXPUNGE), or with the magic
+/// `trash` moves them there (but those this session COPYed elsewhere), each by the name it has
+/// now: a file renamed meanwhile by a flag change in another session is still found, and one
+/// whose `\Deleted` was taken off meanwhile is kept. What the quota counted of them (normally
+/// nothing: Courier counts `\Deleted` messages out already), less what a counted trash counts
+/// of them now, is recorded as one change. Returns the UIDs removed and the last failure.
 fn expunge_deleted(
     view: &mut SelectedView,
     uids: Option<&SequenceSet>,
     quota: &Quota,
+    mut trash: Option<&mut MagicTrash<'_>>,
 ) -> (Vec<u32>, Option<StoreError>) {
     let ranges = uids.map(|set| set.normalized(view.max_uid()));
     let victims: Vec<(u32, String)> = view
@@ -146,6 +160,7 @@ fn expunge_deleted(
     let mut removed = Vec::new();
     let mut failure = None;
     let mut freed = QuotaUse::default();
+    let mut arrived = QuotaUse::default();
     for (uid, filename) in victims {
         let name = match view.folder.current_name(&filename) {
             Ok(Some(name)) if InfoFlags::from_filename(&name).has(b'T') => name,
@@ -157,6 +172,21 @@ fn expunge_deleted(
                 continue;
             }
         };
+        if let Some(trash) = trash.as_deref_mut()
+            && !view.copied.contains(&uid)
+        {
+            match trash.take(&view.folder, &name) {
+                Ok(moved) => {
+                    if let Some(moved) = moved {
+                        freed += moved.left;
+                        arrived += moved.arrived;
+                    }
+                    removed.push(uid);
+                }
+                Err(e) => failure = Some(e),
+            }
+            continue;
+        }
         let charge = match view.folder.quota_charge(&name) {
             Ok(charge) => charge,
             Err(e) => {
@@ -172,6 +202,6 @@ fn expunge_deleted(
             Err(e) => failure = Some(e),
         }
     }
-    quota.record_removal(freed);
+    quota.record(arrived + -freed);
     (removed, failure)
 }
