@@ -1,8 +1,9 @@
 #!/bin/bash
 # The test command (see README): installs what the tests need when missing
-# (mbsync from isync, python3, Courier-IMAP and its authdaemond, systemd's
-# socket activator, ucspi-tcp, fail2ban, openssl), then runs every unit and
-# integration test. Run from anywhere; exits with cargo's status.
+# (mbsync from isync, python3, Courier-IMAP and its authdaemond, maildrop's
+# deliverquota and maildirmake, libfaketime, systemd's socket activator, ucspi-tcp, fail2ban,
+# openssl), then runs every unit and integration test. Run from anywhere; exits
+# with cargo's status.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -10,10 +11,14 @@ missing_pkgs=()
 command -v mbsync >/dev/null 2>&1 || missing_pkgs+=(isync)
 command -v python3 >/dev/null 2>&1 || missing_pkgs+=(python3)
 dpkg -s courier-imap >/dev/null 2>&1 || missing_pkgs+=(courier-imap)
+# tests/quota.rs runs maildrop's deliverquota and maildirmake (beside Courier's own).
+[[ -x /usr/sbin/deliverquota.maildrop ]] || missing_pkgs+=(maildrop)
 command -v systemd-socket-activate >/dev/null 2>&1 || missing_pkgs+=(systemd)
 command -v tcpserver >/dev/null 2>&1 || missing_pkgs+=(ucspi-tcp)
 command -v fail2ban-regex >/dev/null 2>&1 || missing_pkgs+=(fail2ban)
 command -v openssl >/dev/null 2>&1 || missing_pkgs+=(openssl)
+# tests/courier_interop.rs moves Courier's clock with libfaketime (IMAP_EMPTYTRASH ageing).
+dpkg -s libfaketime >/dev/null 2>&1 || missing_pkgs+=(libfaketime)
 # tests/auth_backends.rs runs a private authdaemond with the userdb and pipe modules.
 for pkg in courier-authdaemon courier-authlib-userdb courier-authlib-pipe; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing_pkgs+=("$pkg")

@@ -66,8 +66,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "IMAP_OBSOLETE_CLIENT",
     "IMAP_ULIMITD",
     "IMAP_ENHANCEDIDLE",
-    "IMAP_MOVE_EXPUNGE_TO_TRASH",
-    "IMAP_EMPTYTRASH",
     "IMAP_MAILBOX_SANITY_CHECK",
     "IMAP_LOG_DELETIONS",
     "IMAP_BROKENUIDV",
@@ -75,10 +73,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "ACCESSFILE",
     "AUTH_MKHOMEDIR_SKEL",
     "IMAPDEBUGFILE",
-    "OUTBOX",
-    "OUTBOX_MULTIPLE_SEND",
-    "SENDMAIL",
-    "HEADERFROM",
     "PIDFILE",
     "TCPDOPTS",
     "LOGGEROPTS",
@@ -109,6 +103,12 @@ pub const KEYS: &[&str] = &[
     "MAXPERIP",
     "IMAP_IDLE_TIMEOUT",
     "IMAP_TRASHFOLDERNAME",
+    "IMAP_EMPTYTRASH",
+    "IMAP_MOVE_EXPUNGE_TO_TRASH",
+    "OUTBOX",
+    "SENDMAIL",
+    "HEADERFROM",
+    "OUTBOX_MULTIPLE_SEND",
     "IMAP_KEYWORDS",
     "IMAP_ACL",
     "IMAP_SHAREDINDEXFILE",
@@ -189,6 +189,20 @@ const RFC_MIN_AUTOLOGOUT: u64 = 30 * 60;
 /// The names `MDIMAP_AUTH` accepts, one per `Backend` kind.
 pub const AUTH_NAMES: &[&str] = &["userfile", "pam", "authdaemond", "checkpassword"];
 
+/// SENDMAIL's default, Courier's.
+pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
+
+/// IMAP_EMPTYTRASH, as Courier's `emptytrash()` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmptyTrash {
+    /// Unset: nothing is purged (Courier's own default; its shipped file sets `Trash:7`).
+    Off,
+    /// A bare number of days: the trash folder (IMAP_TRASHFOLDERNAME), whatever its name.
+    Trash(u32),
+    /// `Folder:days,...`: folder names without `INBOX.`.
+    Folders(Vec<(String, u32)>),
+}
+
 /// The default configuration file.
 pub const DEFAULT_PATH: &str = "/etc/mdimap/mdimapd.conf";
 
@@ -208,6 +222,22 @@ pub struct Config {
     /// IMAP_TRASHFOLDERNAME: name of the trash folder (without `INBOX.`); DELETE
     /// refuses it, as Courier does.
     pub trash_folder: String,
+    /// IMAP_EMPTYTRASH: which folders lose messages older than some days, at login and
+    /// LOGOUT; see [`EmptyTrash`] and [`Config::purges`].
+    pub empty_trash: EmptyTrash,
+    /// IMAP_MOVE_EXPUNGE_TO_TRASH (Courier's "magic trash", `XMAGICTRASH`): EXPUNGE and
+    /// CLOSE move `\Deleted` messages into the trash folder instead of removing them.
+    pub move_expunge_to_trash: bool,
+    /// OUTBOX: the folder directory (`.Outbox`) whose new messages are also handed to
+    /// SENDMAIL (`XCOURIEROUTBOX=INBOX.Outbox`); `None`: no outbox.
+    pub outbox: Option<String>,
+    /// SENDMAIL: the program the outbox hands messages to, as `SENDMAIL -oi -t -f sender`.
+    pub sendmail: PathBuf,
+    /// HEADERFROM: the header naming the sender that is put on top of each message sent
+    /// from the outbox (Courier's file sets `X-IMAP-Sender`); `None`: no header.
+    pub header_from: Option<String>,
+    /// OUTBOX_MULTIPLE_SEND: a COPY may send several messages at once.
+    pub outbox_multiple_send: bool,
     /// IMAP_KEYWORDS: 0 no custom keywords, 1 keywords, 2 keywords with slower,
     /// link-based updates (Courier's meaning).
     pub keywords: u8,
@@ -337,6 +367,12 @@ impl Config {
             max_per_ip: 20,
             idle_timeout: 60,
             trash_folder: "Trash".to_string(),
+            empty_trash: EmptyTrash::Off,
+            move_expunge_to_trash: false,
+            outbox: None,
+            sendmail: PathBuf::from(DEFAULT_SENDMAIL),
+            header_from: None,
+            outbox_multiple_send: false,
             keywords: 1,
             acl: true,
             shared_index: PathBuf::from(DEFAULT_SHARED_INDEX),
@@ -462,6 +498,27 @@ impl Config {
         Ok((config, warnings))
     }
 
+    /// IMAP_EMPTYTRASH resolved: each folder's full name (`INBOX.Trash`; `INBOX` is INBOX
+    /// itself) and the age in days after which its messages go (never less than 1).
+    pub fn purges(&self) -> Vec<(String, u32)> {
+        match &self.empty_trash {
+            EmptyTrash::Off => Vec::new(),
+            EmptyTrash::Trash(days) => vec![(format!("INBOX.{}", self.trash_folder), *days)],
+            // Courier 5's `maildir_folderdir` takes `INBOX` (any case) for the maildir itself.
+            EmptyTrash::Folders(list) => list
+                .iter()
+                .map(|(folder, days)| {
+                    let name = if folder.eq_ignore_ascii_case("INBOX") {
+                        "INBOX".to_string()
+                    } else {
+                        format!("INBOX.{folder}")
+                    };
+                    (name, *days)
+                })
+                .collect(),
+        }
+    }
+
     /// The authentication backends in `MDIMAP_AUTH` order, with their settings.
     pub fn backends(&self) -> Vec<Backend> {
         self.auth
@@ -510,6 +567,40 @@ impl Config {
                 }
                 self.trash_folder = value.to_string();
             }
+            "IMAP_EMPTYTRASH" => self.empty_trash = parse_empty_trash(value, &place, warnings)?,
+            "IMAP_MOVE_EXPUNGE_TO_TRASH" => {
+                self.move_expunge_to_trash = parse_switch(key, value)?;
+            }
+            "OUTBOX" => {
+                self.outbox = if value.is_empty() {
+                    None
+                } else if value.len() > 1
+                    && value.starts_with('.')
+                    && crate::maildir::is_valid_name(&format!("INBOX{value}"))
+                {
+                    Some(value.to_string())
+                } else {
+                    return Err(format!(
+                        "OUTBOX must be a folder directory starting with a dot, such as .Outbox \
+                         (the folder INBOX.Outbox), not {:?}",
+                        shorten(value)
+                    ));
+                };
+            }
+            // Courier runs `sendmail` from PATH when SENDMAIL is empty.
+            "SENDMAIL" if value.is_empty() => self.sendmail = PathBuf::from(DEFAULT_SENDMAIL),
+            "SENDMAIL" => self.sendmail = parse_absolute(key, value)?,
+            "HEADERFROM" => {
+                // RFC 5322 field names: printable ASCII but the colon.
+                if !value.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+                    return Err(format!(
+                        "HEADERFROM must be a header field name such as X-IMAP-Sender, not {:?}",
+                        shorten(value)
+                    ));
+                }
+                self.header_from = (!value.is_empty()).then(|| value.to_string());
+            }
+            "OUTBOX_MULTIPLE_SEND" => self.outbox_multiple_send = parse_switch(key, value)?,
             "IMAP_KEYWORDS" => {
                 self.keywords = match value {
                     "0" => 0,
@@ -702,6 +793,28 @@ impl Config {
                     "MAXPERIP" => self.max_per_ip.to_string(),
                     "IMAP_IDLE_TIMEOUT" => self.idle_timeout.to_string(),
                     "IMAP_TRASHFOLDERNAME" => self.trash_folder.clone(),
+                    "IMAP_EMPTYTRASH" => match &self.empty_trash {
+                        EmptyTrash::Off => "(unset: nothing is purged)".to_string(),
+                        EmptyTrash::Trash(days) => days.to_string(),
+                        EmptyTrash::Folders(list) => list
+                            .iter()
+                            .map(|(folder, days)| format!("{folder}:{days}"))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    },
+                    "IMAP_MOVE_EXPUNGE_TO_TRASH" => {
+                        u8::from(self.move_expunge_to_trash).to_string()
+                    }
+                    "OUTBOX" => self
+                        .outbox
+                        .clone()
+                        .unwrap_or_else(|| "(unset: no outbox)".to_string()),
+                    "SENDMAIL" => self.sendmail.display().to_string(),
+                    "HEADERFROM" => self
+                        .header_from
+                        .clone()
+                        .unwrap_or_else(|| "(unset: no sender header)".to_string()),
+                    "OUTBOX_MULTIPLE_SEND" => u8::from(self.outbox_multiple_send).to_string(),
                     "IMAP_KEYWORDS" => self.keywords.to_string(),
                     "IMAP_ACL" => u8::from(self.acl).to_string(),
                     "IMAP_SHAREDINDEXFILE" if self.shared_index.as_os_str().is_empty() => {
@@ -974,6 +1087,68 @@ fn parse_absolute(key: &str, value: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// Courier's on/off numbers (`atoi(value) != 0`); empty is off.
+fn parse_switch(key: &str, value: &str) -> Result<bool, String> {
+    if value.is_empty() {
+        return Ok(false);
+    }
+    value
+        .parse::<i64>()
+        .map(|n| n != 0)
+        .map_err(|_| format!("{key} must be 1 (on) or 0 (off), not {:?}", shorten(value)))
+}
+
+/// IMAP_EMPTYTRASH: a bare number of days for the trash folder, or `Folder:days` items
+/// separated by commas. As in Courier, days below 1 count as 1, and an empty value means one
+/// day of the trash folder (both with a warning: they rarely say what was meant).
+fn parse_empty_trash(
+    value: &str,
+    place: &str,
+    warnings: &mut Vec<String>,
+) -> Result<EmptyTrash, String> {
+    let mut days = |text: &str, folder: &str| -> Result<u32, String> {
+        let text = text.trim();
+        let n = if text.is_empty() {
+            0
+        } else {
+            text.parse::<i64>().map_err(|_| {
+                format!(
+                    "IMAP_EMPTYTRASH: the days for {folder} must be a number, not {:?}; \
+                     write e.g. Trash:7,Sent:30",
+                    shorten(text)
+                )
+            })?
+        };
+        if n < 1 {
+            warnings.push(format!(
+                "{place}: IMAP_EMPTYTRASH: {folder} gets {n} days, which Courier reads as 1: \
+                 its messages go after one day"
+            ));
+        }
+        Ok(u32::try_from(n.max(1)).unwrap_or(u32::MAX))
+    };
+    if !value.contains([':', ',']) {
+        return Ok(EmptyTrash::Trash(days(value, "the trash folder")?));
+    }
+    let mut folders = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((folder, n)) = item.split_once(':') else {
+            return Err(format!(
+                "IMAP_EMPTYTRASH: {:?} has no number of days; write Folder:days, e.g. Trash:7",
+                shorten(item)
+            ));
+        };
+        if !crate::maildir::is_valid_name(&format!("INBOX.{folder}")) {
+            return Err(format!(
+                "IMAP_EMPTYTRASH: {:?} is not a folder name (give it without INBOX., e.g. Trash)",
+                shorten(folder)
+            ));
+        }
+        folders.push((folder.to_string(), days(n, folder)?));
+    }
+    Ok(EmptyTrash::Folders(folders))
+}
+
 /// Items separated by commas and/or blanks.
 fn list_items(value: &str) -> impl Iterator<Item = &str> {
     value
@@ -1184,6 +1359,69 @@ MDIMAP_HOSTNAME=mail.example.org
         assert!(c.effective().iter().all(|(_, _, s)| s == "default"));
         let d: Config = Default::default();
         assert_eq!(d.ports, c.ports);
+    }
+
+    #[test]
+    fn trash_and_outbox_keys() {
+        let c = Config::default();
+        assert_eq!(c.empty_trash, EmptyTrash::Off);
+        assert!(c.purges().is_empty());
+        assert!(!c.move_expunge_to_trash && !c.outbox_multiple_send);
+        assert_eq!(
+            (c.outbox.as_deref(), c.header_from.as_deref()),
+            (None, None)
+        );
+        assert_eq!(c.sendmail, PathBuf::from("/usr/sbin/sendmail"));
+        // A bare number is the trash folder's, whatever IMAP_TRASHFOLDERNAME says after it.
+        let (c, w) = parse("IMAP_EMPTYTRASH=3\nIMAP_TRASHFOLDERNAME='Deleted Items'\n");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.purges(), vec![("INBOX.Deleted Items".to_string(), 3)]);
+        let (c, w) = parse("IMAP_EMPTYTRASH=Trash:7,Sent:30,,Lists.Old:0,inbox:90\n");
+        assert_eq!(
+            c.purges(),
+            vec![
+                ("INBOX.Trash".to_string(), 7),
+                ("INBOX.Sent".to_string(), 30),
+                ("INBOX.Lists.Old".to_string(), 1),
+                ("INBOX".to_string(), 90)
+            ]
+        );
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("as 1"), "{w:?}");
+        // Courier purges Trash after a day for an empty value: said, not hidden.
+        let (c, w) = parse("IMAP_EMPTYTRASH=\n");
+        assert_eq!(c.purges(), vec![("INBOX.Trash".to_string(), 1)]);
+        assert_eq!(w.len(), 1);
+        let (c, w) = parse(
+            "IMAP_MOVE_EXPUNGE_TO_TRASH=1\nOUTBOX=.Outbox\nSENDMAIL=/usr/lib/sendmail\n\
+             HEADERFROM=X-IMAP-Sender\nOUTBOX_MULTIPLE_SEND=1\n",
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert!(c.move_expunge_to_trash && c.outbox_multiple_send);
+        assert_eq!(c.outbox.as_deref(), Some(".Outbox"));
+        assert_eq!(c.sendmail, PathBuf::from("/usr/lib/sendmail"));
+        assert_eq!(c.header_from.as_deref(), Some("X-IMAP-Sender"));
+        let eff = c.effective();
+        let get = |k: &str| eff.iter().find(|(key, _, _)| key == k).unwrap().1.clone();
+        assert_eq!(get("OUTBOX"), ".Outbox");
+        assert_eq!(get("IMAP_MOVE_EXPUNGE_TO_TRASH"), "1");
+        for bad in [
+            "IMAP_EMPTYTRASH=Trash:x\n",
+            "IMAP_EMPTYTRASH=Trash:7,Sent\n",
+            "IMAP_EMPTYTRASH=seven\n",
+            "IMAP_EMPTYTRASH=../x:3\n",
+            "OUTBOX=Outbox\n",
+            "OUTBOX=.\n",
+            "SENDMAIL=sendmail\n",
+            "HEADERFROM=X Sender\n",
+            "HEADERFROM=X:\n",
+            "IMAP_MOVE_EXPUNGE_TO_TRASH=yes\n",
+        ] {
+            assert!(
+                Config::parse(bad, Path::new("/x")).is_err(),
+                "{bad} was accepted"
+            );
+        }
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! `message` (one MIME message), `maildir` (the store), `auth` (credentials →
 //! a mail user), `session` (the IMAP state machine), `server` (the connection,
 //! privilege drop, logging), `config` (the /etc file). Each layer uses only
-//! those listed before it. `logtext` (outside text made fit for a log line)
-//! belongs to no layer and uses none, so every layer may use it.
+//! those listed before it. `migrate` (`mdimap migrate-dovecot`) is an
+//! administrator's tool on top of `maildir` and `protocol`'s modified UTF-7.
+//! `logtext` (outside text made fit for a log line) belongs to no layer and
+//! uses none, so every layer may use it.
 
 pub mod auth;
 pub mod config;
@@ -15,6 +17,7 @@ pub mod demo;
 pub mod logtext;
 pub mod maildir;
 pub mod message;
+pub mod migrate;
 pub mod protocol;
 pub mod server;
 pub mod session;

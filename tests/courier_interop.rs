@@ -2206,3 +2206,401 @@ fn helpers_parse_known_responses() {
     );
     assert_eq!(expand_set("1:3,7"), vec![1, 2, 3, 7]);
 }
+
+/// The `* QUOTA ...` line a server answers GETQUOTAROOT INBOX with (after checking the
+/// root is Courier's `"ROOT"`).
+fn quota_of_inbox(imap: &mut Imap) -> String {
+    let reply = imap.ok("GETQUOTAROOT INBOX");
+    let lines: Vec<String> = reply
+        .untagged
+        .iter()
+        .map(|u| String::from_utf8_lossy(u).into_owned())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l == "* QUOTAROOT \"INBOX\" \"ROOT\""),
+        "{}: {lines:?}",
+        imap.who
+    );
+    lines
+        .into_iter()
+        .find(|l| l.starts_with("* QUOTA "))
+        .unwrap_or_else(|| panic!("{}: no * QUOTA in {}", imap.who, reply.text()))
+}
+
+/// Both servers report `expected` for the maildir's quota.
+fn assert_same_quota(context: &str, courier: &mut Imap, mdimap: &mut Imap, expected: &str) {
+    let (c, m) = (quota_of_inbox(courier), quota_of_inbox(mdimap));
+    assert_eq!(c, expected, "Courier, {context}");
+    assert_eq!(m, expected, "mdimap, {context}");
+}
+
+#[test]
+fn quota_use_changed_through_one_server_is_seen_by_the_other() {
+    let scratch = Scratch::new("quota");
+    let maildir = scratch.maildir();
+    // As `maildirmake -q 100000S,50C` leaves it.
+    fs::write(
+        maildir.join("maildirsize"),
+        "100000S,50C\n           0            0\n",
+    )
+    .unwrap();
+    let mut courier = Imap::courier(&scratch);
+    let mut mdimap = Imap::mdimap(&scratch, &maildir);
+    let quota = |messages: u32| format!("* QUOTA \"ROOT\" (STORAGE 1 98 MESSAGE {messages} 50)");
+    assert_same_quota(
+        "at the start",
+        &mut courier,
+        &mut mdimap,
+        "* QUOTA \"ROOT\" (STORAGE 0 98 MESSAGE 0 50)",
+    );
+
+    courier.append("INBOX", "", None, &client_message("By Courier", "one"));
+    assert_same_quota(
+        "after Courier's APPEND",
+        &mut courier,
+        &mut mdimap,
+        &quota(1),
+    );
+    mdimap.append("INBOX", "", None, &client_message("By mdimap", "two"));
+    assert_same_quota(
+        "after mdimap's APPEND",
+        &mut courier,
+        &mut mdimap,
+        &quota(2),
+    );
+
+    // Both count \Deleted messages out and back in, on the same message.
+    courier.ok("SELECT INBOX");
+    mdimap.ok("SELECT INBOX");
+    courier.ok("UID STORE 1 +FLAGS (\\Deleted)");
+    assert_same_quota(
+        "after Courier's +\\Deleted",
+        &mut courier,
+        &mut mdimap,
+        &quota(1),
+    );
+    mdimap.ok("NOOP");
+    mdimap.ok("UID STORE 1 -FLAGS (\\Deleted)");
+    assert_same_quota(
+        "after mdimap's -\\Deleted",
+        &mut courier,
+        &mut mdimap,
+        &quota(2),
+    );
+    mdimap.ok("UID STORE 2 +FLAGS (\\Deleted)");
+    courier.ok("NOOP");
+    courier.ok("EXPUNGE");
+    assert_same_quota(
+        "after Courier's EXPUNGE",
+        &mut courier,
+        &mut mdimap,
+        &quota(1),
+    );
+
+    // A COPY through each into a folder each created.
+    courier.ok("CREATE INBOX.ByCourier");
+    mdimap.ok("CREATE INBOX.ByMdimap");
+    mdimap.ok("NOOP");
+    mdimap.ok("COPY 1 INBOX.ByCourier");
+    courier.ok("COPY 1 INBOX.ByMdimap");
+    assert_same_quota("after two COPYs", &mut courier, &mut mdimap, &quota(3));
+
+    let text = fs::read_to_string(maildir.join("maildirsize")).unwrap();
+    for line in text.lines().skip(1) {
+        assert_eq!(
+            line.len(),
+            25,
+            "a Courier line, 26 bytes with its newline: {line:?}"
+        );
+        let numbers: Vec<i64> = line
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(numbers.len(), 2, "{line:?}");
+    }
+    courier.logout();
+    mdimap.logout();
+}
+
+/// Folders created, filled, renamed and deleted through one server are seen
+/// so by the other, which has a session open on the same maildir the whole
+/// time: the same LIST, and the renamed folder's messages under the same
+/// UIDs and UIDVALIDITY. Both directions.
+#[test]
+fn folder_changes_by_one_server_are_seen_by_the_other() {
+    for courier_acts in [true, false] {
+        let scratch = Scratch::new(if courier_acts {
+            "folders-by-courier"
+        } else {
+            "folders-by-mdimap"
+        });
+        let maildir = scratch.maildir();
+        let courier = Imap::courier(&scratch);
+        let mdimap = Imap::mdimap(&scratch, &maildir);
+        let (mut actor, mut observer) = if courier_acts {
+            (courier, mdimap)
+        } else {
+            (mdimap, courier)
+        };
+        let who = format!("{} acts, {} watches", actor.who, observer.who);
+        observer.ok("SELECT INBOX");
+        for name in [
+            "INBOX.Alpha",
+            "INBOX.Beta",
+            "INBOX.Beta.Child",
+            "INBOX.Doomed",
+        ] {
+            actor.ok(&format!("CREATE {name}"));
+        }
+        for n in 1..=3 {
+            let msg = mta_message(&format!("alpha {n}"), "moves with its folder");
+            actor.append("INBOX.Alpha", "\\Seen", None, &msg);
+        }
+        actor.append("INBOX.Beta.Child", "", None, &mta_message("child", "x"));
+        let before = views(&mut actor, &["INBOX.Alpha"]);
+        // Courier renames no folder that is open.
+        actor.ok("SELECT INBOX");
+        actor.ok("RENAME INBOX.Alpha INBOX.Gamma");
+        actor.ok("RENAME INBOX.Beta INBOX.Delta");
+        actor.ok("DELETE INBOX.Doomed");
+        observer.ok("NOOP");
+        assert_eq!(list(&mut actor), list(&mut observer), "{who}: LIST");
+        let seen = list(&mut observer);
+        for gone in [
+            "INBOX.Alpha",
+            "INBOX.Beta",
+            "INBOX.Beta.Child",
+            "INBOX.Doomed",
+        ] {
+            assert!(
+                !seen.contains_key(gone),
+                "{who}: {gone} still listed: {seen:?}"
+            );
+        }
+        for there in ["INBOX.Gamma", "INBOX.Delta", "INBOX.Delta.Child"] {
+            assert!(seen.contains_key(there), "{who}: {there} missing: {seen:?}");
+        }
+        // The renamed folder: the same messages, UIDs and UIDVALIDITY as
+        // before the rename, for both servers.
+        let after_actor = views(&mut actor, &["INBOX.Gamma"]);
+        let after_observer = views(&mut observer, &["INBOX.Gamma"]);
+        assert_eq!(
+            after_actor[0].uids(),
+            before[0].uids(),
+            "{who}: UIDs kept by RENAME"
+        );
+        assert_same_views(&who, &after_actor, &after_observer);
+        let child = views(&mut observer, &["INBOX.Delta.Child"]);
+        assert_eq!(
+            child[0].uids().len(),
+            1,
+            "{who}: the child moved with its parent"
+        );
+        actor.logout();
+        observer.logout();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// IMAP_EMPTYTRASH: the same purge by both
+// ---------------------------------------------------------------------------
+
+/// libfaketime (Debian package libfaketime), which moves Courier's clock: a file's ctime
+/// cannot be set back, so the clock is moved forward instead.
+const LIBFAKETIME: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/faketime/libfaketime.so.1",
+];
+
+fn libfaketime() -> &'static str {
+    LIBFAKETIME
+        .iter()
+        .copied()
+        .find(|p| Path::new(p).is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "libfaketime is not installed (looked for {LIBFAKETIME:?}); this test moves \
+                 Courier's clock with it. Install the Debian package: \
+                 DEBIAN_FRONTEND=noninteractive apt-get install -y libfaketime \
+                 (./test.sh does this when run as root)"
+            )
+        })
+}
+
+/// One maildir with messages in Trash (new/ and cur/), Sent (one `\Deleted`), Archive and
+/// INBOX, all with Courier-style `,S=` names, and a quota whose `maildirsize` is right.
+/// Returns it and the bytes and messages in Trash.
+fn trash_fixture(scratch: &Scratch) -> (PathBuf, (usize, usize)) {
+    let maildir = scratch.maildir();
+    let mut total = (0usize, 0usize);
+    let mut trash = (0usize, 0usize);
+    let mut n = 0;
+    for (dot, flags) in [
+        (".Trash", None),
+        (".Trash", Some("S")),
+        (".Sent", Some("S")),
+        (".Sent", Some("ST")),
+        (".Sent", Some("")),
+        (".Archive", Some("S")),
+        ("", None),
+    ] {
+        let folder = if dot.is_empty() {
+            maildir.clone()
+        } else {
+            maildir.join(dot)
+        };
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(folder.join(sub)).unwrap();
+        }
+        if !dot.is_empty() {
+            fs::write(folder.join("maildirfolder"), b"").unwrap();
+        }
+        n += 1;
+        // The same bytes in both maildirs.
+        let content = format!("Subject: {dot} {n}\n\nold mail\n").into_bytes();
+        let name = courier_style_name(1_700_000_000, n, content.len());
+        let delivered = deliver(&folder, &name, &content, at(1_700_000_000));
+        if let Some(flags) = flags {
+            fs::rename(
+                &delivered,
+                folder.join("cur").join(format!("{name}:2,{flags}")),
+            )
+            .unwrap();
+        }
+        if dot == ".Trash" {
+            trash = (trash.0 + content.len(), trash.1 + 1);
+        } else if !flags.is_some_and(|f| f.contains('T')) {
+            total = (total.0 + content.len(), total.1 + 1);
+        }
+    }
+    fs::write(
+        maildir.join("maildirsize"),
+        format!("1000000S\n{:>12} {:>12}\n", total.0, total.1),
+    )
+    .unwrap();
+    (maildir, trash)
+}
+
+/// Message files left in new/ and cur/ of each folder, and `maildirsize`.
+fn what_is_left(maildir: &Path) -> (BTreeMap<String, Vec<String>>, String) {
+    let mut left = BTreeMap::new();
+    for dot in ["", ".Trash", ".Sent", ".Archive"] {
+        let folder = maildir.join(dot);
+        let mut names = files(&folder.join("new"));
+        names.extend(files(&folder.join("cur")));
+        names.sort();
+        left.insert(dot.to_string(), names);
+    }
+    let size = fs::read_to_string(maildir.join("maildirsize")).unwrap();
+    (left, size)
+}
+
+/// Runs one server on `maildir`'s scratch with `a LOGOUT` as its whole input.
+fn run_to_end(who: &str, mut cmd: Command, scratch: &Scratch) -> String {
+    let log = scratch.path.join(format!("{who}-{}.log", next_number()));
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {who}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b"a LOGOUT\r\n");
+    drop(stdin);
+    let mut out = String::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "{who} did not exit");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let out = reader.join().unwrap();
+    format!(
+        "{out}\n---- stderr ----\n{}",
+        fs::read_to_string(&log).unwrap_or_default()
+    )
+}
+
+/// Eight days on, with IMAP_EMPTYTRASH=Trash:7,Sent:7,Archive:30, Courier and mdimap leave
+/// the same messages, and the same `maildirsize` line for the purge of Sent. Courier also
+/// writes a negative line for what it purged from Trash, which it never counted (its
+/// `emptytrash` hands `maildir_purge` the name `.Trash` without `./`, so
+/// `maildirquota_countfolder` sees `.` and counts it): that line makes its `maildirsize`
+/// undercount, and mdimap does not write it.
+#[test]
+fn empty_trash_leaves_what_courier_leaves() {
+    let imapd = courier_imapd();
+    let faketime = libfaketime();
+    let eight_days = 8 * 24 * 3600;
+    let mut config = fs::read_to_string(COURIER_CONFIG).unwrap();
+    config.push_str("\nIMAP_EMPTYTRASH=Trash:7,Sent:7,Archive:30\n");
+
+    let by_courier = Scratch::new("emptytrash-courier");
+    let (maildir, trash) = trash_fixture(&by_courier);
+    let conf = by_courier.path.join("imapd");
+    fs::write(&conf, &config).unwrap();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(r#"set -a; . "$1"; set +a; exec "$2" Maildir"#)
+        .arg("courier-imapd")
+        .arg(&conf)
+        .arg(imapd)
+        .current_dir(&by_courier.path)
+        // Courier purges before it notices the clock is ahead of the files' (it then says
+        // "Clock skew detected" and ends): the purge is what is compared.
+        .env("LD_PRELOAD", faketime)
+        .env("FAKETIME", format!("+{eight_days}"))
+        .env("NO_FAKE_STAT", "1");
+    for var in [
+        "IMAPLOGINTAG",
+        "AUTHENTICATED",
+        "MAILDIR",
+        "IMAP_BROKENUIDV",
+    ] {
+        cmd.env_remove(var);
+    }
+    let said = run_to_end("courier", cmd, &by_courier);
+    let courier_left = what_is_left(&maildir);
+    assert!(
+        courier_left.0[".Trash"].is_empty(),
+        "Courier did not purge (is libfaketime working?):\n{said}"
+    );
+
+    let by_mdimap = Scratch::new("emptytrash-mdimap");
+    let (maildir, _) = trash_fixture(&by_mdimap);
+    let conf = by_mdimap.path.join("imapd");
+    fs::write(&conf, &config).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mdimapd"));
+    cmd.arg("--preauth")
+        .arg("--maildir")
+        .arg(&maildir)
+        .arg("--log-stderr")
+        .arg("--config")
+        .arg(&conf)
+        .arg("--test-clock-offset")
+        .arg(eight_days.to_string())
+        .current_dir(&by_mdimap.path);
+    let said = run_to_end("mdimapd", cmd, &by_mdimap);
+    let mdimap_left = what_is_left(&maildir);
+    assert_eq!(mdimap_left.0, courier_left.0, "mdimapd said:\n{said}");
+    let trash_line = format!("{:>12} {:>12}", -(trash.0 as i64), -(trash.1 as i64));
+    let courier_lines: Vec<&str> = courier_left
+        .1
+        .lines()
+        .filter(|l| *l != trash_line)
+        .collect();
+    assert_eq!(
+        courier_left.1.lines().count(),
+        courier_lines.len() + 1,
+        "Courier's Trash line: {}",
+        courier_left.1
+    );
+    let mdimap_lines: Vec<&str> = mdimap_left.1.lines().collect();
+    assert_eq!(mdimap_lines, courier_lines, "mdimapd said:\n{said}");
+    assert_eq!(mdimap_lines.len(), 3, "{}", mdimap_left.1);
+}

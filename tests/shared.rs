@@ -841,3 +841,242 @@ fn only_the_links_shared_maildirs_vouches_for_are_read() {
         server.log_text()
     );
 }
+
+// ---------------------------------------------------------------------------
+// Shared folders, quotas and the magic trash
+// ---------------------------------------------------------------------------
+
+/// A change line of `maildirsize` exactly as Courier writes it (`%12s %12s\n`).
+fn quota_line(bytes: i64, messages: i64) -> String {
+    format!("{bytes:>12} {messages:>12}\n")
+}
+
+/// The `,S=` size in the name of the message file at `path`.
+fn size_in_name(path: &Path) -> i64 {
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let base = base_of(name);
+    base[base.rfind(",S=").unwrap() + 3..].parse().unwrap()
+}
+
+fn maildirsize(maildir: &Path) -> String {
+    fs::read_to_string(maildir.join("maildirsize")).unwrap()
+}
+
+/// Gives `maildir` the quota `limits` with one change line for `used` (bytes, messages).
+fn write_maildirsize(maildir: &Path, limits: &str, used: (i64, i64)) {
+    fs::write(
+        maildir.join("maildirsize"),
+        format!("{limits}\n{}", quota_line(used.0, used.1)),
+    )
+    .unwrap();
+}
+
+/// Alice, over her own quota, still APPENDs and COPYs into Bob's folder and expunges
+/// there: Bob's `maildirsize` counts what she adds, as Courier's APPEND counts it, and what
+/// leaves his folder, and hers is never written. A MOVE out of Bob's folder into her INBOX
+/// is hers to pay, and refused. Bob over his quota refuses her. GETQUOTAROOT names Courier's root `PUBLIC`.
+/// With the magic trash, what she expunges in Bob's folder moves into her own trash, as
+/// Courier moves it.
+#[test]
+fn virtual_shared_folders_count_toward_their_owner_s_quota_only() {
+    let site = Site::new(
+        "virtual-quota",
+        &[("alice", VIRTUAL_UID, ""), ("bob", VIRTUAL_UID, "")],
+        "IMAP_SHAREDINDEXFILE={dir}/shared/index\nIMAP_MOVE_EXPUNGE_TO_TRASH=1\n",
+    );
+    let bob = site.maildir("bob");
+    let project = make_folder(&bob, ".Project");
+    let plan = put_cur(&project, &message("plan", "the plan"), "");
+    let alice = site.maildir("alice");
+    let own = put_cur(&alice, &message("alice own", "mine"), "");
+    make_folder(&alice, ".Trash");
+    // Both files say what is on disk: Alice is over her 100 bytes, Bob well within his.
+    write_maildirsize(&alice, "100S", (size_in_name(&own), 1));
+    write_maildirsize(&bob, "1000000S", (size_in_name(&plan), 1));
+    site.settle();
+    let dir = site.t.join("shared");
+    fs::create_dir_all(&dir).unwrap();
+    let index: String = ["alice", "bob"]
+        .iter()
+        .map(|name| {
+            let a = site.account(name);
+            format!("{name}\t{}\t{}\t{}\n", a.uid, a.gid, a.home.display())
+        })
+        .collect();
+    fs::write(dir.join("index"), index).unwrap();
+    let (_s, mut b) = site.login("bob");
+    b.ok("SETACL INBOX.Project alice lrswite");
+    b.ok("LOGOUT");
+    let alice_quota = maildirsize(&alice);
+    let mut bob_quota = maildirsize(&bob);
+
+    let (_s, mut a) = site.login("alice");
+    let post = crlf(&message("from alice", "alice's post"));
+    assert_code(
+        &a.cmd(&format!("APPEND INBOX {}", lit_plus(&post))),
+        "OVERQUOTA",
+        "her own INBOX",
+    );
+    let r = a.ok("GETQUOTAROOT #shared.bob.Project");
+    assert_eq!(
+        r.untagged,
+        vec!["* QUOTAROOT \"#shared.bob.Project\" \"PUBLIC\""],
+        "Courier's root, without limits to report"
+    );
+    let r = a.ok("GETQUOTA PUBLIC");
+    assert!(r.untagged.is_empty(), "{r:#?}");
+
+    // APPEND: Bob's quota counts it; hers is not written.
+    let r = a.ok(&format!("APPEND #shared.bob.Project {}", lit_plus(&post)));
+    let appended = code_numbers(&r, "APPENDUID")[1];
+    let base = read_uiddb(&project)
+        .base_of_uid(appended)
+        .unwrap()
+        .to_string();
+    let stored = project
+        .join("cur")
+        .join(cur_file_with_base(&project, &base).unwrap());
+    let appended_size = size_in_name(&stored);
+    bob_quota.push_str(&quota_line(appended_size, 1));
+    assert_eq!(maildirsize(&bob), bob_quota);
+    assert_eq!(maildirsize(&alice), alice_quota);
+
+    // COPY from her INBOX: the same.
+    a.ok("SELECT INBOX");
+    let r = a.ok("COPY 1 #shared.bob.Project");
+    let copied = code_numbers(&r, "COPYUID")[2];
+    bob_quota.push_str(&quota_line(size_in_name(&own), 1));
+    assert_eq!(maildirsize(&bob), bob_quota);
+    assert_eq!(maildirsize(&alice), alice_quota);
+
+    // A MOVE into her own INBOX is charged to her: refused, and nothing moves.
+    a.ok("SELECT #shared.bob.Project");
+    assert_code(
+        &a.cmd(&format!("UID MOVE {copied} INBOX")),
+        "OVERQUOTA",
+        "MOVE into her over-quota INBOX",
+    );
+    assert_eq!(files(&project.join("cur")).len(), 3);
+    assert_eq!(files(&alice.join("cur")).len(), 1);
+    // A MOVE into her trash (which counts nothing) credits Bob's quota with what left his
+    // folder, and writes nothing into hers.
+    a.ok(&format!("UID MOVE {copied} INBOX.Trash"));
+    bob_quota.push_str(&quota_line(-size_in_name(&own), -1));
+    assert_eq!(maildirsize(&bob), bob_quota);
+    assert_eq!(maildirsize(&alice), alice_quota);
+    let trash = alice.join(".Trash");
+    assert_eq!(files(&trash.join("cur")).len(), 1);
+
+    // \Deleted counts the message out of Bob's quota; the EXPUNGE moves it into her own
+    // trash (which counts nothing) and writes no quota line anywhere.
+    a.ok(&format!("UID STORE {appended} +FLAGS (\\Deleted)"));
+    bob_quota.push_str(&quota_line(-appended_size, -1));
+    assert_eq!(maildirsize(&bob), bob_quota);
+    let r = a.ok("EXPUNGE");
+    assert_eq!(r.expunged().len(), 1, "{r:#?}");
+    assert_eq!(cur_file_with_base(&project, &base), None);
+    assert!(
+        cur_file_with_base(&trash, &base).is_some(),
+        "into Alice's own trash, as Courier moves it: {:?}",
+        files(&trash.join("cur"))
+    );
+    assert_eq!(maildirsize(&bob), bob_quota);
+    assert_eq!(maildirsize(&alice), alice_quota);
+    a.ok("LOGOUT");
+
+    // Bob over his quota: her APPEND is refused and leaves nothing behind.
+    write_maildirsize(&bob, "10S", (size_in_name(&plan), 1));
+    let (_s, mut a) = site.login("alice");
+    assert_code(
+        &a.cmd(&format!("APPEND #shared.bob.Project {}", lit_plus(&post))),
+        "OVERQUOTA",
+        "Bob is over his quota",
+    );
+    assert_eq!(files(&project.join("cur")).len(), 1);
+    assert!(files(&project.join("tmp")).is_empty());
+    a.ok("LOGOUT");
+    assert_eq!(maildirsize(&alice), alice_quota);
+}
+
+/// A filesystem-shared folder counts toward no quota (Courier: "Messages in shared folders
+/// do not count towards any individual maildir quotas"): Alice, over hers, APPENDs into it,
+/// and neither her `maildirsize` nor one in the sharable maildir is written. With the
+/// magic trash, EXPUNGE there removes her message from the sharable folder and moves
+/// nothing into her trash; Sam's message, which the sticky bit keeps, is neither moved nor
+/// removed. GETQUOTAROOT names Courier's root `SHARED`.
+#[test]
+fn filesystem_shared_folders_count_toward_no_quota_and_are_never_trashed() {
+    let site = Site::new(
+        "fs-quota",
+        &[("alice", 60_044, "")],
+        "IMAP_SHAREDINDEXFILE=\nIMAP_MOVE_EXPUNGE_TO_TRASH=1\n",
+    );
+    let sharable = site.t.join("sam/Maildir-shared");
+    fs::create_dir_all(site.t.join("sam")).unwrap();
+    let s = sharable.to_str().unwrap();
+    maildirmake(&["-S", s]);
+    maildirmake(&["-s", "write", "-f", "Forum", s]);
+    let forum = sharable.join(".Forum");
+    let welcome = put_cur(&forum, &message("welcome", "sam's welcome"), "");
+    fs::set_permissions(&welcome, fs::Permissions::from_mode(0o644)).unwrap();
+    // A quota file in the sharable maildir (Courier says it cannot have one): never read
+    // for Alice's additions, never written.
+    write_maildirsize(&sharable, "10S", (size_in_name(&welcome), 1));
+    let (sam_uid, sam_gid) = ids(60_045);
+    if is_root() {
+        lchown_tree(&site.t.join("sam"), sam_uid, sam_gid);
+    }
+    let alice = site.maildir("alice");
+    let own = put_cur(&alice, &message("alice own", "mine"), "");
+    write_maildirsize(&alice, "100S", (size_in_name(&own), 1));
+    maildirmake(&["--add", &format!("firm={s}"), alice.to_str().unwrap()]);
+    site.settle();
+    fs::set_permissions(&site.t.path, fs::Permissions::from_mode(0o755)).unwrap();
+    let alice_quota = maildirsize(&alice);
+    let sharable_quota = maildirsize(&sharable);
+
+    let (_s, mut a) = site.login("alice");
+    let r = a.ok("GETQUOTAROOT shared.firm.Forum");
+    assert_eq!(
+        r.untagged,
+        vec!["* QUOTAROOT \"shared.firm.Forum\" \"SHARED\""]
+    );
+    let r = a.ok(&format!(
+        "APPEND shared.firm.Forum {}",
+        lit_plus(&crlf(&message("from alice", "alice's post")))
+    ));
+    let appended = code_numbers(&r, "APPENDUID")[1];
+    let local = alice.join("shared-folders/firm/Forum");
+    let base = read_uiddb(&local)
+        .base_of_uid(appended)
+        .unwrap()
+        .to_string();
+    assert!(cur_file_with_base(&forum, &base).is_some());
+    assert_eq!(maildirsize(&alice), alice_quota);
+    assert_eq!(maildirsize(&sharable), sharable_quota);
+
+    a.ok("SELECT shared.firm.Forum");
+    a.ok("STORE 1:* +FLAGS (\\Deleted)");
+    let r = a.ok("EXPUNGE");
+    // Her message is removed from the sharable folder, not moved into her trash.
+    assert_eq!(cur_file_with_base(&forum, &base), None);
+    assert!(
+        files(&alice.join(".Trash/cur")).is_empty(),
+        "nothing goes into the trash from a filesystem-shared folder"
+    );
+    if is_root() {
+        assert_eq!(r.expunged().len(), 1, "{r:#?}");
+        // Sam's stays where it is (the sticky bit), in his folder and as her link, without
+        // \Deleted.
+        assert!(welcome.exists());
+        let links = files(&local.join("cur"));
+        assert_eq!(links.len(), 1, "{links:?}");
+        assert!(!flags_of_name(&links[0]).contains('T'), "{links:?}");
+    } else {
+        eprintln!("not root: Sam is the same uid as Alice; the sticky-bit checks are skipped");
+        assert_eq!(r.expunged().len(), 2, "{r:#?}");
+    }
+    a.ok("LOGOUT");
+    assert_eq!(maildirsize(&alice), alice_quota);
+    assert_eq!(maildirsize(&sharable), sharable_quota);
+}

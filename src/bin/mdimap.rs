@@ -41,6 +41,36 @@ enum Cmd {
         #[arg(long, value_name = "NAME")]
         folder: Option<String>,
     },
+    /// Convert a Dovecot maildir's UIDs, keywords and subscriptions into Courier's
+    /// files (courierimapuiddb, courierimapkeywords/, courierimapsubscribed), so that
+    /// clients keep their UIDs, UIDVALIDITY and keywords. Stop Dovecot first.
+    MigrateDovecot {
+        /// The maildir root (INBOX; its .Folder directories are converted too).
+        maildir: PathBuf,
+        /// Print what would change, per folder, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Replace Courier UID databases that differ from Dovecot's numbering, and
+        /// leave folders whose dovecot-uidlist cannot be read to mdimap's first scan.
+        #[arg(long)]
+        force: bool,
+        /// Configuration whose IMAP_UMASK applies to the files written (default
+        /// /etc/mdimap/mdimapd.conf when it exists, else Courier's 022).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Show a user's Maildir++ quota: limits and use, as GETQUOTA reports them.
+    Quota {
+        /// The configuration naming the authentication chain (default
+        /// /etc/mdimap/mdimapd.conf, else the built-in defaults).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Rebuild maildirsize from the messages on disk first.
+        #[arg(long)]
+        recalc: bool,
+        /// The login name, looked up as a login would look it up.
+        user: String,
+    },
     /// Check a configuration file and print every effective value and its source.
     CheckConfig {
         /// The file to check (default /etc/mdimap/mdimapd.conf; when that does
@@ -143,6 +173,97 @@ fn config_to_check(
     }
 }
 
+/// `mdimap migrate-dovecot`: the files written get the configured IMAP_UMASK, as the
+/// server's own would.
+fn migrate_dovecot(
+    maildir: &std::path::Path,
+    dry_run: bool,
+    force: bool,
+    config: Option<PathBuf>,
+) -> Result<(), String> {
+    let default = PathBuf::from(mdimap::server::DEFAULT_CONFIG);
+    let config = match config {
+        Some(path) => Some(path),
+        None if default.exists() => Some(default),
+        None => None,
+    };
+    let umask = match config {
+        Some(path) => {
+            let (config, warnings) =
+                mdimap::config::Config::load(&path).map_err(|e| e.to_string())?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            config.umask
+        }
+        None => mdimap::config::Config::default().umask,
+    };
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        umask as libc::mode_t,
+    ));
+    let options = mdimap::migrate::Options { dry_run, force };
+    let mut stdout = std::io::stdout().lock();
+    mdimap::migrate::migrate_dovecot(maildir, options, &mut stdout)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// `mdimap quota [--recalc] USER`: the user from the authentication chain, the work done as
+/// that user (so what is written stays theirs), the answer in bytes and messages.
+fn show_quota(config: Option<PathBuf>, recalc: bool, user: &str) -> Result<(), String> {
+    let (config, warnings) = config_to_check(config).map_err(|e| e.to_string())?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let account = mdimap::auth::backend::lookup(&config.backends(), "imap", user)
+        .map_err(|e| format!("looking up {user}: {e}"))?
+        .ok_or_else(|| format!("no such user: {user}"))?;
+    mdimap::server::privdrop::drop_to(&account.name, account.uid, account.gid)
+        .map_err(|e| e.to_string())?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        config.umask as libc::mode_t,
+    ));
+    let store = mdimap::maildir::Store::open(&account.maildir)
+        .map_err(|e| e.to_string())?
+        .with_assigned_quota(account.quota.as_deref());
+    let quota = store.quota();
+    let report = if recalc {
+        quota.recalculate()
+    } else {
+        quota.report()
+    }
+    .map_err(|e| e.to_string())?;
+    println!("maildir: {}", account.maildir.display());
+    let Some(report) = report else {
+        println!("no quota");
+        return Ok(());
+    };
+    let source = if quota.assigned().is_some() {
+        "the user record"
+    } else {
+        mdimap::maildir::MAILDIRSIZE
+    };
+    println!("limits: {} (from {source})", report.limits.definition());
+    let limit = |n: u64| {
+        if n > 0 {
+            format!("limit {n}")
+        } else {
+            "no limit".to_string()
+        }
+    };
+    println!(
+        "storage: {} bytes ({})",
+        report.used.bytes,
+        limit(report.limits.bytes)
+    );
+    println!(
+        "messages: {} ({})",
+        report.used.messages,
+        limit(report.limits.messages)
+    );
+    Ok(())
+}
+
 fn main() {
     let args = Args::parse();
     let result = match args.command {
@@ -168,6 +289,17 @@ fn main() {
                 .and_then(|s| s.create_folder(&f))
                 .map_err(|e| e.to_string()),
         },
+        Cmd::MigrateDovecot {
+            maildir,
+            dry_run,
+            force,
+            config,
+        } => migrate_dovecot(&maildir, dry_run, force, config),
+        Cmd::Quota {
+            config,
+            recalc,
+            user,
+        } => show_quota(config, recalc, &user),
         Cmd::CheckConfig { config } => match config_to_check(config) {
             Ok((c, warnings)) => {
                 for w in warnings {

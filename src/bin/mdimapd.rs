@@ -28,6 +28,11 @@ struct Args {
     /// TLS_CERTFILE.
     #[arg(long, conflicts_with = "preauth")]
     tls: bool,
+    /// Tests only, and only in debug builds: seconds added to the clock by which
+    /// IMAP_EMPTYTRASH ages messages (a file's ctime cannot be set back).
+    #[cfg(debug_assertions)]
+    #[arg(long, hide = true, value_name = "SECONDS", allow_hyphen_values = true)]
+    test_clock_offset: Option<i64>,
 }
 
 fn main() {
@@ -39,6 +44,10 @@ fn main() {
         userfile: args.userfile,
         log_stderr: args.log_stderr,
         tls: args.tls,
+        #[cfg(debug_assertions)]
+        test_clock_offset: args.test_clock_offset.unwrap_or(0),
+        #[cfg(not(debug_assertions))]
+        test_clock_offset: 0,
     });
     std::process::exit(status);
 }

@@ -215,6 +215,29 @@ impl Dir {
         Ok(File::from(fd))
     }
 
+    /// Opens the existing regular file `name` in this directory for appending (`O_APPEND`:
+    /// every write lands at the end, whoever else appends meanwhile), following no link and
+    /// never creating it.
+    pub(crate) fn open_append(&self, name: &str) -> io::Result<File> {
+        check_relative(name, false)?;
+        let fd = open_one(
+            self.fd.as_fd(),
+            name,
+            OFlag::O_WRONLY
+                | OFlag::O_APPEND
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let kind = Kind::of(&fstat(&fd)?);
+        if kind != Kind::File {
+            return Err(not_a_file(kind));
+        }
+        Ok(File::from(fd))
+    }
+
     /// Reads the regular file `rel` below this directory whole.
     pub(crate) fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
         let mut file = self.open_file(rel)?;

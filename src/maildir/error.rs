@@ -17,6 +17,8 @@ pub enum StoreError {
     InvalidName(String),
     /// The operation is not possible on this folder (delete INBOX, rename onto itself, ...).
     Cannot(String),
+    /// The change would take the maildir over its Maildir++ quota; nothing was changed.
+    OverQuota,
     /// A file system call failed on `path`.
     Io { path: PathBuf, error: io::Error },
 }
@@ -38,6 +40,7 @@ impl fmt::Display for StoreError {
             StoreError::AlreadyExists(name) => write!(f, "folder {name:?} already exists"),
             StoreError::InvalidName(name) => write!(f, "invalid folder name {name:?}"),
             StoreError::Cannot(why) => write!(f, "{why}"),
+            StoreError::OverQuota => write!(f, "the mail quota would be exceeded"),
             StoreError::Io { path, error } => {
                 write!(f, "file operation on {} failed: {error}", path.display())
             }

@@ -22,6 +22,7 @@ use super::error::StoreError;
 use super::flags::{InfoFlags, basename_of, size_from_name};
 use super::keywords;
 use super::lock::{DotLock, LOCK_NAME};
+use super::quota::{self, Quota, QuotaUse};
 use super::sharable::{Linked, SharableDirs, Source, place_link};
 use super::uiddb::{self, DbState, UidDb};
 use super::unique::{Stamp, create_exclusive, now_secs, replace_file};
@@ -31,6 +32,11 @@ const TMP_MAX_AGE_SECS: i64 = 36 * 3600;
 /// Tags of the store's own temporary directories in the root's tmp/ (see store.rs).
 pub(crate) const DELETING_TAG: &str = "deleting";
 pub(crate) const CREATING_TAG: &str = "creating";
+
+/// Shown each message of a delivery, opened for reading as it will be placed, once the quota
+/// has admitted the delivery and before any of it is visible; an error refuses the whole
+/// delivery and leaves nothing behind (the outbox hands messages to SENDMAIL here).
+pub type BeforePlacing<'a> = &'a mut dyn FnMut(File) -> Result<(), StoreError>;
 
 /// One message of a scan.
 #[derive(Debug, Clone)]
@@ -62,6 +68,8 @@ pub struct FolderStatus {
     /// Files in new/.
     pub recent: u32,
     pub unseen: u32,
+    /// Messages with `\Deleted` (`T`).
+    pub deleted: u32,
     pub uidnext: u32,
     pub uidvalidity: u32,
     /// On-disk bytes.
@@ -89,6 +97,11 @@ pub struct Folder {
     /// For the local copy of a subscribed filesystem-shared folder: the sharable folder
     /// its messages are links into (see `sharable`). `None` for every other folder.
     linked: Option<Arc<Linked>>,
+    /// The Maildir++ quota of the maildir the folder's messages are in (the user's own, or
+    /// for another account's folder shared through the index, its owner's), given by the
+    /// store that opened the folder. `None` for a filesystem-shared folder's local copy:
+    /// its messages count toward no quota (Courier's README.sharedfolders).
+    quota: Option<Quota>,
 }
 
 /// A folder's directories, opened without following links for one operation.
@@ -106,6 +119,8 @@ struct Staged {
     basename: String,
     filename: String,
     has_keywords: bool,
+    /// Its size as the quota counts it (the `,S=` of its name).
+    size: u64,
 }
 
 /// Names of the message files in `dir`: regular files only, skipping dot files,
@@ -283,6 +298,24 @@ fn open_in(dir: &Dir, sub: &str) -> Result<Dir, StoreError> {
     dir.open_dir(sub).map_err(|e| dir.fail(sub, e))
 }
 
+/// Shows each staged message (in `tmp`) to `before_placing`, in order; the first error
+/// refuses the delivery.
+fn show_staged(
+    tmp: &Dir,
+    staged: &[Staged],
+    before_placing: Option<BeforePlacing<'_>>,
+) -> Result<(), StoreError> {
+    let Some(inspect) = before_placing else {
+        return Ok(());
+    };
+    for s in staged {
+        tmp.open_file(&s.tmp)
+            .map_err(|e| tmp.fail(&s.tmp, e))
+            .and_then(&mut *inspect)?;
+    }
+    Ok(())
+}
+
 impl Folder {
     /// The folder `dir` of the maildir at `root` (`None`: INBOX, the root itself).
     pub(crate) fn new(name: String, root: PathBuf, dir: Option<String>) -> Folder {
@@ -298,7 +331,14 @@ impl Folder {
             cur_for_messages: OnceLock::new(),
             new_for_messages: OnceLock::new(),
             linked: None,
+            quota: None,
         }
+    }
+
+    /// The same folder, its messages counted by `quota`, its maildir's (see `quota`).
+    pub(crate) fn counted_by(mut self, quota: Quota) -> Folder {
+        self.quota = Some(quota);
+        self
     }
 
     /// The local copy at `dir` (`shared-folders/name/F`) of the maildir at `root`, whose
@@ -523,10 +563,15 @@ impl Folder {
             .count();
         let mut size = 0u64;
         let mut unseen = 0usize;
+        let mut deleted = 0usize;
         for (dir, names) in [(&dirs.cur, &cur), (&dirs.new, &new)] {
             for name in names {
-                if !InfoFlags::from_filename(name).has(b'S') {
+                let flags = InfoFlags::from_filename(name);
+                if !flags.has(b'S') {
                     unseen += 1;
+                }
+                if flags.has(b'T') {
+                    deleted += 1;
                 }
                 size += match size_from_name(name) {
                     Some(n) => n,
@@ -542,6 +587,7 @@ impl Folder {
             messages: to_u32(cur.len() + new.len()),
             recent: to_u32(new.len()),
             unseen: to_u32(unseen),
+            deleted: to_u32(deleted),
             uidnext: db.nextuid.saturating_add(to_u32(unknown)),
             uidvalidity: db.uidvalidity,
             size,
@@ -550,7 +596,7 @@ impl Folder {
 
     /// APPEND: store `data` as given in cur/ with `flags`, keywords and INTERNALDATE
     /// (`internal_date`, seconds since the epoch, becomes the mtime); returns
-    /// `(uidvalidity, uid)`.
+    /// `(uidvalidity, uid)`. No quota is consulted (see [`Folder::deliver_from`]).
     pub fn deliver(
         &self,
         data: &[u8],
@@ -558,17 +604,22 @@ impl Folder {
         keywords: &[String],
         internal_date: Option<i64>,
     ) -> Result<(u32, u32), StoreError> {
-        self.deliver_from(&mut &data[..], flags, keywords, internal_date)
+        self.deliver_from(&mut &data[..], flags, keywords, internal_date, None, None)
     }
 
     /// As [`Folder::deliver`], with the message read from `data` as it is
-    /// written, so that a large message never has to be in memory whole.
+    /// written, so that a large message never has to be in memory whole. With `quota`, a
+    /// message this folder counts is admitted before it is put in place (else
+    /// [`StoreError::OverQuota`] and nothing is left behind) and recorded after. With
+    /// `before_placing`, the message is shown to it before it is placed.
     pub fn deliver_from(
         &self,
         data: &mut dyn Read,
         flags: &InfoFlags,
         keywords: &[String],
         internal_date: Option<i64>,
+        quota: Option<&Quota>,
+        before_placing: Option<BeforePlacing<'_>>,
     ) -> Result<(u32, u32), StoreError> {
         let dirs = self.dirs()?;
         let shared = self.sharable_dirs()?;
@@ -595,10 +646,17 @@ impl Folder {
             filename: format!("{basename}:2,{}", flags.letters()),
             basename,
             has_keywords: !keywords.is_empty(),
+            size,
         };
         let keyword_sets = [keywords.to_vec()];
-        let (uidvalidity, uids) =
-            self.place(&dirs, shared.as_ref(), vec![staged], &keyword_sets)?;
+        let (uidvalidity, uids) = self.place(
+            &dirs,
+            shared.as_ref(),
+            vec![staged],
+            &keyword_sets,
+            quota,
+            before_placing,
+        )?;
         let uid = uids
             .first()
             .copied()
@@ -609,11 +667,15 @@ impl Folder {
     /// COPY/MOVE target side, all or nothing: every message of `source` named in `messages`
     /// (by its scan file name, with the flags and keywords it gets here) becomes a new
     /// message in cur/ keeping the source's `,S=` and mtime. Returns `(uidvalidity, uids)`
-    /// in source order.
+    /// in source order. With `quota`, what this folder counts of them is admitted as one
+    /// addition before any is put in place, and recorded after, as for `deliver_from`; with
+    /// `before_placing`, each is shown to it in order before any is placed.
     pub fn deliver_copies(
         &self,
         source: &Folder,
         messages: &[(String, InfoFlags, Vec<String>)],
+        quota: Option<&Quota>,
+        before_placing: Option<BeforePlacing<'_>>,
     ) -> Result<(u32, Vec<u32>), StoreError> {
         let dirs = self.dirs()?;
         let shared = self.sharable_dirs()?;
@@ -638,7 +700,14 @@ impl Folder {
             }
         }
         let keyword_sets: Vec<Vec<String>> = messages.iter().map(|(_, _, k)| k.clone()).collect();
-        self.place(&dirs, shared.as_ref(), staged, &keyword_sets)
+        self.place(
+            &dirs,
+            shared.as_ref(),
+            staged,
+            &keyword_sets,
+            quota,
+            before_placing,
+        )
     }
 
     /// The sharable folder's directories, for the local copy of a shared folder: where
@@ -726,16 +795,21 @@ impl Folder {
             filename: format!("{basename}:2,{}", flags.letters()),
             basename,
             has_keywords,
+            size,
         })
     }
 
     /// Writes keyword updates, renames every staged file into cur/ and gives them UIDs in one
-    /// database update; undoes everything on failure.
+    /// database update; undoes everything on failure. With `quota`, the whole delivery is
+    /// admitted first and recorded once it is in place; `before_placing` sees each message
+    /// after that and before any is placed (and before the lock is taken: it may be slow).
     fn commit(
         &self,
         dirs: &Dirs,
         staged: Vec<Staged>,
         keyword_sets: &[Vec<String>],
+        quota: Option<&Quota>,
+        before_placing: Option<BeforePlacing<'_>>,
     ) -> Result<(u32, Vec<u32>), StoreError> {
         let mut written_keywords: Vec<&str> = Vec::new();
         let mut placed: Vec<&str> = Vec::new();
@@ -750,6 +824,23 @@ impl Folder {
                 remove_quietly(&dirs.tmp, &s.tmp);
             }
         };
+        // Before anything is visible: a refused delivery leaves nothing but what `undo` removes.
+        let mut charge = QuotaUse::default();
+        if let Some(quota) = quota
+            && self.counts_toward_quota()
+        {
+            for s in &staged {
+                charge += quota::charge_of(&s.filename, || Some(s.size));
+            }
+            if let Err(e) = quota.admit(charge) {
+                undo(&placed, &written_keywords, &staged);
+                return Err(e);
+            }
+        }
+        if let Err(e) = show_staged(&dirs.tmp, &staged, before_placing) {
+            undo(&placed, &written_keywords, &staged);
+            return Err(e);
+        }
         // Keywords first, so a message never appears without its keywords.
         for (s, set) in staged.iter().zip(keyword_sets) {
             if s.has_keywords {
@@ -780,26 +871,31 @@ impl Folder {
         let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
         let result = self.assign_delivered(dirs, &basenames);
         drop(lock);
-        if result.is_err() {
-            undo(&placed, &written_keywords, &staged);
+        match (&result, quota) {
+            (Err(_), _) => undo(&placed, &written_keywords, &staged),
+            (Ok(_), Some(quota)) => quota.record(charge),
+            (Ok(_), None) => {}
         }
         result
     }
 
     /// Puts staged messages in place: `commit`, or for a shared folder's local copy
-    /// (`shared` the sharable folder's directories) `commit_linked`.
+    /// (`shared` the sharable folder's directories) `commit_linked`, which consults no
+    /// quota: a local copy's messages count toward none.
     fn place(
         &self,
         dirs: &Dirs,
         shared: Option<&SharableDirs>,
         staged: Vec<Staged>,
         keyword_sets: &[Vec<String>],
+        quota: Option<&Quota>,
+        before_placing: Option<BeforePlacing<'_>>,
     ) -> Result<(u32, Vec<u32>), StoreError> {
         match (shared, &self.linked) {
             (Some(shared), Some(linked)) => {
-                self.commit_linked(dirs, shared, linked, staged, keyword_sets)
+                self.commit_linked(dirs, shared, linked, staged, keyword_sets, before_placing)
             }
-            _ => self.commit(dirs, staged, keyword_sets),
+            _ => self.commit(dirs, staged, keyword_sets, quota, before_placing),
         }
     }
 
@@ -816,6 +912,7 @@ impl Folder {
         linked: &Linked,
         staged: Vec<Staged>,
         keyword_sets: &[Vec<String>],
+        before_placing: Option<BeforePlacing<'_>>,
     ) -> Result<(u32, Vec<u32>), StoreError> {
         let mut in_shared: Vec<&str> = Vec::new();
         let mut written_keywords: Vec<&str> = Vec::new();
@@ -834,6 +931,10 @@ impl Folder {
                 remove_quietly(&shared.tmp, &s.tmp);
             }
         };
+        if let Err(e) = show_staged(&shared.tmp, &staged, before_placing) {
+            undo(&in_shared, &written_keywords, &in_local);
+            return Err(e);
+        }
         for s in &staged {
             if let Err(e) = shared.tmp.rename(&s.tmp, &shared.cur, &s.filename) {
                 undo(&in_shared, &written_keywords, &in_local);
@@ -1041,6 +1142,65 @@ impl Folder {
         keywords::write_update(&top, &tmp, basename, keywords)
     }
 
+    /// The Maildir++ quota of the maildir this folder's messages are in (see the field);
+    /// `None` for a filesystem-shared folder's local copy.
+    pub fn quota(&self) -> Option<&Quota> {
+        self.quota.as_ref()
+    }
+
+    /// True when this folder's messages count towards its maildir's Maildir++ quota: all
+    /// folders but `.Trash`, and never a filesystem-shared folder's local copy.
+    pub fn counts_toward_quota(&self) -> bool {
+        self.quota.is_some() && quota::counts_folder(self.dir.as_deref())
+    }
+
+    /// True when this folder and `other` count towards one and the same quota, so that
+    /// moving a message between them leaves the count as it is.
+    pub fn shares_quota_with(&self, other: &Folder) -> bool {
+        self.counts_toward_quota() && other.counts_toward_quota() && self.quota == other.quota
+    }
+
+    /// What the message a scan named `filename` counts for in the quota: nothing in `.Trash`,
+    /// for a `\Deleted` (`T`) file or one that is gone; else its `,S=` size (or its size on
+    /// disk) and one message. Asked before the file is removed, for
+    /// [`Quota::record_removal`].
+    pub fn quota_charge(&self, filename: &str) -> Result<QuotaUse, StoreError> {
+        if !self.counts_toward_quota() {
+            return Ok(QuotaUse::default());
+        }
+        let (sub, bare) = locate(filename)?;
+        let dir = self.message_dir(sub)?;
+        Ok(quota::charge_of(bare, || stat_size(dir, bare)))
+    }
+
+    /// How the quota's count changes when cur/`filename` gets `flags` (Courier counts
+    /// `\Deleted` messages out): positive when `T` goes, negative when it comes, else zero.
+    pub fn quota_change_for_flags(
+        &self,
+        filename: &str,
+        flags: &InfoFlags,
+    ) -> Result<QuotaUse, StoreError> {
+        if !self.counts_toward_quota() {
+            return Ok(QuotaUse::default());
+        }
+        check_file_name(filename)?;
+        let renamed = format!("{}:2,{}", basename_of(filename), flags.letters());
+        if quota::counts_file(filename) == quota::counts_file(&renamed) {
+            return Ok(QuotaUse::default());
+        }
+        let cur = self.message_dir("cur")?;
+        let size = quota::size_in_name(filename).or_else(|| stat_size(cur, filename));
+        let Some(size) = size else {
+            return Ok(QuotaUse::default());
+        };
+        let one = QuotaUse::message(size);
+        Ok(if quota::counts_file(&renamed) {
+            one
+        } else {
+            -one
+        })
+    }
+
     /// Removes cur/`filename`; a file already gone is fine. Returns whether the message
     /// is gone: in a filesystem-shared folder, a message this user may not remove from
     /// the sharable folder (its sticky bit) stays, without `\Deleted` (see `sharable`).
@@ -1055,6 +1215,80 @@ impl Folder {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
             Err(e) => Err(cur.fail(filename, e)),
         }
+    }
+
+    /// Moves cur/`filename` into `target`'s cur/ under the same base name with `flags`, keeping
+    /// the file (and its mtime, the INTERNALDATE) as it is: the magic trash's move. Returns
+    /// the name it has there, or `None` when the source is gone. A `target` without cur/ is
+    /// [`StoreError::NonExistent`], so the caller may create it and try again. The target
+    /// numbers the message at its next scan, as it does a delivery by another program.
+    pub fn move_to_folder(
+        &self,
+        filename: &str,
+        target: &Folder,
+        flags: &InfoFlags,
+    ) -> Result<Option<String>, StoreError> {
+        check_file_name(filename)?;
+        if self.linked.is_some() {
+            // Its messages are links into a folder someone else may own: a moved link would
+            // lead out of the trash, and the message would stay where it is.
+            return Err(StoreError::Cannot(
+                "messages of a filesystem-shared folder are removed, not moved".to_string(),
+            ));
+        }
+        let cur = self.message_dir("cur")?;
+        let target_cur = match target.open_sub("cur") {
+            Ok(dir) => dir,
+            Err(StoreError::Io { error, .. }) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NonExistent(target.name.clone()));
+            }
+            Err(e) => return Err(e),
+        };
+        let moved = format!("{}:2,{}", basename_of(filename), flags.letters());
+        match cur.rename(filename, &target_cur, &moved) {
+            Ok(()) => {
+                target_cur.sync();
+                Ok(Some(moved))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match cur.stat(filename) {
+                // The target went away meanwhile.
+                Ok(_) => Err(StoreError::NonExistent(target.name.clone())),
+                Err(_) => Ok(None),
+            },
+            Err(e) => Err(target_cur.fail(&moved, e)),
+        }
+    }
+
+    /// IMAP_EMPTYTRASH for this folder, as Courier's `maildir_purge`: new/ is moved into cur/
+    /// first, then every message file in cur/ and new/ whose status change time (ctime, which
+    /// a move into the folder sets, where the mtime keeps the delivery date) is more than
+    /// `max_age` seconds before `now` is removed. Returns what the quota counted of them, for
+    /// [`Quota::record_removal`]. Links are left alone (the scan reports them).
+    pub fn purge(&self, max_age: i64, now: i64) -> Result<QuotaUse, StoreError> {
+        let dirs = self.dirs()?;
+        move_new_to_cur(&dirs, self.linked.as_deref())?;
+        let oldest_kept = now.saturating_sub(max_age);
+        let mut freed = QuotaUse::default();
+        for dir in [&dirs.cur, &dirs.new] {
+            for name in list_files(dir, None)? {
+                let Ok(stat) = dir.stat(&name) else { continue };
+                if Kind::of(&stat) != Kind::File || stat.st_ctime >= oldest_kept {
+                    continue;
+                }
+                let charge = if self.counts_toward_quota() {
+                    let size = u64::try_from(stat.st_size).unwrap_or(0);
+                    quota::charge_of(&name, || Some(size))
+                } else {
+                    QuotaUse::default()
+                };
+                match dir.remove_file(&name) {
+                    Ok(()) => freed += charge,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(dir.fail(&name, e)),
+                }
+            }
+        }
+        Ok(freed)
     }
 
     /// Directories IDLE should watch: the folder's new/ and cur/, and for a shared folder's
@@ -1228,6 +1462,13 @@ fn move_new_to_cur(dirs: &Dirs, linked: Option<&Linked>) -> Result<FastSet<Strin
     Ok(moved)
 }
 
+/// The size of `name` in `dir` on disk (`lstat`), `None` if it is gone.
+fn stat_size(dir: &Dir, name: &str) -> Option<u64> {
+    dir.stat(name)
+        .ok()
+        .map(|s| u64::try_from(s.st_size).unwrap_or(0))
+}
+
 /// Deletes tmp/ leftovers older than 36 hours (by ctime). Best effort.
 fn purge_tmp(tmp: &Dir) {
     let Ok(entries) = tmp.entries() else {
@@ -1298,6 +1539,92 @@ mod tests {
         let store = Store::create(&root).unwrap();
         let folder = store.folder("INBOX").unwrap();
         (dir, store, folder)
+    }
+
+    #[test]
+    fn purge_goes_by_ctime_and_counts_what_the_quota_counted() {
+        let (_dir, store, _) = inbox("purge");
+        store.create_folder("INBOX.Sent").unwrap();
+        let sent = store.folder("INBOX.Sent").unwrap();
+        let cur = sent.path().join("cur");
+        // An old delivery date (mtime) does not matter: the ctime is now.
+        fs::write(cur.join("1.A,S=5:2,S"), b"aaaa\n").unwrap();
+        fs::write(cur.join("2.B,S=7:2,ST"), b"bbbbbb\n").unwrap();
+        fs::write(sent.path().join("new").join("3.C"), b"cc\n").unwrap();
+        fs::write(cur.join(".hidden"), b"x").unwrap();
+        let old = time_of(1_000_000_000);
+        fs::File::options()
+            .write(true)
+            .open(cur.join("1.A,S=5:2,S"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let now = now_secs();
+        // Younger than a day: nothing goes, but new/ joins cur/ as in Courier.
+        assert_eq!(sent.purge(86_400, now).unwrap(), QuotaUse::default());
+        let mut left: Vec<String> = fs::read_dir(&cur)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".hidden", "1.A,S=5:2,S", "2.B,S=7:2,ST", "3.C:2,"]);
+        // A day later all go but the dot file; the T file counted nothing, 3.C its size.
+        let freed = sent.purge(86_400, now + 86_401).unwrap();
+        assert_eq!(
+            freed,
+            QuotaUse {
+                bytes: 8,
+                messages: 2
+            }
+        );
+        let left: Vec<_> = fs::read_dir(&cur).unwrap().collect();
+        assert_eq!(left.len(), 1);
+        // .Trash never counts.
+        store.create_folder("INBOX.Trash").unwrap();
+        let trash = store.folder("INBOX.Trash").unwrap();
+        fs::write(trash.path().join("cur").join("4.D,S=3:2,"), b"dd\n").unwrap();
+        assert_eq!(trash.purge(0, now + 10).unwrap(), QuotaUse::default());
+        assert!(!trash.path().join("cur").join("4.D,S=3:2,").exists());
+    }
+
+    #[test]
+    fn move_to_folder_keeps_the_file_and_its_date() {
+        let (_dir, store, inbox) = inbox("moveto");
+        inbox
+            .deliver(
+                b"hello\n",
+                &InfoFlags(b"DST".to_vec()),
+                &[],
+                Some(1_000_000_000),
+            )
+            .unwrap();
+        let name = inbox.scan().unwrap().messages[0].filename.clone();
+        let elsewhere = Folder::new(
+            "INBOX.Bin".into(),
+            store.root().to_path_buf(),
+            Some(".Bin".into()),
+        );
+        assert!(matches!(
+            inbox.move_to_folder(&name, &elsewhere, &InfoFlags(b"S".to_vec())),
+            Err(StoreError::NonExistent(_))
+        ));
+        store.create_folder("INBOX.Bin").unwrap();
+        let bin = store.folder("INBOX.Bin").unwrap();
+        let moved = inbox
+            .move_to_folder(&name, &bin, &InfoFlags(b"S".to_vec()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(moved, format!("{}:2,S", basename_of(&name)));
+        assert!(inbox.scan().unwrap().messages.is_empty());
+        let there = bin.scan().unwrap().messages;
+        assert_eq!((there.len(), there[0].uid), (1, 1));
+        assert_eq!(bin.internal_date(&moved).unwrap(), Some(1_000_000_000));
+        assert_eq!(
+            inbox
+                .move_to_folder(&name, &bin, &InfoFlags::default())
+                .unwrap(),
+            None
+        );
     }
 
     /// Drops a message into new/ the way an MTA does.
@@ -1484,7 +1811,9 @@ mod tests {
                 )
             })
             .collect();
-        let (uidv, uids) = archive.deliver_copies(&inbox, &sources).unwrap();
+        let (uidv, uids) = archive
+            .deliver_copies(&inbox, &sources, None, None)
+            .unwrap();
         assert_eq!(uids, vec![1, 2]);
         let copied = archive.scan().unwrap();
         assert_eq!(copied.uidvalidity, uidv);
@@ -1499,12 +1828,15 @@ mod tests {
         // A missing source fails the whole copy and leaves nothing behind.
         let mut bad = sources.clone();
         bad.push(("gone".to_string(), InfoFlags::default(), vec![]));
-        assert!(archive.deliver_copies(&inbox, &bad).is_err());
+        assert!(archive.deliver_copies(&inbox, &bad, None, None).is_err());
         assert_eq!(archive.scan().unwrap().messages.len(), 2);
         assert_eq!(fs::read_dir(archive.path().join("tmp")).unwrap().count(), 0);
         // UIDs keep growing after a failed copy.
         assert_eq!(
-            archive.deliver_copies(&inbox, &sources[..1]).unwrap().1,
+            archive
+                .deliver_copies(&inbox, &sources[..1], None, None)
+                .unwrap()
+                .1,
             vec![3]
         );
     }

@@ -367,6 +367,43 @@ pub(crate) fn write_update(
     result
 }
 
+/// True when `courierimapkeywords/` holds anything besides `:list`: update files (fresh
+/// or merged `.N.` ones) override `:list` for their messages, so `write_list` alone would
+/// not take effect for those.
+pub(crate) fn has_update_files(folder: &Dir) -> Result<bool, StoreError> {
+    let dir = match folder.open_dir(KEYWORDS_DIR) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(folder.fail(KEYWORDS_DIR, e)),
+    };
+    let entries = dir.entries().map_err(|e| StoreError::io(dir.path(), e))?;
+    Ok(entries.iter().any(|entry| entry.name != LIST_NAME))
+}
+
+/// Replaces `:list` with `map` in one write (by way of `tmp`, fsync, rename), creating the
+/// directory: for setting the keywords of many messages at once (a migration) without one
+/// update file per message. Only correct while `has_update_files` is false.
+pub(crate) fn write_list(folder: &Dir, tmp: &Dir, map: &KeywordMap) -> Result<(), StoreError> {
+    if let Some(bad) = map
+        .values()
+        .flatten()
+        .find(|k| k.contains(['\n', '\r', '\0']))
+    {
+        return Err(StoreError::Cannot(format!(
+            "keyword {bad:?} contains a line break"
+        )));
+    }
+    if let Err(e) = folder.mkdir(KEYWORDS_DIR, 0o700)
+        && e.kind() != io::ErrorKind::AlreadyExists
+    {
+        return Err(folder.fail(KEYWORDS_DIR, e));
+    }
+    let dir = folder
+        .open_dir(KEYWORDS_DIR)
+        .map_err(|e| folder.fail(KEYWORDS_DIR, e))?;
+    replace_file(tmp, &dir, LIST_NAME, "keywords", &format_list(map))
+}
+
 /// Removes a message's pending update file (used when a delivery is rolled back).
 pub(crate) fn remove_update(folder: &Dir, basename: &str) {
     if check_basename(basename).is_ok()
@@ -460,6 +497,40 @@ mod tests {
             fs::read(dir.path().join(KEYWORDS_DIR).join(LIST_NAME)).unwrap(),
             b"\n"
         );
+    }
+
+    #[test]
+    fn bulk_list_write() {
+        let (dir, top, tmp) = folder();
+        let existing: FastSet<String> = ["m1".to_string(), "m2".to_string()].into_iter().collect();
+        assert!(!has_update_files(&top).unwrap());
+        let mut map = KeywordMap::default();
+        map.insert("m1".into(), vec!["$Forwarded".into(), "Junk".into()]);
+        map.insert("m2".into(), vec!["Junk".into()]);
+        write_list(&top, &tmp, &map).unwrap();
+        assert_eq!(
+            fs::read(dir.path().join(KEYWORDS_DIR).join(LIST_NAME)).unwrap(),
+            b"$Forwarded\nJunk\n\nm1:0 1\nm2:1\n"
+        );
+        assert!(!has_update_files(&top).unwrap());
+        assert_eq!(load(&top, &tmp, &existing, false).unwrap(), map);
+        write_update(&top, &tmp, "m2", &[]).unwrap();
+        assert!(has_update_files(&top).unwrap());
+        let mut bad = KeywordMap::default();
+        bad.insert("m1".into(), vec!["a\nb".into()]);
+        assert!(write_list(&top, &tmp, &bad).is_err());
+    }
+
+    #[test]
+    fn bulk_list_write_follows_no_link() {
+        let (dir, top, tmp) = folder();
+        let outside = TempDir::new("kw-outside");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join(KEYWORDS_DIR)).unwrap();
+        let mut map = KeywordMap::default();
+        map.insert("m1".into(), vec!["Junk".into()]);
+        assert!(has_update_files(&top).is_err());
+        assert!(write_list(&top, &tmp, &map).is_err());
+        assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
     }
 
     #[test]

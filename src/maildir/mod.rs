@@ -1,7 +1,7 @@
 //! The mail store: a Maildir++ tree on disk, byte-compatible with Courier-IMAP 5
 //! (spec/maildir.md, spec/courier-files.md). Folder names, unique file names, the dot-lock,
-//! the UID database, keywords, subscriptions, access control lists, scanning, delivery, flag
-//! changes and expunge.
+//! the UID database, keywords, subscriptions, access control lists, the Maildir++ quota
+//! (`maildirsize`), scanning, delivery, flag changes and expunge.
 //!
 //! This layer knows nothing of IMAP syntax: names arrive and leave as UTF-8 IMAP names such
 //! as `INBOX.Work.Reports` (modified UTF-7 is the protocol layer's job), and it keeps no
@@ -23,6 +23,7 @@ mod folder;
 mod keywords;
 mod lock;
 mod names;
+mod quota;
 mod sharable;
 pub mod sharedindex;
 mod spool;
@@ -37,11 +38,29 @@ pub use acl::{Accessor, Acl, AclEntry, AclRefusal, AclUpdateError, Rights};
 pub use cache::{CachedSizes, MessageCache, header_end, header_length};
 pub use error::StoreError;
 pub use flags::{InfoFlags, basename_of, size_from_name};
-pub use folder::{Folder, FolderStatus, MessageEntry, ScanResult};
+pub use folder::{BeforePlacing, Folder, FolderStatus, MessageEntry, ScanResult};
 pub use names::{INBOX, canonical_name, is_valid_name};
+pub use quota::{
+    MAILDIRSIZE, Quota, QuotaLimits, QuotaReport, QuotaUse, UNCOUNTED_FOLDER, counts_file,
+    counts_folder,
+};
 pub use sharable::{SHARED_FOLDERS, SHARED_MAILDIRS, SharableMaildir};
 pub use spool::spool_file;
 pub use store::Store;
+
+/// The store's own writers of Courier's files, for `crate::migrate`, which converts another
+/// server's files into them and must write them exactly as the store does, reaching them
+/// as the store does (`Dir`: no symbolic link below the root is followed).
+pub(crate) mod courier {
+    pub(crate) use super::beneath::{Dir, Kind};
+    pub(crate) use super::keywords::{
+        KEYWORDS_DIR, KeywordMap, has_update_files, load as load_keywords, write_list,
+        write_update as write_keyword_update,
+    };
+    pub(crate) use super::lock::DotLock;
+    pub(crate) use super::names::same_name;
+    pub(crate) use super::uiddb::{UIDDB_NAME, UidDb, write as write_uiddb};
+}
 
 #[cfg(test)]
 pub(crate) mod testutil {

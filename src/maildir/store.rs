@@ -20,6 +20,7 @@ use super::flags::basename_of;
 use super::folder::{CREATING_TAG, DELETING_TAG, Folder};
 use super::keywords;
 use super::names::{INBOX, canonical_name, dir_of, name_of_dir};
+use super::quota::Quota;
 use super::subscriptions;
 use super::unique::{MARKER_MODE, Stamp};
 
@@ -32,6 +33,8 @@ const FOLDER_MARKER: &str = "maildirfolder";
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// The Maildir++ quota of this maildir (`maildirsize`, and the user record's limits).
+    quota: Quota,
 }
 
 /// What a folder directory path holds.
@@ -122,6 +125,7 @@ impl Store {
     fn opened(root: &Path) -> Result<Store, StoreError> {
         Ok(Store {
             root: root.to_path_buf(),
+            quota: Quota::new(root, None),
         })
     }
 
@@ -155,6 +159,19 @@ impl Store {
         &self.root
     }
 
+    /// This maildir with the quota string of the user record (the user file's quota field,
+    /// authdaemond's `QUOTA`); see `quota` for how it and `maildirsize` decide together.
+    pub fn with_assigned_quota(mut self, quota: Option<&str>) -> Store {
+        self.quota = Quota::new(&self.root, quota);
+        self
+    }
+
+    /// The Maildir++ quota: check additions with it before making them, record every change
+    /// to counted messages after making it.
+    pub fn quota(&self) -> &Quota {
+        &self.quota
+    }
+
     /// `INBOX` and every existing folder, sorted.
     pub fn folder_names(&self) -> Result<Vec<String>, StoreError> {
         let mut names = vec![INBOX.to_string()];
@@ -186,16 +203,20 @@ impl Store {
     }
 
     /// Opens a folder. INBOX is matched case-insensitively; symlinked folders are refused.
+    /// Its messages count toward this maildir's quota.
     pub fn folder(&self, name: &str) -> Result<Folder, StoreError> {
         let canonical = canonical_name(name)?;
         let Some(dir) = dir_of(&canonical) else {
-            return Ok(Folder::new(canonical, self.root.clone(), None));
+            return Ok(
+                Folder::new(canonical, self.root.clone(), None).counted_by(self.quota.clone())
+            );
         };
         let path = self.root.join(dir);
         match dir_state(&path) {
             DirState::Folder => {
                 let dir = dir.to_string();
-                Ok(Folder::new(canonical, self.root.clone(), Some(dir)))
+                Ok(Folder::new(canonical, self.root.clone(), Some(dir))
+                    .counted_by(self.quota.clone()))
             }
             DirState::Symlink => Err(StoreError::Cannot(format!(
                 "folder {canonical} is a symbolic link, which is not allowed"

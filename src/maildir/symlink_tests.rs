@@ -187,7 +187,10 @@ fn message_that_is_a_link_is_neither_listed_nor_read() {
     pair.mine.create_folder("INBOX.Archive").unwrap();
     let archive = pair.mine.folder("INBOX.Archive").unwrap();
     let copy = [(linked_cur.to_string(), InfoFlags::default(), Vec::new())];
-    assert_refused(archive.deliver_copies(&inbox, &copy), "deliver_copies");
+    assert_refused(
+        archive.deliver_copies(&inbox, &copy, None, None),
+        "deliver_copies",
+    );
     assert_eq!(archive.scan().unwrap().messages.len(), 0);
     // The user's own message is read as before.
     let (mut file, name) = inbox
@@ -302,9 +305,15 @@ fn folder_that_becomes_a_link_leads_nowhere() {
         let inbox = pair.mine.folder("INBOX").unwrap();
         let mine = inbox.scan().unwrap().messages[0].filename.clone();
         let copy = [(mine, InfoFlags::default(), Vec::new())];
-        assert_refused(folder.deliver_copies(&inbox, &copy), "copy into it");
+        assert_refused(
+            folder.deliver_copies(&inbox, &copy, None, None),
+            "copy into it",
+        );
         let theirs = [(their_file.clone(), InfoFlags::default(), Vec::new())];
-        assert_refused(inbox.deliver_copies(&folder, &theirs), "copy out of it");
+        assert_refused(
+            inbox.deliver_copies(&folder, &theirs, None, None),
+            "copy out of it",
+        );
         // Looked up by name it is refused as before.
         assert!(matches!(pair.mine.folder(name), Err(StoreError::Cannot(_))));
         assert!(pair.mine.delete_folder(name).is_err());

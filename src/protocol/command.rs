@@ -129,6 +129,11 @@ pub enum CommandBody {
     MyRights {
         mailbox: Vec<u8>,
     },
+    /// RFC 9208 §4.1.3; `limits` are (upper-cased resource name, limit).
+    SetQuota {
+        root: Vec<u8>,
+        limits: Vec<(String, u64)>,
+    },
 
     // Selected.
     Check,
@@ -178,7 +183,12 @@ pub enum StatusItem {
     UidNext,
     UidValidity,
     Unseen,
+    /// RFC 8438.
     Size,
+    /// RFC 9208 (and RFC 9051): messages with `\Deleted`.
+    Deleted,
+    /// RFC 9208: the STORAGE an EXPUNGE would free.
+    DeletedStorage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! The command grammar: framed fragments to a [`Command`] (RFC 3501 §9 plus
 //! UIDPLUS's UID EXPUNGE, MOVE, UNSELECT, IDLE, NAMESPACE, ID, ENABLE,
-//! SASL-IR, QUOTA's GETQUOTA/GETQUOTAROOT, STATUS SIZE and ACL's GETACL,
-//! SETACL, DELETEACL, LISTRIGHTS and MYRIGHTS).
+//! SASL-IR, QUOTA's GETQUOTA/GETQUOTAROOT/SETQUOTA (RFC 9208), the STATUS items
+//! SIZE, DELETED and DELETED-STORAGE, and ACL's GETACL, SETACL, DELETEACL,
+//! LISTRIGHTS and MYRIGHTS).
 //!
 //! This module only checks syntax. It must not judge meaning: whether a
 //! command is allowed in the current state, whether 8-bit bytes in a quoted
@@ -463,8 +464,9 @@ impl<'a> Parser<'a> {
                 mailbox: self.sp_mailbox()?,
             },
             b"GETQUOTA" => CommandBody::GetQuota {
-                root: self.sp_mailbox()?,
+                root: self.sp_astring()?,
             },
+            b"SETQUOTA" => self.setquota()?,
             b"RENAME" => {
                 let from = self.sp_mailbox()?;
                 let to = self.sp_mailbox()?;
@@ -577,6 +579,8 @@ impl<'a> Parser<'a> {
                 b"UIDVALIDITY" => StatusItem::UidValidity,
                 b"UNSEEN" => StatusItem::Unseen,
                 b"SIZE" => StatusItem::Size,
+                b"DELETED" => StatusItem::Deleted,
+                b"DELETED-STORAGE" => StatusItem::DeletedStorage,
                 _ => return Err("Unknown status item".into()),
             };
             items.push(item);
@@ -584,6 +588,30 @@ impl<'a> Parser<'a> {
                 Some(b')') => {
                     self.pos += 1;
                     return Ok(CommandBody::Status { mailbox, items });
+                }
+                _ => self.sp()?,
+            }
+        }
+    }
+
+    /// RFC 9208 §4.1.3: `SETQUOTA root (resource limit ...)`, the list possibly empty.
+    fn setquota(&mut self) -> PResult<CommandBody> {
+        let root = self.sp_astring()?;
+        self.sp()?;
+        self.expect(b'(', "a list of quota resources")?;
+        let mut limits = Vec::new();
+        if self.peek() == Some(b')') {
+            self.pos += 1;
+            return Ok(CommandBody::SetQuota { root, limits });
+        }
+        loop {
+            let resource = String::from_utf8_lossy(self.atom()?).to_ascii_uppercase();
+            self.sp()?;
+            limits.push((resource, self.number()?));
+            match self.peek() {
+                Some(b')') => {
+                    self.pos += 1;
+                    return Ok(CommandBody::SetQuota { root, limits });
                 }
                 _ => self.sp()?,
             }
@@ -1250,6 +1278,27 @@ mod tests {
             body("a GETQUOTA \"\""),
             CommandBody::GetQuota { root: vec![] }
         );
+        assert_eq!(
+            body("a GETQUOTA ROOT"),
+            CommandBody::GetQuota { root: v("ROOT") }
+        );
+        assert_eq!(
+            body("a SETQUOTA \"ROOT\" (STORAGE 512 message 100)"),
+            CommandBody::SetQuota {
+                root: v("ROOT"),
+                limits: vec![("STORAGE".into(), 512), ("MESSAGE".into(), 100)]
+            }
+        );
+        assert_eq!(
+            body("a SETQUOTA ROOT ()"),
+            CommandBody::SetQuota {
+                root: v("ROOT"),
+                limits: vec![]
+            }
+        );
+        assert!(parse("a SETQUOTA ROOT").is_err());
+        assert!(parse("a SETQUOTA ROOT (STORAGE)").is_err());
+        assert!(parse("a SETQUOTA ROOT (STORAGE x)").is_err());
         assert!(parse("a SELECT").is_err());
         assert!(parse("a SELECT a*").is_err());
         assert!(parse("a RENAME x").is_err());
@@ -1349,7 +1398,10 @@ mod tests {
     #[test]
     fn status() {
         assert_eq!(
-            body("a STATUS blurdybloop (UIDNEXT MESSAGES unseen recent uidvalidity SIZE)"),
+            body(
+                "a STATUS blurdybloop (UIDNEXT MESSAGES unseen recent uidvalidity SIZE deleted \
+                 DELETED-STORAGE)"
+            ),
             CommandBody::Status {
                 mailbox: v("blurdybloop"),
                 items: vec![
@@ -1359,6 +1411,8 @@ mod tests {
                     StatusItem::Recent,
                     StatusItem::UidValidity,
                     StatusItem::Size,
+                    StatusItem::Deleted,
+                    StatusItem::DeletedStorage,
                 ],
             }
         );

@@ -32,18 +32,48 @@ pub const PREAUTH_LIMITS: Limits = Limits {
 
 /// Capabilities common to every state (the login mechanisms are added
 /// before login, depending on the connection; ACL by `capabilities`).
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS CHILDREN UNSELECT MOVE UTF8=ACCEPT";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS CHILDREN UNSELECT MOVE UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE";
 
 /// RFC 4314's capabilities, advertised as Courier does when IMAP_ACL is on.
 pub const ACL_CAPABILITIES: &str = "ACL ACL2=UNION";
 
-/// The capabilities of every state, with ACL's when `acl` (IMAP_ACL) is on.
-pub fn capabilities(acl: bool) -> String {
-    if acl {
-        format!("{CAPABILITIES} {ACL_CAPABILITIES}")
-    } else {
-        CAPABILITIES.to_string()
+/// What the configuration adds to the capabilities of every state, as Courier's
+/// `capability.C` adds it: `ACL ACL2=UNION` (IMAP_ACL), `XCOURIEROUTBOX=INBOX.Outbox`
+/// (OUTBOX=.Outbox) and `XMAGICTRASH` (IMAP_MOVE_EXPUNGE_TO_TRASH), in that order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Advertised {
+    pub acl: bool,
+    /// OUTBOX, the folder directory (`.Outbox`).
+    pub outbox: Option<String>,
+    pub magic_trash: bool,
+}
+
+impl Advertised {
+    pub fn of(config: &crate::config::Config) -> Advertised {
+        Advertised {
+            acl: config.acl,
+            outbox: config.outbox.clone(),
+            magic_trash: config.move_expunge_to_trash,
+        }
     }
+}
+
+/// The capabilities of every state, with what the configuration adds.
+pub fn capabilities(advertised: &Advertised) -> String {
+    let mut caps = CAPABILITIES.to_string();
+    if advertised.acl {
+        caps.push(' ');
+        caps.push_str(ACL_CAPABILITIES);
+    }
+    if let Some(outbox) = &advertised.outbox {
+        // Courier writes "INBOX" and the directory name as it is: INBOX.Outbox.
+        caps.push_str(" XCOURIEROUTBOX=INBOX");
+        caps.push_str(outbox);
+    }
+    if advertised.magic_trash {
+        caps.push_str(" XMAGICTRASH");
+    }
+    caps
 }
 
 pub use crate::config::PlaintextLogin;
@@ -62,8 +92,8 @@ pub struct FrontDoor {
     pub cram: bool,
     /// The host name in CRAM challenges.
     pub hostname: String,
-    /// IMAP_ACL: advertise ACL (Courier advertises it before login too).
-    pub acl: bool,
+    /// What the configuration advertises (Courier advertises it before login too).
+    pub advertised: Advertised,
 }
 
 /// Who is on the other end.
@@ -120,7 +150,7 @@ impl FrontDoor {
 
     /// The capability list before login, for this connection as it is now.
     pub fn capabilities(&self, peer: &Peer, tls: Option<&tls::TlsInfo>) -> String {
-        let mut caps = capabilities(self.acl);
+        let mut caps = capabilities(&self.advertised);
         if tls.is_none() && self.tls.is_some() {
             caps.push_str(" STARTTLS");
         }
@@ -603,7 +633,10 @@ mod tests {
             external_field: None,
             cram: true,
             hostname: "h".into(),
-            acl: true,
+            advertised: Advertised {
+                acl: true,
+                ..Advertised::default()
+            },
         };
         let remote = Peer {
             ip: "192.0.2.1".into(),
@@ -626,7 +659,24 @@ mod tests {
             "{caps}"
         );
         assert!(caps.contains(" ACL ACL2=UNION"), "{caps}");
-        let door = FrontDoor { acl: false, ..door };
+        assert!(!caps.contains("XCOURIEROUTBOX") && !caps.contains("XMAGICTRASH"));
+        let door = FrontDoor {
+            advertised: Advertised::default(),
+            ..door
+        };
         assert!(!door.capabilities(&local, None).contains("ACL"));
+        let door = FrontDoor {
+            advertised: Advertised {
+                acl: false,
+                outbox: Some(".Outbox".into()),
+                magic_trash: true,
+            },
+            ..door
+        };
+        let caps = door.capabilities(&local, None);
+        assert!(
+            caps.contains(" XCOURIEROUTBOX=INBOX.Outbox XMAGICTRASH"),
+            "{caps}"
+        );
     }
 }

@@ -22,6 +22,7 @@ use crate::maildir::sharedindex::SharedIndex;
 use crate::maildir::{Accessor, Store};
 use crate::protocol::framing::Limits;
 use crate::protocol::response::{Code, Completion};
+use crate::session::outbox::Outbox;
 use crate::session::{End, Session, SessionSettings};
 
 use login::{FrontDoor, PREAUTH_LIMITS, Peer};
@@ -38,6 +39,9 @@ pub struct Options {
     pub log_stderr: bool,
     /// Implicit TLS: the handshake comes before the greeting (port 993).
     pub tls: bool,
+    /// Seconds added to the clock by which IMAP_EMPTYTRASH ages messages. Only tests set it
+    /// (debug builds of mdimapd take `--test-clock-offset`): a file's ctime cannot be set.
+    pub test_clock_offset: i64,
 }
 
 pub const DEFAULT_CONFIG: &str = "/etc/mdimap/mdimapd.conf";
@@ -218,16 +222,30 @@ fn shared_index(config: &Config, identity: &Identity) -> Option<SharedIndex> {
     ))
 }
 
-fn session_settings(config: &Config, identity: Identity) -> SessionSettings {
+fn session_settings(config: &Config, identity: Identity, clock_offset: i64) -> SessionSettings {
     let shared_index = shared_index(config, &identity);
+    // Courier's sender is AUTHENTICATED, the login name.
+    let outbox = config.outbox.as_deref().map(|dir| {
+        Outbox::new(
+            dir,
+            config.sendmail.clone(),
+            config.header_from.clone(),
+            identity.accessor.login().to_string(),
+            config.outbox_multiple_send,
+        )
+    });
     SessionSettings {
         autologout: Duration::from_secs(config.autologout.max(1)),
         io_timeout: Duration::from_secs(config.io_timeout.max(1)),
         idle_poll: Duration::from_secs(config.idle_timeout.clamp(1, 3600)),
-        capabilities: login::capabilities(config.acl),
+        capabilities: login::capabilities(&login::Advertised::of(config)),
         max_append: usize::try_from(config.max_literal).unwrap_or(usize::MAX),
         keywords: config.keywords != 0,
         trash: format!("INBOX.{}", config.trash_folder),
+        purges: config.purges(),
+        magic_trash: config.move_expunge_to_trash,
+        outbox,
+        clock_offset,
         accessor: identity.accessor,
         acl_files: identity.acl_files,
         shared_index,
@@ -362,7 +380,8 @@ pub fn run(opts: Options) -> i32 {
         return refuse_login(&mut io, &door, &peer, &user, &e);
     }
     let store = match open_store(&user.user.maildir) {
-        Ok(s) => s,
+        // The user record's quota is what maildrop delivers with; see maildir/quota.rs.
+        Ok(s) => s.with_assigned_quota(user.user.quota.as_deref()),
         Err(e) => return refuse_login(&mut io, &door, &peer, &user, &e),
     };
     let tls_note = match &user.tls {
@@ -378,13 +397,19 @@ pub fn run(opts: Options) -> i32 {
         escape(tls_note.as_bytes())
     );
     let ok = Completion::ok_code(
-        Code::Capability(login::capabilities(config.acl)),
+        Code::Capability(login::capabilities(&login::Advertised::of(&config))),
         "Logged in.",
     );
     if !io.send(&ok.encode(&user.tag)) {
         return 0;
     }
-    let end = serve(&mut io, store, &config, Identity::of(&user.user));
+    let end = serve(
+        &mut io,
+        store,
+        &config,
+        Identity::of(&user.user),
+        opts.test_clock_offset,
+    );
     // Courier's words for how a session ended.
     let how = match end {
         End::Logout => "LOGOUT",
@@ -557,7 +582,7 @@ fn front_door(config: &Config, implicit_tls: bool) -> FrontDoor {
         // Set by the caller from the authentication chain.
         cram: false,
         hostname: config.hostname(),
-        acl: config.acl,
+        advertised: login::Advertised::of(config),
     }
 }
 
@@ -622,12 +647,18 @@ fn run_preauth(
     };
     let greeting = format!(
         "* PREAUTH [CAPABILITY {}] mdimap ready, preauthenticated.\r\n",
-        login::capabilities(config.acl)
+        login::capabilities(&login::Advertised::of(config))
     );
     if !io.send(greeting.as_bytes()) {
         return 0;
     }
-    serve(io, store, config, Identity::invoking_user());
+    serve(
+        io,
+        store,
+        config,
+        Identity::invoking_user(),
+        opts.test_clock_offset,
+    );
     0
 }
 
@@ -637,12 +668,12 @@ const SPOOL_THRESHOLD: usize = 1 << 20;
 
 /// The authenticated session: the input limits of a logged-in client, a
 /// spool for large literals, then the command loop until it ends.
-fn serve(io: &mut Io, store: Store, config: &Config, identity: Identity) -> End {
+fn serve(io: &mut Io, store: Store, config: &Config, identity: Identity, clock_offset: i64) -> End {
     io.reader.set_limits(session_limits(config));
     let root = store.root().to_path_buf();
     io.set_spool(
         SPOOL_THRESHOLD,
         Box::new(move || crate::maildir::spool_file(&root)),
     );
-    Session::new(io, store, session_settings(config, identity)).run()
+    Session::new(io, store, session_settings(config, identity, clock_offset)).run()
 }

@@ -7,8 +7,8 @@
 use std::io::{BufReader, Read};
 
 use super::{Completion, Session, store_error};
-use crate::maildir::StoreError;
 use crate::maildir::acl::right;
+use crate::maildir::{BeforePlacing, StoreError};
 use crate::message::ToLf;
 use crate::protocol::command::MessageData;
 use crate::protocol::response::Code;
@@ -51,13 +51,31 @@ impl Session<'_> {
             MessageData::Memory(data) => Box::new(ToLf::new(&data[..])),
             MessageData::Spooled(spool) => Box::new(ToLf::new(BufReader::new(&spool.file))),
         };
-        let delivered =
-            folder.deliver_from(&mut source, &change.info_flags(), &change.keywords, date);
+        // The quota is checked once the message's size is known, before it is put in place:
+        // the quota of the folder's own maildir (another account's folder counts toward its
+        // owner's, as Courier's APPEND counts it; a filesystem-shared one toward none).
+        let quota = folder.quota();
+        let flags = change.info_flags();
+        let mut deliver = |before_placing: Option<BeforePlacing<'_>>| {
+            folder.deliver_from(
+                &mut source,
+                &flags,
+                &change.keywords,
+                date,
+                quota,
+                before_placing,
+            )
+        };
+        // Into the outbox, the message is also sent, and stored only if that worked.
+        let delivered = match self.settings.outbox.as_ref().filter(|o| o.is_outbox(&name)) {
+            Some(outbox) => outbox.deliver_sending(|send| deliver(Some(send))),
+            None => deliver(None).map_err(|e| store_error(&e)),
+        };
         match delivered {
             Ok((uidvalidity, uid)) => {
                 Completion::ok_code(Code::AppendUid { uidvalidity, uid }, "APPEND completed.")
             }
-            Err(e) => store_error(&e),
+            Err(refusal) => refusal,
         }
     }
 }

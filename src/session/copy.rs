@@ -4,7 +4,7 @@
 
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
-use crate::maildir::{InfoFlags, StoreError};
+use crate::maildir::{BeforePlacing, InfoFlags, QuotaUse, StoreError};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::{SequenceSet, compact};
 
@@ -78,9 +78,35 @@ impl Session<'_> {
         if sources.is_empty() {
             return Completion::ok(format!("{verb} completed."));
         }
-        let (uidvalidity, new_uids) = match target.deliver_copies(&view.folder, &sources) {
+        // A MOVE between two folders one quota counts leaves the count as it is: the copy is
+        // not charged and the removal not credited. Otherwise the copy is charged like a
+        // COPY (checked before anything is in place) and a removal from a counted source
+        // credited, as Courier counts moves into and out of .Trash. Each to the quota of
+        // the folder's own maildir: another account's folder is its owner's to count (as
+        // Courier's APPEND counts it), and a filesystem-shared folder counts toward none,
+        // so neither is ever charged to this user (Courier's COPY into `#shared.` checks
+        // the user's own quota instead; that is not followed).
+        let quota_unchanged = is_move && view.folder.shares_quota_with(&target);
+        let charged = if quota_unchanged {
+            None
+        } else {
+            target.quota()
+        };
+        let outbox = self.settings.outbox.as_ref().filter(|o| o.is_outbox(&name));
+        if let Some(refusal) = outbox.and_then(|o| o.refuse_count(sources.len())) {
+            return refusal;
+        }
+        let deliver = |before_placing: Option<BeforePlacing<'_>>| {
+            target.deliver_copies(&view.folder, &sources, charged, before_placing)
+        };
+        // Into the outbox, each message is also sent, and all are stored only if that worked.
+        let delivered = match outbox {
+            Some(outbox) => outbox.deliver_sending(|send| deliver(Some(send))),
+            None => deliver(None).map_err(|e| store_error(&e)),
+        };
+        let (uidvalidity, new_uids) = match delivered {
             Ok(r) => r,
-            Err(e) => return store_error(&e),
+            Err(refusal) => return refusal,
         };
         let code = Code::CopyUid {
             uidvalidity,
@@ -88,6 +114,9 @@ impl Session<'_> {
             dest: compact(&new_uids),
         };
         if !is_move {
+            // Courier's magic trash removes these outright when they are expunged here: the
+            // client has its copy (the usual way to move without MOVE).
+            view.copied.extend(src_uids);
             return Completion::ok_code(code, "COPY completed.");
         }
         // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
@@ -97,6 +126,7 @@ impl Session<'_> {
             return Completion::ok("MOVE completed.");
         };
         let mut removed = Vec::new();
+        let mut freed = QuotaUse::default();
         for &i in &indexes {
             let m = &view.messages[i];
             // Remove the file as it is named now, or the source would survive
@@ -112,12 +142,26 @@ impl Session<'_> {
                     continue;
                 }
             };
+            let charge = if quota_unchanged {
+                QuotaUse::default()
+            } else {
+                view.folder.quota_charge(&name).unwrap_or_else(|e| {
+                    log::error!("MOVE: sizing the source for the quota: {e}");
+                    QuotaUse::default()
+                })
+            };
             match view.folder.expunge(&name) {
-                Ok(true) => removed.push(m.uid),
+                Ok(true) => {
+                    removed.push(m.uid);
+                    freed += charge;
+                }
                 // A shared folder's message this user may not remove: it stays, copied.
                 Ok(false) => {}
                 Err(e) => log::error!("MOVE: removing the source: {e}"),
             }
+        }
+        if let Some(quota) = view.folder.quota() {
+            quota.record_removal(freed);
         }
         let mut out = Vec::new();
         view.remove_uids(&removed, &mut out);

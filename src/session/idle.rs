@@ -1,7 +1,13 @@
 //! IDLE (RFC 2177): the client waits, the server pushes changes. Deliveries
 //! and flag changes by other processes are noticed through inotify on the
-//! folder's `new/` and `cur/`, with a timed rescan as the fallback inotify
-//! cannot provide on NFS.
+//! folder's `new/` and `cur/`, with a full rescan every IMAP_IDLE_TIMEOUT
+//! seconds for what inotify cannot see (NFS).
+//!
+//! Without inotify — the usual case for the 129th IDLE session of one uid,
+//! since the kernel allows 128 inotify instances per user by default, and
+//! virtual users share one uid — the folder's timestamps are checked every
+//! second instead (four stat(2) calls), so a delivery still shows within a
+//! second or so; the rescan itself happens only when they moved.
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
@@ -16,7 +22,16 @@ use crate::protocol::framing::FrameError;
 impl Session<'_> {
     pub(super) fn cmd_idle(&mut self, _tag: &str) -> Completion {
         let inotify = self.selected.as_ref().and_then(|v| {
-            let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
+            let ino = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
+                Ok(ino) => ino,
+                Err(e) => {
+                    log::info!(
+                        "IDLE without inotify ({e}; see fs.inotify.max_user_instances): checking {} every second",
+                        v.folder.path().display()
+                    );
+                    return None;
+                }
+            };
             let mask = AddWatchFlags::IN_CREATE
                 | AddWatchFlags::IN_MOVED_TO
                 | AddWatchFlags::IN_MOVED_FROM
@@ -24,13 +39,21 @@ impl Session<'_> {
             for dir in v.folder.watch_dirs() {
                 if let Err(e) = ino.add_watch(&dir, mask) {
                     log::warn!(
-                        "IDLE: cannot watch {}: {e}; falling back to polling",
+                        "IDLE: cannot watch {}: {e}; checking every second",
                         dir.display()
                     );
+                    return None;
                 }
             }
             Some(ino)
         });
+        // How often to look when inotify cannot tell us.
+        let tick = if inotify.is_some() {
+            self.settings.idle_poll
+        } else {
+            self.settings.idle_poll.min(Duration::from_secs(1))
+        };
+        let mut last_full = Instant::now();
         self.refresh(Announce::All, true);
         self.flush_pending();
         self.send_raw(b"+ idling\r\n");
@@ -46,10 +69,7 @@ impl Session<'_> {
                 self.end = Some(End::Timeout);
                 return Completion::bad("Autologout.");
             }
-            let wait = self
-                .settings
-                .idle_poll
-                .min(self.settings.autologout - elapsed);
+            let wait = tick.min(self.settings.autologout - elapsed);
             let ready = if self.io.input_buffered() {
                 vec![true, false]
             } else {
@@ -89,7 +109,15 @@ impl Session<'_> {
                     }
                 }
             }
-            self.refresh(Announce::All, true);
+            // An inotify event, or IMAP_IDLE_TIMEOUT since the last full
+            // look, rescans; a short tick without inotify rescans only when
+            // the timestamps moved.
+            let woken = ready.get(1).copied().unwrap_or(false);
+            let due = last_full.elapsed() >= self.settings.idle_poll;
+            if woken || due {
+                last_full = Instant::now();
+            }
+            self.refresh(Announce::All, woken || due);
             if !self.pending.is_empty() {
                 self.flush_pending();
             }

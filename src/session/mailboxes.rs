@@ -92,6 +92,8 @@ impl Session<'_> {
         match self.store.delete_folder(&name) {
             Ok(()) => {
                 self.keep_deleted_acl(&name, acl);
+                // As Courier: the quota is counted anew rather than credited.
+                self.recount_quota();
                 Completion::ok("DELETE completed.")
             }
             Err(e) => store_error(&e),
@@ -121,6 +123,8 @@ impl Session<'_> {
             // Its messages went to a folder made for them.
             self.settle_acl(&to);
         }
+        // A folder renamed to or from .Trash changes what counts; Courier recounts after any.
+        self.recount_quota();
         // The selected mailbox (or one below the renamed one) moved with its
         // UID database: follow it. (A renamed INBOX stays in place, emptied;
         // the next rescan reports its messages as expunged.)
@@ -143,6 +147,17 @@ impl Session<'_> {
             }
         }
         Completion::ok("RENAME completed.")
+    }
+
+    /// Rebuilds `maildirsize` after a folder changed as a whole. The change is made already:
+    /// a failure here is the administrator's to see, not the client's.
+    fn recount_quota(&self) {
+        if let Err(e) = self.store.quota().recalculate() {
+            log::error!(
+                "recounting the quota of {}: {e}",
+                self.store.root().display()
+            );
+        }
     }
 
     pub(super) fn cmd_subscribe(&mut self, raw: &[u8], subscribe: bool) -> Completion {
@@ -277,6 +292,10 @@ impl Session<'_> {
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", st.uidvalidity),
                 StatusItem::Unseen => format!("UNSEEN {}", st.unseen),
                 StatusItem::Size => format!("SIZE {}", st.size),
+                StatusItem::Deleted => format!("DELETED {}", st.deleted),
+                // The STORAGE an EXPUNGE would free: none, since Courier's quota counts
+                // `\Deleted` messages out as soon as they are flagged.
+                StatusItem::DeletedStorage => "DELETED-STORAGE 0".to_string(),
             })
             .collect();
         line.extend_from_slice(parts.join(" ").as_bytes());

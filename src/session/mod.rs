@@ -14,10 +14,13 @@ pub mod flags;
 mod idle;
 mod mailboxes;
 pub mod names;
+pub mod outbox;
+mod quota;
 mod search;
 mod select;
 mod shared;
 mod store;
+mod trash;
 pub mod view;
 
 use std::time::{Duration, Instant};
@@ -45,6 +48,15 @@ pub struct SessionSettings {
     pub keywords: bool,
     /// The trash folder's full name (`INBOX.Trash`), which DELETE refuses.
     pub trash: String,
+    /// IMAP_EMPTYTRASH: folders (full names) and the days after which their messages go.
+    pub purges: Vec<(String, u32)>,
+    /// IMAP_MOVE_EXPUNGE_TO_TRASH: EXPUNGE and CLOSE move messages into `trash`.
+    pub magic_trash: bool,
+    /// OUTBOX: the folder whose new messages are also sent.
+    pub outbox: Option<outbox::Outbox>,
+    /// Seconds added to the clock IMAP_EMPTYTRASH ages messages by: always 0, but for tests
+    /// of debug builds (`mdimapd --test-clock-offset`), as a file's ctime cannot be set.
+    pub clock_offset: i64,
     /// Whose session this is, as access control lists name them.
     pub accessor: Accessor,
     /// False when the account has Courier's `disableshared` option: no ACL file is read
@@ -66,6 +78,11 @@ pub fn store_error(e: &StoreError) -> Completion {
         }
         StoreError::InvalidName(_) => Completion::no_code(Code::Cannot, "Invalid mailbox name."),
         StoreError::Cannot(why) => Completion::no_code(Code::Cannot, why.clone()),
+        // RFC 9208 / RFC 5530: OVERQUOTA, with the words Courier-IMAP uses (its own
+        // answer is `NO [ALERT] You exceeded your mail quota.`).
+        StoreError::OverQuota => {
+            Completion::no_code(Code::OverQuota, "You exceeded your mail quota.")
+        }
         // The file system's own refusal (another account's maildir, a shared folder the
         // user may not write): the user may not, and no retry will change that.
         StoreError::Io { error, .. } if error.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -139,6 +156,8 @@ impl<'a> Session<'a> {
 
     /// Serves commands until LOGOUT, a disconnect or the autologout timer.
     pub fn run(&mut self) -> End {
+        // Courier empties the trash as the session starts, and again after LOGOUT.
+        self.empty_trash();
         let end = self.serve_commands();
         // Closing the mailbox writes what its cache learnt.
         self.selected = None;
@@ -191,6 +210,9 @@ impl<'a> Session<'a> {
                 self.flush_pending();
                 self.send_raw(b"* BYE mdimap logging out\r\n");
                 self.send_raw(&Completion::ok("LOGOUT completed.").encode(&command.tag));
+                // The client is told first: it need not wait for the purge.
+                let _ = self.io.flush();
+                self.empty_trash();
                 return End::Logout;
             }
             let tag = command.tag.clone();
@@ -269,9 +291,9 @@ impl<'a> Session<'a> {
                 date,
                 message,
             } => self.cmd_append(&mailbox, &flags, date, message),
-            C::GetQuotaRoot { .. } | C::GetQuota { .. } => {
-                Completion::no("Quotas are not available.")
-            }
+            C::GetQuotaRoot { mailbox } => self.cmd_getquotaroot(&mailbox),
+            C::GetQuota { root } => self.cmd_getquota(&root),
+            C::SetQuota { root, .. } => self.cmd_setquota(&root),
             C::GetAcl { mailbox } => self.cmd_getacl(&mailbox),
             C::SetAcl {
                 mailbox,

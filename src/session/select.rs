@@ -2,10 +2,11 @@
 //! mailbox, and removing `\Deleted` messages.
 
 use super::acl;
+use super::trash::MagicTrash;
 use super::view::{Announce, SelectedView};
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
-use crate::maildir::{InfoFlags, StoreError};
+use crate::maildir::{InfoFlags, QuotaUse, StoreError};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
 
@@ -76,8 +77,14 @@ impl Session<'_> {
         {
             // What is \Deleted on disk now, whoever set it (RFC 3501 §6.4.2).
             let mut discard = Vec::new();
+            let mut trash = MagicTrash::for_folder(
+                self.settings.magic_trash,
+                &self.store,
+                &self.settings.trash,
+                &view.folder,
+            );
             let result = view.refresh(Announce::All, &mut discard).and_then(|()| {
-                let (_, failure) = expunge_deleted(view, None);
+                let (_, failure) = expunge_deleted(view, None, trash.as_mut());
                 failure.map_or(Ok(()), Err)
             });
             if let Err(e) = result {
@@ -115,7 +122,13 @@ impl Session<'_> {
         if let Err(e) = view.refresh(Announce::All, &mut out) {
             return store_error(&e);
         }
-        let (removed, failure) = expunge_deleted(view, uids);
+        let mut trash = MagicTrash::for_folder(
+            self.settings.magic_trash,
+            &self.store,
+            &self.settings.trash,
+            &view.folder,
+        );
+        let (removed, failure) = expunge_deleted(view, uids, trash.as_mut());
         view.remove_uids(&removed, &mut out);
         self.pending.extend(out);
         match failure {
@@ -125,13 +138,18 @@ impl Session<'_> {
     }
 }
 
-/// Unlinks the `\Deleted` messages (those in `uids` too, for UID EXPUNGE),
-/// each by the name it has now: a file renamed meanwhile by a flag change in
-/// another session is still found, and one whose `\Deleted` was taken off
-/// meanwhile is kept. Returns the UIDs removed and the last failure.
+/// Unlinks the `\Deleted` messages (those in `uids` too, for UID EXPUNGE), or with the magic
+/// `trash` moves them there (but those this session COPYed elsewhere), each by the name it has
+/// now: a file renamed meanwhile by a flag change in another session is still found, and one
+/// whose `\Deleted` was taken off meanwhile is kept. What the quota counted of them (normally
+/// nothing: Courier counts `\Deleted` messages out already), less what a counted trash counts
+/// of them now, is recorded as one change; when the folder is another account's, what left
+/// it goes to its owner's quota and what arrived in the trash to this user's. Returns the UIDs
+/// removed and the last failure.
 fn expunge_deleted(
     view: &mut SelectedView,
     uids: Option<&SequenceSet>,
+    mut trash: Option<&mut MagicTrash<'_>>,
 ) -> (Vec<u32>, Option<StoreError>) {
     let ranges = uids.map(|set| set.normalized(view.max_uid()));
     let victims: Vec<(u32, String)> = view
@@ -143,6 +161,8 @@ fn expunge_deleted(
         .collect();
     let mut removed = Vec::new();
     let mut failure = None;
+    let mut freed = QuotaUse::default();
+    let mut arrived = QuotaUse::default();
     for (uid, filename) in victims {
         let name = match view.folder.current_name(&filename) {
             Ok(Some(name)) if InfoFlags::from_filename(&name).has(b'T') => name,
@@ -154,11 +174,56 @@ fn expunge_deleted(
                 continue;
             }
         };
+        if let Some(trash) = trash.as_deref_mut()
+            && !view.copied.contains(&uid)
+        {
+            match trash.take(&view.folder, &name) {
+                Ok(moved) => {
+                    if let Some(moved) = moved {
+                        freed += moved.left;
+                        arrived += moved.arrived;
+                    }
+                    removed.push(uid);
+                    continue;
+                }
+                // Removed below instead, as Courier does when its rename fails.
+                Err(e) if trash.removes_what_stays() => {
+                    log::warn!("magic trash: {e}; the message is removed instead");
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    continue;
+                }
+            }
+        }
+        let charge = match view.folder.quota_charge(&name) {
+            Ok(charge) => charge,
+            Err(e) => {
+                failure = Some(e);
+                continue;
+            }
+        };
         match view.folder.expunge(&name) {
-            Ok(true) => removed.push(uid),
-            // Kept in a shared folder, without \Deleted: the next rescan says so.
+            Ok(true) => {
+                removed.push(uid);
+                freed += charge;
+            }
+            // Kept in a shared folder, without \Deleted (its sticky bit): the next rescan
+            // says so.
             Ok(false) => {}
             Err(e) => failure = Some(e),
+        }
+    }
+    let source = view.folder.quota();
+    match trash.map(|t| t.quota()) {
+        Some(into) if source == Some(into) => into.record(arrived + -freed),
+        into => {
+            if let Some(source) = source {
+                source.record_removal(freed);
+            }
+            if let Some(into) = into {
+                into.record(arrived);
+            }
         }
     }
     (removed, failure)

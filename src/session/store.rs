@@ -3,7 +3,7 @@
 
 use super::flags::{merge_keywords, remove_keywords, write_flag_list};
 use super::{Completion, Session, store_error};
-use crate::maildir::InfoFlags;
+use crate::maildir::{InfoFlags, QuotaUse};
 use crate::protocol::command::StoreMode;
 use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
@@ -31,9 +31,33 @@ impl Session<'_> {
             Ok(ranges) => ranges.into_iter().flatten().collect(),
             Err(d) => return d,
         };
+        // Courier counts `\Deleted` messages out of the quota: taking the flag off adds them
+        // back, so that is checked for the whole command before any file is renamed.
+        if removes_deleted(mode, &change.letters) {
+            let mut undeleted = QuotaUse::default();
+            for &i in &indexes {
+                let m = &view.messages[i];
+                if m.expunged || !m.flags.has(b'T') {
+                    continue;
+                }
+                let mut flags = m.flags.clone();
+                flags.set(b'T', false);
+                match view.folder.quota_change_for_flags(&m.filename, &flags) {
+                    Ok(change) => undeleted += change,
+                    Err(e) => return store_error(&e),
+                }
+            }
+            // The quota of the folder's own maildir (see copy.rs).
+            if let Some(quota) = view.folder.quota()
+                && let Err(e) = quota.admit(undeleted)
+            {
+                return store_error(&e);
+            }
+        }
         let mut lines = Vec::new();
         let mut failure = None;
         let mut grew = false;
+        let mut quota_change = QuotaUse::default();
         for i in indexes {
             if view.messages[i].expunged {
                 continue;
@@ -85,8 +109,16 @@ impl Session<'_> {
                 &mut keywords,
             );
             if flags != on_disk {
+                let counted = match view.folder.quota_change_for_flags(&current, &flags) {
+                    Ok(change) => change,
+                    Err(e) => {
+                        failure = Some(e);
+                        continue;
+                    }
+                };
                 match view.folder.set_flags(&current, &flags) {
                     Ok(Some(newname)) => {
+                        quota_change += counted;
                         let m = &mut view.messages[i];
                         m.filename = newname;
                         m.flags = flags;
@@ -138,10 +170,22 @@ impl Session<'_> {
             self.pending.push(view.flags_response());
             self.pending.push(pf);
         }
+        if let Some(quota) = view.folder.quota() {
+            quota.record(quota_change);
+        }
         self.pending.extend(lines);
         match failure {
             Some(e) => store_error(&e),
             None => Completion::ok("STORE completed."),
         }
+    }
+}
+
+/// True when a STORE in `mode` with the flag letters `letters` may take `\Deleted` off.
+fn removes_deleted(mode: StoreMode, letters: &[u8]) -> bool {
+    match mode {
+        StoreMode::Add => false,
+        StoreMode::Remove => letters.contains(&b'T'),
+        StoreMode::Replace => !letters.contains(&b'T'),
     }
 }

@@ -75,6 +75,9 @@ pub struct SelectedView {
     cache: Option<MessageCache>,
     /// The user's rights here (ACL), as last looked up; every right until SELECT sets them.
     pub rights: Rights,
+    /// UIDs this session has COPYed elsewhere (Courier's `copiedflag`): the magic trash
+    /// removes them outright when they are expunged.
+    pub copied: FastSet<u32>,
 }
 
 impl SelectedView {
@@ -106,6 +109,7 @@ impl SelectedView {
             invalidated: false,
             cache: None,
             rights: Rights::all(),
+            copied: FastSet::default(),
         };
         view.known_keywords = view.all_keywords();
         view.network_fs = on_network_fs(view.folder.path());
