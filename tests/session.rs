@@ -1866,3 +1866,24 @@ fn renaming_the_selected_mailbox_keeps_it_usable() {
             .any(|f| flags_of_name(f).contains('F'))
     );
 }
+
+/// RFC 2971 §3.3 lets a client send 30 fields of 1,024-octet values; before
+/// login that is a 32 KiB line, which must be accepted (imaptest `id`),
+/// and one far beyond it still refused.
+#[test]
+fn id_accepts_rfc2971_limits_before_and_after_login() {
+    let dir = TestDir::new("id-limits");
+    let (_server, mut c, _maildir) = login_mode(&dir);
+    let fields: Vec<String> = (0..30)
+        .map(|i| format!("\"{:0<30}\" \"{}\"", format!("k{i}"), "v".repeat(1024)))
+        .collect();
+    let id = format!("ID ({})", fields.join(" "));
+    let r = c.ok(&id);
+    assert!(r.contains("* ID"), "{r:#?}");
+    let r = c.cmd(&format!("ID (\"big\" \"{}\")", "v".repeat(100_000)));
+    assert!(r.is_bad() && r.tagged.contains("[TOOBIG]"), "{r:#?}");
+    c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    let r = c.ok(&id);
+    assert!(r.contains("* ID"), "{r:#?}");
+    c.ok("LOGOUT");
+}

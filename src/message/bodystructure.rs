@@ -230,16 +230,17 @@ mod tests {
             structure(m, true),
             r#"("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 13 1 NIL NIL NIL NIL)"#
         );
-        // Unparsable Content-Type is text/plain too; text without charset gets us-ascii.
+        // Unparsable Content-Type is text/plain too; text without charset
+        // gets us-ascii. A last line without a line end is not counted.
         let m = b"Content-Type: garbage\r\n\r\nx";
         assert_eq!(
             structure(m, false),
-            r#"("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 1 1)"#
+            r#"("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 1 0)"#
         );
         let m = b"Content-Type: text/html; format=flowed\r\n\r\nx";
         assert_eq!(
             structure(m, false),
-            r#"("text" "html" ("format" "flowed" "charset" "us-ascii") NIL NIL "7bit" 1 1)"#
+            r#"("text" "html" ("format" "flowed" "charset" "us-ascii") NIL NIL "7bit" 1 0)"#
         );
         let m = b"Content-Type: application/pdf\r\n\r\nx";
         assert_eq!(
@@ -251,12 +252,12 @@ mod tests {
     #[test]
     fn nested_bodystructure() {
         let expected = concat!(
-            r#"(("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7bit" 5 1 NIL NIL NIL NIL)"#,
-            r#"("TEXT" "PLAIN" ("CHARSET" "US-ASCII" "NAME" "cc.diff") "<960723163407.20117h@cac.washington.edu>" "Compiler diff" "BASE64" 16 1 NIL NIL NIL NIL)"#,
+            r#"(("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7bit" 5 0 NIL NIL NIL NIL)"#,
+            r#"("TEXT" "PLAIN" ("CHARSET" "US-ASCII" "NAME" "cc.diff") "<960723163407.20117h@cac.washington.edu>" "Compiler diff" "BASE64" 16 0 NIL NIL NIL NIL)"#,
             r#"("message" "rfc822" NIL NIL NIL "7bit" 294 (NIL "inner" ((NIL NIL "c" "d")) ((NIL NIL "c" "d")) ((NIL NIL "c" "d")) NIL NIL NIL NIL NIL) "#,
-            r#"(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 1 NIL NIL NIL NIL)"#,
-            r#"("text" "html" ("charset" "utf-8") NIL NIL "quoted-printable" 27 2 NIL ("inline" NIL) NIL NIL)"#,
-            r#" "alternative" ("boundary" "inner") NIL NIL NIL) 16 NIL NIL NIL NIL)"#,
+            r#"(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 0 NIL NIL NIL NIL)"#,
+            r#"("text" "html" ("charset" "utf-8") NIL NIL "quoted-printable" 27 1 NIL ("inline" NIL) NIL NIL)"#,
+            r#" "alternative" ("boundary" "inner") NIL NIL NIL) 15 NIL NIL NIL NIL)"#,
             r#"(("image" "png" NIL NIL NIL "base64" 4 "abc=" ("attachment" ("filename" {7}"#,
             "\r\n€.png)) (\"en\" \"de\") \"http://x/y\")",
             r#" "related" ("boundary" "rel") NIL NIL NIL)"#,
@@ -268,11 +269,11 @@ mod tests {
     #[test]
     fn nested_body_has_no_extension_data() {
         let expected = concat!(
-            r#"(("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7bit" 5 1)"#,
-            r#"("TEXT" "PLAIN" ("CHARSET" "US-ASCII" "NAME" "cc.diff") "<960723163407.20117h@cac.washington.edu>" "Compiler diff" "BASE64" 16 1)"#,
+            r#"(("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7bit" 5 0)"#,
+            r#"("TEXT" "PLAIN" ("CHARSET" "US-ASCII" "NAME" "cc.diff") "<960723163407.20117h@cac.washington.edu>" "Compiler diff" "BASE64" 16 0)"#,
             r#"("message" "rfc822" NIL NIL NIL "7bit" 294 (NIL "inner" ((NIL NIL "c" "d")) ((NIL NIL "c" "d")) ((NIL NIL "c" "d")) NIL NIL NIL NIL NIL) "#,
-            r#"(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 1)"#,
-            r#"("text" "html" ("charset" "utf-8") NIL NIL "quoted-printable" 27 2) "alternative") 16)"#,
+            r#"(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 10 0)"#,
+            r#"("text" "html" ("charset" "utf-8") NIL NIL "quoted-printable" 27 1) "alternative") 15)"#,
             r#"(("image" "png" NIL NIL NIL "base64" 4) "related") "mixed")"#,
         );
         assert_eq!(structure(NESTED, false), expected);

@@ -44,6 +44,9 @@ enum Token<'a> {
 struct Tokens<'a> {
     s: &'a [u8],
     i: usize,
+    /// The inside of the last comment passed over, for the obsolete
+    /// `user@domain (Real Name)` form, whose name is that comment.
+    last_comment: Option<&'a [u8]>,
 }
 
 impl<'a> Iterator for Tokens<'a> {
@@ -60,6 +63,7 @@ impl<'a> Iterator for Tokens<'a> {
                 }
                 b'(' => {
                     let mut depth = 0usize;
+                    let open = self.i;
                     while let Some(&c) = s.get(self.i) {
                         self.i += 1;
                         match c {
@@ -74,6 +78,8 @@ impl<'a> Iterator for Tokens<'a> {
                             _ => {}
                         }
                     }
+                    let inside = s.get(open + 1..self.i.saturating_sub(1).max(open + 1));
+                    self.last_comment = inside;
                     space = true;
                 }
                 b'"' => {
@@ -163,7 +169,36 @@ impl<'a> Iterator for Tokens<'a> {
 }
 
 fn tokens(s: &[u8]) -> Tokens<'_> {
-    Tokens { s, i: 0 }
+    Tokens {
+        s,
+        i: 0,
+        last_comment: None,
+    }
+}
+
+/// The display name a comment gives: its text with quoting backslashes
+/// removed and runs of whitespace made one space; None when empty.
+fn comment_name(comment: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(comment.len());
+    let mut escaped = false;
+    for &b in comment {
+        if escaped {
+            out.push(b);
+            escaped = false;
+        } else if b == b'\\' {
+            escaped = true;
+        } else if b.is_ascii_whitespace() {
+            if out.last().is_some_and(|&l| l != b' ') {
+                out.push(b' ');
+            }
+        } else {
+            out.push(b);
+        }
+    }
+    while out.last() == Some(&b' ') {
+        out.pop();
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The tokens of one address-list item as they go by, kept only as the
@@ -275,6 +310,7 @@ fn parse_addresses(value: &[u8], mut emit: impl FnMut(Address)) {
     loop {
         // Collect up to the token that decides what this item is.
         let mut item = Item::default();
+        tokens.last_comment = None;
         let decision = loop {
             match tokens.next() {
                 None => break None,
@@ -313,7 +349,11 @@ fn parse_addresses(value: &[u8], mut emit: impl FnMut(Address)) {
             }
             other => {
                 if item.tokens > 0 {
-                    emit(item.addr_spec(None));
+                    // `user@domain (Real Name)`: the obsolete form, whose
+                    // comment is the name (RFC 822's practice, kept by
+                    // Dovecot and Courier).
+                    let name = tokens.last_comment.and_then(comment_name);
+                    emit(item.addr_spec(name));
                 }
                 other
             }
@@ -330,6 +370,43 @@ fn parse_addresses(value: &[u8], mut emit: impl FnMut(Address)) {
     if in_group {
         emit(Address::GroupEnd);
     }
+}
+
+/// The addresses of a header value as a person reads them, one per line:
+/// `Name <mailbox@host>` (or the bare address), group names as written,
+/// comments left out. SEARCH FROM/TO/CC/BCC look here as well as in the
+/// raw value, so `user@domain` is found in `<user (comment)@ domain>`.
+pub(crate) fn address_text(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    parse_addresses(&header::unfold(value), |a| {
+        match a {
+            Address::Mailbox {
+                name,
+                mailbox,
+                host,
+                ..
+            } => {
+                if let Some(name) = &name {
+                    out.extend_from_slice(name);
+                    out.push(b' ');
+                }
+                out.push(b'<');
+                out.extend_from_slice(&mailbox);
+                if let Some(host) = &host {
+                    out.push(b'@');
+                    out.extend_from_slice(host);
+                }
+                out.push(b'>');
+            }
+            Address::GroupStart(name) => {
+                out.extend_from_slice(&name);
+                out.push(b':');
+            }
+            Address::GroupEnd => out.push(b';'),
+        }
+        out.push(b'\n');
+    });
+    out
 }
 
 /// Appends one entry of an address list.
@@ -519,6 +596,34 @@ mod tests {
             r#"((NIL NIL "jdoe.x" "example.org"))"#
         );
         assert_eq!(list("a@[192.0.2.1]"), r#"((NIL NIL "a" "[192.0.2.1]"))"#);
+    }
+
+    #[test]
+    fn obsolete_comment_names() {
+        // imaptest fetch-envelope: `user@domain (Real Name)`.
+        assert_eq!(
+            list("user@domain (Real Name)"),
+            "((\"Real Name\" NIL \"user\" \"domain\"))"
+        );
+        // A phrase wins over a comment; an empty comment names nothing.
+        assert_eq!(
+            list("Phrase <user@domain> (comment)"),
+            "((\"Phrase\" NIL \"user\" \"domain\"))"
+        );
+        assert_eq!(list("user@domain ()"), "((NIL NIL \"user\" \"domain\"))");
+        assert_eq!(
+            list("a@b (First), c@d"),
+            "((\"First\" NIL \"a\" \"b\")(NIL NIL \"c\" \"d\"))"
+        );
+    }
+
+    #[test]
+    fn searchable_address_text() {
+        let text = address_text(b"<user-from (comment)@ (comment) domain.org>, Real <r@x>");
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "<user-from@domain.org>\nReal <r@x>\n"
+        );
     }
 
     #[test]

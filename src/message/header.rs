@@ -151,14 +151,12 @@ pub(crate) fn first_value(header: &[u8], name: &[u8]) -> Option<Vec<u8>> {
         .map(|f| unfold(f.value))
 }
 
-/// Counts lines the way BODYSTRUCTURE reports them: every LF ends a line,
-/// and a last line without a line end still counts.
+/// Counts lines the way BODYSTRUCTURE reports them, as Dovecot, Courier
+/// and Cyrus do: the line ends in the body. A last line without one — in a
+/// MIME part, the line before the boundary, whose CRLF belongs to the
+/// boundary (RFC 2046 §5.1.1) — is not counted.
 pub(crate) fn count_lines(body: &[u8]) -> usize {
-    let lfs = memchr::memchr_iter(b'\n', body).count();
-    match body.last() {
-        Some(b'\n') | None => lfs,
-        Some(_) => lfs + 1,
-    }
+    memchr::memchr_iter(b'\n', body).count()
 }
 
 #[cfg(test)]
@@ -204,7 +202,10 @@ mod tests {
     fn counts_lines() {
         assert_eq!(count_lines(b""), 0);
         assert_eq!(count_lines(b"a\r\nb\r\n"), 2);
-        assert_eq!(count_lines(b"a\r\nb"), 2);
+        // imaptest's case: a part `Hello Bob,\r\nhere are the numbers.`
+        // before `\r\n--boundary` has one line.
+        assert_eq!(count_lines(b"Hello Bob,\r\nhere are the numbers."), 1);
+        assert_eq!(count_lines(b"a\r\nb"), 1);
     }
 
     #[test]

@@ -76,7 +76,22 @@ fn fold_field(field: &header::Field<'_>) -> (String, usize) {
     line.push_str(": ");
     let at = line.len();
     line.push_str(&decode::decode_words(&header::unfold(field.value)).to_lowercase());
+    if is_address_field(field.name) {
+        // The addresses as parsed too (comments out, `Name <user@host>`),
+        // on lines of their own so no needle spans the two forms: RFC 3501
+        // asks for a match in the field, and a client searching for
+        // `user@host` means the address, however the sender wrote it.
+        let addresses = super::envelope::address_text(field.value);
+        line.push('\n');
+        line.push_str(&decode::decode_words(&addresses).to_lowercase());
+    }
     (line, at)
+}
+
+fn is_address_field(name: &[u8]) -> bool {
+    [&b"from"[..], b"to", b"cc", b"bcc", b"sender", b"reply-to"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
 }
 
 struct TextPart<'m> {
@@ -302,6 +317,17 @@ mod tests {
         assert!(header_contains(&msg, b"x-empty", ""));
         assert!(!header_contains(&msg, b"cc", ""));
         assert!(!header_contains(&msg, b"subject", "absent"));
+    }
+
+    #[test]
+    fn addresses_are_found_as_parsed() {
+        // imaptest search-addresses: comments inside the address.
+        let raw = b"From: <user-from (comment)@ (comment) domain.org>\r\nTo: x@y\r\n\r\nbody\r\n";
+        let msg = Message::parse(raw);
+        assert!(header_contains(&msg, b"From", "user-from@domain.org"));
+        assert!(!header_contains(&msg, b"To", "user-from@domain.org"));
+        // The raw text is still searched: the comment's words are found.
+        assert!(header_contains(&msg, b"From", "comment"));
     }
 
     #[test]

@@ -23,11 +23,13 @@ use crate::protocol::framing::{FrameError, Limits};
 use crate::protocol::response::{Code, Completion, continuation};
 
 /// Lines and literals a client may send before it has logged in: small,
-/// because anyone on the network can send them.
+/// because anyone on the network can send them, but large enough for what
+/// RFC 2971 allows an ID command (30 fields, names of 30 octets, values of
+/// 1,024: about 32 KiB) — and the whole login has one deadline anyway.
 pub const PREAUTH_LIMITS: Limits = Limits {
-    max_line: 8192,
+    max_line: 40 * 1024,
     max_literal: 8192,
-    max_command: 16384,
+    max_command: 48 * 1024,
 };
 
 /// Capabilities common to every state (the login mechanisms are added
