@@ -238,6 +238,28 @@ impl Dir {
         Ok(File::from(fd))
     }
 
+    /// Opens the existing regular file `name` in this directory for reading and writing in
+    /// place (no `O_APPEND`: the caller writes at offsets it chose), following no link and
+    /// never creating it.
+    pub(crate) fn open_update(&self, name: &str) -> io::Result<File> {
+        check_relative(name, false)?;
+        let fd = open_one(
+            self.fd.as_fd(),
+            name,
+            OFlag::O_RDWR
+                | OFlag::O_NONBLOCK
+                | OFlag::O_NOCTTY
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let kind = Kind::of(&fstat(&fd)?);
+        if kind != Kind::File {
+            return Err(not_a_file(kind));
+        }
+        Ok(File::from(fd))
+    }
+
     /// Reads the regular file `rel` below this directory whole.
     pub(crate) fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
         let mut file = self.open_file(rel)?;

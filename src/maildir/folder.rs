@@ -8,6 +8,12 @@
 //! `beneath::Dir` (opened once per operation, never by following a symbolic link), so a
 //! folder, `cur/` or message that is a link leads nowhere; the scan skips message names that
 //! are links and says so in the log.
+//!
+//! A delivery costs the same in a folder of any size: it lists no directory and numbers its
+//! messages by adding lines to the UID database in place (`uiddb::append_entries`, whose
+//! comment says why Courier reads that correctly and why a crash at any point numbers every
+//! message once), and it reports what it added with the folder's change stamps from just
+//! before and just after, so that a session's view of the folder need not rescan it either.
 
 use crate::maildir::fast::{FastMap, FastSet};
 use std::fs::{File, Metadata};
@@ -15,7 +21,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::beneath::{Dir, Kind, identity_of, not_a_file, report_skipped};
 use super::error::StoreError;
@@ -59,6 +65,68 @@ pub struct ScanResult {
     pub uidnext: u32,
     /// Ascending UID.
     pub messages: Vec<MessageEntry>,
+}
+
+/// One message of an APPEND or MULTIAPPEND, read from `data` as it is stored.
+pub struct NewMessage<'a> {
+    pub data: &'a mut dyn Read,
+    pub flags: InfoFlags,
+    pub keywords: Vec<String>,
+    /// INTERNALDATE in seconds since the epoch (the file's mtime); `None`: now.
+    pub internal_date: Option<i64>,
+}
+
+/// What a delivery (APPEND, COPY or MOVE) put into a folder.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub uidvalidity: u32,
+    /// The new messages, in the order they were given, each with the UID it got.
+    pub messages: Vec<MessageEntry>,
+    /// The folder's change stamp taken before the delivery changed anything, and again
+    /// once it was numbered, still under the lock: a view of this folder that was up to
+    /// date with the first may take the messages in and move on to the second without a
+    /// rescan, where the two differ only in what a delivery itself changes
+    /// ([`ChangeStamp::differs_only_by_own_changes`]). `None` where a stamp could not be
+    /// taken, or for a shared folder's local copy (its stamp follows another folder too).
+    pub stamps: Option<(ChangeStamp, ChangeStamp)>,
+}
+
+impl Delivery {
+    /// The UIDs the messages got, in the order they were given.
+    pub fn uids(&self) -> Vec<u32> {
+        self.messages.iter().map(|m| m.uid).collect()
+    }
+}
+
+/// The modification times every change to a folder moves: of cur/ (messages placed,
+/// renamed or removed), new/ (delivered by an MTA), the keyword directory and the UID
+/// database, and for a shared folder's local copy its sharable folder's cur/ and new/. Two
+/// equal stamps mean no change between them that timestamps can show; a change within the
+/// same clock tick as the one before it does not show, which the session's view allows for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeStamp {
+    /// cur/, new/, keywords, UID database, then the sharable folder's directories.
+    times: Vec<SystemTime>,
+}
+
+impl ChangeStamp {
+    /// Where in `times` new/ is, and where the sharable folder's directories begin.
+    const NEW: usize = 1;
+    const SHARED: usize = 4;
+
+    /// Every time in the stamp.
+    pub fn times(&self) -> &[SystemTime] {
+        &self.times
+    }
+
+    /// True when `later` differs from this stamp at most where this process's own adding
+    /// or removing of messages in the folder shows: cur/, the keyword directory and the UID
+    /// database. new/ and a sharable folder, which only others change, must be as they were.
+    pub fn differs_only_by_own_changes(&self, later: &ChangeStamp) -> bool {
+        self.times.len() == later.times.len()
+            && self.times.get(Self::NEW) == later.times.get(Self::NEW)
+            && self.times.get(Self::SHARED..) == later.times.get(Self::SHARED..)
+    }
 }
 
 /// Counts for STATUS.
@@ -121,6 +189,63 @@ struct Staged {
     has_keywords: bool,
     /// Its size as the quota counts it (the `,S=` of its name).
     size: u64,
+}
+
+/// Writes `message` into a new file in `tmp` (its mtime the INTERNALDATE, fsynced) and names
+/// it for cur/ as Courier names an APPENDed message: `<unique>,S=<size>:2,<flags>`.
+fn stage_message(tmp: &Dir, message: &mut NewMessage<'_>) -> Result<Staged, StoreError> {
+    let (mut file, name, stamp) = create_exclusive(tmp, "")?;
+    let written = io::copy(message.data, &mut file).and_then(|size| {
+        if let Some(date) = message.internal_date {
+            file.set_modified(time_of(date))?;
+        }
+        file.sync_all()?;
+        Ok((file.metadata()?, size))
+    });
+    drop(file);
+    let (meta, size) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            remove_quietly(tmp, &name);
+            return Err(tmp.fail(&name, e));
+        }
+    };
+    let basename = format!("{},S={size}", stamp.message_name(meta.dev(), meta.ino()));
+    Ok(Staged {
+        tmp: name,
+        filename: format!("{basename}:2,{}", message.flags.letters()),
+        basename,
+        has_keywords: !message.keywords.is_empty(),
+        size,
+    })
+}
+
+/// The delivery of `staged`, numbered `uids` in order, with the keywords it got.
+fn delivered(
+    staged: &[Staged],
+    keyword_sets: &[Vec<String>],
+    uidvalidity: u32,
+    uids: &[u32],
+    stamps: Option<(ChangeStamp, ChangeStamp)>,
+) -> Delivery {
+    let messages = staged
+        .iter()
+        .zip(uids)
+        .enumerate()
+        .map(|(i, (s, &uid))| MessageEntry {
+            uid,
+            basename: s.basename.clone(),
+            filename: s.filename.clone(),
+            flags: InfoFlags::from_filename(&s.filename),
+            keywords: keyword_sets.get(i).cloned().unwrap_or_default(),
+            recent: false,
+        })
+        .collect();
+    Delivery {
+        uidvalidity,
+        messages,
+        stamps,
+    }
 }
 
 /// Names of the message files in `dir`: regular files only, skipping dot files,
@@ -594,9 +719,10 @@ impl Folder {
         })
     }
 
-    /// APPEND: store `data` as given in cur/ with `flags`, keywords and INTERNALDATE
-    /// (`internal_date`, seconds since the epoch, becomes the mtime); returns
-    /// `(uidvalidity, uid)`. No quota is consulted (see [`Folder::deliver_from`]).
+    /// APPEND of one message from memory: store `data` as given in cur/ with `flags`,
+    /// keywords and INTERNALDATE (`internal_date`, seconds since the epoch, becomes the
+    /// mtime); returns `(uidvalidity, uid)`. No quota is consulted (see
+    /// [`Folder::deliver_messages`]).
     pub fn deliver(
         &self,
         data: &[u8],
@@ -604,71 +730,65 @@ impl Folder {
         keywords: &[String],
         internal_date: Option<i64>,
     ) -> Result<(u32, u32), StoreError> {
-        self.deliver_from(&mut &data[..], flags, keywords, internal_date, None, None)
+        let mut message = NewMessage {
+            data: &mut &data[..],
+            flags: flags.clone(),
+            keywords: keywords.to_vec(),
+            internal_date,
+        };
+        let delivery = self.deliver_messages(std::slice::from_mut(&mut message), None, None)?;
+        let uid = delivery
+            .messages
+            .first()
+            .map(|m| m.uid)
+            .ok_or_else(|| StoreError::Cannot("no UID assigned".to_string()))?;
+        Ok((delivery.uidvalidity, uid))
     }
 
-    /// As [`Folder::deliver`], with the message read from `data` as it is
-    /// written, so that a large message never has to be in memory whole. With `quota`, a
-    /// message this folder counts is admitted before it is put in place (else
-    /// [`StoreError::OverQuota`] and nothing is left behind) and recorded after. With
-    /// `before_placing`, the message is shown to it before it is placed.
-    pub fn deliver_from(
+    /// APPEND and MULTIAPPEND (RFC 3502), all or nothing: each message is read from its
+    /// `data` as it is written into tmp/, so that a large one never has to be in memory
+    /// whole, and only once all are there are they put in place together and numbered in
+    /// order. With `quota`, what this folder counts of them is admitted as one addition
+    /// before any is put in place (else [`StoreError::OverQuota`] and nothing is left
+    /// behind) and recorded after. With `before_placing`, each is shown to it in order
+    /// before any is placed.
+    pub fn deliver_messages(
         &self,
-        data: &mut dyn Read,
-        flags: &InfoFlags,
-        keywords: &[String],
-        internal_date: Option<i64>,
+        messages: &mut [NewMessage<'_>],
         quota: Option<&Quota>,
         before_placing: Option<BeforePlacing<'_>>,
-    ) -> Result<(u32, u32), StoreError> {
+    ) -> Result<Delivery, StoreError> {
         let dirs = self.dirs()?;
         let shared = self.sharable_dirs()?;
         let into_tmp = shared.as_ref().map_or(&dirs.tmp, |s| &s.tmp);
-        let (mut file, tmp, stamp) = create_exclusive(into_tmp, "")?;
-        let written = io::copy(data, &mut file).and_then(|size| {
-            if let Some(date) = internal_date {
-                file.set_modified(time_of(date))?;
+        let mut staged: Vec<Staged> = Vec::with_capacity(messages.len());
+        for message in messages.iter_mut() {
+            match stage_message(into_tmp, message) {
+                Ok(s) => staged.push(s),
+                Err(e) => {
+                    for s in &staged {
+                        remove_quietly(into_tmp, &s.tmp);
+                    }
+                    return Err(e);
+                }
             }
-            file.sync_all()?;
-            Ok((file.metadata()?, size))
-        });
-        drop(file);
-        let (meta, size) = match written {
-            Ok(w) => w,
-            Err(e) => {
-                remove_quietly(into_tmp, &tmp);
-                return Err(into_tmp.fail(&tmp, e));
-            }
-        };
-        let basename = format!("{},S={size}", stamp.message_name(meta.dev(), meta.ino()),);
-        let staged = Staged {
-            tmp,
-            filename: format!("{basename}:2,{}", flags.letters()),
-            basename,
-            has_keywords: !keywords.is_empty(),
-            size,
-        };
-        let keyword_sets = [keywords.to_vec()];
-        let (uidvalidity, uids) = self.place(
+        }
+        let keyword_sets: Vec<Vec<String>> = messages.iter().map(|m| m.keywords.clone()).collect();
+        self.place(
             &dirs,
             shared.as_ref(),
-            vec![staged],
+            staged,
             &keyword_sets,
             quota,
             before_placing,
-        )?;
-        let uid = uids
-            .first()
-            .copied()
-            .ok_or_else(|| StoreError::Cannot("no UID assigned".to_string()))?;
-        Ok((uidvalidity, uid))
+        )
     }
 
     /// COPY/MOVE target side, all or nothing: every message of `source` named in `messages`
     /// (by its scan file name, with the flags and keywords it gets here) becomes a new
-    /// message in cur/ keeping the source's `,S=` and mtime. Returns `(uidvalidity, uids)`
-    /// in source order. With `quota`, what this folder counts of them is admitted as one
-    /// addition before any is put in place, and recorded after, as for `deliver_from`; with
+    /// message in cur/ keeping the source's `,S=` and mtime; the delivery lists them in
+    /// source order. With `quota`, what this folder counts of them is admitted as one
+    /// addition before any is put in place, and recorded after, as for `deliver_messages`; with
     /// `before_placing`, each is shown to it in order before any is placed.
     pub fn deliver_copies(
         &self,
@@ -676,7 +796,7 @@ impl Folder {
         messages: &[(String, InfoFlags, Vec<String>)],
         quota: Option<&Quota>,
         before_placing: Option<BeforePlacing<'_>>,
-    ) -> Result<(u32, Vec<u32>), StoreError> {
+    ) -> Result<Delivery, StoreError> {
         let dirs = self.dirs()?;
         let shared = self.sharable_dirs()?;
         let into_tmp = shared.as_ref().map_or(&dirs.tmp, |s| &s.tmp);
@@ -810,7 +930,7 @@ impl Folder {
         keyword_sets: &[Vec<String>],
         quota: Option<&Quota>,
         before_placing: Option<BeforePlacing<'_>>,
-    ) -> Result<(u32, Vec<u32>), StoreError> {
+    ) -> Result<Delivery, StoreError> {
         let mut written_keywords: Vec<&str> = Vec::new();
         let mut placed: Vec<&str> = Vec::new();
         let undo = |placed: &[&str], written_keywords: &[&str], staged: &[Staged]| {
@@ -841,6 +961,10 @@ impl Folder {
             undo(&placed, &written_keywords, &staged);
             return Err(e);
         }
+        // What the folder looked like before this delivery changed anything: with the stamp
+        // taken once it is numbered, a view of the folder can tell the delivery's own
+        // changes from others' (see `Delivery::stamps`).
+        let before = self.change_stamp();
         // Keywords first, so a message never appears without its keywords.
         for (s, set) in staged.iter().zip(keyword_sets) {
             if s.has_keywords {
@@ -868,15 +992,19 @@ impl Folder {
             placed.push(&s.filename);
         }
         dirs.cur.sync();
+        uiddb::crash_point("delivery-placed");
         let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
-        let result = self.assign_delivered(dirs, &basenames);
+        let result = self.number_delivered(dirs, &basenames);
+        let after = self.change_stamp();
         drop(lock);
         match (&result, quota) {
             (Err(_), _) => undo(&placed, &written_keywords, &staged),
             (Ok(_), Some(quota)) => quota.record(charge),
             (Ok(_), None) => {}
         }
-        result
+        let (uidvalidity, uids) = result?;
+        let stamps = before.zip(after);
+        Ok(delivered(&staged, keyword_sets, uidvalidity, &uids, stamps))
     }
 
     /// Puts staged messages in place: `commit`, or for a shared folder's local copy
@@ -890,7 +1018,7 @@ impl Folder {
         keyword_sets: &[Vec<String>],
         quota: Option<&Quota>,
         before_placing: Option<BeforePlacing<'_>>,
-    ) -> Result<(u32, Vec<u32>), StoreError> {
+    ) -> Result<Delivery, StoreError> {
         match (shared, &self.linked) {
             (Some(shared), Some(linked)) => {
                 self.commit_linked(dirs, shared, linked, staged, keyword_sets, before_placing)
@@ -913,7 +1041,7 @@ impl Folder {
         staged: Vec<Staged>,
         keyword_sets: &[Vec<String>],
         before_placing: Option<BeforePlacing<'_>>,
-    ) -> Result<(u32, Vec<u32>), StoreError> {
+    ) -> Result<Delivery, StoreError> {
         let mut in_shared: Vec<&str> = Vec::new();
         let mut written_keywords: Vec<&str> = Vec::new();
         let mut in_local: Vec<&str> = Vec::new();
@@ -969,16 +1097,33 @@ impl Folder {
         }
         dirs.cur.sync();
         let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
-        let result = self.assign_delivered(dirs, &basenames);
+        let result = self.number_delivered(dirs, &basenames);
         drop(lock);
         if result.is_err() {
             undo(&in_shared, &written_keywords, &in_local);
         }
-        result
+        let (uidvalidity, uids) = result?;
+        // A view of the local copy rescans: its stamp follows the sharable folder too.
+        Ok(delivered(&staged, keyword_sets, uidvalidity, &uids, None))
     }
 
-    /// Gives freshly delivered messages the next UIDs at once (for APPENDUID/COPYUID).
-    /// The caller holds the lock.
+    /// Gives freshly delivered messages the next UIDs at once (for APPENDUID/COPYUID): by
+    /// adding their lines to the UID database in place, at a cost that does not grow with
+    /// the folder (`uiddb::append_entries`), or where that cannot be done safely by
+    /// rewriting it. The caller holds the lock.
+    fn number_delivered(
+        &self,
+        dirs: &Dirs,
+        basenames: &[&str],
+    ) -> Result<(u32, Vec<u32>), StoreError> {
+        match uiddb::append_entries(&dirs.top, basenames)? {
+            Some(numbered) => Ok(numbered),
+            None => self.assign_delivered(dirs, basenames),
+        }
+    }
+
+    /// `number_delivered` by rewriting the whole database: read it, add the messages,
+    /// write it back. The caller holds the lock.
     fn assign_delivered(
         &self,
         dirs: &Dirs,
@@ -1306,6 +1451,26 @@ impl Folder {
             .as_ref()
             .map(|l| l.watched())
             .unwrap_or_default()
+    }
+
+    /// The folder's [`ChangeStamp`] now; `None` when a time cannot be read. A directory or
+    /// file that is not there counts as changed at the epoch (the keyword directory and the
+    /// UID database are made on demand).
+    pub fn change_stamp(&self) -> Option<ChangeStamp> {
+        let own = ["cur", "new", keywords::KEYWORDS_DIR, uiddb::UIDDB_NAME];
+        let mut times = Vec::with_capacity(own.len());
+        for path in own
+            .iter()
+            .map(|p| self.path.join(p))
+            .chain(self.shared_dirs())
+        {
+            match std::fs::symlink_metadata(path) {
+                Ok(meta) => times.push(meta.modified().ok()?),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => times.push(UNIX_EPOCH),
+                Err(_) => return None,
+            }
+        }
+        Some(ChangeStamp { times })
     }
 
     /// A file of the store's own in the folder (`mdimapcache`), never read through a link;
@@ -1811,9 +1976,10 @@ mod tests {
                 )
             })
             .collect();
-        let (uidv, uids) = archive
+        let delivery = archive
             .deliver_copies(&inbox, &sources, None, None)
             .unwrap();
+        let (uidv, uids) = (delivery.uidvalidity, delivery.uids());
         assert_eq!(uids, vec![1, 2]);
         let copied = archive.scan().unwrap();
         assert_eq!(copied.uidvalidity, uidv);
@@ -1836,7 +2002,7 @@ mod tests {
             archive
                 .deliver_copies(&inbox, &sources[..1], None, None)
                 .unwrap()
-                .1,
+                .uids(),
             vec![3]
         );
     }
@@ -2090,6 +2256,75 @@ mod tests {
             .collect();
         let deliveries: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         check_deliveries(&folder, &deliveries);
+    }
+
+    /// This thread's `(rchar, wchar)`: bytes it read and wrote through system calls.
+    fn thread_io() -> (u64, u64) {
+        let text = fs::read_to_string("/proc/thread-self/io").unwrap();
+        let field = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        (field("rchar"), field("wchar"))
+    }
+
+    /// What delivering ten messages into a folder of `n` numbered messages costs this thread
+    /// in bytes read and written, and whether the UID database stayed the same file.
+    fn cost_of_ten_deliveries(n: u32) -> (u64, u64, bool) {
+        use std::os::unix::fs::MetadataExt;
+        let (_dir, _store, folder) = inbox("cost");
+        let mut text = format!("1 795769177 {}\n", n + 1);
+        for uid in 1..=n {
+            text.push_str(&format!(
+                "{uid} 1000000000.M{uid}P1V0000000000000803I00000001.h,S=3\n"
+            ));
+        }
+        fs::write(folder.path().join(uiddb::UIDDB_NAME), text).unwrap();
+        let db = folder.path().join(uiddb::UIDDB_NAME);
+        let inode = fs::metadata(&db).unwrap().ino();
+        let (read, written) = thread_io();
+        for i in 0..10 {
+            let (_, uid) = folder
+                .deliver(
+                    format!("message {i}\n").as_bytes(),
+                    &InfoFlags::default(),
+                    &[],
+                    None,
+                )
+                .unwrap();
+            assert_eq!(uid, n + 1 + i);
+        }
+        let (read_after, written_after) = thread_io();
+        let same_file = fs::metadata(&db).unwrap().ino() == inode;
+        let parsed = UidDb::parse(&fs::read(&db).unwrap()).unwrap();
+        assert_eq!(parsed.entries.len(), n as usize + 10);
+        assert_eq!(parsed.nextuid, n + 11);
+        (read_after - read, written_after - written, same_file)
+    }
+
+    /// Acceptance: a delivery costs the same in a folder of 100 messages as in one of 20,000.
+    /// Counted in bytes read and written (no clock): rewriting the UID database costs the
+    /// whole folder for every message, which at 20,000 is over half a megabyte each.
+    #[test]
+    fn delivery_costs_the_same_whatever_the_folder_size() {
+        let (read_small, written_small, in_place_small) = cost_of_ten_deliveries(100);
+        let (read_large, written_large, in_place_large) = cost_of_ten_deliveries(20_000);
+        // The same messages and lines, give or take a few digits and a line of padding.
+        assert!(
+            written_large <= written_small + 1024,
+            "written: {written_small} bytes at 100 messages, {written_large} at 20,000"
+        );
+        assert!(
+            read_large <= read_small + 1024,
+            "read: {read_small} bytes at 100 messages, {read_large} at 20,000"
+        );
+        assert!(
+            in_place_small && in_place_large,
+            "the database was replaced"
+        );
     }
 
     #[test]

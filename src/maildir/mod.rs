@@ -38,7 +38,10 @@ pub use acl::{Accessor, Acl, AclEntry, AclRefusal, AclUpdateError, Rights};
 pub use cache::{CachedSizes, MessageCache, header_end, header_length};
 pub use error::StoreError;
 pub use flags::{InfoFlags, basename_of, size_from_name};
-pub use folder::{BeforePlacing, Folder, FolderStatus, MessageEntry, ScanResult};
+pub use folder::{
+    BeforePlacing, ChangeStamp, Delivery, Folder, FolderStatus, MessageEntry, NewMessage,
+    ScanResult,
+};
 pub use names::{INBOX, canonical_name, is_valid_name};
 pub use quota::{
     MAILDIRSIZE, Quota, QuotaLimits, QuotaReport, QuotaUse, UNCOUNTED_FOLDER, counts_file,

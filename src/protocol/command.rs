@@ -23,6 +23,17 @@ pub enum MessageData {
     Spooled(Spool),
 }
 
+/// One message of an APPEND: RFC 3502's MULTIAPPEND sends several, each with
+/// flags and a date of its own.
+#[derive(Debug, PartialEq)]
+pub struct AppendMessage {
+    /// Flag names as sent, e.g. `\Seen`, `$Forwarded`.
+    pub flags: Vec<String>,
+    /// Unix time of the date-time argument.
+    pub date: Option<i64>,
+    pub message: MessageData,
+}
+
 impl MessageData {
     pub fn len(&self) -> u64 {
         match self {
@@ -95,13 +106,11 @@ pub enum CommandBody {
         mailbox: Vec<u8>,
         items: Vec<StatusItem>,
     },
+    /// APPEND, or with more than one message MULTIAPPEND (RFC 3502).
     Append {
         mailbox: Vec<u8>,
-        /// Flag names as sent, e.g. `\Seen`, `$Forwarded`.
-        flags: Vec<String>,
-        /// Unix time of the date-time argument.
-        date: Option<i64>,
-        message: MessageData,
+        /// At least one.
+        messages: Vec<AppendMessage>,
     },
     GetQuotaRoot {
         mailbox: Vec<u8>,

@@ -1,5 +1,5 @@
 //! The command grammar: framed fragments to a [`Command`] (RFC 3501 §9 plus
-//! UIDPLUS's UID EXPUNGE, MOVE, UNSELECT, IDLE, NAMESPACE, ID, ENABLE,
+//! MULTIAPPEND, UIDPLUS's UID EXPUNGE, MOVE, UNSELECT, IDLE, NAMESPACE, ID, ENABLE,
 //! SASL-IR, QUOTA's GETQUOTA/GETQUOTAROOT/SETQUOTA (RFC 9208), the STATUS items
 //! SIZE, DELETED and DELETED-STORAGE, and ACL's GETACL, SETACL, DELETEACL,
 //! LISTRIGHTS and MYRIGHTS).
@@ -15,8 +15,8 @@
 
 use super::chars::{is_astring_char, is_atom_char, is_list_char, is_tag_char};
 use super::command::{
-    Command, CommandBody, FetchItem, MessageData, SearchKey, Section, SectionText, StatusItem,
-    StoreMode,
+    AppendMessage, Command, CommandBody, FetchItem, MessageData, SearchKey, Section, SectionText,
+    StatusItem, StoreMode,
 };
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
@@ -66,7 +66,7 @@ pub fn parse_command(mut fragments: Vec<Fragment>) -> Result<Command, ParseError
         search_keys: 0,
         too_big: false,
         limit: false,
-        message_at: None,
+        message_at: Vec::new(),
     };
     let tag = p.tag().map_err(|message| ParseError {
         tag: None,
@@ -75,25 +75,27 @@ pub fn parse_command(mut fragments: Vec<Fragment>) -> Result<Command, ParseError
         limit: false,
     })?;
     let body = p.command_body();
-    let (too_big, limit, message_at) = (p.too_big, p.limit, p.message_at);
+    let (too_big, limit, message_at) = (p.too_big, p.limit, std::mem::take(&mut p.message_at));
     match body {
         Ok(mut body) => {
-            if let (CommandBody::Append { message, .. }, Some(i)) = (&mut body, message_at) {
-                *message = match fragments
-                    .get_mut(i)
-                    .map(|f| std::mem::replace(f, Fragment::Line(Vec::new())))
-                {
-                    Some(Fragment::Literal(data)) => MessageData::Memory(data),
-                    Some(Fragment::Spooled(spool)) => MessageData::Spooled(spool),
-                    _ => {
-                        return Err(ParseError {
-                            tag: Some(tag),
-                            message: "Literal data missing".into(),
-                            too_big: false,
-                            limit: false,
-                        });
-                    }
-                };
+            if let CommandBody::Append { messages, .. } = &mut body {
+                for (m, &i) in messages.iter_mut().zip(&message_at) {
+                    m.message = match fragments
+                        .get_mut(i)
+                        .map(|f| std::mem::replace(f, Fragment::Line(Vec::new())))
+                    {
+                        Some(Fragment::Literal(data)) => MessageData::Memory(data),
+                        Some(Fragment::Spooled(spool)) => MessageData::Spooled(spool),
+                        _ => {
+                            return Err(ParseError {
+                                tag: Some(tag),
+                                message: "Literal data missing".into(),
+                                too_big: false,
+                                limit: false,
+                            });
+                        }
+                    };
+                }
             }
             Ok(Command { tag, body })
         }
@@ -118,8 +120,8 @@ struct Parser<'a> {
     too_big: bool,
     /// A SEARCH went past MAX_SEARCH_DEPTH or MAX_SEARCH_KEYS.
     limit: bool,
-    /// The fragment holding an APPEND's message, moved out after parsing.
-    message_at: Option<usize>,
+    /// The fragments holding an APPEND's messages, moved out after parsing.
+    message_at: Vec<usize>,
 }
 
 impl<'a> Parser<'a> {
@@ -618,9 +620,24 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// `APPEND mailbox 1*append-message` (RFC 3502 §6): each message is
+    /// `[SP flag-list] [SP date-time] SP literal`, one after the other.
     fn append(&mut self) -> PResult<CommandBody> {
         let mailbox = self.sp_mailbox()?;
-        self.sp()?;
+        let mut messages = Vec::new();
+        loop {
+            self.sp()?;
+            messages.push(self.append_message()?);
+            if self.rest().is_empty() {
+                break;
+            }
+        }
+        Ok(CommandBody::Append { mailbox, messages })
+    }
+
+    /// One message of an APPEND, after its leading space: its literal's
+    /// fragment is noted in `message_at`.
+    fn append_message(&mut self) -> PResult<AppendMessage> {
         let mut flags = Vec::new();
         if self.peek() == Some(b'(') {
             flags = self.flag_list()?;
@@ -646,12 +663,12 @@ impl<'a> Parser<'a> {
             None => return Err("Missing message literal".into()),
             _ => return Err("Expected a message literal".into()),
         }
-        self.message_at = Some(self.literal_at(true)?);
+        let at = self.literal_at(true)?;
+        self.message_at.push(at);
         if utf8 {
             self.expect(b')', ") after the UTF8 message literal")?;
         }
-        Ok(CommandBody::Append {
-            mailbox,
+        Ok(AppendMessage {
             flags,
             date,
             // Moved in from the fragment by `parse_command`.
@@ -1432,30 +1449,28 @@ mod tests {
         );
         assert_eq!(
             body(&cmd),
-            CommandBody::Append {
-                mailbox: v("saved-messages"),
-                flags: vec!["\\Seen".into(), "$Forwarded".into()],
-                date: Some(837_596_665),
-                message: MessageData::Memory(v(msg)),
-            }
+            append_of(
+                v("saved-messages"),
+                vec![(
+                    vec!["\\Seen".into(), "$Forwarded".into()],
+                    Some(837_596_665),
+                    MessageData::Memory(v(msg))
+                )]
+            )
         );
         assert_eq!(
             body("a APPEND INBOX {3+}\r\nx\r\n"),
-            CommandBody::Append {
-                mailbox: v("INBOX"),
-                flags: vec![],
-                date: None,
-                message: MessageData::Memory(v("x\r\n"))
-            }
+            append_of(
+                v("INBOX"),
+                vec![(vec![], None, MessageData::Memory(v("x\r\n")))]
+            )
         );
         assert_eq!(
             body("a APPEND INBOX () \" 7-Jan-2024 10:00:00 +0100\" ~{2}\r\n\0x"),
-            CommandBody::Append {
-                mailbox: v("INBOX"),
-                flags: vec![],
-                date: Some(1_704_618_000),
-                message: MessageData::Memory(v("\0x")),
-            }
+            append_of(
+                v("INBOX"),
+                vec![(vec![], Some(1_704_618_000), MessageData::Memory(v("\0x")))]
+            )
         );
         assert_eq!(
             err("a APPEND INBOX \"32-Jan-2024 10:00:00 +0100\" {1}\r\nx").message,
@@ -1470,12 +1485,14 @@ mod tests {
         // RFC 6855 §4: the UTF8 form.
         assert_eq!(
             body("a APPEND INBOX (\\Seen) UTF8 (~{4+}\r\né\r\n)"),
-            CommandBody::Append {
-                mailbox: v("INBOX"),
-                flags: vec!["\\Seen".into()],
-                date: None,
-                message: MessageData::Memory("é\r\n".as_bytes().to_vec()),
-            }
+            append_of(
+                v("INBOX"),
+                vec![(
+                    vec!["\\Seen".into()],
+                    None,
+                    MessageData::Memory("é\r\n".as_bytes().to_vec())
+                )]
+            )
         );
         assert!(
             parse("a APPEND INBOX UTF8 (~{1}\r\nx").is_err(),
@@ -1483,6 +1500,70 @@ mod tests {
         );
         assert!(parse("a APPEND INBOX {1}\r\nx extra").is_err());
         assert!(parse("a APPEND INBOX (\\*) {1}\r\nx").is_err());
+    }
+
+    /// `CommandBody::Append` of `mailbox` with `(flags, date, message)` each.
+    fn append_of(
+        mailbox: Vec<u8>,
+        messages: Vec<(Vec<String>, Option<i64>, MessageData)>,
+    ) -> CommandBody {
+        CommandBody::Append {
+            mailbox,
+            messages: messages
+                .into_iter()
+                .map(|(flags, date, message)| AppendMessage {
+                    flags,
+                    date,
+                    message,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn multiappend() {
+        // RFC 3502 §7 example, the second message with flags and a date of its own.
+        let one = "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\nSubject: afternoon meeting\r\n\r\nHello\r\n";
+        let two = "Subject: party\r\n\r\nBring wine\r\n";
+        let cmd = format!(
+            "A003 APPEND saved-messages (\\Seen) {{{}}}\r\n{one} (\\Seen $Party) \"17-Jul-1996 02:44:25 -0700\" {{{}+}}\r\n{two}",
+            one.len(),
+            two.len()
+        );
+        assert_eq!(
+            body(&cmd),
+            append_of(
+                v("saved-messages"),
+                vec![
+                    (vec!["\\Seen".into()], None, MessageData::Memory(v(one))),
+                    (
+                        vec!["\\Seen".into(), "$Party".into()],
+                        Some(837_596_665),
+                        MessageData::Memory(v(two))
+                    ),
+                ]
+            )
+        );
+        // Three without options, literal8 and UTF8 forms mixed.
+        assert_eq!(
+            body("a APPEND INBOX {1+}\r\na ~{1+}\r\nb UTF8 (~{1+}\r\nc)"),
+            append_of(
+                v("INBOX"),
+                vec![
+                    (vec![], None, MessageData::Memory(v("a"))),
+                    (vec![], None, MessageData::Memory(v("b"))),
+                    (vec![], None, MessageData::Memory(v("c"))),
+                ]
+            )
+        );
+        // Each message needs its literal; the separator is one space.
+        assert!(parse("a APPEND INBOX {1+}\r\na (\\Seen)").is_err());
+        assert!(parse("a APPEND INBOX {1+}\r\na  {1+}\r\nb").is_err());
+        assert!(parse("a APPEND INBOX {1+}\r\na{1+}\r\nb").is_err());
+        assert_eq!(
+            err("a APPEND INBOX {1+}\r\na \"32-Jan-2024 10:00:00 +0100\" {1+}\r\nb").message,
+            "Invalid date-time"
+        );
     }
 
     #[test]

@@ -54,9 +54,11 @@ pub enum Code {
     UidValidity(u32),
     Unseen(u32),
     // RFC 4315
+    /// The new messages' UIDs, already compacted: one UID, or for MULTIAPPEND
+    /// (RFC 3502) a set.
     AppendUid {
         uidvalidity: u32,
-        uid: u32,
+        uids: String,
     },
     /// Source and destination UID sets, already compacted.
     CopyUid {
@@ -107,7 +109,7 @@ impl fmt::Display for Code {
             Code::UidNext(n) => write!(f, "UIDNEXT {n}"),
             Code::UidValidity(n) => write!(f, "UIDVALIDITY {n}"),
             Code::Unseen(n) => write!(f, "UNSEEN {n}"),
-            Code::AppendUid { uidvalidity, uid } => write!(f, "APPENDUID {uidvalidity} {uid}"),
+            Code::AppendUid { uidvalidity, uids } => write!(f, "APPENDUID {uidvalidity} {uids}"),
             Code::CopyUid {
                 uidvalidity,
                 source,
@@ -285,7 +287,7 @@ mod tests {
             Completion::ok_code(
                 Code::AppendUid {
                     uidvalidity: 38505,
-                    uid: 3955
+                    uids: "3955".into()
                 },
                 "APPEND completed"
             )

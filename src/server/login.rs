@@ -34,7 +34,7 @@ pub const PREAUTH_LIMITS: Limits = Limits {
 
 /// Capabilities common to every state (the login mechanisms are added
 /// before login, depending on the connection; ACL by `capabilities`).
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS CHILDREN UNSELECT MOVE UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MULTIAPPEND CHILDREN UNSELECT MOVE UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE";
 
 /// RFC 4314's capabilities, advertised as Courier does when IMAP_ACL is on.
 pub const ACL_CAPABILITIES: &str = "ACL ACL2=UNION";

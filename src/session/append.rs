@@ -1,37 +1,44 @@
-//! APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315).
+//! APPEND (RFC 3501 §6.3.11) and MULTIAPPEND (RFC 3502), with APPENDUID
+//! (RFC 4315).
 //!
-//! The message arrives once: in memory when small, spooled to the maildir's
+//! Each message arrives once: in memory when small, spooled to the maildir's
 //! `tmp/` by the framing layer when large, and is converted to LF line ends
-//! as it is written into the folder, so no second copy is ever made.
+//! as it is written into the folder, so no second copy is ever made. A
+//! MULTIAPPEND is one delivery, all or nothing: every message is checked
+//! (size, flags, rights) before any is written, the quota admits them
+//! together, and the store places them together or not at all. Into the
+//! selected folder, the view takes the new messages in as the store reports
+//! them (EXISTS now, no rescan at the next command).
 
 use std::io::{BufReader, Read};
 
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
-use crate::maildir::{BeforePlacing, StoreError};
+use crate::maildir::{BeforePlacing, Delivery, NewMessage, StoreError};
 use crate::message::ToLf;
-use crate::protocol::command::MessageData;
+use crate::protocol::command::{AppendMessage, MessageData};
 use crate::protocol::response::Code;
+use crate::protocol::sequence::compact;
 
 impl Session<'_> {
-    pub(super) fn cmd_append(
-        &mut self,
-        raw: &[u8],
-        flags: &[String],
-        date: Option<i64>,
-        message: MessageData,
-    ) -> Completion {
+    pub(super) fn cmd_append(&mut self, raw: &[u8], messages: Vec<AppendMessage>) -> Completion {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
         };
-        if message.len() > self.settings.max_append as u64 {
+        if messages
+            .iter()
+            .any(|m| m.message.len() > self.settings.max_append as u64)
+        {
             return Completion::no_code(Code::TooBig, "Message too large.");
         }
-        let mut change = match super::flags::parse_for_store(flags, self.settings.keywords) {
-            Ok(c) => c,
-            Err(d) => return d,
-        };
+        let mut changes = Vec::with_capacity(messages.len());
+        for m in &messages {
+            match super::flags::parse_for_store(&m.flags, self.settings.keywords) {
+                Ok(c) => changes.push(c),
+                Err(d) => return d,
+            }
+        }
         let folder = match self.folder(&name) {
             Ok(f) => f,
             // RFC 3501 §6.3.11: TRYCREATE tells the client to CREATE and retry (which
@@ -42,40 +49,81 @@ impl Session<'_> {
             Err(e) => return store_error(&e),
         };
         match self.require(&name, right::INSERT, "APPEND") {
-            Ok(rights) => super::acl::permit_append(&mut change, &rights),
+            Ok(rights) => {
+                for change in &mut changes {
+                    super::acl::permit_append(change, &rights);
+                }
+            }
             Err(d) => return d,
+        }
+        let outbox = self.settings.outbox.as_ref().filter(|o| o.is_outbox(&name));
+        // Courier sends one message at a time unless OUTBOX_MULTIPLE_SEND.
+        if let Some(refusal) = outbox.and_then(|o| o.refuse_count(messages.len())) {
+            return refusal;
         }
         // Store messages the way an MTA does, with LF line ends, so sizes
         // and files look the same as Courier's.
-        let mut source: Box<dyn Read + '_> = match &message {
-            MessageData::Memory(data) => Box::new(ToLf::new(&data[..])),
-            MessageData::Spooled(spool) => Box::new(ToLf::new(BufReader::new(&spool.file))),
-        };
-        // The quota is checked once the message's size is known, before it is put in place:
-        // the quota of the folder's own maildir (another account's folder counts toward its
-        // owner's, as Courier's APPEND counts it; a filesystem-shared one toward none).
+        let mut sources: Vec<Box<dyn Read + '_>> = messages
+            .iter()
+            .map(|m| -> Box<dyn Read + '_> {
+                match &m.message {
+                    MessageData::Memory(data) => Box::new(ToLf::new(&data[..])),
+                    MessageData::Spooled(spool) => Box::new(ToLf::new(BufReader::new(&spool.file))),
+                }
+            })
+            .collect();
+        let mut new_messages: Vec<NewMessage<'_>> = sources
+            .iter_mut()
+            .zip(&messages)
+            .zip(&changes)
+            .map(|((source, m), change)| NewMessage {
+                data: &mut **source,
+                flags: change.info_flags(),
+                keywords: change.keywords.clone(),
+                internal_date: m.date,
+            })
+            .collect();
+        // The quota is checked once the messages' sizes are known, before any is put in
+        // place: the quota of the folder's own maildir (another account's folder counts
+        // toward its owner's, as Courier's APPEND counts it; a filesystem-shared one toward
+        // none).
         let quota = folder.quota();
-        let flags = change.info_flags();
         let mut deliver = |before_placing: Option<BeforePlacing<'_>>| {
-            folder.deliver_from(
-                &mut source,
-                &flags,
-                &change.keywords,
-                date,
-                quota,
-                before_placing,
-            )
+            folder.deliver_messages(&mut new_messages, quota, before_placing)
         };
-        // Into the outbox, the message is also sent, and stored only if that worked.
-        let delivered = match self.settings.outbox.as_ref().filter(|o| o.is_outbox(&name)) {
+        // Into the outbox, the messages are also sent, and stored only if that worked.
+        let delivered = match outbox {
             Some(outbox) => outbox.deliver_sending(|send| deliver(Some(send))),
             None => deliver(None).map_err(|e| store_error(&e)),
         };
         match delivered {
-            Ok((uidvalidity, uid)) => {
-                Completion::ok_code(Code::AppendUid { uidvalidity, uid }, "APPEND completed.")
+            Ok(delivery) => {
+                self.take_own_delivery(&folder, &delivery);
+                let code = Code::AppendUid {
+                    uidvalidity: delivery.uidvalidity,
+                    uids: compact(&delivery.uids()),
+                };
+                Completion::ok_code(code, "APPEND completed.")
             }
             Err(refusal) => refusal,
         }
+    }
+
+    /// Shows the selected mailbox's view what this session itself just delivered into
+    /// `target`, when that is the selected folder (see `SelectedView::take_delivery`).
+    pub(super) fn take_own_delivery(
+        &mut self,
+        target: &crate::maildir::Folder,
+        delivery: &Delivery,
+    ) {
+        let Some(view) = self.selected.as_mut() else {
+            return;
+        };
+        if view.folder.path() != target.path() {
+            return;
+        }
+        let mut out = Vec::new();
+        view.take_delivery(delivery, &mut out);
+        self.pending.extend(out);
     }
 }

@@ -1,6 +1,8 @@
 //! COPY, MOVE and their UID forms (RFC 3501 §6.4.7, RFC 6851, RFC 4315
 //! COPYUID). The copy is all or nothing: the store puts every message in
-//! place or none.
+//! place or none. The selected folder's view takes in what this session
+//! changed itself (copies into it, the sources MOVE removes from it), so the
+//! next command does not rescan it for them.
 
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
@@ -104,27 +106,37 @@ impl Session<'_> {
             Some(outbox) => outbox.deliver_sending(|send| deliver(Some(send))),
             None => deliver(None).map_err(|e| store_error(&e)),
         };
-        let (uidvalidity, new_uids) = match delivered {
+        let delivery = match delivered {
             Ok(r) => r,
             Err(refusal) => return refusal,
         };
         let code = Code::CopyUid {
-            uidvalidity,
+            uidvalidity: delivery.uidvalidity,
             source: compact(&src_uids),
-            dest: compact(&new_uids),
+            dest: compact(&delivery.uids()),
         };
+        // Into the selected folder itself: shown at once, and no rescan for it.
+        let mut arrivals = Vec::new();
+        if view.folder.path() == target.path() {
+            view.take_delivery(&delivery, &mut arrivals);
+        }
         if !is_move {
             // Courier's magic trash removes these outright when they are expunged here: the
             // client has its copy (the usual way to move without MOVE).
             view.copied.extend(src_uids);
+            self.pending.extend(arrivals);
             return Completion::ok_code(code, "COPY completed.");
         }
+        self.pending.extend(arrivals);
         // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
         self.pending
             .push(Completion::ok_code(code, "Moved.").body());
         let Some(view) = self.selected.as_mut() else {
             return Completion::ok("MOVE completed.");
         };
+        // The removals are this session's own: the view takes them in below, and with
+        // these stamps needs no rescan for them.
+        let before = view.folder.change_stamp();
         let mut removed = Vec::new();
         let mut freed = QuotaUse::default();
         for &i in &indexes {
@@ -160,11 +172,13 @@ impl Session<'_> {
                 Err(e) => log::error!("MOVE: removing the source: {e}"),
             }
         }
+        let after = view.folder.change_stamp();
         if let Some(quota) = view.folder.quota() {
             quota.record_removal(freed);
         }
         let mut out = Vec::new();
         view.remove_uids(&removed, &mut out);
+        view.adopt_own_stamp(before.as_ref(), after.as_ref());
         self.pending.extend(out);
         Completion::ok("MOVE completed.")
     }

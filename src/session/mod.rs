@@ -113,8 +113,9 @@ fn announce_for(body: &CommandBody) -> Announce {
 }
 
 /// NOOP and CHECK exist to ask for updates (RFC 3501 §6.1.2, §6.4.1): on a
-/// network filesystem, where timestamps cannot prove "nothing changed",
-/// they rescan regardless.
+/// network filesystem, where timestamps cannot prove "nothing changed", and
+/// after this session's own changes were taken in without a rescan, they
+/// rescan regardless.
 fn polls(body: &CommandBody) -> bool {
     matches!(body, CommandBody::Noop | CommandBody::Check)
 }
@@ -217,7 +218,7 @@ impl<'a> Session<'a> {
             }
             let tag = command.tag.clone();
             let announce = announce_for(&command.body);
-            let force = polls(&command.body) && self.network_fs();
+            let force = polls(&command.body) && self.must_poll();
             let done = self.execute(command);
             self.refresh(announce, force);
             self.finish(&tag, done);
@@ -285,12 +286,7 @@ impl<'a> Session<'a> {
             C::List { reference, pattern } => self.cmd_list(&reference, &pattern, false),
             C::Lsub { reference, pattern } => self.cmd_list(&reference, &pattern, true),
             C::Status { mailbox, items } => self.cmd_status(&mailbox, &items),
-            C::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => self.cmd_append(&mailbox, &flags, date, message),
+            C::Append { mailbox, messages } => self.cmd_append(&mailbox, messages),
             C::GetQuotaRoot { mailbox } => self.cmd_getquotaroot(&mailbox),
             C::GetQuota { root } => self.cmd_getquota(&root),
             C::SetQuota { root, .. } => self.cmd_setquota(&root),
@@ -405,9 +401,10 @@ impl<'a> Session<'a> {
         true
     }
 
-    /// Whether the selected folder lives where timestamps cannot be trusted.
-    fn network_fs(&self) -> bool {
-        self.selected.as_ref().is_some_and(|v| v.network_fs)
+    /// Whether NOOP and CHECK must rescan the selected folder whatever its timestamps say
+    /// (see `SelectedView::must_poll`).
+    fn must_poll(&self) -> bool {
+        self.selected.as_ref().is_some_and(|v| v.must_poll())
     }
 
     /// Resolves a mailbox argument to a store name, or the `NO` to send.

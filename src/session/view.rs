@@ -6,13 +6,29 @@
 //! responses may be sent (RFC 3501 §7.4.1, §5.5): a message expunged by someone
 //! else keeps its sequence number until a command that allows EXPUNGE
 //! responses runs, and EXISTS never shrinks except through reported EXPUNGEs.
+//!
+//! Whether the folder changed is told from its [`ChangeStamp`] (directory and
+//! file modification times), which costs four `stat`s where a rescan costs the
+//! folder. A stamp cannot show a change made within the same clock tick as the
+//! change before it, so a stamp taken close to its times is distrusted ("racy")
+//! and the next command rescans. When this session itself adds messages to the
+//! selected folder (APPEND, COPY, MOVE into it), it takes them in as the store
+//! reports them and adopts the stamp the store took right after, without
+//! rescanning: the store also took one just before, and when that equals this
+//! view's, nothing changed meanwhile that timestamps show. What they cannot
+//! show (another process's flag change or expunge in the same tick as this
+//! session's own change, or in the moments the delivery took) is left to the
+//! next NOOP, CHECK or IDLE, which rescan regardless until a rescan has
+//! confirmed the view (`unverified`); any later change that moves a timestamp
+//! rescans at the next command, as before.
 
 use crate::maildir::acl::right;
 use crate::maildir::fast::{FastMap, FastSet};
 use std::time::{Duration, SystemTime};
 
 use crate::maildir::{
-    Folder, InfoFlags, MessageCache, MessageEntry, Rights, ScanResult, StoreError,
+    ChangeStamp, Delivery, Folder, InfoFlags, MessageCache, MessageEntry, Rights, ScanResult,
+    StoreError,
 };
 
 use super::flags::write_flag_list;
@@ -64,6 +80,9 @@ pub struct SelectedView {
     /// Keywords named in the last FLAGS response; grows as new ones appear.
     pub known_keywords: Vec<String>,
     dir_stamp: Option<DirStamp>,
+    /// The view took in this session's own changes without a rescan since the
+    /// last one (see the module comment): NOOP, CHECK and IDLE rescan regardless.
+    unverified: bool,
     /// The folder is on a network filesystem, where attribute caching can
     /// hide a change from the timestamps: NOOP, CHECK and IDLE always rescan.
     pub network_fs: bool,
@@ -105,6 +124,7 @@ impl SelectedView {
                 .collect(),
             known_keywords: Vec::new(),
             dir_stamp: stamp,
+            unverified: false,
             network_fs: false,
             invalidated: false,
             cache: None,
@@ -225,16 +245,82 @@ impl SelectedView {
     }
 
     /// True when the folder may have changed since the last scan, so a
-    /// rescan is worth its readdir. A stamp taken within a second of the
-    /// last change proves nothing (timestamps are as coarse as the kernel's
-    /// tick, so a change in the same tick would not show), and then the
-    /// answer is yes.
+    /// rescan is worth its readdir. A stamp taken close to the last change
+    /// proves nothing (timestamps are as coarse as the kernel's tick, so a
+    /// change in the same tick would not show), and then the answer is yes.
     pub fn looks_changed(&self) -> bool {
         match &self.dir_stamp {
             None => true,
             Some(s) if s.racy => true,
-            Some(s) => dir_mtimes(&self.folder).as_ref() != Some(&s.mtimes),
+            Some(s) => self.folder.change_stamp().as_ref() != Some(&s.stamp),
         }
+    }
+
+    /// True when a command that asks for updates (NOOP, CHECK, IDLE) must
+    /// rescan even though the timestamps look unchanged: on a network
+    /// filesystem, or while this session's own changes stand in for a rescan.
+    pub fn must_poll(&self) -> bool {
+        self.network_fs || self.unverified
+    }
+
+    /// Takes in messages this session delivered into this very folder
+    /// (APPEND, COPY or MOVE into it), appending the untagged responses for
+    /// them to `out`, so that the next command need not rescan (module
+    /// comment). They are taken in only when they come right after what the
+    /// view knows (their UIDs start at its UIDNEXT: nobody numbered anything
+    /// in between), and the store's stamp is adopted only when the one it
+    /// took before the delivery is this view's, trusted, and the two differ
+    /// only where a delivery shows. Otherwise the old stamp stays, no longer
+    /// matches, and the next command rescans, finding the messages as they
+    /// are already shown.
+    pub fn take_delivery(&mut self, delivery: &Delivery, out: &mut Vec<Vec<u8>>) {
+        if self.read_only
+            || self.invalidated
+            || delivery.uidvalidity != self.uidvalidity
+            || delivery.messages.is_empty()
+        {
+            return;
+        }
+        let follows = delivery
+            .messages
+            .iter()
+            .zip(self.uidnext..)
+            .all(|(m, uid)| m.uid == uid);
+        if !follows {
+            return;
+        }
+        self.messages.extend(
+            delivery
+                .messages
+                .iter()
+                .cloned()
+                .map(ViewMessage::from_entry),
+        );
+        self.uidnext = self.max_uid().saturating_add(1);
+        if let Some((before, after)) = &delivery.stamps {
+            self.adopt_own_stamp(Some(before), Some(after));
+        }
+        self.announce_arrivals(true, out);
+    }
+
+    /// After this session changed the folder itself (and the view has taken
+    /// the change in), with the folder's stamps from just `before` and just
+    /// `after` the change: adopts `after` when `before` is this view's
+    /// trusted stamp and the two differ only where such a change shows
+    /// (module comment). Otherwise keeps the old stamp, which no longer
+    /// matches the folder, so the next command rescans.
+    pub fn adopt_own_stamp(&mut self, before: Option<&ChangeStamp>, after: Option<&ChangeStamp>) {
+        let (Some(mine), Some(before), Some(after)) = (&self.dir_stamp, before, after) else {
+            return;
+        };
+        if mine.racy || mine.stamp != *before || !before.differs_only_by_own_changes(after) {
+            return;
+        }
+        self.dir_stamp = Some(DirStamp {
+            stamp: after.clone(),
+            racy: false,
+        });
+        self.unverified = true;
     }
 
     /// Rescans the folder and appends the untagged responses the command
@@ -250,6 +336,7 @@ impl SelectedView {
             self.folder.scan()?
         };
         self.dir_stamp = dir_stamp(&self.folder);
+        self.unverified = false;
         self.apply_scan(scan, announce, out);
         Ok(())
     }
@@ -304,7 +391,21 @@ impl SelectedView {
         self.messages
             .extend(arrivals.into_iter().map(ViewMessage::from_entry));
         self.uidnext = self.uidnext.max(scan.uidnext).max(self.max_uid() + 1);
+        self.announce_arrivals(arrived, out);
+        for uid in changed {
+            if let Some(i) = self.seq_of_uid(uid) {
+                let m = &self.messages[i];
+                let mut line = format!("{} FETCH (FLAGS ", i + 1).into_bytes();
+                write_flag_list(&mut line, &m.flags, &m.keywords, m.recent);
+                line.push(b')');
+                out.push(line);
+            }
+        }
+    }
 
+    /// FLAGS when keywords appeared that the client has not been shown, and
+    /// EXISTS and RECENT when messages `arrived`.
+    fn announce_arrivals(&mut self, arrived: bool, out: &mut Vec<Vec<u8>>) {
         let keywords = self.all_keywords();
         let mut grew = false;
         for k in keywords {
@@ -323,15 +424,6 @@ impl SelectedView {
         if arrived {
             out.push(format!("{} EXISTS", self.exists()).into_bytes());
             out.push(format!("{} RECENT", self.recent_count()).into_bytes());
-        }
-        for uid in changed {
-            if let Some(i) = self.seq_of_uid(uid) {
-                let m = &self.messages[i];
-                let mut line = format!("{} FETCH (FLAGS ", i + 1).into_bytes();
-                write_flag_list(&mut line, &m.flags, &m.keywords, m.recent);
-                line.push(b')');
-                out.push(line);
-            }
         }
     }
 
@@ -408,11 +500,11 @@ impl Drop for SelectedView {
     }
 }
 
-/// The state of a folder's timestamps when it was last scanned.
+/// The folder's change stamp when it was last scanned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct DirStamp {
-    mtimes: Vec<SystemTime>,
-    /// Some timestamp was within a second of when it was read.
+    stamp: ChangeStamp,
+    /// Some timestamp was close to when it was read.
     racy: bool,
 }
 
@@ -424,8 +516,9 @@ const RACY_WINDOW: Duration = Duration::from_millis(50);
 const RACY_WINDOW_WHOLE_SECONDS: Duration = Duration::from_secs(2);
 
 fn dir_stamp(folder: &Folder) -> Option<DirStamp> {
-    let mtimes = dir_mtimes(folder)?;
+    let stamp = folder.change_stamp()?;
     let now = SystemTime::now();
+    let mtimes = stamp.times();
     let whole_seconds = mtimes.iter().all(|t| {
         t.duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() == 0)
@@ -437,24 +530,7 @@ fn dir_stamp(folder: &Folder) -> Option<DirStamp> {
         RACY_WINDOW
     };
     let racy = mtimes.iter().any(|&t| t + window > now);
-    Some(DirStamp { mtimes, racy })
-}
-
-/// Modification times of what a change elsewhere would touch: `cur/`, `new/`,
-/// the keyword directory and the UID database.
-fn dir_mtimes(folder: &Folder) -> Option<Vec<SystemTime>> {
-    let base = folder.path();
-    let mut v = Vec::with_capacity(4);
-    let own = ["cur", "new", "courierimapkeywords", "courierimapuiddb"].map(|p| base.join(p));
-    // A shared folder's local copy changes when its sharable folder does.
-    for p in own.into_iter().chain(folder.shared_dirs()) {
-        match std::fs::metadata(p) {
-            Ok(md) => v.push(md.modified().ok()?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => v.push(SystemTime::UNIX_EPOCH),
-            Err(_) => return None,
-        }
-    }
-    Some(v)
+    Some(DirStamp { stamp, racy })
 }
 
 /// NFS, SMB, Ceph and FUSE filesystems: timestamps may be cached or come
