@@ -523,3 +523,54 @@ fn outbox_copy_sends_one_message_unless_multiple_sends_are_allowed() {
         assert_eq!(sent(&out).len(), 4);
     }
 }
+
+#[test]
+fn outbox_multiappend_sends_one_message_unless_multiple_sends_are_allowed() {
+    for multiple in [false, true] {
+        let a = Account::new("outbox-multiappend", "");
+        let (script, out) = fake_sendmail(&a);
+        let conf = a.dir.join("mdimapd.conf");
+        let mut text = fs::read_to_string(&conf).unwrap();
+        text.push_str(&format!(
+            "OUTBOX=.Outbox\nSENDMAIL={}\nOUTBOX_MULTIPLE_SEND={}\n",
+            script.display(),
+            u8::from(multiple)
+        ));
+        fs::write(&conf, text).unwrap();
+        a.folders(&[".Outbox"]);
+        let (first, second) = (message("one", "first"), message("two", "second"));
+        let (_s, mut c) = a.login(&[]);
+        let command = format!(
+            "APPEND INBOX.Outbox {} {}",
+            lit_plus(&crlf(&first)),
+            lit_plus(&crlf(&second))
+        );
+        let r = c.cmd(&command);
+        if multiple {
+            assert!(r.is_ok(), "{r:#?}");
+            let mut bodies: Vec<String> = sent(&out)
+                .iter()
+                .map(|n| fs::read_to_string(out.join(n)).unwrap())
+                .collect();
+            bodies.sort();
+            let mut both = vec![first.clone(), second.clone()];
+            both.sort();
+            assert_eq!(bodies, both);
+            assert_eq!(a.messages(".Outbox").len(), 2);
+            continue;
+        }
+        assert!(
+            r.tagged
+                .contains("NO [ALERT] Only one message may be sent at a time."),
+            "{r:#?}"
+        );
+        assert!(sent(&out).is_empty() && a.messages(".Outbox").is_empty());
+        // One at a time is sent and stored.
+        c.ok(&format!("APPEND INBOX.Outbox {}", lit_plus(&crlf(&first))));
+        assert_eq!(sent(&out), vec!["sent0"]);
+        assert_eq!(a.messages(".Outbox").len(), 1);
+        // Elsewhere a MULTIAPPEND is no sending matter.
+        c.ok(&command.replace("INBOX.Outbox", "INBOX"));
+        assert_eq!(sent(&out).len(), 1);
+    }
+}
