@@ -33,10 +33,22 @@ struct Args {
     #[cfg(debug_assertions)]
     #[arg(long, hide = true, value_name = "SECONDS", allow_hyphen_values = true)]
     test_clock_offset: Option<i64>,
+    /// Tests only, and only in debug builds: kill the process with SIGKILL the Nth time it
+    /// passes POINT of a delivery's numbering (see `mdimap::maildir::arm_crash_point`).
+    #[cfg(debug_assertions)]
+    #[arg(long, hide = true, value_name = "POINT:N")]
+    test_crash_at: Option<String>,
 }
 
 fn main() {
     let args = Args::parse();
+    #[cfg(debug_assertions)]
+    if let Some(spec) = &args.test_crash_at
+        && !mdimap::maildir::arm_crash_point(spec)
+    {
+        eprintln!("mdimapd: --test-crash-at takes POINT:N, not {spec:?}");
+        std::process::exit(2);
+    }
     let status = mdimap::server::run(mdimap::server::Options {
         config: args.config,
         preauth: args.preauth,

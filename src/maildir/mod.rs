@@ -50,6 +50,9 @@ pub use quota::{
 pub use sharable::{SHARED_FOLDERS, SHARED_MAILDIRS, SharableMaildir};
 pub use spool::spool_file;
 pub use store::Store;
+#[cfg(debug_assertions)]
+#[doc(hidden)]
+pub use uiddb::arm_crash_point;
 
 /// The store's own writers of Courier's files, for `crate::migrate`, which converts another
 /// server's files into them and must write them exactly as the store does, reaching them

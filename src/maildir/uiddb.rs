@@ -335,21 +335,32 @@ fn in_blocks(start: u64, bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
         .chain(rest.chunks(BLOCK as usize))
 }
 
-/// Tests only, in debug builds: `MDIMAP_TEST_CRASH_AT=<point>:<n>` makes the process kill
-/// itself with SIGKILL the `n`th time (from 1) it passes `point`, so a test can stop a
-/// delivery at each step of the numbering and check what both servers make of the files.
+/// Where a test asked the process to kill itself: `(point, n)` (see [`arm_crash_point`]).
+#[cfg(debug_assertions)]
+static CRASH_AT: std::sync::OnceLock<(String, u32)> = std::sync::OnceLock::new();
+
+/// Tests only, in debug builds (`mdimapd --test-crash-at <point>:<n>`): the process kills
+/// itself with SIGKILL the `n`th time (from 1) it passes `point`, so that a test can stop a
+/// delivery at each step of its numbering and check what both servers make of the files.
+/// The points: `delivery-placed` (messages in cur/, not numbered), `uiddb-header` (header
+/// raised, no line written), `uiddb-block` (between two blocks of lines). False when
+/// `spec` is not `<point>:<n>`.
+#[cfg(debug_assertions)]
+pub fn arm_crash_point(spec: &str) -> bool {
+    let Some((point, n)) = spec.rsplit_once(':') else {
+        return false;
+    };
+    let Ok(n) = n.parse() else {
+        return false;
+    };
+    CRASH_AT.set((point.to_string(), n)).is_ok()
+}
+
 #[cfg(debug_assertions)]
 pub(crate) fn crash_point(point: &str) {
-    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU32, Ordering};
-    static TARGET: OnceLock<Option<(String, u32)>> = OnceLock::new();
     static PASSED: AtomicU32 = AtomicU32::new(0);
-    let target = TARGET.get_or_init(|| {
-        let spec = std::env::var("MDIMAP_TEST_CRASH_AT").ok()?;
-        let (name, n) = spec.rsplit_once(':')?;
-        Some((name.to_string(), n.parse().ok()?))
-    });
-    if let Some((name, n)) = target
+    if let Some((name, n)) = CRASH_AT.get()
         && name == point
         && PASSED.fetch_add(1, Ordering::SeqCst) + 1 == *n
     {

@@ -11,16 +11,17 @@
 //! file modification times), which costs four `stat`s where a rescan costs the
 //! folder. A stamp cannot show a change made within the same clock tick as the
 //! change before it, so a stamp taken close to its times is distrusted ("racy")
-//! and the next command rescans. When this session itself adds messages to the
-//! selected folder (APPEND, COPY, MOVE into it), it takes them in as the store
-//! reports them and adopts the stamp the store took right after, without
-//! rescanning: the store also took one just before, and when that equals this
-//! view's, nothing changed meanwhile that timestamps show. What they cannot
-//! show (another process's flag change or expunge in the same tick as this
-//! session's own change, or in the moments the delivery took) is left to the
-//! next NOOP, CHECK or IDLE, which rescan regardless until a rescan has
-//! confirmed the view (`unverified`); any later change that moves a timestamp
-//! rescans at the next command, as before.
+//! and the next command rescans. When this session itself changes the selected
+//! folder (APPEND, COPY or MOVE into it, MOVE out of it), the view takes the
+//! change in as the store reports it and adopts the stamp taken right after,
+//! without rescanning: a stamp was also taken just before, and when that equals
+//! this view's, nothing changed meanwhile that timestamps show. What they
+//! cannot show (another process's flag change or expunge in the same tick as
+//! the view's last look or as this session's own change, or in the moments the
+//! change took) is left to the next NOOP, CHECK or IDLE, which rescan
+//! regardless until a rescan has confirmed the view (`unverified`); any later
+//! change that moves a timestamp rescans at the next command, as before. So a
+//! burst of APPENDs costs no rescan at all, and neither does the command after.
 
 use crate::maildir::acl::right;
 use crate::maildir::fast::{FastMap, FastSet};
@@ -269,10 +270,10 @@ impl SelectedView {
     /// comment). They are taken in only when they come right after what the
     /// view knows (their UIDs start at its UIDNEXT: nobody numbered anything
     /// in between), and the store's stamp is adopted only when the one it
-    /// took before the delivery is this view's, trusted, and the two differ
-    /// only where a delivery shows. Otherwise the old stamp stays, no longer
-    /// matches, and the next command rescans, finding the messages as they
-    /// are already shown.
+    /// took before the delivery is this view's and the two differ only where
+    /// a delivery shows. Otherwise the old stamp stays, no longer matches,
+    /// and the next command rescans, finding the messages as they are
+    /// already shown.
     pub fn take_delivery(&mut self, delivery: &Delivery, out: &mut Vec<Vec<u8>>) {
         if self.read_only
             || self.invalidated
@@ -305,15 +306,17 @@ impl SelectedView {
 
     /// After this session changed the folder itself (and the view has taken
     /// the change in), with the folder's stamps from just `before` and just
-    /// `after` the change: adopts `after` when `before` is this view's
-    /// trusted stamp and the two differ only where such a change shows
-    /// (module comment). Otherwise keeps the old stamp, which no longer
-    /// matches the folder, so the next command rescans.
+    /// `after` the change: adopts `after` when `before` is this view's stamp
+    /// and the two differ only where such a change shows (module comment).
+    /// Otherwise keeps the old stamp, which no longer matches the folder, so
+    /// the next command rescans.
     pub fn adopt_own_stamp(&mut self, before: Option<&ChangeStamp>, after: Option<&ChangeStamp>) {
         let (Some(mine), Some(before), Some(after)) = (&self.dir_stamp, before, after) else {
             return;
         };
-        if mine.racy || mine.stamp != *before || !before.differs_only_by_own_changes(after) {
+        // A racy stamp may be adopted too: what it could not show is, like what the change
+        // itself hides, left to the next poll (`unverified`).
+        if mine.stamp != *before || !before.differs_only_by_own_changes(after) {
             return;
         }
         self.dir_stamp = Some(DirStamp {
