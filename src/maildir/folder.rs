@@ -2178,7 +2178,9 @@ mod tests {
             let body = fs::read_to_string(folder.path().join("cur").join(&m.filename)).unwrap();
             assert_eq!(body, expected[&m.uid], "the message under UID {}", m.uid);
         }
-        assert_eq!(db_text(folder).lines().count(), total + 1);
+        // The header and one line each (empty lines are the padding of lines added in place).
+        let lines = db_text(folder).lines().filter(|l| !l.is_empty()).count();
+        assert_eq!(lines, total + 1);
         assert!(!folder.path().join("tmp").join(LOCK_NAME).exists());
     }
 
