@@ -409,6 +409,18 @@ pub(crate) fn address_text(value: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The first entry of an address list (a group's start when the list
+/// begins with a group), for SORT's FROM, TO, CC, DISPLAYFROM and DISPLAYTO.
+pub(crate) fn first_address(value: &[u8]) -> Option<Address> {
+    let mut first = None;
+    parse_addresses(&header::unfold(value), |a| {
+        if first.is_none() {
+            first = Some(a);
+        }
+    });
+    first
+}
+
 /// Appends one entry of an address list.
 fn write_address(out: &mut Vec<u8>, a: &Address) {
     match a {

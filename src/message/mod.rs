@@ -1,11 +1,13 @@
 //! One RFC 5322/MIME message in memory: header lookup, the MIME tree with
 //! byte offsets, ENVELOPE, BODY/BODYSTRUCTURE, BODY[section] extraction,
-//! Date parsing, charset decoding and SEARCH text matching.
+//! Date parsing, charset decoding, SEARCH text matching, and the SORT and
+//! THREAD keys of a header (base subject, address keys, message ids).
 //!
 //! This layer never touches the filesystem and knows no IMAP state. Input is
 //! the message in CRLF form (see [`to_crlf`]); every offset and size computed
 //! here is in that form, which is what IMAP counts and sends.
 
+mod base_subject;
 mod bodystructure;
 mod crlf;
 pub mod date;
@@ -15,17 +17,20 @@ mod header;
 mod mime;
 mod search;
 mod section;
+mod sort_keys;
 
 use std::borrow::Cow;
 
 use crate::protocol::command::Section;
 
+pub use base_subject::{base_subject, fold};
 pub use crlf::{ToLf, crlf_len, to_crlf};
 #[cfg(test)]
 pub(crate) use search::decode_counts;
 pub use search::{
     Needle, SearchText, body_contains, decode_search_string, header_contains, text_contains,
 };
+pub use sort_keys::{SortKeys, message_ids};
 
 /// A parsed message borrowing its CRLF bytes.
 #[derive(Debug, Clone)]

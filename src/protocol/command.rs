@@ -152,9 +152,27 @@ pub enum CommandBody {
     Expunge {
         uids: Option<SequenceSet>,
     },
+    /// `returns` is `Some` when the client asked for ESEARCH results
+    /// (RFC 4731 `RETURN (...)`).
     Search {
         uid: bool,
+        returns: Option<SearchReturn>,
         charset: Option<String>,
+        criteria: SearchKey,
+    },
+    /// RFC 5256 SORT; `returns` is ESORT's `RETURN (...)` (RFC 5267).
+    Sort {
+        uid: bool,
+        returns: Option<SearchReturn>,
+        program: Vec<SortCriterion>,
+        charset: String,
+        criteria: SearchKey,
+    },
+    /// RFC 5256 THREAD.
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: String,
         criteria: SearchKey,
     },
     Fetch {
@@ -180,6 +198,44 @@ pub enum CommandBody {
         mailbox: Vec<u8>,
     },
     Idle,
+}
+
+/// What ESEARCH (RFC 4731) and SEARCHRES (RFC 5182) ask a SEARCH or SORT to
+/// return. `RETURN ()` is `all` alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchReturn {
+    pub min: bool,
+    pub max: bool,
+    pub all: bool,
+    pub count: bool,
+    /// SEARCHRES: keep the result for `$`.
+    pub save: bool,
+}
+
+/// One RFC 5256 sort criterion (with RFC 5957's DISPLAYFROM and DISPLAYTO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub key: SortKey,
+    pub reverse: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
 }
 
 /// One ID field: a name and its value (`NIL` is `None`).

@@ -1,8 +1,9 @@
 //! The command grammar: framed fragments to a [`Command`] (RFC 3501 §9 plus
 //! MULTIAPPEND, UIDPLUS's UID EXPUNGE, MOVE, UNSELECT, IDLE, NAMESPACE, ID, ENABLE,
 //! SASL-IR, QUOTA's GETQUOTA/GETQUOTAROOT/SETQUOTA (RFC 9208), the STATUS items
-//! SIZE, DELETED and DELETED-STORAGE, and ACL's GETACL, SETACL, DELETEACL,
-//! LISTRIGHTS and MYRIGHTS).
+//! SIZE, DELETED and DELETED-STORAGE, ACL's GETACL, SETACL, DELETEACL,
+//! LISTRIGHTS and MYRIGHTS, ESEARCH's and ESORT's `RETURN (...)`, SEARCHRES's
+//! `$`, and SORT and THREAD with their UID forms).
 //!
 //! This module only checks syntax. It must not judge meaning: whether a
 //! command is allowed in the current state, whether 8-bit bytes in a quoted
@@ -15,8 +16,8 @@
 
 use super::chars::{is_astring_char, is_atom_char, is_list_char, is_tag_char};
 use super::command::{
-    AppendMessage, Command, CommandBody, FetchItem, MessageData, SearchKey, Section, SectionText,
-    StatusItem, StoreMode,
+    AppendMessage, Command, CommandBody, FetchItem, MessageData, SearchKey, SearchReturn, Section,
+    SectionText, SortCriterion, SortKey, StatusItem, StoreMode, ThreadAlgorithm,
 };
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
@@ -372,7 +373,12 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A sequence set, or SEARCHRES's `$` standing alone.
     fn sequence_set(&mut self) -> PResult<SequenceSet> {
+        if self.peek() == Some(b'$') {
+            self.pos += 1;
+            return Ok(SequenceSet::saved());
+        }
         let text = self.take_while(is_sequence_char);
         SequenceSet::parse(text).ok_or_else(|| "Invalid sequence set".to_string())
     }
@@ -490,6 +496,8 @@ impl<'a> Parser<'a> {
             b"STATUS" => self.status()?,
             b"APPEND" => self.append()?,
             b"SEARCH" => self.search(false)?,
+            b"SORT" => self.sort(false)?,
+            b"THREAD" => self.thread(false)?,
             b"FETCH" => self.fetch(false)?,
             b"STORE" => self.store(false)?,
             b"COPY" => self.copy_or_move(false, false)?,
@@ -499,6 +507,8 @@ impl<'a> Parser<'a> {
                 let sub = self.atom()?.to_ascii_uppercase();
                 match sub.as_slice() {
                     b"SEARCH" => self.search(true)?,
+                    b"SORT" => self.sort(true)?,
+                    b"THREAD" => self.thread(true)?,
                     b"FETCH" => self.fetch(true)?,
                     b"STORE" => self.store(true)?,
                     b"COPY" => self.copy_or_move(true, false)?,
@@ -867,23 +877,133 @@ impl<'a> Parser<'a> {
 
     fn search(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
+        let returns = self.search_return()?;
         let mut charset = None;
         if self.keyword("CHARSET") {
             self.sp()?;
-            let name = self.astring()?;
-            charset =
-                Some(String::from_utf8(name).map_err(|_| "Invalid charset name".to_string())?);
+            charset = Some(self.charset()?);
             self.sp()?;
         }
+        let criteria = self.search_program()?;
+        Ok(CommandBody::Search {
+            uid,
+            returns,
+            charset,
+            criteria,
+        })
+    }
+
+    /// `search-key *(SP search-key)`, as one `And`.
+    fn search_program(&mut self) -> PResult<SearchKey> {
         let mut keys = vec![self.search_key(1)?];
         while self.peek() == Some(b' ') {
             self.pos += 1;
             keys.push(self.search_key(1)?);
         }
-        Ok(CommandBody::Search {
+        Ok(SearchKey::And(keys))
+    }
+
+    fn charset(&mut self) -> PResult<String> {
+        String::from_utf8(self.astring()?).map_err(|_| "Invalid charset name".to_string())
+    }
+
+    /// RFC 4731 `RETURN (MIN MAX ALL COUNT)` and RFC 5182 `SAVE`, with the
+    /// space after it; None when absent. `RETURN ()` means ALL.
+    fn search_return(&mut self) -> PResult<Option<SearchReturn>> {
+        if !(self.keyword("RETURN")) {
+            return Ok(None);
+        }
+        self.sp()?;
+        self.expect(b'(', "( after RETURN")?;
+        let mut r = SearchReturn::default();
+        let mut any = false;
+        while self.peek() != Some(b')') {
+            if any {
+                self.sp()?;
+            }
+            let option = self.atom()?.to_ascii_uppercase();
+            let flag = match option.as_slice() {
+                b"MIN" => &mut r.min,
+                b"MAX" => &mut r.max,
+                b"ALL" => &mut r.all,
+                b"COUNT" => &mut r.count,
+                b"SAVE" => &mut r.save,
+                _ => return Err("Unknown SEARCH return option".into()),
+            };
+            *flag = true;
+            any = true;
+        }
+        self.pos += 1;
+        if !any {
+            r.all = true;
+        }
+        self.sp()?;
+        Ok(Some(r))
+    }
+
+    /// RFC 5256: `SORT [RETURN (...)] (criteria) charset search-keys`.
+    fn sort(&mut self, uid: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let returns = self.search_return()?;
+        self.expect(b'(', "a sort criteria list")?;
+        let mut program = Vec::new();
+        loop {
+            let mut reverse = false;
+            let mut name = self.atom()?.to_ascii_uppercase();
+            if name == b"REVERSE" {
+                self.sp()?;
+                reverse = true;
+                name = self.atom()?.to_ascii_uppercase();
+            }
+            let key = match name.as_slice() {
+                b"ARRIVAL" => SortKey::Arrival,
+                b"CC" => SortKey::Cc,
+                b"DATE" => SortKey::Date,
+                b"FROM" => SortKey::From,
+                b"SIZE" => SortKey::Size,
+                b"SUBJECT" => SortKey::Subject,
+                b"TO" => SortKey::To,
+                b"DISPLAYFROM" => SortKey::DisplayFrom,
+                b"DISPLAYTO" => SortKey::DisplayTo,
+                _ => return Err("Unknown sort criterion".into()),
+            };
+            program.push(SortCriterion { key, reverse });
+            if self.peek() == Some(b')') {
+                self.pos += 1;
+                break;
+            }
+            self.sp()?;
+        }
+        self.sp()?;
+        let charset = self.charset()?;
+        self.sp()?;
+        let criteria = self.search_program()?;
+        Ok(CommandBody::Sort {
             uid,
+            returns,
+            program,
             charset,
-            criteria: SearchKey::And(keys),
+            criteria,
+        })
+    }
+
+    /// RFC 5256: `THREAD algorithm charset search-keys`.
+    fn thread(&mut self, uid: bool) -> PResult<CommandBody> {
+        self.sp()?;
+        let algorithm = match self.atom()?.to_ascii_uppercase().as_slice() {
+            b"ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+            b"REFERENCES" => ThreadAlgorithm::References,
+            _ => return Err("Unknown thread algorithm".into()),
+        };
+        self.sp()?;
+        let charset = self.charset()?;
+        self.sp()?;
+        let criteria = self.search_program()?;
+        Ok(CommandBody::Thread {
+            uid,
+            algorithm,
+            charset,
+            criteria,
         })
     }
 
@@ -914,7 +1034,9 @@ impl<'a> Parser<'a> {
                     }
                 }
             }
-            Some(b) if is_sequence_char(b) => Ok(SearchKey::SequenceSet(self.sequence_set()?)),
+            Some(b) if is_sequence_char(b) || b == b'$' => {
+                Ok(SearchKey::SequenceSet(self.sequence_set()?))
+            }
             None => Err("Missing search criteria".into()),
             _ => {
                 let name = self.atom()?.to_ascii_uppercase();
@@ -1818,6 +1940,7 @@ mod tests {
             body("a UID SEARCH 1:* UID 5"),
             CommandBody::Search {
                 uid: true,
+                returns: None,
                 charset: None,
                 criteria: K::And(vec![K::SequenceSet(set("1:*")), K::Uid(set("5"))]),
             }
@@ -1913,6 +2036,149 @@ mod tests {
         assert!(err(&many).limit);
         let enough = format!("a SEARCH {}", vec!["SEEN"; 1000].join(" "));
         assert!(parse(&enough).is_ok());
+    }
+
+    #[test]
+    fn esearch_and_searchres() {
+        use SearchKey as K;
+        let r = |min, max, all, count, save| SearchReturn {
+            min,
+            max,
+            all,
+            count,
+            save,
+        };
+        let returns = |s: &str| match body(s) {
+            CommandBody::Search { returns, .. } => returns,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(returns("a SEARCH ALL"), None);
+        assert_eq!(
+            returns("a SEARCH RETURN () ALL"),
+            Some(r(false, false, true, false, false))
+        );
+        assert_eq!(
+            returns("a SEARCH return (min MAX count) CHARSET UTF-8 ALL"),
+            Some(r(true, true, false, true, false))
+        );
+        assert_eq!(
+            returns("a UID SEARCH RETURN (SAVE) SEEN"),
+            Some(r(false, false, false, false, true))
+        );
+        for bad in [
+            "a SEARCH RETURN (PARTIAL 1:2) ALL",
+            "a SEARCH RETURN (MIN",
+            "a SEARCH RETURN MIN ALL",
+            "a SEARCH RETURN (MIN)ALL",
+            "a SEARCH RETURN (MIN  MAX) ALL",
+        ] {
+            parse(bad).expect_err(bad);
+        }
+        // `$` as a whole set: in SEARCH, and wherever a set goes.
+        assert_eq!(
+            criteria("a SEARCH $ UID $ OR $ 1").1,
+            K::And(vec![
+                K::SequenceSet(SequenceSet::saved()),
+                K::Uid(SequenceSet::saved()),
+                K::Or(
+                    Box::new(K::SequenceSet(SequenceSet::saved())),
+                    Box::new(K::SequenceSet(set("1")))
+                ),
+            ])
+        );
+        match body("a UID FETCH $ FLAGS") {
+            CommandBody::Fetch { uid: true, set, .. } => assert!(set.is_saved()),
+            other => panic!("{other:?}"),
+        }
+        match body("a COPY $ INBOX") {
+            CommandBody::Copy { set, .. } => assert!(set.is_saved()),
+            other => panic!("{other:?}"),
+        }
+        parse("a FETCH $,1 FLAGS").expect_err("$ is a whole set");
+        parse("a FETCH 1,$ FLAGS").expect_err("$ is a whole set");
+    }
+
+    #[test]
+    fn sort_and_thread() {
+        use SearchKey as K;
+        match body("a UID SORT (REVERSE date subject displayFROM) UTF-8 SINCE 1-Feb-1994 seen") {
+            CommandBody::Sort {
+                uid: true,
+                returns: None,
+                program,
+                charset,
+                criteria,
+            } => {
+                assert_eq!(
+                    program,
+                    vec![
+                        SortCriterion {
+                            key: SortKey::Date,
+                            reverse: true
+                        },
+                        SortCriterion {
+                            key: SortKey::Subject,
+                            reverse: false
+                        },
+                        SortCriterion {
+                            key: SortKey::DisplayFrom,
+                            reverse: false
+                        },
+                    ]
+                );
+                assert_eq!(charset, "UTF-8");
+                assert_eq!(
+                    criteria,
+                    K::And(vec![
+                        K::Since(Date {
+                            year: 1994,
+                            month: 2,
+                            day: 1
+                        }),
+                        K::Seen
+                    ])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match body("a SORT RETURN (MIN COUNT) (ARRIVAL) \"US-ASCII\" ALL") {
+            CommandBody::Sort { returns, .. } => assert_eq!(
+                returns,
+                Some(SearchReturn {
+                    min: true,
+                    count: true,
+                    ..SearchReturn::default()
+                })
+            ),
+            other => panic!("{other:?}"),
+        }
+        for (cmd, algorithm) in [
+            (
+                "a THREAD ORDEREDSUBJECT UTF-8 ALL",
+                ThreadAlgorithm::OrderedSubject,
+            ),
+            (
+                "a UID THREAD references us-ascii 1:*",
+                ThreadAlgorithm::References,
+            ),
+        ] {
+            match body(cmd) {
+                CommandBody::Thread { algorithm: a, .. } => assert_eq!(a, algorithm),
+                other => panic!("{other:?}"),
+            }
+        }
+        for bad in [
+            "a SORT () UTF-8 ALL",
+            "a SORT (REVERSE) UTF-8 ALL",
+            "a SORT (SENDER) UTF-8 ALL",
+            "a SORT (DATE) UTF-8",
+            "a SORT (DATE) ALL",
+            "a SORT DATE UTF-8 ALL",
+            "a THREAD REFS UTF-8 ALL",
+            "a THREAD REFERENCES UTF-8",
+        ] {
+            parse(bad).expect_err(bad);
+        }
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! A set is kept as the client wrote it, with `*` unresolved, because `*` means
 //! "the largest number the client knows" and that is only known when the
 //! command runs. Ranges may be written backwards (`4:2` is `2:4`).
+//!
+//! SEARCHRES's `$` (RFC 5182 §3: the whole set, never part of one) is the
+//! set with no ranges: only the session knows what was saved, and replaces it
+//! before a command runs. Left unreplaced it names no message, which is what
+//! `$` means before any SEARCH saved a result.
 
 use std::fmt;
 
@@ -31,6 +36,9 @@ impl SequenceSet {
         if s.is_empty() {
             return None;
         }
+        if s == b"$" {
+            return Some(SequenceSet::saved());
+        }
         let mut ranges = Vec::new();
         for item in s.split(|&b| b == b',') {
             let mut ends = item.splitn(2, |&b| b == b':');
@@ -42,6 +50,28 @@ impl SequenceSet {
             ranges.push((lo, hi));
         }
         Some(SequenceSet(ranges))
+    }
+
+    /// SEARCHRES's `$`: the result a SEARCH saved.
+    pub fn saved() -> SequenceSet {
+        SequenceSet(Vec::new())
+    }
+
+    pub fn is_saved(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The set of exactly `nums` (ascending), runs joined: `1:3,7`.
+    /// Empty `nums` gives `$`'s empty set.
+    pub fn of_sorted(nums: &[u32]) -> SequenceSet {
+        let mut ranges: Vec<(SeqNum, SeqNum)> = Vec::new();
+        for &n in nums {
+            match ranges.last_mut() {
+                Some((_, SeqNum::Value(hi))) if hi.checked_add(1) == Some(n) => *hi = n,
+                _ => ranges.push((SeqNum::Value(n), SeqNum::Value(n))),
+            }
+        }
+        SequenceSet(ranges)
     }
 
     /// The ranges as `(low, high)` with `*` replaced by `star` and each range
@@ -130,6 +160,9 @@ fn parse_num(s: &[u8]) -> Option<SeqNum> {
 
 impl fmt::Display for SequenceSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_saved() {
+            return f.write_str("$");
+        }
         for (i, &(a, b)) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str(",")?;
@@ -238,6 +271,23 @@ mod tests {
             edge.normalized(1).iter().collect::<Vec<_>>(),
             vec![(1, u32::MAX)]
         );
+    }
+
+    #[test]
+    fn saved_result_marker() {
+        let s = SequenceSet::parse(b"$").unwrap();
+        assert!(s.is_saved());
+        assert_eq!(s.to_string(), "$");
+        // Unreplaced, it names nothing.
+        assert_eq!(s.normalized(10).iter().count(), 0);
+        for bad in [&b"$,1"[..], b"1:$", b"$$", b"$:*"] {
+            assert!(SequenceSet::parse(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(
+            SequenceSet::of_sorted(&[1, 2, 3, 7, 9, 10]).to_string(),
+            "1:3,7,9:10"
+        );
+        assert!(SequenceSet::of_sorted(&[]).is_saved());
     }
 
     #[test]

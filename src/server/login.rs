@@ -34,7 +34,10 @@ pub const PREAUTH_LIMITS: Limits = Limits {
 
 /// Capabilities common to every state (the login mechanisms are added
 /// before login, depending on the connection; ACL by `capabilities`).
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MULTIAPPEND CHILDREN UNSELECT MOVE UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE";
+/// SORT and the two THREAD algorithms are in Courier's default
+/// IMAP_CAPABILITY too; SORT=DISPLAY, ESEARCH, ESORT and SEARCHRES are
+/// Dovecot's, which clients that use them expect alongside.
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MULTIAPPEND CHILDREN UNSELECT MOVE UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT SEARCHRES";
 
 /// RFC 4314's capabilities, advertised as Courier does when IMAP_ACL is on.
 pub const ACL_CAPABILITIES: &str = "ACL ACL2=UNION";

@@ -19,7 +19,9 @@ mod quota;
 mod search;
 mod select;
 mod shared;
+mod sort;
 mod store;
+mod thread;
 mod trash;
 pub mod view;
 
@@ -30,6 +32,7 @@ use crate::maildir::sharedindex::SharedIndex;
 use crate::maildir::{Accessor, Store, StoreError};
 use crate::protocol::command::{Command, CommandBody};
 use crate::protocol::response::{Code, Completion};
+use crate::protocol::sequence::SequenceSet;
 
 use view::{Announce, SelectedView};
 
@@ -107,6 +110,8 @@ fn announce_for(body: &CommandBody) -> Announce {
         CommandBody::Fetch { uid: false, .. }
         | CommandBody::Store { uid: false, .. }
         | CommandBody::Search { uid: false, .. }
+        | CommandBody::Sort { uid: false, .. }
+        | CommandBody::Thread { uid: false, .. }
         | CommandBody::Copy { uid: false, .. } => Announce::NoExpunge,
         _ => Announce::All,
     }
@@ -135,6 +140,11 @@ pub struct Session<'a> {
     utf8: bool,
     /// Untagged responses waiting to be sent before the next tagged one.
     pending: Vec<Vec<u8>>,
+    /// SEARCHRES (RFC 5182): the UIDs, ascending, the last SEARCH or SORT
+    /// with RETURN (SAVE) kept for `$`. Emptied whenever a mailbox is
+    /// selected or closed; UIDs expunged since are passed over where `$` is
+    /// used, as they name no message any more.
+    saved_result: Vec<u32>,
     /// Set when a command (IDLE) ended the session: the autologout timer,
     /// or a recreated mailbox.
     end: Option<End>,
@@ -151,6 +161,7 @@ impl<'a> Session<'a> {
             selected: None,
             utf8: false,
             pending: Vec::new(),
+            saved_result: Vec::new(),
             end: None,
         }
     }
@@ -228,7 +239,17 @@ impl<'a> Session<'a> {
     fn execute(&mut self, command: Command) -> Completion {
         use CommandBody as C;
         let tag = command.tag;
-        match command.body {
+        let mut body = command.body;
+        if matches!(
+            body,
+            C::Select { .. } | C::Examine { .. } | C::Close | C::Unselect
+        ) {
+            self.saved_result.clear();
+        }
+        if let Err(done) = self.replace_saved_set(&mut body) {
+            return done;
+        }
+        match body {
             C::Capability => {
                 let line = format!("CAPABILITY {}", self.settings.capabilities);
                 self.pending.push(line.into_bytes());
@@ -310,9 +331,23 @@ impl<'a> Session<'a> {
             C::Expunge { uids } => self.cmd_expunge(uids.as_ref()),
             C::Search {
                 uid,
+                returns,
                 charset,
                 criteria,
-            } => self.cmd_search(uid, charset.as_deref(), &criteria),
+            } => self.cmd_search(&tag, uid, returns, charset.as_deref(), &criteria),
+            C::Sort {
+                uid,
+                returns,
+                program,
+                charset,
+                criteria,
+            } => self.cmd_sort(&tag, uid, returns, &program, &charset, &criteria),
+            C::Thread {
+                uid,
+                algorithm,
+                charset,
+                criteria,
+            } => self.cmd_thread(uid, algorithm, &charset, &criteria),
             C::Fetch { uid, set, items } => self.cmd_fetch(uid, &set, &items),
             C::Store {
                 uid,
@@ -325,6 +360,42 @@ impl<'a> Session<'a> {
             C::Move { uid, set, mailbox } => self.cmd_copy(uid, &set, &mailbox, true),
             C::Idle => self.cmd_idle(&tag),
         }
+    }
+
+    /// Replaces SEARCHRES's `$` in a FETCH, STORE, COPY, MOVE or UID
+    /// EXPUNGE by the saved messages that are still in the mailbox, as UIDs
+    /// or sequence numbers as the command counts. When none are left, the
+    /// command has nothing to do: its OK is returned (RFC 5182 §2.1: `$` may
+    /// be empty, which is no error).
+    fn replace_saved_set(&self, body: &mut CommandBody) -> Result<(), Completion> {
+        use CommandBody as C;
+        let (uid, set) = match body {
+            C::Fetch { uid, set, .. }
+            | C::Store { uid, set, .. }
+            | C::Copy { uid, set, .. }
+            | C::Move { uid, set, .. } => (*uid, set),
+            C::Expunge { uids: Some(set) } => (true, set),
+            _ => return Ok(()),
+        };
+        if !set.is_saved() {
+            return Ok(());
+        }
+        let Some(view) = self.selected.as_ref() else {
+            return Err(Completion::bad("No mailbox selected."));
+        };
+        let numbers: Vec<u32> = self
+            .saved_result
+            .iter()
+            .filter_map(|&u| {
+                let i = view.seq_of_uid(u)?;
+                Some(if uid { u } else { i as u32 + 1 })
+            })
+            .collect();
+        if numbers.is_empty() {
+            return Err(Completion::ok("No messages in $; nothing done."));
+        }
+        *set = SequenceSet::of_sorted(&numbers);
+        Ok(())
     }
 
     /// Sends the pending untagged responses, then the tagged one. They

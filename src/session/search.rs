@@ -3,14 +3,21 @@
 //! message those leave undecided is read, parsed once, and matched again with
 //! its content, which it decodes at most once for all the keys together
 //! ([`SearchText`]).
+//!
+//! Also the result forms every searching command shares: ESEARCH's
+//! `RETURN (MIN MAX ALL COUNT)` (RFC 4731, and ESORT's, RFC 5267) and
+//! SEARCHRES's `SAVE` and `$` (RFC 5182). SORT and THREAD select their
+//! messages with [`matching`].
 
 use super::fetch::{internal_date, load};
+use super::view::SelectedView;
 use super::{Completion, Session};
 use crate::message::{Message, Needle, SearchText, decode_search_string};
-use crate::protocol::command::{Date, SearchKey};
+use crate::protocol::command::{Date, SearchKey, SearchReturn};
 use crate::protocol::datetime::{date_of, local_offset};
+use crate::protocol::encode::push_string;
 use crate::protocol::response::Code;
-use crate::protocol::sequence::Ranges;
+use crate::protocol::sequence::{Ranges, SequenceSet, compact};
 
 /// A search key with its strings decoded to UTF-8 once, up front.
 enum Key {
@@ -36,11 +43,13 @@ enum Key {
     Seq(Ranges),
 }
 
-/// What `*` stands for: the highest UID and the number of messages.
+/// What `*` stands for (the highest UID and the number of messages), and
+/// what `$` does (the UIDs the last SEARCH ... RETURN (SAVE) kept).
 #[derive(Debug, Clone, Copy)]
-struct Stars {
+struct Stars<'a> {
     max_uid: u32,
     exists: u32,
+    saved: &'a [u32],
 }
 
 fn compile(key: &SearchKey, charset: Option<&str>, stars: Stars) -> Result<Key, ()> {
@@ -58,6 +67,10 @@ fn compile(key: &SearchKey, charset: Option<&str>, stars: Stars) -> Result<Key, 
             Box::new(compile(b, charset, stars)?),
         ),
         S::Not(k) => Key::Not(Box::new(compile(k, charset, stars)?)),
+        // RFC 5182 §2.1: `$` and `UID $` both name the saved messages.
+        S::Uid(set) | S::SequenceSet(set) if set.is_saved() => {
+            Key::Uid(SequenceSet::of_sorted(stars.saved).normalized(stars.max_uid))
+        }
         S::All => Key::All,
         S::Answered => Key::Flag(b'R', true),
         S::Deleted => Key::Flag(b'T', true),
@@ -261,58 +274,158 @@ fn compare_date(have: Date, ord: std::cmp::Ordering, d: Date, flag: bool) -> boo
     }
 }
 
+/// The indexes (in `view.messages`, ascending) of the messages that match
+/// `criteria`, `$` being `saved`; the NO to send for an unknown charset.
+pub(super) fn matching(
+    view: &mut SelectedView,
+    charset: Option<&str>,
+    criteria: &SearchKey,
+    saved: &[u32],
+) -> Result<Vec<usize>, Completion> {
+    let stars = Stars {
+        max_uid: view.max_uid(),
+        exists: view.exists(),
+        saved,
+    };
+    let Ok(key) = compile(criteria, charset, stars) else {
+        return Err(Completion::no_code(
+            Code::BadCharset(&["US-ASCII", "UTF-8"]),
+            "Unsupported charset.",
+        ));
+    };
+    let mut needs = Needs::default();
+    key.needs(&mut needs);
+    let mut hits = Vec::new();
+    for i in 0..view.messages.len() {
+        if view.messages[i].expunged {
+            continue;
+        }
+        let without_content = Candidate {
+            seq: i as u32 + 1,
+            msg: &view.messages[i],
+            content: None,
+        };
+        let hit = match matches(&key, &without_content) {
+            Some(hit) => hit,
+            None => match match_read(view, i, &key, needs) {
+                Some(hit) => hit,
+                // Gone or unreadable: not a match, as a message that
+                // vanished since the view was built.
+                None => continue,
+            },
+        };
+        if hit {
+            hits.push(i);
+        }
+    }
+    view.save_cache();
+    Ok(hits)
+}
+
+/// What SAVE keeps of a result (RFC 5182 §2.4): with MIN or MAX and
+/// neither ALL nor COUNT, only those; otherwise all of it. `ids` are in the
+/// result's order (ascending for SEARCH, sorted for SORT) and `uids` the
+/// same messages' UIDs.
+pub(super) fn saved_uids(returns: &SearchReturn, uids: &[u32]) -> Vec<u32> {
+    let mut kept: Vec<u32> = if (returns.min || returns.max) && !returns.all && !returns.count {
+        let mut v = Vec::new();
+        if returns.min {
+            v.extend(uids.first());
+        }
+        if returns.max {
+            v.extend(uids.last());
+        }
+        v
+    } else {
+        uids.to_vec()
+    };
+    kept.sort_unstable();
+    kept.dedup();
+    kept
+}
+
+/// The `ESEARCH` response (RFC 4731 §3.1; RFC 5267 §3.2 for SORT, whose MIN
+/// and MAX are the first and last in sort order and whose ALL keeps that
+/// order), or None when the client asked only to SAVE (RFC 5182 §2.1).
+pub(super) fn esearch_response(
+    tag: &str,
+    uid: bool,
+    returns: &SearchReturn,
+    ids: &[u32],
+) -> Option<Vec<u8>> {
+    let only_save = SearchReturn {
+        save: true,
+        ..SearchReturn::default()
+    };
+    if *returns == only_save {
+        return None;
+    }
+    let mut line = b"ESEARCH (TAG ".to_vec();
+    push_string(&mut line, tag.as_bytes());
+    line.push(b')');
+    if uid {
+        line.extend_from_slice(b" UID");
+    }
+    if let (true, Some(min)) = (returns.min, ids.first()) {
+        line.extend_from_slice(format!(" MIN {min}").as_bytes());
+    }
+    if let (true, Some(max)) = (returns.max, ids.last()) {
+        line.extend_from_slice(format!(" MAX {max}").as_bytes());
+    }
+    if returns.all && !ids.is_empty() {
+        line.extend_from_slice(b" ALL ");
+        line.extend_from_slice(compact(ids).as_bytes());
+    }
+    if returns.count {
+        line.extend_from_slice(format!(" COUNT {}", ids.len()).as_bytes());
+    }
+    Some(line)
+}
+
 impl Session<'_> {
     pub(super) fn cmd_search(
         &mut self,
+        tag: &str,
         uid: bool,
+        returns: Option<SearchReturn>,
         charset: Option<&str>,
         criteria: &SearchKey,
     ) -> Completion {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let stars = Stars {
-            max_uid: view.max_uid(),
-            exists: view.exists(),
-        };
-        let Ok(key) = compile(criteria, charset, stars) else {
-            return Completion::no_code(
-                Code::BadCharset(&["US-ASCII", "UTF-8"]),
-                "Unsupported charset.",
-            );
-        };
-        let mut needs = Needs::default();
-        key.needs(&mut needs);
-        let mut hits = Vec::new();
-        for i in 0..view.messages.len() {
-            if view.messages[i].expunged {
-                continue;
+        let hits = match matching(view, charset, criteria, &self.saved_result) {
+            Ok(hits) => hits,
+            Err(no) => {
+                // RFC 5182 §2.1: a SEARCH that fails leaves `$` empty.
+                if returns.is_some_and(|r| r.save) {
+                    self.saved_result.clear();
+                }
+                return no;
             }
-            let seq = i as u32 + 1;
-            let without_content = Candidate {
-                seq,
-                msg: &view.messages[i],
-                content: None,
-            };
-            let hit = match matches(&key, &without_content) {
-                Some(hit) => hit,
-                None => match match_read(view, i, &key, needs) {
-                    Some(hit) => hit,
-                    // Gone or unreadable: not a match, as a message that
-                    // vanished since the view was built.
-                    None => continue,
-                },
-            };
-            if hit {
-                hits.push(if uid { view.messages[i].uid } else { seq });
+        };
+        let uids: Vec<u32> = hits.iter().map(|&i| view.messages[i].uid).collect();
+        let ids: Vec<u32> = if uid {
+            uids.clone()
+        } else {
+            hits.iter().map(|&i| i as u32 + 1).collect()
+        };
+        match returns {
+            None => {
+                let mut line = b"SEARCH".to_vec();
+                for h in ids {
+                    line.extend_from_slice(format!(" {h}").as_bytes());
+                }
+                self.pending.push(line);
+            }
+            Some(returns) => {
+                if returns.save {
+                    self.saved_result = saved_uids(&returns, &uids);
+                }
+                self.pending
+                    .extend(esearch_response(tag, uid, &returns, &ids));
             }
         }
-        view.save_cache();
-        let mut line = b"SEARCH".to_vec();
-        for h in hits {
-            line.extend_from_slice(format!(" {h}").as_bytes());
-        }
-        self.pending.push(line);
         Completion::ok("SEARCH completed.")
     }
 }
@@ -344,6 +457,7 @@ mod tests {
         let stars = Stars {
             max_uid: 1,
             exists: 1,
+            saved: &[],
         };
         let key = compile(key, None, stars).expect("charset");
         let msg = view_message(flags);

@@ -1,0 +1,243 @@
+//! SORT and UID SORT (RFC 5256), with RFC 5957's DISPLAYFROM and DISPLAYTO
+//! and ESORT's `RETURN (...)` (RFC 5267): the messages SEARCH would find,
+//! in the order of the sort criteria, ties in sequence order.
+//!
+//! What is sorted on comes from [`message_sort_keys`] (the header alone),
+//! INTERNALDATE and RFC822.SIZE; this module only gathers and orders them.
+
+use std::cmp::Ordering;
+
+use super::fetch::{internal_date, load};
+use super::search::{esearch_response, matching, saved_uids};
+use super::view::SelectedView;
+use super::{Completion, Session};
+use crate::maildir::header_length;
+use crate::message::SortKeys;
+use crate::protocol::command::{SearchKey, SearchReturn, SortCriterion, SortKey};
+
+/// The sort and thread keys of message `i` from its header, read alone (the
+/// cache knows where the header ends once the message was read whole).
+/// This is the one place that derives them from the store: a per-folder
+/// index keeping [`SortKeys`] answers here instead. None: the message is
+/// gone or unreadable (it then sorts as a message without those headers).
+pub(super) fn message_sort_keys(view: &mut SelectedView, i: usize) -> Option<SortKeys> {
+    match load(view, i, false, false, true) {
+        Ok(Some(loaded)) => loaded
+            .data
+            .as_deref()
+            .map(|data| SortKeys::of_header(data.get(..header_length(data)).unwrap_or(data))),
+        Ok(None) => None,
+        Err(e) => {
+            log::error!("SORT reading {}: {e}", view.folder.path().display());
+            None
+        }
+    }
+}
+
+/// One message as the sort sees it.
+struct Entry {
+    seq: u32,
+    uid: u32,
+    keys: SortKeys,
+    /// INTERNALDATE, read only when a criterion needs it.
+    arrival: i64,
+    size: u64,
+}
+
+impl Entry {
+    /// RFC 5256 §2.2: the sent date, or INTERNALDATE when it has none.
+    fn date(&self) -> i64 {
+        self.keys.sent.unwrap_or(self.arrival)
+    }
+}
+
+fn compare(a: &Entry, b: &Entry, program: &[SortCriterion]) -> Ordering {
+    for c in program {
+        let k = (&a.keys, &b.keys);
+        let o = match c.key {
+            SortKey::Arrival => a.arrival.cmp(&b.arrival),
+            SortKey::Date => a.date().cmp(&b.date()),
+            SortKey::Size => a.size.cmp(&b.size),
+            SortKey::Subject => k.0.subject.cmp(&k.1.subject),
+            SortKey::From => k.0.from.cmp(&k.1.from),
+            SortKey::To => k.0.to.cmp(&k.1.to),
+            SortKey::Cc => k.0.cc.cmp(&k.1.cc),
+            SortKey::DisplayFrom => k.0.display_from.cmp(&k.1.display_from),
+            SortKey::DisplayTo => k.0.display_to.cmp(&k.1.display_to),
+        };
+        let o = if c.reverse { o.reverse() } else { o };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    // RFC 5256 §3: what all criteria call equal stays in sequence order,
+    // REVERSE or not.
+    a.seq.cmp(&b.seq)
+}
+
+/// What the criteria need read of each message.
+struct Needs {
+    header: bool,
+    arrival: bool,
+    size: bool,
+}
+
+fn needs(program: &[SortCriterion]) -> Needs {
+    let has = |k: SortKey| program.iter().any(|c| c.key == k);
+    Needs {
+        header: program
+            .iter()
+            .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size)),
+        // DATE falls back to INTERNALDATE.
+        arrival: has(SortKey::Arrival) || has(SortKey::Date),
+        size: has(SortKey::Size),
+    }
+}
+
+/// Sequence numbers (or UIDs) of `hits` in sort order.
+fn sorted(view: &mut SelectedView, hits: &[usize], program: &[SortCriterion]) -> Vec<Entry> {
+    let needs = needs(program);
+    let mut entries: Vec<Entry> = hits
+        .iter()
+        .map(|&i| {
+            let keys = if needs.header {
+                message_sort_keys(view, i).unwrap_or_default()
+            } else {
+                SortKeys::default()
+            };
+            let arrival = if needs.arrival && (keys.sent.is_none() || has_arrival(program)) {
+                internal_date(&view.folder, &view.messages[i]).unwrap_or(0)
+            } else {
+                0
+            };
+            let size = if needs.size {
+                match load(view, i, false, true, false) {
+                    Ok(Some(l)) => l.size,
+                    _ => 0,
+                }
+            } else {
+                0
+            };
+            Entry {
+                seq: i as u32 + 1,
+                uid: view.messages[i].uid,
+                keys,
+                arrival,
+                size,
+            }
+        })
+        .collect();
+    view.save_cache();
+    entries.sort_by(|a, b| compare(a, b, program));
+    entries
+}
+
+fn has_arrival(program: &[SortCriterion]) -> bool {
+    program.iter().any(|c| c.key == SortKey::Arrival)
+}
+
+impl Session<'_> {
+    pub(super) fn cmd_sort(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        returns: Option<SearchReturn>,
+        program: &[SortCriterion],
+        charset: &str,
+        criteria: &SearchKey,
+    ) -> Completion {
+        let Some(view) = self.selected.as_mut() else {
+            return Completion::bad("No mailbox selected.");
+        };
+        let hits = match matching(view, Some(charset), criteria, &self.saved_result) {
+            Ok(hits) => hits,
+            Err(no) => {
+                if returns.is_some_and(|r| r.save) {
+                    self.saved_result.clear();
+                }
+                return no;
+            }
+        };
+        let entries = sorted(view, &hits, program);
+        let ids: Vec<u32> = entries
+            .iter()
+            .map(|e| if uid { e.uid } else { e.seq })
+            .collect();
+        match returns {
+            None => {
+                let mut line = b"SORT".to_vec();
+                for id in ids {
+                    line.extend_from_slice(format!(" {id}").as_bytes());
+                }
+                self.pending.push(line);
+            }
+            Some(returns) => {
+                if returns.save {
+                    let uids: Vec<u32> = entries.iter().map(|e| e.uid).collect();
+                    self.saved_result = saved_uids(&returns, &uids);
+                }
+                self.pending
+                    .extend(esearch_response(tag, uid, &returns, &ids));
+            }
+        }
+        Completion::ok("SORT completed.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u32, header: &str, arrival: i64, size: u64) -> Entry {
+        Entry {
+            seq,
+            uid: seq * 10,
+            keys: SortKeys::of_header(header.as_bytes()),
+            arrival,
+            size,
+        }
+    }
+
+    fn order(entries: &mut [Entry], program: &[(SortKey, bool)]) -> Vec<u32> {
+        let program: Vec<SortCriterion> = program
+            .iter()
+            .map(|&(key, reverse)| SortCriterion { key, reverse })
+            .collect();
+        entries.sort_by(|a, b| compare(a, b, &program));
+        entries.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn criteria_reverse_and_ties() {
+        let mut e = vec![
+            entry(
+                1,
+                "Subject: Re: b\r\nFrom: Zed <a@x>\r\nDate: 2 Jan 2000 00:00 +0000\r\n\r\n",
+                50,
+                300,
+            ),
+            entry(2, "Subject: a\r\nFrom: Amy <z@x>\r\n\r\n", 10, 100),
+            entry(
+                3,
+                "Subject: [list] B\r\nDate: 1 Jan 2000 00:00 +0000\r\n\r\n",
+                30,
+                100,
+            ),
+        ];
+        use SortKey::*;
+        assert_eq!(order(&mut e, &[(Subject, false)]), [2, 1, 3]);
+        assert_eq!(order(&mut e, &[(Subject, true)]), [1, 3, 2]);
+        assert_eq!(
+            order(&mut e, &[(Subject, true), (Arrival, false)]),
+            [3, 1, 2]
+        );
+        // Equal sizes stay in sequence order, reversed or not.
+        assert_eq!(order(&mut e, &[(Size, false)]), [2, 3, 1]);
+        assert_eq!(order(&mut e, &[(Size, true)]), [1, 2, 3]);
+        // No Date: INTERNALDATE (10) sorts message 2 first.
+        assert_eq!(order(&mut e, &[(Date, false)]), [2, 3, 1]);
+        // Missing From sorts first (empty key).
+        assert_eq!(order(&mut e, &[(From, false)]), [3, 1, 2]);
+        assert_eq!(order(&mut e, &[(DisplayFrom, false)]), [3, 2, 1]);
+    }
+}

@@ -1,0 +1,451 @@
+//! THREAD and UID THREAD (RFC 5256 §3): ORDEREDSUBJECT and REFERENCES over
+//! the messages SEARCH would find, and the `* THREAD` answer.
+//!
+//! The algorithms work on [`Item`]s (a number to answer with, the sent date
+//! and the header keys) and know nothing of the store; where two readings of
+//! the RFC differ, they answer as Dovecot does, which the tests compare with.
+
+use std::collections::HashMap;
+
+use super::fetch::internal_date;
+use super::search::matching;
+use super::sort::message_sort_keys;
+use super::{Completion, Session};
+use crate::message::SortKeys;
+use crate::protocol::command::{SearchKey, ThreadAlgorithm};
+
+/// One message to thread, in sequence order.
+#[derive(Debug, Clone)]
+pub(super) struct Item {
+    /// The number the answer names it by: sequence number or UID.
+    pub(super) id: u32,
+    /// The sent date, or INTERNALDATE without one (RFC 5256 §2.2).
+    pub(super) date: i64,
+    pub(super) keys: SortKeys,
+}
+
+/// A thread: a message (None for a dummy that only holds its children
+/// together) and its replies, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Thread {
+    pub(super) id: Option<u32>,
+    pub(super) children: Vec<Thread>,
+}
+
+/// RFC 5256 ORDEREDSUBJECT: messages grouped by base subject, each group in
+/// date order (then sequence order), the groups ordered by their first
+/// message's date. A group's later messages are all children of its first.
+pub(super) fn ordered_subject(items: &[Item]) -> Vec<Thread> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&items[a], &items[b]);
+        (&x.keys.subject, x.date, a).cmp(&(&y.keys.subject, y.date, b))
+    });
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        match groups.last_mut() {
+            Some(g) if items[g[0]].keys.subject == items[i].keys.subject => g.push(i),
+            _ => groups.push(vec![i]),
+        }
+    }
+    groups.sort_by_key(|g| (items[g[0]].date, g[0]));
+    groups
+        .into_iter()
+        .map(|g| Thread {
+            id: Some(items[g[0]].id),
+            children: g[1..]
+                .iter()
+                .map(|&i| Thread {
+                    id: Some(items[i].id),
+                    children: Vec::new(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// A container of the REFERENCES algorithm: a message id seen in a
+/// Message-ID or a reference, holding the message when there is one.
+#[derive(Debug, Default)]
+struct Container {
+    item: Option<usize>,
+    parent: Option<usize>,
+}
+
+/// Containers by message id (step 1.A), plus one of its own for each
+/// message without a usable id or with one already taken.
+#[derive(Default)]
+struct Links {
+    nodes: Vec<Container>,
+    by_id: HashMap<String, usize>,
+}
+
+impl Links {
+    fn new_node(&mut self) -> usize {
+        self.nodes.push(Container::default());
+        self.nodes.len() - 1
+    }
+
+    fn node_of(&mut self, id: &str) -> usize {
+        if let Some(&n) = self.by_id.get(id) {
+            return n;
+        }
+        let n = self.new_node();
+        self.by_id.insert(id.to_string(), n);
+        n
+    }
+
+    /// Whether `ancestor` is `node` or above it.
+    fn has_ancestor(&self, mut node: usize, ancestor: usize) -> bool {
+        loop {
+            if node == ancestor {
+                return true;
+            }
+            match self.nodes[node].parent {
+                Some(p) => node = p,
+                None => return false,
+            }
+        }
+    }
+
+    /// Makes `parent` the parent of `child` unless `child` has one already
+    /// or the link would make a loop (steps 1.B and 1.C).
+    fn link(&mut self, parent: usize, child: usize) {
+        if self.has_ancestor(parent, child) || self.nodes[child].parent.is_some() {
+            return;
+        }
+        self.nodes[child].parent = Some(parent);
+    }
+}
+
+/// RFC 5256 REFERENCES: threads by the Message-ID, References and
+/// In-Reply-To links (step 1), roots and dummies pruned (2, 3), sorted by
+/// date (4), roots with the same base subject gathered (5), each level in
+/// date order (6). Ties in date go by sequence order.
+pub(super) fn references(items: &[Item]) -> Vec<Thread> {
+    // (1) Link the containers, message by message in sequence order.
+    let mut links = Links::default();
+    for (i, item) in items.iter().enumerate() {
+        let own = match &item.keys.message_id {
+            Some(id) => {
+                let n = links.node_of(id);
+                if links.nodes[n].item.is_none() {
+                    n
+                } else {
+                    // A duplicate Message-ID: the first keeps it, this
+                    // one becomes a message of its own.
+                    links.new_node()
+                }
+            }
+            None => links.new_node(),
+        };
+        links.nodes[own].item = Some(i);
+        let mut last = None;
+        for r in &item.keys.references {
+            let n = links.node_of(r);
+            if let Some(prev) = last {
+                links.link(prev, n);
+            }
+            last = Some(n);
+        }
+        // (1.C) The last reference is the parent, replacing whatever
+        // earlier references made it; no references make it a root.
+        if links.nodes[own].parent != last {
+            links.nodes[own].parent = None;
+        }
+        if let Some(parent) = last {
+            links.link(parent, own);
+        }
+    }
+    let date_of = |n: &Container| n.item.map(|i| (items[i].date, i));
+
+    // (2), (3) Each message hangs under its nearest ancestor that holds a
+    // message; below the root, dummies go and their children move up. A
+    // root stays a root, dummy or not.
+    let count = links.nodes.len();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); count];
+    let mut roots: Vec<usize> = Vec::new();
+    for n in 0..count {
+        let node = &links.nodes[n];
+        match node.parent {
+            None => roots.push(n),
+            Some(_) if node.item.is_none() => {}
+            Some(mut p) => {
+                while links.nodes[p].item.is_none() {
+                    match links.nodes[p].parent {
+                        Some(up) => p = up,
+                        None => break,
+                    }
+                }
+                children[p].push(n);
+            }
+        }
+    }
+    for c in &mut children {
+        c.sort_by_key(|&n| date_of(&links.nodes[n]));
+    }
+
+    // A root of the tree being built: a container, or a dummy made in
+    // step 5 (an index past the containers' own).
+    #[derive(Clone)]
+    struct Root {
+        node: usize,
+        dummy: bool,
+        ignore: bool,
+        /// The date and item that order this root (for a dummy, its
+        /// oldest child's).
+        key: (i64, usize),
+        reply: bool,
+        /// Step 5.B: the root whose thread this one joins.
+        joins: Option<usize>,
+    }
+    let mut roots: Vec<Root> = roots
+        .into_iter()
+        .filter_map(|n| {
+            let dummy = links.nodes[n].item.is_none();
+            (!dummy || !children[n].is_empty()).then_some(Root {
+                node: n,
+                dummy,
+                ignore: false,
+                key: (0, 0),
+                reply: false,
+                joins: None,
+            })
+        })
+        .collect();
+
+    // (3) deferred, and (4): a dummy root with one child gives way to it;
+    // roots by date.
+    let sort_roots = |roots: &mut Vec<Root>, children: &Vec<Vec<usize>>| {
+        for r in roots.iter_mut().filter(|r| !r.ignore) {
+            if r.dummy {
+                match children[r.node].as_slice() {
+                    [] => r.ignore = true,
+                    [only] => {
+                        r.node = *only;
+                        r.dummy = false;
+                    }
+                    _ => {}
+                }
+            }
+            let source = if r.dummy {
+                children[r.node].first().copied()
+            } else {
+                Some(r.node)
+            };
+            if let Some(key) = source.and_then(|n| links.nodes.get(n)).and_then(date_of) {
+                r.key = key;
+            }
+        }
+        roots.sort_by_key(|r| r.key);
+    };
+    // Children of the dummies step 5 makes.
+    children.resize(count, Vec::new());
+    sort_roots(&mut roots, &children);
+
+    // (5.B) Gather the roots by base subject.
+    let subject_item = |r: &Root, children: &Vec<Vec<usize>>| {
+        let n = if r.dummy {
+            *children[r.node].first()?
+        } else {
+            r.node
+        };
+        links.nodes.get(n)?.item
+    };
+    let mut table: HashMap<String, usize> = HashMap::new();
+    for r in 0..roots.len() {
+        if roots[r].ignore {
+            continue;
+        }
+        let Some(item) = subject_item(&roots[r], &children) else {
+            continue;
+        };
+        let keys = &items[item].keys;
+        if keys.subject.is_empty() {
+            continue;
+        }
+        match table.get(&keys.subject).copied() {
+            None => {
+                table.insert(keys.subject.clone(), r);
+            }
+            Some(held) => {
+                let held_root = &roots[held];
+                if !held_root.dummy
+                    && (roots[r].dummy || (held_root.reply && !keys.reply_or_forward))
+                {
+                    roots[held].joins = Some(r);
+                    table.insert(keys.subject.clone(), r);
+                } else {
+                    roots[r].joins = Some(held);
+                }
+            }
+        }
+        roots[r].reply = keys.reply_or_forward;
+    }
+
+    // (5.C) Merge the threads that share a subject.
+    let before = roots.len();
+    let mut merged = false;
+    for r in 0..before {
+        if roots[r].joins.is_none() || roots[r].ignore {
+            continue;
+        }
+        merged = true;
+        let mut top = r;
+        while let Some(up) = roots[top].joins {
+            top = up;
+        }
+        if top == r {
+            continue;
+        }
+        let (cur, held) = (roots[r].clone(), roots[top].clone());
+        if cur.dummy {
+            // Both dummies: their children become siblings.
+            let moved = std::mem::take(&mut children[cur.node]);
+            children[held.node].extend(moved);
+            roots[r].ignore = true;
+        } else if held.dummy || (cur.reply && !held.reply) {
+            children[held.node].push(cur.node);
+            roots[r].ignore = true;
+        } else {
+            // Neither under the other: a new dummy holds them both.
+            children.push(vec![held.node, cur.node]);
+            let node = children.len() - 1;
+            roots.push(Root {
+                node,
+                dummy: true,
+                ignore: false,
+                key: (0, 0),
+                reply: false,
+                joins: None,
+            });
+            let new = roots.len() - 1;
+            roots[top].joins = Some(new);
+            roots[top].ignore = true;
+            roots[r].ignore = true;
+        }
+    }
+    if merged {
+        // Dummies made above have no container: extend the date lookup.
+        for c in children.iter_mut() {
+            c.sort_by_key(|&n| links.nodes.get(n).and_then(date_of));
+        }
+        sort_roots(&mut roots, &children);
+    }
+
+    // (6) The tree, each level oldest first.
+    fn build(
+        n: usize,
+        dummy: bool,
+        links: &Links,
+        children: &[Vec<usize>],
+        items: &[Item],
+    ) -> Thread {
+        let mut kids: Vec<usize> = children.get(n).cloned().unwrap_or_default();
+        kids.sort_by_key(|&k| {
+            links
+                .nodes
+                .get(k)
+                .and_then(|c| c.item)
+                .map(|i| (items[i].date, i))
+        });
+        Thread {
+            id: if dummy {
+                None
+            } else {
+                links.nodes.get(n).and_then(|c| c.item).map(|i| items[i].id)
+            },
+            children: kids
+                .into_iter()
+                .map(|k| build(k, false, links, children, items))
+                .collect(),
+        }
+    }
+    roots
+        .iter()
+        .filter(|r| !r.ignore)
+        .map(|r| build(r.node, r.dummy, &links, &children, items))
+        .collect()
+}
+
+/// The `* THREAD` response: `(1 2 (3)(4))`-style lists, written as Dovecot
+/// writes them (RFC 5256 §4 allows either form): an only child follows its
+/// parent without parentheses, siblings each get their own.
+pub(super) fn thread_response(threads: &[Thread]) -> Vec<u8> {
+    fn write_children(out: &mut String, children: &[Thread], root: bool) {
+        if let ([only], false) = (children, root) {
+            if let Some(id) = only.id {
+                out.push_str(&id.to_string());
+            }
+            if !only.children.is_empty() {
+                out.push(' ');
+                write_children(out, &only.children, false);
+            }
+            return;
+        }
+        for t in children {
+            if t.children.is_empty() {
+                if let Some(id) = t.id {
+                    out.push_str(&format!("({id})"));
+                }
+            } else {
+                out.push('(');
+                if let Some(id) = t.id {
+                    out.push_str(&format!("{id} "));
+                }
+                write_children(out, &t.children, false);
+                out.push(')');
+            }
+        }
+    }
+    let mut out = String::from("THREAD ");
+    write_children(&mut out, threads, true);
+    if threads.is_empty() {
+        out.pop();
+    }
+    out.into_bytes()
+}
+
+impl Session<'_> {
+    pub(super) fn cmd_thread(
+        &mut self,
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: &str,
+        criteria: &SearchKey,
+    ) -> Completion {
+        let Some(view) = self.selected.as_mut() else {
+            return Completion::bad("No mailbox selected.");
+        };
+        let hits = match matching(view, Some(charset), criteria, &self.saved_result) {
+            Ok(hits) => hits,
+            Err(no) => return no,
+        };
+        let items: Vec<Item> = hits
+            .iter()
+            .map(|&i| {
+                let keys = message_sort_keys(view, i).unwrap_or_default();
+                let date = match keys.sent {
+                    Some(t) => t,
+                    None => internal_date(&view.folder, &view.messages[i]).unwrap_or(0),
+                };
+                Item {
+                    id: if uid {
+                        view.messages[i].uid
+                    } else {
+                        i as u32 + 1
+                    },
+                    date,
+                    keys,
+                }
+            })
+            .collect();
+        view.save_cache();
+        let threads = match algorithm {
+            ThreadAlgorithm::OrderedSubject => ordered_subject(&items),
+            ThreadAlgorithm::References => references(&items),
+        };
+        self.pending.push(thread_response(&threads));
+        Completion::ok("THREAD completed.")
+    }
+}
