@@ -14,8 +14,11 @@ use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -1360,4 +1363,278 @@ mod tests {
         assert_eq!(l[1].name, "");
         assert_eq!(l[1].delimiter.as_deref(), Some("."));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Dovecot, for tests that compare with it
+// ---------------------------------------------------------------------------
+//
+// Debian's dovecot-imapd conflicts with courier-imap, which other tests need
+// installed, so Dovecot is never installed: its packages are fetched with
+// `apt-get download` and unpacked with `dpkg -x` into a cache under the target
+// directory (as benches/setup_dovecot.sh does for the benchmark), and run with
+// LD_LIBRARY_PATH pointing into it. Dovecot refuses to serve mail as root, so
+// under root it runs as nobody, who then owns the maildir, as a mail user
+// would. Without the packages a test fails with instructions; it never skips.
+
+/// Dovecot's DOVECOT_IMAP program and configuration tool inside the unpacked packages.
+pub const DOVECOT_IMAP: &str = "usr/lib/dovecot/imap";
+pub const DOVECOT_CONF_TOOL: &str = "usr/bin/doveconf";
+pub const DOVECOT_LIBS: &str = "usr/lib/dovecot";
+
+pub fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Dovecot unpacked, fetched once per target directory.
+pub fn dovecot_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let cache = unpack_dovecot();
+        // Under root Dovecot runs as nobody, who must reach the programs: a target
+        // directory below /root is not reachable, so use a world-readable copy.
+        if is_root() && !reachable_by_all(&cache) {
+            return world_readable_copy(&cache);
+        }
+        cache
+    })
+}
+
+/// A copy of the unpacked packages in the system temp dir, kept for later runs. Only a
+/// directory that root owns is reused: anyone may create names in /tmp.
+fn world_readable_copy(cache: &Path) -> PathBuf {
+    let copy = std::env::temp_dir().join("mdimap-test-dovecot");
+    match fs::symlink_metadata(&copy) {
+        Ok(m) if m.is_dir() && m.uid() == 0 && copy.join(DOVECOT_IMAP).is_file() => return copy,
+        Ok(m) if m.uid() != 0 || !m.is_dir() => panic!(
+            "{} exists and is not root's directory: remove it, then run again",
+            copy.display()
+        ),
+        _ => {}
+    }
+    let staging = std::env::temp_dir().join(format!("mdimap-test-dovecot.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    run_ok(Command::new("cp").arg("-a").arg(cache).arg(&staging));
+    fs::set_permissions(&staging, fs::Permissions::from_mode(0o755)).unwrap();
+    let _ = fs::remove_dir_all(&copy);
+    if fs::rename(&staging, &copy).is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    assert!(
+        copy.join(DOVECOT_IMAP).is_file(),
+        "cannot copy Dovecot to {}",
+        copy.display()
+    );
+    copy
+}
+
+fn reachable_by_all(path: &Path) -> bool {
+    path.ancestors().all(|p| {
+        fs::metadata(p)
+            .map(|m| m.mode() & 0o005 == 0o005)
+            .unwrap_or(false)
+    })
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `apt-get download dovecot-core dovecot-imapd` + `dpkg -x`, into
+/// `<target>/tmp/dovecot` unless an earlier run left it there. Concurrent test
+/// processes each unpack into their own directory; the first rename wins.
+fn unpack_dovecot() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let cache = tmp.join("dovecot");
+    if cache.join(DOVECOT_IMAP).is_file() && cache.join(DOVECOT_CONF_TOOL).is_file() {
+        return cache;
+    }
+    let staging = tmp.join(format!("dovecot.unpacking-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).unwrap();
+    let download = || {
+        Command::new("apt-get")
+            .args(["download", "dovecot-core", "dovecot-imapd"])
+            .current_dir(&staging)
+            .output()
+    };
+    let mut out = download();
+    if is_root() && !out.as_ref().is_ok_and(|o| o.status.success()) {
+        // A fresh system may have no package lists yet; refreshing them installs nothing.
+        let _ = Command::new("apt-get").arg("update").output();
+        out = download();
+    }
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "this test runs Dovecot, unpacked from its Debian packages (never installed: \
+             dovecot-imapd conflicts with courier-imap); `apt-get download dovecot-core \
+             dovecot-imapd` in {} failed: {}",
+            staging.display(),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("this test needs apt-get to fetch Dovecot's Debian packages: {e}"),
+    }
+    let unpacked = staging.join("root");
+    for entry in fs::read_dir(&staging).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().ends_with(".deb") {
+            run_ok(
+                Command::new("dpkg")
+                    .arg("-x")
+                    .arg(entry.path())
+                    .arg(&unpacked),
+            );
+        }
+    }
+    run_ok(Command::new("chmod").args(["-R", "a+rX"]).arg(&unpacked));
+    if fs::rename(&unpacked, &cache).is_err() {
+        assert!(
+            cache.join(DOVECOT_IMAP).is_file(),
+            "cannot move the unpacked Dovecot to {}",
+            cache.display()
+        );
+    }
+    let _ = fs::remove_dir_all(&staging);
+    cache
+}
+
+/// The account Dovecot (and then mdimapd) serves the maildir as.
+pub fn mail_account() -> (u32, u32, &'static str, &'static str) {
+    if is_root() {
+        (65534, 65534, "nobody", "nogroup")
+    } else {
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        (uid, gid, "", "")
+    }
+}
+
+/// A maildir owned by the mail account.
+pub fn dovecot_maildir(t: &TestDir) -> PathBuf {
+    let m = t.maildir();
+    let (uid, gid, _, _) = mail_account();
+    if is_root() {
+        chown_tree(&m, uid, gid);
+    }
+    m
+}
+
+/// One Dovecot `imap` process on a socket; killed on drop.
+pub struct Dovecot {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- dovecot log ----\n{}",
+                fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Dovecot's `imap` in PREAUTH mode on `maildir`, through `doveconf -e` (which
+/// hands it the parsed configuration in its environment).
+pub fn dovecot_preauth(t: &TestDir, maildir: &Path) -> (Dovecot, Client) {
+    let root = dovecot_root();
+    let (uid, gid, user, group) = mail_account();
+    let conf_dir = t.join("dovecot");
+    for sub in ["run", "state"] {
+        fs::create_dir_all(conf_dir.join(sub)).unwrap();
+    }
+    let (user, group) = if is_root() {
+        (user.to_string(), group.to_string())
+    } else {
+        let id = |flag: &str| {
+            String::from_utf8(run_ok(Command::new("id").arg(flag)).stdout)
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        (id("-un"), id("-gn"))
+    };
+    let conf = conf_dir.join("dovecot.conf");
+    fs::write(
+        &conf,
+        format!(
+            "# written by tests/common: imap standalone, PREAUTH\n\
+             base_dir = {d}/run\nstate_dir = {d}/state\n\
+             mail_location = maildir:{m}\nssl = no\nprotocols = imap\n\
+             default_login_user = {user}\ndefault_internal_user = {user}\n\
+             default_internal_group = {group}\n",
+            d = conf_dir.display(),
+            m = maildir.display()
+        ),
+    )
+    .unwrap();
+    if is_root() {
+        chown_tree(&conf_dir, uid, gid);
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let log = t.join("dovecot.log");
+    let mut cmd = Command::new(root.join(DOVECOT_CONF_TOOL));
+    cmd.arg("-c")
+        .arg(&conf)
+        .arg("-e")
+        .arg(root.join(DOVECOT_IMAP))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("HOME", &t.path)
+        .env("USER", &user)
+        .env("LD_LIBRARY_PATH", root.join(DOVECOT_LIBS))
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(
+            server.try_clone().unwrap(),
+        )))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(server)))
+        .stderr(Stdio::from(fs::File::create(&log).unwrap()));
+    if is_root() {
+        cmd.uid(uid).gid(gid);
+    }
+    let child = cmd.spawn().expect("cannot start Dovecot's imap");
+    drop(cmd);
+    let mut c = Client::new(client);
+    c.greeting = c.read_line();
+    assert!(
+        c.greeting.starts_with("* PREAUTH"),
+        "Dovecot's greeting: {}",
+        c.greeting
+    );
+    (Dovecot { child, log }, c)
+}
+
+/// `mdimapd --preauth` on the migrated maildir, as the mail account.
+pub fn mdimapd_preauth(t: &TestDir, maildir: &Path) -> (Server, Client) {
+    let (uid, gid, _, _) = mail_account();
+    let (server, stream) = spawn_mdimapd_raw(
+        t,
+        &["--preauth", "--maildir", maildir.to_str().unwrap()],
+        |cmd| {
+            if is_root() {
+                cmd.uid(uid).gid(gid);
+            }
+        },
+    );
+    let mut c = Client::new(stream);
+    c.greeting = c.read_line();
+    assert!(
+        c.greeting.starts_with("* PREAUTH"),
+        "greeting: {}",
+        c.greeting
+    );
+    (server, c)
 }
