@@ -9,6 +9,7 @@
 
 mod base_subject;
 mod bodystructure;
+mod casemap;
 mod crlf;
 pub mod date;
 pub mod decode;
@@ -23,7 +24,8 @@ use std::borrow::Cow;
 
 use crate::protocol::command::Section;
 
-pub use base_subject::{base_subject, fold};
+pub use base_subject::base_subject;
+pub use casemap::fold;
 pub use crlf::{ToLf, crlf_len, to_crlf};
 #[cfg(test)]
 pub(crate) use search::decode_counts;

@@ -1,10 +1,13 @@
 //! SEARCH text matching (RFC 3501 §6.4.4): case-insensitive substring match
 //! on decoded text. Header values have their RFC 2047 encoded words decoded;
 //! bodies of text parts are transfer-decoded and converted to UTF-8.
-//! Case folding is Unicode `to_lowercase` on both sides. [`SearchText`] holds
+//! Case folding is i;unicode-casemap (RFC 5051, as I18NLEVEL=1 asks) on both
+//! sides: case, canonical and compatibility equivalents match (`cafe` with
+//! a combining accent is found as `café`, and `cafe` in it too). [`SearchText`] holds
 //! one message's decoded text so that a search's keys share one decoding.
 
 use super::Message;
+use super::casemap::fold;
 use super::decode;
 use super::header;
 use super::mime::{self, Part, PartKind};
@@ -17,7 +20,7 @@ pub struct Needle(String);
 impl Needle {
     /// Folds `text` (already UTF-8) as the haystacks are folded.
     pub fn new(text: &str) -> Needle {
-        Needle(text.to_lowercase())
+        Needle(fold(text))
     }
 
     fn found_in(&self, folded_haystack: &str) -> bool {
@@ -69,13 +72,12 @@ fn fold_field(field: &header::Field<'_>) -> (String, usize) {
     #[cfg(test)]
     decode_counts::FIELDS.with(|c| c.set(c.get() + 1));
     // Folding the name and the value apart gives the same string as
-    // folding the whole line: the only context-dependent lowercase
-    // mapping (final sigma) looks across case-ignorable characters
-    // only, and the space after the colon is not one.
-    let mut line = String::from_utf8_lossy(field.name).to_lowercase();
+    // folding the whole line: the fold maps character by character, and
+    // nothing decomposes across ": ".
+    let mut line = fold(&String::from_utf8_lossy(field.name));
     line.push_str(": ");
     let at = line.len();
-    line.push_str(&decode::decode_words(&header::unfold(field.value)).to_lowercase());
+    line.push_str(&fold(&decode::decode_words(&header::unfold(field.value))));
     if is_address_field(field.name) {
         // The addresses as parsed too (comments out, `Name <user@host>`),
         // on lines of their own so no needle spans the two forms: RFC 3501
@@ -83,7 +85,7 @@ fn fold_field(field: &header::Field<'_>) -> (String, usize) {
         // `user@host` means the address, however the sender wrote it.
         let addresses = super::envelope::address_text(field.value);
         line.push('\n');
-        line.push_str(&decode::decode_words(&addresses).to_lowercase());
+        line.push_str(&fold(&decode::decode_words(&addresses)));
     }
     (line, at)
 }
@@ -112,7 +114,7 @@ impl TextPart<'_> {
             )
             .unwrap_or_default();
             let bytes = decode::transfer_decode(&encoding, mime::slice(self.data, &self.part.body));
-            decode::to_utf8(self.part.content.param("charset"), &bytes).to_lowercase()
+            fold(&decode::to_utf8(self.part.content.param("charset"), &bytes))
         })
     }
 }

@@ -8,7 +8,8 @@
 //! result and hand it back without the message being read. The keys that are
 //! not in the header (INTERNALDATE, RFC822.SIZE) are the caller's.
 
-use super::base_subject::{base_subject, fold};
+use super::base_subject::base_subject;
+use super::casemap::fold;
 use super::envelope::{Address, first_address};
 use super::{date, decode, header};
 
@@ -163,7 +164,7 @@ References: <root@x>\r\n (comment) <parent@x> <no-at-sign>\r\n\
                 from: "PIRARD".into(),
                 to: "UNDISCLOSED-RECIPIENTS".into(),
                 cc: "BOB".into(),
-                display_from: "ANDRÉ PIRARD".into(),
+                display_from: "ANDRE\u{301} PIRARD".into(),
                 display_to: "UNDISCLOSED-RECIPIENTS".into(),
                 message_id: Some("1234@local.machine.example".into()),
                 references: vec!["root@x".into(), "parent@x".into()],

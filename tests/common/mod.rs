@@ -1311,60 +1311,6 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_rfc4648_vectors() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
-
-    #[test]
-    fn literal_detection() {
-        assert_eq!(literal_at(b"A {5}\r\nhello", 2), Some((7, 5, true)));
-        assert_eq!(literal_at(b"A {5+}\r\nhello", 2), Some((8, 5, false)));
-        assert_eq!(literal_at(b"A {x}\r\n", 2), None);
-        assert_eq!(literal_size("* 1 FETCH (BODY[] {12}"), Some(12));
-        assert_eq!(literal_size("* OK done"), None);
-    }
-
-    #[test]
-    fn strings_sets_and_codes() {
-        assert_eq!(
-            string_after("X BODY[] {3}\r\nabc)", "BODY[] "),
-            Some(b"abc".to_vec())
-        );
-        assert_eq!(
-            string_after(r#"X BODY[] "a\"b")"#, "BODY[] "),
-            Some(b"a\"b".to_vec())
-        );
-        assert_eq!(string_after("X BODY[] NIL)", "BODY[] "), None);
-        assert_eq!(expand_set("1:3,7,9:8"), vec![1, 2, 3, 7, 8, 9]);
-        assert_eq!(
-            code("t1 OK [APPENDUID 38505 3955] done", "APPENDUID"),
-            Some(vec!["38505".into(), "3955".into()])
-        );
-        assert_eq!(flags_of_name("123.abc,S=5:2,FS"), "FS");
-        let r = Response {
-            untagged: vec![
-                r#"* LIST (\HasNoChildren) "." "INBOX.a b""#.into(),
-                r#"* LIST (\Noselect) "." """#.into(),
-            ],
-            tagged: "t1 OK".into(),
-        };
-        let l = list_entries(&r, "LIST");
-        assert_eq!(l[0].name, "INBOX.a b");
-        assert!(l[0].has("\\hasnochildren"));
-        assert_eq!(l[1].name, "");
-        assert_eq!(l[1].delimiter.as_deref(), Some("."));
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Dovecot, for tests that compare with it
 // ---------------------------------------------------------------------------
@@ -1637,4 +1583,58 @@ pub fn mdimapd_preauth(t: &TestDir, maildir: &Path) -> (Server, Client) {
         c.greeting
     );
     (server, c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_rfc4648_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn literal_detection() {
+        assert_eq!(literal_at(b"A {5}\r\nhello", 2), Some((7, 5, true)));
+        assert_eq!(literal_at(b"A {5+}\r\nhello", 2), Some((8, 5, false)));
+        assert_eq!(literal_at(b"A {x}\r\n", 2), None);
+        assert_eq!(literal_size("* 1 FETCH (BODY[] {12}"), Some(12));
+        assert_eq!(literal_size("* OK done"), None);
+    }
+
+    #[test]
+    fn strings_sets_and_codes() {
+        assert_eq!(
+            string_after("X BODY[] {3}\r\nabc)", "BODY[] "),
+            Some(b"abc".to_vec())
+        );
+        assert_eq!(
+            string_after(r#"X BODY[] "a\"b")"#, "BODY[] "),
+            Some(b"a\"b".to_vec())
+        );
+        assert_eq!(string_after("X BODY[] NIL)", "BODY[] "), None);
+        assert_eq!(expand_set("1:3,7,9:8"), vec![1, 2, 3, 7, 8, 9]);
+        assert_eq!(
+            code("t1 OK [APPENDUID 38505 3955] done", "APPENDUID"),
+            Some(vec!["38505".into(), "3955".into()])
+        );
+        assert_eq!(flags_of_name("123.abc,S=5:2,FS"), "FS");
+        let r = Response {
+            untagged: vec![
+                r#"* LIST (\HasNoChildren) "." "INBOX.a b""#.into(),
+                r#"* LIST (\Noselect) "." """#.into(),
+            ],
+            tagged: "t1 OK".into(),
+        };
+        let l = list_entries(&r, "LIST");
+        assert_eq!(l[0].name, "INBOX.a b");
+        assert!(l[0].has("\\hasnochildren"));
+        assert_eq!(l[1].name, "");
+        assert_eq!(l[1].delimiter.as_deref(), Some("."));
+    }
 }
