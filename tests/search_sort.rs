@@ -734,6 +734,7 @@ fn search_commands() -> Vec<Vec<u8>> {
         ),
         literal("SEARCH CHARSET KOI8-R SUBJECT", b"\xf0\xd2\xc9\xd7\xc5\xd4"),
         b"SEARCH CHARSET X-NO-SUCH-CHARSET BODY x".to_vec(),
+        b"SEARCH CHARSET X-NO-SUCH-CHARSET SEEN".to_vec(),
     ]);
     commands
 }
@@ -766,6 +767,8 @@ fn sort_commands() -> Vec<&'static str> {
         "SORT (REVERSE DATE) UTF-8 SINCE 11-Jan-2024",
         "UID SORT (SUBJECT ARRIVAL) UTF-8 ALL",
         "UID SORT (REVERSE SIZE) UTF-8 NOT DELETED",
+        "SORT (DATE) X-NO-SUCH-CHARSET ALL",
+        "SORT (SUBJECT) X-NO-SUCH-CHARSET SUBJECT x",
     ]
 }
 
@@ -780,6 +783,7 @@ fn thread_commands() -> Vec<&'static str> {
         "THREAD REFERENCES UTF-8 SUBJECT outage",
         "THREAD ORDEREDSUBJECT UTF-8 SINCE 12-Jan-2024",
         "THREAD REFERENCES UTF-8 OR SUBJECT lunch SUBJECT meeting",
+        "THREAD REFERENCES X-NO-SUCH-CHARSET ALL",
     ]
 }
 

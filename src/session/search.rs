@@ -287,7 +287,10 @@ pub(super) fn matching(
         exists: view.exists(),
         saved,
     };
-    let Ok(key) = compile(criteria, charset, stars) else {
+    // RFC 3501 §6.4.4: an unknown charset is refused whatever the keys,
+    // not only when a string has to be decoded with it.
+    let known = decode_search_string(charset, b"").is_ok();
+    let (true, Ok(key)) = (known, compile(criteria, charset, stars)) else {
         return Err(Completion::no_code(
             Code::BadCharset(&["US-ASCII", "UTF-8"]),
             "Unsupported charset.",
@@ -485,6 +488,66 @@ mod tests {
     /// in the attached message) and four top-level header fields.
     const TEXT_PARTS: usize = 4;
     const FIELDS_IN_HEADER: usize = 4;
+
+    #[test]
+    fn esearch_responses_rfc4731_and_rfc5267() {
+        let r = |min, max, all, count, save| SearchReturn {
+            min,
+            max,
+            all,
+            count,
+            save,
+        };
+        let line = |uid, ret, ids: &[u32]| {
+            esearch_response("A282", uid, &ret, ids).map(|l| String::from_utf8(l).unwrap())
+        };
+        // RFC 4731 §4's examples.
+        assert_eq!(
+            line(false, r(true, false, false, true, false), &[2, 10, 11]).as_deref(),
+            Some("ESEARCH (TAG \"A282\") MIN 2 COUNT 3")
+        );
+        assert_eq!(
+            line(false, r(false, false, true, false, false), &[2, 10, 11]).as_deref(),
+            Some("ESEARCH (TAG \"A282\") ALL 2,10:11")
+        );
+        // Nothing found: no MIN, MAX or ALL, but COUNT 0.
+        assert_eq!(
+            line(true, r(true, true, true, true, false), &[]).as_deref(),
+            Some("ESEARCH (TAG \"A282\") UID COUNT 0")
+        );
+        // ESORT: MIN and MAX are the ends of the sort order, ALL keeps it.
+        assert_eq!(
+            line(false, r(true, true, true, false, false), &[5, 3, 4, 2, 1]).as_deref(),
+            Some("ESEARCH (TAG \"A282\") MIN 5 MAX 1 ALL 5,3:4,2,1")
+        );
+        // RFC 5182: SAVE alone answers nothing.
+        assert_eq!(line(false, r(false, false, false, false, true), &[1]), None);
+        assert!(line(false, r(false, false, false, true, true), &[1]).is_some());
+    }
+
+    #[test]
+    fn saved_results_rfc5182() {
+        let r = |min, max, all, count| SearchReturn {
+            min,
+            max,
+            all,
+            count,
+            save: true,
+        };
+        let sorted = [9, 4, 7];
+        assert_eq!(
+            saved_uids(&r(false, false, false, false), &sorted),
+            [4, 7, 9]
+        );
+        assert_eq!(saved_uids(&r(true, false, false, false), &sorted), [9]);
+        assert_eq!(saved_uids(&r(true, true, false, false), &sorted), [7, 9]);
+        assert_eq!(saved_uids(&r(true, true, false, true), &sorted), [4, 7, 9]);
+        assert_eq!(saved_uids(&r(false, true, true, false), &sorted), [4, 7, 9]);
+        assert_eq!(
+            saved_uids(&r(true, true, false, false), &[]),
+            Vec::<u32>::new()
+        );
+    }
 
     #[test]
     fn many_body_and_text_keys_decode_each_part_once() {

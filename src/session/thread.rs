@@ -449,3 +449,194 @@ impl Session<'_> {
         Completion::ok("THREAD completed.")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message numbered `id`, sent at `date`, with `headers` (Message-ID,
+    /// References, Subject, ...).
+    fn item(id: u32, date: i64, headers: &str) -> Item {
+        Item {
+            id,
+            date,
+            keys: SortKeys::of_header(format!("{headers}\r\n\r\n").as_bytes()),
+        }
+    }
+
+    fn answer(threads: &[Thread]) -> String {
+        String::from_utf8(thread_response(threads)).unwrap()
+    }
+
+    fn leaf(id: u32) -> Thread {
+        Thread {
+            id: Some(id),
+            children: vec![],
+        }
+    }
+
+    fn node(id: Option<u32>, children: Vec<Thread>) -> Thread {
+        Thread { id, children }
+    }
+
+    #[test]
+    fn rfc5256_response_examples() {
+        // RFC 5256 §4: "(2)(3 6 (4 23)(44 7 96))": 3's child 6 has the
+        // children 4 (with 23) and 44 (with 7, then 96).
+        let threads = vec![
+            leaf(2),
+            node(
+                Some(3),
+                vec![node(
+                    Some(6),
+                    vec![
+                        node(Some(4), vec![leaf(23)]),
+                        node(Some(44), vec![node(Some(7), vec![leaf(96)])]),
+                    ],
+                )],
+            ),
+        ];
+        assert_eq!(answer(&threads), "THREAD (2)(3 6 (4 23)(44 7 96))");
+        // "((3)(5))": siblings whose parent is not in the mailbox.
+        assert_eq!(
+            answer(&[node(None, vec![leaf(3), leaf(5)])]),
+            "THREAD ((3)(5))"
+        );
+        assert_eq!(answer(&[]), "THREAD");
+    }
+
+    #[test]
+    fn references_builds_the_rfc_example_tree() {
+        let id = |n: u32| format!("Message-ID: <{n}@example>");
+        let refs = |chain: &[u32]| {
+            let ids: Vec<String> = chain.iter().map(|n| format!("<{n}@example>")).collect();
+            format!("References: {}", ids.join(" "))
+        };
+        // Sequence order differs from date order on purpose; subjects are
+        // all different so that step 5 merges nothing.
+        let items = vec![
+            item(2, 10, &format!("{}\r\nSubject: two", id(2))),
+            item(3, 20, &format!("{}\r\nSubject: three", id(3))),
+            item(
+                96,
+                90,
+                &format!("{}\r\n{}\r\nSubject: Re: x96", id(96), refs(&[3, 6, 44, 7])),
+            ),
+            item(
+                6,
+                30,
+                &format!("{}\r\n{}\r\nSubject: Re: x6", id(6), refs(&[3])),
+            ),
+            item(
+                44,
+                50,
+                &format!("{}\r\n{}\r\nSubject: Re: x44", id(44), refs(&[3, 6])),
+            ),
+            item(
+                4,
+                40,
+                &format!("{}\r\n{}\r\nSubject: Re: x4", id(4), refs(&[3, 6])),
+            ),
+            item(
+                23,
+                45,
+                &format!("{}\r\n{}\r\nSubject: Re: x23", id(23), refs(&[6, 4])),
+            ),
+            item(
+                7,
+                60,
+                &format!("{}\r\nIn-Reply-To: <44@example>\r\nSubject: Re: x7", id(7)),
+            ),
+        ];
+        assert_eq!(
+            answer(&references(&items)),
+            "THREAD (2)(3 6 (4 23)(44 7 96))"
+        );
+    }
+
+    #[test]
+    fn references_dummies_duplicates_and_loops() {
+        let items = vec![
+            // Two replies to a message that is not there: a dummy holds them.
+            item(
+                1,
+                10,
+                "Message-ID: <a@x>\r\nReferences: <gone@x>\r\nSubject: one",
+            ),
+            item(
+                2,
+                20,
+                "Message-ID: <b@x>\r\nReferences: <gone@x>\r\nSubject: two",
+            ),
+            // A reply to a missing message alone: no dummy, it is a root.
+            item(
+                3,
+                30,
+                "Message-ID: <c@x>\r\nReferences: <gone2@x>\r\nSubject: three",
+            ),
+            // A duplicate Message-ID is a message of its own.
+            item(4, 40, "Message-ID: <c@x>\r\nSubject: four"),
+            // A loop is broken, not followed.
+            item(
+                5,
+                50,
+                "Message-ID: <l1@x>\r\nReferences: <l2@x>\r\nSubject: five",
+            ),
+            item(
+                6,
+                60,
+                "Message-ID: <l2@x>\r\nReferences: <l1@x>\r\nSubject: six",
+            ),
+        ];
+        assert_eq!(answer(&references(&items)), "THREAD ((1)(2))(3)(4)(6 5)");
+    }
+
+    #[test]
+    fn references_gathers_roots_by_subject() {
+        let items = vec![
+            // A reply without references joins the original (5.C.b).
+            item(1, 10, "Message-ID: <1@x>\r\nSubject: Meeting"),
+            item(2, 20, "Message-ID: <2@x>\r\nSubject: Re: Meeting"),
+            // Two originals with one subject: a dummy holds both (5.C.c).
+            item(3, 30, "Message-ID: <3@x>\r\nSubject: Lunch"),
+            item(4, 40, "Message-ID: <4@x>\r\nSubject: lunch"),
+            // A root joins a dummy with its subject (5.C.a).
+            item(
+                5,
+                50,
+                "Message-ID: <5@x>\r\nReferences: <gone@x>\r\nSubject: Re: Outage",
+            ),
+            item(
+                6,
+                60,
+                "Message-ID: <6@x>\r\nReferences: <gone@x>\r\nSubject: Re: Outage",
+            ),
+            item(7, 5, "Message-ID: <7@x>\r\nSubject: Outage"),
+            // No subject: never gathered.
+            item(8, 70, "Message-ID: <8@x>"),
+            item(9, 80, "Message-ID: <9@x>\r\nSubject: "),
+        ];
+        assert_eq!(
+            answer(&references(&items)),
+            "THREAD ((7)(5)(6))(1 2)((3)(4))(8)(9)"
+        );
+    }
+
+    #[test]
+    fn ordered_subject_groups_by_base_subject() {
+        let items = vec![
+            item(1, 30, "Subject: b"),
+            item(2, 10, "Subject: Re: b"),
+            item(3, 20, "Subject: a"),
+            item(4, 20, "Subject: [list] A"),
+            item(5, 5, "Subject: c"),
+            item(6, 40, "Subject: Fwd: b"),
+        ];
+        // Groups by their first (earliest) message's date; two messages are
+        // written `(a b)`, more `(a (b)(c))`.
+        assert_eq!(
+            answer(&ordered_subject(&items)),
+            "THREAD (5)(2 (1)(6))(3 4)"
+        );
+    }
+}
