@@ -75,6 +75,20 @@ fn compare(a: &Entry, b: &Entry, program: &[SortCriterion]) -> Ordering {
     a.seq.cmp(&b.seq)
 }
 
+/// The criteria that can decide anything: a key named again (reversed or
+/// not) compares what its first naming already found equal, so only the
+/// first counts, and a command repeating a key thousands of times costs what
+/// naming it once does.
+fn effective(program: &[SortCriterion]) -> Vec<SortCriterion> {
+    let mut out: Vec<SortCriterion> = Vec::new();
+    for c in program {
+        if !out.iter().any(|o| o.key == c.key) {
+            out.push(*c);
+        }
+    }
+    out
+}
+
 /// What the criteria need read of each message.
 struct Needs {
     header: bool,
@@ -158,7 +172,7 @@ impl Session<'_> {
                 return no;
             }
         };
-        let entries = sorted(view, &hits, program);
+        let entries = sorted(view, &hits, &effective(program));
         let ids: Vec<u32> = entries
             .iter()
             .map(|e| if uid { e.uid } else { e.seq })
@@ -205,6 +219,20 @@ mod tests {
             .collect();
         entries.sort_by(|a, b| compare(a, b, &program));
         entries.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn repeated_keys_count_once() {
+        let c = |key, reverse| SortCriterion { key, reverse };
+        let mut program = vec![c(SortKey::Date, false), c(SortKey::Size, true)];
+        for _ in 0..5000 {
+            program.push(c(SortKey::Date, true));
+            program.push(c(SortKey::Size, false));
+        }
+        assert_eq!(
+            effective(&program),
+            [c(SortKey::Date, false), c(SortKey::Size, true)]
+        );
     }
 
     #[test]

@@ -24,18 +24,34 @@ pub(super) struct Item {
     pub(super) keys: SortKeys,
 }
 
-/// A thread: a message (None for a dummy that only holds its children
-/// together) and its replies, oldest first.
+/// Threads as a flat tree: nodes by index, each with its message (None for
+/// a dummy that only holds its children together) and its replies, oldest
+/// first. Flat, and walked without recursion, so that a chain of a hundred
+/// thousand replies costs memory, not stack.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Threads {
+    pub(super) nodes: Vec<ThreadNode>,
+    /// The threads' first nodes, in order.
+    pub(super) roots: Vec<usize>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Thread {
+pub(super) struct ThreadNode {
     pub(super) id: Option<u32>,
-    pub(super) children: Vec<Thread>,
+    pub(super) children: Vec<usize>,
+}
+
+impl Threads {
+    fn add(&mut self, id: Option<u32>, children: Vec<usize>) -> usize {
+        self.nodes.push(ThreadNode { id, children });
+        self.nodes.len() - 1
+    }
 }
 
 /// RFC 5256 ORDEREDSUBJECT: messages grouped by base subject, each group in
 /// date order (then sequence order), the groups ordered by their first
 /// message's date. A group's later messages are all children of its first.
-pub(super) fn ordered_subject(items: &[Item]) -> Vec<Thread> {
+pub(super) fn ordered_subject(items: &[Item]) -> Threads {
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|&a, &b| {
         let (x, y) = (&items[a], &items[b]);
@@ -49,19 +65,16 @@ pub(super) fn ordered_subject(items: &[Item]) -> Vec<Thread> {
         }
     }
     groups.sort_by_key(|g| (items[g[0]].date, g[0]));
-    groups
-        .into_iter()
-        .map(|g| Thread {
-            id: Some(items[g[0]].id),
-            children: g[1..]
-                .iter()
-                .map(|&i| Thread {
-                    id: Some(items[i].id),
-                    children: Vec::new(),
-                })
-                .collect(),
-        })
-        .collect()
+    let mut threads = Threads::default();
+    for g in groups {
+        let children = g[1..]
+            .iter()
+            .map(|&i| threads.add(Some(items[i].id), Vec::new()))
+            .collect();
+        let root = threads.add(Some(items[g[0]].id), children);
+        threads.roots.push(root);
+    }
+    threads
 }
 
 /// A container of the REFERENCES algorithm: a message id seen in a
@@ -70,6 +83,11 @@ pub(super) fn ordered_subject(items: &[Item]) -> Vec<Thread> {
 struct Container {
     item: Option<usize>,
     parent: Option<usize>,
+    /// Some container was made its child (and may still be): only such a
+    /// container can be an ancestor of another, so only for one is the
+    /// walk up that rules out a loop needed. A long chain of replies then
+    /// links in linear time, not quadratic.
+    has_children: bool,
 }
 
 /// Containers by message id (step 1.A), plus one of its own for each
@@ -111,10 +129,14 @@ impl Links {
     /// Makes `parent` the parent of `child` unless `child` has one already
     /// or the link would make a loop (steps 1.B and 1.C).
     fn link(&mut self, parent: usize, child: usize) {
-        if self.has_ancestor(parent, child) || self.nodes[child].parent.is_some() {
+        if parent == child
+            || self.nodes[child].parent.is_some()
+            || (self.nodes[child].has_children && self.has_ancestor(parent, child))
+        {
             return;
         }
         self.nodes[child].parent = Some(parent);
+        self.nodes[parent].has_children = true;
     }
 }
 
@@ -122,7 +144,7 @@ impl Links {
 /// In-Reply-To links (step 1), roots and dummies pruned (2, 3), sorted by
 /// date (4), roots with the same base subject gathered (5), each level in
 /// date order (6). Ties in date go by sequence order.
-pub(super) fn references(items: &[Item]) -> Vec<Thread> {
+pub(super) fn references(items: &[Item]) -> Threads {
     // (1) Link the containers, message by message in sequence order.
     let mut links = Links::default();
     for (i, item) in items.iter().enumerate() {
@@ -333,75 +355,70 @@ pub(super) fn references(items: &[Item]) -> Vec<Thread> {
         sort_roots(&mut roots, &children);
     }
 
-    // (6) The tree, each level oldest first.
-    fn build(
-        n: usize,
-        dummy: bool,
-        links: &Links,
-        children: &[Vec<usize>],
-        items: &[Item],
-    ) -> Thread {
-        let mut kids: Vec<usize> = children.get(n).cloned().unwrap_or_default();
-        kids.sort_by_key(|&k| {
-            links
-                .nodes
-                .get(k)
-                .and_then(|c| c.item)
-                .map(|i| (items[i].date, i))
-        });
-        Thread {
-            id: if dummy {
-                None
-            } else {
-                links.nodes.get(n).and_then(|c| c.item).map(|i| items[i].id)
-            },
-            children: kids
-                .into_iter()
-                .map(|k| build(k, false, links, children, items))
-                .collect(),
-        }
+    // (6) The tree, each level oldest first: the containers' (and step 5's
+    // dummies') indexes are the nodes' own.
+    let mut threads = Threads::default();
+    for (n, mut kids) in children.into_iter().enumerate() {
+        kids.sort_by_key(|&k| links.nodes.get(k).and_then(date_of));
+        let id = links.nodes.get(n).and_then(|c| c.item).map(|i| items[i].id);
+        threads.add(id, kids);
     }
-    roots
-        .iter()
-        .filter(|r| !r.ignore)
-        .map(|r| build(r.node, r.dummy, &links, &children, items))
-        .collect()
+    threads
+        .roots
+        .extend(roots.iter().filter(|r| !r.ignore).map(|r| r.node));
+    threads
 }
 
 /// The `* THREAD` response: `(1 2 (3)(4))`-style lists, written as Dovecot
 /// writes them (RFC 5256 §4 allows either form): an only child follows its
 /// parent without parentheses, siblings each get their own.
-pub(super) fn thread_response(threads: &[Thread]) -> Vec<u8> {
-    fn write_children(out: &mut String, children: &[Thread], root: bool) {
-        if let ([only], false) = (children, root) {
-            if let Some(id) = only.id {
+pub(super) fn thread_response(threads: &Threads) -> Vec<u8> {
+    /// What is left to write, last first.
+    enum Task<'t> {
+        Text(String),
+        Children(&'t [usize], bool),
+    }
+    let nodes = &threads.nodes;
+    let mut out = String::from("THREAD");
+    if !threads.roots.is_empty() {
+        out.push(' ');
+    }
+    let mut tasks = vec![Task::Children(&threads.roots, true)];
+    while let Some(task) = tasks.pop() {
+        let (list, root) = match task {
+            Task::Text(t) => {
+                out.push_str(&t);
+                continue;
+            }
+            Task::Children(list, root) => (list, root),
+        };
+        if let ([only], false) = (list, root) {
+            let node = &nodes[*only];
+            if let Some(id) = node.id {
                 out.push_str(&id.to_string());
             }
-            if !only.children.is_empty() {
+            if !node.children.is_empty() {
                 out.push(' ');
-                write_children(out, &only.children, false);
+                tasks.push(Task::Children(&node.children, false));
             }
-            return;
+            continue;
         }
-        for t in children {
-            if t.children.is_empty() {
-                if let Some(id) = t.id {
-                    out.push_str(&format!("({id})"));
+        for &n in list.iter().rev() {
+            let node = &nodes[n];
+            match (node.id, node.children.is_empty()) {
+                (Some(id), true) => tasks.push(Task::Text(format!("({id})"))),
+                // A dummy without children says nothing.
+                (None, true) => {}
+                (id, false) => {
+                    tasks.push(Task::Text(")".into()));
+                    tasks.push(Task::Children(&node.children, false));
+                    tasks.push(Task::Text(match id {
+                        Some(id) => format!("({id} "),
+                        None => "(".into(),
+                    }));
                 }
-            } else {
-                out.push('(');
-                if let Some(id) = t.id {
-                    out.push_str(&format!("{id} "));
-                }
-                write_children(out, &t.children, false);
-                out.push(')');
             }
         }
-    }
-    let mut out = String::from("THREAD ");
-    write_children(&mut out, threads, true);
-    if threads.is_empty() {
-        out.pop();
     }
     out.into_bytes()
 }
@@ -464,45 +481,61 @@ mod tests {
         }
     }
 
-    fn answer(threads: &[Thread]) -> String {
+    fn answer(threads: &Threads) -> String {
         String::from_utf8(thread_response(threads)).unwrap()
     }
 
-    fn leaf(id: u32) -> Thread {
-        Thread {
-            id: Some(id),
-            children: vec![],
-        }
+    /// A tree spelled as (id, children) with 0 for a dummy.
+    enum T {
+        N(u32, Vec<T>),
     }
 
-    fn node(id: Option<u32>, children: Vec<Thread>) -> Thread {
-        Thread { id, children }
+    fn leaf(id: u32) -> T {
+        T::N(id, vec![])
+    }
+
+    fn node(id: u32, children: Vec<T>) -> T {
+        T::N(id, children)
+    }
+
+    fn flat(trees: Vec<T>) -> Threads {
+        fn add(t: T, out: &mut Threads) -> usize {
+            let T::N(id, children) = t;
+            let children = children.into_iter().map(|c| add(c, out)).collect();
+            out.add((id != 0).then_some(id), children)
+        }
+        let mut out = Threads::default();
+        for t in trees {
+            let r = add(t, &mut out);
+            out.roots.push(r);
+        }
+        out
     }
 
     #[test]
     fn rfc5256_response_examples() {
         // RFC 5256 §4: "(2)(3 6 (4 23)(44 7 96))": 3's child 6 has the
         // children 4 (with 23) and 44 (with 7, then 96).
-        let threads = vec![
+        let threads = flat(vec![
             leaf(2),
             node(
-                Some(3),
+                3,
                 vec![node(
-                    Some(6),
+                    6,
                     vec![
-                        node(Some(4), vec![leaf(23)]),
-                        node(Some(44), vec![node(Some(7), vec![leaf(96)])]),
+                        node(4, vec![leaf(23)]),
+                        node(44, vec![node(7, vec![leaf(96)])]),
                     ],
                 )],
             ),
-        ];
+        ]);
         assert_eq!(answer(&threads), "THREAD (2)(3 6 (4 23)(44 7 96))");
         // "((3)(5))": siblings whose parent is not in the mailbox.
         assert_eq!(
-            answer(&[node(None, vec![leaf(3), leaf(5)])]),
+            answer(&flat(vec![node(0, vec![leaf(3), leaf(5)])])),
             "THREAD ((3)(5))"
         );
-        assert_eq!(answer(&[]), "THREAD");
+        assert_eq!(answer(&Threads::default()), "THREAD");
     }
 
     #[test]
@@ -620,6 +653,32 @@ mod tests {
             answer(&references(&items)),
             "THREAD ((7)(5)(6))(1 2)((3)(4))(8)(9)"
         );
+    }
+
+    #[test]
+    fn a_long_chain_of_replies_is_no_trouble() {
+        // Each message replies to the one before: one thread 100,000 deep.
+        let n = 100_000u32;
+        let items: Vec<Item> = (1..=n)
+            .map(|i| Item {
+                id: i,
+                date: i64::from(i),
+                keys: SortKeys {
+                    message_id: Some(format!("{i}@x")),
+                    references: if i > 1 {
+                        vec![format!("{}@x", i - 1)]
+                    } else {
+                        vec![]
+                    },
+                    ..SortKeys::default()
+                },
+            })
+            .collect();
+        let threads = references(&items);
+        let text = answer(&threads);
+        let want: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        assert_eq!(text, format!("THREAD ({})", want.join(" ")));
+        drop(threads);
     }
 
     #[test]
