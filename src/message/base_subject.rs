@@ -48,7 +48,7 @@ pub fn base_subject(raw: &[u8]) -> (String, bool) {
         // (3) and (4), until neither removes anything (5).
         loop {
             let leader = remove_leader(&b[..end], &mut start, &mut reply);
-            let blob = remove_blob_leaving_text(&b[..end], &mut start);
+            let blob = remove_blobs_leaving_text(&b[..end], &mut start);
             if !leader && !blob {
                 break;
             }
@@ -125,15 +125,20 @@ fn remove_leader(b: &[u8], start: &mut usize, reply: &mut bool) -> bool {
     true
 }
 
-/// (4) A leading `subj-blob`, when text is left after it.
-fn remove_blob_leaving_text(b: &[u8], start: &mut usize) -> bool {
-    match blob_end(b, *start) {
-        Some(end) if end < b.len() => {
-            *start = end;
-            true
+/// (4) A leading `subj-blob`, when text is left after it; and the blobs
+/// after it, at once. One at a time, each would go only after (3) had
+/// scanned the same blobs again for a `Re:` behind them and found none,
+/// which costs the square of their number.
+fn remove_blobs_leaving_text(b: &[u8], start: &mut usize) -> bool {
+    let mut removed = false;
+    while let Some(end) = blob_end(b, *start) {
+        if end >= b.len() {
+            break;
         }
-        _ => false,
+        *start = end;
+        removed = true;
     }
+    removed
 }
 
 #[cfg(test)]
@@ -179,6 +184,14 @@ mod tests {
                 "{subject:?}"
             );
         }
+    }
+
+    #[test]
+    fn many_blobs_cost_linear_time() {
+        let subject = "[a] ".repeat(200_000) + "Re: [b] x";
+        assert_eq!(base_subject(subject.as_bytes()), ("X".to_string(), true));
+        let subject = "[a]".repeat(200_000);
+        assert_eq!(base(&subject), "[A]");
     }
 
     #[test]
