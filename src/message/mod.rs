@@ -24,15 +24,13 @@ use std::borrow::Cow;
 
 use crate::protocol::command::Section;
 
-pub use base_subject::base_subject;
-pub use casemap::fold;
 pub use crlf::{ToLf, crlf_len, to_crlf};
 #[cfg(test)]
 pub(crate) use search::decode_counts;
 pub use search::{
     Needle, SearchText, body_contains, decode_search_string, header_contains, text_contains,
 };
-pub use sort_keys::{SortKeys, message_ids};
+pub use sort_keys::SortKeys;
 
 /// A parsed message borrowing its CRLF bytes.
 #[derive(Debug, Clone)]

@@ -113,7 +113,7 @@ fn display_key(a: Option<&Address>) -> String {
 /// The message ids of a Message-ID, References or In-Reply-To value, in
 /// order: each `<...>` holding an `@`, blanks inside removed. Anything else
 /// (phrases in In-Reply-To, broken ids) is passed over.
-pub fn message_ids(value: &[u8]) -> Vec<String> {
+fn message_ids(value: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = value;
     while let Some(open) = memchr::memchr(b'<', rest) {

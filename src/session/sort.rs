@@ -108,7 +108,7 @@ fn needs(program: &[SortCriterion]) -> Needs {
     }
 }
 
-/// Sequence numbers (or UIDs) of `hits` in sort order.
+/// The messages `hits` names, with their keys, in sort order.
 fn sorted(view: &mut SelectedView, hits: &[usize], program: &[SortCriterion]) -> Vec<Entry> {
     let needs = needs(program);
     let mut entries: Vec<Entry> = hits
