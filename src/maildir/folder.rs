@@ -29,6 +29,7 @@ use super::flags::{InfoFlags, basename_of, size_from_name};
 use super::keywords;
 use super::lock::{DotLock, LOCK_NAME};
 use super::quota::{self, Quota, QuotaUse};
+use super::recent;
 use super::sharable::{Linked, SharableDirs, Source, place_link};
 use super::uiddb::{self, DbState, UidDb};
 use super::unique::{Stamp, create_exclusive, now_secs, replace_file};
@@ -170,6 +171,8 @@ pub struct Folder {
     /// store that opened the folder. `None` for a filesystem-shared folder's local copy:
     /// its messages count toward no quota (Courier's README.sharedfolders).
     quota: Option<Quota>,
+    /// Opened for a session that has the folder selected read-write (`claiming_recent`).
+    claims_recent: bool,
 }
 
 /// A folder's directories, opened without following links for one operation.
@@ -457,7 +460,15 @@ impl Folder {
             new_for_messages: OnceLock::new(),
             linked: None,
             quota: None,
+            claims_recent: false,
         }
+    }
+
+    /// The same folder, for a session that has it selected read-write: what it delivers
+    /// here is recent for that session (see `recent.rs`).
+    pub fn claiming_recent(mut self) -> Folder {
+        self.claims_recent = true;
+        self
     }
 
     /// The same folder, its messages counted by `quota`, its maildir's (see `quota`).
@@ -571,7 +582,7 @@ impl Folder {
         purge_tmp(&dirs.tmp);
         self.sync_linked(&dirs)?;
         let moved = move_new_to_cur(&dirs, self.linked.as_deref())?;
-        let (db, listed) = {
+        let (db, listed, recent_from) = {
             let _lock = DotLock::acquire(&dirs.tmp)?;
             let mut cur = self.list(&dirs.cur)?;
             let (db, fresh) = match uiddb::read(&dirs.top)? {
@@ -589,13 +600,24 @@ impl Folder {
                 DbState::Corrupt => (UidDb::fresh(), true),
             };
             relist_missing(&db, &mut cur, &mut || self.list(&dirs.cur))?;
+            let next_before = db.nextuid;
             let (db, listed, changed) = reconcile(db, &cur, &FastSet::default())?;
             if changed || fresh {
                 uiddb::write(&dirs.top, &dirs.tmp, &db)?;
             }
-            (db, listed)
+            // This session is told about everything listed now: it claims what nobody was.
+            // A renumbered folder starts afresh: nothing in it was told to anyone under
+            // this UIDVALIDITY, but it was all there before (as Courier shows it).
+            let recorded = recent::read(&dirs.top, db.uidvalidity);
+            let recent_from = recorded.unwrap_or(if fresh { db.nextuid } else { next_before });
+            recent::raise(&dirs.top, &dirs.tmp, db.uidvalidity, recorded, db.nextuid);
+            (db, listed, recent_from)
         };
-        self.build_result(&dirs, db, listed, &moved, true)
+        let recent = Recent {
+            moved: &moved,
+            from_uid: recent_from,
+        };
+        self.build_result(&dirs, db, listed, recent, true)
     }
 
     /// Read-only scan (EXAMINE): leaves the messages in new/ where they are
@@ -667,7 +689,13 @@ impl Folder {
                 (uid, basename, filename)
             })
             .collect();
-        self.build_result(&dirs, db, listed, &FastSet::default(), false)
+        // Shown as the next read-write session will be told of them, claiming nothing.
+        let in_new: FastSet<String> = in_new.iter().map(|f| basename_of(f).to_string()).collect();
+        let recent = Recent {
+            moved: &in_new,
+            from_uid: recent::read(&dirs.top, db.uidvalidity).unwrap_or(db.nextuid),
+        };
+        self.build_result(&dirs, db, listed, recent, false)
     }
 
     /// STATUS counts, without moving new/. UIDNEXT counts every file the database does not
@@ -680,6 +708,22 @@ impl Folder {
         let cur = self.list(&dirs.cur)?;
         let new = self.list(&dirs.new)?;
         let known: FastSet<&str> = db.entries.iter().map(|(_, b)| b.as_str()).collect();
+        // Recent: what is in new/, and what the database numbered from the first recent UID
+        // on and is still in cur/ (see `recent.rs`).
+        let recent_from = recent::read(&dirs.top, db.uidvalidity).unwrap_or(db.nextuid);
+        let numbered_recent: FastSet<&str> = db
+            .entries
+            .iter()
+            .filter(|(uid, _)| *uid >= recent_from)
+            .map(|(_, b)| b.as_str())
+            .collect();
+        let recent_in_cur = if numbered_recent.is_empty() {
+            0
+        } else {
+            cur.iter()
+                .filter(|f| numbered_recent.contains(basename_of(f)))
+                .count()
+        };
         // Files in new/ may already be numbered (an EXAMINE numbers them).
         let unknown = cur
             .iter()
@@ -710,7 +754,7 @@ impl Folder {
         }
         Ok(FolderStatus {
             messages: to_u32(cur.len() + new.len()),
-            recent: to_u32(new.len()),
+            recent: to_u32(new.len() + recent_in_cur),
             unseen: to_u32(unseen),
             deleted: to_u32(deleted),
             uidnext: db.nextuid.saturating_add(to_u32(unknown)),
@@ -995,6 +1039,12 @@ impl Folder {
         uiddb::crash_point("delivery-placed");
         let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
         let result = self.number_delivered(dirs, &basenames);
+        let claimed = match &result {
+            Ok((validity, uids)) => {
+                recent::after_delivery(&dirs.top, &dirs.tmp, *validity, uids, self.claims_recent)
+            }
+            Err(_) => false,
+        };
         let after = self.change_stamp();
         drop(lock);
         match (&result, quota) {
@@ -1004,7 +1054,11 @@ impl Folder {
         }
         let (uidvalidity, uids) = result?;
         let stamps = before.zip(after);
-        Ok(delivered(&staged, keyword_sets, uidvalidity, &uids, stamps))
+        let mut delivery = delivered(&staged, keyword_sets, uidvalidity, &uids, stamps);
+        for m in &mut delivery.messages {
+            m.recent = claimed;
+        }
+        Ok(delivery)
     }
 
     /// Puts staged messages in place: `commit`, or for a shared folder's local copy
@@ -1098,13 +1152,23 @@ impl Folder {
         dirs.cur.sync();
         let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
         let result = self.number_delivered(dirs, &basenames);
+        let claimed = match &result {
+            Ok((validity, uids)) => {
+                recent::after_delivery(&dirs.top, &dirs.tmp, *validity, uids, self.claims_recent)
+            }
+            Err(_) => false,
+        };
         drop(lock);
         if result.is_err() {
             undo(&in_shared, &written_keywords, &in_local);
         }
         let (uidvalidity, uids) = result?;
         // A view of the local copy rescans: its stamp follows the sharable folder too.
-        Ok(delivered(&staged, keyword_sets, uidvalidity, &uids, None))
+        let mut delivery = delivered(&staged, keyword_sets, uidvalidity, &uids, None);
+        for m in &mut delivery.messages {
+            m.recent = claimed;
+        }
+        Ok(delivery)
     }
 
     /// Gives freshly delivered messages the next UIDs at once (for APPENDUID/COPYUID): by
@@ -1519,7 +1583,7 @@ impl Folder {
         dirs: &Dirs,
         db: UidDb,
         listed: Listed,
-        moved: &FastSet<String>,
+        recent: Recent<'_>,
         write: bool,
     ) -> Result<ScanResult, StoreError> {
         // Most folders never had a keyword: then there is nothing to merge,
@@ -1550,7 +1614,7 @@ impl Folder {
                 uid,
                 flags: InfoFlags::from_filename(&filename),
                 keywords: keywords.get(&basename).cloned().unwrap_or_default(),
-                recent: moved.contains(&basename),
+                recent: uid >= recent.from_uid || recent.moved.contains(&basename),
                 basename,
                 filename,
             })
@@ -1561,6 +1625,15 @@ impl Folder {
             messages,
         })
     }
+}
+
+/// Which messages of a scan are recent for the session it is for (see `recent.rs`).
+#[derive(Clone, Copy)]
+struct Recent<'a> {
+    /// Base names the scan moved from new/ (or, read-only, found there).
+    moved: &'a FastSet<String>,
+    /// The first UID no session had been told about.
+    from_uid: u32,
 }
 
 fn initialize_db(dirs: &Dirs) -> Result<UidDb, StoreError> {
@@ -1935,7 +2008,8 @@ mod tests {
                 .contains(&format!(".{},S=17", crate::maildir::unique::hostname()))
         );
         assert_eq!(m.keywords, kws);
-        assert!(!m.recent);
+        // Recent for the first session to see it (RFC 3501 §2.3.2; recent.rs).
+        assert!(m.recent);
         let meta = fs::metadata(on_disk(&folder, &m.filename)).unwrap();
         assert_eq!(meta.mtime(), 1_000_000_000);
         assert_eq!(
@@ -2020,14 +2094,15 @@ mod tests {
         mta_deliver(&folder, "6.M1P1.h", b"abcdef\n");
         let status = folder.status().unwrap();
         assert_eq!(status.messages, 4);
-        assert_eq!(status.recent, 2);
+        // Two in new/, two delivered that no session has seen.
+        assert_eq!(status.recent, 4);
         assert_eq!(status.unseen, 3);
         assert_eq!(status.uidnext, 5);
         assert_eq!(status.size, 5 + 7 + 4 + 7);
         // EXAMINE shows the messages in new/ too, without moving them.
         let ro = folder.scan_read_only().unwrap();
         assert_eq!(ro.messages.len(), 4);
-        assert!(ro.messages.iter().all(|m| !m.recent));
+        assert!(ro.messages.iter().all(|m| m.recent));
         assert_eq!(ro.messages[2].filename, "../new/5.M1P1.h,S=4");
         assert_eq!(
             fs::read(on_disk(&folder, &ro.messages[2].filename)).unwrap(),
@@ -2062,7 +2137,9 @@ mod tests {
         assert_eq!(uid, 6);
         assert_eq!(folder.status().unwrap().uidnext, 7);
         let rw = folder.scan().unwrap();
-        assert_eq!(rw.messages.iter().filter(|m| m.recent).count(), 2);
+        // The first read-write scan claims all six: none was told to a session before.
+        assert_eq!(rw.messages.iter().filter(|m| m.recent).count(), 6);
+        assert!(folder.scan().unwrap().messages.iter().all(|m| !m.recent));
         assert_eq!(rw.uidnext, 7);
         let kept: Vec<(u32, &str)> = rw
             .messages

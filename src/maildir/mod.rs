@@ -24,6 +24,7 @@ mod keywords;
 mod lock;
 mod names;
 mod quota;
+mod recent;
 mod sharable;
 pub mod sharedindex;
 mod spool;

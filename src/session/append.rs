@@ -14,7 +14,7 @@ use std::io::{BufReader, Read};
 
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
-use crate::maildir::{BeforePlacing, Delivery, NewMessage, StoreError};
+use crate::maildir::{BeforePlacing, Delivery, Folder, NewMessage, StoreError};
 use crate::message::ToLf;
 use crate::protocol::command::{AppendMessage, MessageData};
 use crate::protocol::response::Code;
@@ -40,7 +40,7 @@ impl Session<'_> {
             }
         }
         let folder = match self.folder(&name) {
-            Ok(f) => f,
+            Ok(f) => self.as_delivery_target(f),
             // RFC 3501 §6.3.11: TRYCREATE tells the client to CREATE and retry (which
             // cannot make a shared folder).
             Err(StoreError::NonExistent(_)) if !super::shared::is_shared(&name) => {
@@ -109,13 +109,21 @@ impl Session<'_> {
         }
     }
 
+    /// `target` as the folder this session delivers into: when it is the selected folder,
+    /// opened read-write, what the session puts there is recent for it (RFC 3501 §2.3.2)
+    /// and nobody else (see `maildir/recent.rs`).
+    pub(super) fn as_delivery_target(&self, target: Folder) -> Folder {
+        match &self.selected {
+            Some(view) if !view.read_only && view.folder.path() == target.path() => {
+                target.claiming_recent()
+            }
+            _ => target,
+        }
+    }
+
     /// Shows the selected mailbox's view what this session itself just delivered into
     /// `target`, when that is the selected folder (see `SelectedView::take_delivery`).
-    pub(super) fn take_own_delivery(
-        &mut self,
-        target: &crate::maildir::Folder,
-        delivery: &Delivery,
-    ) {
+    pub(super) fn take_own_delivery(&mut self, target: &Folder, delivery: &Delivery) {
         let Some(view) = self.selected.as_mut() else {
             return;
         };
@@ -123,7 +131,8 @@ impl Session<'_> {
             return;
         }
         let mut out = Vec::new();
-        view.take_delivery(delivery, &mut out);
+        let taken = view.take_delivery(delivery);
+        view.announce_arrivals(taken, &mut out);
         self.pending.extend(out);
     }
 }

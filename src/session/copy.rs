@@ -27,7 +27,7 @@ impl Session<'_> {
             return Completion::bad("No mailbox selected.");
         }
         let target = match self.folder(&name) {
-            Ok(f) => f,
+            Ok(f) => self.as_delivery_target(f),
             Err(StoreError::NonExistent(_)) if !super::shared::is_shared(&name) => {
                 return Completion::no_code(Code::TryCreate, "No such mailbox.");
             }
@@ -116,19 +116,18 @@ impl Session<'_> {
             dest: compact(&delivery.uids()),
         };
         // Into the selected folder itself: shown at once, and no rescan for it.
-        let mut arrivals = Vec::new();
-        if view.folder.path() == target.path() {
-            view.take_delivery(&delivery, &mut arrivals);
-        }
+        let into_selected = view.folder.path() == target.path() && view.take_delivery(&delivery);
         if !is_move {
             // Courier's magic trash removes these outright when they are expunged here: the
             // client has its copy (the usual way to move without MOVE).
             view.copied.extend(src_uids);
+            let mut arrivals = Vec::new();
+            view.announce_arrivals(into_selected, &mut arrivals);
             self.pending.extend(arrivals);
             return Completion::ok_code(code, "COPY completed.");
         }
-        self.pending.extend(arrivals);
-        // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
+        // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs; a MOVE into the
+        // selected folder itself announces the new EXISTS after them, counting what is left.
         self.pending
             .push(Completion::ok_code(code, "Moved.").body());
         let Some(view) = self.selected.as_mut() else {
@@ -179,6 +178,7 @@ impl Session<'_> {
         let mut out = Vec::new();
         view.remove_uids(&removed, &mut out);
         view.adopt_own_stamp(before.as_ref(), after.as_ref());
+        view.announce_arrivals(into_selected, &mut out);
         self.pending.extend(out);
         Completion::ok("MOVE completed.")
     }

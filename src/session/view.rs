@@ -265,22 +265,22 @@ impl SelectedView {
     }
 
     /// Takes in messages this session delivered into this very folder
-    /// (APPEND, COPY or MOVE into it), appending the untagged responses for
-    /// them to `out`, so that the next command need not rescan (module
-    /// comment). They are taken in only when they come right after what the
+    /// (APPEND, COPY or MOVE into it), so that the next command need not
+    /// rescan (module comment); returns whether it did, for the caller to
+    /// announce them (`announce_arrivals`) where its answer has room. They are taken in only when they come right after what the
     /// view knows (their UIDs start at its UIDNEXT: nobody numbered anything
     /// in between), and the store's stamp is adopted only when the one it
     /// took before the delivery is this view's and the two differ only where
     /// a delivery shows. Otherwise the old stamp stays, no longer matches,
     /// and the next command rescans, finding the messages as they are
     /// already shown.
-    pub fn take_delivery(&mut self, delivery: &Delivery, out: &mut Vec<Vec<u8>>) {
+    pub fn take_delivery(&mut self, delivery: &Delivery) -> bool {
         if self.read_only
             || self.invalidated
             || delivery.uidvalidity != self.uidvalidity
             || delivery.messages.is_empty()
         {
-            return;
+            return false;
         }
         let follows = delivery
             .messages
@@ -288,7 +288,7 @@ impl SelectedView {
             .zip(self.uidnext..)
             .all(|(m, uid)| m.uid == uid);
         if !follows {
-            return;
+            return false;
         }
         self.messages.extend(
             delivery
@@ -301,7 +301,7 @@ impl SelectedView {
         if let Some((before, after)) = &delivery.stamps {
             self.adopt_own_stamp(Some(before), Some(after));
         }
-        self.announce_arrivals(true, out);
+        true
     }
 
     /// After this session changed the folder itself (and the view has taken
@@ -408,7 +408,7 @@ impl SelectedView {
 
     /// FLAGS when keywords appeared that the client has not been shown, and
     /// EXISTS and RECENT when messages `arrived`.
-    fn announce_arrivals(&mut self, arrived: bool, out: &mut Vec<Vec<u8>>) {
+    pub fn announce_arrivals(&mut self, arrived: bool, out: &mut Vec<Vec<u8>>) {
         let keywords = self.all_keywords();
         let mut grew = false;
         for k in keywords {
