@@ -2,7 +2,7 @@
 # The test command (see README): installs what the tests need when missing
 # (mbsync from isync, python3, Courier-IMAP and its authdaemond, maildrop's
 # deliverquota and maildirmake, libfaketime, systemd's socket activator, ucspi-tcp, fail2ban,
-# openssl), then runs every unit and integration test. Run from anywhere; exits
+# openssl, Dovecot's core library for imaptest), then runs every unit and integration test. Run from anywhere; exits
 # with cargo's status.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,6 +19,9 @@ command -v fail2ban-regex >/dev/null 2>&1 || missing_pkgs+=(fail2ban)
 command -v openssl >/dev/null 2>&1 || missing_pkgs+=(openssl)
 # tests/courier_interop.rs moves Courier's clock with libfaketime (IMAP_EMPTYTRASH ageing).
 dpkg -s libfaketime >/dev/null 2>&1 || missing_pkgs+=(libfaketime)
+# tests/imaptest.rs runs the vendored imaptest, which links Dovecot's library (only
+# dovecot-core: unlike dovecot-imapd it does not conflict with courier-imap).
+[[ -e /usr/lib/dovecot/libdovecot.so.0 ]] || missing_pkgs+=(dovecot-core)
 # tests/auth_backends.rs runs a private authdaemond with the userdb and pipe modules.
 for pkg in courier-authdaemon courier-authlib-userdb courier-authlib-pipe; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing_pkgs+=("$pkg")
