@@ -92,9 +92,10 @@ fn multiappend_stores_every_message_and_answers_a_uid_set() {
         lines[0]
     );
     assert!(lines[0].contains(&crlf(&first)));
-    assert!(lines[1].contains("UID 2 ") && lines[1].contains("FLAGS ()"));
+    // Recent for this session, the first to select the folder since (RFC 3501 §2.3.2).
+    assert!(lines[1].contains("UID 2 ") && lines[1].contains("FLAGS (\\Recent)"));
     assert!(lines[1].contains(&crlf(&second)));
-    assert!(lines[2].contains("UID 3 ") && lines[2].contains("\\Flagged $Work"));
+    assert!(lines[2].contains("UID 3 ") && lines[2].contains("\\Flagged \\Recent $Work"));
     assert!(lines[2].contains(&crlf(&third)));
 
     // Messages large enough to be spooled to files as they arrive, each of them.

@@ -198,12 +198,17 @@ impl Session<'_> {
         let wants_header = items.iter().any(|i| need_of(i) == Need::Header);
         let wants_size = items.iter().any(|i| need_of(i) == Need::Size);
         let wants_full = items.iter().any(|i| need_of(i) == Need::Full);
+        let wants_date = items.contains(&FetchItem::InternalDate);
         let marks_seen =
             !view.read_only && view.rights.has(right::SEEN) && items.iter().any(sets_seen);
         let mut items: Vec<FetchItem> = items.to_vec();
         if uid && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
         }
+        // Only FLAGS and UID are known without the file (see `render_expunged`).
+        let needs_file = items
+            .iter()
+            .any(|i| !matches!(i, FetchItem::Flags | FetchItem::Uid));
         let mut gone = false;
         let mut failed = false;
         // Untagged responses held back by earlier commands go first.
@@ -214,10 +219,26 @@ impl Session<'_> {
                     break 'messages;
                 };
                 let folder_path = view.folder.path().to_path_buf();
-                let loaded = match load(view, i, wants_full, wants_size, wants_header) {
+                // The file's time is its INTERNALDATE; a file without one is gone.
+                let date = match wants_date && !view.messages[i].expunged {
+                    true => internal_date(&view.folder, &view.messages[i]),
+                    false => None,
+                };
+                let loaded = if (view.messages[i].expunged || (wants_date && date.is_none()))
+                    && needs_file
+                {
+                    Ok(None)
+                } else {
+                    load(view, i, wants_full, wants_size, wants_header)
+                };
+                let loaded = match loaded {
                     Ok(Some(l)) => l,
                     Ok(None) => {
                         gone = true;
+                        render_expunged(view, i, &items, self.io);
+                        if self.io.is_broken() {
+                            break 'messages;
+                        }
                         continue;
                     }
                     Err(e) => {
@@ -229,7 +250,7 @@ impl Session<'_> {
                 let seen_now = marks_seen && mark_seen(view, i);
                 // Each answer goes out as it is made: however many items the
                 // client asks for, one message is in memory at a time.
-                render_fetch(view, i, &items, &loaded, seen_now, self.io);
+                render_fetch(view, i, &items, &loaded, date, seen_now, self.io);
                 if self.io.is_broken() {
                     break 'messages;
                 }
@@ -240,11 +261,8 @@ impl Session<'_> {
         }
         if failed {
             Completion::no_code(Code::Unavailable, "Some messages could not be read.")
-        } else if gone {
-            Completion::no_code(
-                Code::ExpungeIssued,
-                "Some messages were expunged by another session.",
-            )
+        } else if gone && needs_file {
+            Completion::ok_code(Code::ExpungeIssued, "Some messages were already expunged.")
         } else {
             Completion::ok("FETCH completed.")
         }
@@ -324,6 +342,57 @@ pub(super) fn load(
     Ok(Some(Loaded { data: None, size }))
 }
 
+/// Writes `* n FETCH (...)` for message `i`, whose file another process removed (the
+/// client has not been told of the EXPUNGE yet), as Dovecot answers it (RFC 2180 §4.1.1
+/// allows either this or a NO; see mdimapd(8), EXPUNGED MESSAGES): UID and FLAGS as this
+/// session knows them, every other item empty — size 0, the epoch, an envelope and a body
+/// structure of nothing, NIL for message text. No `\Seen` is set.
+fn render_expunged(view: &SelectedView, i: usize, items: &[FetchItem], io: &mut Io) {
+    let m = &view.messages[i];
+    let mut out = format!("* {} FETCH (", i + 1).into_bytes();
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b' ');
+        }
+        match item {
+            FetchItem::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+            FetchItem::Flags => {
+                out.extend_from_slice(b"FLAGS ");
+                write_flag_list(&mut out, &m.flags, &m.keywords, m.recent);
+            }
+            FetchItem::InternalDate => out.extend_from_slice(
+                format!("INTERNALDATE \"{}\"", format_date_time(0, 0)).as_bytes(),
+            ),
+            FetchItem::Rfc822Size => out.extend_from_slice(b"RFC822.SIZE 0"),
+            FetchItem::Envelope => {
+                out.extend_from_slice(b"ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)")
+            }
+            FetchItem::Body => {
+                out.extend_from_slice(b"BODY (\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)")
+            }
+            FetchItem::BodyStructure => out.extend_from_slice(
+                b"BODYSTRUCTURE (\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)",
+            ),
+            FetchItem::Rfc822 => out.extend_from_slice(b"RFC822 NIL"),
+            FetchItem::Rfc822Header => out.extend_from_slice(b"RFC822.HEADER NIL"),
+            FetchItem::Rfc822Text => out.extend_from_slice(b"RFC822.TEXT NIL"),
+            FetchItem::BodySection {
+                section, partial, ..
+            } => {
+                out.extend_from_slice(b"BODY[");
+                write_section_spec(&mut out, section);
+                out.push(b']');
+                if let Some((origin, _)) = partial {
+                    out.extend_from_slice(format!("<{origin}>").as_bytes());
+                }
+                out.extend_from_slice(b" NIL");
+            }
+        }
+    }
+    out.extend_from_slice(b")\r\n");
+    let _ = io.write_all(&out);
+}
+
 /// Writes `* n FETCH (...)` for one message to `io`. Small items are built
 /// in a scratch buffer; message text goes from the loaded message straight
 /// to the output, never copied into the response.
@@ -332,6 +401,7 @@ fn render_fetch(
     i: usize,
     items: &[FetchItem],
     loaded: &Loaded,
+    date: Option<i64>,
     seen_now: bool,
     io: &mut Io,
 ) {
@@ -361,7 +431,7 @@ fn render_fetch(
                 flags_sent = true;
             }
             FetchItem::InternalDate => {
-                let t = internal_date(&view.folder, m).unwrap_or(0);
+                let t = date.unwrap_or(0);
                 out.extend_from_slice(
                     format!("INTERNALDATE \"{}\"", format_date_time(t, local_offset(t))).as_bytes(),
                 );

@@ -224,14 +224,20 @@ fn matches(key: &Key, c: &Candidate) -> Option<bool> {
 
 /// Reads message `i` as far as `needs` says and matches it with its
 /// content; None when it cannot be read.
+/// `None`: the message is gone (expunged by another process since the view was built),
+/// or could not be read.
 fn match_read(
     view: &mut super::view::SelectedView,
     i: usize,
     key: &Key,
     needs: Needs,
 ) -> Option<bool> {
+    if view.messages[i].expunged {
+        return None;
+    }
     let internal = if needs.internal {
-        internal_date(&view.folder, &view.messages[i]).map(|t| date_of(t, local_offset(t)))
+        // A message without a date here is one whose file is gone.
+        Some(internal_date(&view.folder, &view.messages[i]).map(|t| date_of(t, local_offset(t)))?)
     } else {
         None
     };
@@ -274,14 +280,26 @@ fn compare_date(have: Date, ord: std::cmp::Ordering, d: Date, flag: bool) -> boo
     }
 }
 
-/// The indexes (in `view.messages`, ascending) of the messages that match
-/// `criteria`, `$` being `saved`; the NO to send for an unknown charset.
+/// What a SEARCH found.
+pub(super) struct Matches {
+    /// Indexes in `view.messages`, ascending.
+    pub hits: Vec<usize>,
+    /// A message the keys needed the content of was gone (expunged by another process and
+    /// not yet reported): it did not match, and the answer says so with EXPUNGEISSUED.
+    pub expunge_issued: bool,
+}
+
+/// The messages that match `criteria`, `$` being `saved`; the NO to send for an unknown
+/// charset. A message another process expunged, not yet reported to the client, is still
+/// there for keys on what the view knows (flags, UID, sequence number) and matches no key
+/// that needs its content, as Dovecot answers (RFC 2180 §4.1.2 leaves the choice; see
+/// mdimapd(8), EXPUNGED MESSAGES).
 pub(super) fn matching(
     view: &mut SelectedView,
     charset: Option<&str>,
     criteria: &SearchKey,
     saved: &[u32],
-) -> Result<Vec<usize>, Completion> {
+) -> Result<Matches, Completion> {
     let stars = Stars {
         max_uid: view.max_uid(),
         exists: view.exists(),
@@ -299,10 +317,8 @@ pub(super) fn matching(
     let mut needs = Needs::default();
     key.needs(&mut needs);
     let mut hits = Vec::new();
+    let mut expunge_issued = false;
     for i in 0..view.messages.len() {
-        if view.messages[i].expunged {
-            continue;
-        }
         let without_content = Candidate {
             seq: i as u32 + 1,
             msg: &view.messages[i],
@@ -312,9 +328,11 @@ pub(super) fn matching(
             Some(hit) => hit,
             None => match match_read(view, i, &key, needs) {
                 Some(hit) => hit,
-                // Gone or unreadable: not a match, as a message that
-                // vanished since the view was built.
-                None => continue,
+                // Gone or unreadable: not a match.
+                None => {
+                    expunge_issued = true;
+                    continue;
+                }
             },
         };
         if hit {
@@ -322,7 +340,20 @@ pub(super) fn matching(
         }
     }
     view.save_cache();
-    Ok(hits)
+    Ok(Matches {
+        hits,
+        expunge_issued,
+    })
+}
+
+/// The tagged OK of a SEARCH, SORT or THREAD: with EXPUNGEISSUED when a message the keys
+/// needed was gone (see `matching`).
+pub(super) fn completed(verb: &str, expunge_issued: bool) -> Completion {
+    if expunge_issued {
+        Completion::ok_code(Code::ExpungeIssued, format!("{verb} completed."))
+    } else {
+        Completion::ok(format!("{verb} completed."))
+    }
 }
 
 /// What SAVE keeps of a result (RFC 5182 §2.4): with MIN or MAX and
@@ -397,8 +428,11 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let hits = match matching(view, charset, criteria, &self.saved_result) {
-            Ok(hits) => hits,
+        let Matches {
+            hits,
+            expunge_issued,
+        } = match matching(view, charset, criteria, &self.saved_result) {
+            Ok(m) => m,
             Err(no) => {
                 // RFC 5182 §2.1: a SEARCH that fails leaves `$` empty.
                 if returns.is_some_and(|r| r.save) {
@@ -429,7 +463,7 @@ impl Session<'_> {
                     .extend(esearch_response(tag, uid, &returns, &ids));
             }
         }
-        Completion::ok("SEARCH completed.")
+        completed("SEARCH", expunge_issued)
     }
 }
 

@@ -8,7 +8,7 @@
 use std::cmp::Ordering;
 
 use super::fetch::{internal_date, load};
-use super::search::{esearch_response, matching, saved_uids};
+use super::search::{Matches, completed, esearch_response, matching, saved_uids};
 use super::view::SelectedView;
 use super::{Completion, Session};
 use crate::maildir::header_length;
@@ -163,8 +163,11 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let hits = match matching(view, Some(charset), criteria, &self.saved_result) {
-            Ok(hits) => hits,
+        let Matches {
+            hits,
+            expunge_issued,
+        } = match matching(view, Some(charset), criteria, &self.saved_result) {
+            Ok(m) => m,
             Err(no) => {
                 if returns.is_some_and(|r| r.save) {
                     self.saved_result.clear();
@@ -194,7 +197,7 @@ impl Session<'_> {
                     .extend(esearch_response(tag, uid, &returns, &ids));
             }
         }
-        Completion::ok("SORT completed.")
+        completed("SORT", expunge_issued)
     }
 }
 

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::fetch::internal_date;
-use super::search::matching;
+use super::search::{Matches, completed, matching};
 use super::sort::message_sort_keys;
 use super::{Completion, Session};
 use crate::message::SortKeys;
@@ -434,8 +434,11 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let hits = match matching(view, Some(charset), criteria, &self.saved_result) {
-            Ok(hits) => hits,
+        let Matches {
+            hits,
+            expunge_issued,
+        } = match matching(view, Some(charset), criteria, &self.saved_result) {
+            Ok(m) => m,
             Err(no) => return no,
         };
         let items: Vec<Item> = hits
@@ -463,7 +466,7 @@ impl Session<'_> {
             ThreadAlgorithm::References => references(&items),
         };
         self.pending.push(thread_response(&threads));
-        Completion::ok("THREAD completed.")
+        completed("THREAD", expunge_issued)
     }
 }
 

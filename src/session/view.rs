@@ -432,14 +432,22 @@ impl SelectedView {
 
     /// Sends `n EXPUNGE` for every message gone from disk, highest first so
     /// that each number is valid when the client reads it.
+    /// When recent messages went, the new RECENT count follows, as Dovecot sends it (RFC
+    /// 3501 §7.3.2 asks for it only when the mailbox grows; a client that counts recent
+    /// messages is kept right either way).
     pub fn report_expunges(&mut self, out: &mut Vec<Vec<u8>>) {
+        let mut recent_went = false;
         for i in (0..self.messages.len()).rev() {
             if self.messages[i].expunged {
                 out.push(format!("{} EXPUNGE", i + 1).into_bytes());
+                recent_went |= self.messages[i].recent;
             }
         }
         // One pass, not one shift of the whole list per message.
         self.messages.retain(|m| !m.expunged);
+        if recent_went {
+            out.push(format!("{} RECENT", self.recent_count()).into_bytes());
+        }
     }
 
     /// Removes messages this session expunged itself and reports them.
