@@ -61,7 +61,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "IMAP_PROXY",
     "IMAP_PROXY_FOREIGN",
     "PROXY_HOSTNAME",
-    "IMAP_DISABLETHREADSORT",
     "IMAP_CHECK_ALL_FOLDERS",
     "IMAP_OBSOLETE_CLIENT",
     "IMAP_ULIMITD",
@@ -105,6 +104,7 @@ pub const KEYS: &[&str] = &[
     "IMAP_TRASHFOLDERNAME",
     "IMAP_EMPTYTRASH",
     "IMAP_MOVE_EXPUNGE_TO_TRASH",
+    "IMAP_DISABLETHREADSORT",
     "OUTBOX",
     "SENDMAIL",
     "HEADERFROM",
@@ -228,6 +228,8 @@ pub struct Config {
     /// IMAP_MOVE_EXPUNGE_TO_TRASH (Courier's "magic trash", `XMAGICTRASH`): EXPUNGE and
     /// CLOSE move `\Deleted` messages into the trash folder instead of removing them.
     pub move_expunge_to_trash: bool,
+    /// IMAP_DISABLETHREADSORT: SORT, THREAD and ESORT are neither advertised nor served.
+    pub disable_thread_sort: bool,
     /// OUTBOX: the folder directory (`.Outbox`) whose new messages are also handed to
     /// SENDMAIL (`XCOURIEROUTBOX=INBOX.Outbox`); `None`: no outbox.
     pub outbox: Option<String>,
@@ -369,6 +371,7 @@ impl Config {
             trash_folder: "Trash".to_string(),
             empty_trash: EmptyTrash::Off,
             move_expunge_to_trash: false,
+            disable_thread_sort: false,
             outbox: None,
             sendmail: PathBuf::from(DEFAULT_SENDMAIL),
             header_from: None,
@@ -571,6 +574,7 @@ impl Config {
             "IMAP_MOVE_EXPUNGE_TO_TRASH" => {
                 self.move_expunge_to_trash = parse_switch(key, value)?;
             }
+            "IMAP_DISABLETHREADSORT" => self.disable_thread_sort = parse_switch(key, value)?,
             "OUTBOX" => {
                 self.outbox = if value.is_empty() {
                     None
@@ -805,6 +809,7 @@ impl Config {
                     "IMAP_MOVE_EXPUNGE_TO_TRASH" => {
                         u8::from(self.move_expunge_to_trash).to_string()
                     }
+                    "IMAP_DISABLETHREADSORT" => u8::from(self.disable_thread_sort).to_string(),
                     "OUTBOX" => self
                         .outbox
                         .clone()

@@ -1887,3 +1887,57 @@ fn id_accepts_rfc2971_limits_before_and_after_login() {
     assert!(r.contains("* ID"), "{r:#?}");
     c.ok("LOGOUT");
 }
+
+/// Courier's IMAP_DISABLETHREADSORT=1: SORT, THREAD and ESORT are neither advertised (Courier
+/// keeps advertising them) nor served: NO [CANNOT]. SEARCH is unaffected.
+#[test]
+fn imap_disablethreadsort_withdraws_sort_and_thread() {
+    let t = TestDir::new("nothreadsort");
+    let (conf, users, maildir) = t.write_userfile();
+    let mut text = fs::read_to_string(&conf).unwrap();
+    text.push_str("IMAP_DISABLETHREADSORT=1\n");
+    fs::write(&conf, text).unwrap();
+    deliver(&maildir, &message("one", "x"));
+    if unsafe { libc::getuid() } == 0 {
+        let (uid, gid) = mail_ids();
+        chown_tree(&t.join("home"), uid, gid);
+    }
+    let (_s, mut c) = spawn_mdimapd(
+        &t,
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--userfile",
+            users.to_str().unwrap(),
+        ],
+    );
+    let login = c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    let after = c.ok("CAPABILITY").untagged[0].clone();
+    for line in [&c.greeting, &login.tagged, &after] {
+        let words: Vec<&str> = line.split([' ', ']', '[']).collect();
+        assert!(words.contains(&"IMAP4rev1"), "{line}");
+        for gone in [
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=REFERENCES",
+            "THREAD=ORDEREDSUBJECT",
+            "ESORT",
+        ] {
+            assert!(!words.contains(&gone), "{gone} in {line}");
+        }
+    }
+    c.ok("SELECT INBOX");
+    for command in [
+        "SORT (DATE) UTF-8 ALL",
+        "UID SORT (SUBJECT) UTF-8 ALL",
+        "THREAD REFERENCES UTF-8 ALL",
+        "UID THREAD ORDEREDSUBJECT UTF-8 ALL",
+    ] {
+        let r = c.cmd(command);
+        assert!(
+            r.is_no() && r.tagged.contains("[CANNOT]"),
+            "{command}: {r:#?}"
+        );
+    }
+    assert_eq!(c.ok("SEARCH ALL").search(), vec![1]);
+}

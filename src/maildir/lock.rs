@@ -24,8 +24,13 @@ use super::unique::{create_exclusive, now_secs, raw_hostname};
 pub(crate) const LOCK_NAME: &str = "courier.lock";
 /// How long to wait for a busy lock before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
-/// Pause between attempts.
-const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The first pause between attempts, doubled after each up to [`RETRY_PAUSE_MAX`]: a lock is
+/// usually held for a millisecond or two (one rename and a few lines of the UID database),
+/// so a fixed long pause (100 ms before) made a waiter lose far more time than the holder
+/// took whenever sessions worked one folder together.
+const RETRY_PAUSE_FIRST: Duration = Duration::from_millis(1);
+/// The longest pause between attempts, for a lock held long (a scan of a large folder).
+const RETRY_PAUSE_MAX: Duration = Duration::from_millis(100);
 /// A lock of another host is stale once its mtime is this old (we cannot probe its PID).
 const FOREIGN_STALE_SECS: i64 = 120;
 
@@ -75,6 +80,7 @@ impl<'a> DotLock<'a> {
         let key = tmp.identity().map_err(|e| StoreError::io(tmp.path(), e))?;
         let deadline = Instant::now() + wait;
         let slot = claim_slot(key, deadline, tmp)?;
+        let mut pause = RETRY_PAUSE_FIRST;
         loop {
             if let Some(ino) = try_link(tmp)? {
                 return Ok(DotLock {
@@ -90,9 +96,20 @@ impl<'a> DotLock<'a> {
             if now >= deadline {
                 return Err(timed_out(tmp));
             }
-            thread::sleep(RETRY_PAUSE.min(deadline - now));
+            thread::sleep(jittered(pause).min(deadline - now));
+            pause = (pause * 2).min(RETRY_PAUSE_MAX);
         }
     }
+}
+
+/// `pause` lengthened by up to a half, differently in each process and at each call, so that
+/// waiters who started together do not all retry at the same instant.
+fn jittered(pause: Duration) -> Duration {
+    let noise = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    pause + pause.mul_f64(f64::from(noise % 512) / 1024.0)
 }
 
 impl Drop for DotLock<'_> {

@@ -39,6 +39,15 @@ pub const PREAUTH_LIMITS: Limits = Limits {
 /// Dovecot's, which clients that use them expect alongside.
 pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MULTIAPPEND CHILDREN UNSELECT MOVE UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT SEARCHRES";
 
+/// What IMAP_DISABLETHREADSORT takes away.
+pub const THREAD_SORT_CAPABILITIES: [&str; 5] = [
+    "SORT",
+    "SORT=DISPLAY",
+    "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES",
+    "ESORT",
+];
+
 /// RFC 4314's capabilities, advertised as Courier does when IMAP_ACL is on.
 pub const ACL_CAPABILITIES: &str = "ACL ACL2=UNION";
 
@@ -51,6 +60,8 @@ pub struct Advertised {
     /// OUTBOX, the folder directory (`.Outbox`).
     pub outbox: Option<String>,
     pub magic_trash: bool,
+    /// IMAP_DISABLETHREADSORT: SORT, THREAD and ESORT left out.
+    pub no_thread_sort: bool,
 }
 
 impl Advertised {
@@ -59,6 +70,7 @@ impl Advertised {
             acl: config.acl,
             outbox: config.outbox.clone(),
             magic_trash: config.move_expunge_to_trash,
+            no_thread_sort: config.disable_thread_sort,
         }
     }
 }
@@ -66,6 +78,15 @@ impl Advertised {
 /// The capabilities of every state, with what the configuration adds.
 pub fn capabilities(advertised: &Advertised) -> String {
     let mut caps = CAPABILITIES.to_string();
+    if advertised.no_thread_sort {
+        // Courier keeps advertising them and answers NO; a client must not be promised
+        // commands it cannot use, so they go from the list as well.
+        caps = caps
+            .split(' ')
+            .filter(|c| !THREAD_SORT_CAPABILITIES.contains(c))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     if advertised.acl {
         caps.push(' ');
         caps.push_str(ACL_CAPABILITIES);
@@ -675,6 +696,7 @@ mod tests {
                 acl: false,
                 outbox: Some(".Outbox".into()),
                 magic_trash: true,
+                no_thread_sort: false,
             },
             ..door
         };

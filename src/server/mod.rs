@@ -244,6 +244,7 @@ fn session_settings(config: &Config, identity: Identity, clock_offset: i64) -> S
         trash: format!("INBOX.{}", config.trash_folder),
         purges: config.purges(),
         magic_trash: config.move_expunge_to_trash,
+        thread_sort: !config.disable_thread_sort,
         outbox,
         clock_offset,
         accessor: identity.accessor,

@@ -55,6 +55,8 @@ pub struct SessionSettings {
     pub purges: Vec<(String, u32)>,
     /// IMAP_MOVE_EXPUNGE_TO_TRASH: EXPUNGE and CLOSE move messages into `trash`.
     pub magic_trash: bool,
+    /// False under IMAP_DISABLETHREADSORT: SORT and THREAD answer NO.
+    pub thread_sort: bool,
     /// OUTBOX: the folder whose new messages are also sent.
     pub outbox: Option<outbox::Outbox>,
     /// Seconds added to the clock IMAP_EMPTYTRASH ages messages by: always 0, but for tests
@@ -335,6 +337,10 @@ impl<'a> Session<'a> {
                 charset,
                 criteria,
             } => self.cmd_search(&tag, uid, returns, charset.as_deref(), &criteria),
+            C::Sort { .. } | C::Thread { .. } if !self.settings.thread_sort => Completion::no_code(
+                Code::Cannot,
+                "SORT and THREAD are disabled by the system administrator.",
+            ),
             C::Sort {
                 uid,
                 returns,
