@@ -325,6 +325,11 @@ fn check_basename(basename: &str) -> Result<(), StoreError> {
 
 /// Writes the complete keyword set of one message as an update file (IMAP_KEYWORDS=1 style:
 /// written in the folder's `tmp`, renamed into `courierimapkeywords/<basename>`).
+///
+/// Not fsynced: a keyword is as durable as a flag, whose change is a rename that no maildir
+/// writer syncs. A crash may lose the last keyword changes as it may lose the last flag
+/// changes; the rename still makes each update whole or absent. (Two fsyncs for each
+/// message of a STORE were most of what a STORE of keywords cost.)
 pub(crate) fn write_update(
     folder: &Dir,
     tmp: &Dir,
@@ -351,9 +356,7 @@ pub(crate) fn write_update(
         contents.push('\n');
     }
     let (mut file, temp, _) = create_exclusive(tmp, "keywords")?;
-    let written = file
-        .write_all(contents.as_bytes())
-        .and_then(|()| file.sync_all());
+    let written = file.write_all(contents.as_bytes());
     drop(file);
     let result = written.map_err(|e| tmp.fail(&temp, e)).and_then(|()| {
         tmp.rename(&temp, &dir, basename)
@@ -361,8 +364,6 @@ pub(crate) fn write_update(
     });
     if result.is_err() {
         remove_quietly(tmp, &temp);
-    } else {
-        dir.sync();
     }
     result
 }
