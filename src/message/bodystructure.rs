@@ -10,8 +10,8 @@
 use super::envelope::{self, unfolded_text};
 use super::header::{self, Field};
 use super::mime::{self, Params, Part, PartKind};
+use super::quote::{push_nstring, push_string};
 use super::rfc822::{self, Lexer, Step};
-use crate::protocol::encode::{push_nstring, push_string};
 
 /// `Content-*` field values that BODY and BODYSTRUCTURE report, found in
 /// one walk over the header, so that a header of a million fields is
@@ -158,15 +158,6 @@ fn languages(value: &[u8]) -> Option<Vec<Vec<u8>>> {
     (!tags.is_empty()).then_some(tags)
 }
 
-/// A string made safe to send: no NUL.
-fn push_text(out: &mut Vec<u8>, s: &[u8]) {
-    if memchr::memchr(0, s).is_some() {
-        push_string(out, &replace_nul(s.to_vec()));
-    } else {
-        push_string(out, s);
-    }
-}
-
 /// `("name" "value" ...)` or NIL; `default_charset` adds
 /// `"charset" "us-ascii"` when no charset is given (text parts).
 fn write_params(out: &mut Vec<u8>, params: &[(Vec<u8>, Vec<u8>)], default_charset: bool) {
@@ -181,9 +172,9 @@ fn write_params(out: &mut Vec<u8>, params: &[(Vec<u8>, Vec<u8>)], default_charse
             out.push(b' ');
         }
         seen_charset |= name.eq_ignore_ascii_case(b"charset");
-        push_text(out, name);
+        push_string(out, name);
         out.push(b' ');
-        push_text(out, value);
+        push_string(out, value);
     }
     if default_charset && !seen_charset {
         if !params.is_empty() {
@@ -197,7 +188,7 @@ fn write_params(out: &mut Vec<u8>, params: &[(Vec<u8>, Vec<u8>)], default_charse
 /// An unstructured field value (already without line ends), or NIL.
 fn write_text_field(out: &mut Vec<u8>, value: Option<&[u8]>) {
     match value {
-        Some(v) => push_text(out, v),
+        Some(v) => push_string(out, v),
         None => push_nstring(out, None),
     }
 }
@@ -208,7 +199,7 @@ fn write_common_extensions(out: &mut Vec<u8>, fields: &MimeFields) {
     match &fields.disposition {
         Some((kind, params)) => {
             out.push(b'(');
-            push_text(out, kind);
+            push_string(out, kind);
             out.push(b' ');
             write_params(out, params, false);
             out.push(b')');
@@ -223,7 +214,7 @@ fn write_common_extensions(out: &mut Vec<u8>, fields: &MimeFields) {
                 if i > 0 {
                     out.push(b' ');
                 }
-                push_text(out, t);
+                push_string(out, t);
             }
             out.push(b')');
         }
@@ -253,7 +244,7 @@ pub(crate) fn write_part(out: &mut Vec<u8>, data: &[u8], part: &Part, extensible
                 out.push(b')');
             }
             out.push(b' ');
-            push_text(out, &part.content.subtype);
+            push_string(out, &part.content.subtype);
             if extensible {
                 out.push(b' ');
                 write_params(out, &part.content.params, false);
@@ -282,9 +273,9 @@ pub(crate) fn write_part(out: &mut Vec<u8>, data: &[u8], part: &Part, extensible
                     true
                 }
                 _ => {
-                    push_text(out, &part.content.media_type);
+                    push_string(out, &part.content.media_type);
                     out.push(b' ');
-                    push_text(out, &part.content.subtype);
+                    push_string(out, &part.content.subtype);
                     part.content.is_type("text")
                 }
             };
@@ -295,7 +286,7 @@ pub(crate) fn write_part(out: &mut Vec<u8>, data: &[u8], part: &Part, extensible
             out.push(b' ');
             write_text_field(out, fields.description.as_deref());
             out.push(b' ');
-            push_text(out, fields.encoding.as_deref().unwrap_or(b"7bit"));
+            push_string(out, fields.encoding.as_deref().unwrap_or(b"7bit"));
             let body = mime::slice(data, &part.body);
             out.push(b' ');
             out.extend_from_slice(body.len().to_string().as_bytes());

@@ -19,8 +19,8 @@
 
 use super::bodystructure::{replace_nul, without_line_ends};
 use super::header::{self, Field};
+use super::quote::{push_for_humans, push_nstring};
 use super::rfc822::{Lexer, Step};
-use crate::protocol::encode::{push_nstring, push_string};
 
 /// One entry of an IMAP address list. A group starts with an entry that
 /// has a mailbox (the group's name) and no domain, and ends with one that
@@ -404,40 +404,11 @@ pub(crate) fn first_address(value: &[u8]) -> Option<Address> {
     first
 }
 
-/// Whitespace (and line ends) made single spaces, none at either end, NUL
-/// shown as 0x80: how Dovecot shows a subject or a name "for humans".
-pub(crate) fn for_humans(value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len());
-    let mut last_blank = true;
-    for &b in value {
-        match b {
-            0 => {
-                out.push(0x80);
-                last_blank = false;
-            }
-            b'\r' | b'\n' | b'\t' | b' ' => {
-                if !last_blank {
-                    out.push(b' ');
-                }
-                last_blank = true;
-            }
-            _ => {
-                out.push(b);
-                last_blank = false;
-            }
-        }
-    }
-    if last_blank && out.last() == Some(&b' ') {
-        out.pop();
-    }
-    out
-}
-
 /// Appends one entry of an address list.
 fn write_address(out: &mut Vec<u8>, a: &Address) {
     out.push(b'(');
     match &a.name {
-        Some(name) => push_string(out, &for_humans(name)),
+        Some(name) => push_for_humans(out, name),
         None => push_nstring(out, None),
     }
     for part in [&a.route, &a.mailbox, &a.domain] {
@@ -512,7 +483,7 @@ pub(crate) fn write_envelope(out: &mut Vec<u8>, header: &[u8]) {
         match member(f.name) {
             None => {}
             Some(Member::Date) => date = Some(unfolded_text(&f)),
-            Some(Member::Subject) => subject = Some(for_humans(&replace_nul(f.full_value()))),
+            Some(Member::Subject) => subject = Some(replace_nul(f.full_value())),
             Some(Member::InReplyTo) => in_reply_to = Some(unfolded_text(&f)),
             Some(Member::MessageId) => message_id = Some(unfolded_text(&f)),
             Some(Member::Addresses(i)) => {
@@ -535,7 +506,10 @@ pub(crate) fn write_envelope(out: &mut Vec<u8>, header: &[u8]) {
     out.push(b'(');
     push_nstring(out, date.as_deref());
     out.push(b' ');
-    push_nstring(out, subject.as_deref());
+    match &subject {
+        Some(subject) => push_for_humans(out, subject),
+        None => push_nstring(out, None),
+    }
     // Sender and Reply-To default to From when they hold no address.
     for list in [from, pick(sender, from), pick(reply_to, from), to, cc, bcc] {
         out.push(b' ');
@@ -737,7 +711,8 @@ mod tests {
         // Display names "for humans": whitespace made one space.
         assert_eq!(
             list("\"a  \tb \" <x@y>, x@y (c\r\n d)"),
-            r#"(("a b" NIL "x" "y")("c d" NIL "x" "y"))"#
+            // Changed, so a literal, as Dovecot writes it.
+            "(({3}\r\na b NIL \"x\" \"y\")(\"c d\" NIL \"x\" \"y\"))"
         );
         // NUL inside a quoted string is U+FFFD; an atom stops at it.
         assert_eq!(
@@ -782,7 +757,8 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             concat!(
-                r#"("second" "spaced out" ((NIL NIL "a" "x")(NIL NIL "b" "x")) ((NIL NIL "a" "x")(NIL NIL "b" "x")) "#,
+                "(\"second\" {10}\r\nspaced out ",
+                r#"((NIL NIL "a" "x")(NIL NIL "b" "x")) ((NIL NIL "a" "x")(NIL NIL "b" "x")) "#,
                 r#"((NIL NIL "a" "x")(NIL NIL "b" "x")) NIL NIL NIL "#,
                 "\"<a@x>\t(comment) <b@x>\" \"<folded@x>\")"
             )

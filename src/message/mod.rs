@@ -16,6 +16,7 @@ pub mod decode;
 mod envelope;
 mod header;
 mod mime;
+mod quote;
 mod rfc822;
 mod search;
 mod section;
