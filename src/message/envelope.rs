@@ -1,375 +1,365 @@
 //! The IMAP ENVELOPE (RFC 3501 §7.4.2) of one header block, and the RFC 5322
-//! address-list parser it needs (with the obsolete forms: source routes,
-//! comments anywhere, phrases with dots).
+//! address-list parser it needs, giving the values Dovecot 2.3 gives
+//! (issue 9): the last Date, Subject, In-Reply-To and Message-ID count and
+//! every From (To, Cc, ...) field adds its addresses; a subject and display
+//! names have their whitespace made one space; an address without a
+//! mailbox or domain gets `MISSING_MAILBOX` / `MISSING_DOMAIN` (a NIL host
+//! would announce a group, RFC 3501), one whose `<...>` is broken
+//! `SYNTAX_ERROR`; `user@host (Name)` takes the comment as its name.
 //!
-//! Values are the raw unfolded header bytes: encoded words are NOT decoded
-//! here, clients do that.
+//! Two things are read by RFC 5322 where Dovecot does not
+//! (tests/corpus/DIFFERENCES.md): empty list members (`a@b,,c@d`, §4.4
+//! obs-addr-list) are not addresses, and CFWS may follow a dot in a local
+//! part (§4.4 obs-local-part). A value that starts on a continuation line
+//! loses the blanks before it, as one that starts after the colon does
+//! (§3.2.2: folding is invisible).
+//!
+//! Values are the header's bytes: encoded words are NOT decoded here,
+//! clients do that.
 
-use std::borrow::Cow;
+use super::bodystructure::{replace_nul, without_line_ends};
+use super::header::{self, Field};
+use super::quote::{push_for_humans, push_nstring};
+use super::rfc822::{Lexer, Step};
 
-use super::header;
-use crate::protocol::encode::{push_nstring, push_string};
-
-/// One entry of an IMAP address list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Address {
-    Mailbox {
-        name: Option<Vec<u8>>,
-        adl: Option<Vec<u8>>,
-        mailbox: Vec<u8>,
-        host: Option<Vec<u8>>,
-    },
-    /// `(NIL NIL "name" NIL)`: the start of a group.
-    GroupStart(Vec<u8>),
-    /// `(NIL NIL NIL NIL)`: the end of a group.
-    GroupEnd,
+/// One entry of an IMAP address list. A group starts with an entry that
+/// has a mailbox (the group's name) and no domain, and ends with one that
+/// has neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Address {
+    pub name: Option<Vec<u8>>,
+    pub route: Option<Vec<u8>>,
+    pub mailbox: Option<Vec<u8>>,
+    pub domain: Option<Vec<u8>>,
 }
 
-/// A token of an address list, borrowing from the header value: only a
-/// quoted string with backslash escapes needs bytes of its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token<'a> {
-    /// An atom or quoted string: `text` unquoted (display names), `source` as written (local parts).
-    Word {
-        text: Cow<'a, [u8]>,
-        source: &'a [u8],
-    },
-    DomainLiteral(&'a [u8]),
-    Special(u8),
+/// Reads an address list, handing each entry to `emit` as soon as it is
+/// complete, so that what is held at any time is one address however
+/// long the list.
+struct AddressParser<'a, F: FnMut(Address)> {
+    lx: Lexer<'a>,
+    addr: Address,
+    /// The address broke a rule: a mailbox-like entry may then be a name.
+    invalid: bool,
+    /// Text being read (a local part, phrase or route).
+    text: Vec<u8>,
+    emit: F,
 }
 
-/// The tokens of an address list, one at a time, each with whether
-/// whitespace or a comment came before it. Nothing is collected: a header
-/// of a million addresses is walked, not copied into a million tokens.
-struct Tokens<'a> {
-    s: &'a [u8],
-    i: usize,
-    /// The inside of the last comment passed over, for the obsolete
-    /// `user@domain (Real Name)` form, whose name is that comment.
-    last_comment: Option<&'a [u8]>,
-}
+impl<F: FnMut(Address)> AddressParser<'_, F> {
+    fn add(&mut self) {
+        (self.emit)(std::mem::take(&mut self.addr));
+        self.invalid = false;
+    }
 
-impl<'a> Iterator for Tokens<'a> {
-    type Item = (Token<'a>, bool);
+    /// Adds the address with the placeholders for what it lacks.
+    fn add_filled(&mut self) {
+        if self.addr.mailbox.is_none() {
+            self.addr.mailbox = Some(b"MISSING_MAILBOX".to_vec());
+            self.invalid = true;
+        }
+        if self.addr.domain.as_ref().is_none_or(|d| d.is_empty()) {
+            self.addr.domain = Some(b"MISSING_DOMAIN".to_vec());
+            self.invalid = true;
+        }
+        self.add();
+    }
 
-    fn next(&mut self) -> Option<(Token<'a>, bool)> {
-        let s = self.s;
-        let mut space = false;
-        while let Some(&b) = s.get(self.i) {
-            match b {
-                b' ' | b'\t' | b'\r' | b'\n' => {
-                    space = true;
-                    self.i += 1;
+    /// `1*atext *("." 1*atext)`, lenient about dots: leading, doubled and
+    /// trailing ones are kept, and CFWS may come around them.
+    fn dot_atom_lenient(&mut self) -> Step {
+        let mut step = Step::Bad;
+        loop {
+            while self.lx.peek() == Some(b'.') {
+                self.text.push(b'.');
+                self.lx.pos += 1;
+                if self.lx.at_end() {
+                    return Step::End;
                 }
-                b'(' => {
-                    let mut depth = 0usize;
-                    let open = self.i;
-                    while let Some(&c) = s.get(self.i) {
-                        self.i += 1;
-                        match c {
-                            b'\\' => self.i += 1,
-                            b'(' => depth += 1,
-                            b')' => {
-                                depth = depth.saturating_sub(1);
-                                if depth == 0 {
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    let inside = s.get(open + 1..self.i.saturating_sub(1).max(open + 1));
-                    self.last_comment = inside;
-                    space = true;
+                step = Step::More;
+                // RFC 5322 §4.4: obs-local-part = word *("." word), and a
+                // word may start with CFWS.
+                match self.lx.skip_lwsp() {
+                    Step::More => {}
+                    other => return other,
                 }
-                b'"' => {
-                    let start = self.i;
-                    self.i += 1;
-                    let content = self.i;
-                    let mut content_end = s.len();
-                    let mut unescaped: Option<Vec<u8>> = None;
-                    while let Some(&c) = s.get(self.i) {
-                        match c {
-                            b'"' => {
-                                content_end = self.i;
-                                self.i += 1;
-                                break;
-                            }
-                            b'\\' => {
-                                let text = unescaped.get_or_insert_with(|| {
-                                    s.get(content..self.i).unwrap_or_default().to_vec()
-                                });
-                                if let Some(&n) = s.get(self.i + 1) {
-                                    text.push(n);
-                                }
-                                self.i += 2;
-                            }
-                            _ => {
-                                if let Some(text) = unescaped.as_mut() {
-                                    text.push(c);
-                                }
-                                self.i += 1;
-                            }
-                        }
-                    }
-                    let text = match unescaped {
-                        Some(t) => Cow::Owned(t),
-                        None => Cow::Borrowed(s.get(content..content_end).unwrap_or_default()),
-                    };
-                    let source = s.get(start..self.i.min(s.len())).unwrap_or_default();
-                    return Some((Token::Word { text, source }, space));
-                }
-                b'[' => {
-                    let start = self.i;
-                    while let Some(&c) = s.get(self.i) {
-                        self.i += 1;
-                        if c == b'\\' {
-                            self.i += 1;
-                        } else if c == b']' {
-                            break;
-                        }
-                    }
-                    let lit = s.get(start..self.i.min(s.len())).unwrap_or_default();
-                    return Some((Token::DomainLiteral(lit), space));
-                }
-                b'<' | b'>' | b'@' | b',' | b';' | b':' | b'.' => {
-                    self.i += 1;
-                    return Some((Token::Special(b), space));
-                }
-                _ => {
-                    let start = self.i;
-                    while let Some(&c) = s.get(self.i) {
-                        if matches!(
-                            c,
-                            b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b'"' | b'[' | b']'
-                        ) || matches!(c, b'<' | b'>' | b'@' | b',' | b';' | b':' | b'.')
-                        {
-                            break;
-                        }
-                        self.i += 1;
-                    }
-                    if self.i == start {
-                        // A stray `)` or `]`: skip it.
-                        self.i += 1;
-                        continue;
-                    }
-                    let text = s.get(start..self.i).unwrap_or_default();
-                    return Some((
-                        Token::Word {
-                            text: Cow::Borrowed(text),
-                            source: text,
-                        },
-                        space,
-                    ));
-                }
+            }
+            if self.lx.peek() == Some(b'@') {
+                break;
+            }
+            step = self.lx.atom(&mut self.text);
+            if step != Step::More || self.lx.peek() != Some(b'.') {
+                break;
             }
         }
-        None
+        step
     }
-}
 
-fn tokens(s: &[u8]) -> Tokens<'_> {
-    Tokens {
-        s,
-        i: 0,
-        last_comment: None,
-    }
-}
-
-/// The display name a comment gives: its text with quoting backslashes
-/// removed and runs of whitespace made one space; None when empty.
-fn comment_name(comment: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(comment.len());
-    let mut escaped = false;
-    for &b in comment {
-        if escaped {
-            out.push(b);
-            escaped = false;
-        } else if b == b'\\' {
-            escaped = true;
-        } else if b.is_ascii_whitespace() {
-            if out.last().is_some_and(|&l| l != b' ') {
-                out.push(b' ');
-            }
+    fn local_part(&mut self) -> Step {
+        self.text.clear();
+        let step = if self.lx.peek() == Some(b'"') {
+            self.lx.quoted_string(&mut self.text)
         } else {
-            out.push(b);
-        }
-    }
-    while out.last() == Some(&b' ') {
-        out.pop();
-    }
-    (!out.is_empty()).then_some(out)
-}
-
-/// The tokens of one address-list item as they go by, kept only as the
-/// two texts an address is made of: the display-name text (words joined
-/// by one space where the source had whitespace, dots kept in place) and
-/// the compact source text (whitespace and comments removed: local parts,
-/// domains, routes), with where the specials that split it fell.
-#[derive(Debug, Default)]
-struct Item {
-    tokens: usize,
-    phrase: Vec<u8>,
-    compact: Vec<u8>,
-    /// Index in `compact` of the last `@`.
-    last_at: Option<usize>,
-    /// Index in `compact` of the first `:`.
-    first_colon: Option<usize>,
-    /// The first token was `@` (a source route, inside angle brackets).
-    starts_with_at: bool,
-}
-
-impl Item {
-    fn push(&mut self, (token, spaced): &(Token<'_>, bool)) {
-        if self.tokens > 0 && *spaced {
-            self.phrase.push(b' ');
-        }
-        match token {
-            Token::Word { text, source } => {
-                self.phrase.extend_from_slice(text);
-                self.compact.extend_from_slice(source);
-            }
-            Token::DomainLiteral(t) => {
-                self.phrase.extend_from_slice(t);
-                self.compact.extend_from_slice(t);
-            }
-            Token::Special(c) => {
-                if *c == b'@' {
-                    self.last_at = Some(self.compact.len());
-                    self.starts_with_at |= self.tokens == 0;
-                }
-                if *c == b':' && self.first_colon.is_none() {
-                    self.first_colon = Some(self.compact.len());
-                }
-                self.phrase.push(*c);
-                self.compact.push(*c);
-            }
-        }
-        self.tokens += 1;
-    }
-
-    /// The display name; None for an empty phrase.
-    fn phrase_text(self) -> Option<Vec<u8>> {
-        (self.tokens > 0).then_some(self.phrase)
-    }
-
-    /// `local@domain`; without `@` the host is NIL.
-    fn addr_spec(self, name: Option<Vec<u8>>) -> Address {
-        addr_spec(self.compact, self.last_at, name, None)
-    }
-
-    /// `[@route,@route:]local@domain`, the inside of angle brackets.
-    fn angle_addr(self, name: Option<Vec<u8>>) -> Address {
-        match self.first_colon {
-            Some(colon) if self.starts_with_at => {
-                let mut adl = self.compact;
-                let rest = adl.split_off(colon + 1);
-                adl.pop();
-                let last_at = self.last_at.and_then(|at| at.checked_sub(colon + 1));
-                addr_spec(rest, last_at, name, Some(adl))
-            }
-            _ => addr_spec(self.compact, self.last_at, name, None),
-        }
-    }
-}
-
-/// Splits compact source text at its last `@` (at `last_at`) into mailbox
-/// and host.
-fn addr_spec(
-    mut compact: Vec<u8>,
-    last_at: Option<usize>,
-    name: Option<Vec<u8>>,
-    adl: Option<Vec<u8>>,
-) -> Address {
-    let host = match last_at {
-        Some(at) if at < compact.len() => {
-            let host = compact.split_off(at + 1);
-            compact.pop();
-            (!host.is_empty()).then_some(host)
-        }
-        _ => None,
-    };
-    Address::Mailbox {
-        name,
-        adl,
-        mailbox: compact,
-        host,
-    }
-}
-
-fn is_special(token: &Token<'_>, c: u8) -> bool {
-    *token == Token::Special(c)
-}
-
-/// Parses an RFC 5322 address-list (unfolded header value) and hands each
-/// IMAP address to `emit` as soon as it is complete, so that what is held
-/// at any time is one address, however long the list.
-fn parse_addresses(value: &[u8], mut emit: impl FnMut(Address)) {
-    let mut tokens = tokens(value);
-    let mut in_group = false;
-    loop {
-        // Collect up to the token that decides what this item is.
-        let mut item = Item::default();
-        tokens.last_comment = None;
-        let decision = loop {
-            match tokens.next() {
-                None => break None,
-                Some((t, _))
-                    if is_special(&t, b',')
-                        || is_special(&t, b';')
-                        || is_special(&t, b'<')
-                        || (!in_group && is_special(&t, b':')) =>
-                {
-                    break Some(t);
-                }
-                Some(spaced) => item.push(&spaced),
-            }
+            self.dot_atom_lenient()
         };
-        let separator = match decision {
-            Some(Token::Special(b':')) => {
-                emit(Address::GroupStart(item.phrase_text().unwrap_or_default()));
-                in_group = true;
-                continue;
+        if step != Step::Bad {
+            self.addr.mailbox = Some(self.text.clone());
+        }
+        step
+    }
+
+    fn domain(&mut self) -> Step {
+        let mut domain = Vec::new();
+        let step = self.lx.domain(&mut domain);
+        if step != Step::Bad {
+            self.addr.domain = Some(domain);
+        }
+        step
+    }
+
+    /// obs-route: `@a,@b` up to the colon.
+    fn route(&mut self) -> Step {
+        let mut route = Vec::new();
+        loop {
+            match self.lx.peek() {
+                None => return Step::End,
+                Some(b'@') => {}
+                Some(_) => break,
             }
-            Some(Token::Special(b'<')) => {
-                let name = item.phrase_text();
-                let mut inner = Item::default();
-                for spaced in tokens.by_ref() {
-                    if is_special(&spaced.0, b'>') {
-                        break;
-                    }
-                    inner.push(&spaced);
+            if !route.is_empty() {
+                route.push(b',');
+            }
+            route.push(b'@');
+            let step = self.lx.domain(&mut route);
+            if step <= Step::End {
+                return step;
+            }
+            while self.lx.skip_lwsp() == Step::More && self.lx.peek() == Some(b',') {
+                self.lx.pos += 1;
+            }
+        }
+        self.addr.route = Some(route);
+        Step::More
+    }
+
+    /// `"<" [route ":"] [local-part ["@" domain]] ">"`; cursor on `<`.
+    fn angle_addr(&mut self) -> Step {
+        self.lx.pos += 1;
+        if self.lx.skip_lwsp() <= Step::End {
+            return Step::Bad;
+        }
+        if self.lx.peek() == Some(b'@') {
+            if self.route() == Step::More && self.lx.peek() == Some(b':') {
+                self.lx.pos += 1;
+            } else {
+                self.addr.route = Some(b"INVALID_ROUTE".to_vec());
+                if self.lx.at_end() {
+                    return Step::Bad;
                 }
-                emit(inner.angle_addr(name));
-                // Skip whatever follows `>` up to the next separator.
-                tokens
-                    .by_ref()
-                    .map(|(t, _)| t)
-                    .find(|t| is_special(t, b',') || is_special(t, b';'))
             }
-            other => {
-                if item.tokens > 0 {
-                    // `user@domain (Real Name)`: the obsolete form, whose
-                    // comment is the name (RFC 822's practice, kept by
-                    // Dovecot and Courier).
-                    let name = tokens.last_comment.and_then(comment_name);
-                    emit(item.addr_spec(name));
-                }
-                other
+            if self.lx.skip_lwsp() <= Step::End {
+                return Step::Bad;
             }
-        };
-        match separator {
-            Some(Token::Special(b';')) if in_group => {
-                emit(Address::GroupEnd);
-                in_group = false;
+        }
+        if self.lx.peek() != Some(b'>') {
+            if self.local_part() <= Step::End {
+                return Step::Bad;
             }
-            Some(_) => {}
-            None => break,
+            if self.lx.peek() == Some(b'@') && self.domain() <= Step::End {
+                return Step::Bad;
+            }
+        }
+        if self.lx.peek() != Some(b'>') {
+            return Step::Bad;
+        }
+        self.lx.pos += 1;
+        self.lx.skip_lwsp()
+    }
+
+    /// `[phrase] angle-addr`; `Bad` (nothing taken) when it is not one.
+    fn name_addr(&mut self) -> Step {
+        self.text.clear();
+        if self.lx.phrase(&mut self.text) <= Step::End || self.lx.peek() != Some(b'<') {
+            return Step::Bad;
+        }
+        self.addr.name = (!self.text.is_empty()).then(|| self.text.clone());
+        if self.angle_addr() == Step::Bad {
+            self.addr.domain = Some(b"SYNTAX_ERROR".to_vec());
+            self.invalid = true;
+        }
+        if self.lx.at_end() {
+            Step::End
+        } else {
+            Step::More
         }
     }
-    if in_group {
-        emit(Address::GroupEnd);
+
+    /// `local-part "@" domain`, or a bare word (a mailbox without domain)
+    /// or words (then a name).
+    fn addr_spec(&mut self) -> Step {
+        self.lx.last_comment = Some(Vec::new());
+        let quoted = self.lx.peek() == Some(b'"');
+        let mut step = self.local_part();
+        if step <= Step::End {
+            self.invalid = true;
+        }
+        let mut domain_step = None;
+        if step != Step::End && self.lx.peek() == Some(b'@') {
+            let d = self.domain();
+            domain_step = Some(d);
+            if d <= Step::End {
+                step = d;
+            }
+        }
+        let comment = self.lx.last_comment.take().filter(|c| !c.is_empty());
+        if let Some(comment) = comment {
+            // `user@host (Real Name)`: RFC 822's practice, kept by Dovecot.
+            self.addr.name = Some(comment);
+        } else if domain_step.is_none() {
+            // A word without @domain is a mailbox; followed by more words it
+            // was a name.
+            self.text.push(b' ');
+            let before = self.text.len();
+            let _ = self.lx.phrase(&mut self.text);
+            if self.text.len() != before {
+                self.addr.mailbox = None;
+                self.addr.name = Some(self.text.clone());
+            } else if !quoted {
+                self.addr.domain = Some(Vec::new());
+            }
+            self.invalid = true;
+            step = Step::Bad;
+        }
+        step
     }
+
+    fn mailbox(&mut self) -> Step {
+        let start = self.lx.pos;
+        let mut step = self.name_addr();
+        if step == Step::Bad {
+            self.lx.pos = start;
+            step = self.addr_spec();
+            if self.invalid
+                && self.addr.name.is_none()
+                && self.addr.mailbox.is_some()
+                && self.addr.domain.is_none()
+            {
+                self.addr.name = self.addr.mailbox.take();
+            }
+        }
+        if step == Step::Bad {
+            self.invalid = true;
+        }
+        self.add_filled();
+        step
+    }
+
+    /// Passes empty list members (RFC 5322 §4.4: `a@b, ,c@d`); false
+    /// when nothing but them is left.
+    fn skip_empty_members(&mut self) -> bool {
+        while self.lx.peek() == Some(b',') {
+            self.lx.pos += 1;
+            if self.lx.skip_lwsp() <= Step::End {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// `display-name ":" [mailbox-list] ";"`; `Bad` (nothing taken) when
+    /// it is not a group.
+    fn group(&mut self) -> Step {
+        self.text.clear();
+        if self.lx.phrase(&mut self.text) <= Step::End || self.lx.peek() != Some(b':') {
+            return Step::Bad;
+        }
+        self.lx.pos += 1;
+        let mut step = self.lx.skip_lwsp();
+        self.addr.mailbox = Some(self.text.clone());
+        self.add();
+        if step == Step::More && self.lx.peek() != Some(b';') {
+            loop {
+                if !self.skip_empty_members() {
+                    step = Step::Bad;
+                    break;
+                }
+                if self.lx.peek() == Some(b';') {
+                    break;
+                }
+                let _ = self.mailbox();
+                if self.lx.peek() != Some(b',') {
+                    break;
+                }
+                self.lx.pos += 1;
+                if self.lx.skip_lwsp() <= Step::End {
+                    step = Step::Bad;
+                    break;
+                }
+            }
+        }
+        if step != Step::Bad {
+            if self.lx.peek() == Some(b';') {
+                self.lx.pos += 1;
+                step = self.lx.skip_lwsp();
+            } else {
+                step = Step::Bad;
+            }
+        }
+        self.add();
+        if step == Step::End {
+            Step::End
+        } else {
+            Step::More
+        }
+    }
+
+    fn address(&mut self) -> Step {
+        let start = self.lx.pos;
+        let step = self.group();
+        if step != Step::Bad {
+            return step;
+        }
+        self.lx.pos = start;
+        self.mailbox()
+    }
+
+    fn list(&mut self) {
+        if self.lx.skip_lwsp() <= Step::End {
+            return;
+        }
+        loop {
+            if !self.skip_empty_members() || self.address() == Step::End {
+                return;
+            }
+            if self.lx.peek() != Some(b',') {
+                return;
+            }
+            self.lx.pos += 1;
+            match self.lx.skip_lwsp() {
+                Step::More => {}
+                Step::End => return,
+                Step::Bad => {
+                    // A list that ends in garbage (an open comment).
+                    self.add_filled();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Parses an RFC 5322 address-list (a field's full value).
+fn parse_addresses(value: &[u8], emit: impl FnMut(Address)) {
+    let mut lx = Lexer::new(value);
+    lx.replace_nul = true;
+    AddressParser {
+        lx,
+        addr: Address::default(),
+        invalid: false,
+        text: Vec::new(),
+        emit,
+    }
+    .list();
 }
 
 /// The addresses of a header value as a person reads them, one per line:
@@ -378,31 +368,24 @@ fn parse_addresses(value: &[u8], mut emit: impl FnMut(Address)) {
 /// raw value, so `user@domain` is found in `<user (comment)@ domain>`.
 pub(crate) fn address_text(value: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    parse_addresses(&header::unfold(value), |a| {
-        match a {
-            Address::Mailbox {
-                name,
-                mailbox,
-                host,
-                ..
-            } => {
-                if let Some(name) = &name {
+    parse_addresses(value, |a| {
+        match (&a.mailbox, &a.domain) {
+            (Some(mailbox), Some(domain)) => {
+                if let Some(name) = &a.name {
                     out.extend_from_slice(name);
                     out.push(b' ');
                 }
                 out.push(b'<');
-                out.extend_from_slice(&mailbox);
-                if let Some(host) = &host {
-                    out.push(b'@');
-                    out.extend_from_slice(host);
-                }
+                out.extend_from_slice(mailbox);
+                out.push(b'@');
+                out.extend_from_slice(domain);
                 out.push(b'>');
             }
-            Address::GroupStart(name) => {
-                out.extend_from_slice(&name);
+            (Some(group), None) => {
+                out.extend_from_slice(group);
                 out.push(b':');
             }
-            Address::GroupEnd => out.push(b';'),
+            (None, _) => out.push(b';'),
         }
         out.push(b'\n');
     });
@@ -423,137 +406,124 @@ pub(crate) fn first_address(value: &[u8]) -> Option<Address> {
 
 /// Appends one entry of an address list.
 fn write_address(out: &mut Vec<u8>, a: &Address) {
-    match a {
-        Address::Mailbox {
-            name,
-            adl,
-            mailbox,
-            host,
-        } => {
-            out.push(b'(');
-            push_nstring(out, name.as_deref());
-            out.push(b' ');
-            push_nstring(out, adl.as_deref());
-            out.push(b' ');
-            push_string(out, mailbox);
-            out.push(b' ');
-            push_nstring(out, host.as_deref());
-            out.push(b')');
-        }
-        Address::GroupStart(name) => {
-            out.extend_from_slice(b"(NIL NIL ");
-            push_string(out, name);
-            out.extend_from_slice(b" NIL)");
-        }
-        Address::GroupEnd => out.extend_from_slice(b"(NIL NIL NIL NIL)"),
+    out.push(b'(');
+    match &a.name {
+        Some(name) => push_for_humans(out, name),
+        None => push_nstring(out, None),
     }
+    for part in [&a.route, &a.mailbox, &a.domain] {
+        out.push(b' ');
+        push_nstring(out, part.as_deref());
+    }
+    out.push(b')');
 }
 
-/// Appends the address list of a header value (raw, folded), or NIL when
-/// the header is absent or holds none; returns whether it held any.
-fn write_addresses(out: &mut Vec<u8>, value: Option<&[u8]>) -> bool {
-    let start = out.len();
-    let mut any = false;
-    if let Some(value) = value {
-        parse_addresses(&header::unfold(value), |a| {
-            if !any {
-                out.push(b'(');
-                any = true;
-            }
-            write_address(out, &a);
-        });
+/// An unstructured value (Date, Message-ID, Content-ID...) as sent: line
+/// ends out, NUL as U+FFFD. A value that starts on a continuation line
+/// loses the blanks before it, as one that starts after the colon does
+/// (RFC 5322 §3.2.2: folding is invisible; Dovecot keeps them).
+pub(crate) fn unfolded_text(f: &Field<'_>) -> Vec<u8> {
+    let full = f.full_value();
+    let folded_start = full
+        .iter()
+        .find(|&&b| b != b' ' && b != b'\t')
+        .is_some_and(|&b| b == b'\n');
+    let text = without_line_ends(&replace_nul(full));
+    if !folded_start {
+        return text;
     }
-    if any {
-        out.push(b')');
-    } else {
-        out.truncate(start);
-        out.extend_from_slice(b"NIL");
-    }
-    any
+    let blanks = text
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    text.get(blanks..).unwrap_or_default().to_vec()
 }
 
-/// The header fields ENVELOPE reports, found in one walk over the header
-/// (the first of each name counts): a header of a million fields is walked
-/// once and not held as a list.
-#[derive(Debug, Default)]
-struct EnvelopeFields<'a> {
-    date: Option<&'a [u8]>,
-    subject: Option<&'a [u8]>,
-    from: Option<&'a [u8]>,
-    sender: Option<&'a [u8]>,
-    reply_to: Option<&'a [u8]>,
-    to: Option<&'a [u8]>,
-    cc: Option<&'a [u8]>,
-    bcc: Option<&'a [u8]>,
-    in_reply_to: Option<&'a [u8]>,
-    message_id: Option<&'a [u8]>,
+/// Which ENVELOPE member a field fills.
+#[derive(Clone, Copy)]
+enum Member {
+    Date,
+    Subject,
+    InReplyTo,
+    MessageId,
+    /// An address list: From, Sender, Reply-To, To, Cc, Bcc.
+    Addresses(usize),
 }
 
-impl<'a> EnvelopeFields<'a> {
-    fn of(header_bytes: &'a [u8]) -> EnvelopeFields<'a> {
-        let mut found = EnvelopeFields::default();
-        for f in header::fields(header_bytes) {
-            let name = f.name;
-            let slot = if name.eq_ignore_ascii_case(b"date") {
-                &mut found.date
-            } else if name.eq_ignore_ascii_case(b"subject") {
-                &mut found.subject
-            } else if name.eq_ignore_ascii_case(b"from") {
-                &mut found.from
-            } else if name.eq_ignore_ascii_case(b"sender") {
-                &mut found.sender
-            } else if name.eq_ignore_ascii_case(b"reply-to") {
-                &mut found.reply_to
-            } else if name.eq_ignore_ascii_case(b"to") {
-                &mut found.to
-            } else if name.eq_ignore_ascii_case(b"cc") {
-                &mut found.cc
-            } else if name.eq_ignore_ascii_case(b"bcc") {
-                &mut found.bcc
-            } else if name.eq_ignore_ascii_case(b"in-reply-to") {
-                &mut found.in_reply_to
-            } else if name.eq_ignore_ascii_case(b"message-id") {
-                &mut found.message_id
-            } else {
-                continue;
-            };
-            slot.get_or_insert(f.value);
-        }
-        found
-    }
+fn member(name: &[u8]) -> Option<Member> {
+    const NAMES: [(&str, Member); 10] = [
+        ("date", Member::Date),
+        ("subject", Member::Subject),
+        ("in-reply-to", Member::InReplyTo),
+        ("message-id", Member::MessageId),
+        ("from", Member::Addresses(0)),
+        ("sender", Member::Addresses(1)),
+        ("reply-to", Member::Addresses(2)),
+        ("to", Member::Addresses(3)),
+        ("cc", Member::Addresses(4)),
+        ("bcc", Member::Addresses(5)),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| name.eq_ignore_ascii_case(n.as_bytes()))
+        .map(|&(_, m)| m)
 }
 
 /// Appends `(date subject from sender reply-to to cc bcc in-reply-to message-id)`
-/// for the header block `header`.
+/// for the header block `header`, found in one walk over it. Address lists
+/// are written as they are parsed: what is held is the answer, not a list
+/// of a million addresses.
 pub(crate) fn write_envelope(out: &mut Vec<u8>, header: &[u8]) {
-    let f = EnvelopeFields::of(header);
-    let unfolded = |v: Option<&[u8]>| v.map(header::unfold);
-    out.push(b'(');
-    push_nstring(out, unfolded(f.date).as_deref());
-    out.push(b' ');
-    push_nstring(out, unfolded(f.subject).as_deref());
-    out.push(b' ');
-    let from_at = out.len();
-    write_addresses(out, f.from);
-    let from_end = out.len();
-    // Sender and Reply-To default to From when they hold no address.
-    for value in [f.sender, f.reply_to] {
-        out.push(b' ');
-        let at = out.len();
-        if !write_addresses(out, value) {
-            out.truncate(at);
-            out.extend_from_within(from_at..from_end);
+    let mut date = None;
+    let mut subject = None;
+    let mut in_reply_to = None;
+    let mut message_id = None;
+    let mut lists: [Vec<u8>; 6] = Default::default();
+    for f in header::fields(header) {
+        match member(f.name) {
+            None => {}
+            Some(Member::Date) => date = Some(unfolded_text(&f)),
+            Some(Member::Subject) => subject = Some(replace_nul(f.full_value())),
+            Some(Member::InReplyTo) => in_reply_to = Some(unfolded_text(&f)),
+            Some(Member::MessageId) => message_id = Some(unfolded_text(&f)),
+            Some(Member::Addresses(i)) => {
+                if let Some(list) = lists.get_mut(i) {
+                    parse_addresses(&f.full_value(), |a| write_address(list, &a));
+                }
+            }
         }
     }
-    for value in [f.to, f.cc, f.bcc] {
+    let [from, sender, reply_to, to, cc, bcc] = &lists;
+    let write_list = |out: &mut Vec<u8>, list: &[u8]| {
+        if list.is_empty() {
+            out.extend_from_slice(b"NIL");
+        } else {
+            out.push(b'(');
+            out.extend_from_slice(list);
+            out.push(b')');
+        }
+    };
+    out.push(b'(');
+    push_nstring(out, date.as_deref());
+    out.push(b' ');
+    match &subject {
+        Some(subject) => push_for_humans(out, subject),
+        None => push_nstring(out, None),
+    }
+    // Sender and Reply-To default to From when they hold no address.
+    for list in [from, pick(sender, from), pick(reply_to, from), to, cc, bcc] {
         out.push(b' ');
-        write_addresses(out, value);
+        write_list(out, list);
     }
     out.push(b' ');
-    push_nstring(out, unfolded(f.in_reply_to).as_deref());
+    push_nstring(out, in_reply_to.as_deref());
     out.push(b' ');
-    push_nstring(out, unfolded(f.message_id).as_deref());
+    push_nstring(out, message_id.as_deref());
     out.push(b')');
+}
+
+fn pick<'a>(list: &'a Vec<u8>, default: &'a Vec<u8>) -> &'a Vec<u8> {
+    if list.is_empty() { default } else { list }
 }
 
 #[cfg(test)]
@@ -561,9 +531,12 @@ mod tests {
     use super::*;
 
     fn list(v: &str) -> String {
-        let mut out = Vec::new();
-        write_addresses(&mut out, Some(v.as_bytes()));
-        String::from_utf8(out).unwrap()
+        let mut entries = Vec::new();
+        parse_addresses(v.as_bytes(), |a| write_address(&mut entries, &a));
+        if entries.is_empty() {
+            return "NIL".into();
+        }
+        format!("({})", String::from_utf8(entries).unwrap())
     }
 
     #[test]
@@ -580,7 +553,11 @@ mod tests {
             list(r#""Joe Q. Public" <john.q.public@example.com>, Mary Smith <mary@x.test>"#),
             r#"(("Joe Q. Public" NIL "john.q.public" "example.com")("Mary Smith" NIL "mary" "x.test"))"#
         );
-        assert_eq!(list("postmaster"), r#"((NIL NIL "postmaster" NIL))"#);
+        // A NIL host would announce a group (RFC 3501 §7.4.2).
+        assert_eq!(
+            list("postmaster"),
+            r#"((NIL NIL "postmaster" "MISSING_DOMAIN"))"#
+        );
         assert_eq!(list(""), "NIL");
         assert_eq!(list(" , "), "NIL");
     }
@@ -700,6 +677,99 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"(NIL NIL ((NIL NIL "a" "b")) ((NIL NIL "a" "b")) ((NIL NIL "c" "d")) NIL NIL NIL "<x@y>" NIL)"#
+        );
+    }
+
+    #[test]
+    fn dovecot_address_forms() {
+        // Quoted local parts are given unquoted, as c-client and Dovecot do.
+        assert_eq!(
+            list(r#""john doe"@example.org, "esc\"aped"@x"#),
+            r#"((NIL NIL "john doe" "example.org")(NIL NIL "esc\"aped" "x"))"#
+        );
+        // What is missing gets a placeholder; a broken <...> SYNTAX_ERROR.
+        assert_eq!(
+            list("<>, trailing@, Name <nodomain>"),
+            concat!(
+                r#"((NIL NIL "MISSING_MAILBOX" "MISSING_DOMAIN")(NIL NIL "trailing" "MISSING_DOMAIN")"#,
+                r#"("Name" NIL "nodomain" "MISSING_DOMAIN"))"#
+            )
+        );
+        assert_eq!(
+            list("Broken <unclosed@example.org"),
+            r#"(("Broken" NIL "unclosed" "SYNTAX_ERROR"))"#
+        );
+        assert_eq!(
+            list("<@a.test one@b.test>"),
+            r#"((NIL "INVALID_ROUTE" "one" "b.test"))"#
+        );
+        // Words without @ are a name.
+        assert_eq!(
+            list("just some words"),
+            r#"(("just some words" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))"#
+        );
+        // Display names "for humans": whitespace made one space.
+        assert_eq!(
+            list("\"a  \tb \" <x@y>, x@y (c\r\n d)"),
+            // Changed, so a literal, as Dovecot writes it.
+            "(({3}\r\na b NIL \"x\" \"y\")(\"c d\" NIL \"x\" \"y\"))"
+        );
+        // NUL inside a quoted string is U+FFFD; an atom stops at it.
+        assert_eq!(
+            list("\"a\0b\" <x@y>"),
+            "((\"a\u{fffd}b\" NIL \"x\" \"y\"))".replace("\"a\u{fffd}b\"", "{5}\r\na\u{fffd}b")
+        );
+    }
+
+    #[test]
+    fn obsolete_lists_read_by_rfc5322() {
+        // §4.4 obs-addr-list: empty members are not addresses (Dovecot
+        // makes MISSING_MAILBOX entries of them), in groups too.
+        assert_eq!(
+            list("a@b.test,, ,c@d.test,"),
+            r#"((NIL NIL "a" "b.test")(NIL NIL "c" "d.test"))"#
+        );
+        assert_eq!(list(" , ,"), "NIL");
+        assert_eq!(
+            list("g: ,a@b,;"),
+            r#"((NIL NIL "g" NIL)(NIL NIL "a" "b")(NIL NIL NIL NIL))"#
+        );
+        // §4.4 obs-local-part: CFWS after a dot too.
+        assert_eq!(
+            list("jdoe . (c) x @ example . org, user@[192.0.2.1]"),
+            r#"(("c" NIL "jdoe.x" "example.org")(NIL NIL "user" "[192.0.2.1]"))"#
+        );
+    }
+
+    #[test]
+    fn envelope_members_as_dovecot_gives_them() {
+        let h = concat!(
+            "Date: first\r\nDate: second\r\n",
+            "Subject: one\r\nSubject:    \t spaced\tout  \r\n",
+            "From: a@x\r\nFrom: b@x\r\n",
+            "Reply-To: ,\r\n",
+            "Message-ID:\r\n <folded@x>\r\n",
+            "In-Reply-To: <a@x>\r\n\t(comment) <b@x>\r\n",
+            "\r\n"
+        );
+        let mut out = Vec::new();
+        write_envelope(&mut out, h.as_bytes());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                "(\"second\" {10}\r\nspaced out ",
+                r#"((NIL NIL "a" "x")(NIL NIL "b" "x")) ((NIL NIL "a" "x")(NIL NIL "b" "x")) "#,
+                r#"((NIL NIL "a" "x")(NIL NIL "b" "x")) NIL NIL NIL "#,
+                "\"<a@x>\t(comment) <b@x>\" \"<folded@x>\")"
+            )
+        );
+        let mut out = Vec::new();
+        write_envelope(&mut out, b"Subject: a\0b\r\nDate: \0\r\n\r\n");
+        assert_eq!(
+            out,
+            "(\u{fffd} {5}\r\na\u{fffd}b NIL NIL NIL NIL NIL NIL NIL NIL)"
+                .replacen("\u{fffd}", "{3}\r\n\u{fffd}", 1)
+                .as_bytes()
         );
     }
 

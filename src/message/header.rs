@@ -7,11 +7,13 @@
 pub(crate) struct Field<'a> {
     /// Where the field starts in its header block.
     pub start: usize,
-    /// The name before the colon, without trailing whitespace.
+    /// The name before the colon, without trailing whitespace; empty for
+    /// a line without a colon.
     pub name: &'a [u8],
     /// The whole field: name, colon, value, every folded line and the final line end.
     pub raw: &'a [u8],
-    /// Everything after the colon up to (not including) the final line end; folds kept.
+    /// Everything after the colon (the whole line when there is none) up
+    /// to, not including, the final line end; folds kept.
     pub value: &'a [u8],
 }
 
@@ -27,20 +29,6 @@ fn is_blank_line(line: &[u8]) -> bool {
     line == b"\r\n" || line == b"\n"
 }
 
-/// Where the body starts: just past the empty line that ends the header block
-/// starting at `start`, or `end` when there is no empty line (all header).
-pub(crate) fn header_end(data: &[u8], start: usize, end: usize) -> usize {
-    let mut pos = start;
-    while pos < end {
-        let next = line_end(data, pos, end);
-        if is_blank_line(data.get(pos..next).unwrap_or_default()) {
-            return next;
-        }
-        pos = next;
-    }
-    end
-}
-
 /// Strips one trailing CRLF or LF.
 fn strip_line_end(s: &[u8]) -> &[u8] {
     s.strip_suffix(b"\r\n")
@@ -48,10 +36,17 @@ fn strip_line_end(s: &[u8]) -> &[u8] {
         .unwrap_or(s)
 }
 
+/// RFC 5322 header names are at most 998 octets; Dovecot reads a line
+/// whose name is longer as a value without name, and so does this.
+const NAME_MAX_LEN: usize = 1000;
+
 /// The fields of a header block, in order, one at a time: walking a hostile
 /// header of millions of fields holds nothing, where a `Vec` of them cost
-/// 48 bytes a field. Lines that are neither a field nor a continuation
-/// (no colon, empty name) are skipped with their continuations.
+/// 48 bytes a field. Every line is part of a field, as Dovecot reads them:
+/// a line that starts with a space or tab continues the one before (unless
+/// it is the first), and a line without a colon is a field with an empty
+/// name, so that HEADER.FIELDS.NOT keeps it. The walk stops at the empty
+/// line that ends the block.
 #[derive(Debug, Clone)]
 pub(crate) struct Fields<'h> {
     header: &'h [u8],
@@ -64,39 +59,73 @@ impl<'h> Iterator for Fields<'h> {
     fn next(&mut self) -> Option<Field<'h>> {
         let header = self.header;
         let end = header.len();
-        while self.pos < end {
-            let start = self.pos;
-            let next = line_end(header, start, end);
-            let line = header.get(start..next).unwrap_or_default();
-            if is_blank_line(line) {
-                self.pos = end;
-                return None;
-            }
-            self.pos = next;
-            let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-            let colon = match memchr::memchr(b':', line) {
-                Some(c) if !continuation && starts_with_field(line) => start + c,
-                // Not a field, or a continuation of one that was not.
-                _ => continue,
-            };
-            while self.pos < end && matches!(header.get(self.pos), Some(b' ' | b'\t')) {
-                self.pos = line_end(header, self.pos, end);
-            }
-            let upto = self.pos;
-            let raw = header.get(start..upto).unwrap_or_default();
-            let name = header
-                .get(start..colon)
-                .unwrap_or_default()
-                .trim_ascii_end();
-            let value = strip_line_end(header.get(colon + 1..upto).unwrap_or_default());
-            return Some(Field {
-                start,
-                name,
-                raw,
-                value,
-            });
+        let start = self.pos;
+        if start >= end {
+            return None;
         }
-        None
+        let next = line_end(header, start, end);
+        let line = header.get(start..next).unwrap_or_default();
+        if is_blank_line(line) {
+            self.pos = end;
+            return None;
+        }
+        self.pos = next;
+        while self.pos < end && matches!(header.get(self.pos), Some(b' ' | b'\t')) {
+            self.pos = line_end(header, self.pos, end);
+        }
+        let upto = self.pos;
+        let raw = header.get(start..upto).unwrap_or_default();
+        let first = strip_line_end(line);
+        let (name, value_start) = match memchr::memchr(b':', first) {
+            Some(colon) => {
+                let name = first.get(..colon).unwrap_or_default();
+                let name = name
+                    .iter()
+                    .rposition(|&b| b != b' ' && b != b'\t')
+                    .map_or(&name[..0], |last| &name[..=last]);
+                if name.len() > NAME_MAX_LEN {
+                    (&first[..0], start)
+                } else {
+                    (name, start + colon + 1)
+                }
+            }
+            None => (&first[..0], start),
+        };
+        let value = strip_line_end(header.get(value_start..upto).unwrap_or_default());
+        Some(Field {
+            start,
+            name,
+            raw,
+            value,
+        })
+    }
+}
+
+impl Field<'_> {
+    /// The value as Dovecot hands it to its ENVELOPE and BODYSTRUCTURE
+    /// code: the first line's value without the blanks after the colon
+    /// (only one if it is all blank), then each continuation line after a
+    /// bare LF, every line without its line end.
+    pub fn full_value(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.value.len());
+        let mut lines = self.value.split(|&b| b == b'\n');
+        let first = lines.next().unwrap_or_default();
+        let first = first.strip_suffix(b"\r").unwrap_or(first);
+        let blanks = first
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        let skip = if blanks == first.len() {
+            blanks.min(1)
+        } else {
+            blanks
+        };
+        out.extend_from_slice(first.get(skip..).unwrap_or_default());
+        for line in lines {
+            out.push(b'\n');
+            out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        }
+        out
     }
 }
 
@@ -110,12 +139,10 @@ pub(crate) fn field_at(header: &[u8], start: usize) -> Option<Field<'_>> {
     Fields { header, pos: start }.next()
 }
 
-/// Does `line` begin a header field (`name:` with a printable name)?
-pub(crate) fn starts_with_field(line: &[u8]) -> bool {
-    memchr::memchr(b':', line).is_some_and(|c| {
-        let name = line.get(..c).unwrap_or_default().trim_ascii_end();
-        !name.is_empty() && name.iter().all(|&b| b > 0x20 && b < 0x7f)
-    })
+/// Does the header block end with the empty line that closes it (rather
+/// than at the end of the data or at a MIME delimiter)?
+pub(crate) fn has_end_line(header: &[u8]) -> bool {
+    header == b"\r\n" || header == b"\n" || header.ends_with(b"\n\r\n") || header.ends_with(b"\n\n")
 }
 
 /// Unfolds a field value: removes the line ends (folding is CRLF before WSP)
@@ -166,26 +193,21 @@ mod tests {
     const H: &[u8] = b"From: a@b\r\nSubject: hello\r\n  world\r\nbogus line\r\n cont\r\nX-Empty:\r\nSUBJECT : again\r\n\r\nbody\r\n";
 
     #[test]
-    fn finds_end_of_header_block() {
-        let end = header_end(H, 0, H.len());
-        assert_eq!(&H[end..], b"body\r\n");
-        assert_eq!(header_end(b"\r\nbody", 0, 6), 2);
-        assert_eq!(header_end(b"A: b\r\n", 0, 6), 6);
-        assert_eq!(header_end(b"A: b\n\nx", 0, 7), 6);
-    }
-
-    #[test]
     fn splits_fields_keeping_folds() {
-        let end = header_end(H, 0, H.len());
+        let end = H.len() - 6;
         let f: Vec<Field> = fields(&H[..end]).collect();
         let names: Vec<&[u8]> = f.iter().map(|f| f.name).collect();
+        // `bogus line` (no colon) is a field without name.
         assert_eq!(
             names,
-            vec![&b"From"[..], b"Subject", b"X-Empty", b"SUBJECT"]
+            vec![&b"From"[..], b"Subject", b"", b"X-Empty", b"SUBJECT"]
         );
         assert_eq!(f[1].raw, b"Subject: hello\r\n  world\r\n");
         assert_eq!(f[1].value, b" hello\r\n  world");
-        assert_eq!(f[2].value, b"");
+        assert_eq!(f[1].full_value(), b"hello\n  world");
+        assert_eq!(f[2].raw, b"bogus line\r\n cont\r\n");
+        assert_eq!(f[2].value, b"bogus line\r\n cont");
+        assert_eq!(f[3].value, b"");
     }
 
     #[test]
@@ -210,7 +232,7 @@ mod tests {
 
     #[test]
     fn fields_are_found_again_where_they_start() {
-        let end = header_end(H, 0, H.len());
+        let end = H.len() - 6;
         for f in fields(&H[..end]) {
             assert_eq!(&H[f.start..f.start + f.raw.len()], f.raw);
             assert_eq!(field_at(&H[..end], f.start), Some(f));

@@ -1,41 +1,59 @@
-//! The MIME tree of one message (RFC 2045/2046): Content-Type and
-//! Content-Disposition values with their parameters (RFC 2231 continuations
-//! joined), and the parts with byte offsets into the CRLF message.
+//! The MIME tree of one message (RFC 2045/2046), read the way Dovecot 2.3
+//! reads it, so that BODYSTRUCTURE and every BODY[part] have the same
+//! bytes as Dovecot's (issue 9; tests/corpus_dovecot.rs compares them):
 //!
-//! Parsing never fails: a bad Content-Type is text/plain, a multipart whose
-//! boundary never appears holds its whole body as one part, and nesting
-//! deeper than [`MAX_DEPTH`] is left unparsed so hostile mail cannot exhaust
-//! the stack. Past [`MAX_PARTS`] parts no more boundaries are looked for, so
-//! hostile mail cannot make the tree many times larger than itself.
+//! - A line is a delimiter when it starts with `--` and a boundary of any
+//!   multipart being read, innermost first, longest match (RFC 2046 §5.1.1:
+//!   "it is sufficient that the boundary appear in its entirety"); a
+//!   delimiter of an enclosing multipart ends every part inside it, even in
+//!   the middle of a header. The line end before a delimiter belongs to
+//!   the delimiter, unless that line end ends the previous delimiter line or
+//!   the empty line after a header.
+//! - Content-* fields count only in a MIME entity: a body part, or a
+//!   message or encapsulated message with MIME-Version or Content-Type.
+//! - A multipart without boundary, or whose boundary never comes, has no
+//!   parts; every line of a part header counts as header until the empty
+//!   line, colon or not.
+//!
+//! Parsing never fails and reads every byte once. Nesting deeper than
+//! [`MAX_NESTED`] levels is left unparsed, so hostile mail cannot exhaust
+//! the stack, and past [`MAX_PARTS`] parts no more delimiters are looked
+//! for, so it cannot make the tree many times larger than itself.
 
 use std::ops::Range;
 
-use super::decode;
 use super::header;
+use super::rfc822::{self, Lexer, Step};
 
-/// Parts nested deeper than this are treated as opaque leaves.
-pub(crate) const MAX_DEPTH: usize = 50;
+pub(crate) use super::rfc822::Params;
 
-/// Most parts one message is parsed into, below its top level. A part costs
-/// about 300 bytes of tree, and `--b` CRLF CRLF is a part in 7 octets: an
-/// 11 MB message of empty parts would have needed more than the session's
-/// whole address space (MDIMAP_LIMIT_MEMORY, 512 MiB). 10,000 is Dovecot's
-/// limit too (`MESSAGE_PARSER_DEFAULT_MAX_TOTAL_MIME_PARTS`, since
-/// CVE-2020-12100). The text past the last part found stays in that part,
-/// so SEARCH BODY still sees it; BODYSTRUCTURE describes 10,000 parts.
+/// A part this deep (the message is level 0) is not parsed further: a
+/// multipart or message/rfc822 there is reported as opaque data.
+/// Dovecot's `MESSAGE_PARSER_DEFAULT_MAX_NESTED_MIME_PARTS`.
+pub(crate) const MAX_NESTED: usize = 100;
+
+/// Most parts one message is parsed into, the message itself counted. A
+/// part costs about 300 bytes of tree, and `--b` CRLF CRLF is a part in 7
+/// octets: an 11 MB message of empty parts would have needed more than the
+/// session's whole address space (MDIMAP_LIMIT_MEMORY, 512 MiB). 10,000 is
+/// Dovecot's limit too (`MESSAGE_PARSER_DEFAULT_MAX_TOTAL_MIME_PARTS`, since
+/// CVE-2020-12100). Once it is reached no delimiter is recognised: the part
+/// being read keeps the rest of the message, so SEARCH BODY still sees it.
 pub(crate) const MAX_PARTS: usize = 10_000;
 
-/// MIME parameters in order: (name, value).
-pub(crate) type Params = Vec<(Vec<u8>, Vec<u8>)>;
+/// Longest boundary used (RFC 2046 allows 70); longer ones are cut here, as Dovecot does.
+const BOUNDARY_MAX_LEN: usize = 80;
 
-/// A parsed `type/subtype; name=value...` (or a disposition `type; params`).
+/// A parsed `type/subtype; name=value...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ContentType {
-    /// As written (case kept); compare with `eq_ignore_ascii_case`.
+    /// As written (case kept); compare with `eq_ignore_ascii_case`. Both
+    /// are empty for a value that is not a type at all, the subtype alone
+    /// for a type without one.
     pub media_type: Vec<u8>,
     pub subtype: Vec<u8>,
-    /// Parameter names as written (RFC 2231 markers removed) and values
-    /// (RFC 2231 extended values decoded to UTF-8 when the charset is known).
+    /// Parameters as written, RFC 2231 sections joined but not decoded
+    /// (see [`rfc822::parameters`]).
     pub params: Params,
 }
 
@@ -71,15 +89,7 @@ impl ContentType {
         self.media_type.eq_ignore_ascii_case(media_type.as_bytes())
     }
 
-    pub fn is_multipart(&self) -> bool {
-        self.is_type("multipart")
-    }
-
-    /// A type whose body is a complete message we parse recursively.
-    pub fn is_message(&self) -> bool {
-        self.is("message", "rfc822") || self.is("message", "global")
-    }
-
+    /// The first parameter called `name` (case-insensitive).
     pub fn param(&self, name: &str) -> Option<&[u8]> {
         self.params
             .iter()
@@ -88,295 +98,36 @@ impl ContentType {
     }
 }
 
-/// A small lexer for RFC 2045 structured values: tokens, quoted strings and
-/// comments.
-struct Lexer<'a> {
-    s: &'a [u8],
-    pos: usize,
-}
-
-fn is_tspecial(b: u8) -> bool {
-    matches!(
-        b,
-        b'(' | b')'
-            | b'<'
-            | b'>'
-            | b'@'
-            | b','
-            | b';'
-            | b':'
-            | b'\\'
-            | b'"'
-            | b'/'
-            | b'['
-            | b']'
-            | b'?'
-            | b'='
-    )
-}
-
-impl<'a> Lexer<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.pos).copied()
-    }
-
-    /// Skips whitespace and (nested) comments.
-    fn skip_cfws(&mut self) {
-        let mut depth = 0usize;
-        while let Some(b) = self.peek() {
-            match b {
-                b'(' => depth += 1,
-                b')' if depth > 0 => depth -= 1,
-                b'\\' if depth > 0 => self.pos += 1,
-                b' ' | b'\t' | b'\r' | b'\n' => {}
-                _ if depth > 0 => {}
-                _ => return,
-            }
-            self.pos += 1;
-        }
-    }
-
-    fn eat(&mut self, c: u8) -> bool {
-        self.skip_cfws();
-        if self.peek() == Some(c) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn token(&mut self) -> &'a [u8] {
-        self.skip_cfws();
-        let start = self.pos;
-        while let Some(b) = self.peek() {
-            if b <= 0x20 || b == 0x7f || is_tspecial(b) {
-                break;
-            }
-            self.pos += 1;
-        }
-        self.s.get(start..self.pos).unwrap_or_default()
-    }
-
-    /// A quoted string's content (escapes removed); the cursor is on the `"`.
-    fn quoted(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.pos += 1;
-        while let Some(b) = self.peek() {
-            self.pos += 1;
-            match b {
-                b'"' => break,
-                b'\\' => {
-                    if let Some(n) = self.peek() {
-                        out.push(n);
-                        self.pos += 1;
-                    }
-                }
-                b'\r' | b'\n' => {}
-                _ => out.push(b),
-            }
-        }
-        out
-    }
-
-    /// A parameter value: quoted string, or (leniently) everything up to the
-    /// next `;` with surrounding whitespace removed.
-    fn value(&mut self) -> Vec<u8> {
-        self.skip_cfws();
-        if self.peek() == Some(b'"') {
-            return self.quoted();
-        }
-        let start = self.pos;
-        while let Some(b) = self.peek() {
-            if b == b';' || b == b' ' || b == b'\t' || b == b'\r' || b == b'\n' || b == b'(' {
-                break;
-            }
-            self.pos += 1;
-        }
-        self.s.get(start..self.pos).unwrap_or_default().to_vec()
-    }
-
-    /// Moves past the next `;` (or to the end).
-    fn skip_to_semicolon(&mut self) {
-        while let Some(b) = self.peek() {
-            self.pos += 1;
-            if b == b';' {
-                return;
-            }
-            if b == b'"' {
-                self.pos -= 1;
-                self.quoted();
-            }
-        }
-    }
-
-    /// `*(";" name "=" value)`, RFC 2231 sections combined.
-    fn params(&mut self) -> Params {
-        let mut raw = Vec::new();
-        loop {
-            self.skip_cfws();
-            match self.peek() {
-                None => break,
-                Some(b';') => self.pos += 1,
-                Some(_) => {
-                    self.skip_to_semicolon();
-                    continue;
-                }
-            }
-            let name = self.token();
-            if name.is_empty() {
-                continue;
-            }
-            if !self.eat(b'=') {
-                continue;
-            }
-            let value = self.value();
-            raw.push((name.to_vec(), value));
-        }
-        combine_rfc2231(raw)
-    }
-}
-
-/// One RFC 2231 section of a parameter: `name*3*=` is ("name", Some(3), true).
-fn split_section_name(name: &[u8]) -> (&[u8], Option<u32>, bool) {
-    let Some(star) = memchr::memchr(b'*', name) else {
-        return (name, None, false);
+/// Reads a Content-Type value (a field's full value). The flag says whether
+/// it was a valid `type/subtype`; an invalid one keeps what could be read
+/// and no parameters.
+pub(crate) fn parse_content_type(value: &[u8]) -> (ContentType, bool) {
+    let mut lx = Lexer::new(value);
+    let _ = lx.skip_lwsp();
+    let mut both = Vec::new();
+    let step = lx.content_type(&mut both);
+    let (media_type, subtype) = match memchr::memchr(b'/', &both) {
+        Some(slash) => (
+            both.get(..slash).unwrap_or_default(),
+            both.get(slash + 1..).unwrap_or_default(),
+        ),
+        None => (both.as_slice(), &b""[..]),
     };
-    let base = name.get(..star).unwrap_or_default();
-    let rest = name.get(star + 1..).unwrap_or_default();
-    if rest.is_empty() {
-        return (base, Some(0), true);
+    if step == Step::Bad {
+        return (ContentType::new(media_type, subtype, Vec::new()), false);
     }
-    let (digits, extended) = match rest.strip_suffix(b"*") {
-        Some(d) => (d, true),
-        None => (rest, false),
-    };
-    match std::str::from_utf8(digits)
-        .ok()
-        .and_then(|d| d.parse::<u32>().ok())
-    {
-        Some(n) if digits.iter().all(u8::is_ascii_digit) => (base, Some(n), extended),
-        _ => (name, None, false),
-    }
-}
-
-/// Joins RFC 2231 continuations (`title*0*=...; title*1=...`), decodes
-/// `charset'language'%xx` values to UTF-8, and keeps plain parameters as
-/// given. A parameter given in both forms keeps the RFC 2231 one.
-fn combine_rfc2231(raw: Params) -> Params {
-    struct Sections {
-        name: Vec<u8>,
-        plain: Option<Vec<u8>>,
-        parts: Vec<(u32, bool, Vec<u8>)>,
-    }
-    let mut groups: Vec<Sections> = Vec::new();
-    for (name, value) in raw {
-        let (base, index, extended) = split_section_name(&name);
-        let pos = match groups
-            .iter()
-            .position(|g| g.name.eq_ignore_ascii_case(base))
-        {
-            Some(p) => p,
-            None => {
-                groups.push(Sections {
-                    name: base.to_vec(),
-                    plain: None,
-                    parts: Vec::new(),
-                });
-                groups.len() - 1
-            }
-        };
-        let Some(group) = groups.get_mut(pos) else {
-            continue;
-        };
-        match index {
-            None => {
-                if group.plain.is_none() {
-                    group.plain = Some(value);
-                }
-            }
-            Some(i) => {
-                if !group.parts.iter().any(|(j, _, _)| *j == i) {
-                    group.parts.push((i, extended, value));
-                }
-            }
-        }
-    }
-    groups
-        .into_iter()
-        .filter_map(|mut g| {
-            if g.parts.is_empty() {
-                return g.plain.map(|v| (g.name, v));
-            }
-            g.parts.sort_by_key(|(i, _, _)| *i);
-            let mut charset: Option<Vec<u8>> = None;
-            let mut bytes = Vec::new();
-            for (n, (_, extended, value)) in g.parts.iter().enumerate() {
-                if *extended {
-                    let mut v = value.as_slice();
-                    if n == 0 {
-                        // charset'language'value
-                        let mut it = v.splitn(3, |&b| b == b'\'');
-                        if let (Some(cs), Some(_lang), Some(rest)) =
-                            (it.next(), it.next(), it.next())
-                        {
-                            if !cs.is_empty() {
-                                charset = Some(cs.to_vec());
-                            }
-                            v = rest;
-                        }
-                    }
-                    bytes.extend_from_slice(&decode::percent(v));
-                } else {
-                    bytes.extend_from_slice(value);
-                }
-            }
-            let value = match charset.as_deref().and_then(decode::charset) {
-                Some(enc) => enc
-                    .decode_without_bom_handling(&bytes)
-                    .0
-                    .into_owned()
-                    .into_bytes(),
-                None => bytes,
-            };
-            Some((g.name, value))
-        })
-        .collect()
-}
-
-/// Parses a Content-Type value; None when it has no `type/subtype`.
-pub(crate) fn parse_content_type(value: &[u8]) -> Option<ContentType> {
-    let mut lx = Lexer { s: value, pos: 0 };
-    let media_type = lx.token();
-    if media_type.is_empty() || !lx.eat(b'/') {
-        return None;
-    }
-    let subtype = lx.token();
-    if subtype.is_empty() {
-        return None;
-    }
-    let params = lx.params();
-    Some(ContentType::new(media_type, subtype, params))
-}
-
-/// Parses a Content-Disposition value: (disposition type, params).
-pub(crate) fn parse_disposition(value: &[u8]) -> Option<(Vec<u8>, Params)> {
-    let mut lx = Lexer { s: value, pos: 0 };
-    let kind = lx.token();
-    if kind.is_empty() {
-        return None;
-    }
-    Some((kind.to_vec(), lx.params()))
+    let params = rfc822::parameters(&mut lx);
+    (ContentType::new(media_type, subtype, params), true)
 }
 
 /// What a part holds beyond its own bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PartKind {
     Single,
-    /// Never empty: a multipart without usable boundaries gets one part holding its body.
+    /// The body parts, possibly none (no boundary, or it never came).
     Multipart(Vec<Part>),
-    /// message/rfc822 or message/global: the encapsulated message, whose
-    /// header and body lie within this part's body.
+    /// message/rfc822: the encapsulated message, whose header and body lie
+    /// within this part's body.
     Message(Box<Part>),
 }
 
@@ -384,10 +135,20 @@ pub(crate) enum PartKind {
 /// `Part` whose header is the message header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Part {
-    /// The header block including the empty line that ends it.
+    /// The header block, with the empty line that ends it when there is one.
     pub header: Range<usize>,
     pub body: Range<usize>,
+    /// The type in force: the Content-Type field's, else the default
+    /// (text/plain, or message/rfc822 in a multipart/digest).
     pub content: ContentType,
+    /// Whether `content` comes from a Content-Type field.
+    pub declared: bool,
+    /// Whether the part's Content-* fields count (RFC 2045 §4): a body
+    /// part, or a message with MIME-Version or Content-Type.
+    pub is_mime: bool,
+    /// A multipart or message/rfc822 left unparsed at [`MAX_NESTED`] or
+    /// [`MAX_PARTS`]: reported as application/octet-stream.
+    pub truncated: bool,
     pub kind: PartKind,
 }
 
@@ -396,177 +157,369 @@ pub(crate) fn slice<'a>(data: &'a [u8], r: &Range<usize>) -> &'a [u8] {
     data.get(r.clone()).unwrap_or_default()
 }
 
-/// Parses the entity in `data[start..end]` (header block then body).
-pub(crate) fn parse_part(
-    data: &[u8],
-    start: usize,
-    end: usize,
-    default: &ContentType,
-    depth: usize,
-) -> Part {
-    let mut budget = MAX_PARTS;
-    parse_part_within(data, start, end, default, depth, &mut budget)
-}
-
-/// [`parse_part`], making at most `budget` parts below this one (and
-/// taking those it makes from it).
-fn parse_part_within(
-    data: &[u8],
-    start: usize,
-    end: usize,
-    default: &ContentType,
-    depth: usize,
-    budget: &mut usize,
-) -> Part {
-    let body_start = header::header_end(data, start, end);
-    parse_entity(data, start, body_start, end, default, depth, budget)
-}
-
-/// Builds the part whose header is `data[start..body_start]` and body runs to `end`.
-fn parse_entity(
-    data: &[u8],
-    start: usize,
-    body_start: usize,
-    end: usize,
-    default: &ContentType,
-    depth: usize,
-    budget: &mut usize,
-) -> Part {
-    let header_range = start..body_start;
-    let content = header::first_value(slice(data, &header_range), b"content-type")
-        .and_then(|v| parse_content_type(&v))
-        .unwrap_or_else(|| default.clone());
-    let kind = if depth >= MAX_DEPTH || *budget == 0 {
-        PartKind::Single
-    } else if content.is_multipart() {
-        PartKind::Multipart(parse_multipart(
-            data, body_start, end, &content, depth, budget,
-        ))
-    } else if content.is_message() {
-        *budget -= 1;
-        PartKind::Message(Box::new(parse_part_within(
-            data,
-            body_start,
-            end,
-            &ContentType::text_plain(),
-            depth + 1,
-            budget,
-        )))
-    } else {
-        PartKind::Single
+/// Parses a whole message.
+pub(crate) fn parse_message(data: &[u8]) -> Part {
+    let mut parser = Parser {
+        data,
+        boundaries: Vec::new(),
+        total_parts: 1,
     };
-    Part {
-        header: header_range,
-        body: body_start..end,
-        content,
-        kind,
-    }
+    parser.entity(0, 0, false, false).0
 }
 
-/// Is `line` a delimiter for `boundary`? Some(true) for the close delimiter.
-fn delimiter(line: &[u8], boundary: &[u8]) -> Option<bool> {
-    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary)?;
-    if rest.starts_with(b"--") {
-        return Some(true);
-    }
-    rest.iter()
-        .all(|&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-        .then_some(false)
+/// The boundary of a multipart being read.
+struct Boundary {
+    text: Vec<u8>,
+    /// Nesting level of the multipart it belongs to.
+    owner: usize,
 }
 
-/// Start of the line end before `pos` (the CRLF belonging to a delimiter), not before `floor`.
-fn before_line_end(data: &[u8], pos: usize, floor: usize) -> usize {
-    let cut = if pos >= 2 && data.get(pos - 2..pos) == Some(b"\r\n") {
-        pos - 2
-    } else if pos >= 1 && data.get(pos - 1) == Some(&b'\n') {
-        pos - 1
-    } else {
-        pos
-    };
-    cut.max(floor)
+/// Where reading a part stopped.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    /// At the end of the data.
+    End,
+    /// At a delimiter line starting at `line`, of the multipart at nesting
+    /// level `owner`. The part that found it ends at `cut`, before the line
+    /// end that belongs to the delimiter; the parts around it end at
+    /// `outer`. They differ when the delimiter cut a header short: the
+    /// line end then goes to the parent of the part whose header it was
+    /// (Dovecot's accounting, which decides their sizes and bytes).
+    Delimiter {
+        line: usize,
+        cut: usize,
+        outer: usize,
+        owner: usize,
+        close: bool,
+    },
 }
 
-/// The parts of a multipart body; `budget` is at least 1.
-fn parse_multipart(
-    data: &[u8],
-    start: usize,
-    end: usize,
-    content: &ContentType,
-    depth: usize,
-    budget: &mut usize,
-) -> Vec<Part> {
-    let child_default = if content.subtype.eq_ignore_ascii_case(b"digest") {
-        ContentType::message_rfc822()
-    } else {
-        ContentType::text_plain()
-    };
-    let boundary = content.param("boundary").filter(|b| !b.is_empty());
-    // (start of delimiter line, end of it)
-    let mut delims: Vec<(usize, usize)> = Vec::new();
-    let mut close_at: Option<usize> = None;
-    if let Some(boundary) = boundary {
-        let mut pos = start;
-        // At the budget the search stops: the last part keeps the rest.
-        while pos < end && delims.len() < *budget {
-            let next = header::line_end(data, pos, end);
-            match delimiter(slice(data, &(pos..next)), boundary) {
-                Some(true) => {
-                    close_at = Some(pos);
-                    break;
-                }
-                Some(false) => delims.push((pos, next)),
-                None => {}
-            }
-            pos = next;
+impl Stop {
+    /// Where a part ends: `finder` is the part that found the delimiter.
+    fn end(&self, data_len: usize, finder: bool) -> usize {
+        match self {
+            Stop::End => data_len,
+            Stop::Delimiter { cut, .. } if finder => *cut,
+            Stop::Delimiter { outer, .. } => *outer,
         }
     }
-    if delims.is_empty() {
-        *budget -= 1;
-        let whole = Part {
-            header: start..start,
-            body: start..end,
-            content: ContentType::text_plain(),
-            kind: PartKind::Single,
+}
+
+/// What a part's header says about its type.
+struct HeaderType {
+    mime_version: bool,
+    /// The first Content-Type field: (value, whether valid).
+    content_type: Option<(ContentType, bool)>,
+}
+
+impl HeaderType {
+    fn of(header: &[u8]) -> HeaderType {
+        let mut found = HeaderType {
+            mime_version: false,
+            content_type: None,
         };
-        return vec![whole];
+        for f in header::fields(header) {
+            if f.name.eq_ignore_ascii_case(b"mime-version") {
+                found.mime_version = true;
+            } else if f.name.eq_ignore_ascii_case(b"content-type") && found.content_type.is_none() {
+                found.content_type = Some(parse_content_type(&f.full_value()));
+            }
+        }
+        found
     }
-    // This level's parts are taken from the budget before their children.
-    *budget -= delims.len();
-    let mut parts = Vec::with_capacity(delims.len());
-    for (i, &(_, part_start)) in delims.iter().enumerate() {
-        let part_end = match delims.get(i + 1).map(|d| d.0).or(close_at) {
-            Some(next_line) => before_line_end(data, next_line, part_start),
-            None => end,
+}
+
+struct Parser<'d> {
+    data: &'d [u8],
+    /// Boundaries of the multiparts being read, innermost last.
+    boundaries: Vec<Boundary>,
+    /// Parts made so far, the message itself counted.
+    total_parts: usize,
+}
+
+impl Parser<'_> {
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    fn line_end(&self, pos: usize) -> usize {
+        header::line_end(self.data, pos, self.len())
+    }
+
+    /// Length of the line end just before `line`, if it lies at or after `floor`.
+    fn line_end_before(&self, line: usize, floor: usize) -> usize {
+        if line <= floor || self.data.get(line - 1) != Some(&b'\n') {
+            return 0;
+        }
+        if line >= floor + 2 && self.data.get(line - 2) == Some(&b'\r') {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Is the line at `pos` a delimiter of a multipart being read? Returns
+    /// (owner, close). Innermost boundary first; the longest that the line
+    /// starts with wins, and one the line holds exactly (or with `--`
+    /// after it) at once.
+    fn delimiter_at(&self, pos: usize) -> Option<(usize, bool)> {
+        if self.boundaries.is_empty() || self.total_parts >= MAX_PARTS {
+            return None;
+        }
+        let after = self.data.get(pos..)?.strip_prefix(b"--")?;
+        let (line_len, trailing_dashes) = match memchr::memchr(b'\n', after) {
+            Some(lf) => {
+                let len = if lf > 0 && after.get(lf - 1) == Some(&b'\r') {
+                    lf - 1
+                } else {
+                    lf
+                };
+                (len, len > 2 && after.get(len - 2..len) == Some(b"--"))
+            }
+            None => (after.len().min(BOUNDARY_MAX_LEN + 4), false),
         };
-        // A body part that starts with text rather than a header field has
-        // lost its empty line; reading its text as header would hide it.
-        let first_line = slice(
-            data,
-            &(part_start..header::line_end(data, part_start, part_end)),
-        );
-        let part = if header::starts_with_field(first_line) || first_line.trim_ascii().is_empty() {
-            parse_part_within(
-                data,
-                part_start,
-                part_end,
-                &child_default,
-                depth + 1,
-                budget,
+        let mut best: Option<&Boundary> = None;
+        for b in self.boundaries.iter().rev() {
+            let n = b.text.len();
+            if n <= line_len
+                && after.starts_with(&b.text)
+                && best.is_none_or(|best| best.text.len() < n)
+            {
+                best = Some(b);
+                if n == line_len || (n + 2 == line_len && trailing_dashes) {
+                    break;
+                }
+            }
+        }
+        let b = best?;
+        let n = b.text.len();
+        Some((b.owner, after.get(n..n + 2) == Some(b"--")))
+    }
+
+    /// The first delimiter line at or after `from` (a line start), where the
+    /// text before it ends; the line end before it belongs to the
+    /// delimiter unless the line is the first one read from `from`.
+    fn next_delimiter(&self, from: usize) -> Stop {
+        if self.boundaries.is_empty() {
+            return Stop::End;
+        }
+        let mut line = from;
+        while line < self.len() {
+            if let Some((owner, close)) = self.delimiter_at(line) {
+                let cut = line - self.line_end_before(line, from);
+                return Stop::Delimiter {
+                    line,
+                    cut,
+                    outer: cut,
+                    owner,
+                    close,
+                };
+            }
+            line = self.line_end(line);
+        }
+        Stop::End
+    }
+
+    /// Reads the entity (header, then body) starting at `start`, at nesting
+    /// level `depth`. `in_digest`: a part of a multipart/digest;
+    /// `body_part`: a part of any multipart (so a MIME entity).
+    fn entity(
+        &mut self,
+        start: usize,
+        depth: usize,
+        in_digest: bool,
+        body_part: bool,
+    ) -> (Part, Stop) {
+        // The header: up to the empty line, the end, or a delimiter, which
+        // takes the line end before it.
+        let mut pos = start;
+        let mut last_line_end = 0;
+        let (mut header_end, mut header_stop, closed) = loop {
+            if pos >= self.len() {
+                break (self.len(), None, false);
+            }
+            if let Some((owner, close)) = self.delimiter_at(pos) {
+                let cut = pos - last_line_end;
+                let stop = Stop::Delimiter {
+                    line: pos,
+                    cut,
+                    outer: pos,
+                    owner,
+                    close,
+                };
+                break (cut, Some(stop), false);
+            }
+            let next = self.line_end(pos);
+            let line = self.data.get(pos..next).unwrap_or_default();
+            if line == b"\r\n" || line == b"\n" {
+                last_line_end = line.len();
+                break (next, None, true);
+            }
+            last_line_end = if line.ends_with(b"\r\n") {
+                2
+            } else {
+                usize::from(line.ends_with(b"\n"))
+            };
+            pos = next;
+        };
+        let found = HeaderType::of(self.data.get(start..header_end).unwrap_or_default());
+        let is_mime = body_part || found.mime_version || found.content_type.is_some();
+        let (content, declared, valid) = match found.content_type {
+            Some((ct, valid)) => (ct, true, valid),
+            None if in_digest => (ContentType::message_rfc822(), false, false),
+            None => (ContentType::text_plain(), false, false),
+        };
+        let multipart = declared && content.is_type("multipart") && !content.subtype.is_empty();
+        let message = if declared {
+            content.is("message", "rfc822")
+        } else {
+            in_digest
+        };
+        let can_nest = depth + 1 < MAX_NESTED;
+        // A multipart's parts are looked for only after a complete header,
+        // and not below MAX_NESTED (the multipart is then opaque data).
+        let boundary = (multipart && valid && closed)
+            .then(|| content.param("boundary"))
+            .flatten();
+        let overflow = boundary.is_some() && !can_nest;
+        let boundary = boundary
+            .filter(|_| can_nest)
+            .map(|b| b.get(..BOUNDARY_MAX_LEN).unwrap_or(b).to_vec());
+        if closed {
+            // A delimiter right after the empty line (other than this
+            // multipart's own first one) takes that line's line end, as
+            // one in the header would.
+            if let Some(text) = &boundary {
+                self.boundaries.push(Boundary {
+                    text: text.clone(),
+                    owner: depth,
+                });
+            }
+            let first = self.delimiter_at(header_end);
+            if boundary.is_some() {
+                self.boundaries.pop();
+            }
+            if let Some((owner, close)) =
+                first.filter(|&(owner, _)| boundary.is_none() || owner != depth)
+            {
+                let cut = header_end - last_line_end;
+                header_stop = Some(Stop::Delimiter {
+                    line: header_end,
+                    cut,
+                    outer: header_end,
+                    owner,
+                    close,
+                });
+                header_end = cut;
+            }
+        }
+        let header_range = start..header_end;
+        let body_start = header_end;
+        let mut truncated = false;
+
+        // (kind, the stop, whether this part found it itself)
+        let (kind, stop, found_here) = if let Some(stop) = header_stop {
+            let kind = if message && can_nest && self.total_parts < MAX_PARTS {
+                // The encapsulated message is empty.
+                self.total_parts += 1;
+                PartKind::Message(Box::new(empty_part(body_start)))
+            } else if multipart && !overflow {
+                PartKind::Multipart(Vec::new())
+            } else {
+                truncated = message || overflow;
+                PartKind::Single
+            };
+            (kind, stop, true)
+        } else if message {
+            if can_nest && self.total_parts < MAX_PARTS {
+                self.total_parts += 1;
+                let (inner, stop) = self.entity(body_start, depth + 1, false, false);
+                (PartKind::Message(Box::new(inner)), stop, false)
+            } else {
+                truncated = true;
+                (PartKind::Single, self.next_delimiter(body_start), true)
+            }
+        } else if overflow {
+            truncated = true;
+            (PartKind::Single, self.next_delimiter(body_start), true)
+        } else if let Some(boundary) = boundary {
+            let digest = content.subtype.eq_ignore_ascii_case(b"digest");
+            let (kind, stop) = self.body_parts(body_start, depth, boundary, digest);
+            (kind, stop, false)
+        } else if multipart {
+            (
+                PartKind::Multipart(Vec::new()),
+                self.next_delimiter(body_start),
+                true,
             )
         } else {
-            parse_entity(
-                data,
-                part_start,
-                part_start,
-                part_end,
-                &child_default,
-                depth + 1,
-                budget,
-            )
+            (PartKind::Single, self.next_delimiter(body_start), true)
         };
-        parts.push(part);
+        let body_end = stop.end(self.len(), found_here).max(body_start);
+        let part = Part {
+            header: header_range,
+            body: body_start..body_end,
+            content,
+            declared,
+            is_mime,
+            truncated,
+            kind,
+        };
+        (part, stop)
     }
-    parts
+
+    /// The body of a multipart at level `depth` with `boundary`: preamble,
+    /// body parts, epilogue. Stops at the end or at a delimiter of an
+    /// enclosing multipart.
+    fn body_parts(
+        &mut self,
+        start: usize,
+        depth: usize,
+        boundary: Vec<u8>,
+        digest: bool,
+    ) -> (PartKind, Stop) {
+        self.boundaries.push(Boundary {
+            text: boundary,
+            owner: depth,
+        });
+        let mut parts = Vec::new();
+        let mut stop = self.next_delimiter(start);
+        loop {
+            match stop {
+                Stop::Delimiter {
+                    line, owner, close, ..
+                } if owner == depth => {
+                    let after = self.line_end(line);
+                    if close {
+                        self.boundaries.retain(|b| b.owner < depth);
+                        // The epilogue, up to a delimiter of an enclosing multipart.
+                        stop = self.next_delimiter(after);
+                        break;
+                    }
+                    self.total_parts += 1;
+                    let (part, next) = self.entity(after, depth + 1, digest, true);
+                    parts.push(part);
+                    stop = next;
+                }
+                _ => break,
+            }
+        }
+        self.boundaries.retain(|b| b.owner < depth);
+        (PartKind::Multipart(parts), stop)
+    }
+}
+
+/// An entity with no bytes at `at`.
+fn empty_part(at: usize) -> Part {
+    Part {
+        header: at..at,
+        body: at..at,
+        content: ContentType::text_plain(),
+        declared: false,
+        is_mime: false,
+        truncated: false,
+        kind: PartKind::Single,
+    }
 }
 
 #[cfg(test)]
@@ -577,10 +530,18 @@ mod tests {
         (name.as_bytes().to_vec(), value.as_bytes().to_vec())
     }
 
+    fn children(part: &Part) -> &[Part] {
+        match &part.kind {
+            PartKind::Multipart(children) => children,
+            other => panic!("not multipart: {other:?}"),
+        }
+    }
+
     #[test]
     fn content_type_basic() {
-        let ct = parse_content_type(b"Text/HTML; charset=\"ISO-8859-1\" (comment); format=flowed")
-            .unwrap();
+        let (ct, valid) =
+            parse_content_type(b"Text/HTML; charset=\"ISO-8859-1\" (comment); format=flowed");
+        assert!(valid);
         assert_eq!(ct.media_type, b"Text");
         assert_eq!(ct.subtype, b"HTML");
         assert_eq!(
@@ -588,45 +549,18 @@ mod tests {
             vec![p("charset", "ISO-8859-1"), p("format", "flowed")]
         );
         assert!(ct.is("text", "html"));
-        assert_eq!(parse_content_type(b"text"), None);
-        assert_eq!(parse_content_type(b""), None);
-        let ct = parse_content_type(b"multipart/mixed; boundary=\"simple boundary\"").unwrap();
+        // A type without subtype keeps the type; anything else is nothing.
+        let (ct, valid) = parse_content_type(b"text");
+        assert!(!valid);
+        assert_eq!(
+            (ct.media_type.as_slice(), ct.subtype.as_slice()),
+            (&b"text"[..], &b""[..])
+        );
+        let (ct, valid) = parse_content_type(b"this is not a type; charset=utf-8");
+        assert!(!valid);
+        assert_eq!(ct, ContentType::new(b"", b"", Vec::new()));
+        let (ct, _) = parse_content_type(b"multipart/mixed; boundary=\"simple boundary\"");
         assert_eq!(ct.param("BOUNDARY"), Some(&b"simple boundary"[..]));
-        let ct = parse_content_type(b"text/plain; junk; charset=utf-8;").unwrap();
-        assert_eq!(ct.params, vec![p("charset", "utf-8")]);
-    }
-
-    #[test]
-    fn rfc2231_examples() {
-        // RFC 2231 §3, §4, §4.1 examples.
-        let ct = parse_content_type(
-            b"message/external-body; access-type=URL;\r\n URL*0=\"ftp://\";\r\n URL*1=\"cs.utk.edu/pub/moore/bulk-mailer/bulk-mailer.tar\"",
-        )
-        .unwrap();
-        assert_eq!(
-            ct.param("url"),
-            Some(&b"ftp://cs.utk.edu/pub/moore/bulk-mailer/bulk-mailer.tar"[..])
-        );
-        let ct = parse_content_type(
-            b"application/x-stuff; title*=us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A",
-        )
-        .unwrap();
-        assert_eq!(ct.params, vec![p("title", "This is ***fun***")]);
-        let ct = parse_content_type(
-            b"application/x-stuff; title*0*=us-ascii'en'This%20is%20even%20more%20; title*1*=%2A%2A%2Afun%2A%2A%2A%20; title*2=\"isn't it!\"",
-        )
-        .unwrap();
-        assert_eq!(
-            ct.params,
-            vec![p("title", "This is even more ***fun*** isn't it!")]
-        );
-        let (kind, params) =
-            parse_disposition(b"attachment; filename*=UTF-8''%E2%82%AC%20rates.txt").unwrap();
-        assert_eq!(kind, b"attachment");
-        assert_eq!(params, vec![p("filename", "€ rates.txt")]);
-        let (_, params) =
-            parse_disposition(b"inline; filename*0=\"a\"; filename*1=\"b.txt\"").unwrap();
-        assert_eq!(params, vec![p("filename", "ab.txt")]);
     }
 
     // RFC 2046 §5.1.1 example.
@@ -634,73 +568,132 @@ mod tests {
 
     #[test]
     fn rfc2046_multipart() {
-        let part = parse_part(RFC2046, 0, RFC2046.len(), &ContentType::text_plain(), 0);
-        let PartKind::Multipart(children) = &part.kind else {
-            panic!("not multipart")
-        };
-        assert_eq!(children.len(), 2);
-        assert_eq!(slice(RFC2046, &children[0].header), b"\r\n");
+        let part = parse_message(RFC2046);
+        let parts = children(&part);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(slice(RFC2046, &parts[0].header), b"\r\n");
         assert_eq!(
-            slice(RFC2046, &children[0].body),
+            slice(RFC2046, &parts[0].body),
             b"This is implicitly typed plain US-ASCII text.\r\nIt does NOT end with a linebreak."
         );
         assert_eq!(
-            slice(RFC2046, &children[1].body),
+            slice(RFC2046, &parts[1].body),
             b"This is explicitly typed plain US-ASCII text.\r\nIt DOES end with a linebreak.\r\n"
         );
-        assert_eq!(children[1].content.params, vec![p("charset", "us-ascii")]);
+        assert_eq!(parts[1].content.params, vec![p("charset", "us-ascii")]);
+        assert!(parts[0].is_mime && !parts[0].declared);
+        assert_eq!(
+            part.body.end,
+            RFC2046.len(),
+            "the epilogue is the multipart's"
+        );
     }
 
     #[test]
-    fn missing_boundary_gives_one_part() {
-        let m = b"Content-Type: multipart/mixed; boundary=nope\r\n\r\nhello\r\n";
-        let part = parse_part(m, 0, m.len(), &ContentType::text_plain(), 0);
-        let PartKind::Multipart(children) = &part.kind else {
-            panic!("not multipart")
-        };
-        assert_eq!(children.len(), 1);
-        assert_eq!(slice(m, &children[0].body), b"hello\r\n");
-        assert!(children[0].content.is("text", "plain"));
+    fn multipart_without_parts() {
+        // No boundary parameter, a boundary that never comes, only a close:
+        // no parts at all (Dovecot's reading).
+        for m in [
+            &b"Content-Type: multipart/mixed\r\n\r\n--x\r\n\r\nhello\r\n"[..],
+            b"Content-Type: multipart/mixed; boundary=nope\r\n\r\nhello\r\n",
+            b"Content-Type: multipart/mixed; boundary=z\r\n\r\npreamble\r\n--z--\r\n",
+        ] {
+            let part = parse_message(m);
+            assert!(children(&part).is_empty(), "{m:?}");
+            assert_eq!(
+                slice(m, &part.body),
+                &m[m.len() - slice(m, &part.body).len()..]
+            );
+        }
+        // An empty boundary is a boundary.
+        let m = b"Content-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n\r\nx\r\n----\r\n";
+        let part = parse_message(m);
+        assert_eq!(slice(m, &children(&part)[0].body), b"x");
     }
 
     #[test]
     fn unterminated_and_empty_parts() {
         let m = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n--b\r\n\r\nlast\r\n";
-        let part = parse_part(m, 0, m.len(), &ContentType::text_plain(), 0);
-        let PartKind::Multipart(children) = &part.kind else {
-            panic!("not multipart")
-        };
-        assert_eq!(children.len(), 2);
-        assert_eq!(slice(m, &children[0].body), b"");
-        assert_eq!(slice(m, &children[1].body), b"last\r\n");
+        let parts = children(&parse_message(m)).to_vec();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(slice(m, &parts[0].header), b"");
+        assert_eq!(slice(m, &parts[0].body), b"");
+        assert_eq!(slice(m, &parts[1].body), b"last\r\n");
+        // The empty line right before a delimiter is the delimiter's: the
+        // header ends without it.
+        let m = b"Content-Type: multipart/mixed; boundary=e\r\n\r\n--e\r\n\r\n--e\r\nContent-Type: text/plain\r\n\r\n--e--\r\n";
+        let parts = children(&parse_message(m)).to_vec();
+        assert_eq!(slice(m, &parts[0].header), b"");
+        assert_eq!(slice(m, &parts[1].header), b"Content-Type: text/plain\r\n");
+        assert_eq!(parts[1].body, parts[1].header.end..parts[1].header.end);
     }
 
     #[test]
-    fn part_without_header_is_all_body() {
+    fn part_without_empty_line_is_all_header() {
         let m = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nno header here\r\n--b\r\nX: y\r\n--b--\r\n";
-        let part = parse_part(m, 0, m.len(), &ContentType::text_plain(), 0);
-        let PartKind::Multipart(children) = &part.kind else {
-            panic!("not multipart")
+        let parts = children(&parse_message(m)).to_vec();
+        assert_eq!(slice(m, &parts[0].header), b"no header here");
+        assert_eq!(slice(m, &parts[0].body), b"");
+        assert_eq!(slice(m, &parts[1].header), b"X: y");
+        assert_eq!(slice(m, &parts[1].body), b"");
+    }
+
+    #[test]
+    fn delimiters_are_prefixes_and_close_inner_parts() {
+        // RFC 2046 §5.1.1: the boundary need only start the line.
+        let m = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--bx more\r\n\r\ntwo\r\n--b--\r\n";
+        let parts = children(&parse_message(m)).to_vec();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(slice(m, &parts[0].body), b"one");
+        // An outer delimiter ends an inner multipart that never closed.
+        let m = b"Content-Type: multipart/mixed; boundary=out\r\n\r\n--out\r\nContent-Type: multipart/alternative; boundary=in\r\n\r\n--in\r\n\r\na\r\n--out\r\n\r\nb\r\n--out--\r\n";
+        let outer = parse_message(m);
+        let parts = children(&outer);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(slice(m, &children(&parts[0])[0].body), b"a");
+        assert_eq!(slice(m, &parts[1].body), b"b");
+        // The same boundary inside: the innermost multipart's.
+        let m = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ninner\r\n--b--\r\n--b--\r\n";
+        let outer = parse_message(m);
+        let inner = &children(&outer)[0];
+        assert_eq!(slice(m, &children(inner)[0].body), b"inner");
+        // After the close, the rest of the line and the epilogue are the multipart's.
+        assert_eq!(slice(m, &inner.body), b"--b\r\n\r\ninner\r\n--b--\r\n");
+    }
+
+    #[test]
+    fn cut_header_line_end_goes_to_the_parent() {
+        // An encapsulated message whose header a delimiter cuts: the line
+        // end is the message/rfc822 part's, not the inner message's.
+        let m = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nnot a field\r\n--b--\r\n";
+        let outer = parse_message(m);
+        let rfc822 = &children(&outer)[0];
+        assert_eq!(slice(m, &rfc822.body), b"not a field\r\n");
+        let PartKind::Message(inner) = &rfc822.kind else {
+            panic!("not message")
         };
-        assert_eq!(slice(m, &children[0].header), b"");
-        assert_eq!(slice(m, &children[0].body), b"no header here");
-        // A header with no empty line after it is still a header.
-        assert_eq!(slice(m, &children[1].header), b"X: y");
-        assert_eq!(slice(m, &children[1].body), b"");
+        assert_eq!(slice(m, &inner.header), b"not a field");
     }
 
     #[test]
     fn digest_default_is_message() {
         let m = b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: x\r\n\r\nhi\r\n--d--\r\n";
-        let part = parse_part(m, 0, m.len(), &ContentType::text_plain(), 0);
-        let PartKind::Multipart(children) = &part.kind else {
-            panic!("not multipart")
-        };
-        let PartKind::Message(inner) = &children[0].kind else {
+        let part = parse_message(m);
+        let PartKind::Message(inner) = &children(&part)[0].kind else {
             panic!("not message")
         };
         assert_eq!(slice(m, &inner.header), b"Subject: x\r\n\r\n");
         assert_eq!(slice(m, &inner.body), b"hi");
+    }
+
+    #[test]
+    fn content_fields_need_mime() {
+        // RFC 2045 §4: without MIME-Version or Content-Type, Content-* fields
+        // of a message do not count; a body part's always do.
+        let part = parse_message(b"Content-Transfer-Encoding: base64\r\n\r\naGk=\r\n");
+        assert!(!part.is_mime && !part.declared);
+        let part = parse_message(b"MIME-Version: 1.0\r\n\r\nx");
+        assert!(part.is_mime && !part.declared);
     }
 
     #[test]
@@ -710,14 +703,15 @@ mod tests {
             m.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\n");
         }
         m.extend_from_slice(b"body\r\n");
-        let part = parse_part(&m, 0, m.len(), &ContentType::text_plain(), 0);
+        let part = parse_message(&m);
         let mut depth = 0;
         let mut cur = &part;
         while let PartKind::Message(inner) = &cur.kind {
             cur = inner;
             depth += 1;
         }
-        assert_eq!(depth, MAX_DEPTH);
+        assert_eq!(depth, MAX_NESTED - 1);
+        assert!(cur.truncated);
     }
 
     /// Counts the parts below `part`.
@@ -733,20 +727,18 @@ mod tests {
 
     #[test]
     fn part_count_is_bounded() {
-        // 100,000 empty parts in 700 KB: the tree stops at MAX_PARTS, and
-        // the last part holds the rest of the body.
+        // 100,000 empty parts in 700 KB: the tree stops at MAX_PARTS (the
+        // message counted), and the last part holds the rest of the body.
         let mut m = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
         for _ in 0..100_000 {
             m.extend_from_slice(b"--b\r\n\r\n");
         }
         m.extend_from_slice(b"--b--\r\n");
-        let part = parse_part(&m, 0, m.len(), &ContentType::text_plain(), 0);
-        let PartKind::Multipart(children) = &part.kind else {
-            panic!("not multipart")
-        };
-        assert_eq!(children.len(), MAX_PARTS);
-        assert_eq!(count_parts(&part), MAX_PARTS);
-        let last = &children[MAX_PARTS - 1];
+        let part = parse_message(&m);
+        let parts = children(&part);
+        assert_eq!(parts.len(), MAX_PARTS - 1);
+        assert_eq!(count_parts(&part), MAX_PARTS - 1);
+        let last = &parts[MAX_PARTS - 2];
         assert_eq!(last.body.end, m.len(), "the last part keeps the rest");
         assert!(slice(&m, &last.body).ends_with(b"--b\r\n\r\n--b--\r\n"));
 
@@ -760,10 +752,8 @@ mod tests {
             m.extend_from_slice(b"--i--\r\n");
         }
         m.extend_from_slice(b"--o--\r\n");
-        let part = parse_part(&m, 0, m.len(), &ContentType::text_plain(), 0);
-        assert_eq!(count_parts(&part), MAX_PARTS);
+        assert_eq!(count_parts(&parse_message(&m)), MAX_PARTS - 1);
         // Below the budget nothing changes.
-        let part = parse_part(RFC2046, 0, RFC2046.len(), &ContentType::text_plain(), 0);
-        assert_eq!(count_parts(&part), 2);
+        assert_eq!(count_parts(&parse_message(RFC2046)), 2);
     }
 }

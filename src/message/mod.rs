@@ -16,6 +16,8 @@ pub mod decode;
 mod envelope;
 mod header;
 mod mime;
+mod quote;
+mod rfc822;
 mod search;
 mod section;
 mod sort_keys;
@@ -45,7 +47,7 @@ impl<'a> Message<'a> {
     /// to text/plain, and a multipart with no boundary found holds its body as
     /// one part.
     pub fn parse(data: &'a [u8]) -> Message<'a> {
-        let root = mime::parse_part(data, 0, data.len(), &mime::ContentType::text_plain(), 0);
+        let root = mime::parse_message(data);
         Message { data, root }
     }
 
@@ -76,8 +78,9 @@ impl<'a> Message<'a> {
         bodystructure::write_part(out, self.data, &self.root, extensible);
     }
 
-    /// The bytes of BODY[section] before any partial slicing; None when the
-    /// part number does not exist (the caller then sends an empty string).
+    /// The bytes of BODY[section] before any partial slicing, NUL sent as
+    /// 0x80; None when the part number does not exist (the caller then
+    /// sends an empty string).
     pub fn section(&self, section: &Section) -> Option<Cow<'a, [u8]>> {
         section::extract(self.data, &self.root, section)
     }
@@ -86,6 +89,12 @@ impl<'a> Message<'a> {
     /// called `name` (case-insensitive), in message order.
     pub fn header_values(&self, name: &[u8]) -> Vec<Vec<u8>> {
         header::values(self.header(), name)
+    }
+
+    /// `bytes` ready for an IMAP literal: NUL (which RFC 3501 does not
+    /// allow in one) as 0x80, as in [`Message::section`].
+    pub fn literal_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
+        section::without_nul(Cow::Borrowed(bytes))
     }
 
     /// The first field called `name`, unfolded and with RFC 2047 encoded words

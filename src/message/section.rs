@@ -1,6 +1,8 @@
 //! BODY[section] extraction (RFC 3501 §6.4.5): resolving part numbers in the
 //! MIME tree and cutting out HEADER, TEXT, HEADER.FIELDS[.NOT], MIME or the
-//! part body. Partial `<o.n>` slicing is the caller's job.
+//! part body, with Dovecot 2.3's bytes (issue 9). Partial `<o.n>` slicing
+//! is the caller's job. NUL, which an IMAP literal may not hold, is sent as
+//! 0x80, as Dovecot does.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -9,32 +11,29 @@ use super::header;
 use super::mime::{self, Part, PartKind};
 use crate::protocol::command::{Section, SectionText};
 
-/// Follows part numbers from a message root. A non-multipart message has one
-/// part, itself (its body is part 1); a message/rfc822 part's numbers refer
-/// into the encapsulated message. Returns the addressed part.
+/// Follows part numbers from a message root, as Dovecot does: in a
+/// multipart the n-th part; anything else has one part, itself (so `1`
+/// of a single-part message is its body, and `2.1` of a non-multipart
+/// part 2 is part 2 again); a message/rfc822 part's further numbers refer
+/// into the encapsulated message.
 fn resolve<'p>(root: &'p Part, numbers: &[u32]) -> Option<&'p Part> {
-    let mut cur = root;
-    let mut at_message = true;
-    for &n in numbers {
-        if !at_message {
-            match &cur.kind {
-                PartKind::Multipart(_) => {}
-                PartKind::Message(inner) => {
-                    cur = inner;
-                    at_message = true;
-                }
-                PartKind::Single => return None,
+    let mut part = root;
+    for (i, &n) in numbers.iter().enumerate() {
+        let more = i + 1 < numbers.len();
+        match &part.kind {
+            PartKind::Multipart(children) => {
+                let index = usize::try_from(n).ok()?.checked_sub(1)?;
+                part = children.get(index)?;
             }
-        }
-        let index = usize::try_from(n).ok()?.checked_sub(1)?;
-        cur = match &cur.kind {
-            PartKind::Multipart(children) => children.get(index)?,
-            _ if at_message && index == 0 => cur,
+            PartKind::Message(_) if n == 1 => {}
+            _ if n == 1 && !more => {}
             _ => return None,
-        };
-        at_message = false;
+        }
+        if more && let PartKind::Message(inner) = &part.kind {
+            part = inner;
+        }
     }
-    Some(cur)
+    Some(part)
 }
 
 /// Field names of a HEADER.FIELDS list as a set, once the list is long
@@ -67,23 +66,25 @@ impl<'n> FieldNames<'n> {
 }
 
 /// The header fields selected by a HEADER.FIELDS list (or all others with
-/// `not`), in message order with folding kept, followed by the empty line.
+/// `not`; a line without a colon is one of those), in message order with
+/// folding kept, then the empty line if the header has one (RFC 3501
+/// §6.4.5: "except in the case of a message which has no body and no
+/// blank line").
 fn header_fields(header_bytes: &[u8], names: &[Vec<u8>], not: bool) -> Vec<u8> {
     let names = FieldNames::new(names);
     let mut out = Vec::new();
     for field in header::fields(header_bytes) {
         if names.contains(field.name) != not {
             out.extend_from_slice(field.raw);
-            if !field.raw.ends_with(b"\n") {
-                out.extend_from_slice(b"\r\n");
-            }
         }
     }
-    out.extend_from_slice(b"\r\n");
+    if header::has_end_line(header_bytes) {
+        out.extend_from_slice(b"\r\n");
+    }
     out
 }
 
-/// HEADER / TEXT / HEADER.FIELDS applied to a message root.
+/// HEADER / TEXT / HEADER.FIELDS applied to a message.
 fn message_text<'a>(data: &'a [u8], msg: &Part, text: &SectionText) -> Option<Cow<'a, [u8]>> {
     let header_bytes = mime::slice(data, &msg.header);
     Some(match text {
@@ -95,24 +96,39 @@ fn message_text<'a>(data: &'a [u8], msg: &Part, text: &SectionText) -> Option<Co
     })
 }
 
+/// `bytes` with every NUL as 0x80 (RFC 3501 §9: a literal is CHAR8,
+/// %x01-ff), borrowed when there is none.
+pub(crate) fn without_nul(bytes: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    if memchr::memchr(0, &bytes).is_none() {
+        return bytes;
+    }
+    let mut owned = bytes.into_owned();
+    for b in owned.iter_mut().filter(|b| **b == 0) {
+        *b = 0x80;
+    }
+    Cow::Owned(owned)
+}
+
 /// The bytes of BODY[section]; None when the part does not exist or the
 /// section text does not apply to it.
 pub(crate) fn extract<'a>(data: &'a [u8], root: &Part, section: &Section) -> Option<Cow<'a, [u8]>> {
-    if section.part.is_empty() {
-        return match &section.text {
+    let bytes = if section.part.is_empty() {
+        match &section.text {
             None => Some(Cow::Borrowed(data)),
             Some(text) => message_text(data, root, text),
-        };
-    }
-    let part = resolve(root, &section.part)?;
-    match &section.text {
-        None => Some(Cow::Borrowed(mime::slice(data, &part.body))),
-        Some(SectionText::Mime) => Some(Cow::Borrowed(mime::slice(data, &part.header))),
-        Some(text) => match &part.kind {
-            PartKind::Message(inner) => message_text(data, inner, text),
-            _ => None,
-        },
-    }
+        }
+    } else {
+        let part = resolve(root, &section.part)?;
+        match &section.text {
+            None => Some(Cow::Borrowed(mime::slice(data, &part.body))),
+            Some(SectionText::Mime) => Some(Cow::Borrowed(mime::slice(data, &part.header))),
+            Some(text) => match &part.kind {
+                PartKind::Message(inner) => message_text(data, inner, text),
+                _ => None,
+            },
+        }
+    };
+    bytes.map(without_nul)
 }
 
 #[cfg(test)]
@@ -191,13 +207,17 @@ mod tests {
                 .unwrap()
                 .starts_with(b"--rel\r\nContent-Type: image/png")
         );
+        // The rest of the close delimiter's line is the multipart's.
         assert!(
             get(NESTED, &[4], None)
                 .unwrap()
-                .ends_with(b"iVBO\r\n--rel--")
+                .ends_with(b"iVBO\r\n--rel--\r\n")
         );
         assert_eq!(get(NESTED, &[4, 1], None).unwrap(), b"iVBO");
-        assert_eq!(get(NESTED, &[4, 1, 1], None), None);
+        // A non-multipart part is its own part 1 (Dovecot's reading).
+        assert_eq!(get(NESTED, &[4, 1, 1], None).unwrap(), b"iVBO");
+        assert_eq!(get(NESTED, &[4, 1, 2], None), None);
+        assert_eq!(get(NESTED, &[4, 1, 1, 1], None), None);
         assert_eq!(get(NESTED, &[5], None), None);
         assert_eq!(get(NESTED, &[0], None), None);
         // HEADER/TEXT only apply to message/rfc822 parts.
@@ -208,8 +228,8 @@ mod tests {
     fn encapsulated_message_sections() {
         let whole = get(NESTED, &[3], None).unwrap();
         assert!(whole.starts_with(b"From: c@d\r\nSubject: inner\r\n"));
-        assert!(whole.ends_with(b"au lait</p>\r\n--inner--"));
-        assert_eq!(whole.len(), 294);
+        assert!(whole.ends_with(b"au lait</p>\r\n--inner--\r\n"));
+        assert_eq!(whole.len(), 296);
         assert_eq!(
             get(NESTED, &[3], Some(SectionText::Header)).unwrap(),
             b"From: c@d\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n"
@@ -264,7 +284,7 @@ mod tests {
             .unwrap(),
             b"X-Folded: a\r\n b\r\n\r\n"
         );
-        // A header block without its empty line still yields well-formed fields.
+        // RFC 3501 §6.4.5: no empty line where the message has none.
         assert_eq!(
             get(
                 b"Subject: x",
@@ -272,7 +292,16 @@ mod tests {
                 Some(SectionText::HeaderFields(names(&["subject"])))
             )
             .unwrap(),
-            b"Subject: x\r\n\r\n"
+            b"Subject: x"
+        );
+        assert_eq!(
+            get(
+                b"Subject: x\r\nX: y\r\n",
+                &[],
+                Some(SectionText::HeaderFieldsNot(names(&["x"])))
+            )
+            .unwrap(),
+            b"Subject: x\r\n"
         );
     }
 

@@ -76,20 +76,30 @@ impl SortKeys {
 
 fn mailbox_key(a: Option<&Address>) -> String {
     match a {
-        Some(Address::Mailbox { mailbox, .. }) => fold(&String::from_utf8_lossy(mailbox)),
-        Some(Address::GroupStart(name)) => fold(&decode::decode_words(name)),
-        Some(Address::GroupEnd) | None => String::new(),
+        // A group's start: its name stands where a mailbox would.
+        Some(Address {
+            mailbox: Some(name),
+            domain: None,
+            ..
+        }) => fold(&decode::decode_words(name)),
+        Some(Address {
+            mailbox: Some(mailbox),
+            ..
+        }) => fold(&String::from_utf8_lossy(mailbox)),
+        // A group's end.
+        Some(Address { mailbox: None, .. }) | None => String::new(),
     }
 }
 
 /// RFC 5957 §3: the addr-name, decoded; when there is none (or it decodes
-/// to nothing), `addr-mailbox@addr-host`, or the mailbox alone without a host.
+/// to nothing), `addr-mailbox@addr-host`. An address that lacks a part has
+/// the ENVELOPE's placeholder there (`MISSING_DOMAIN`), as Dovecot sorts it.
 fn display_key(a: Option<&Address>) -> String {
     match a {
-        Some(Address::Mailbox {
+        Some(Address {
             name,
-            mailbox,
-            host,
+            mailbox: Some(mailbox),
+            domain: Some(domain),
             ..
         }) => {
             let name = name
@@ -100,10 +110,8 @@ fn display_key(a: Option<&Address>) -> String {
                 return fold(&name);
             }
             let mut text = String::from_utf8_lossy(mailbox).into_owned();
-            if let Some(host) = host {
-                text.push('@');
-                text.push_str(&String::from_utf8_lossy(host));
-            }
+            text.push('@');
+            text.push_str(&String::from_utf8_lossy(domain));
             fold(&text)
         }
         other => mailbox_key(other),

@@ -413,9 +413,11 @@ fn render_fetch(
     let mut flags_sent = false;
     // Sends the scratch buffer, then `literal` as an IMAP literal.
     let mut send_literal = |out: &mut Vec<u8>, literal: &[u8]| {
+        // RFC822, RFC822.HEADER and .TEXT send message bytes too: no NUL.
+        let literal = Message::literal_bytes(literal);
         out.extend_from_slice(format!("{{{}}}\r\n", literal.len()).as_bytes());
         let _ = io.write_all(out);
-        let _ = io.write_all(literal);
+        let _ = io.write_all(&literal);
         out.clear();
     };
     for item in items {

@@ -898,7 +898,7 @@ impl Client {
             other => return other,
         };
         let mut segment = line.clone();
-        while let Some(n) = literal_size(&segment) {
+        while let Some(n) = literal_size(segment.as_bytes()) {
             assert!(n < 200_000_000, "absurd literal from server: {segment}");
             let mut data = vec![0u8; n];
             self.reader
@@ -1051,6 +1051,44 @@ impl Client {
         r
     }
 
+    /// Sends `tag command` and returns the untagged responses exactly as
+    /// the server sent them (literals and line ends included, not made
+    /// UTF-8) and the tagged line: for byte-for-byte comparisons.
+    pub fn cmd_raw(&mut self, command: &[u8]) -> (Vec<u8>, String) {
+        let tag = self.tag();
+        let mut line = format!("{tag} ").into_bytes();
+        line.extend_from_slice(command);
+        line.extend_from_slice(b"\r\n");
+        self.send(&line);
+        let prefix = format!("{tag} ");
+        let mut untagged = Vec::new();
+        loop {
+            let mut l = Vec::new();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut l)
+                .unwrap_or_else(|e| panic!("reading the answer to {tag}: {e}"));
+            assert!(n > 0, "the server closed the connection during {tag}");
+            if l.starts_with(prefix.as_bytes()) {
+                return (untagged, String::from_utf8_lossy(&l).trim_end().to_string());
+            }
+            untagged.extend_from_slice(&l);
+            // A line ending in {n} is followed by n bytes, then the rest of the response.
+            while let Some(n) = l.strip_suffix(b"\r\n").and_then(literal_size) {
+                let mut data = vec![0u8; n];
+                self.reader
+                    .read_exact(&mut data)
+                    .unwrap_or_else(|e| panic!("reading a {n}-byte literal for {tag}: {e}"));
+                untagged.extend_from_slice(&data);
+                l.clear();
+                self.reader
+                    .read_until(b'\n', &mut l)
+                    .unwrap_or_else(|e| panic!("reading the answer to {tag}: {e}"));
+                untagged.extend_from_slice(&l);
+            }
+        }
+    }
+
     /// Reads until EOF (or fails after `timeout`), returning what came.
     pub fn read_to_eof(&mut self, timeout: Duration) -> Vec<String> {
         let deadline = Instant::now() + timeout;
@@ -1100,11 +1138,12 @@ fn literal_at(text: &[u8], i: usize) -> Option<(usize, usize, bool)> {
     }
 }
 
-/// The size of a literal announced at the end of a server line.
-fn literal_size(line: &str) -> Option<usize> {
-    let body = line.strip_suffix('}')?;
-    let open = body.rfind('{')?;
-    body[open + 1..].parse().ok()
+/// The size of a literal announced at the end of a server line (without its
+/// line end).
+fn literal_size(line: &[u8]) -> Option<usize> {
+    let body = line.strip_suffix(b"}")?;
+    let open = body.iter().rposition(|&b| b == b'{')?;
+    std::str::from_utf8(&body[open + 1..]).ok()?.parse().ok()
 }
 
 /// `{len}\r\n<s>`: a synchronizing literal for [`Client::cmd`].
@@ -1312,7 +1351,8 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 // ---------------------------------------------------------------------------
-// Dovecot, for tests that compare with it
+// Dovecot, for tests that compare with it (migrate_dovecot, search_sort,
+// corpus_dovecot)
 // ---------------------------------------------------------------------------
 //
 // Debian's dovecot-imapd conflicts with courier-imap, which other tests need
@@ -1323,7 +1363,7 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 // under root it runs as nobody, who then owns the maildir, as a mail user
 // would. Without the packages a test fails with instructions; it never skips.
 
-/// Dovecot's DOVECOT_IMAP program and configuration tool inside the unpacked packages.
+/// Dovecot's IMAP program, configuration tool and libraries inside the unpacked packages.
 pub const DOVECOT_IMAP: &str = "usr/lib/dovecot/imap";
 pub const DOVECOT_CONF_TOOL: &str = "usr/bin/doveconf";
 pub const DOVECOT_LIBS: &str = "usr/lib/dovecot";
@@ -1563,7 +1603,8 @@ pub fn dovecot_preauth(t: &TestDir, maildir: &Path) -> (Dovecot, Client) {
     (Dovecot { child, log }, c)
 }
 
-/// `mdimapd --preauth` on the migrated maildir, as the mail account.
+/// `mdimapd --preauth` on `maildir`, as the mail account Dovecot runs as
+/// ([`mail_account`]), so both servers read the same kind of store.
 pub fn mdimapd_preauth(t: &TestDir, maildir: &Path) -> (Server, Client) {
     let (uid, gid, _, _) = mail_account();
     let (server, stream) = spawn_mdimapd_raw(
@@ -1603,8 +1644,8 @@ mod tests {
         assert_eq!(literal_at(b"A {5}\r\nhello", 2), Some((7, 5, true)));
         assert_eq!(literal_at(b"A {5+}\r\nhello", 2), Some((8, 5, false)));
         assert_eq!(literal_at(b"A {x}\r\n", 2), None);
-        assert_eq!(literal_size("* 1 FETCH (BODY[] {12}"), Some(12));
-        assert_eq!(literal_size("* OK done"), None);
+        assert_eq!(literal_size(b"* 1 FETCH (BODY[] {12}"), Some(12));
+        assert_eq!(literal_size(b"* OK done"), None);
     }
 
     #[test]
