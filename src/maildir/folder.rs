@@ -31,8 +31,9 @@ use super::lock::{DotLock, LOCK_NAME};
 use super::quota::{self, Quota, QuotaUse};
 use super::recent;
 use super::sharable::{Linked, SharableDirs, Source, place_link};
+use super::stamp::ChangeStamp;
 use super::uiddb::{self, DbState, UidDb};
-use super::unique::{Stamp, create_exclusive, now_secs, replace_file};
+use super::unique::{Stamp, create_exclusive, now_secs};
 
 /// tmp/ files older than this (by ctime) are leftovers of crashed writers.
 const TMP_MAX_AGE_SECS: i64 = 36 * 3600;
@@ -66,6 +67,14 @@ pub struct ScanResult {
     pub uidnext: u32,
     /// Ascending UID.
     pub messages: Vec<MessageEntry>,
+    /// The folder's change stamp, taken after the scan's own changes (new/ moved into cur/)
+    /// and before it listed anything; `None` when it could not be taken.
+    pub stamp: Option<ChangeStamp>,
+    /// The stamp proves the messages are the folder's for as long as the folder's stamp
+    /// stays equal to it: it was settled when taken ([`ChangeStamp::settled`]), nothing
+    /// moved it while the scan ran (the scan's own writes of the UID database or the keyword
+    /// list included), and every message listed is in cur/.
+    pub settled: bool,
 }
 
 /// One message of an APPEND or MULTIAPPEND, read from `data` as it is stored.
@@ -96,37 +105,6 @@ impl Delivery {
     /// The UIDs the messages got, in the order they were given.
     pub fn uids(&self) -> Vec<u32> {
         self.messages.iter().map(|m| m.uid).collect()
-    }
-}
-
-/// The modification times every change to a folder moves: of cur/ (messages placed,
-/// renamed or removed), new/ (delivered by an MTA), the keyword directory and the UID
-/// database, and for a shared folder's local copy its sharable folder's cur/ and new/. Two
-/// equal stamps mean no change between them that timestamps can show; a change within the
-/// same clock tick as the one before it does not show, which the session's view allows for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeStamp {
-    /// cur/, new/, keywords, UID database, then the sharable folder's directories.
-    times: Vec<SystemTime>,
-}
-
-impl ChangeStamp {
-    /// Where in `times` new/ is, and where the sharable folder's directories begin.
-    const NEW: usize = 1;
-    const SHARED: usize = 4;
-
-    /// Every time in the stamp.
-    pub fn times(&self) -> &[SystemTime] {
-        &self.times
-    }
-
-    /// True when `later` differs from this stamp at most where this process's own adding
-    /// or removing of messages in the folder shows: cur/, the keyword directory and the UID
-    /// database. new/ and a sharable folder, which only others change, must be as they were.
-    pub fn differs_only_by_own_changes(&self, later: &ChangeStamp) -> bool {
-        self.times.len() == later.times.len()
-            && self.times.get(Self::NEW) == later.times.get(Self::NEW)
-            && self.times.get(Self::SHARED..) == later.times.get(Self::SHARED..)
     }
 }
 
@@ -582,6 +560,8 @@ impl Folder {
         purge_tmp(&dirs.tmp);
         self.sync_linked(&dirs)?;
         let moved = move_new_to_cur(&dirs, self.linked.as_deref())?;
+        let taken = SystemTime::now();
+        let before = self.change_stamp();
         let (db, listed, recent_from) = {
             let _lock = DotLock::acquire(&dirs.tmp)?;
             let mut cur = self.list(&dirs.cur)?;
@@ -617,7 +597,23 @@ impl Folder {
             moved: &moved,
             from_uid: recent_from,
         };
-        self.build_result(&dirs, db, listed, recent, true)
+        let result = self.build_result(&dirs, db, listed, recent, true)?;
+        Ok(self.stamped(result, before, taken))
+    }
+
+    /// `result` with the stamp taken at `taken` before it was listed, settled when the
+    /// folder's stamp is still the same now.
+    fn stamped(
+        &self,
+        mut result: ScanResult,
+        before: Option<ChangeStamp>,
+        taken: SystemTime,
+    ) -> ScanResult {
+        result.settled = before
+            .as_ref()
+            .is_some_and(|b| b.settled(taken) && self.change_stamp().as_ref() == Some(b));
+        result.stamp = before;
+        result
     }
 
     /// Read-only scan (EXAMINE): leaves the messages in new/ where they are
@@ -631,6 +627,8 @@ impl Folder {
     pub fn scan_read_only(&self) -> Result<ScanResult, StoreError> {
         let dirs = self.dirs()?;
         self.sync_linked(&dirs)?;
+        let taken = SystemTime::now();
+        let before = self.change_stamp();
         let mut files = self.list(&dirs.cur)?;
         let new = self.list(&dirs.new)?;
         let mut in_new: FastSet<String> = new.iter().cloned().collect();
@@ -677,6 +675,7 @@ impl Folder {
                 (db, listed)
             }
         };
+        let all_in_cur = in_new.is_empty();
         let listed = listed
             .into_iter()
             .map(|(uid, basename, filename)| {
@@ -695,7 +694,10 @@ impl Folder {
             moved: &in_new,
             from_uid: recent::read(&dirs.top, db.uidvalidity).unwrap_or(db.nextuid),
         };
-        self.build_result(&dirs, db, listed, recent, false)
+        let result = self.build_result(&dirs, db, listed, recent, false)?;
+        let mut result = self.stamped(result, before, taken);
+        result.settled &= all_in_cur;
+        Ok(result)
     }
 
     /// STATUS counts, without moving new/. UIDNEXT counts every file the database does not
@@ -1517,48 +1519,48 @@ impl Folder {
             .unwrap_or_default()
     }
 
-    /// The folder's [`ChangeStamp`] now; `None` when a time cannot be read. A directory or
-    /// file that is not there counts as changed at the epoch (the keyword directory and the
-    /// UID database are made on demand).
-    pub fn change_stamp(&self) -> Option<ChangeStamp> {
-        let own = ["cur", "new", keywords::KEYWORDS_DIR, uiddb::UIDDB_NAME];
-        let mut times = Vec::with_capacity(own.len());
-        for path in own
-            .iter()
-            .map(|p| self.path.join(p))
-            .chain(self.shared_dirs())
-        {
-            match std::fs::symlink_metadata(path) {
-                Ok(meta) => times.push(meta.modified().ok()?),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => times.push(UNIX_EPOCH),
-                Err(_) => return None,
-            }
-        }
-        Some(ChangeStamp { times })
-    }
-
-    /// A file of the store's own in the folder (`mdimapcache`), never read through a link;
-    /// `None` if there is none.
-    pub(crate) fn read_own_file(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// A file of the store's own in the folder (`mdimapindex`), opened for reading, never
+    /// through a link; `None` if there is none.
+    pub(crate) fn open_own_file(&self, name: &str) -> Result<Option<File>, StoreError> {
         let rel = self.rel(name);
         let root = self.open_root()?;
-        match root.read(&rel) {
-            Ok(bytes) => Ok(Some(bytes)),
+        match root.open_file(&rel) {
+            Ok(file) => Ok(Some(file)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(root.fail(&rel, e)),
         }
     }
 
-    /// Replaces a file of the store's own in the folder atomically (through tmp/).
-    pub(crate) fn replace_own_file(
-        &self,
-        name: &str,
-        tag: &str,
-        contents: &[u8],
-    ) -> Result<(), StoreError> {
+    /// The folder's own directory and its tmp/, for the store's own files, which are
+    /// written in tmp/ and renamed into place.
+    pub(crate) fn own_dirs(&self) -> Result<(Dir, Dir), StoreError> {
         let top = self.top()?;
         let tmp = open_in(&top, "tmp")?;
-        replace_file(&tmp, &top, name, tag, contents)
+        Ok((top, tmp))
+    }
+
+    /// A file for the session's scratch data about this folder's messages, without a name
+    /// (gone with its descriptor) where the file system allows, in the folder's tmp/.
+    pub fn create_scratch_file(&self) -> Result<File, StoreError> {
+        let tmp = self.open_sub("tmp")?;
+        match tmp.create_unnamed(0o600) {
+            Ok(file) => return Ok(file),
+            Err(e) => log::debug!("no unnamed file in {}: {e}", tmp.path().display()),
+        }
+        let (file, name, _) = create_exclusive(&tmp, "scratch")?;
+        remove_quietly(&tmp, &name);
+        Ok(file)
+    }
+
+    /// True for the local copy of a filesystem-shared folder (see `linked`).
+    pub(crate) fn is_linked(&self) -> bool {
+        self.linked.is_some()
+    }
+
+    /// Whether new/ holds a message file (one a scan would move into cur/).
+    pub(crate) fn has_new_messages(&self) -> Result<bool, StoreError> {
+        let new = self.open_sub("new")?;
+        Ok(!self.list(&new)?.is_empty())
     }
 
     /// The database for a scan that must not rewrite it; see `scan_read_only`.
@@ -1623,6 +1625,8 @@ impl Folder {
             uidvalidity: db.uidvalidity,
             uidnext: db.nextuid,
             messages,
+            stamp: None,
+            settled: false,
         })
     }
 }

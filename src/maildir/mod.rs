@@ -15,11 +15,11 @@
 
 pub mod acl;
 mod beneath;
-mod cache;
 mod error;
 pub mod fast;
 mod flags;
 mod folder;
+mod index;
 mod keywords;
 mod lock;
 mod names;
@@ -28,6 +28,7 @@ mod recent;
 mod sharable;
 pub mod sharedindex;
 mod spool;
+mod stamp;
 mod store;
 mod subscriptions;
 #[cfg(test)]
@@ -36,12 +37,14 @@ mod uiddb;
 mod unique;
 
 pub use acl::{Accessor, Acl, AclEntry, AclRefusal, AclUpdateError, Rights};
-pub use cache::{CachedSizes, MessageCache, header_end, header_length};
 pub use error::StoreError;
 pub use flags::{InfoFlags, basename_of, size_from_name};
 pub use folder::{
-    BeforePlacing, ChangeStamp, Delivery, Folder, FolderStatus, MessageEntry, NewMessage,
-    ScanResult,
+    BeforePlacing, Delivery, Folder, FolderStatus, MessageEntry, NewMessage, ScanResult,
+};
+pub use index::{
+    Facts, Index, IndexEntry, IndexHeader, IndexWriter, Record, flag_bits, flags_of_bits,
+    regular_flag_bits, regular_name,
 };
 pub use names::{INBOX, canonical_name, is_valid_name};
 pub use quota::{
@@ -50,6 +53,7 @@ pub use quota::{
 };
 pub use sharable::{SHARED_FOLDERS, SHARED_MAILDIRS, SharableMaildir};
 pub use spool::spool_file;
+pub use stamp::{ChangeStamp, FileTime};
 pub use store::Store;
 #[cfg(debug_assertions)]
 #[doc(hidden)]

@@ -27,6 +27,27 @@ pub fn to_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// `to_crlf(raw)` into `out` (cleared first), whose memory is reused from message to
+/// message; returns whether anything changed (else `out` is left empty and `raw` is the
+/// CRLF form itself).
+pub fn to_crlf_into(raw: &[u8], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    let mut copied = 0;
+    for lf in bare_lfs(raw) {
+        if copied == 0 && out.is_empty() {
+            out.reserve(raw.len() + raw.len() / 32 + 16);
+        }
+        out.extend_from_slice(raw.get(copied..lf).unwrap_or_default());
+        out.extend_from_slice(b"\r\n");
+        copied = lf + 1;
+    }
+    if out.is_empty() {
+        return false;
+    }
+    out.extend_from_slice(raw.get(copied..).unwrap_or_default());
+    true
+}
+
 /// Length `to_crlf(raw)` would have, without allocating (this is RFC822.SIZE).
 pub fn crlf_len(raw: &[u8]) -> u64 {
     raw.len() as u64 + bare_lfs(raw).count() as u64
@@ -126,6 +147,18 @@ impl<R: std::io::Read> std::io::Read for ToLf<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn into_a_reused_buffer() {
+        let mut out = b"old".to_vec();
+        for raw in [&b"a\nb\r\nc\n"[..], b"\n", b"x", b"a\r\n", b""] {
+            let changed = to_crlf_into(raw, &mut out);
+            let expected = to_crlf(raw);
+            assert_eq!(changed, matches!(expected, Cow::Owned(_)));
+            let got: &[u8] = if changed { &out } else { raw };
+            assert_eq!(got, &*expected);
+        }
+    }
 
     #[test]
     fn converts_bare_lf_only() {

@@ -26,13 +26,35 @@ use std::borrow::Cow;
 
 use crate::protocol::command::Section;
 
-pub use crlf::{ToLf, crlf_len, to_crlf};
+pub use crlf::{ToLf, crlf_len, to_crlf, to_crlf_into};
+pub(crate) use header::{fields as header_fields, has_end_line as header_has_end_line};
 #[cfg(test)]
 pub(crate) use search::decode_counts;
 pub use search::{
     Needle, SearchText, body_contains, decode_search_string, header_contains, text_contains,
 };
 pub use sort_keys::SortKeys;
+
+/// Where the empty line ending the header block at the start of `data` ends (LF or CRLF
+/// line ends), if `data` holds it: a header read in pieces is complete once this is found.
+pub fn header_end(data: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    while start < data.len() {
+        let end = start + memchr::memchr(b'\n', &data[start..])? + 1;
+        let line = &data[start..end];
+        if line == b"\n" || line == b"\r\n" {
+            return Some(end);
+        }
+        start = end;
+    }
+    None
+}
+
+/// The length of the header block of a message: up to and including the empty line that
+/// ends it, or the whole text when there is none.
+pub fn header_length(data: &[u8]) -> usize {
+    header_end(data).unwrap_or(data.len())
+}
 
 /// A parsed message borrowing its CRLF bytes.
 #[derive(Debug, Clone)]
@@ -176,6 +198,17 @@ mod tests {
 
     // An LF-only file as stored in a maildir, converted first as the session does.
     const LF_FILE: &[u8] = b"Date: Fri, 21 Nov 1997 09:55:06 -0600\nSubject: Saying\n Hello\nTo: b@c\nsubject: second\n\nThis is a message.\nTwo lines.\n";
+
+    #[test]
+    fn header_lengths() {
+        assert_eq!(header_length(b"A: b\n\nbody\n"), 6);
+        assert_eq!(header_length(b"A: b\r\n\r\nbody"), 8);
+        assert_eq!(header_length(b"A: b\n"), 5);
+        assert_eq!(header_length(b"\nbody"), 1);
+        assert_eq!(header_end(b"A: b\nC: d"), None);
+        assert_eq!(header_end(b"A: b\n\n"), Some(6));
+        assert_eq!(header_end(b"A: b\n \nC: d\n\r\nx"), Some(14));
+    }
 
     #[test]
     fn lf_file_converted_then_parsed() {

@@ -54,15 +54,21 @@ impl Session<'_> {
         let mut sources: Vec<(String, InfoFlags, Vec<String>)> = Vec::new();
         let mut src_uids = Vec::new();
         for &i in &indexes {
-            if view.messages[i].expunged {
+            if view.is_expunged(i) {
                 return Completion::no_code(
                     Code::ExpungeIssued,
                     "Some messages were expunged by another session.",
                 );
             }
             // Another session may have renamed the file (a flag change).
-            match view.folder.current_name(&view.messages[i].filename) {
-                Ok(Some(name)) => view.messages[i].filename = name,
+            let current = view
+                .filename(i)
+                .and_then(|known| view.folder.current_name(&known));
+            let filename = match current {
+                Ok(Some(name)) => {
+                    view.found_as(i, &name);
+                    name
+                }
                 Ok(None) => {
                     return Completion::no_code(
                         Code::ExpungeIssued,
@@ -70,12 +76,11 @@ impl Session<'_> {
                     );
                 }
                 Err(e) => return store_error(&e),
-            }
-            let m = &view.messages[i];
-            let (mut flags, mut keywords) = (m.flags.clone(), m.keywords.clone());
+            };
+            let (mut flags, mut keywords) = (view.flags(i), view.keywords(i).to_vec());
             super::acl::permit_copy(&target_rights, &mut flags, &mut keywords);
-            sources.push((m.filename.clone(), flags, keywords));
-            src_uids.push(m.uid);
+            sources.push((filename, flags, keywords));
+            src_uids.push(view.uid(i));
         }
         if sources.is_empty() {
             return Completion::ok(format!("{verb} completed."));
@@ -139,13 +144,16 @@ impl Session<'_> {
         let mut removed = Vec::new();
         let mut freed = QuotaUse::default();
         for &i in &indexes {
-            let m = &view.messages[i];
+            let uid = view.uid(i);
             // Remove the file as it is named now, or the source would survive
             // a flag change made meanwhile and the message would be doubled.
-            let name = match view.folder.current_name(&m.filename) {
+            let current = view
+                .filename(i)
+                .and_then(|known| view.folder.current_name(&known));
+            let name = match current {
                 Ok(Some(name)) => name,
                 Ok(None) => {
-                    removed.push(m.uid);
+                    removed.push(uid);
                     continue;
                 }
                 Err(e) => {
@@ -163,7 +171,7 @@ impl Session<'_> {
             };
             match view.folder.expunge(&name) {
                 Ok(true) => {
-                    removed.push(m.uid);
+                    removed.push(uid);
                     freed += charge;
                 }
                 // A shared folder's message this user may not remove: it stays, copied.

@@ -1,66 +1,99 @@
 //! FETCH and UID FETCH: message data out of the store, in the CRLF form
 //! IMAP requires, whatever line ends the file on disk has.
+//!
+//! What the folder's index keeps (sizes, dates, the header fields clients
+//! list messages by, BODYSTRUCTURE: see `derived`) answers without reading
+//! the message; a message that must be read anyway teaches the index all of
+//! it at once, so the next command need not read it again.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 
-use super::flags::write_flag_list;
-use super::view::{SelectedView, ViewMessage};
+use super::derived::{self, Derived};
+use super::view::SelectedView;
 use super::{Completion, Session};
 use crate::conn::Io;
 use crate::maildir::acl::right;
-use crate::maildir::{CachedSizes, Folder, InfoFlags, StoreError, header_end, header_length};
-use crate::message::{Message, crlf_len, to_crlf};
+use crate::maildir::{Facts, InfoFlags, StoreError};
+use crate::message::{Message, crlf_len, header_end, header_length, to_crlf_into};
 use crate::protocol::command::{FetchItem, Section, SectionText};
 use crate::protocol::datetime::{format_date_time, local_offset};
 use crate::protocol::encode::push_astring;
 use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
 
-/// Opens a message file through the store (which follows a rename by
-/// another process and never a symbolic link), recording its current name.
-/// `None`: it is gone.
-fn open_message(folder: &Folder, m: &mut ViewMessage) -> std::io::Result<Option<File>> {
-    let opened = folder.open_message(&m.filename).map_err(|e| match e {
+/// Buffers a session reads messages into, reused from message to message.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    raw: Vec<u8>,
+    crlf: Vec<u8>,
+    /// `crlf` holds the text (the file had bare LFs); else `raw` is already CRLF.
+    converted: bool,
+}
+
+/// Capacity a buffer may keep between commands; a large message's memory goes back.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+impl Scratch {
+    /// The text last read, in CRLF form.
+    fn text(&self) -> &[u8] {
+        if self.converted {
+            &self.crlf
+        } else {
+            &self.raw
+        }
+    }
+
+    /// Gives back what one large message needed.
+    pub(super) fn trim(&mut self) {
+        for buf in [&mut self.raw, &mut self.crlf] {
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+        }
+    }
+
+    fn convert(&mut self) {
+        self.converted = to_crlf_into(&self.raw, &mut self.crlf);
+    }
+}
+
+fn io_error(e: StoreError) -> std::io::Error {
+    match e {
         StoreError::Io { path, error } => {
             std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
         }
         other => std::io::Error::other(other.to_string()),
-    })?;
+    }
+}
+
+/// Opens message `i` through the store (which follows a rename by another
+/// process and never a symbolic link), recording its current name. `None`:
+/// it is gone.
+fn open_message(view: &mut SelectedView, i: usize) -> std::io::Result<Option<File>> {
+    let name = view.filename(i).map_err(io_error)?;
+    let opened = view.folder.open_message(&name).map_err(io_error)?;
     Ok(opened.map(|(file, current)| {
-        m.filename = current;
+        if current != name {
+            view.found_as(i, &current);
+        }
         file
     }))
 }
 
-/// Reads a whole message file (see [`open_message`]).
-pub(super) fn read_message(
-    folder: &Folder,
-    m: &mut ViewMessage,
-) -> std::io::Result<Option<Vec<u8>>> {
-    let Some(mut f) = open_message(folder, m)? else {
-        return Ok(None);
-    };
-    let mut data = Vec::new();
-    f.read_to_end(&mut data)?;
-    Ok(Some(data))
+/// The modification time of an open message: its INTERNALDATE (as for Courier).
+fn date_of(file: &File) -> Option<i64> {
+    file.metadata().ok().map(|m| m.mtime())
 }
 
-/// Reads only the header block of a message: `known` bytes when the cache
-/// knows its length, else chunk by chunk until the empty line.
-pub(super) fn read_header(
-    folder: &Folder,
-    m: &mut ViewMessage,
-    known: Option<u64>,
-) -> std::io::Result<Option<Vec<u8>>> {
-    let Some(f) = open_message(folder, m)? else {
-        return Ok(None);
-    };
-    let mut data = Vec::new();
+/// Reads the header block of an open message into `buf`: `known` bytes when
+/// the index knows its length, else chunk by chunk until the empty line.
+fn read_header(f: File, known: Option<u32>, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    buf.clear();
     if let Some(n) = known {
-        f.take(n).read_to_end(&mut data)?;
-        return Ok(Some(data));
+        f.take(u64::from(n)).read_to_end(buf)?;
+        return Ok(());
     }
     let mut f = f;
     let mut chunk = vec![0u8; 64 * 1024];
@@ -70,13 +103,13 @@ pub(super) fn read_header(
     loop {
         let n = f.read(&mut chunk)?;
         if n == 0 {
-            return Ok(Some(data));
+            return Ok(());
         }
-        data.extend_from_slice(&chunk[..n]);
-        let unsearched = data.get(line_start..).unwrap_or_default();
+        buf.extend_from_slice(&chunk[..n]);
+        let unsearched = buf.get(line_start..).unwrap_or_default();
         if let Some(end) = header_end(unsearched) {
-            data.truncate(line_start + end);
-            return Ok(Some(data));
+            buf.truncate(line_start + end);
+            return Ok(());
         }
         if let Some(lf) = memchr::memrchr(b'\n', unsearched) {
             line_start += lf + 1;
@@ -84,58 +117,124 @@ pub(super) fn read_header(
     }
 }
 
-/// The message modification time is its INTERNALDATE (as for Courier).
-pub(super) fn internal_date(folder: &Folder, m: &ViewMessage) -> Option<i64> {
-    folder.internal_date(&m.filename).ok().flatten()
+/// What a command needs of each message.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Needs {
+    /// The whole text, whatever is kept.
+    pub full: bool,
+    /// The header, whatever is kept.
+    pub header: bool,
+    /// RFC822.SIZE.
+    pub size: bool,
+    /// INTERNALDATE.
+    pub date: bool,
+    /// The kept header fields (or the header they come from).
+    pub fields: bool,
+    /// BODYSTRUCTURE (or the whole text it comes from).
+    pub bodystructure: bool,
 }
 
-/// Converts file bytes to the CRLF form, without copying when already CRLF.
-pub(super) fn crlf_owned(file: Vec<u8>) -> Vec<u8> {
-    let converted = match to_crlf(&file) {
-        Cow::Owned(v) => Some(v),
-        Cow::Borrowed(_) => None,
-    };
-    converted.unwrap_or(file)
+/// What was read or is kept of one message, for the items of a command.
+pub(super) struct Prepared<'s> {
+    /// The message (or its header), parsed, when it was read.
+    pub parsed: Option<Message<'s>>,
+    /// The whole message was read (else only the header, or nothing).
+    pub whole: bool,
+    pub facts: Facts,
+    pub derived: Derived,
 }
 
-/// How much of the file an item needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Need {
-    Nothing,
-    /// Only the header block (ENVELOPE, header sections).
-    Header,
-    /// RFC822.SIZE: the cache may know it; otherwise a full read.
-    Size,
-    Full,
-}
-
-fn need_of(item: &FetchItem) -> Need {
-    match item {
-        FetchItem::Flags | FetchItem::Uid | FetchItem::InternalDate => Need::Nothing,
-        FetchItem::Envelope | FetchItem::Rfc822Header => Need::Header,
-        FetchItem::BodySection { section, .. }
-            if section.part.is_empty()
-                && matches!(
-                    section.text,
-                    Some(
-                        SectionText::Header
-                            | SectionText::HeaderFields(_)
-                            | SectionText::HeaderFieldsNot(_)
-                    )
-                ) =>
-        {
-            Need::Header
-        }
-        FetchItem::Rfc822Size => Need::Size,
-        _ => Need::Full,
+impl Prepared<'_> {
+    /// The kept fields as a message of their own, when the text was not read.
+    pub(super) fn fields_message(&self) -> Option<Message<'_>> {
+        self.derived.fields.as_deref().map(Message::parse)
     }
 }
 
-/// One message's data for a FETCH: the text in CRLF form (the header alone
-/// when that is all the items need) and its RFC822.SIZE.
-pub(super) struct Loaded {
-    pub(super) data: Option<Vec<u8>>,
-    pub(super) size: u64,
+/// Reads message `i` as far as `needs` requires given what the index keeps, and keeps
+/// what the read taught. `None`: the message is gone.
+pub(super) fn prepare<'s>(
+    view: &mut SelectedView,
+    i: usize,
+    needs: Needs,
+    scratch: &'s mut Scratch,
+) -> std::io::Result<Option<Prepared<'s>>> {
+    let mut facts = if needs.size || needs.date || needs.header || needs.fields {
+        view.facts(i)
+    } else {
+        Facts::default()
+    };
+    let mut derived = if needs.fields || needs.bodystructure {
+        view.derived(i)
+            .map(|d| Derived::decode(&d))
+            .unwrap_or_default()
+    } else {
+        Derived::default()
+    };
+    let full = needs.full
+        || (needs.size && facts.size.is_none())
+        || (needs.bodystructure && derived.bodystructure.is_none());
+    let header = !full && (needs.header || (needs.fields && derived.fields.is_none()));
+    let mut learnt = Facts::default();
+    if full || header {
+        let Some(mut file) = open_message(view, i)? else {
+            return Ok(None);
+        };
+        if facts.date.is_none() {
+            learnt.date = date_of(&file);
+        }
+        if full {
+            scratch.raw.clear();
+            file.read_to_end(&mut scratch.raw)?;
+            learnt.size = Some(crlf_len(&scratch.raw));
+            learnt.header_len = u32::try_from(header_length(&scratch.raw)).ok();
+        } else {
+            read_header(file, facts.header_len, &mut scratch.raw)?;
+        }
+        scratch.convert();
+    } else if needs.date && facts.date.is_none() {
+        let name = view.filename(i).map_err(io_error)?;
+        learnt.date = view.folder.internal_date(&name).ok().flatten();
+    }
+    let scratch: &'s Scratch = scratch;
+    let parsed = (full || header).then(|| Message::parse(scratch.text()));
+    let added = match &parsed {
+        Some(msg) => derived.complete_from(msg, full),
+        None => false,
+    };
+    if added || learnt != Facts::default() {
+        let encoded = added.then(|| derived.encode());
+        view.learn(i, learnt, encoded.as_deref());
+    }
+    facts = learnt.or(facts);
+    Ok(Some(Prepared {
+        parsed,
+        whole: full,
+        facts,
+        derived,
+    }))
+}
+
+/// What an item needs of a message.
+fn add_needs(item: &FetchItem, n: &mut Needs) {
+    match item {
+        FetchItem::Flags | FetchItem::Uid => {}
+        FetchItem::InternalDate => n.date = true,
+        FetchItem::Rfc822Size => n.size = true,
+        FetchItem::Envelope => n.fields = true,
+        FetchItem::BodyStructure => n.bodystructure = true,
+        FetchItem::Rfc822Header => n.header = true,
+        FetchItem::BodySection { section, .. } if section.part.is_empty() => match &section.text {
+            Some(SectionText::HeaderFields(names)) if derived::covers(names) => n.fields = true,
+            Some(
+                SectionText::Header
+                | SectionText::HeaderFields(_)
+                | SectionText::HeaderFieldsNot(_),
+            ) => n.header = true,
+            _ => n.full = true,
+        },
+        _ => n.full = true,
+    }
 }
 
 fn sets_seen(item: &FetchItem) -> bool {
@@ -195,54 +294,34 @@ impl Session<'_> {
             Ok(r) => r,
             Err(d) => return d,
         };
-        let wants_header = items.iter().any(|i| need_of(i) == Need::Header);
-        let wants_size = items.iter().any(|i| need_of(i) == Need::Size);
-        let wants_full = items.iter().any(|i| need_of(i) == Need::Full);
-        let wants_date = items.contains(&FetchItem::InternalDate);
+        let mut needs = Needs::default();
+        for item in items {
+            add_needs(item, &mut needs);
+        }
         let marks_seen =
             !view.read_only && view.rights.has(right::SEEN) && items.iter().any(sets_seen);
         let mut items: Vec<FetchItem> = items.to_vec();
         if uid && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
         }
-        // Only FLAGS and UID are known without the file (see `render_expunged`).
-        let needs_file = items
-            .iter()
-            .any(|i| !matches!(i, FetchItem::Flags | FetchItem::Uid));
         let mut gone = false;
         let mut failed = false;
         // Untagged responses held back by earlier commands go first.
         self.flush_pending();
+        let mut out = Vec::with_capacity(256);
         'messages: for range in ranges {
             for i in range {
                 let Some(view) = self.selected.as_mut() else {
                     break 'messages;
                 };
-                let folder_path = view.folder.path().to_path_buf();
-                // The file's time is its INTERNALDATE; a file without one is gone.
-                let date = match wants_date && !view.messages[i].expunged {
-                    true => internal_date(&view.folder, &view.messages[i]),
-                    false => None,
-                };
-                let loaded = if (view.messages[i].expunged || (wants_date && date.is_none()))
-                    && needs_file
-                {
-                    Ok(None)
-                } else {
-                    load(view, i, wants_full, wants_size, wants_header)
-                };
-                let loaded = match loaded {
-                    Ok(Some(l)) => l,
+                let prepared = match prepare(view, i, needs, &mut self.scratch) {
+                    Ok(Some(p)) => p,
                     Ok(None) => {
                         gone = true;
-                        render_expunged(view, i, &items, self.io);
-                        if self.io.is_broken() {
-                            break 'messages;
-                        }
                         continue;
                     }
                     Err(e) => {
-                        log::error!("reading a message in {}: {e}", folder_path.display());
+                        log::error!("reading a message in {}: {e}", view.folder.path().display());
                         failed = true;
                         continue;
                     }
@@ -250,19 +329,21 @@ impl Session<'_> {
                 let seen_now = marks_seen && mark_seen(view, i);
                 // Each answer goes out as it is made: however many items the
                 // client asks for, one message is in memory at a time.
-                render_fetch(view, i, &items, &loaded, date, seen_now, self.io);
+                out.clear();
+                render_fetch(view, i, &items, &prepared, seen_now, &mut out, self.io);
                 if self.io.is_broken() {
                     break 'messages;
                 }
             }
         }
-        if let Some(v) = self.selected.as_mut() {
-            v.save_cache();
-        }
+        self.scratch.trim();
         if failed {
             Completion::no_code(Code::Unavailable, "Some messages could not be read.")
-        } else if gone && needs_file {
-            Completion::ok_code(Code::ExpungeIssued, "Some messages were already expunged.")
+        } else if gone {
+            Completion::no_code(
+                Code::ExpungeIssued,
+                "Some messages were expunged by another session.",
+            )
         } else {
             Completion::ok("FETCH completed.")
         }
@@ -273,18 +354,23 @@ impl Session<'_> {
 /// (another session may have changed them since this one last looked).
 /// True when the flag was added by this call.
 fn mark_seen(view: &mut SelectedView, i: usize) -> bool {
-    let m = &view.messages[i];
-    if m.flags.has(b'S') || m.expunged {
+    if view.has_flag(i, b'S') || view.is_expunged(i) {
         return false;
     }
-    match view.folder.current_name(&m.filename) {
+    let known = match view.filename(i) {
+        Ok(name) => name,
+        Err(e) => {
+            log::error!("setting \\Seen: {e}");
+            return false;
+        }
+    };
+    match view.folder.current_name(&known) {
         Ok(Some(name)) => {
             let mut flags = InfoFlags::from_filename(&name);
             flags.set(b'S', true);
             match view.folder.set_flags(&name, &flags) {
                 Ok(Some(newname)) => {
-                    view.messages[i].filename = newname;
-                    view.messages[i].flags = flags;
+                    view.renamed(i, &newname, &flags);
                     true
                 }
                 Ok(None) => false,
@@ -302,120 +388,47 @@ fn mark_seen(view: &mut SelectedView, i: usize) -> bool {
     }
 }
 
-/// Reads what the items need of message `i`, consulting and filling the
-/// derived-data cache. `None`: the message is gone.
-pub(super) fn load(
-    view: &mut SelectedView,
-    i: usize,
-    full: bool,
-    size: bool,
-    header: bool,
-) -> std::io::Result<Option<Loaded>> {
-    let basename = view.messages[i].basename.clone();
-    let cached = view.cache().get(&basename);
-    let folder = &view.folder;
-    let m = &mut view.messages[i];
-    if full || (size && cached.is_none()) {
-        let Some(raw) = read_message(folder, m)? else {
-            return Ok(None);
-        };
-        let sizes = CachedSizes {
-            crlf_size: crlf_len(&raw),
-            header_len: header_length(&raw) as u64,
-        };
-        view.cache().insert(&basename, sizes);
-        return Ok(Some(Loaded {
-            data: Some(crlf_owned(raw)),
-            size: sizes.crlf_size,
-        }));
-    }
-    let size = cached.map(|c| c.crlf_size).unwrap_or(0);
-    if header {
-        let Some(raw) = read_header(folder, m, cached.map(|c| c.header_len))? else {
-            return Ok(None);
-        };
-        return Ok(Some(Loaded {
-            data: Some(crlf_owned(raw)),
-            size,
-        }));
-    }
-    Ok(Some(Loaded { data: None, size }))
-}
-
-/// Writes `* n FETCH (...)` for message `i`, whose file another process removed (the
-/// client has not been told of the EXPUNGE yet), as Dovecot answers it (RFC 2180 §4.1.1
-/// allows either this or a NO; see mdimapd(8), EXPUNGED MESSAGES): UID and FLAGS as this
-/// session knows them, every other item empty — size 0, the epoch, an envelope and a body
-/// structure of nothing, NIL for message text. No `\Seen` is set.
-fn render_expunged(view: &SelectedView, i: usize, items: &[FetchItem], io: &mut Io) {
-    let m = &view.messages[i];
-    let mut out = format!("* {} FETCH (", i + 1).into_bytes();
-    for (n, item) in items.iter().enumerate() {
-        if n > 0 {
-            out.push(b' ');
-        }
-        match item {
-            FetchItem::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
-            FetchItem::Flags => {
-                out.extend_from_slice(b"FLAGS ");
-                write_flag_list(&mut out, &m.flags, &m.keywords, m.recent);
-            }
-            FetchItem::InternalDate => out.extend_from_slice(
-                format!("INTERNALDATE \"{}\"", format_date_time(0, 0)).as_bytes(),
-            ),
-            FetchItem::Rfc822Size => out.extend_from_slice(b"RFC822.SIZE 0"),
-            FetchItem::Envelope => {
-                out.extend_from_slice(b"ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)")
-            }
-            FetchItem::Body => {
-                out.extend_from_slice(b"BODY (\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)")
-            }
-            FetchItem::BodyStructure => out.extend_from_slice(
-                b"BODYSTRUCTURE (\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)",
-            ),
-            FetchItem::Rfc822 => out.extend_from_slice(b"RFC822 NIL"),
-            FetchItem::Rfc822Header => out.extend_from_slice(b"RFC822.HEADER NIL"),
-            FetchItem::Rfc822Text => out.extend_from_slice(b"RFC822.TEXT NIL"),
-            FetchItem::BodySection {
-                section, partial, ..
-            } => {
-                out.extend_from_slice(b"BODY[");
-                write_section_spec(&mut out, section);
-                out.push(b']');
-                if let Some((origin, _)) = partial {
-                    out.extend_from_slice(format!("<{origin}>").as_bytes());
-                }
-                out.extend_from_slice(b" NIL");
-            }
+/// Appends a decimal number.
+fn push_number(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
-    out.extend_from_slice(b")\r\n");
-    let _ = io.write_all(&out);
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Writes `* n FETCH (...)` for one message to `io`. Small items are built
-/// in a scratch buffer; message text goes from the loaded message straight
-/// to the output, never copied into the response.
+/// in `out`; message text goes from the loaded message straight to the
+/// output, never copied into the response.
 fn render_fetch(
     view: &SelectedView,
     i: usize,
     items: &[FetchItem],
-    loaded: &Loaded,
-    date: Option<i64>,
+    p: &Prepared<'_>,
     seen_now: bool,
+    out: &mut Vec<u8>,
     io: &mut Io,
 ) {
-    let data = loaded.data.as_deref();
-    let m = &view.messages[i];
-    let mut out = format!("* {} FETCH (", i + 1).into_bytes();
-    let parsed = data.map(Message::parse);
+    out.extend_from_slice(b"* ");
+    push_number(out, i as u64 + 1);
+    out.extend_from_slice(b" FETCH (");
+    let parsed = p.parsed.as_ref();
     let mut first = true;
     let mut flags_sent = false;
     // Sends the scratch buffer, then `literal` as an IMAP literal.
     let mut send_literal = |out: &mut Vec<u8>, literal: &[u8]| {
         // RFC822, RFC822.HEADER and .TEXT send message bytes too: no NUL.
         let literal = Message::literal_bytes(literal);
-        out.extend_from_slice(format!("{{{}}}\r\n", literal.len()).as_bytes());
+        out.push(b'{');
+        push_number(out, literal.len() as u64);
+        out.extend_from_slice(b"}\r\n");
         let _ = io.write_all(out);
         let _ = io.write_all(&literal);
         out.clear();
@@ -426,77 +439,87 @@ fn render_fetch(
         }
         first = false;
         match item {
-            FetchItem::Uid => out.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+            FetchItem::Uid => {
+                out.extend_from_slice(b"UID ");
+                push_number(out, u64::from(view.uid(i)));
+            }
             FetchItem::Flags => {
                 out.extend_from_slice(b"FLAGS ");
-                write_flag_list(&mut out, &m.flags, &m.keywords, m.recent);
+                view.write_flags(i, out);
                 flags_sent = true;
             }
             FetchItem::InternalDate => {
-                let t = date.unwrap_or(0);
-                out.extend_from_slice(
-                    format!("INTERNALDATE \"{}\"", format_date_time(t, local_offset(t))).as_bytes(),
-                );
+                let t = p.facts.date.unwrap_or(0);
+                out.extend_from_slice(b"INTERNALDATE \"");
+                out.extend_from_slice(format_date_time(t, local_offset(t)).as_bytes());
+                out.push(b'"');
             }
             FetchItem::Rfc822Size => {
-                out.extend_from_slice(format!("RFC822.SIZE {}", loaded.size).as_bytes());
+                out.extend_from_slice(b"RFC822.SIZE ");
+                push_number(out, p.facts.size.unwrap_or(0));
             }
             FetchItem::Envelope => {
                 out.extend_from_slice(b"ENVELOPE ");
-                if let Some(msg) = &parsed {
-                    msg.write_envelope(&mut out);
+                if let Some(msg) = parsed {
+                    msg.write_envelope(out);
+                } else if let Some(kept) = p.fields_message() {
+                    kept.write_envelope(out);
                 }
             }
             FetchItem::Body => {
                 out.extend_from_slice(b"BODY ");
-                if let Some(msg) = &parsed {
-                    msg.write_body_structure(&mut out, false);
+                if let Some(msg) = parsed {
+                    msg.write_body_structure(out, false);
                 }
             }
             FetchItem::BodyStructure => {
                 out.extend_from_slice(b"BODYSTRUCTURE ");
-                if let Some(msg) = &parsed {
-                    msg.write_body_structure(&mut out, true);
+                match (&p.derived.bodystructure, parsed) {
+                    (_, Some(msg)) if p.whole => msg.write_body_structure(out, true),
+                    (Some(kept), _) => out.extend_from_slice(kept),
+                    (None, Some(msg)) => msg.write_body_structure(out, true),
+                    (None, None) => {}
                 }
             }
             FetchItem::Rfc822 => {
                 out.extend_from_slice(b"RFC822 ");
-                send_literal(&mut out, data.unwrap_or_default());
+                send_literal(out, parsed.map(|m| m.data()).unwrap_or_default());
             }
             FetchItem::Rfc822Header => {
                 out.extend_from_slice(b"RFC822.HEADER ");
-                send_literal(
-                    &mut out,
-                    parsed.as_ref().map(|p| p.header()).unwrap_or_default(),
-                );
+                send_literal(out, parsed.map(|p| p.header()).unwrap_or_default());
             }
             FetchItem::Rfc822Text => {
                 out.extend_from_slice(b"RFC822.TEXT ");
-                send_literal(
-                    &mut out,
-                    parsed.as_ref().map(|p| p.text()).unwrap_or_default(),
-                );
+                send_literal(out, parsed.map(|p| p.text()).unwrap_or_default());
             }
             FetchItem::BodySection {
                 section, partial, ..
             } => {
                 out.extend_from_slice(b"BODY[");
-                write_section_spec(&mut out, section);
+                write_section_spec(out, section);
                 out.push(b']');
-                let bytes: Cow<[u8]> = match &parsed {
-                    Some(msg) => msg.section(section).unwrap_or(Cow::Borrowed(&[])),
-                    None => Cow::Borrowed(&[]),
+                let kept = if parsed.is_none() {
+                    p.fields_message()
+                } else {
+                    None
+                };
+                let bytes = match parsed.or(kept.as_ref()) {
+                    Some(msg) => msg.section(section).unwrap_or_default(),
+                    None => Default::default(),
                 };
                 match partial {
                     Some((origin, count)) => {
-                        out.extend_from_slice(format!("<{origin}> ").as_bytes());
+                        out.push(b'<');
+                        push_number(out, u64::from(*origin));
+                        out.extend_from_slice(b"> ");
                         let start = (*origin as usize).min(bytes.len());
                         let end = start.saturating_add(*count as usize).min(bytes.len());
-                        send_literal(&mut out, bytes.get(start..end).unwrap_or_default());
+                        send_literal(out, bytes.get(start..end).unwrap_or_default());
                     }
                     None => {
                         out.push(b' ');
-                        send_literal(&mut out, &bytes);
+                        send_literal(out, &bytes);
                     }
                 }
             }
@@ -504,8 +527,8 @@ fn render_fetch(
     }
     if seen_now && !flags_sent {
         out.extend_from_slice(b" FLAGS ");
-        write_flag_list(&mut out, &m.flags, &m.keywords, m.recent);
+        view.write_flags(i, out);
     }
     out.extend_from_slice(b")\r\n");
-    let _ = io.write_all(&out);
+    let _ = io.write_all(out);
 }

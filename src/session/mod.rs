@@ -8,7 +8,9 @@
 
 mod acl;
 mod append;
+mod catalog;
 mod copy;
+mod derived;
 mod fetch;
 pub mod flags;
 mod idle;
@@ -150,6 +152,8 @@ pub struct Session<'a> {
     /// Set when a command (IDLE) ended the session: the autologout timer,
     /// or a recreated mailbox.
     end: Option<End>,
+    /// Buffers messages are read into.
+    scratch: fetch::Scratch,
 }
 
 impl<'a> Session<'a> {
@@ -165,6 +169,7 @@ impl<'a> Session<'a> {
             pending: Vec::new(),
             saved_result: Vec::new(),
             end: None,
+            scratch: fetch::Scratch::default(),
         }
     }
 
@@ -173,7 +178,7 @@ impl<'a> Session<'a> {
         // Courier empties the trash as the session starts, and again after LOGOUT.
         self.empty_trash();
         let end = self.serve_commands();
-        // Closing the mailbox writes what its cache learnt.
+        // Closing the mailbox writes what its index learnt.
         self.selected = None;
         let _ = self.io.flush();
         end
@@ -218,7 +223,7 @@ impl<'a> Session<'a> {
                 Incoming::Closed(_) => return End::Disconnected,
             };
             if matches!(command.body, CommandBody::Logout) {
-                // Closing the mailbox writes what its cache learnt; do it
+                // Closing the mailbox writes what its index learnt; do it
                 // before the client is told the session is over.
                 self.selected = None;
                 self.flush_pending();
@@ -235,6 +240,7 @@ impl<'a> Session<'a> {
             let done = self.execute(command);
             self.refresh(announce, force);
             self.finish(&tag, done);
+            self.save_index_if_due();
         }
     }
 
@@ -482,6 +488,17 @@ impl<'a> Session<'a> {
     /// (see `SelectedView::must_poll`).
     fn must_poll(&self) -> bool {
         self.selected.as_ref().is_some_and(|v| v.must_poll())
+    }
+
+    /// Writes the selected folder's index when the view has learnt enough to make that
+    /// worthwhile, after the client has its answer: it need not wait for the write.
+    fn save_index_if_due(&mut self) {
+        if self.selected.as_ref().is_some_and(|v| v.save_due()) {
+            let _ = self.io.flush();
+            if let Some(view) = self.selected.as_mut() {
+                view.save_index();
+            }
+        }
     }
 
     /// Resolves a mailbox argument to a store name, or the `NO` to send.

@@ -9,10 +9,11 @@
 //! SEARCHRES's `SAVE` and `$` (RFC 5182). SORT and THREAD select their
 //! messages with [`matching`].
 
-use super::fetch::{internal_date, load};
+use super::fetch::{Needs as Reads, Scratch, prepare};
 use super::view::SelectedView;
 use super::{Completion, Session};
-use crate::message::{Message, Needle, SearchText, decode_search_string};
+use crate::maildir::InfoFlags;
+use crate::message::{Needle, SearchText, decode_search_string};
 use crate::protocol::command::{Date, SearchKey, SearchReturn};
 use crate::protocol::datetime::{date_of, local_offset};
 use crate::protocol::encode::push_string;
@@ -113,8 +114,33 @@ fn compile(key: &SearchKey, charset: Option<&str>, stars: Stars) -> Result<Key, 
 struct Needs {
     full: bool,
     header: bool,
+    /// Every header key names a field the index keeps (see `derived`).
+    kept_fields_do: bool,
     size: bool,
     internal: bool,
+}
+
+impl Needs {
+    fn of(key: &Key) -> Needs {
+        let mut n = Needs {
+            kept_fields_do: true,
+            ..Needs::default()
+        };
+        key.needs(&mut n);
+        n
+    }
+
+    /// What to read of a message to match it.
+    fn reads(&self) -> Reads {
+        Reads {
+            full: self.full,
+            header: self.header && !self.kept_fields_do,
+            size: self.size,
+            date: self.internal,
+            fields: self.header && self.kept_fields_do,
+            bodystructure: false,
+        }
+    }
 }
 
 impl Key {
@@ -127,7 +153,10 @@ impl Key {
             }
             Key::Not(k) => k.needs(n),
             Key::Body(_) | Key::Text(_) => n.full = true,
-            Key::Header(..) => n.header = true,
+            Key::Header(name, _) => {
+                n.header = true;
+                n.kept_fields_do &= super::derived::covers(&[name]);
+            }
             // SENT* falls back to INTERNALDATE when there is no Date: header.
             Key::Sent(..) => {
                 n.header = true;
@@ -140,10 +169,18 @@ impl Key {
     }
 }
 
+/// What the view knows of a message, for the matcher.
+struct Known<'a> {
+    uid: u32,
+    flags: InfoFlags,
+    recent: bool,
+    keywords: &'a [String],
+}
+
 /// What one message offers to the matcher.
 struct Candidate<'a> {
     seq: u32,
-    msg: &'a super::view::ViewMessage,
+    msg: Known<'a>,
     /// None until the message has been read: keys that need it are then
     /// undecided.
     content: Option<Content<'a>>,
@@ -160,7 +197,7 @@ struct Content<'a> {
 /// does not have yet. With content, never None: the keys are then evaluated
 /// in order, AND and OR stopping at the first key that decides, as before.
 fn matches(key: &Key, c: &Candidate) -> Option<bool> {
-    let m = c.msg;
+    let m = &c.msg;
     let content = || c.content.as_ref();
     Some(match key {
         // Three-valued: one false key decides an AND, one true key an OR,
@@ -222,48 +259,54 @@ fn matches(key: &Key, c: &Candidate) -> Option<bool> {
     })
 }
 
-/// Reads message `i` as far as `needs` says and matches it with its
-/// content; None when it cannot be read.
-/// `None`: the message is gone (expunged by another process since the view was built),
-/// or could not be read.
+/// What the view knows of message `i`.
+fn known(view: &super::view::SelectedView, i: usize) -> Known<'_> {
+    Known {
+        uid: view.uid(i),
+        flags: view.flags(i),
+        recent: view.is_recent(i),
+        keywords: view.keywords(i),
+    }
+}
+
+/// Reads message `i` as far as `needs` says (or takes what the index keeps)
+/// and matches it with its content; None when it cannot be read.
 fn match_read(
     view: &mut super::view::SelectedView,
     i: usize,
     key: &Key,
     needs: Needs,
+    scratch: &mut super::fetch::Scratch,
 ) -> Option<bool> {
-    if view.messages[i].expunged {
-        return None;
-    }
-    let internal = if needs.internal {
-        // A message without a date here is one whose file is gone.
-        Some(internal_date(&view.folder, &view.messages[i]).map(|t| date_of(t, local_offset(t)))?)
-    } else {
-        None
-    };
-    let loaded = if needs.full || needs.header || needs.size {
-        match load(view, i, needs.full, needs.size, needs.header) {
-            Ok(Some(l)) => Some(l),
-            Ok(None) => return None,
-            Err(e) => {
-                log::error!("SEARCH reading {}: {e}", view.folder.path().display());
-                return None;
-            }
+    let prepared = match prepare(view, i, needs.reads(), scratch) {
+        Ok(Some(p)) => p,
+        Ok(None) => return None,
+        Err(e) => {
+            log::error!("SEARCH reading {}: {e}", view.folder.path().display());
+            return None;
         }
+    };
+    let internal = if needs.internal {
+        prepared.facts.date.map(|t| date_of(t, local_offset(t)))
     } else {
         None
     };
-    let parsed = loaded
+    let kept = if prepared.parsed.is_none() {
+        prepared.fields_message()
+    } else {
+        None
+    };
+    let text = prepared
+        .parsed
         .as_ref()
-        .and_then(|l| l.data.as_deref())
-        .map(Message::parse);
-    let text = parsed.as_ref().map(SearchText::new);
+        .or(kept.as_ref())
+        .map(SearchText::new);
     let c = Candidate {
         seq: i as u32 + 1,
-        msg: &view.messages[i],
+        msg: known(view, i),
         content: Some(Content {
             internal,
-            size: loaded.as_ref().map(|l| l.size),
+            size: prepared.facts.size.filter(|_| needs.size),
             text: text.as_ref(),
         }),
     };
@@ -280,26 +323,15 @@ fn compare_date(have: Date, ord: std::cmp::Ordering, d: Date, flag: bool) -> boo
     }
 }
 
-/// What a SEARCH found.
-pub(super) struct Matches {
-    /// Indexes in `view.messages`, ascending.
-    pub hits: Vec<usize>,
-    /// A message the keys needed the content of was gone (expunged by another process and
-    /// not yet reported): it did not match, and the answer says so with EXPUNGEISSUED.
-    pub expunge_issued: bool,
-}
-
-/// The messages that match `criteria`, `$` being `saved`; the NO to send for an unknown
-/// charset. A message another process expunged, not yet reported to the client, is still
-/// there for keys on what the view knows (flags, UID, sequence number) and matches no key
-/// that needs its content, as Dovecot answers (RFC 2180 §4.1.2 leaves the choice; see
-/// mdimapd(8), EXPUNGED MESSAGES).
+/// The indexes (in the view, ascending) of the messages that match
+/// `criteria`, `$` being `saved`; the NO to send for an unknown charset.
 pub(super) fn matching(
     view: &mut SelectedView,
+    scratch: &mut Scratch,
     charset: Option<&str>,
     criteria: &SearchKey,
     saved: &[u32],
-) -> Result<Matches, Completion> {
+) -> Result<Vec<usize>, Completion> {
     let stars = Stars {
         max_uid: view.max_uid(),
         exists: view.exists(),
@@ -307,53 +339,39 @@ pub(super) fn matching(
     };
     // RFC 3501 §6.4.4: an unknown charset is refused whatever the keys,
     // not only when a string has to be decoded with it.
-    let known = decode_search_string(charset, b"").is_ok();
-    let (true, Ok(key)) = (known, compile(criteria, charset, stars)) else {
+    let known_charset = decode_search_string(charset, b"").is_ok();
+    let (true, Ok(key)) = (known_charset, compile(criteria, charset, stars)) else {
         return Err(Completion::no_code(
             Code::BadCharset(&["US-ASCII", "UTF-8"]),
             "Unsupported charset.",
         ));
     };
-    let mut needs = Needs::default();
-    key.needs(&mut needs);
+    let needs = Needs::of(&key);
     let mut hits = Vec::new();
-    let mut expunge_issued = false;
-    for i in 0..view.messages.len() {
+    for i in 0..view.len() {
+        if view.is_expunged(i) {
+            continue;
+        }
         let without_content = Candidate {
             seq: i as u32 + 1,
-            msg: &view.messages[i],
+            msg: known(view, i),
             content: None,
         };
         let hit = match matches(&key, &without_content) {
             Some(hit) => hit,
-            None => match match_read(view, i, &key, needs) {
+            None => match match_read(view, i, &key, needs, scratch) {
                 Some(hit) => hit,
-                // Gone or unreadable: not a match.
-                None => {
-                    expunge_issued = true;
-                    continue;
-                }
+                // Gone or unreadable: not a match, as a message that
+                // vanished since the view was built.
+                None => continue,
             },
         };
         if hit {
             hits.push(i);
         }
     }
-    view.save_cache();
-    Ok(Matches {
-        hits,
-        expunge_issued,
-    })
-}
-
-/// The tagged OK of a SEARCH, SORT or THREAD: with EXPUNGEISSUED when a message the keys
-/// needed was gone (see `matching`).
-pub(super) fn completed(verb: &str, expunge_issued: bool) -> Completion {
-    if expunge_issued {
-        Completion::ok_code(Code::ExpungeIssued, format!("{verb} completed."))
-    } else {
-        Completion::ok(format!("{verb} completed."))
-    }
+    scratch.trim();
+    Ok(hits)
 }
 
 /// What SAVE keeps of a result (RFC 5182 §2.4): with MIN or MAX and
@@ -428,11 +446,14 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let Matches {
-            hits,
-            expunge_issued,
-        } = match matching(view, charset, criteria, &self.saved_result) {
-            Ok(m) => m,
+        let hits = match matching(
+            view,
+            &mut self.scratch,
+            charset,
+            criteria,
+            &self.saved_result,
+        ) {
+            Ok(hits) => hits,
             Err(no) => {
                 // RFC 5182 §2.1: a SEARCH that fails leaves `$` empty.
                 if returns.is_some_and(|r| r.save) {
@@ -441,7 +462,7 @@ impl Session<'_> {
                 return no;
             }
         };
-        let uids: Vec<u32> = hits.iter().map(|&i| view.messages[i].uid).collect();
+        let uids: Vec<u32> = hits.iter().map(|&i| view.uid(i)).collect();
         let ids: Vec<u32> = if uid {
             uids.clone()
         } else {
@@ -463,26 +484,24 @@ impl Session<'_> {
                     .extend(esearch_response(tag, uid, &returns, &ids));
             }
         }
-        completed("SEARCH", expunge_issued)
+        Completion::ok("SEARCH completed.")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Message;
     use crate::message::decode_counts::{FIELDS, PARTS};
     use crate::message::fixtures::NESTED;
     use crate::protocol::command::SearchKey as S;
 
-    fn view_message(flags: &[u8]) -> super::super::view::ViewMessage {
-        super::super::view::ViewMessage {
+    fn view_message(flags: &[u8]) -> Known<'static> {
+        Known {
             uid: 1,
-            basename: "m".into(),
-            filename: "m:2,".into(),
-            flags: crate::maildir::InfoFlags(flags.to_vec()),
-            keywords: vec![],
+            flags: InfoFlags(flags.to_vec()),
             recent: false,
-            expunged: false,
+            keywords: &[],
         }
     }
 
@@ -502,7 +521,7 @@ mod tests {
         FIELDS.with(|c| c.set(0));
         let mut c = Candidate {
             seq: 1,
-            msg: &msg,
+            msg,
             content: None,
         };
         let first = matches(&key, &c);

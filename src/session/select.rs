@@ -152,19 +152,20 @@ fn expunge_deleted(
     mut trash: Option<&mut MagicTrash<'_>>,
 ) -> (Vec<u32>, Option<StoreError>) {
     let ranges = uids.map(|set| set.normalized(view.max_uid()));
-    let victims: Vec<(u32, String)> = view
-        .messages
-        .iter()
-        .filter(|m| m.flags.has(b'T') && !m.expunged)
-        .filter(|m| ranges.as_ref().is_none_or(|r| r.contains(m.uid)))
-        .map(|m| (m.uid, m.filename.clone()))
+    let victims: Vec<usize> = (0..view.len())
+        .filter(|&i| view.has_flag(i, b'T') && !view.is_expunged(i))
+        .filter(|&i| ranges.as_ref().is_none_or(|r| r.contains(view.uid(i))))
         .collect();
     let mut removed = Vec::new();
     let mut failure = None;
     let mut freed = QuotaUse::default();
     let mut arrived = QuotaUse::default();
-    for (uid, filename) in victims {
-        let name = match view.folder.current_name(&filename) {
+    for i in victims {
+        let uid = view.uid(i);
+        let current = view
+            .filename(i)
+            .and_then(|known| view.folder.current_name(&known));
+        let name = match current {
             Ok(Some(name)) if InfoFlags::from_filename(&name).has(b'T') => name,
             // Undeleted by someone else meanwhile, or already gone (the
             // next rescan reports that).

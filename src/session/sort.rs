@@ -2,30 +2,53 @@
 //! and ESORT's `RETURN (...)` (RFC 5267): the messages SEARCH would find,
 //! in the order of the sort criteria, ties in sequence order.
 //!
-//! What is sorted on comes from [`message_sort_keys`] (the header alone),
-//! INTERNALDATE and RFC822.SIZE; this module only gathers and orders them.
+//! What is sorted on comes from [`message_keys`] (the header alone, or the
+//! header fields the folder's index keeps), INTERNALDATE and RFC822.SIZE;
+//! this module only gathers and orders them.
 
 use std::cmp::Ordering;
 
-use super::fetch::{internal_date, load};
-use super::search::{Matches, completed, esearch_response, matching, saved_uids};
+use super::fetch::{Needs as Reads, Scratch, prepare};
+use super::search::{esearch_response, matching, saved_uids};
 use super::view::SelectedView;
 use super::{Completion, Session};
-use crate::maildir::header_length;
+use crate::maildir::Facts;
 use crate::message::SortKeys;
 use crate::protocol::command::{SearchKey, SearchReturn, SortCriterion, SortKey};
 
-/// The sort and thread keys of message `i` from its header, read alone (the
-/// cache knows where the header ends once the message was read whole).
-/// This is the one place that derives them from the store: a per-folder
-/// index keeping [`SortKeys`] answers here instead. None: the message is
-/// gone or unreadable (it then sorts as a message without those headers).
-pub(super) fn message_sort_keys(view: &mut SelectedView, i: usize) -> Option<SortKeys> {
-    match load(view, i, false, false, true) {
-        Ok(Some(loaded)) => loaded
-            .data
-            .as_deref()
-            .map(|data| SortKeys::of_header(data.get(..header_length(data)).unwrap_or(data))),
+/// The sort and thread keys of message `i` when `header` (else none), and what is known
+/// of its size and INTERNALDATE when `size` and `date` ask for them. The keys come from
+/// the header fields the folder's index keeps (see `derived`: every field [`SortKeys`]
+/// reads is among them, raw and in order, so the keys are those of the whole header),
+/// or from the header read alone when the index has not kept them; what is read is kept
+/// for the next time. None: the message is gone or unreadable (it then sorts as a
+/// message without those headers).
+pub(super) fn message_keys(
+    view: &mut SelectedView,
+    scratch: &mut Scratch,
+    i: usize,
+    header: bool,
+    size: bool,
+    date: bool,
+) -> Option<(SortKeys, Facts)> {
+    let reads = Reads {
+        fields: header,
+        size,
+        date,
+        ..Reads::default()
+    };
+    match prepare(view, i, reads, scratch) {
+        Ok(Some(p)) => {
+            let keys = match (&p.parsed, header) {
+                (_, false) => SortKeys::default(),
+                (Some(msg), true) => SortKeys::of_header(msg.header()),
+                (None, true) => p
+                    .fields_message()
+                    .map(|kept| SortKeys::of_header(kept.header()))
+                    .unwrap_or_default(),
+            };
+            Some((keys, p.facts))
+        }
         Ok(None) => None,
         Err(e) => {
             log::error!("SORT reading {}: {e}", view.folder.path().display());
@@ -109,45 +132,31 @@ fn needs(program: &[SortCriterion]) -> Needs {
 }
 
 /// The messages `hits` names, with their keys, in sort order.
-fn sorted(view: &mut SelectedView, hits: &[usize], program: &[SortCriterion]) -> Vec<Entry> {
+fn sorted(
+    view: &mut SelectedView,
+    scratch: &mut Scratch,
+    hits: &[usize],
+    program: &[SortCriterion],
+) -> Vec<Entry> {
     let needs = needs(program);
     let mut entries: Vec<Entry> = hits
         .iter()
         .map(|&i| {
-            let keys = if needs.header {
-                message_sort_keys(view, i).unwrap_or_default()
-            } else {
-                SortKeys::default()
-            };
-            let arrival = if needs.arrival && (keys.sent.is_none() || has_arrival(program)) {
-                internal_date(&view.folder, &view.messages[i]).unwrap_or(0)
-            } else {
-                0
-            };
-            let size = if needs.size {
-                match load(view, i, false, true, false) {
-                    Ok(Some(l)) => l.size,
-                    _ => 0,
-                }
-            } else {
-                0
-            };
+            let (keys, facts) =
+                message_keys(view, scratch, i, needs.header, needs.size, needs.arrival)
+                    .unwrap_or_default();
             Entry {
                 seq: i as u32 + 1,
-                uid: view.messages[i].uid,
+                uid: view.uid(i),
                 keys,
-                arrival,
-                size,
+                arrival: facts.date.unwrap_or(0),
+                size: facts.size.unwrap_or(0),
             }
         })
         .collect();
-    view.save_cache();
+    scratch.trim();
     entries.sort_by(|a, b| compare(a, b, program));
     entries
-}
-
-fn has_arrival(program: &[SortCriterion]) -> bool {
-    program.iter().any(|c| c.key == SortKey::Arrival)
 }
 
 impl Session<'_> {
@@ -163,11 +172,14 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let Matches {
-            hits,
-            expunge_issued,
-        } = match matching(view, Some(charset), criteria, &self.saved_result) {
-            Ok(m) => m,
+        let hits = match matching(
+            view,
+            &mut self.scratch,
+            Some(charset),
+            criteria,
+            &self.saved_result,
+        ) {
+            Ok(hits) => hits,
             Err(no) => {
                 if returns.is_some_and(|r| r.save) {
                     self.saved_result.clear();
@@ -175,7 +187,7 @@ impl Session<'_> {
                 return no;
             }
         };
-        let entries = sorted(view, &hits, &effective(program));
+        let entries = sorted(view, &mut self.scratch, &hits, &effective(program));
         let ids: Vec<u32> = entries
             .iter()
             .map(|e| if uid { e.uid } else { e.seq })
@@ -197,7 +209,7 @@ impl Session<'_> {
                     .extend(esearch_response(tag, uid, &returns, &ids));
             }
         }
-        completed("SORT", expunge_issued)
+        Completion::ok("SORT completed.")
     }
 }
 

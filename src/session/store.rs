@@ -1,7 +1,8 @@
 //! STORE and UID STORE: flag changes. System flags are renames of the
 //! message file; keywords go to Courier's keyword files.
 
-use super::flags::{merge_keywords, remove_keywords, write_flag_list};
+use super::flags::{merge_keywords, remove_keywords};
+use super::view::SelectedView;
 use super::{Completion, Session, store_error};
 use crate::maildir::{InfoFlags, QuotaUse};
 use crate::protocol::command::StoreMode;
@@ -36,13 +37,15 @@ impl Session<'_> {
         if removes_deleted(mode, &change.letters) {
             let mut undeleted = QuotaUse::default();
             for &i in &indexes {
-                let m = &view.messages[i];
-                if m.expunged || !m.flags.has(b'T') {
+                if view.is_expunged(i) || !view.has_flag(i, b'T') {
                     continue;
                 }
-                let mut flags = m.flags.clone();
+                let mut flags = view.flags(i);
                 flags.set(b'T', false);
-                match view.folder.quota_change_for_flags(&m.filename, &flags) {
+                let counted = view
+                    .filename(i)
+                    .and_then(|name| view.folder.quota_change_for_flags(&name, &flags));
+                match counted {
                     Ok(change) => undeleted += change,
                     Err(e) => return store_error(&e),
                 }
@@ -58,83 +61,119 @@ impl Session<'_> {
         let mut failure = None;
         let mut grew = false;
         let mut quota_change = QuotaUse::default();
+        // This session's own renames move cur/; with the stamps around them the view
+        // takes them in without a rescan (see view.rs).
+        let before = view.stamp_now();
         for i in indexes {
-            if view.messages[i].expunged {
+            if view.is_expunged(i) {
                 continue;
             }
-            // Start from the flags on disk, not from what this session last
-            // saw: another session may have changed them since, and its
-            // change must survive ours.
-            let current = match view.folder.current_name(&view.messages[i].filename) {
-                Ok(Some(name)) => name,
-                // Gone: another session expunged it; the next rescan says so.
-                Ok(None) => continue,
+            let known = match view.filename(i) {
+                Ok(name) => name,
                 Err(e) => {
                     failure = Some(e);
                     continue;
                 }
             };
-            let on_disk = InfoFlags::from_filename(&current);
-            view.messages[i].filename = current.clone();
-            view.messages[i].flags = on_disk.clone();
-            let m = &view.messages[i];
-            let mut flags = on_disk.clone();
-            let mut keywords = m.keywords.clone();
-            match mode {
-                StoreMode::Replace => {
-                    for (_, l) in super::flags::SYSTEM_FLAGS {
-                        flags.set(l, change.letters.contains(&l));
+            // Start from the flags on disk, not from what this session last
+            // saw: another session may have changed them since, and its
+            // change must survive ours. The file is tried under the name this
+            // session knows first: a rename from it succeeds only if that is
+            // still its name, so its flags are the ones on disk. Otherwise (or
+            // when there is nothing to rename) the file is looked up.
+            let mut current = known.clone();
+            let mut verified = false;
+            let keywords = loop {
+                let on_disk = InfoFlags::from_filename(&current);
+                let mut flags = on_disk.clone();
+                let old_keywords = view.keywords(i).to_vec();
+                let mut keywords = old_keywords.clone();
+                match mode {
+                    StoreMode::Replace => {
+                        for (_, l) in super::flags::SYSTEM_FLAGS {
+                            flags.set(l, change.letters.contains(&l));
+                        }
+                        keywords = Vec::new();
+                        merge_keywords(&mut keywords, &change.keywords);
                     }
-                    keywords = Vec::new();
-                    merge_keywords(&mut keywords, &change.keywords);
-                }
-                StoreMode::Add => {
-                    for &l in &change.letters {
-                        flags.set(l, true);
+                    StoreMode::Add => {
+                        for &l in &change.letters {
+                            flags.set(l, true);
+                        }
+                        merge_keywords(&mut keywords, &change.keywords);
                     }
-                    merge_keywords(&mut keywords, &change.keywords);
-                }
-                StoreMode::Remove => {
-                    for &l in &change.letters {
-                        flags.set(l, false);
+                    StoreMode::Remove => {
+                        for &l in &change.letters {
+                            flags.set(l, false);
+                        }
+                        remove_keywords(&mut keywords, &change.keywords);
                     }
-                    remove_keywords(&mut keywords, &change.keywords);
                 }
-            }
-            super::acl::permit_store(
-                &view.rights,
-                &on_disk,
-                &mut flags,
-                &m.keywords,
-                &mut keywords,
-            );
-            if flags != on_disk {
+                super::acl::permit_store(
+                    &view.rights,
+                    &on_disk,
+                    &mut flags,
+                    &old_keywords,
+                    &mut keywords,
+                );
+                if flags == on_disk {
+                    if verified {
+                        break Some(keywords);
+                    }
+                    match look_up(view, i, &known) {
+                        Ok(Some(name)) => {
+                            verified = true;
+                            current = name;
+                            continue;
+                        }
+                        Ok(None) => break None,
+                        Err(e) => {
+                            failure = Some(e);
+                            break None;
+                        }
+                    }
+                }
                 let counted = match view.folder.quota_change_for_flags(&current, &flags) {
                     Ok(change) => change,
                     Err(e) => {
                         failure = Some(e);
-                        continue;
+                        break None;
                     }
                 };
                 match view.folder.set_flags(&current, &flags) {
                     Ok(Some(newname)) => {
                         quota_change += counted;
-                        let m = &mut view.messages[i];
-                        m.filename = newname;
-                        m.flags = flags;
+                        view.renamed(i, &newname, &flags);
+                        break Some(keywords);
                     }
                     // Renamed or expunged in the instant between; the next
                     // rescan reports what happened.
-                    Ok(None) => continue,
+                    Ok(None) if verified => break None,
+                    Ok(None) => match look_up(view, i, &known) {
+                        Ok(Some(name)) => {
+                            verified = true;
+                            current = name;
+                        }
+                        Ok(None) => break None,
+                        Err(e) => {
+                            failure = Some(e);
+                            break None;
+                        }
+                    },
                     Err(e) => {
                         failure = Some(e);
-                        continue;
+                        break None;
                     }
                 }
-            }
-            let m = &view.messages[i];
-            if keywords != m.keywords {
-                if let Err(e) = view.folder.set_keywords(&m.basename, &keywords) {
+            };
+            let Some(keywords) = keywords else {
+                continue;
+            };
+            if keywords != view.keywords(i) {
+                let written = view
+                    .basename(i)
+                    .and_then(|base| view.folder.set_keywords(&base, &keywords));
+                if let Err(e) = written {
                     failure = Some(e);
                     continue;
                 }
@@ -148,20 +187,21 @@ impl Session<'_> {
                         grew = true;
                     }
                 }
-                view.messages[i].keywords = keywords;
+                view.set_keywords(i, keywords);
             }
             if !silent {
-                let m = &view.messages[i];
                 let mut line = format!("{} FETCH (", i + 1).into_bytes();
                 if uid {
-                    line.extend_from_slice(format!("UID {} ", m.uid).as_bytes());
+                    line.extend_from_slice(format!("UID {} ", view.uid(i)).as_bytes());
                 }
                 line.extend_from_slice(b"FLAGS ");
-                write_flag_list(&mut line, &m.flags, &m.keywords, m.recent);
+                view.write_flags(i, &mut line);
                 line.push(b')');
                 lines.push(line);
             }
         }
+        let after = view.stamp_now();
+        view.adopt_own_stamp(before.as_ref(), after.as_ref());
         if grew {
             // RFC 3501 §7.2.6: FLAGS is re-sent when the defined set grows.
             let mut pf = b"OK [".to_vec();
@@ -179,6 +219,20 @@ impl Session<'_> {
             None => Completion::ok("STORE completed."),
         }
     }
+}
+
+/// Where message `i` (known as `known`) is on disk now: the view records the name and takes
+/// the flags it carries as what it knows (as a scan would); `None` when it is gone.
+fn look_up(
+    view: &mut SelectedView,
+    i: usize,
+    known: &str,
+) -> Result<Option<String>, crate::maildir::StoreError> {
+    let Some(name) = view.folder.current_name(known)? else {
+        return Ok(None);
+    };
+    view.renamed(i, &name, &InfoFlags::from_filename(&name));
+    Ok(Some(name))
 }
 
 /// True when a STORE in `mode` with the flag letters `letters` may take `\Deleted` off.

@@ -7,9 +7,8 @@
 
 use std::collections::HashMap;
 
-use super::fetch::internal_date;
-use super::search::{Matches, completed, matching};
-use super::sort::message_sort_keys;
+use super::search::matching;
+use super::sort::message_keys;
 use super::{Completion, Session};
 use crate::message::SortKeys;
 use crate::protocol::command::{SearchKey, ThreadAlgorithm};
@@ -434,39 +433,43 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let Matches {
-            hits,
-            expunge_issued,
-        } = match matching(view, Some(charset), criteria, &self.saved_result) {
-            Ok(m) => m,
+        let hits = match matching(
+            view,
+            &mut self.scratch,
+            Some(charset),
+            criteria,
+            &self.saved_result,
+        ) {
+            Ok(hits) => hits,
             Err(no) => return no,
         };
+        let scratch = &mut self.scratch;
         let items: Vec<Item> = hits
             .iter()
             .map(|&i| {
-                let keys = message_sort_keys(view, i).unwrap_or_default();
+                let (keys, _) =
+                    message_keys(view, scratch, i, true, false, false).unwrap_or_default();
+                // RFC 5256 §2.2: the sent date, or INTERNALDATE when it has none.
                 let date = match keys.sent {
                     Some(t) => t,
-                    None => internal_date(&view.folder, &view.messages[i]).unwrap_or(0),
+                    None => message_keys(view, scratch, i, false, false, true)
+                        .and_then(|(_, f)| f.date)
+                        .unwrap_or(0),
                 };
                 Item {
-                    id: if uid {
-                        view.messages[i].uid
-                    } else {
-                        i as u32 + 1
-                    },
+                    id: if uid { view.uid(i) } else { i as u32 + 1 },
                     date,
                     keys,
                 }
             })
             .collect();
-        view.save_cache();
+        scratch.trim();
         let threads = match algorithm {
             ThreadAlgorithm::OrderedSubject => ordered_subject(&items),
             ThreadAlgorithm::References => references(&items),
         };
         self.pending.push(thread_response(&threads));
-        completed("THREAD", expunge_issued)
+        Completion::ok("THREAD completed.")
     }
 }
 

@@ -7,61 +7,74 @@
 //! else keeps its sequence number until a command that allows EXPUNGE
 //! responses runs, and EXISTS never shrinks except through reported EXPUNGEs.
 //!
-//! Whether the folder changed is told from its [`ChangeStamp`] (directory and
-//! file modification times), which costs four `stat`s where a rescan costs the
+//! A folder is opened from its index (`maildir::Index`) when the index proves
+//! the folder unchanged since it was written, without listing cur/; otherwise
+//! it is scanned and what the index knew of each message (by UID and base
+//! name) is kept. The view holds twelve bytes per message (UID, flags, where
+//! its name and facts are) plus its keywords; names, sizes, dates and derived
+//! data are looked up in the index file when needed (see `catalog`). What the
+//! session learns is written to a new index when enough of it has gathered and
+//! when the mailbox is closed.
+//!
+//! Whether the folder changed is told from its `ChangeStamp` (directory and file
+//! modification times), which costs a few `stat`s where a rescan costs the
 //! folder. A stamp cannot show a change made within the same clock tick as the
-//! change before it, so a stamp taken close to its times is distrusted ("racy")
-//! and the next command rescans. When this session itself changes the selected
-//! folder (APPEND, COPY or MOVE into it, MOVE out of it), the view takes the
-//! change in as the store reports it and adopts the stamp taken right after,
-//! without rescanning: a stamp was also taken just before, and when that equals
-//! this view's, nothing changed meanwhile that timestamps show. What they
-//! cannot show (another process's flag change or expunge in the same tick as
-//! the view's last look or as this session's own change, or in the moments the
-//! change took) is left to the next NOOP, CHECK or IDLE, which rescan
-//! regardless until a rescan has confirmed the view (`unverified`); any later
-//! change that moves a timestamp rescans at the next command, as before. So a
-//! burst of APPENDs costs no rescan at all, and neither does the command after.
+//! change before it, so a stamp taken close to its times is not settled, and
+//! the next command rescans. When this session itself changes the selected
+//! folder (flags by STORE, APPEND, COPY or MOVE into it, MOVE out of it), the
+//! view takes the change in as it makes it (or as the store reports it) and
+//! adopts the stamp taken right after, without rescanning: a stamp was also
+//! taken just before, and when that equals this view's, nothing changed
+//! meanwhile that timestamps show. What they cannot show (another process's
+//! flag change or expunge in the same tick as the view's last look or as this
+//! session's own change, or in the moments the change took) is left to the next
+//! NOOP, CHECK or IDLE, which rescan regardless until a rescan has confirmed the
+//! view (`unverified`); any later change that moves a timestamp rescans at the
+//! next command, as before. So a burst of APPENDs costs no rescan at all, and
+//! neither does the command after. An index written meanwhile is marked
+//! unsettled, so the next session scans once.
 
 use crate::maildir::acl::right;
 use crate::maildir::fast::{FastMap, FastSet};
-use std::time::{Duration, SystemTime};
 
 use crate::maildir::{
-    ChangeStamp, Delivery, Folder, InfoFlags, MessageCache, MessageEntry, Rights, ScanResult,
-    StoreError,
+    ChangeStamp, Delivery, Facts, Folder, Index, IndexEntry, IndexHeader, IndexWriter, InfoFlags,
+    MessageEntry, Rights, ScanResult, StoreError, flag_bits, flags_of_bits, regular_flag_bits,
+    regular_name,
 };
 
+use super::catalog::{Catalog, EXTRA};
 use super::flags::write_flag_list;
 use crate::protocol::response::Completion;
 use crate::protocol::sequence::SequenceSet;
 
-/// One message as the client sees it.
-#[derive(Debug, Clone)]
-pub struct ViewMessage {
-    pub uid: u32,
-    pub basename: String,
-    pub filename: String,
-    pub flags: InfoFlags,
-    pub keywords: Vec<String>,
-    pub recent: bool,
-    /// Gone from disk but not yet reported with EXPUNGE.
-    pub expunged: bool,
+/// How a read-only view names a message still in new/ (see `Folder::scan_read_only`).
+const NEW_PREFIX: &str = "../new/";
+
+/// Facts or derived data learnt, or messages kept outside the index, that make writing a
+/// new index worthwhile before the mailbox is closed: a client walking a large folder must
+/// not pay for a rewrite per message, nor hold all it learns in memory.
+const SAVE_BATCH: usize = 1000;
+
+/// One message as the view keeps it.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    uid: u32,
+    /// Where its name, facts and derived data are (see `catalog`).
+    rec: u32,
+    /// The system flags the client was told, as index flag bits.
+    flags: u8,
+    state: u8,
 }
 
-impl ViewMessage {
-    fn from_entry(e: MessageEntry) -> ViewMessage {
-        ViewMessage {
-            uid: e.uid,
-            basename: e.basename,
-            filename: e.filename,
-            flags: e.flags,
-            keywords: e.keywords,
-            recent: e.recent,
-            expunged: false,
-        }
-    }
-}
+/// Given `\Recent` by this session.
+const RECENT: u8 = 1;
+/// Gone from disk but not yet reported with EXPUNGE.
+const EXPUNGED: u8 = 2;
+/// Its file name is not `<base>:2,<flags>`: see `odd_names`.
+const ODD_NAME: u8 = 4;
+/// Its flags have letters besides the five system flags: see `other_letters`.
+const OTHER_LETTERS: u8 = 8;
 
 /// When a refresh happens, which untagged responses the command permits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +90,14 @@ pub struct SelectedView {
     pub read_only: bool,
     pub uidvalidity: u32,
     pub uidnext: u32,
-    pub messages: Vec<ViewMessage>,
+    slots: Vec<Slot>,
+    /// Keywords of the messages that have any, by UID.
+    keywords: FastMap<u32, Vec<String>>,
+    /// The file names that are not `<base>:2,<the flags the client was told>` (other
+    /// letters, no `:2,`, renamed by someone else since, in new/), by UID.
+    odd_names: FastMap<u32, Box<str>>,
+    /// The flags the client was told, where they have letters besides the system flags.
+    other_letters: FastMap<u32, InfoFlags>,
     /// Keywords named in the last FLAGS response; grows as new ones appear.
     pub known_keywords: Vec<String>,
     dir_stamp: Option<DirStamp>,
@@ -91,8 +111,10 @@ pub struct SelectedView {
     /// recreated, or its UID database lost): the client's UIDs are void and
     /// the session must end.
     pub invalidated: bool,
-    /// Sizes learnt from reading messages, loaded on first use.
-    cache: Option<MessageCache>,
+    /// Names, facts and derived data of the messages.
+    catalog: Catalog,
+    /// The index no longer says what the view knows (messages, names, stamp).
+    index_stale: bool,
     /// The user's rights here (ACL), as last looked up; every right until SELECT sets them.
     pub rights: Rights,
     /// UIDs this session has COPYed elsewhere (Courier's `copiedflag`): the magic trash
@@ -100,68 +122,379 @@ pub struct SelectedView {
     pub copied: FastSet<u32>,
 }
 
+fn store_io(folder: &Folder, e: std::io::Error) -> StoreError {
+    StoreError::io(&folder.path().join("mdimapindex"), e)
+}
+
+/// Letters of `flags` besides the system flags.
+fn has_other_letters(flags: &InfoFlags) -> bool {
+    flags.0.iter().any(|l| !b"DFRST".contains(l))
+}
+
 impl SelectedView {
-    /// Opens the folder: a read-write scan moves `new/` into `cur/` and so
-    /// gives `\Recent` to this session; a read-only one touches nothing.
+    /// Opens the folder: from its index when that describes it, else by a scan. A read-write
+    /// scan moves `new/` into `cur/` and so gives `\Recent` to this session; a read-only one
+    /// touches nothing.
     pub fn open(folder: Folder, read_only: bool) -> Result<SelectedView, StoreError> {
-        let scan = if read_only {
-            folder.scan_read_only()?
-        } else {
-            folder.scan()?
-        };
-        // Stamped after the scan, which itself moves files and rewrites the
-        // UID database; a change slipping in between is caught by the next
-        // NOOP, CHECK or IDLE, which rescan regardless.
-        let stamp = dir_stamp(&folder);
+        let network_fs = folder.on_network_fs();
+        let index = Index::open(&folder);
         let mut view = SelectedView {
             folder,
             read_only,
-            uidvalidity: scan.uidvalidity,
-            uidnext: scan.uidnext,
-            messages: scan
-                .messages
-                .into_iter()
-                .map(ViewMessage::from_entry)
-                .collect(),
+            uidvalidity: 0,
+            uidnext: 0,
+            slots: Vec::new(),
+            keywords: FastMap::default(),
+            odd_names: FastMap::default(),
+            other_letters: FastMap::default(),
             known_keywords: Vec::new(),
-            dir_stamp: stamp,
+            dir_stamp: None,
             unverified: false,
-            network_fs: false,
+            network_fs,
             invalidated: false,
-            cache: None,
+            catalog: Catalog::default(),
+            index_stale: true,
             rights: Rights::all(),
             copied: FastSet::default(),
         };
+        let index = match index {
+            Some(mut index) if index.describes(&view.folder) => match view.take_index(&mut index) {
+                Ok(()) => {
+                    view.catalog = Catalog::new(Some(index));
+                    None
+                }
+                Err(e) => {
+                    log::warn!(
+                        "{}: reading the index: {e}; scanning",
+                        view.folder.path().display()
+                    );
+                    view.clear();
+                    Some(index)
+                }
+            },
+            other => other,
+        };
+        if view.dir_stamp.is_none() {
+            let scan = if read_only {
+                view.folder.scan_read_only()?
+            } else {
+                view.folder.scan()?
+            };
+            view.take_scan(scan, index);
+        }
         view.known_keywords = view.all_keywords();
-        view.network_fs = on_network_fs(view.folder.path());
         Ok(view)
     }
 
+    fn clear(&mut self) {
+        self.slots = Vec::new();
+        self.keywords = FastMap::default();
+        self.odd_names = FastMap::default();
+        self.other_letters = FastMap::default();
+        self.dir_stamp = None;
+    }
+
+    /// Builds the view from an index that describes the folder (which the caller then
+    /// gives the catalog).
+    fn take_index(&mut self, index: &mut Index) -> std::io::Result<()> {
+        let n = index.len();
+        self.slots.reserve_exact(n as usize);
+        for rec in 0..n {
+            let r = index.record(rec)?;
+            if self.slots.last().is_some_and(|s| s.uid >= r.uid) {
+                return Err(std::io::Error::other("UIDs out of order"));
+            }
+            self.slots.push(Slot {
+                uid: r.uid,
+                rec,
+                flags: r.flag_bits(),
+                state: 0,
+            });
+            if r.odd_name() {
+                let name = index.name(&r)?.to_string();
+                let i = self.slots.len() - 1;
+                self.set_state(i, &name, Some(&InfoFlags::from_filename(&name)));
+            }
+            if r.has_keywords() {
+                self.keywords.insert(r.uid, index.keywords(&r)?);
+            }
+        }
+        let header = index.header().clone();
+        self.uidvalidity = header.uidvalidity;
+        self.uidnext = header.uidnext;
+        self.dir_stamp = Some(DirStamp {
+            stamp: header.stamp,
+            settled: true,
+        });
+        self.index_stale = false;
+        Ok(())
+    }
+
+    /// Builds the view from a scan, keeping what `index` knew of the messages it lists
+    /// under the same UID and base name.
+    fn take_scan(&mut self, scan: ScanResult, index: Option<Index>) {
+        let index = index.filter(|i| i.header().uidvalidity == scan.uidvalidity);
+        let unchanged_stamp = index.as_ref().is_some_and(|i| {
+            Some(&i.header().stamp) == scan.stamp.as_ref() && i.header().settled == scan.settled
+        });
+        self.uidvalidity = scan.uidvalidity;
+        self.uidnext = scan.uidnext;
+        self.dir_stamp = scan.stamp.map(|stamp| DirStamp {
+            stamp,
+            settled: scan.settled,
+        });
+        self.catalog = Catalog::new(index);
+        let listed = self.catalog.index().map_or(0, |i| i.len());
+        let mut exact = unchanged_stamp && listed as usize == scan.messages.len();
+        let mut next = 0u32;
+        self.slots.reserve_exact(scan.messages.len());
+        for e in scan.messages {
+            let (rec, same) = match self.match_record(&mut next, &e) {
+                Ok(found) => found,
+                Err(err) => {
+                    log::warn!(
+                        "{}: reading the index: {err}; not using it",
+                        self.folder.path().display()
+                    );
+                    self.catalog.drop_index();
+                    (None, false)
+                }
+            };
+            exact &= same;
+            let rec = rec.unwrap_or_else(|| self.catalog.add(&e.basename));
+            self.push_entry(e, rec);
+        }
+        self.index_stale = !exact;
+    }
+
+    /// The index record of `e` (the same UID and base name), searched from `next` on (both
+    /// are in ascending UID order), and whether the index says the same of it (file name
+    /// and keywords).
+    fn match_record(
+        &mut self,
+        next: &mut u32,
+        e: &MessageEntry,
+    ) -> std::io::Result<(Option<u32>, bool)> {
+        let Some(index) = self.catalog.index_mut() else {
+            return Ok((None, false));
+        };
+        while *next < index.len() {
+            let r = index.record(*next)?;
+            if r.uid > e.uid {
+                break;
+            }
+            *next += 1;
+            if r.uid < e.uid {
+                continue;
+            }
+            let filename = index.filename(&r)?;
+            if crate::maildir::basename_of(&filename) != e.basename {
+                return Ok((None, false));
+            }
+            let same = filename == e.filename && index.keywords(&r)? == e.keywords;
+            return Ok((Some(*next - 1), same));
+        }
+        Ok((None, false))
+    }
+
+    /// Adds a message of a scan as the last one, named by `rec`.
+    fn push_entry(&mut self, e: MessageEntry, rec: u32) {
+        self.slots.push(Slot {
+            uid: e.uid,
+            rec,
+            flags: 0,
+            state: if e.recent { RECENT } else { 0 },
+        });
+        let i = self.slots.len() - 1;
+        self.set_state(i, &e.filename, Some(&e.flags));
+        if !e.keywords.is_empty() {
+            self.keywords.insert(e.uid, e.keywords);
+        }
+    }
+
+    /// Records message `i`'s file name on disk now, and with `flags` the flags the client
+    /// is told from now on (which stay as they were otherwise, whatever the name says).
+    fn set_state(&mut self, i: usize, filename: &str, flags: Option<&InfoFlags>) {
+        let Some(s) = self.slots.get_mut(i) else {
+            return;
+        };
+        let uid = s.uid;
+        if let Some(flags) = flags {
+            s.flags = flag_bits(flags);
+            if has_other_letters(flags) {
+                s.state |= OTHER_LETTERS;
+                self.other_letters.insert(uid, flags.clone());
+            } else if s.state & OTHER_LETTERS != 0 {
+                s.state &= !OTHER_LETTERS;
+                self.other_letters.remove(&uid);
+            }
+        }
+        let regular = s.state & OTHER_LETTERS == 0 && regular_flag_bits(filename) == Some(s.flags);
+        if regular {
+            if s.state & ODD_NAME != 0 {
+                s.state &= !ODD_NAME;
+                self.odd_names.remove(&uid);
+            }
+        } else {
+            s.state |= ODD_NAME;
+            self.odd_names.insert(uid, filename.into());
+        }
+    }
+
     pub fn exists(&self) -> u32 {
-        self.messages.len() as u32
+        self.slots.len() as u32
+    }
+
+    /// Messages in the view (EXISTS).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn uid(&self, i: usize) -> u32 {
+        self.slots[i].uid
+    }
+
+    pub fn is_recent(&self, i: usize) -> bool {
+        self.slots[i].state & RECENT != 0
+    }
+
+    /// Gone from disk, not yet reported.
+    pub fn is_expunged(&self, i: usize) -> bool {
+        self.slots[i].state & EXPUNGED != 0
+    }
+
+    /// Whether the client was told message `i` has the flag `letter`.
+    pub fn has_flag(&self, i: usize, letter: u8) -> bool {
+        let s = &self.slots[i];
+        match [b'D', b'F', b'R', b'S', b'T']
+            .iter()
+            .position(|&l| l == letter)
+        {
+            Some(bit) => s.flags & (1 << bit) != 0,
+            None => {
+                s.state & OTHER_LETTERS != 0
+                    && self
+                        .other_letters
+                        .get(&s.uid)
+                        .is_some_and(|f| f.has(letter))
+            }
+        }
+    }
+
+    /// The flags the client was told message `i` has.
+    pub fn flags(&self, i: usize) -> InfoFlags {
+        let s = &self.slots[i];
+        if s.state & OTHER_LETTERS != 0
+            && let Some(f) = self.other_letters.get(&s.uid)
+        {
+            return f.clone();
+        }
+        flags_of_bits(s.flags)
+    }
+
+    /// Message `i`'s keywords.
+    pub fn keywords(&self, i: usize) -> &[String] {
+        if self.keywords.is_empty() {
+            return &[];
+        }
+        self.keywords
+            .get(&self.slots[i].uid)
+            .map_or(&[], |k| k.as_slice())
+    }
+
+    /// Appends message `i`'s flag list `(\Seen $Label1 ...)`.
+    pub fn write_flags(&self, i: usize, out: &mut Vec<u8>) {
+        let flags = self.flags(i);
+        write_flag_list(out, &flags, self.keywords(i), self.is_recent(i));
+    }
+
+    /// Message `i`'s base name.
+    pub fn basename(&mut self, i: usize) -> Result<String, StoreError> {
+        let rec = self.slots[i].rec;
+        match self.catalog.basename(rec) {
+            Ok(b) => Ok(b.to_string()),
+            Err(e) => Err(store_io(&self.folder, e)),
+        }
+    }
+
+    /// Message `i`'s file name as last seen (relative to cur/).
+    pub fn filename(&mut self, i: usize) -> Result<String, StoreError> {
+        let s = self.slots[i];
+        if s.state & ODD_NAME != 0
+            && let Some(name) = self.odd_names.get(&s.uid)
+        {
+            return Ok(name.to_string());
+        }
+        match self.catalog.basename(s.rec) {
+            Ok(base) => Ok(regular_name(base, s.flags)),
+            Err(e) => Err(store_io(&self.folder, e)),
+        }
+    }
+
+    /// Message `i` is on disk as `filename` now (renamed by someone else: the flags the
+    /// client was told stay as they are until a rescan reports the change).
+    pub fn found_as(&mut self, i: usize, filename: &str) {
+        self.set_state(i, filename, None);
+        self.index_stale = true;
+    }
+
+    /// Message `i` was renamed to `filename` carrying `flags`, which the client is told.
+    pub fn renamed(&mut self, i: usize, filename: &str, flags: &InfoFlags) {
+        self.set_state(i, filename, Some(flags));
+        self.index_stale = true;
+    }
+
+    /// Message `i` has the keywords `keywords` now.
+    pub fn set_keywords(&mut self, i: usize, keywords: Vec<String>) {
+        let uid = self.slots[i].uid;
+        if keywords.is_empty() {
+            self.keywords.remove(&uid);
+        } else {
+            self.keywords.insert(uid, keywords);
+        }
+        self.index_stale = true;
+    }
+
+    /// What is known of message `i`'s size, header length and date.
+    pub fn facts(&mut self, i: usize) -> Facts {
+        self.catalog.facts(self.slots[i].rec)
+    }
+
+    /// Message `i`'s derived data, if any is kept.
+    pub fn derived(&mut self, i: usize) -> Option<Vec<u8>> {
+        self.catalog.derived(self.slots[i].rec)
+    }
+
+    /// Keeps what was learnt of message `i`, for this session and the folder's next index.
+    pub fn learn(&mut self, i: usize, facts: Facts, derived: Option<&[u8]>) {
+        let rec = self.slots[i].rec;
+        self.catalog.learn(&self.folder, rec, facts, derived);
     }
 
     pub fn recent_count(&self) -> u32 {
-        self.messages.iter().filter(|m| m.recent).count() as u32
+        self.slots.iter().filter(|s| s.state & RECENT != 0).count() as u32
     }
 
     pub fn first_unseen(&self) -> Option<u32> {
-        self.messages
-            .iter()
-            .position(|m| !m.flags.has(b'S'))
+        (0..self.slots.len())
+            .position(|i| !self.has_flag(i, b'S'))
             .map(|i| i as u32 + 1)
     }
 
     pub fn max_uid(&self) -> u32 {
-        self.messages.last().map(|m| m.uid).unwrap_or(0)
+        self.slots.last().map(|s| s.uid).unwrap_or(0)
     }
 
     pub fn seq_of_uid(&self, uid: u32) -> Option<usize> {
-        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+        self.slots.binary_search_by_key(&uid, |s| s.uid).ok()
     }
 
     /// The messages a sequence set names, as ascending, disjoint ranges of
-    /// indexes into `messages`: a set that repeats `1:*` a thousand times
+    /// indexes into the view: a set that repeats `1:*` a thousand times
     /// names each message once and costs one range. Sequence numbers beyond
     /// EXISTS are a client error; UIDs that do not exist are skipped
     /// (RFC 3501 §6.4.8).
@@ -174,8 +507,8 @@ impl SelectedView {
             let ranges = set.normalized(self.max_uid());
             let mut out = Vec::new();
             for (lo, hi) in ranges.iter() {
-                let start = self.messages.partition_point(|m| m.uid < lo);
-                let end = self.messages.partition_point(|m| m.uid <= hi);
+                let start = self.slots.partition_point(|s| s.uid < lo);
+                let end = self.slots.partition_point(|s| s.uid <= hi);
                 if start < end {
                     out.push(start..end);
                 }
@@ -194,10 +527,16 @@ impl SelectedView {
         }
     }
 
+    /// Every keyword in use, in the order of the messages that first have it.
     fn all_keywords(&self) -> Vec<String> {
         let mut all: Vec<String> = Vec::new();
-        for m in &self.messages {
-            super::flags::merge_keywords(&mut all, &m.keywords);
+        if self.keywords.is_empty() {
+            return all;
+        }
+        for s in &self.slots {
+            if let Some(k) = self.keywords.get(&s.uid) {
+                super::flags::merge_keywords(&mut all, k);
+            }
         }
         all
     }
@@ -246,13 +585,13 @@ impl SelectedView {
     }
 
     /// True when the folder may have changed since the last scan, so a
-    /// rescan is worth its readdir. A stamp taken close to the last change
+    /// rescan is worth its readdir. A stamp that was not settled when taken
     /// proves nothing (timestamps are as coarse as the kernel's tick, so a
     /// change in the same tick would not show), and then the answer is yes.
     pub fn looks_changed(&self) -> bool {
         match &self.dir_stamp {
             None => true,
-            Some(s) if s.racy => true,
+            Some(s) if !s.settled => true,
             Some(s) => self.folder.change_stamp().as_ref() != Some(&s.stamp),
         }
     }
@@ -262,6 +601,12 @@ impl SelectedView {
     /// filesystem, or while this session's own changes stand in for a rescan.
     pub fn must_poll(&self) -> bool {
         self.network_fs || self.unverified
+    }
+
+    /// The folder's stamp now, for [`SelectedView::adopt_own_stamp`] around a change
+    /// this session makes itself.
+    pub fn stamp_now(&self) -> Option<ChangeStamp> {
+        self.folder.change_stamp()
     }
 
     /// Takes in messages this session delivered into this very folder
@@ -290,13 +635,11 @@ impl SelectedView {
         if !follows {
             return false;
         }
-        self.messages.extend(
-            delivery
-                .messages
-                .iter()
-                .cloned()
-                .map(ViewMessage::from_entry),
-        );
+        for e in &delivery.messages {
+            let rec = self.catalog.add(&e.basename);
+            self.push_entry(e.clone(), rec);
+        }
+        self.index_stale = true;
         self.uidnext = self.max_uid().saturating_add(1);
         if let Some((before, after)) = &delivery.stamps {
             self.adopt_own_stamp(Some(before), Some(after));
@@ -314,16 +657,17 @@ impl SelectedView {
         let (Some(mine), Some(before), Some(after)) = (&self.dir_stamp, before, after) else {
             return;
         };
-        // A racy stamp may be adopted too: what it could not show is, like what the change
-        // itself hides, left to the next poll (`unverified`).
+        // A stamp that is not settled may be adopted too: what it could not show is, like
+        // what the change itself hides, left to the next poll (`unverified`).
         if mine.stamp != *before || !before.differs_only_by_own_changes(after) {
             return;
         }
         self.dir_stamp = Some(DirStamp {
             stamp: after.clone(),
-            racy: false,
+            settled: true,
         });
         self.unverified = true;
+        self.index_stale = true;
     }
 
     /// Rescans the folder and appends the untagged responses the command
@@ -338,72 +682,112 @@ impl SelectedView {
         } else {
             self.folder.scan()?
         };
-        self.dir_stamp = dir_stamp(&self.folder);
+        let large = scan.messages.len() >= SAVE_BATCH;
+        self.dir_stamp = scan.stamp.clone().map(|stamp| DirStamp {
+            stamp,
+            settled: scan.settled,
+        });
         self.unverified = false;
-        self.apply_scan(scan, announce, out);
-        Ok(())
+        let same_stamp = self.catalog.index().is_some_and(|i| {
+            Some(&i.header().stamp) == scan.stamp.as_ref() && i.header().settled == scan.settled
+        });
+        if !same_stamp {
+            self.index_stale = true;
+        }
+        let result = self.apply_scan(scan, announce, out);
+        if large {
+            // The scan's names are freed now; give their memory back.
+            release_free_memory();
+        }
+        result
     }
 
-    fn apply_scan(&mut self, scan: ScanResult, announce: Announce, out: &mut Vec<Vec<u8>>) {
+    fn apply_scan(
+        &mut self,
+        scan: ScanResult,
+        announce: Announce,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
         if scan.uidvalidity != self.uidvalidity {
             self.invalidated = true;
-            return;
+            return Ok(());
         }
-        let mut fresh: FastMap<u32, MessageEntry> =
-            scan.messages.into_iter().map(|e| (e.uid, e)).collect();
+        let max = self.max_uid();
+        let mut fresh = scan.messages.into_iter().peekable();
         let mut changed: Vec<u32> = Vec::new();
-        for m in &mut self.messages {
-            match fresh.remove(&m.uid) {
-                // The same number for another message: the database was
-                // replaced behind our back. The client's UIDs are void.
-                Some(e) if e.basename != m.basename => {
-                    log::error!(
-                        "{}: UID {} now names {} instead of {}; ending the session",
-                        self.folder.path().display(),
-                        m.uid,
-                        e.basename,
-                        m.basename
-                    );
-                    self.invalidated = true;
-                    return;
+        let mut arrivals: Vec<MessageEntry> = Vec::new();
+        for i in 0..self.slots.len() {
+            let uid = self.slots[i].uid;
+            // Messages numbered below one the view has were not there at the last
+            // scan: they cannot be shown in ascending UID order (see below).
+            while fresh.next_if(|e| e.uid < uid).is_some() {}
+            let Some(e) = fresh.next_if(|e| e.uid == uid) else {
+                if self.slots[i].state & EXPUNGED == 0 {
+                    self.slots[i].state |= EXPUNGED;
+                    self.index_stale = true;
                 }
-                Some(e) => {
-                    m.filename = e.filename;
-                    if m.flags != e.flags || !same_keywords(&m.keywords, &e.keywords) {
-                        m.flags = e.flags;
-                        m.keywords = e.keywords;
-                        if !m.expunged {
-                            changed.push(m.uid);
-                        }
-                    }
-                }
-                None => m.expunged = true,
+                continue;
+            };
+            let base = self.basename(i)?;
+            // The same number for another message: the database was
+            // replaced behind our back. The client's UIDs are void.
+            if e.basename != base {
+                log::error!(
+                    "{}: UID {} now names {} instead of {}; ending the session",
+                    self.folder.path().display(),
+                    uid,
+                    e.basename,
+                    base
+                );
+                self.invalidated = true;
+                return Ok(());
             }
-        }
-        if announce == Announce::All {
-            self.report_expunges(out);
+            let old_flags = self.flags(i);
+            let flags_changed = old_flags != e.flags;
+            let keywords_changed = !same_keywords(self.keywords(i), &e.keywords);
+            if self.filename(i)? != e.filename {
+                self.index_stale = true;
+            }
+            if flags_changed || keywords_changed {
+                self.index_stale = true;
+                self.set_state(i, &e.filename, Some(&e.flags));
+                if e.keywords.is_empty() {
+                    self.keywords.remove(&uid);
+                } else {
+                    self.keywords.insert(uid, e.keywords);
+                }
+                if self.slots[i].state & EXPUNGED == 0 {
+                    changed.push(uid);
+                }
+            } else {
+                self.set_state(i, &e.filename, None);
+            }
         }
         // What is left is new. A UID at or below the highest one the client
         // knows cannot be shown without breaking ascending UID order; it only
         // happens with read-only provisional numbers and is picked up when the
         // client reselects.
-        let max = self.max_uid();
-        let mut arrivals: Vec<MessageEntry> = fresh.into_values().filter(|e| e.uid > max).collect();
-        arrivals.sort_by_key(|e| e.uid);
+        arrivals.extend(fresh.filter(|e| e.uid > max));
+        if announce == Announce::All {
+            self.report_expunges(out);
+        }
         let arrived = !arrivals.is_empty();
-        self.messages
-            .extend(arrivals.into_iter().map(ViewMessage::from_entry));
+        for e in arrivals {
+            self.index_stale = true;
+            let rec = self.catalog.add(&e.basename);
+            self.push_entry(e, rec);
+        }
         self.uidnext = self.uidnext.max(scan.uidnext).max(self.max_uid() + 1);
         self.announce_arrivals(arrived, out);
         for uid in changed {
             if let Some(i) = self.seq_of_uid(uid) {
-                let m = &self.messages[i];
                 let mut line = format!("{} FETCH (FLAGS ", i + 1).into_bytes();
-                write_flag_list(&mut line, &m.flags, &m.keywords, m.recent);
+                self.write_flags(i, &mut line);
                 line.push(b')');
                 out.push(line);
             }
         }
+        Ok(())
     }
 
     /// FLAGS when keywords appeared that the client has not been shown, and
@@ -432,65 +816,131 @@ impl SelectedView {
 
     /// Sends `n EXPUNGE` for every message gone from disk, highest first so
     /// that each number is valid when the client reads it.
-    /// When recent messages went, the new RECENT count follows, as Dovecot sends it (RFC
-    /// 3501 §7.3.2 asks for it only when the mailbox grows; a client that counts recent
-    /// messages is kept right either way).
     pub fn report_expunges(&mut self, out: &mut Vec<Vec<u8>>) {
-        let mut recent_went = false;
-        for i in (0..self.messages.len()).rev() {
-            if self.messages[i].expunged {
+        let mut any = false;
+        for i in (0..self.slots.len()).rev() {
+            if self.slots[i].state & EXPUNGED != 0 {
                 out.push(format!("{} EXPUNGE", i + 1).into_bytes());
-                recent_went |= self.messages[i].recent;
+                any = true;
             }
         }
-        // One pass, not one shift of the whole list per message.
-        self.messages.retain(|m| !m.expunged);
-        if recent_went {
-            out.push(format!("{} RECENT", self.recent_count()).into_bytes());
+        if !any {
+            return;
         }
+        for s in self.slots.iter().filter(|s| s.state & EXPUNGED != 0) {
+            self.keywords.remove(&s.uid);
+            self.odd_names.remove(&s.uid);
+            self.other_letters.remove(&s.uid);
+        }
+        // One pass, not one shift of the whole list per message.
+        self.slots.retain(|s| s.state & EXPUNGED == 0);
+        self.index_stale = true;
     }
 
     /// Removes messages this session expunged itself and reports them.
     pub fn remove_uids(&mut self, uids: &[u32], out: &mut Vec<Vec<u8>>) {
         for &uid in uids {
             if let Some(i) = self.seq_of_uid(uid) {
-                self.messages[i].expunged = true;
+                self.slots[i].state |= EXPUNGED;
             }
         }
         self.report_expunges(out);
     }
 
-    /// The folder's derived-data cache.
-    pub fn cache(&mut self) -> &mut MessageCache {
-        let folder = &self.folder;
-        self.cache.get_or_insert_with(|| MessageCache::load(folder))
+    /// True when so much was learnt, or so many messages are kept outside the index, that
+    /// a new index should be written now rather than when the mailbox is closed.
+    pub fn save_due(&self) -> bool {
+        self.catalog.unsaved() >= SAVE_BATCH || self.catalog.extra_count() >= SAVE_BATCH
     }
 
-    /// Writes what the cache learnt, for the next session, once it has
-    /// learnt enough to be worth rewriting the file (and always when the
-    /// mailbox is closed: see `Drop`). A failure costs only speed, so it is
-    /// logged and otherwise ignored.
-    pub fn save_cache(&mut self) {
-        if self
-            .cache
-            .as_ref()
-            .is_some_and(|c| c.unsaved() >= CACHE_SAVE_BATCH)
-        {
-            self.write_cache();
-        }
-    }
-
-    fn write_cache(&mut self) {
-        let Some(cache) = self.cache.as_mut().filter(|c| c.unsaved() > 0) else {
+    /// Writes a new index when the view knows more than the index says. A failure costs
+    /// only speed, so it is logged and otherwise ignored.
+    pub fn save_index(&mut self) {
+        if !self.index_stale && self.catalog.unsaved() == 0 {
             return;
-        };
-        let present: FastSet<&str> = self.messages.iter().map(|m| m.basename.as_str()).collect();
-        if let Err(e) = cache.save(&self.folder, &present) {
-            log::warn!(
-                "cannot write the cache of {}: {e}",
-                self.folder.path().display()
-            );
         }
+        match self.write_index() {
+            Ok(()) => {}
+            Err(e) => log::warn!(
+                "cannot write the index of {}: {e}",
+                self.folder.path().display()
+            ),
+        }
+    }
+
+    fn write_index(&mut self) -> Result<(), StoreError> {
+        let Some(stamp) = self.dir_stamp.clone() else {
+            return Ok(());
+        };
+        // The messages the index can list: in cur/ and not gone.
+        let mut count = 0u32;
+        let mut names_len = 0u64;
+        let mut all_in_cur = true;
+        for i in 0..self.slots.len() {
+            if self.is_expunged(i) {
+                continue;
+            }
+            let filename = self.filename(i)?;
+            if filename.starts_with(NEW_PREFIX) {
+                all_in_cur = false;
+                continue;
+            }
+            count += 1;
+            names_len += IndexEntry::name_len(&filename);
+        }
+        let mut table: Vec<String> = Vec::new();
+        let mut in_table: FastSet<&str> = FastSet::default();
+        for s in &self.slots {
+            for k in self.keywords.get(&s.uid).into_iter().flatten() {
+                if in_table.insert(k) {
+                    table.push(k.clone());
+                }
+            }
+        }
+        drop(in_table);
+        let header = IndexHeader {
+            uidvalidity: self.uidvalidity,
+            uidnext: self.uidnext,
+            stamp: stamp.stamp,
+            settled: stamp.settled && all_in_cur && !self.unverified,
+        };
+        let folder = self.folder.clone();
+        let Some(mut writer) = IndexWriter::create(&folder, header, count, names_len, table)?
+        else {
+            // Another session is writing one now.
+            return Ok(());
+        };
+        let mut kept: Vec<Box<str>> = Vec::new();
+        let mut recs: Vec<u32> = Vec::with_capacity(self.slots.len());
+        let mut written = 0u32;
+        for i in 0..self.slots.len() {
+            let filename = self.filename(i)?;
+            if self.is_expunged(i) || filename.starts_with(NEW_PREFIX) {
+                kept.push(self.basename(i)?.into());
+                recs.push(EXTRA + (kept.len() - 1) as u32);
+                continue;
+            }
+            let facts = self.facts(i);
+            let derived = self.derived(i);
+            let uid = self.slots[i].uid;
+            writer.push(&IndexEntry {
+                uid,
+                filename: &filename,
+                keywords: self.keywords(i),
+                facts,
+                derived: derived.as_deref(),
+            })?;
+            recs.push(written);
+            written += 1;
+        }
+        let index = writer.finish()?;
+        for (s, rec) in self.slots.iter_mut().zip(recs) {
+            s.rec = rec;
+        }
+        self.catalog.replace(index, kept);
+        self.index_stale = false;
+        release_free_memory();
+        Ok(())
     }
 }
 
@@ -500,14 +950,20 @@ fn same_keywords(a: &[String], b: &[String]) -> bool {
             .all(|k| b.iter().any(|e| e.eq_ignore_ascii_case(k)))
 }
 
-/// New cache entries that make rewriting the cache file worthwhile before
-/// the mailbox is closed: a client walking a large folder message by message
-/// must not pay for a rewrite per message.
-const CACHE_SAVE_BATCH: usize = 1000;
-
 impl Drop for SelectedView {
     fn drop(&mut self) {
-        self.write_cache();
+        self.save_index();
+    }
+}
+
+/// Hands memory freed by a large scan or an index switch back to the system, so an idle
+/// session with a large folder selected does not keep what a rescan briefly needed.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own heap under its lock; it takes no pointer
+    // of ours and is safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -515,49 +971,6 @@ impl Drop for SelectedView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct DirStamp {
     stamp: ChangeStamp,
-    /// Some timestamp was close to when it was read.
-    racy: bool,
-}
-
-/// How close to "now" a timestamp must be to be distrusted. Linux stamps
-/// files from a clock that advances once per kernel tick (at most 10 ms);
-/// filesystems that keep whole seconds (their stamps have no nanoseconds)
-/// need a window of their own granularity and more.
-const RACY_WINDOW: Duration = Duration::from_millis(50);
-const RACY_WINDOW_WHOLE_SECONDS: Duration = Duration::from_secs(2);
-
-fn dir_stamp(folder: &Folder) -> Option<DirStamp> {
-    let stamp = folder.change_stamp()?;
-    let now = SystemTime::now();
-    let mtimes = stamp.times();
-    let whole_seconds = mtimes.iter().all(|t| {
-        t.duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() == 0)
-            .unwrap_or(true)
-    });
-    let window = if whole_seconds {
-        RACY_WINDOW_WHOLE_SECONDS
-    } else {
-        RACY_WINDOW
-    };
-    let racy = mtimes.iter().any(|&t| t + window > now);
-    Some(DirStamp { stamp, racy })
-}
-
-/// NFS, SMB, Ceph and FUSE filesystems: timestamps may be cached or come
-/// from another machine's clock, so they cannot prove "nothing changed".
-fn on_network_fs(path: &std::path::Path) -> bool {
-    const NETWORK: [i64; 6] = [
-        0x6969,      // NFS
-        0xFF53_4D42, // CIFS
-        0xFE53_4D42, // SMB2
-        0x517B,      // SMB
-        0x00C3_6400, // Ceph
-        0x6573_5546, // FUSE
-    ];
-    match nix::sys::statfs::statfs(path) {
-        Ok(st) => NETWORK.contains(&{ st.filesystem_type().0 }),
-        // Unknown: assume the worst, and rescan.
-        Err(_) => true,
-    }
+    /// It proves "nothing changed" for as long as the folder's stamp equals it.
+    settled: bool,
 }

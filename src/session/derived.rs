@@ -1,0 +1,240 @@
+//! Derived data: what FETCH and SEARCH compute from a message's text that the next client
+//! is likely to ask for again, kept in the folder's index so the next time costs no read of
+//! the message: the header fields ENVELOPE, SORT and THREAD are made of and that clients
+//! fetch with `BODY.PEEK[HEADER.FIELDS (...)]` (Thunderbird's list among them), and
+//! BODYSTRUCTURE. Answers made from it are byte for byte those made from the message: the
+//! fields are kept raw, in message order, with every occurrence, so ENVELOPE, HEADER.FIELDS
+//! and header SEARCH keys limited to them find exactly what they find in the whole header.
+//!
+//! The encoding (a list of kind, length, bytes) is this module's; the store keeps it as
+//! opaque bytes. Must not read files or know the view.
+
+use crate::message::Message;
+
+/// Header fields kept (compared without regard to case): ENVELOPE's, those SORT and
+/// THREAD use, and what Thunderbird, Apple Mail, Evolution and K-9 fetch for a message list.
+pub(super) const CACHED_FIELDS: &[&[u8]] = &[
+    b"date",
+    b"subject",
+    b"from",
+    b"sender",
+    b"reply-to",
+    b"to",
+    b"cc",
+    b"bcc",
+    b"in-reply-to",
+    b"message-id",
+    b"references",
+    b"newsgroups",
+    b"content-type",
+    b"mime-version",
+    b"priority",
+    b"x-priority",
+    b"importance",
+    b"list-post",
+];
+
+/// A header whose kept fields are larger than this is not kept (a hostile message must not
+/// bloat the index); such messages are read each time, as without an index.
+const MAX_FIELDS: usize = 64 * 1024;
+
+/// Kinds of derived data. A kind's number changes whenever what it holds would answer
+/// differently (the message layer's answers changed): data of an old number is then passed
+/// over, as a kind unknown here, and computed again. (1 and 2: before the message layer
+/// read MIME as Dovecot does, and kept fields always ended with an empty line.)
+const KIND_FIELDS: u8 = 3;
+const KIND_BODYSTRUCTURE: u8 = 4;
+
+/// True when every name is one of the kept fields.
+pub(super) fn covers<N: AsRef<[u8]>>(names: &[N]) -> bool {
+    names.iter().all(|n| {
+        CACHED_FIELDS
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(n.as_ref()))
+    })
+}
+
+/// One message's derived data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Derived {
+    /// The kept header fields, raw and in order, followed by an empty line: a header block
+    /// that parses as a message of its own.
+    pub fields: Option<Vec<u8>>,
+    /// BODYSTRUCTURE, with extension data.
+    pub bodystructure: Option<Vec<u8>>,
+}
+
+impl Derived {
+    pub(super) fn decode(bytes: &[u8]) -> Derived {
+        let mut d = Derived::default();
+        let mut rest = bytes;
+        while let Some((&kind, after)) = rest.split_first() {
+            let Some(len) = after
+                .get(..4)
+                .and_then(|l| l.try_into().ok())
+                .map(u32::from_le_bytes)
+            else {
+                return Derived::default();
+            };
+            let Some(value) = after.get(4..4 + len as usize) else {
+                return Derived::default();
+            };
+            match kind {
+                KIND_FIELDS => d.fields = Some(value.to_vec()),
+                KIND_BODYSTRUCTURE => d.bodystructure = Some(value.to_vec()),
+                // A kind a later version added: passed over.
+                _ => {}
+            }
+            rest = &after[4 + len as usize..];
+        }
+        d
+    }
+
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (kind, value) in [
+            (KIND_FIELDS, &self.fields),
+            (KIND_BODYSTRUCTURE, &self.bodystructure),
+        ] {
+            if let Some(v) = value
+                && let Ok(len) = u32::try_from(v.len())
+            {
+                out.push(kind);
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(v);
+            }
+        }
+        out
+    }
+
+    /// Fills in what `msg` (a whole message when `whole`, else its header) gives and this
+    /// does not have yet; true when something was added.
+    pub(super) fn complete_from(&mut self, msg: &Message<'_>, whole: bool) -> bool {
+        let mut added = false;
+        if self.fields.is_none()
+            && let Some(fields) = kept_fields(msg.header())
+        {
+            self.fields = Some(fields);
+            added = true;
+        }
+        if whole && self.bodystructure.is_none() {
+            let mut bs = Vec::new();
+            msg.write_body_structure(&mut bs, true);
+            self.bodystructure = Some(bs);
+            added = true;
+        }
+        added
+    }
+}
+
+/// The kept fields of a header block, as a header block; `None` when they are too large.
+/// Each field raw, as HEADER.FIELDS gives it, and the empty line only when the header has
+/// one (a header that runs to the end of the message has none, and its last field may have
+/// no line end): read as a message of its own, the block answers as the header does.
+pub(super) fn kept_fields(header: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for field in crate::message::header_fields(header) {
+        if CACHED_FIELDS
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(field.name))
+        {
+            out.extend_from_slice(field.raw);
+            if out.len() > MAX_FIELDS {
+                return None;
+            }
+        }
+    }
+    if crate::message::header_has_end_line(header) {
+        out.extend_from_slice(b"\r\n");
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::fixtures::NESTED;
+    use crate::message::to_crlf;
+    use crate::protocol::command::{Section, SectionText};
+
+    #[test]
+    fn round_trip_and_unknown_kinds() {
+        let d = Derived {
+            fields: Some(b"Subject: x\r\n\r\n".to_vec()),
+            bodystructure: Some(b"(\"text\")".to_vec()),
+        };
+        let mut bytes = d.encode();
+        assert_eq!(Derived::decode(&bytes), d);
+        bytes.extend_from_slice(&[9, 1, 0, 0, 0, b'z']);
+        assert_eq!(Derived::decode(&bytes), d, "a later kind is passed over");
+        bytes.truncate(bytes.len() - 1);
+        assert_eq!(Derived::decode(&bytes), Derived::default(), "torn: nothing");
+        assert_eq!(Derived::decode(&[]), Derived::default());
+    }
+
+    /// ENVELOPE, HEADER.FIELDS of kept names and header search keys give the same answer
+    /// from the kept fields as from the message, whatever its header looks like.
+    #[test]
+    fn answers_from_kept_fields_equal_answers_from_the_message() {
+        let headers: &[&[u8]] = &[
+            NESTED,
+            b"Subject: one\nsubject: two\nX-Other: x\n  folded\nFrom: \"A\" <a@b>\nTo: c@d,\n e@f\nbogus line\nCc:\nMessage-ID: <m@x>\nReferences: <a@x>\n <b@x>\n\nbody\n",
+            b"From: no blank line at the end",
+            b"\nbody only\n",
+            b"Sender: s@x\nReply-To: r@x\nDate: Fri, 21 Nov 1997 09:55:06 -0600\nIn-Reply-To: <i@x>\nBcc: b@x\n\n",
+        ];
+        let names: Vec<Vec<u8>> = [
+            "From",
+            "To",
+            "Cc",
+            "Bcc",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "Priority",
+            "X-Priority",
+            "References",
+            "Newsgroups",
+            "In-Reply-To",
+            "Content-Type",
+            "Reply-To",
+        ]
+        .iter()
+        .map(|n| n.as_bytes().to_vec())
+        .collect();
+        assert!(covers(&names));
+        assert!(!covers(&[b"x-other".to_vec()]));
+        for raw in headers {
+            let data = to_crlf(raw);
+            let msg = Message::parse(&data);
+            let mut d = Derived::default();
+            assert!(d.complete_from(&msg, true));
+            let fields = d.fields.clone().unwrap();
+            let kept = Message::parse(&fields);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            msg.write_envelope(&mut a);
+            kept.write_envelope(&mut b);
+            assert_eq!(a, b, "{}", String::from_utf8_lossy(raw));
+            let section = Section {
+                part: vec![],
+                text: Some(SectionText::HeaderFields(names.clone())),
+            };
+            assert_eq!(msg.section(&section), kept.section(&section));
+            for (name, needle) in [("subject", "two"), ("to", "e@f"), ("from", "a@b")] {
+                assert_eq!(
+                    crate::message::header_contains(&msg, name.as_bytes(), needle),
+                    crate::message::header_contains(&kept, name.as_bytes(), needle)
+                );
+            }
+            assert_eq!(msg.sent_date(), kept.sent_date());
+        }
+    }
+
+    #[test]
+    fn huge_headers_are_not_kept() {
+        let mut raw = b"To: ".to_vec();
+        raw.extend(std::iter::repeat_n(b'a', MAX_FIELDS + 1));
+        raw.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(kept_fields(&raw), None);
+    }
+}
