@@ -56,6 +56,9 @@ fn every_response_burst_is_one_write() {
     c.ok("SELECT INBOX.Work");
     c.ok("SELECT INBOX");
     c.ok("UNSELECT");
+    // The index of the folder left is written after UNSELECT's answer, before the next
+    // command is read: a NOOP's answer comes after it.
+    c.ok("NOOP");
 
     // The count is of every write(2) of the process. A read-write scan of
     // the folder (SELECT, and a NOOP that finds a change) also writes the

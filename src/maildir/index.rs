@@ -203,7 +203,12 @@ pub fn regular_flag_bits(filename: &str) -> Option<u8> {
         return None;
     }
     let (_, info) = filename.split_once(':')?;
-    let letters = info.strip_prefix("2,")?;
+    letter_bits(info.strip_prefix("2,")?)
+}
+
+/// The flag bits of the info letters `letters` (after `:2,`) when they are system flags in
+/// order, each once; else `None`.
+pub fn letter_bits(letters: &str) -> Option<u8> {
     let mut bits = 0u8;
     let mut last = 0u8;
     for l in letters.bytes() {
@@ -228,6 +233,14 @@ pub fn regular_name(base: &str, bits: u8) -> String {
         }
     }
     name
+}
+
+/// The flag bit of the system flag `letter`; 0 for any other letter.
+pub fn flag_bit(letter: u8) -> u8 {
+    FLAG_LETTERS
+        .iter()
+        .find(|(l, _)| *l == letter)
+        .map_or(0, |(_, bit)| *bit)
 }
 
 /// The flag bits of `flags`' system flags.

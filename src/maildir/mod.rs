@@ -43,8 +43,8 @@ pub use folder::{
     BeforePlacing, Delivery, Folder, FolderStatus, MessageEntry, NewMessage, ScanResult,
 };
 pub use index::{
-    Facts, Index, IndexEntry, IndexHeader, IndexWriter, Record, flag_bits, flags_of_bits,
-    regular_flag_bits, regular_name,
+    Facts, Index, IndexEntry, IndexHeader, IndexWriter, Record, flag_bit, flag_bits, flags_of_bits,
+    letter_bits, regular_flag_bits, regular_name,
 };
 pub use names::{INBOX, canonical_name, is_valid_name};
 pub use quota::{

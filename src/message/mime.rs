@@ -75,6 +75,11 @@ impl ContentType {
         )
     }
 
+    /// No type at all: for a header block looked at without its body (no allocation).
+    pub fn unparsed() -> ContentType {
+        ContentType::new(b"", b"", Vec::new())
+    }
+
     /// RFC 2046 §5.1.5 default inside multipart/digest.
     pub fn message_rfc822() -> ContentType {
         ContentType::new(b"message", b"rfc822", Vec::new())

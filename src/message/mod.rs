@@ -73,6 +73,26 @@ impl<'a> Message<'a> {
         Message { data, root }
     }
 
+    /// A header block alone (or a message of which only the header matters), its MIME
+    /// structure not parsed: for ENVELOPE, HEADER.FIELDS, header SEARCH keys and the Date,
+    /// which read the header only, at a fraction of [`Message::parse`]'s cost. Its body,
+    /// if any, is one part of no type.
+    pub fn header_only(data: &'a [u8]) -> Message<'a> {
+        let end = header_length(data);
+        Message {
+            data,
+            root: mime::Part {
+                header: 0..end,
+                body: end..data.len(),
+                content: mime::ContentType::unparsed(),
+                declared: false,
+                is_mime: false,
+                truncated: false,
+                kind: mime::PartKind::Single,
+            },
+        }
+    }
+
     /// The whole message.
     pub fn data(&self) -> &'a [u8] {
         self.data

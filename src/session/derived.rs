@@ -9,6 +9,8 @@
 //! The encoding (a list of kind, length, bytes) is this module's; the store keeps it as
 //! opaque bytes. Must not read files or know the view.
 
+use std::ops::Range;
+
 use crate::message::Message;
 
 /// Header fields kept (compared without regard to case): ENVELOPE's, those SORT and
@@ -54,57 +56,70 @@ pub(super) fn covers<N: AsRef<[u8]>>(names: &[N]) -> bool {
     })
 }
 
-/// One message's derived data.
+/// One message's derived data: its encoding, and where each kind is in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Derived {
-    /// The kept header fields, raw and in order, followed by an empty line: a header block
-    /// that parses as a message of its own.
-    pub fields: Option<Vec<u8>>,
-    /// BODYSTRUCTURE, with extension data.
-    pub bodystructure: Option<Vec<u8>>,
+    data: Vec<u8>,
+    fields: Option<Range<usize>>,
+    bodystructure: Option<Range<usize>>,
 }
 
 impl Derived {
-    pub(super) fn decode(bytes: &[u8]) -> Derived {
-        let mut d = Derived::default();
-        let mut rest = bytes;
-        while let Some((&kind, after)) = rest.split_first() {
-            let Some(len) = after
-                .get(..4)
+    /// Reads the encoding; a torn one is nothing.
+    pub(super) fn decode(data: Vec<u8>) -> Derived {
+        let mut d = Derived {
+            data,
+            ..Derived::default()
+        };
+        let mut at = 0;
+        while let Some(&kind) = d.data.get(at) {
+            let len = d
+                .data
+                .get(at + 1..at + 5)
                 .and_then(|l| l.try_into().ok())
-                .map(u32::from_le_bytes)
-            else {
+                .map(u32::from_le_bytes);
+            let value = len.and_then(|len| {
+                let start = at + 5;
+                let end = start.checked_add(len as usize)?;
+                (end <= d.data.len()).then_some(start..end)
+            });
+            let Some(value) = value else {
                 return Derived::default();
             };
-            let Some(value) = after.get(4..4 + len as usize) else {
-                return Derived::default();
-            };
+            at = value.end;
             match kind {
-                KIND_FIELDS => d.fields = Some(value.to_vec()),
-                KIND_BODYSTRUCTURE => d.bodystructure = Some(value.to_vec()),
+                KIND_FIELDS => d.fields = Some(value),
+                KIND_BODYSTRUCTURE => d.bodystructure = Some(value),
                 // A kind a later version added: passed over.
                 _ => {}
             }
-            rest = &after[4 + len as usize..];
         }
         d
     }
 
-    pub(super) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (kind, value) in [
-            (KIND_FIELDS, &self.fields),
-            (KIND_BODYSTRUCTURE, &self.bodystructure),
-        ] {
-            if let Some(v) = value
-                && let Ok(len) = u32::try_from(v.len())
-            {
-                out.push(kind);
-                out.extend_from_slice(&len.to_le_bytes());
-                out.extend_from_slice(v);
-            }
-        }
-        out
+    /// The encoding, for the index.
+    pub(super) fn encoded(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The kept header fields, raw and in order, followed by an empty line: a header
+    /// block that reads as a message of its own (see [`Message::header_only`]).
+    pub(super) fn fields(&self) -> Option<&[u8]> {
+        self.fields.clone().and_then(|r| self.data.get(r))
+    }
+
+    /// BODYSTRUCTURE, with extension data.
+    pub(super) fn bodystructure(&self) -> Option<&[u8]> {
+        self.bodystructure.clone().and_then(|r| self.data.get(r))
+    }
+
+    fn add(&mut self, kind: u8, value: &[u8]) -> Option<Range<usize>> {
+        let len = u32::try_from(value.len()).ok()?;
+        self.data.push(kind);
+        self.data.extend_from_slice(&len.to_le_bytes());
+        let start = self.data.len();
+        self.data.extend_from_slice(value);
+        Some(start..self.data.len())
     }
 
     /// Fills in what `msg` (a whole message when `whole`, else its header) gives and this
@@ -114,13 +129,13 @@ impl Derived {
         if self.fields.is_none()
             && let Some(fields) = kept_fields(msg.header())
         {
-            self.fields = Some(fields);
+            self.fields = self.add(KIND_FIELDS, &fields);
             added = true;
         }
         if whole && self.bodystructure.is_none() {
             let mut bs = Vec::new();
             msg.write_body_structure(&mut bs, true);
-            self.bodystructure = Some(bs);
+            self.bodystructure = self.add(KIND_BODYSTRUCTURE, &bs);
             added = true;
         }
         added
@@ -159,17 +174,30 @@ mod tests {
 
     #[test]
     fn round_trip_and_unknown_kinds() {
-        let d = Derived {
-            fields: Some(b"Subject: x\r\n\r\n".to_vec()),
-            bodystructure: Some(b"(\"text\")".to_vec()),
-        };
-        let mut bytes = d.encode();
-        assert_eq!(Derived::decode(&bytes), d);
+        let mut d = Derived::default();
+        let msg = Message::parse(b"Subject: x\r\nX-No: y\r\n\r\nbody\r\n");
+        assert!(d.complete_from(&msg, true));
+        assert!(!d.complete_from(&msg, true), "nothing more to add");
+        assert_eq!(d.fields(), Some(&b"Subject: x\r\n\r\n"[..]));
+        assert!(
+            d.bodystructure()
+                .unwrap()
+                .starts_with(b"(\"text\" \"plain\"")
+        );
+        let mut bytes = d.encoded().to_vec();
+        assert_eq!(Derived::decode(bytes.clone()), d);
         bytes.extend_from_slice(&[9, 1, 0, 0, 0, b'z']);
-        assert_eq!(Derived::decode(&bytes), d, "a later kind is passed over");
+        let later = Derived::decode(bytes.clone());
+        assert_eq!(later.fields(), d.fields(), "a later kind is passed over");
+        assert_eq!(later.bodystructure(), d.bodystructure());
         bytes.truncate(bytes.len() - 1);
-        assert_eq!(Derived::decode(&bytes), Derived::default(), "torn: nothing");
-        assert_eq!(Derived::decode(&[]), Derived::default());
+        assert_eq!(Derived::decode(bytes), Derived::default(), "torn: nothing");
+        assert_eq!(Derived::decode(Vec::new()), Derived::default());
+        // Header only: fields, no BODYSTRUCTURE.
+        let mut h = Derived::default();
+        assert!(h.complete_from(&Message::header_only(b"Subject: x\r\n\r\n"), false));
+        assert_eq!(h.bodystructure(), None);
+        assert_eq!(h.fields(), d.fields());
     }
 
     /// ENVELOPE, HEADER.FIELDS of kept names and header search keys give the same answer
@@ -209,8 +237,7 @@ mod tests {
             let msg = Message::parse(&data);
             let mut d = Derived::default();
             assert!(d.complete_from(&msg, true));
-            let fields = d.fields.clone().unwrap();
-            let kept = Message::parse(&fields);
+            let kept = Message::header_only(d.fields().unwrap());
             let (mut a, mut b) = (Vec::new(), Vec::new());
             msg.write_envelope(&mut a);
             kept.write_envelope(&mut b);

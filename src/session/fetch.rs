@@ -147,7 +147,7 @@ pub(super) struct Prepared<'s> {
 impl Prepared<'_> {
     /// The kept fields as a message of their own, when the text was not read.
     pub(super) fn fields_message(&self) -> Option<Message<'_>> {
-        self.derived.fields.as_deref().map(Message::parse)
+        self.derived.fields().map(Message::header_only)
     }
 }
 
@@ -165,16 +165,14 @@ pub(super) fn prepare<'s>(
         Facts::default()
     };
     let mut derived = if needs.fields || needs.bodystructure {
-        view.derived(i)
-            .map(|d| Derived::decode(&d))
-            .unwrap_or_default()
+        view.derived(i).map(Derived::decode).unwrap_or_default()
     } else {
         Derived::default()
     };
     let full = needs.full
         || (needs.size && facts.size.is_none())
-        || (needs.bodystructure && derived.bodystructure.is_none());
-    let header = !full && (needs.header || (needs.fields && derived.fields.is_none()));
+        || (needs.bodystructure && derived.bodystructure().is_none());
+    let header = !full && (needs.header || (needs.fields && derived.fields().is_none()));
     let mut learnt = Facts::default();
     if full || header {
         let Some(mut file) = open_message(view, i)? else {
@@ -197,14 +195,20 @@ pub(super) fn prepare<'s>(
         learnt.date = view.folder.internal_date(&name).ok().flatten();
     }
     let scratch: &'s Scratch = scratch;
-    let parsed = (full || header).then(|| Message::parse(scratch.text()));
+    let parsed = if full {
+        Some(Message::parse(scratch.text()))
+    } else if header {
+        // Only the header is read: nothing needs its MIME structure.
+        Some(Message::header_only(scratch.text()))
+    } else {
+        None
+    };
     let added = match &parsed {
         Some(msg) => derived.complete_from(msg, full),
         None => false,
     };
     if added || learnt != Facts::default() {
-        let encoded = added.then(|| derived.encode());
-        view.learn(i, learnt, encoded.as_deref());
+        view.learn(i, learnt, added.then(|| derived.encoded()));
     }
     facts = learnt.or(facts);
     Ok(Some(Prepared {
@@ -474,7 +478,7 @@ fn render_fetch(
             }
             FetchItem::BodyStructure => {
                 out.extend_from_slice(b"BODYSTRUCTURE ");
-                match (&p.derived.bodystructure, parsed) {
+                match (p.derived.bodystructure(), parsed) {
                     (_, Some(msg)) if p.whole => msg.write_body_structure(out, true),
                     (Some(kept), _) => out.extend_from_slice(kept),
                     (None, Some(msg)) => msg.write_body_structure(out, true),

@@ -154,6 +154,9 @@ pub struct Session<'a> {
     end: Option<End>,
     /// Buffers messages are read into.
     scratch: fetch::Scratch,
+    /// The mailbox just left (SELECT of another, CLOSE, UNSELECT): dropped, which
+    /// writes its index, once the command that left it is answered.
+    closing: Option<SelectedView>,
 }
 
 impl<'a> Session<'a> {
@@ -170,6 +173,7 @@ impl<'a> Session<'a> {
             saved_result: Vec::new(),
             end: None,
             scratch: fetch::Scratch::default(),
+            closing: None,
         }
     }
 
@@ -180,6 +184,7 @@ impl<'a> Session<'a> {
         let end = self.serve_commands();
         // Closing the mailbox writes what its index learnt.
         self.selected = None;
+        self.closing = None;
         let _ = self.io.flush();
         end
     }
@@ -226,6 +231,7 @@ impl<'a> Session<'a> {
                 // Closing the mailbox writes what its index learnt; do it
                 // before the client is told the session is over.
                 self.selected = None;
+                self.closing = None;
                 self.flush_pending();
                 self.send_raw(b"* BYE mdimap logging out\r\n");
                 self.send_raw(&Completion::ok("LOGOUT completed.").encode(&command.tag));
@@ -493,11 +499,21 @@ impl<'a> Session<'a> {
     /// Writes the selected folder's index when the view has learnt enough to make that
     /// worthwhile, after the client has its answer: it need not wait for the write.
     fn save_index_if_due(&mut self) {
-        if self.selected.as_ref().is_some_and(|v| v.save_due()) {
-            let _ = self.io.flush();
-            if let Some(view) = self.selected.as_mut() {
-                view.save_index();
-            }
+        let due = self.selected.as_ref().is_some_and(|v| v.save_due());
+        if !due && self.closing.is_none() {
+            return;
+        }
+        let _ = self.io.flush();
+        self.closing = None;
+        if due && let Some(view) = self.selected.as_mut() {
+            view.save_index();
+        }
+    }
+
+    /// Leaves the selected mailbox; its index is written after the answer (see `closing`).
+    fn close_selected(&mut self) {
+        if let Some(view) = self.selected.take() {
+            self.closing = Some(view);
         }
     }
 

@@ -172,9 +172,20 @@ impl Key {
 /// What the view knows of a message, for the matcher.
 struct Known<'a> {
     uid: u32,
-    flags: InfoFlags,
+    /// The system flags as index flag bits, and any other letters.
+    flags: (u8, Option<&'a InfoFlags>),
     recent: bool,
     keywords: &'a [String],
+}
+
+impl Known<'_> {
+    fn has(&self, letter: u8) -> bool {
+        let (bits, other) = self.flags;
+        match crate::maildir::flag_bit(letter) {
+            0 => other.is_some_and(|f| f.has(letter)),
+            bit => bits & bit != 0,
+        }
+    }
 }
 
 /// What one message offers to the matcher.
@@ -229,9 +240,9 @@ fn matches(key: &Key, c: &Candidate) -> Option<bool> {
         }
         Key::Not(k) => !matches(k, c)?,
         Key::All => true,
-        Key::Flag(l, on) => m.flags.has(*l) == *on,
+        Key::Flag(l, on) => m.has(*l) == *on,
         Key::Recent(on) => m.recent == *on,
-        Key::New => m.recent && !m.flags.has(b'S'),
+        Key::New => m.recent && !m.has(b'S'),
         Key::Keyword(k, on) => m.keywords.iter().any(|e| e.eq_ignore_ascii_case(k)) == *on,
         Key::Header(name, needle) => content()?
             .text
@@ -263,7 +274,7 @@ fn matches(key: &Key, c: &Candidate) -> Option<bool> {
 fn known(view: &super::view::SelectedView, i: usize) -> Known<'_> {
     Known {
         uid: view.uid(i),
-        flags: view.flags(i),
+        flags: view.flag_bits(i),
         recent: view.is_recent(i),
         keywords: view.keywords(i),
     }
@@ -499,7 +510,7 @@ mod tests {
     fn view_message(flags: &[u8]) -> Known<'static> {
         Known {
             uid: 1,
-            flags: InfoFlags(flags.to_vec()),
+            flags: (crate::maildir::flag_bits(&InfoFlags(flags.to_vec())), None),
             recent: false,
             keywords: &[],
         }

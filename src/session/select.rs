@@ -14,8 +14,9 @@ impl Session<'_> {
     pub(super) fn cmd_select(&mut self, raw: &[u8], read_only: bool) -> Completion {
         // A SELECT, even a failed one, leaves the previous mailbox without
         // expunging it (RFC 3501 §6.3.1). (`OK [CLOSED]` belongs to QRESYNC,
-        // which is not offered.)
-        self.selected = None;
+        // which is not offered.) Its index is written once this SELECT is
+        // answered.
+        self.close_selected();
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
@@ -30,6 +31,15 @@ impl Session<'_> {
             Err(d) => return d,
         };
         let read_only = read_only || acl::read_only_for(&rights) || folder.shared_read_only();
+        // The same folder again: what the previous view learnt is written first, for this
+        // one to open.
+        if self
+            .closing
+            .as_ref()
+            .is_some_and(|v| v.folder.path() == folder.path())
+        {
+            self.closing = None;
+        }
         let mut view = match SelectedView::open(folder, read_only) {
             Ok(v) => v,
             Err(e) => return store_error(&e),
@@ -88,11 +98,11 @@ impl Session<'_> {
                 failure.map_or(Ok(()), Err)
             });
             if let Err(e) = result {
-                self.selected = None;
+                self.close_selected();
                 return store_error(&e);
             }
         }
-        self.selected = None;
+        self.close_selected();
         Completion::ok("CLOSE completed.")
     }
 
@@ -100,7 +110,7 @@ impl Session<'_> {
         if let Err(d) = self.selected_or_bad() {
             return d;
         }
-        self.selected = None;
+        self.close_selected();
         Completion::ok("UNSELECT completed.")
     }
 

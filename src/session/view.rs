@@ -39,8 +39,8 @@ use crate::maildir::fast::{FastMap, FastSet};
 
 use crate::maildir::{
     ChangeStamp, Delivery, Facts, Folder, Index, IndexEntry, IndexHeader, IndexWriter, InfoFlags,
-    MessageEntry, Rights, ScanResult, StoreError, flag_bits, flags_of_bits, regular_flag_bits,
-    regular_name,
+    MessageEntry, Rights, ScanResult, StoreError, flag_bit, flag_bits, flags_of_bits, letter_bits,
+    regular_flag_bits, regular_name,
 };
 
 use super::catalog::{Catalog, EXTRA};
@@ -370,19 +370,28 @@ impl SelectedView {
     /// Whether the client was told message `i` has the flag `letter`.
     pub fn has_flag(&self, i: usize, letter: u8) -> bool {
         let s = &self.slots[i];
-        match [b'D', b'F', b'R', b'S', b'T']
-            .iter()
-            .position(|&l| l == letter)
-        {
-            Some(bit) => s.flags & (1 << bit) != 0,
-            None => {
+        match flag_bit(letter) {
+            0 => {
                 s.state & OTHER_LETTERS != 0
                     && self
                         .other_letters
                         .get(&s.uid)
                         .is_some_and(|f| f.has(letter))
             }
+            bit => s.flags & bit != 0,
         }
+    }
+
+    /// The system flags the client was told message `i` has, as index flag bits (see
+    /// `maildir::flag_bits`), and its other letters, if it has any.
+    pub fn flag_bits(&self, i: usize) -> (u8, Option<&InfoFlags>) {
+        let s = &self.slots[i];
+        let other = if s.state & OTHER_LETTERS != 0 {
+            self.other_letters.get(&s.uid)
+        } else {
+            None
+        };
+        (s.flags, other)
     }
 
     /// The flags the client was told message `i` has.
@@ -432,6 +441,42 @@ impl SelectedView {
         match self.catalog.basename(s.rec) {
             Ok(base) => Ok(regular_name(base, s.flags)),
             Err(e) => Err(store_io(&self.folder, e)),
+        }
+    }
+
+    /// Whether message `i`'s base name is `base`, and its file name as last seen
+    /// `filename`, without building either.
+    fn names_match(
+        &mut self,
+        i: usize,
+        base: &str,
+        filename: &str,
+    ) -> Result<(bool, bool), StoreError> {
+        let s = self.slots[i];
+        let known = match self.catalog.basename(s.rec) {
+            Ok(known) => known,
+            Err(e) => return Err(store_io(&self.folder, e)),
+        };
+        if known != base {
+            return Ok((false, false));
+        }
+        let same_name = if s.state & ODD_NAME != 0 {
+            self.odd_names.get(&s.uid).is_some_and(|n| &**n == filename)
+        } else {
+            filename
+                .strip_prefix(base)
+                .and_then(|rest| rest.strip_prefix(":2,"))
+                .is_some_and(|letters| letter_bits(letters) == Some(s.flags))
+        };
+        Ok((true, same_name))
+    }
+
+    /// Whether the client was told message `i` has exactly `flags`.
+    fn flags_are(&self, i: usize, flags: &InfoFlags) -> bool {
+        let (bits, other) = self.flag_bits(i);
+        match other {
+            Some(mine) => mine == flags,
+            None => !has_other_letters(flags) && flag_bits(flags) == bits,
         }
     }
 
@@ -728,26 +773,26 @@ impl SelectedView {
                 }
                 continue;
             };
-            let base = self.basename(i)?;
+            let (same_base, same_name) = self.names_match(i, &e.basename, &e.filename)?;
             // The same number for another message: the database was
             // replaced behind our back. The client's UIDs are void.
-            if e.basename != base {
+            if !same_base {
+                let known = self.basename(i).unwrap_or_default();
                 log::error!(
                     "{}: UID {} now names {} instead of {}; ending the session",
                     self.folder.path().display(),
                     uid,
                     e.basename,
-                    base
+                    known
                 );
                 self.invalidated = true;
                 return Ok(());
             }
-            let old_flags = self.flags(i);
-            let flags_changed = old_flags != e.flags;
-            let keywords_changed = !same_keywords(self.keywords(i), &e.keywords);
-            if self.filename(i)? != e.filename {
+            if !same_name {
                 self.index_stale = true;
             }
+            let flags_changed = !self.flags_are(i, &e.flags);
+            let keywords_changed = !same_keywords(self.keywords(i), &e.keywords);
             if flags_changed || keywords_changed {
                 self.index_stale = true;
                 self.set_state(i, &e.filename, Some(&e.flags));
@@ -759,7 +804,7 @@ impl SelectedView {
                 if self.slots[i].state & EXPUNGED == 0 {
                     changed.push(uid);
                 }
-            } else {
+            } else if !same_name {
                 self.set_state(i, &e.filename, None);
             }
         }
