@@ -369,6 +369,10 @@ fn changes_by_courier_are_seen() {
             "STORE 4 -FLAGS (\\Seen)".into(),
             "STORE 3 +FLAGS (\\Deleted)".into(),
             "EXPUNGE".into(),
+            // Keywords go to courierimapkeywords/, not into the file name.
+            "STORE 2 +FLAGS ($Courier)".into(),
+            "STORE 5 +FLAGS ($Courier $Later)".into(),
+            "STORE 1 -FLAGS ($Work)".into(),
             format!(
                 "APPEND INBOX (\\Flagged) \"01-Jan-2020 10:00:00 +0000\" {{{}}}\r\n{appended}",
                 appended.len()
@@ -376,6 +380,33 @@ fn changes_by_courier_are_seen() {
         ],
     );
     same_answers(&t, &a, "courier");
+}
+
+/// A message Courier appended is `\Recent` for the first mdimap session that selects the
+/// folder, also when an EXAMINE (which claims nothing) wrote a settled index after it came:
+/// a folder opened from its index gives and claims `\Recent` as a scan does.
+#[test]
+fn what_nobody_was_told_of_is_recent_when_opened_from_the_index() {
+    let t = TestDir::new("index-recent");
+    let a = warm(&t, "A");
+    let appended = "From: courier@example.org\r\nSubject: recent report\r\n\r\nhello\r\n";
+    courier(
+        &a,
+        &[format!(
+            "APPEND INBOX () \"02-Jan-2020 10:00:00 +0000\" {{{}}}\r\n{appended}",
+            appended.len()
+        )],
+    );
+    age(&a);
+    let examined = play(&t, &a, &["EXAMINE INBOX", "FETCH 1:* (FLAGS)"]);
+    assert!(examined.iter().any(|l| l == "* 1 RECENT"), "{examined:#?}");
+    // The index the EXAMINE wrote describes the folder: the next SELECT opens from it.
+    let (_, listed, _) = watch(&t, &a, &["EXAMINE INBOX"]);
+    assert!(
+        !listed,
+        "the index does not describe the folder: not what is tested"
+    );
+    same_answers(&t, &a, "recent");
 }
 
 /// The client's view of `m` after a session played `commands`, with whether cur/ was

@@ -700,6 +700,34 @@ impl Folder {
         Ok(result)
     }
 
+    /// For a session opening the folder without a scan (from its index, which lists the
+    /// messages numbered below `uidnext` under `uidvalidity`): the first UID that is recent
+    /// for it, as a scan would have found (see `recent.rs`). With `claim` (read-write), what
+    /// nobody was told of is claimed for this session under the lock, as a scan claims it;
+    /// without, nothing changes. The file is read first without the lock, so an open with
+    /// nothing to claim costs one small read.
+    pub fn recent_without_scan(
+        &self,
+        uidvalidity: u32,
+        uidnext: u32,
+        claim: bool,
+    ) -> Result<u32, StoreError> {
+        let top = self.top()?;
+        let recorded = recent::read(&top, uidvalidity);
+        if !claim || recorded.is_some_and(|r| r >= uidnext) {
+            return Ok(recorded.unwrap_or(uidnext).min(uidnext));
+        }
+        let dirs = self.dirs()?;
+        let _lock = DotLock::acquire(&dirs.tmp)?;
+        // Read again under the lock: another session may have claimed them meanwhile.
+        let recorded = recent::read(&dirs.top, uidvalidity);
+        // No number on file: nothing was numbered since a scan could have claimed it (the
+        // index describes the folder), so nothing is recent, as for a scan.
+        let from = recorded.unwrap_or(uidnext).min(uidnext);
+        recent::raise(&dirs.top, &dirs.tmp, uidvalidity, recorded, uidnext);
+        Ok(from)
+    }
+
     /// STATUS counts, without moving new/. UIDNEXT counts every file the database does not
     /// know yet (cur/ and new/). A missing database is created as in `scan_read_only`, so
     /// repeated STATUS calls report the same UIDVALIDITY.

@@ -53,8 +53,13 @@ const NEW_PREFIX: &str = "../new/";
 
 /// Facts or derived data learnt, or messages kept outside the index, that make writing a
 /// new index worthwhile before the mailbox is closed: a client walking a large folder must
-/// not pay for a rewrite per message, nor hold all it learns in memory.
+/// not pay for a rewrite per message, nor hold all it learns in memory. At least this
+/// many, and at least the folder's size over `SAVE_FRACTION`: a rewrite costs the whole
+/// folder, so it must come at most once per that many messages learnt or delivered for
+/// the cost per message (of a client fetching a large folder a hundred messages at a
+/// time, or of APPENDs into it) to stay the same at any folder size.
 const SAVE_BATCH: usize = 1000;
+const SAVE_FRACTION: usize = 16;
 
 /// One message as the view keeps it.
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +166,7 @@ impl SelectedView {
             Some(mut index) if index.describes(&view.folder) => match view.take_index(&mut index) {
                 Ok(()) => {
                     view.catalog = Catalog::new(Some(index));
+                    view.mark_recent_without_scan()?;
                     None
                 }
                 Err(e) => {
@@ -227,6 +233,20 @@ impl SelectedView {
             settled: true,
         });
         self.index_stale = false;
+        Ok(())
+    }
+
+    /// Gives `\Recent` to the messages of a view opened from the index that nobody was told
+    /// of yet, claiming them for this session when it is read-write, as a scan would have
+    /// (an EXAMINE, which claims nothing, may have written the index since they came).
+    fn mark_recent_without_scan(&mut self) -> Result<(), StoreError> {
+        let from =
+            self.folder
+                .recent_without_scan(self.uidvalidity, self.uidnext, !self.read_only)?;
+        let first = self.slots.partition_point(|s| s.uid < from);
+        for s in &mut self.slots[first..] {
+            s.state |= RECENT;
+        }
         Ok(())
     }
 
@@ -895,7 +915,8 @@ impl SelectedView {
     /// True when so much was learnt, or so many messages are kept outside the index, that
     /// a new index should be written now rather than when the mailbox is closed.
     pub fn save_due(&self) -> bool {
-        self.catalog.unsaved() >= SAVE_BATCH || self.catalog.extra_count() >= SAVE_BATCH
+        let batch = SAVE_BATCH.max(self.slots.len() / SAVE_FRACTION);
+        self.catalog.unsaved() >= batch || self.catalog.extra_count() >= batch
     }
 
     /// Writes a new index when the view knows more than the index says. A failure costs
