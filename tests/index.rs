@@ -1,10 +1,14 @@
 //! The folder index (`mdimapindex`) is disposable and never served when it does not
 //! describe the folder: the same client script gives the same answers, byte for byte,
-//! whether the index is warm, missing, truncated, corrupt, of another version, stale after
-//! an MTA delivery and renames behind its back, or stale after Courier-IMAP's own imapd
-//! changed flags, expunged and appended. And a warm index is used: an unchanged folder is
+//! whether the index is warm, missing, truncated, corrupt, of another version, another
+//! folder's or an older copy of its own, stale after an MTA delivery and renames behind its
+//! back, stale after a change its timestamps cannot show (the same clock tick), or stale
+//! after Courier-IMAP's own imapd changed flags and keywords, expunged and appended; and
+//! `\Recent` is given as a scan gives it. And a warm index is used: an unchanged folder is
 //! opened without listing cur/, and what it keeps (sizes, dates, ENVELOPE, BODYSTRUCTURE,
-//! header fields) is answered without reading a message.
+//! header fields) is answered without reading a message. (On a network file system the
+//! index never stands for a scan: `Index::describes`; whole-second timestamps need a window
+//! of two seconds: `stamp.rs`'s unit tests. Neither can be arranged here.)
 //!
 //! Each case builds one maildir A with the index in the state under test and a copy B of
 //! it (`cp -a`, times kept) without an index, plays the script on both and compares the
@@ -109,15 +113,16 @@ fn fill(m: &Path) {
 }
 
 /// Sets the times every change moves 20 s back, so that the next scan's stamp is settled.
+/// To the nanosecond from now: two calls never give the same times, which would hide the
+/// changes made between them from the stamps, as no clock would.
 fn age(m: &Path) {
-    let then = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        - 20;
+    let then = SystemTime::now() - Duration::from_secs(20);
     for p in ["cur", "new", "courierimapuiddb", "courierimapkeywords"] {
         if m.join(p).exists() {
-            set_mtime(&m.join(p), then);
+            fs::File::open(m.join(p))
+                .unwrap()
+                .set_modified(then)
+                .unwrap();
         }
     }
 }
@@ -297,6 +302,78 @@ fn changes_behind_its_back_are_seen() {
     let added = put_cur(&a, &message("added in cur report", "x"), "F");
     set_mtime(&added, DATE + 98);
     same_answers(&t, &a, "behind");
+}
+
+/// Sets `path`'s modification time to `t`, to the nanosecond.
+fn set_modified(path: &Path, t: SystemTime) {
+    fs::File::open(path).unwrap().set_modified(t).unwrap();
+}
+
+fn modified(path: &Path) -> SystemTime {
+    fs::metadata(path).unwrap().modified().unwrap()
+}
+
+/// Timestamps are as coarse as the kernel's clock tick: a change made in the same tick as
+/// the one before it leaves a directory's time as it was, so an index written with a stamp
+/// close to its times (not settled) proves nothing, even when the folder's stamp still
+/// equals it. Made deterministic here by a time in the future (closer than any window) and
+/// a change whose directory time is then put back as the tick would have left it.
+#[test]
+fn a_change_the_timestamps_cannot_show_is_not_missed() {
+    let t = TestDir::new("index-racy");
+    let a = warm(&t, "A");
+    let cur = a.join("cur");
+    set_modified(&cur, SystemTime::now() + Duration::from_millis(30_000_123));
+    // This session scans (the stamp moved) and writes an index with the stamp it took,
+    // which is not settled.
+    play(&t, &a, &["SELECT INBOX", "FETCH 1:* (UID FLAGS)"]);
+    let tick = modified(&cur);
+    let names = files(&cur);
+    let (base, _) = names[2].split_once(':').unwrap();
+    fs::rename(cur.join(&names[2]), cur.join(format!("{base}:2,FRT"))).unwrap();
+    fs::remove_file(cur.join(&names[4])).unwrap();
+    set_modified(&cur, tick);
+    same_answers(&t, &a, "racy");
+}
+
+/// An index that is not this folder's (another maildir's, copied in) or not of its present
+/// state (an older copy of its own, restored as a backup would) is never served: what it
+/// says of a message counts only under the same UID and file name, and nothing of it
+/// stands for a scan.
+#[test]
+fn another_folders_or_an_old_index_is_not_served() {
+    let t = TestDir::new("index-foreign");
+    let other = warm(&t, "other");
+    // Different messages under the same UIDs in the other maildir.
+    let cur = other.join("cur");
+    for name in files(&cur).iter().take(4) {
+        fs::remove_file(cur.join(name)).unwrap();
+    }
+    put_cur(&other, &message("only in the other folder", "x"), "S");
+    age(&other);
+    play(
+        &t,
+        &other,
+        &["SELECT INBOX", "FETCH 1:* (ENVELOPE BODYSTRUCTURE)"],
+    );
+    age(&other);
+    play(&t, &other, &["SELECT INBOX"]);
+    let a = warm(&t, "A");
+    fs::copy(other.join(INDEX), a.join(INDEX)).unwrap();
+    same_answers(&t, &a, "foreign");
+
+    let a = warm(&t, "B");
+    let old = fs::read(a.join(INDEX)).unwrap();
+    let cur = a.join("cur");
+    let names = files(&cur);
+    fs::remove_file(cur.join(&names[1])).unwrap();
+    let (base, _) = names[3].split_once(':').unwrap();
+    fs::rename(cur.join(&names[3]), cur.join(format!("{base}:2,D"))).unwrap();
+    put_cur(&a, &message("after the backup", "x"), "");
+    age(&a);
+    play(&t, &a, &["SELECT INBOX", "FETCH 1:* (UID FLAGS ENVELOPE)"]);
+    fs::write(a.join(INDEX), old).unwrap();
+    same_answers(&t, &a, "old");
 }
 
 /// Runs Courier's imapd on `maildir` (PREAUTH on pipes, its own configuration), sends

@@ -169,7 +169,7 @@ pub(super) fn kept_fields(header: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::message::fixtures::NESTED;
-    use crate::message::to_crlf;
+    use crate::message::{SortKeys, to_crlf};
     use crate::protocol::command::{Section, SectionText};
 
     #[test]
@@ -210,6 +210,7 @@ mod tests {
             b"From: no blank line at the end",
             b"\nbody only\n",
             b"Sender: s@x\nReply-To: r@x\nDate: Fri, 21 Nov 1997 09:55:06 -0600\nIn-Reply-To: <i@x>\nBcc: b@x\n\n",
+            b"X-Mailer: x\nSubject: Re: [list] Fwd: =?UTF-8?Q?J=C3=B6rg?=\nFrom: =?UTF-8?Q?J=C3=B6rg?= <j@x>\nTo: \"Zed\" <z@x>, y@x\nCc: group: a@x, b@x;\nIn-Reply-To: <p@x> <q@x>\nDate: 2 Jan 2000 00:00 +0000\nMessage-Id: <n@x>\n\nbody\n",
         ];
         let names: Vec<Vec<u8>> = [
             "From",
@@ -242,6 +243,13 @@ mod tests {
             msg.write_envelope(&mut a);
             kept.write_envelope(&mut b);
             assert_eq!(a, b, "{}", String::from_utf8_lossy(raw));
+            // SORT and THREAD keys (session/sort.rs takes them from the kept fields).
+            assert_eq!(
+                SortKeys::of_header(msg.header()),
+                SortKeys::of_header(kept.header()),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
             let section = Section {
                 part: vec![],
                 text: Some(SectionText::HeaderFields(names.clone())),
