@@ -193,6 +193,10 @@ pub(super) fn prepare<'s>(
     } else if needs.date && facts.date.is_none() {
         let name = view.filename(i).map_err(io_error)?;
         learnt.date = view.folder.internal_date(&name).ok().flatten();
+        // The file's time is its INTERNALDATE; a file without one is gone.
+        if learnt.date.is_none() {
+            return Ok(None);
+        }
     }
     let scratch: &'s Scratch = scratch;
     let parsed = if full {
@@ -308,6 +312,10 @@ impl Session<'_> {
         if uid && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
         }
+        // Only FLAGS and UID are known without the file (see `render_expunged`).
+        let needs_file = items
+            .iter()
+            .any(|i| !matches!(i, FetchItem::Flags | FetchItem::Uid));
         let mut gone = false;
         let mut failed = false;
         // Untagged responses held back by earlier commands go first.
@@ -318,10 +326,23 @@ impl Session<'_> {
                 let Some(view) = self.selected.as_mut() else {
                     break 'messages;
                 };
-                let prepared = match prepare(view, i, needs, &mut self.scratch) {
+                // Expunged by another process, not yet reported: answered as gone, whatever
+                // the index still knows of it (as Dovecot answers: mdimapd(8), EXPUNGED
+                // MESSAGES).
+                let prepared = if view.is_expunged(i) && needs_file {
+                    Ok(None)
+                } else {
+                    prepare(view, i, needs, &mut self.scratch)
+                };
+                let prepared = match prepared {
                     Ok(Some(p)) => p,
                     Ok(None) => {
                         gone = true;
+                        out.clear();
+                        render_expunged(view, i, &items, &mut out, self.io);
+                        if self.io.is_broken() {
+                            break 'messages;
+                        }
                         continue;
                     }
                     Err(e) => {
@@ -343,11 +364,8 @@ impl Session<'_> {
         self.scratch.trim();
         if failed {
             Completion::no_code(Code::Unavailable, "Some messages could not be read.")
-        } else if gone {
-            Completion::no_code(
-                Code::ExpungeIssued,
-                "Some messages were expunged by another session.",
-            )
+        } else if gone && needs_file {
+            Completion::ok_code(Code::ExpungeIssued, "Some messages were already expunged.")
         } else {
             Completion::ok("FETCH completed.")
         }
@@ -406,6 +424,62 @@ fn push_number(out: &mut Vec<u8>, n: u64) {
         }
     }
     out.extend_from_slice(&digits[at..]);
+}
+
+/// Writes `* n FETCH (...)` for message `i`, whose file another process removed (the
+/// client has not been told of the EXPUNGE yet), as Dovecot answers it (RFC 2180 §4.1.1
+/// allows either this or a NO; see mdimapd(8), EXPUNGED MESSAGES): UID and FLAGS as this
+/// session knows them, every other item empty — size 0, the epoch, an envelope and a body
+/// structure of nothing, NIL for message text. No `\Seen` is set.
+fn render_expunged(
+    view: &SelectedView,
+    i: usize,
+    items: &[FetchItem],
+    out: &mut Vec<u8>,
+    io: &mut Io,
+) {
+    out.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b' ');
+        }
+        match item {
+            FetchItem::Uid => out.extend_from_slice(format!("UID {}", view.uid(i)).as_bytes()),
+            FetchItem::Flags => {
+                out.extend_from_slice(b"FLAGS ");
+                view.write_flags(i, out);
+            }
+            FetchItem::InternalDate => out.extend_from_slice(
+                format!("INTERNALDATE \"{}\"", format_date_time(0, 0)).as_bytes(),
+            ),
+            FetchItem::Rfc822Size => out.extend_from_slice(b"RFC822.SIZE 0"),
+            FetchItem::Envelope => {
+                out.extend_from_slice(b"ENVELOPE (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)")
+            }
+            FetchItem::Body => {
+                out.extend_from_slice(b"BODY (\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)")
+            }
+            FetchItem::BodyStructure => out.extend_from_slice(
+                b"BODYSTRUCTURE (\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)",
+            ),
+            FetchItem::Rfc822 => out.extend_from_slice(b"RFC822 NIL"),
+            FetchItem::Rfc822Header => out.extend_from_slice(b"RFC822.HEADER NIL"),
+            FetchItem::Rfc822Text => out.extend_from_slice(b"RFC822.TEXT NIL"),
+            FetchItem::BodySection {
+                section, partial, ..
+            } => {
+                out.extend_from_slice(b"BODY[");
+                write_section_spec(out, section);
+                out.push(b']');
+                if let Some((origin, _)) = partial {
+                    out.extend_from_slice(format!("<{origin}>").as_bytes());
+                }
+                out.extend_from_slice(b" NIL");
+            }
+        }
+    }
+    out.extend_from_slice(b")\r\n");
+    let _ = io.write_all(out);
 }
 
 /// Writes `* n FETCH (...)` for one message to `io`. Small items are built

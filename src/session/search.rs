@@ -289,6 +289,9 @@ fn match_read(
     needs: Needs,
     scratch: &mut super::fetch::Scratch,
 ) -> Option<bool> {
+    if view.is_expunged(i) {
+        return None;
+    }
     let prepared = match prepare(view, i, needs.reads(), scratch) {
         Ok(Some(p)) => p,
         Ok(None) => return None,
@@ -298,7 +301,8 @@ fn match_read(
         }
     };
     let internal = if needs.internal {
-        prepared.facts.date.map(|t| date_of(t, local_offset(t)))
+        // A message without a date here is one whose file is gone.
+        Some(prepared.facts.date.map(|t| date_of(t, local_offset(t)))?)
     } else {
         None
     };
@@ -334,15 +338,27 @@ fn compare_date(have: Date, ord: std::cmp::Ordering, d: Date, flag: bool) -> boo
     }
 }
 
-/// The indexes (in the view, ascending) of the messages that match
-/// `criteria`, `$` being `saved`; the NO to send for an unknown charset.
+/// What a SEARCH found.
+pub(super) struct Matches {
+    /// Indexes in the view, ascending.
+    pub hits: Vec<usize>,
+    /// A message the keys needed the content of was gone (expunged by another process and
+    /// not yet reported): it did not match, and the answer says so with EXPUNGEISSUED.
+    pub expunge_issued: bool,
+}
+
+/// The messages that match `criteria`, `$` being `saved`; the NO to send for an unknown
+/// charset. A message another process expunged, not yet reported to the client, is still
+/// there for keys on what the view knows (flags, UID, sequence number) and matches no key
+/// that needs its content, whatever the index still knows of it, as Dovecot answers (RFC
+/// 2180 §4.1.2 leaves the choice; see mdimapd(8), EXPUNGED MESSAGES).
 pub(super) fn matching(
     view: &mut SelectedView,
     scratch: &mut Scratch,
     charset: Option<&str>,
     criteria: &SearchKey,
     saved: &[u32],
-) -> Result<Vec<usize>, Completion> {
+) -> Result<Matches, Completion> {
     let stars = Stars {
         max_uid: view.max_uid(),
         exists: view.exists(),
@@ -359,10 +375,8 @@ pub(super) fn matching(
     };
     let needs = Needs::of(&key);
     let mut hits = Vec::new();
+    let mut expunge_issued = false;
     for i in 0..view.len() {
-        if view.is_expunged(i) {
-            continue;
-        }
         let without_content = Candidate {
             seq: i as u32 + 1,
             msg: known(view, i),
@@ -372,9 +386,11 @@ pub(super) fn matching(
             Some(hit) => hit,
             None => match match_read(view, i, &key, needs, scratch) {
                 Some(hit) => hit,
-                // Gone or unreadable: not a match, as a message that
-                // vanished since the view was built.
-                None => continue,
+                // Gone or unreadable: not a match.
+                None => {
+                    expunge_issued = true;
+                    continue;
+                }
             },
         };
         if hit {
@@ -382,7 +398,20 @@ pub(super) fn matching(
         }
     }
     scratch.trim();
-    Ok(hits)
+    Ok(Matches {
+        hits,
+        expunge_issued,
+    })
+}
+
+/// The tagged OK of a SEARCH, SORT or THREAD: with EXPUNGEISSUED when a message the keys
+/// needed was gone (see `matching`).
+pub(super) fn completed(verb: &str, expunge_issued: bool) -> Completion {
+    if expunge_issued {
+        Completion::ok_code(Code::ExpungeIssued, format!("{verb} completed."))
+    } else {
+        Completion::ok(format!("{verb} completed."))
+    }
 }
 
 /// What SAVE keeps of a result (RFC 5182 §2.4): with MIN or MAX and
@@ -457,14 +486,17 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let hits = match matching(
+        let Matches {
+            hits,
+            expunge_issued,
+        } = match matching(
             view,
             &mut self.scratch,
             charset,
             criteria,
             &self.saved_result,
         ) {
-            Ok(hits) => hits,
+            Ok(m) => m,
             Err(no) => {
                 // RFC 5182 §2.1: a SEARCH that fails leaves `$` empty.
                 if returns.is_some_and(|r| r.save) {
@@ -495,7 +527,7 @@ impl Session<'_> {
                     .extend(esearch_response(tag, uid, &returns, &ids));
             }
         }
-        Completion::ok("SEARCH completed.")
+        completed("SEARCH", expunge_issued)
     }
 }
 

@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 
 use super::fetch::{Needs as Reads, Scratch, prepare};
-use super::search::{esearch_response, matching, saved_uids};
+use super::search::{Matches, completed, esearch_response, matching, saved_uids};
 use super::view::SelectedView;
 use super::{Completion, Session};
 use crate::maildir::Facts;
@@ -31,6 +31,10 @@ pub(super) fn message_keys(
     size: bool,
     date: bool,
 ) -> Option<(SortKeys, Facts)> {
+    // Expunged by another process, not yet reported: gone, whatever the index knows.
+    if view.is_expunged(i) {
+        return None;
+    }
     let reads = Reads {
         fields: header,
         size,
@@ -172,14 +176,17 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let hits = match matching(
+        let Matches {
+            hits,
+            expunge_issued,
+        } = match matching(
             view,
             &mut self.scratch,
             Some(charset),
             criteria,
             &self.saved_result,
         ) {
-            Ok(hits) => hits,
+            Ok(m) => m,
             Err(no) => {
                 if returns.is_some_and(|r| r.save) {
                     self.saved_result.clear();
@@ -209,7 +216,7 @@ impl Session<'_> {
                     .extend(esearch_response(tag, uid, &returns, &ids));
             }
         }
-        Completion::ok("SORT completed.")
+        completed("SORT", expunge_issued)
     }
 }
 

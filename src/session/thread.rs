@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::search::matching;
+use super::search::{Matches, completed, matching};
 use super::sort::message_keys;
 use super::{Completion, Session};
 use crate::message::SortKeys;
@@ -433,14 +433,17 @@ impl Session<'_> {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
         };
-        let hits = match matching(
+        let Matches {
+            hits,
+            expunge_issued,
+        } = match matching(
             view,
             &mut self.scratch,
             Some(charset),
             criteria,
             &self.saved_result,
         ) {
-            Ok(hits) => hits,
+            Ok(m) => m,
             Err(no) => return no,
         };
         let scratch = &mut self.scratch;
@@ -469,7 +472,7 @@ impl Session<'_> {
             ThreadAlgorithm::References => references(&items),
         };
         self.pending.push(thread_response(&threads));
-        Completion::ok("THREAD completed.")
+        completed("THREAD", expunge_issued)
     }
 }
 

@@ -881,12 +881,18 @@ impl SelectedView {
 
     /// Sends `n EXPUNGE` for every message gone from disk, highest first so
     /// that each number is valid when the client reads it.
+    /// When recent messages went, the new RECENT count follows, as Dovecot sends it (RFC
+    /// 3501 §7.3.2 asks for it only when the mailbox grows; a client that counts recent
+    /// messages is kept right either way).
     pub fn report_expunges(&mut self, out: &mut Vec<Vec<u8>>) {
         let mut any = false;
+        let mut recent_went = false;
         for i in (0..self.slots.len()).rev() {
-            if self.slots[i].state & EXPUNGED != 0 {
+            let state = self.slots[i].state;
+            if state & EXPUNGED != 0 {
                 out.push(format!("{} EXPUNGE", i + 1).into_bytes());
                 any = true;
+                recent_went |= state & RECENT != 0;
             }
         }
         if !any {
@@ -900,6 +906,9 @@ impl SelectedView {
         // One pass, not one shift of the whole list per message.
         self.slots.retain(|s| s.state & EXPUNGED == 0);
         self.index_stale = true;
+        if recent_went {
+            out.push(format!("{} RECENT", self.recent_count()).into_bytes());
+        }
     }
 
     /// Removes messages this session expunged itself and reports them.
