@@ -30,6 +30,9 @@ enum Key {
     All,
     Keyword(String, bool),
     Header(Vec<u8>, Needle),
+    /// FROM, TO, CC, BCC: the field's addresses, not its raw text.
+    Address(&'static [u8], Needle),
+    Subject(Needle),
     Body(Needle),
     Text(Needle),
     Internal(std::cmp::Ordering, Date, bool),
@@ -87,11 +90,11 @@ fn compile(key: &SearchKey, charset: Option<&str>, stars: Stars) -> Result<Key, 
         S::New => Key::New,
         S::Keyword(k) => Key::Keyword(k.clone(), true),
         S::Unkeyword(k) => Key::Keyword(k.clone(), false),
-        S::Bcc(v) => Key::Header(b"Bcc".to_vec(), s(v)?),
-        S::Cc(v) => Key::Header(b"Cc".to_vec(), s(v)?),
-        S::From(v) => Key::Header(b"From".to_vec(), s(v)?),
-        S::To(v) => Key::Header(b"To".to_vec(), s(v)?),
-        S::Subject(v) => Key::Header(b"Subject".to_vec(), s(v)?),
+        S::Bcc(v) => Key::Address(b"Bcc", s(v)?),
+        S::Cc(v) => Key::Address(b"Cc", s(v)?),
+        S::From(v) => Key::Address(b"From", s(v)?),
+        S::To(v) => Key::Address(b"To", s(v)?),
+        S::Subject(v) => Key::Subject(s(v)?),
         S::Header(name, v) => Key::Header(name.clone(), s(v)?),
         S::Body(v) => Key::Body(s(v)?),
         S::Text(v) => Key::Text(s(v)?),
@@ -127,7 +130,7 @@ impl Key {
             }
             Key::Not(k) => k.needs(n),
             Key::Body(_) | Key::Text(_) => n.full = true,
-            Key::Header(..) | Key::Sent(..) => n.header = true,
+            Key::Header(..) | Key::Address(..) | Key::Subject(_) | Key::Sent(..) => n.header = true,
             Key::Larger(_) | Key::Smaller(_) => n.size = true,
             Key::Internal(..) => n.internal = true,
             _ => {}
@@ -194,6 +197,10 @@ fn matches(key: &Key, c: &Candidate) -> Option<bool> {
         Key::Header(name, needle) => content()?
             .text
             .is_some_and(|t| t.header_contains(name, needle)),
+        Key::Address(name, needle) => content()?
+            .text
+            .is_some_and(|t| t.address_contains(name, needle)),
+        Key::Subject(needle) => content()?.text.is_some_and(|t| t.subject_contains(needle)),
         Key::Body(needle) => content()?.text.is_some_and(|t| t.body_contains(needle)),
         Key::Text(needle) => content()?.text.is_some_and(|t| t.text_contains(needle)),
         Key::Internal(ord, d, before_or_on) => content()?
@@ -526,9 +533,11 @@ mod tests {
     }
 
     /// NESTED has four text parts (plain, base64 plain, and plain and QP html
-    /// in the attached message) and four top-level header fields.
+    /// in the attached message), four top-level header fields, and 24 fields
+    /// in all its header blocks (parts' and the attached message's too).
     const TEXT_PARTS: usize = 4;
     const FIELDS_IN_HEADER: usize = 4;
+    const FIELDS_IN_ALL_HEADERS: usize = 24;
 
     #[test]
     fn esearch_responses_rfc4731_and_rfc5267() {
@@ -617,7 +626,9 @@ mod tests {
         }
         let (hit, _, parts, fields) = search_nested(&key, b"");
         assert!(!hit);
-        assert_eq!((parts, fields), (TEXT_PARTS, FIELDS_IN_HEADER));
+        // TEXT decodes every field once; SUBJECT and FROM decode their
+        // field once more, in their own form.
+        assert_eq!((parts, fields), (TEXT_PARTS, FIELDS_IN_ALL_HEADERS + 2));
     }
 
     #[test]
