@@ -30,7 +30,8 @@ pub use crlf::{ToLf, crlf_len, to_crlf};
 #[cfg(test)]
 pub(crate) use search::decode_counts;
 pub use search::{
-    Needle, SearchText, body_contains, decode_search_string, header_contains, text_contains,
+    Needle, SearchText, address_contains, body_contains, decode_search_string, header_contains,
+    subject_contains, text_contains,
 };
 pub use sort_keys::SortKeys;
 
