@@ -119,33 +119,46 @@ pub fn charset(label: &[u8]) -> Option<&'static Encoding> {
     Encoding::for_label(label.trim_ascii())
 }
 
-fn is_ascii_label(label: &[u8]) -> bool {
+/// Labels whose bytes are read as UTF-8: Dovecot's `charset_is_utf8`, which
+/// takes US-ASCII for UTF-8 so that 8-bit text mislabelled as ASCII is still
+/// read (RFC 6532 makes UTF-8 the one 8-bit form a header may hold).
+fn is_utf8_label(label: &[u8]) -> bool {
     let l = label.trim_ascii();
-    l.eq_ignore_ascii_case(b"us-ascii") || l.eq_ignore_ascii_case(b"ascii")
+    [&b"us-ascii"[..], b"ascii", b"utf-8", b"utf8"]
+        .iter()
+        .any(|n| l.eq_ignore_ascii_case(n))
 }
 
-/// Bytes with unknown or absent charset: UTF-8 when valid (common in
-/// practice), else Windows-1252, which maps every byte.
-fn guess_text(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => encoding_rs::WINDOWS_1252
-            .decode_without_bom_handling(bytes)
-            .0
-            .into_owned(),
+/// Appends `bytes`, read as UTF-8, to `out`, as Dovecot 2.3 reads text
+/// that has no other charset to go by: each byte that is not part of a
+/// valid sequence stands for U+FFFD, and a run of them (even after a
+/// U+FFFD already in `out`) for one U+FFFD (lib/unichar.c,
+/// `output_add_replacement_char`). No charset is guessed: raw Latin-1 in a
+/// header is not text RFC 5322 or RFC 6532 allows, and SEARCH and SORT
+/// must see it as Dovecot does.
+pub(crate) fn push_utf8_lossy(out: &mut String, bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() && !out.ends_with('\u{FFFD}') {
+            out.push('\u{FFFD}');
+        }
     }
 }
 
-/// Bytes in charset `label` (None = unspecified) as UTF-8 text. US-ASCII and
-/// unknown charsets fall back to guessing, so 8-bit mail mislabelled as ASCII
-/// still matches.
+/// [`push_utf8_lossy`] into a new string.
+pub(crate) fn utf8_lossy(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    push_utf8_lossy(&mut out, bytes);
+    out
+}
+
+/// Bytes in charset `label` (None = unspecified) as UTF-8 text. No label,
+/// US-ASCII, UTF-8 and labels we do not know are read as UTF-8
+/// ([`push_utf8_lossy`]), as Dovecot reads them.
 pub fn to_utf8(label: Option<&[u8]>, bytes: &[u8]) -> String {
-    match label {
-        Some(l) if !is_ascii_label(l) => match charset(l) {
-            Some(enc) => enc.decode_without_bom_handling(bytes).0.into_owned(),
-            None => guess_text(bytes),
-        },
-        _ => guess_text(bytes),
+    match label.filter(|l| !is_utf8_label(l)).and_then(charset) {
+        Some(enc) => enc.decode_without_bom_handling(bytes).0.into_owned(),
+        None => utf8_lossy(bytes),
     }
 }
 
@@ -172,8 +185,8 @@ fn encoded_word(s: &[u8]) -> Option<(String, usize)> {
         b'Q' | b'q' => quoted_printable(text, true),
         _ => return None,
     };
-    let decoded = if is_ascii_label(label) {
-        guess_text(&bytes)
+    let decoded = if is_utf8_label(label) {
+        utf8_lossy(&bytes)
     } else {
         charset(label)?
             .decode_without_bom_handling(&bytes)
@@ -200,7 +213,7 @@ pub fn decode_words(value: &[u8]) -> String {
             let plain = value.get(plain_start..i).unwrap_or_default();
             let only_ws = plain.iter().all(|&b| b == b' ' || b == b'\t');
             if !(after_word && only_ws) {
-                out.push_str(&guess_text(plain));
+                push_utf8_lossy(&mut out, plain);
             }
             out.push_str(&text);
             i += len;
@@ -210,7 +223,7 @@ pub fn decode_words(value: &[u8]) -> String {
         }
         i += 1;
     }
-    out.push_str(&guess_text(value.get(plain_start..).unwrap_or_default()));
+    push_utf8_lossy(&mut out, value.get(plain_start..).unwrap_or_default());
     out
 }
 
@@ -303,7 +316,7 @@ mod tests {
     fn charsets_and_percent() {
         assert_eq!(to_utf8(Some(b"iso-8859-1"), b"\xe9"), "é");
         assert_eq!(to_utf8(Some(b"us-ascii"), "é".as_bytes()), "é");
-        assert_eq!(to_utf8(None, b"\xe9"), "é");
+        assert_eq!(to_utf8(None, "é".as_bytes()), "é");
         assert_eq!(
             to_utf8(Some(b"koi8-r"), b"\xf0\xd2\xc9\xd7\xc5\xd4"),
             "Привет"
@@ -319,5 +332,32 @@ mod tests {
         assert_eq!(transfer_decode(b"BASE64", b"aGk="), b"hi");
         assert_eq!(transfer_decode(b" Quoted-Printable ", b"h=69"), b"hi");
         assert_eq!(transfer_decode(b"8bit", b"h=69"), b"h=69");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_one_replacement_character_a_run() {
+        // Raw Latin-1 in a header or an unlabelled body is not guessed at.
+        assert_eq!(to_utf8(None, b"J\xf6rg"), "J\u{FFFD}rg");
+        assert_eq!(
+            to_utf8(Some(b"US-ASCII"), b"\xe9t\xe9"),
+            "\u{FFFD}t\u{FFFD}"
+        );
+        assert_eq!(
+            to_utf8(Some(b"x-no-such-charset"), b"a\xe9\xe9b"),
+            "a\u{FFFD}b"
+        );
+        // A truncated sequence and a stray continuation byte: one run.
+        assert_eq!(to_utf8(Some(b"utf-8"), b"a\xe2\x82\xff\xfeb"), "a\u{FFFD}b");
+        // Runs apart stay apart; valid UTF-8 is kept as it is.
+        assert_eq!(
+            to_utf8(None, b"\xc3\n\xa9 \xc3\xa9"),
+            "\u{FFFD}\n\u{FFFD} é"
+        );
+        // A known charset still maps every byte.
+        assert_eq!(to_utf8(Some(b"iso-8859-1"), b"J\xf6rg"), "Jörg");
+        // Header text: around encoded words too, and a run continues
+        // across the end of one.
+        assert_eq!(decode_words(b"J\xf6rg"), "J\u{FFFD}rg");
+        assert_eq!(decode_words(b"=?utf-8?q?a=FF?=\xff b"), "a\u{FFFD} b");
     }
 }

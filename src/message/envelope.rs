@@ -20,7 +20,7 @@
 use super::bodystructure::{replace_nul, without_line_ends};
 use super::header::{self, Field};
 use super::quote::{push_for_humans, push_nstring};
-use super::rfc822::{Lexer, Step};
+use super::rfc822::{Lexer, Step, is_atext};
 
 /// One entry of an IMAP address list. A group starts with an entry that
 /// has a mailbox (the group's name) and no domain, and ends with one that
@@ -362,34 +362,104 @@ fn parse_addresses(value: &[u8], emit: impl FnMut(Address)) {
     .list();
 }
 
-/// The addresses of a header value as a person reads them, one per line:
-/// `Name <mailbox@host>` (or the bare address), group names as written,
-/// comments left out. SEARCH FROM/TO/CC/BCC look here as well as in the
-/// raw value, so `user@domain` is found in `<user (comment)@ domain>`.
-pub(crate) fn address_text(value: &[u8]) -> Vec<u8> {
+/// The addresses of an address-list value (a field's full value) written
+/// back as one line, as Dovecot 2.3 writes them for SEARCH FROM, TO, CC and
+/// BCC to match (lib-mail `message_address_write`): `"Name" <mailbox@host>`,
+/// a name or mailbox quoted when it is not all `atext` (dots allowed in a
+/// mailbox), a name holding `=?` (an encoded word) left as written, a route
+/// as `<@route:mailbox@host>`, entries joined by `, `, a group as
+/// `name: <a@b>, <c@d>;` (`name:;` when empty). Comments and everything the
+/// parser drops are not in it: RFC 3501 defines these keys by the envelope's
+/// address structure.
+pub(crate) fn written_addresses(value: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
+    let mut first = true;
+    let mut in_group = false;
     parse_addresses(value, |a| {
-        match (&a.mailbox, &a.domain) {
-            (Some(mailbox), Some(domain)) => {
-                if let Some(name) = &a.name {
-                    out.extend_from_slice(name);
-                    out.push(b' ');
-                }
-                out.push(b'<');
-                out.extend_from_slice(mailbox);
-                out.push(b'@');
-                out.extend_from_slice(domain);
-                out.push(b'>');
-            }
-            (Some(group), None) => {
-                out.extend_from_slice(group);
-                out.push(b':');
-            }
-            (None, _) => out.push(b';'),
+        if !first {
+            out.extend_from_slice(b", ");
         }
-        out.push(b'\n');
+        first = false;
+        match (&a.mailbox, &a.domain) {
+            (group, None) if !in_group => {
+                match group.as_deref() {
+                    Some(name) if !name.is_empty() => push_phrase(&mut out, name),
+                    _ => out.extend_from_slice(b"\"\""),
+                }
+                out.extend_from_slice(b": ");
+                first = true;
+                in_group = true;
+            }
+            (_, None) => {
+                // The end of a group: the separator after its last member
+                // (or the blank after its colon) goes.
+                if out.ends_with(b", ") {
+                    out.truncate(out.len() - 2);
+                } else if out.ends_with(b": ") {
+                    out.truncate(out.len() - 1);
+                }
+                out.push(b';');
+                in_group = false;
+            }
+            (mailbox, Some(domain)) => {
+                let mailbox = mailbox.as_deref().unwrap_or_default();
+                let name = a.name.as_deref().unwrap_or_default();
+                push_phrase(&mut out, name);
+                if a.route.is_some() || !mailbox.is_empty() || !domain.is_empty() {
+                    if !name.is_empty() {
+                        out.push(b' ');
+                    }
+                    out.push(b'<');
+                    if let Some(route) = &a.route {
+                        out.extend_from_slice(route);
+                        out.push(b':');
+                    }
+                    if mailbox.is_empty() {
+                        out.extend_from_slice(b"\"\"");
+                    } else {
+                        push_maybe_quoted(&mut out, mailbox, false);
+                    }
+                    if !domain.is_empty() {
+                        out.push(b'@');
+                        out.extend_from_slice(domain);
+                    }
+                    out.push(b'>');
+                }
+            }
+        }
     });
     out
+}
+
+/// A display or group name: as written when it holds an encoded word (which
+/// may not stand in a quoted string, RFC 2047 §5), else quoted if needed.
+fn push_phrase(out: &mut Vec<u8>, name: &[u8]) {
+    if memchr::memmem::find(name, b"=?").is_some() {
+        out.extend_from_slice(name);
+    } else {
+        push_maybe_quoted(out, name, true);
+    }
+}
+
+/// `text` as is when every byte is `atext` (or a dot, unless `dot_needs_quotes`),
+/// else in double quotes with `"`, `\` and `'` escaped (Dovecot's
+/// `str_append_maybe_escape`).
+fn push_maybe_quoted(out: &mut Vec<u8>, text: &[u8], dot_needs_quotes: bool) {
+    if text
+        .iter()
+        .all(|&c| is_atext(c) || (c == b'.' && !dot_needs_quotes))
+    {
+        out.extend_from_slice(text);
+        return;
+    }
+    out.push(b'"');
+    for &c in text {
+        if matches!(c, b'"' | b'\\' | b'\'') {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+    out.push(b'"');
 }
 
 /// The first entry of an address list (a group's start when the list
@@ -607,12 +677,42 @@ mod tests {
     }
 
     #[test]
-    fn searchable_address_text() {
-        let text = address_text(b"<user-from (comment)@ (comment) domain.org>, Real <r@x>");
+    fn addresses_written_for_search_as_dovecot_writes_them() {
+        let written = |v: &str| String::from_utf8(written_addresses(v.as_bytes())).unwrap();
+        // Comments go; a name that is not all atext is quoted, with escapes.
         assert_eq!(
-            String::from_utf8(text).unwrap(),
-            "<user-from@domain.org>\nReal <r@x>\n"
+            written("<user-from (comment)@ (comment) domain.org>, Real <r@x>"),
+            "<user-from@domain.org>, Real <r@x>"
         );
+        assert_eq!(
+            written("\"Joe Q. Public\" <john@example.com>, user@example.org (Real Name)"),
+            "\"Joe Q. Public\" <john@example.com>, \"Real Name\" <user@example.org>"
+        );
+        assert_eq!(
+            written(r#""a\"b" <q@x>, O'Brien <o@x>"#),
+            r#""a\"b" <q@x>, O'Brien <o@x>"#
+        );
+        assert_eq!(written("\"Pat O'Brien\" <o@x>"), r#""Pat O\'Brien" <o@x>"#);
+        // Encoded words stay as written; a quoted local part is quoted again.
+        assert_eq!(
+            written("=?utf-8?q?J=C3=B6rg?= <j@x.y>, \"quoted local\"@example.org"),
+            "=?utf-8?q?J=C3=B6rg?= <j@x.y>, <\"quoted local\"@example.org>"
+        );
+        // Groups, empty and not; routes; what a broken address lacks.
+        assert_eq!(
+            written("Group: a@b.c, d@e.f;, undisclosed-recipients:;, x@y"),
+            "Group: <a@b.c>, <d@e.f>;, undisclosed-recipients:;, <x@y>"
+        );
+        assert_eq!(
+            written("Route <@r1,@r2:user@host>"),
+            "Route <@r1,@r2:user@host>"
+        );
+        assert_eq!(
+            written("Broken <unclosed@example.org"),
+            "Broken <unclosed@SYNTAX_ERROR>"
+        );
+        assert_eq!(written("justaword"), "<justaword@MISSING_DOMAIN>");
+        assert_eq!(written(""), "");
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub(crate) use header::{fields as header_fields, has_end_line as header_has_end_
 #[cfg(test)]
 pub(crate) use search::decode_counts;
 pub use search::{
-    Needle, SearchText, body_contains, decode_search_string, header_contains, text_contains,
+    Needle, SearchText, address_contains, body_contains, decode_search_string, header_contains,
+    subject_contains, text_contains,
 };
 pub use sort_keys::SortKeys;
 

@@ -1,16 +1,40 @@
-//! SEARCH text matching (RFC 3501 §6.4.4): case-insensitive substring match
-//! on decoded text. Header values have their RFC 2047 encoded words decoded;
-//! bodies of text parts are transfer-decoded and converted to UTF-8.
-//! Case folding is i;unicode-casemap (RFC 5051, as I18NLEVEL=1 asks) on both
-//! sides: case, canonical and compatibility equivalents match (`cafe` with
-//! a combining accent is found as `café`, and `cafe` in it too). [`SearchText`] holds
-//! one message's decoded text so that a search's keys share one decoding.
+//! SEARCH text matching (RFC 3501 §6.4.4), with the answers Dovecot 2.3
+//! gives (issue 9; tests/search_sort.rs compares them on a fixture and on
+//! the corpus): a case-insensitive substring match on decoded text, folded
+//! by i;unicode-casemap (RFC 5051, as I18NLEVEL=1 asks) on both sides, so
+//! case, canonical and compatibility equivalents match (`cafe` with a
+//! combining accent is found as `café`, and `cafe` in it too). What each
+//! key looks at, as Dovecot's index-search.c and message-search.c do:
+//!
+//! - HEADER name: each field of that name in the message header. A field's
+//!   value is read as Dovecot's header parser reads it: one blank after the
+//!   colon dropped, line ends out, a tab that starts a continuation line a
+//!   space; then encoded words decoded (RFC 2047).
+//! - SUBJECT: the same, every run of blanks one space, leading ones gone.
+//! - FROM, TO, CC, BCC: RFC 3501 defines them by "the envelope structure's"
+//!   field, so each field's addresses as ENVELOPE parses them, written back
+//!   as `"Name" <mailbox@host>` ([`written_addresses`]): comments, and what
+//!   a broken address loses, are not found; the raw text is HEADER's.
+//! - BODY: the bodies of the text parts: a part whose last Content-Type is a
+//!   valid text/* or message/* (or that has none), transfer-decoded by its
+//!   last Content-Transfer-Encoding (a body in any encoding but 7bit, 8bit,
+//!   binary, base64 and quoted-printable is not searched) and converted to
+//!   UTF-8 from its charset. A multipart's preamble and epilogue are not.
+//! - TEXT: BODY's bodies, and every field of the message header, of each
+//!   body part's header and of each encapsulated message's header, as
+//!   `name: value` (RFC 3501: "the header or body"; a part's MIME header is
+//!   body text).
+//!
+//! [`SearchText`] holds one message's decoded text so that a search's keys
+//! share one decoding.
 
 use super::Message;
 use super::casemap::fold;
 use super::decode;
-use super::header;
+use super::envelope::written_addresses;
+use super::header::{self, Field};
 use super::mime::{self, Part, PartKind};
+use super::rfc822::{Lexer, Step};
 use std::cell::{Cell, OnceCell, RefCell};
 
 /// A SEARCH string, case-folded once for all the messages it is matched against.
@@ -33,72 +57,230 @@ impl Needle {
 /// shared by every key of the search: a search with hundreds of BODY or TEXT
 /// keys costs one decoding of the message, and a message that a flag key has
 /// already decided is never decoded. It lives for one message, so what it
-/// holds is bounded by that message's decoded text, plus 12 bytes a header
+/// holds is bounded by that message's decoded text, plus 28 bytes a header
 /// field: a header of millions of fields is not millions of anything larger.
 pub struct SearchText<'m> {
     msg: &'m Message<'m>,
+    /// The fields of the message header, which the header keys look at.
     fields: OnceCell<Vec<FieldSlot>>,
-    /// The folded lines of the fields decoded so far, back to back.
+    /// The other header blocks (body parts', encapsulated messages'), for TEXT.
+    inner_headers: OnceCell<Vec<HeaderBlock<'m>>>,
+    /// The folded texts of the fields decoded so far, back to back.
     folded: RefCell<String>,
     parts: OnceCell<Vec<TextPart<'m>>>,
 }
 
-/// One header field: where it starts in the header (it is read again from
-/// there when needed), and where its folded line `name: decoded value` lies
-/// in [`SearchText::folded`] once decoded. Offsets are u32 to keep a slot
-/// small: fields past 4 GiB of header are not searched, and a line that
-/// would lie past 4 GiB of folded text is decoded again each time.
-struct FieldSlot {
-    start: u32,
-    line_at: Cell<u32>,
-    line_len: Cell<u32>,
+/// A header block other than the message's own, and its fields.
+struct HeaderBlock<'m> {
+    header: &'m [u8],
+    fields: Vec<FieldSlot>,
 }
 
-/// `line_at` of a field not decoded yet.
+/// One header field: where it starts in its header block (it is read again
+/// from there when needed), and where its folded texts lie in
+/// [`SearchText::folded`] once made. Offsets are u32 to keep a slot small:
+/// fields past 4 GiB of header are not searched, and a text that would lie
+/// past 4 GiB of folded text is made again each time.
+struct FieldSlot {
+    start: u32,
+    /// `name: value`, for TEXT, and HEADER (which looks past the name).
+    line: FoldedText,
+    /// SUBJECT's form of a Subject field, or the written addresses of an
+    /// address field for FROM, TO, CC and BCC.
+    key_form: FoldedText,
+}
+
+/// Where a folded text lies, and where in it the value starts.
+struct FoldedText {
+    at: Cell<u32>,
+    len: Cell<u32>,
+    value_at: Cell<u32>,
+}
+
+/// `at` of a text not made yet.
 const NOT_FOLDED: u32 = u32::MAX;
+
+impl FoldedText {
+    fn new() -> FoldedText {
+        FoldedText {
+            at: Cell::new(NOT_FOLDED),
+            len: Cell::new(0),
+            value_at: Cell::new(0),
+        }
+    }
+}
 
 impl FieldSlot {
     fn new(start: u32) -> FieldSlot {
         FieldSlot {
             start,
-            line_at: Cell::new(NOT_FOLDED),
-            line_len: Cell::new(0),
+            line: FoldedText::new(),
+            key_form: FoldedText::new(),
         }
     }
 }
 
-/// `name: decoded value`, folded, and the byte offset of the value in it.
-fn fold_field(field: &header::Field<'_>) -> (String, usize) {
+/// The slots of the fields of `header`.
+fn field_slots(header: &[u8]) -> Vec<FieldSlot> {
+    // Counted first, so that the list is allocated once, at its size.
+    let mut slots = Vec::with_capacity(header::fields(header).count());
+    for f in header::fields(header) {
+        match u32::try_from(f.start) {
+            Ok(start) => slots.push(FieldSlot::new(start)),
+            Err(_) => break,
+        }
+    }
+    slots
+}
+
+/// A field as Dovecot's header parser splits it (message-header-parser.c,
+/// as its search reads headers): what lies between the name and the value
+/// (the blanks before the colon, the colon, and at most one blank after
+/// it), and the value. A line without a colon, or whose name is too long,
+/// is all value.
+fn split_field<'a>(f: &Field<'a>) -> (&'a [u8], &'a [u8]) {
+    // The value is a slice of the field's bytes; where it starts in them
+    // tells whether there was a colon before it.
+    let value_at = (f.value.as_ptr() as usize).saturating_sub(f.raw.as_ptr() as usize);
+    if value_at == 0 {
+        return (&[], f.value);
+    }
+    let blank = usize::from(matches!(f.value.first(), Some(b' ' | b'\t')));
+    let middle = f
+        .raw
+        .get(f.name.len()..value_at + blank)
+        .unwrap_or_default();
+    (middle, f.value.get(blank..).unwrap_or_default())
+}
+
+/// A value on one line as Dovecot's search reads it (the parser's
+/// CLEAN_ONELINE): line ends out, and a tab that starts a continuation line
+/// made a space; other blanks kept.
+fn one_line(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    for (i, line) in value.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match line.split_first() {
+            Some((b'\t', rest)) if i > 0 => {
+                out.push(b' ');
+                out.extend_from_slice(rest);
+            }
+            _ => out.extend_from_slice(line),
+        }
+    }
+    out
+}
+
+/// SUBJECT's value: each run of blanks one space, leading blanks gone
+/// (index-search.c `compress_lwsp`).
+fn compress_blanks(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut after_blank = true;
+    for &b in value {
+        if b == b' ' || b == b'\t' {
+            if !after_blank {
+                out.push(b' ');
+            }
+            after_blank = true;
+        } else {
+            out.push(b);
+            after_blank = false;
+        }
+    }
+    out
+}
+
+fn count_decode() {
     #[cfg(test)]
     decode_counts::FIELDS.with(|c| c.set(c.get() + 1));
+}
+
+/// `name`, the colon and the value, folded, and the byte offset of the
+/// value in it.
+fn fold_line(field: &Field<'_>) -> (String, usize) {
+    count_decode();
+    let (middle, value) = split_field(field);
     // Folding the name and the value apart gives the same string as
     // folding the whole line: the fold maps character by character, and
-    // nothing decomposes across ": ".
-    let mut line = fold(&String::from_utf8_lossy(field.name));
-    line.push_str(": ");
+    // nothing decomposes across the colon.
+    let mut line = fold(&decode::utf8_lossy(field.name));
+    decode::push_utf8_lossy(&mut line, middle);
     let at = line.len();
-    line.push_str(&fold(&decode::decode_words(&header::unfold(field.value))));
-    if is_address_field(field.name) {
-        // The addresses as parsed too (comments out, `Name <user@host>`),
-        // on lines of their own so no needle spans the two forms: RFC 3501
-        // asks for a match in the field, and a client searching for
-        // `user@host` means the address, however the sender wrote it.
-        let addresses = super::envelope::address_text(field.value);
-        line.push('\n');
-        line.push_str(&fold(&decode::decode_words(&addresses)));
-    }
+    line.push_str(&fold(&decode::decode_words(&one_line(value))));
     (line, at)
 }
 
-fn is_address_field(name: &[u8]) -> bool {
-    [&b"from"[..], b"to", b"cc", b"bcc", b"sender", b"reply-to"]
-        .iter()
-        .any(|n| name.eq_ignore_ascii_case(n))
+/// SUBJECT's folded form of a field.
+fn fold_subject(field: &Field<'_>) -> (String, usize) {
+    count_decode();
+    let value = compress_blanks(&one_line(split_field(field).1));
+    (fold(&decode::decode_words(&value)), 0)
+}
+
+/// The folded addresses of an address field, written as Dovecot writes them.
+fn fold_addresses(field: &Field<'_>) -> (String, usize) {
+    count_decode();
+    let written = written_addresses(&one_line(split_field(field).1));
+    (fold(&decode::decode_words(&written)), 0)
+}
+
+/// How a body part's content is transfer-encoded, for SEARCH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransferEncoding {
+    /// 7bit, 8bit, binary, or no Content-Transfer-Encoding at all.
+    Identity,
+    Base64,
+    QuotedPrintable,
+    /// Anything else: the body is not searched.
+    Unknown,
+}
+
+/// A Content-Transfer-Encoding value read as Dovecot reads it for SEARCH
+/// (message-decoder.c `message_decoder_parse_cte`): a token, which comments
+/// may surround and a `;` (parameters, which RFC 2045 does not have) may
+/// follow, but nothing else.
+fn transfer_encoding(value: &[u8]) -> TransferEncoding {
+    let mut lx = Lexer::new(value);
+    let _ = lx.skip_lwsp();
+    let mut token = Vec::new();
+    if lx.mime_token(&mut token) == Step::More && lx.peek() != Some(b';') {
+        return TransferEncoding::Unknown;
+    }
+    let is = |name: &[u8]| token.eq_ignore_ascii_case(name);
+    if is(b"7bit") || is(b"8bit") || is(b"binary") {
+        TransferEncoding::Identity
+    } else if is(b"base64") {
+        TransferEncoding::Base64
+    } else if is(b"quoted-printable") {
+        TransferEncoding::QuotedPrintable
+    } else {
+        TransferEncoding::Unknown
+    }
+}
+
+/// How SEARCH reads the body of a part with header block `header`: None
+/// when it does not. A part's body is text unless its last Content-Type
+/// says otherwise: a valid type/subtype of another type than text and
+/// message, or no valid type at all (message-search.c). Its last
+/// Content-Transfer-Encoding counts.
+fn body_encoding(header: &[u8]) -> Option<TransferEncoding> {
+    let mut text = true;
+    let mut encoding = TransferEncoding::Identity;
+    for f in header::fields(header) {
+        if f.name.eq_ignore_ascii_case(b"content-type") {
+            let (content, valid) = mime::parse_content_type(&one_line(split_field(&f).1));
+            text = valid && (content.is_type("text") || content.is_type("message"));
+        } else if f.name.eq_ignore_ascii_case(b"content-transfer-encoding") {
+            encoding = transfer_encoding(&one_line(split_field(&f).1));
+        }
+    }
+    (text && encoding != TransferEncoding::Unknown).then_some(encoding)
 }
 
 struct TextPart<'m> {
     data: &'m [u8],
     part: &'m Part,
+    encoding: TransferEncoding,
     /// The body, transfer-decoded, converted to UTF-8 and folded.
     folded: OnceCell<String>,
 }
@@ -108,12 +290,12 @@ impl TextPart<'_> {
         self.folded.get_or_init(|| {
             #[cfg(test)]
             decode_counts::PARTS.with(|c| c.set(c.get() + 1));
-            let encoding = header::first_value(
-                mime::slice(self.data, &self.part.header),
-                b"content-transfer-encoding",
-            )
-            .unwrap_or_default();
-            let bytes = decode::transfer_decode(&encoding, mime::slice(self.data, &self.part.body));
+            let body = mime::slice(self.data, &self.part.body);
+            let bytes = match self.encoding {
+                TransferEncoding::Base64 => decode::base64(body),
+                TransferEncoding::QuotedPrintable => decode::quoted_printable(body, false),
+                TransferEncoding::Identity | TransferEncoding::Unknown => body.to_vec(),
+            };
             fold(&decode::to_utf8(self.part.content.param("charset"), &bytes))
         })
     }
@@ -129,14 +311,36 @@ fn collect_text_parts<'m>(data: &'m [u8], part: &'m Part, out: &mut Vec<TextPart
         }
         PartKind::Message(inner) => collect_text_parts(data, inner, out),
         PartKind::Single => {
-            if part.content.is_type("text") {
+            if let Some(encoding) = body_encoding(mime::slice(data, &part.header)) {
                 out.push(TextPart {
                     data,
                     part,
+                    encoding,
                     folded: OnceCell::new(),
                 });
             }
         }
+    }
+}
+
+/// The header blocks of the parts under `part` (not its own), depth first.
+fn collect_inner_headers<'m>(data: &'m [u8], part: &'m Part, out: &mut Vec<HeaderBlock<'m>>) {
+    let add = |p: &'m Part, out: &mut Vec<HeaderBlock<'m>>| {
+        let header = mime::slice(data, &p.header);
+        out.push(HeaderBlock {
+            header,
+            fields: field_slots(header),
+        });
+        collect_inner_headers(data, p, out);
+    };
+    match &part.kind {
+        PartKind::Multipart(children) => {
+            for c in children {
+                add(c, out);
+            }
+        }
+        PartKind::Message(inner) => add(inner, out),
+        PartKind::Single => {}
     }
 }
 
@@ -145,6 +349,7 @@ impl<'m> SearchText<'m> {
         SearchText {
             msg,
             fields: OnceCell::new(),
+            inner_headers: OnceCell::new(),
             folded: RefCell::new(String::new()),
             parts: OnceCell::new(),
         }
@@ -156,54 +361,54 @@ impl<'m> SearchText<'m> {
     }
 
     fn fields(&self) -> &[FieldSlot] {
-        self.fields.get_or_init(|| {
-            let header = self.msg.header();
-            // Counted first, so that the list is allocated once, at its size.
-            let mut slots = Vec::with_capacity(header::fields(header).count());
-            for f in header::fields(header) {
-                match u32::try_from(f.start) {
-                    Ok(start) => slots.push(FieldSlot::new(start)),
-                    Err(_) => break,
-                }
-            }
-            slots
+        self.fields.get_or_init(|| field_slots(self.msg.header()))
+    }
+
+    fn inner_headers(&self) -> &[HeaderBlock<'m>] {
+        self.inner_headers.get_or_init(|| {
+            let mut out = Vec::new();
+            collect_inner_headers(self.msg.data, &self.msg.root, &mut out);
+            out
         })
     }
 
-    /// The field a slot stands for, read again from the header.
-    fn field(&self, slot: &FieldSlot) -> Option<header::Field<'m>> {
-        header::field_at(self.msg.header(), slot.start as usize)
-    }
-
-    /// Calls `f` with the folded line of `field` (the field of `slot`) and
-    /// the offset of its value in it, decoding the field the first time.
-    fn with_line(
+    /// Calls `f` with the folded text `text` and the offset of the value in
+    /// it, making it with `make` (from the field of `slot`, in `header`)
+    /// the first time.
+    fn with_text(
         &self,
+        header: &[u8],
         slot: &FieldSlot,
-        field: &header::Field<'_>,
+        text: impl Fn(&FieldSlot) -> &FoldedText,
+        make: fn(&Field<'_>) -> (String, usize),
         f: impl FnOnce(&str, usize) -> bool,
     ) -> bool {
-        if slot.line_at.get() != NOT_FOLDED {
-            let at = slot.line_at.get() as usize;
+        let cached = text(slot);
+        if cached.at.get() != NOT_FOLDED {
+            let at = cached.at.get() as usize;
             let folded = self.folded.borrow();
-            if let Some(line) = folded.get(at..at + slot.line_len.get() as usize) {
-                // Names are printable ASCII, which folds to as many bytes.
-                return f(line, field.name.len() + 2);
+            if let Some(s) = folded.get(at..at + cached.len.get() as usize) {
+                return f(s, cached.value_at.get() as usize);
             }
         }
-        let (line, value_at) = fold_field(field);
+        let Some(field) = header::field_at(header, slot.start as usize) else {
+            return false;
+        };
+        let (s, value_at) = make(&field);
         let mut folded = self.folded.borrow_mut();
-        if let (Ok(at), Ok(len), Ok(_)) = (
+        if let (Ok(at), Ok(len), Ok(value_at), Ok(_)) = (
             u32::try_from(folded.len()),
-            u32::try_from(line.len()),
-            u32::try_from(folded.len() + line.len()),
+            u32::try_from(s.len()),
+            u32::try_from(value_at),
+            u32::try_from(folded.len() + s.len()),
         ) {
-            folded.push_str(&line);
-            slot.line_at.set(at);
-            slot.line_len.set(len);
+            folded.push_str(&s);
+            cached.at.set(at);
+            cached.len.set(len);
+            cached.value_at.set(value_at);
         }
         drop(folded);
-        f(&line, value_at)
+        f(&s, value_at)
     }
 
     fn parts(&self) -> &[TextPart<'m>] {
@@ -214,9 +419,16 @@ impl<'m> SearchText<'m> {
         })
     }
 
-    /// Does the header field `name` contain `needle`? Encoded words are
-    /// decoded first. An empty needle matches if the field exists.
-    pub fn header_contains(&self, name: &[u8], needle: &Needle) -> bool {
+    /// Does a field of the message header called `name` have `needle` in
+    /// the form `make` gives (kept in `text` of its slot)? An empty needle
+    /// matches if the field exists.
+    fn field_contains(
+        &self,
+        name: &[u8],
+        needle: &Needle,
+        text: impl Fn(&FieldSlot) -> &FoldedText + Copy,
+        make: fn(&Field<'_>) -> (String, usize),
+    ) -> bool {
         let header = self.msg.header();
         self.fields().iter().any(|slot| {
             // A field called `name` starts with it: most fields are passed
@@ -224,16 +436,33 @@ impl<'m> SearchText<'m> {
             let start = slot.start as usize;
             let named = header
                 .get(start..start + name.len())
-                .is_some_and(|b| b.eq_ignore_ascii_case(name));
+                .is_some_and(|b| b.eq_ignore_ascii_case(name))
+                && header::field_at(header, start)
+                    .is_some_and(|f| f.name.eq_ignore_ascii_case(name));
             named
-                && self.field(slot).is_some_and(|field| {
-                    field.name.eq_ignore_ascii_case(name)
-                        && (needle.0.is_empty()
-                            || self.with_line(slot, &field, |line, at| {
-                                needle.found_in(line.get(at..).unwrap_or_default())
-                            }))
-                })
+                && (needle.0.is_empty()
+                    || self.with_text(header, slot, text, make, |s, at| {
+                        needle.found_in(s.get(at..).unwrap_or_default())
+                    }))
         })
+    }
+
+    /// HEADER: does a header field `name` contain `needle` in its value?
+    /// Encoded words are decoded first. An empty needle matches if the
+    /// field exists.
+    pub fn header_contains(&self, name: &[u8], needle: &Needle) -> bool {
+        self.field_contains(name, needle, |s| &s.line, fold_line)
+    }
+
+    /// SUBJECT: [`SearchText::header_contains`] on Subject, blanks made one.
+    pub fn subject_contains(&self, needle: &Needle) -> bool {
+        self.field_contains(b"subject", needle, |s| &s.key_form, fold_subject)
+    }
+
+    /// FROM, TO, CC, BCC: does an address field `name` hold `needle` in its
+    /// addresses, written as Dovecot writes them?
+    pub fn address_contains(&self, name: &[u8], needle: &Needle) -> bool {
+        self.field_contains(name, needle, |s| &s.key_form, fold_addresses)
     }
 
     /// Does the body (every text part, transfer- and charset-decoded)
@@ -242,15 +471,27 @@ impl<'m> SearchText<'m> {
         needle.0.is_empty() || self.parts().iter().any(|p| needle.found_in(p.folded()))
     }
 
-    /// TEXT key: the header (any field, name or decoded value) or the body.
+    /// TEXT key: a field of any header block (name or decoded value), or
+    /// the body.
     pub fn text_contains(&self, needle: &Needle) -> bool {
-        needle.0.is_empty()
-            || self.fields().iter().any(|slot| {
-                self.field(slot).is_some_and(|field| {
-                    self.with_line(slot, &field, |line, _| needle.found_in(line))
-                })
+        let in_block = |header: &[u8], fields: &[FieldSlot]| {
+            fields.iter().any(|slot| {
+                self.with_text(
+                    header,
+                    slot,
+                    |s| &s.line,
+                    fold_line,
+                    |s, _| needle.found_in(s),
+                )
             })
+        };
+        needle.0.is_empty()
+            || in_block(self.msg.header(), self.fields())
             || self.body_contains(needle)
+            || self
+                .inner_headers()
+                .iter()
+                .any(|b| in_block(b.header, &b.fields))
     }
 }
 
@@ -258,6 +499,16 @@ impl<'m> SearchText<'m> {
 /// one-key form of [`SearchText::header_contains`].
 pub fn header_contains(msg: &Message, name: &[u8], needle: &str) -> bool {
     SearchText::new(msg).header_contains(name, &Needle::new(needle))
+}
+
+/// The one-key form of [`SearchText::subject_contains`].
+pub fn subject_contains(msg: &Message, needle: &str) -> bool {
+    SearchText::new(msg).subject_contains(&Needle::new(needle))
+}
+
+/// The one-key form of [`SearchText::address_contains`].
+pub fn address_contains(msg: &Message, name: &[u8], needle: &str) -> bool {
+    SearchText::new(msg).address_contains(name, &Needle::new(needle))
 }
 
 /// The one-key form of [`SearchText::body_contains`].
@@ -326,10 +577,134 @@ mod tests {
         // imaptest search-addresses: comments inside the address.
         let raw = b"From: <user-from (comment)@ (comment) domain.org>\r\nTo: x@y\r\n\r\nbody\r\n";
         let msg = Message::parse(raw);
-        assert!(header_contains(&msg, b"From", "user-from@domain.org"));
-        assert!(!header_contains(&msg, b"To", "user-from@domain.org"));
-        // The raw text is still searched: the comment's words are found.
+        assert!(address_contains(&msg, b"From", "user-from@domain.org"));
+        assert!(address_contains(&msg, b"from", "<USER-FROM@"));
+        assert!(!address_contains(&msg, b"To", "user-from@domain.org"));
+        // FROM looks at the addresses, HEADER FROM at the text: only HEADER
+        // finds the comment, and only FROM the address without it.
+        assert!(!address_contains(&msg, b"From", "comment"));
         assert!(header_contains(&msg, b"From", "comment"));
+        assert!(!header_contains(&msg, b"From", "user-from@domain.org"));
+    }
+
+    #[test]
+    fn from_to_cc_and_bcc_match_the_envelope_addresses_not_the_raw_field() {
+        // address-oddities.eml: an unclosed <...> loses its host, as in
+        // ENVELOPE; nul-in-header.eml: the local part ends at the NUL.
+        let raw = b"From: nul\0user@example.org\r\nBcc: Broken <unclosed@example.org\r\n\r\nx\r\n";
+        let msg = Message::parse(raw);
+        assert!(!address_contains(&msg, b"Bcc", "example"));
+        assert!(address_contains(
+            &msg,
+            b"Bcc",
+            "Broken <unclosed@SYNTAX_ERROR>"
+        ));
+        assert!(!address_contains(&msg, b"From", "example.org"));
+        assert!(address_contains(&msg, b"From", "<nul@MISSING_DOMAIN>"));
+        assert!(header_contains(&msg, b"Bcc", "example"));
+        // Names are quoted as Dovecot writes them, encoded words decoded.
+        let raw =
+            b"To: Joe Q. Public <j@x>, =?utf-8?q?J=C3=B6rg?= <g@x>\r\nCc: G: a@b, c@d;\r\n\r\n";
+        let msg = Message::parse(raw);
+        assert!(address_contains(
+            &msg,
+            b"To",
+            "\"joe q. public\" <j@x>, jörg <g@x>"
+        ));
+        assert!(!address_contains(&msg, b"To", "public <j@x>"));
+        assert!(address_contains(&msg, b"Cc", "g: <a@b>, <c@d>;"));
+        assert!(address_contains(&msg, b"Cc", ""));
+        assert!(!address_contains(&msg, b"Bcc", ""));
+    }
+
+    #[test]
+    fn header_values_are_read_as_dovecot_reads_them() {
+        // One blank after the colon goes, others stay; a tab starting a
+        // continuation line is a space, line ends go.
+        let raw =
+            b"Subject:  a \t  b   c  \r\nX-Fold: three\r\n\tfour\r\nX-Two: five\r\n  six\r\n\r\n";
+        let msg = Message::parse(raw);
+        assert!(header_contains(&msg, b"subject", " a \t  b"));
+        assert!(!header_contains(&msg, b"subject", "a b c"));
+        assert!(header_contains(&msg, b"x-fold", "three four"));
+        assert!(header_contains(&msg, b"x-two", "five  six"));
+        // SUBJECT makes each run of blanks one space and drops leading ones.
+        assert!(subject_contains(&msg, "a b c "));
+        assert!(!subject_contains(&msg, " a"));
+        assert!(!subject_contains(&msg, "c  "));
+        // TEXT sees the name, the colon and the one blank after it.
+        assert!(text_contains(&msg, "subject:  a"));
+        assert!(!text_contains(&msg, "subject: a"));
+        assert!(text_contains(&msg, "x-fold: three four"));
+    }
+
+    #[test]
+    fn text_searches_the_header_of_every_part_and_encapsulated_message() {
+        // disposition-variants.eml and the like: words only in part headers.
+        let raw = b"Subject: s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"f.bin\"\r\n\r\n\
+AAAA\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nX-Inner: oscar\r\n\r\npapa\r\n--b--\r\n";
+        let msg = Message::parse(raw);
+        for word in [
+            "octet-stream",
+            "filename",
+            "f.bin",
+            "x-inner: oscar",
+            "papa",
+        ] {
+            assert!(text_contains(&msg, word), "{word}");
+        }
+        // BODY does not look at any header.
+        for word in ["octet-stream", "filename", "oscar"] {
+            assert!(!body_contains(&msg, word), "{word}");
+        }
+        assert!(body_contains(&msg, "papa"));
+    }
+
+    #[test]
+    fn which_bodies_are_text_as_dovecot_decides() {
+        let body = |header: &str, body: &str, word: &str| {
+            let raw = format!("Subject: s\r\n{header}\r\n{body}\r\n");
+            body_contains(&Message::parse(raw.as_bytes()), word)
+        };
+        // No Content-Type, or a valid text/* or message/* last one: text.
+        assert!(body("", "alpha", "alpha"));
+        assert!(body("Content-Type: Text/Plain\r\n", "romeo", "romeo"));
+        assert!(body(
+            "Content-Type: message/delivery-status\r\n",
+            "Action: failed",
+            "failed"
+        ));
+        assert!(body(
+            "Content-Type: application/octet-stream\r\nContent-Type: text/plain\r\n",
+            "delta",
+            "delta"
+        ));
+        // Not a valid type, or the last one is not text: not searched.
+        assert!(!body("Content-Type: text\r\n", "bravo", "bravo"));
+        assert!(!body("Content-Type: text/\r\n", "sierra", "sierra"));
+        assert!(!body(
+            "Content-Type: text/plain\r\nContent-Type: application/octet-stream\r\n",
+            "charlie",
+            "charlie"
+        ));
+        // The last Content-Transfer-Encoding counts; comments around it and
+        // parameters after it are passed over; anything else hides the body.
+        let qp = "Content-Transfer-Encoding: quoted-printable (comment)\r\n";
+        assert!(body(qp, "x=3Decho", "x=echo"));
+        let b64 = "Content-Transfer-Encoding: base64; foo=bar\r\n";
+        assert!(body(b64, "cXVlYmVj", "quebec"));
+        let last = "Content-Transfer-Encoding: base64\r\nContent-Transfer-Encoding: 7bit\r\n";
+        assert!(body(last, "aG90ZWw=", "aG90ZWw"));
+        for hidden in ["x-unknown", "", "base64 binary"] {
+            let cte = format!("Content-Transfer-Encoding: {hidden}\r\n");
+            assert!(!body(&cte, "foxtrot", "foxtrot"), "{hidden:?}");
+        }
+        assert!(body(
+            "Content-Transfer-Encoding: 8BIT\r\n",
+            "eight",
+            "eight"
+        ));
     }
 
     #[test]
@@ -395,7 +770,7 @@ mod tests {
         assert_eq!(decoded(), 20_001);
         // TEXT reuses them all.
         assert!(text.text_contains(&Needle::new("x-filler: 12345")));
-        assert!(text.text_contains(&Needle::new("subject: café")));
+        assert!(text.text_contains(&Needle::new("subject : café")));
         assert!(!text.text_contains(&Needle::new("nowhere")));
         assert_eq!(decoded(), 20_001);
     }

@@ -43,7 +43,7 @@ pub struct SortKeys {
 impl SortKeys {
     /// The keys of the message whose header block is `header`.
     pub fn of_header(header: &[u8]) -> SortKeys {
-        let value = |name: &[u8]| header::first_value(header, name);
+        let value = |name: &[u8]| header::first_value(header, name).map(nul_as_replacement);
         let (subject, reply_or_forward) = value(b"subject")
             .map(|s| base_subject(&s))
             .unwrap_or_default();
@@ -74,6 +74,24 @@ impl SortKeys {
     }
 }
 
+/// A header value with each NUL made U+FFFD, as Dovecot hands a header
+/// value to its SORT and THREAD code (lib-mail `message_header_strdup`):
+/// `a<NUL>b` sorts after every `a` followed by a letter, not before.
+fn nul_as_replacement(value: Vec<u8>) -> Vec<u8> {
+    if !value.contains(&0) {
+        return value;
+    }
+    let mut out = Vec::with_capacity(value.len() + 8);
+    for b in value {
+        if b == 0 {
+            out.extend_from_slice("\u{FFFD}".as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
 fn mailbox_key(a: Option<&Address>) -> String {
     match a {
         // A group's start: its name stands where a mailbox would.
@@ -85,7 +103,7 @@ fn mailbox_key(a: Option<&Address>) -> String {
         Some(Address {
             mailbox: Some(mailbox),
             ..
-        }) => fold(&String::from_utf8_lossy(mailbox)),
+        }) => fold(&decode::utf8_lossy(mailbox)),
         // A group's end.
         Some(Address { mailbox: None, .. }) | None => String::new(),
     }
@@ -109,9 +127,9 @@ fn display_key(a: Option<&Address>) -> String {
             if !name.is_empty() {
                 return fold(&name);
             }
-            let mut text = String::from_utf8_lossy(mailbox).into_owned();
+            let mut text = decode::utf8_lossy(mailbox);
             text.push('@');
-            text.push_str(&String::from_utf8_lossy(domain));
+            decode::push_utf8_lossy(&mut text, domain);
             fold(&text)
         }
         other => mailbox_key(other),
@@ -199,5 +217,31 @@ In-Reply-To: a phrase <first@x> <second@x>\r\nReferences: <broken\r\n\r\n",
         assert_eq!(message_ids(b"<a@b> <c@d>"), vec!["a@b", "c@d"]);
         assert_eq!(message_ids(b"<a<b@c>"), vec!["b@c"]);
         assert_eq!(message_ids(b"<x> junk <y@z"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_nul_in_a_header_value_sorts_as_a_replacement_character() {
+        // Dovecot 2.3 orders `alternative` before `a<NUL>b`: U+FFFD (EF BF BD)
+        // is above every letter, where NUL is below.
+        let k = SortKeys::of_header(b"Subject: a\0b\r\nFrom: \"x\0y\" <a\0b@example.org>\r\n\r\n");
+        assert_eq!(k.subject, "A\u{FFFD}B");
+        assert!(k.subject > SortKeys::of_header(b"Subject: alternative\r\n\r\n").subject);
+        assert_eq!(k.display_from, "X\u{FFFD}Y");
+        // In an address the NUL is in the middle of the local part.
+        assert_eq!(k.from, "A\u{FFFD}B");
+    }
+
+    #[test]
+    fn raw_latin1_in_a_display_name_sorts_as_a_replacement_character() {
+        // RFC 6532 allows UTF-8 in a header, nothing else: a Latin-1 byte is
+        // U+FFFD, as Dovecot reads it, and sorts after the UTF-8 name.
+        let latin1 = SortKeys::of_header(b"From: J\xf6rg <joerg@example.org>\r\n\r\n");
+        let utf8 = SortKeys::of_header("From: Jörg <jörg@example.org>\r\n\r\n".as_bytes());
+        assert_eq!(latin1.display_from, "J\u{FFFD}RG");
+        assert_eq!(utf8.display_from, "JO\u{308}RG");
+        assert!(utf8.display_from < latin1.display_from);
+        let k = SortKeys::of_header(b"To: <\xe9\xe9t\xe9@x.example>\r\n\r\n");
+        assert_eq!(k.to, "\u{FFFD}T\u{FFFD}");
+        assert_eq!(k.display_to, "\u{FFFD}T\u{FFFD}@X.EXAMPLE");
     }
 }

@@ -211,6 +211,9 @@ mod tests {
             b"\nbody only\n",
             b"Sender: s@x\nReply-To: r@x\nDate: Fri, 21 Nov 1997 09:55:06 -0600\nIn-Reply-To: <i@x>\nBcc: b@x\n\n",
             b"X-Mailer: x\nSubject: Re: [list] Fwd: =?UTF-8?Q?J=C3=B6rg?=\nFrom: =?UTF-8?Q?J=C3=B6rg?= <j@x>\nTo: \"Zed\" <z@x>, y@x\nCc: group: a@x, b@x;\nIn-Reply-To: <p@x> <q@x>\nDate: 2 Jan 2000 00:00 +0000\nMessage-Id: <n@x>\n\nbody\n",
+            // What SUBJECT and FROM/TO/CC/BCC read (blanks made one, the addresses as
+            // Dovecot writes them): comments, blanks before the colon, 8-bit text.
+            b"Subject:  two \t  blanks\nX-A: 1\nFrom : a (c) @ b (Real Name),\n Ann\xe9 <ann@x>\nTO: Group: <g@x>;\nbcc: \"Pat O'Brien\" <o@x>\nSubject: caf\xe9\n\n",
         ];
         let names: Vec<Vec<u8>> = [
             "From",
@@ -233,6 +236,7 @@ mod tests {
         .collect();
         assert!(covers(&names));
         assert!(!covers(&[b"x-other".to_vec()]));
+        let mut found = Vec::new();
         for raw in headers {
             let data = to_crlf(raw);
             let msg = Message::parse(&data);
@@ -261,7 +265,48 @@ mod tests {
                     crate::message::header_contains(&kept, name.as_bytes(), needle)
                 );
             }
+            // SEARCH SUBJECT and FROM/TO/CC/BCC (session/search.rs answers them from the
+            // kept fields too).
+            for needle in ["two blanks", "two", "caf\u{fffd}", "fwd: jörg", ""] {
+                let hit = crate::message::subject_contains(&msg, needle);
+                found.push(("subject", needle, hit));
+                assert_eq!(
+                    hit,
+                    crate::message::subject_contains(&kept, needle),
+                    "{needle} in {}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
+            for (name, needle) in [
+                ("from", "<a@b>"),
+                ("from", "\"real name\" <a@b>"),
+                ("from", "jörg <j@x>"),
+                ("from", "ann"),
+                ("to", "group: <g@x>;"),
+                ("to", "zed <z@x>, <y@x>"),
+                ("cc", "group: <a@x>, <b@x>;"),
+                ("bcc", "o\\'brien"),
+                ("bcc", ""),
+            ] {
+                let hit = crate::message::address_contains(&msg, name.as_bytes(), needle);
+                found.push((name, needle, hit));
+                assert_eq!(
+                    hit,
+                    crate::message::address_contains(&kept, name.as_bytes(), needle),
+                    "{name} {needle} in {}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
             assert_eq!(msg.sent_date(), kept.sent_date());
+        }
+        // Each needle is in some header, so the comparisons are not all of misses.
+        for (name, needle, _) in &found {
+            assert!(
+                found
+                    .iter()
+                    .any(|f| (f.0, f.1, f.2) == (*name, *needle, true)),
+                "{name} {needle} found nowhere"
+            );
         }
     }
 

@@ -13,7 +13,7 @@ use super::fetch::{Needs as Reads, Scratch, prepare};
 use super::view::SelectedView;
 use super::{Completion, Session};
 use crate::maildir::InfoFlags;
-use crate::message::{Needle, SearchText, decode_search_string};
+use crate::message::{Message, Needle, SearchText, decode_search_string};
 use crate::protocol::command::{Date, SearchKey, SearchReturn};
 use crate::protocol::datetime::{date_of, local_offset};
 use crate::protocol::encode::push_string;
@@ -31,6 +31,9 @@ enum Key {
     All,
     Keyword(String, bool),
     Header(Vec<u8>, Needle),
+    /// FROM, TO, CC, BCC: the field's addresses, not its raw text.
+    Address(&'static [u8], Needle),
+    Subject(Needle),
     Body(Needle),
     Text(Needle),
     Internal(std::cmp::Ordering, Date, bool),
@@ -88,11 +91,11 @@ fn compile(key: &SearchKey, charset: Option<&str>, stars: Stars) -> Result<Key, 
         S::New => Key::New,
         S::Keyword(k) => Key::Keyword(k.clone(), true),
         S::Unkeyword(k) => Key::Keyword(k.clone(), false),
-        S::Bcc(v) => Key::Header(b"Bcc".to_vec(), s(v)?),
-        S::Cc(v) => Key::Header(b"Cc".to_vec(), s(v)?),
-        S::From(v) => Key::Header(b"From".to_vec(), s(v)?),
-        S::To(v) => Key::Header(b"To".to_vec(), s(v)?),
-        S::Subject(v) => Key::Header(b"Subject".to_vec(), s(v)?),
+        S::Bcc(v) => Key::Address(b"Bcc", s(v)?),
+        S::Cc(v) => Key::Address(b"Cc", s(v)?),
+        S::From(v) => Key::Address(b"From", s(v)?),
+        S::To(v) => Key::Address(b"To", s(v)?),
+        S::Subject(v) => Key::Subject(s(v)?),
         S::Header(name, v) => Key::Header(name.clone(), s(v)?),
         S::Body(v) => Key::Body(s(v)?),
         S::Text(v) => Key::Text(s(v)?),
@@ -153,14 +156,24 @@ impl Key {
             }
             Key::Not(k) => k.needs(n),
             Key::Body(_) | Key::Text(_) => n.full = true,
+            // Header keys are answered from the kept fields when every one names a kept
+            // field: those hold each such field byte for byte (see `derived`).
             Key::Header(name, _) => {
                 n.header = true;
                 n.kept_fields_do &= super::derived::covers(&[name]);
             }
-            // SENT* falls back to INTERNALDATE when there is no Date: header.
+            Key::Address(name, _) => {
+                n.header = true;
+                n.kept_fields_do &= super::derived::covers(&[name]);
+            }
+            Key::Subject(_) => {
+                n.header = true;
+                n.kept_fields_do &= super::derived::covers(&[b"subject"]);
+            }
+            // The Date: header only: no INTERNALDATE to fall back to (see `sent_day`).
             Key::Sent(..) => {
                 n.header = true;
-                n.internal = true;
+                n.kept_fields_do &= super::derived::covers(&[b"date"]);
             }
             Key::Larger(_) | Key::Smaller(_) => n.size = true,
             Key::Internal(..) => n.internal = true,
@@ -247,22 +260,18 @@ fn matches(key: &Key, c: &Candidate) -> Option<bool> {
         Key::Header(name, needle) => content()?
             .text
             .is_some_and(|t| t.header_contains(name, needle)),
+        Key::Address(name, needle) => content()?
+            .text
+            .is_some_and(|t| t.address_contains(name, needle)),
+        Key::Subject(needle) => content()?.text.is_some_and(|t| t.subject_contains(needle)),
         Key::Body(needle) => content()?.text.is_some_and(|t| t.body_contains(needle)),
         Key::Text(needle) => content()?.text.is_some_and(|t| t.text_contains(needle)),
         Key::Internal(ord, d, before_or_on) => content()?
             .internal
             .is_some_and(|have| compare_date(have, *ord, *d, *before_or_on)),
-        Key::Sent(ord, d, before_or_on) => {
-            // RFC 3501: SENT* keys use the Date: header, disregarding time
-            // and zone; a message without one falls back to INTERNALDATE.
-            let content = content()?;
-            let sent = content
-                .text
-                .and_then(|t| t.message().sent_date())
-                .map(|(t, off)| date_of(t, off))
-                .or(content.internal);
-            sent.is_some_and(|have| compare_date(have, *ord, *d, *before_or_on))
-        }
+        Key::Sent(ord, d, before_or_on) => content()?
+            .text
+            .is_some_and(|t| compare_date(sent_day(t.message()), *ord, *d, *before_or_on)),
         Key::Larger(n) => content()?.size.is_some_and(|s| s > *n),
         Key::Smaller(n) => content()?.size.is_some_and(|s| s < *n),
         Key::Uid(set) => set.contains(m.uid),
@@ -280,8 +289,20 @@ fn known(view: &super::view::SelectedView, i: usize) -> Known<'_> {
     }
 }
 
+/// The day a SENT* key compares (RFC 3501: the Date: header's, disregarding time and
+/// zone). RFC 3501 says nothing of a message without a Date: header, or with one that
+/// does not parse: like Dovecot (index-mail.c, "0 = not found / invalid"), such a message
+/// was sent on 1 January 1970, so SENTBEFORE finds it and SENTSINCE does not. RFC 5256's
+/// fall-back to INTERNALDATE is for SORT's DATE key, not for SEARCH.
+fn sent_day(msg: &Message) -> Date {
+    let (unix, offset) = msg.sent_date().unwrap_or((0, 0));
+    date_of(unix, offset)
+}
+
 /// Reads message `i` as far as `needs` says (or takes what the index keeps)
-/// and matches it with its content; None when it cannot be read.
+/// and matches it with its content.
+/// `None`: the message is gone (expunged by another process since the view was built),
+/// or could not be read.
 fn match_read(
     view: &mut super::view::SelectedView,
     i: usize,
@@ -534,7 +555,6 @@ impl Session<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Message;
     use crate::message::decode_counts::{FIELDS, PARTS};
     use crate::message::fixtures::NESTED;
     use crate::protocol::command::SearchKey as S;
@@ -553,6 +573,16 @@ mod tests {
     /// whether the message had to be read, and how many text parts and header
     /// fields were decoded.
     fn search_nested(key: &SearchKey, flags: &[u8]) -> (bool, bool, usize, usize) {
+        search_in(NESTED, None, key, flags)
+    }
+
+    /// [`search_nested`] on the message `raw`, received on `internal`.
+    fn search_in(
+        raw: &[u8],
+        internal: Option<Date>,
+        key: &SearchKey,
+        flags: &[u8],
+    ) -> (bool, bool, usize, usize) {
         let stars = Stars {
             max_uid: 1,
             exists: 1,
@@ -568,11 +598,11 @@ mod tests {
             content: None,
         };
         let first = matches(&key, &c);
-        let parsed = Message::parse(NESTED);
+        let parsed = Message::parse(raw);
         let text = SearchText::new(&parsed);
         c.content = Some(Content {
-            internal: None,
-            size: Some(NESTED.len() as u64),
+            internal,
+            size: Some(raw.len() as u64),
             text: Some(&text),
         });
         let hit = first.or_else(|| matches(&key, &c)).expect("decided");
@@ -581,9 +611,11 @@ mod tests {
     }
 
     /// NESTED has four text parts (plain, base64 plain, and plain and QP html
-    /// in the attached message) and four top-level header fields.
+    /// in the attached message), four top-level header fields, and 24 fields
+    /// in all its header blocks (parts' and the attached message's too).
     const TEXT_PARTS: usize = 4;
     const FIELDS_IN_HEADER: usize = 4;
+    const FIELDS_IN_ALL_HEADERS: usize = 24;
 
     #[test]
     fn esearch_responses_rfc4731_and_rfc5267() {
@@ -672,7 +704,9 @@ mod tests {
         }
         let (hit, _, parts, fields) = search_nested(&key, b"");
         assert!(!hit);
-        assert_eq!((parts, fields), (TEXT_PARTS, FIELDS_IN_HEADER));
+        // TEXT decodes every field once; SUBJECT and FROM decode their
+        // field once more, in their own form.
+        assert_eq!((parts, fields), (TEXT_PARTS, FIELDS_IN_ALL_HEADERS + 2));
     }
 
     #[test]
@@ -702,5 +736,66 @@ mod tests {
             let (hit, read, ..) = search_nested(&key, b"S");
             assert!(hit && read, "{key:?}");
         }
+    }
+
+    #[test]
+    fn header_keys_on_kept_fields_read_no_header() {
+        let stars = Stars {
+            max_uid: 1,
+            exists: 1,
+            saved: &[],
+        };
+        let reads = |key: SearchKey| {
+            let r = Needs::of(&compile(&key, None, stars).expect("charset")).reads();
+            (r.fields, r.header, r.full)
+        };
+        let day = Date {
+            year: 2024,
+            month: 1,
+            day: 1,
+        };
+        // FROM/TO/CC/BCC, SUBJECT, SENT* and HEADER of a kept field: from the index.
+        for key in [
+            S::From(b"a".to_vec()),
+            S::To(b"a".to_vec()),
+            S::Cc(b"a".to_vec()),
+            S::Bcc(b"a".to_vec()),
+            S::Subject(b"a".to_vec()),
+            S::SentSince(day),
+            S::Header(b"message-id".to_vec(), b"a".to_vec()),
+        ] {
+            assert_eq!(reads(key.clone()), (true, false, false), "{key:?}");
+        }
+        // A field the index does not keep: the header, for every key of the search.
+        let other = S::Header(b"x-other".to_vec(), b"a".to_vec());
+        assert_eq!(reads(other.clone()), (false, true, false));
+        assert_eq!(
+            reads(S::Or(Box::new(S::From(b"a".to_vec())), Box::new(other))),
+            (false, true, false)
+        );
+        assert!(reads(S::Text(b"a".to_vec())).2);
+    }
+
+    #[test]
+    fn a_message_without_a_date_it_can_read_was_sent_on_1_january_1970() {
+        let date = |year, month, day| Date { year, month, day };
+        let received = Some(date(2024, 6, 1));
+        let sent = |raw: &[u8], key: SearchKey| search_in(raw, received, &key, b"").0;
+        for raw in [
+            &b"Subject: no Date field\r\n\r\nbody\r\n"[..],
+            b"Date:\r\nSubject: an empty Date field\r\n\r\nbody\r\n",
+            b"Date: soon\r\nSubject: a Date that is no date\r\n\r\nbody\r\n",
+        ] {
+            assert_eq!(sent_day(&Message::parse(raw)), date(1970, 1, 1));
+            // Not the INTERNALDATE (2024): Dovecot 2.3 answers so.
+            assert!(!sent(raw, S::SentSince(date(2024, 1, 1))));
+            assert!(sent(raw, S::SentBefore(date(2010, 1, 1))));
+            assert!(sent(raw, S::SentOn(date(1970, 1, 1))));
+        }
+        // A Date: that parses is the sender's day, in the sender's zone.
+        let raw = b"Date: Mon, 3 Feb 2025 23:30:00 -0500\r\n\r\nbody\r\n";
+        assert_eq!(sent_day(&Message::parse(raw)), date(2025, 2, 3));
+        assert!(sent(raw, S::SentSince(date(2024, 1, 1))));
+        assert!(!sent(raw, S::SentBefore(date(2010, 1, 1))));
     }
 }
