@@ -70,6 +70,15 @@ pub(crate) fn identity_of(stat: &FileStat) -> (u64, u64) {
     (u64::from(stat.st_dev), u64::from(stat.st_ino))
 }
 
+/// `fd` as a file when it is a regular file; anything else (a FIFO, a directory) refused.
+fn regular_file(fd: OwnedFd) -> io::Result<File> {
+    let kind = Kind::of(&fstat(&fd)?);
+    if kind != Kind::File {
+        return Err(not_a_file(kind));
+    }
+    Ok(File::from(fd))
+}
+
 /// The error for finding `kind` where a regular file was expected.
 pub(crate) fn not_a_file(kind: Kind) -> io::Error {
     match kind {
@@ -208,56 +217,34 @@ impl Dir {
             OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
             Mode::empty(),
         )?;
-        let kind = Kind::of(&fstat(&fd)?);
-        if kind != Kind::File {
-            return Err(not_a_file(kind));
-        }
-        Ok(File::from(fd))
+        regular_file(fd)
     }
 
     /// Opens the existing regular file `name` in this directory for appending (`O_APPEND`:
     /// every write lands at the end, whoever else appends meanwhile), following no link and
     /// never creating it.
     pub(crate) fn open_append(&self, name: &str) -> io::Result<File> {
-        check_relative(name, false)?;
-        let fd = open_one(
-            self.fd.as_fd(),
-            name,
-            OFlag::O_WRONLY
-                | OFlag::O_APPEND
-                | OFlag::O_NONBLOCK
-                | OFlag::O_NOCTTY
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        let kind = Kind::of(&fstat(&fd)?);
-        if kind != Kind::File {
-            return Err(not_a_file(kind));
-        }
-        Ok(File::from(fd))
+        self.open_existing(name, OFlag::O_WRONLY | OFlag::O_APPEND)
     }
 
     /// Opens the existing regular file `name` in this directory for reading and writing in
     /// place (no `O_APPEND`: the caller writes at offsets it chose), following no link and
     /// never creating it.
     pub(crate) fn open_update(&self, name: &str) -> io::Result<File> {
+        self.open_existing(name, OFlag::O_RDWR)
+    }
+
+    /// Opens the existing regular file `name` in this directory with `access` (the access
+    /// mode and `O_APPEND` if wanted), following no link and never creating it.
+    fn open_existing(&self, name: &str, access: OFlag) -> io::Result<File> {
         check_relative(name, false)?;
         let fd = open_one(
             self.fd.as_fd(),
             name,
-            OFlag::O_RDWR
-                | OFlag::O_NONBLOCK
-                | OFlag::O_NOCTTY
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC,
+            access | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        let kind = Kind::of(&fstat(&fd)?);
-        if kind != Kind::File {
-            return Err(not_a_file(kind));
-        }
-        Ok(File::from(fd))
+        regular_file(fd)
     }
 
     /// Reads the regular file `rel` below this directory whole.
@@ -404,11 +391,7 @@ impl Dir {
                 | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(mode),
         )?;
-        let kind = Kind::of(&fstat(&fd)?);
-        if kind != Kind::File {
-            return Err(not_a_file(kind));
-        }
-        Ok(File::from(fd))
+        regular_file(fd)
     }
 
     /// Removes `name` and, if it is a directory, everything in it, following no link (a link
