@@ -171,15 +171,7 @@ impl<'a> Lexer<'a> {
         if !self.peek().is_some_and(is_atext) {
             return Step::Bad;
         }
-        let start = self.pos;
-        while self.peek().is_some_and(is_atext) {
-            self.pos += 1;
-        }
-        out.extend_from_slice(self.bytes(start, self.pos));
-        if self.at_end() {
-            return Step::End;
-        }
-        self.skip_lwsp()
+        self.run_then_cfws(out, is_atext)
     }
 
     /// `atext *("." atext)` with CFWS allowed around the dots (RFC 822).
@@ -218,15 +210,7 @@ impl<'a> Lexer<'a> {
 
     /// A MIME token (`.` allowed), possibly empty, then CFWS.
     pub fn mime_token(&mut self, out: &mut Vec<u8>) -> Step {
-        let start = self.pos;
-        while self.peek().is_some_and(|c| is_token_char(c) || c == b'.') {
-            self.pos += 1;
-        }
-        out.extend_from_slice(self.bytes(start, self.pos));
-        if self.at_end() {
-            return Step::End;
-        }
-        self.skip_lwsp()
+        self.run_then_cfws(out, |c| is_token_char(c) || c == b'.')
     }
 
     /// A quoted string's content (folds removed, quoted pairs resolved),
@@ -270,8 +254,13 @@ impl<'a> Lexer<'a> {
 
     /// Atext and dots, possibly none, then CFWS (a word of an obsolete phrase).
     fn atom_or_dot(&mut self, out: &mut Vec<u8>) -> Step {
+        self.run_then_cfws(out, |c| is_atext(c) || c == b'.')
+    }
+
+    /// The bytes `keep` accepts, possibly none, copied to `out`; then CFWS.
+    fn run_then_cfws(&mut self, out: &mut Vec<u8>, keep: impl Fn(u8) -> bool) -> Step {
         let start = self.pos;
-        while self.peek().is_some_and(|c| is_atext(c) || c == b'.') {
+        while self.peek().is_some_and(&keep) {
             self.pos += 1;
         }
         out.extend_from_slice(self.bytes(start, self.pos));
