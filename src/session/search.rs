@@ -496,6 +496,30 @@ pub(super) fn esearch_response(
 }
 
 impl Session<'_> {
+    /// `matching` in the selected folder, for SEARCH, SORT and THREAD. When it refuses the
+    /// command, a command that was to SAVE its result leaves `$` empty (RFC 5182 §2.1).
+    pub(super) fn selected_matches(
+        &mut self,
+        charset: Option<&str>,
+        criteria: &SearchKey,
+        saves: bool,
+    ) -> Result<Matches, Completion> {
+        let Some(view) = self.selected.as_mut() else {
+            return Err(Completion::bad("No mailbox selected."));
+        };
+        let found = matching(
+            view,
+            &mut self.scratch,
+            charset,
+            criteria,
+            &self.saved_result,
+        );
+        if found.is_err() && saves {
+            self.saved_result.clear();
+        }
+        found
+    }
+
     pub(super) fn cmd_search(
         &mut self,
         tag: &str,
@@ -504,27 +528,16 @@ impl Session<'_> {
         charset: Option<&str>,
         criteria: &SearchKey,
     ) -> Completion {
-        let Some(view) = self.selected.as_mut() else {
-            return Completion::bad("No mailbox selected.");
-        };
+        let saves = returns.is_some_and(|r| r.save);
         let Matches {
             hits,
             expunge_issued,
-        } = match matching(
-            view,
-            &mut self.scratch,
-            charset,
-            criteria,
-            &self.saved_result,
-        ) {
+        } = match self.selected_matches(charset, criteria, saves) {
             Ok(m) => m,
-            Err(no) => {
-                // RFC 5182 §2.1: a SEARCH that fails leaves `$` empty.
-                if returns.is_some_and(|r| r.save) {
-                    self.saved_result.clear();
-                }
-                return no;
-            }
+            Err(refusal) => return refusal,
+        };
+        let Some(view) = self.selected.as_mut() else {
+            return Completion::bad("No mailbox selected.");
         };
         let uids: Vec<u32> = hits.iter().map(|&i| view.uid(i)).collect();
         let ids: Vec<u32> = if uid {

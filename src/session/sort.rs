@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 
 use super::fetch::{Needs as Reads, Scratch, prepare};
-use super::search::{Matches, completed, esearch_response, matching, saved_uids};
+use super::search::{Matches, completed, esearch_response, saved_uids};
 use super::view::SelectedView;
 use super::{Completion, Session};
 use crate::maildir::Facts;
@@ -173,26 +173,16 @@ impl Session<'_> {
         charset: &str,
         criteria: &SearchKey,
     ) -> Completion {
-        let Some(view) = self.selected.as_mut() else {
-            return Completion::bad("No mailbox selected.");
-        };
+        let saves = returns.is_some_and(|r| r.save);
         let Matches {
             hits,
             expunge_issued,
-        } = match matching(
-            view,
-            &mut self.scratch,
-            Some(charset),
-            criteria,
-            &self.saved_result,
-        ) {
+        } = match self.selected_matches(Some(charset), criteria, saves) {
             Ok(m) => m,
-            Err(no) => {
-                if returns.is_some_and(|r| r.save) {
-                    self.saved_result.clear();
-                }
-                return no;
-            }
+            Err(refusal) => return refusal,
+        };
+        let Some(view) = self.selected.as_mut() else {
+            return Completion::bad("No mailbox selected.");
         };
         let entries = sorted(view, &mut self.scratch, &hits, &effective(program));
         let ids: Vec<u32> = entries

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::search::{Matches, completed, matching};
+use super::search::{Matches, completed};
 use super::sort::message_keys;
 use super::{Completion, Session};
 use crate::message::SortKeys;
@@ -430,21 +430,15 @@ impl Session<'_> {
         charset: &str,
         criteria: &SearchKey,
     ) -> Completion {
-        let Some(view) = self.selected.as_mut() else {
-            return Completion::bad("No mailbox selected.");
-        };
         let Matches {
             hits,
             expunge_issued,
-        } = match matching(
-            view,
-            &mut self.scratch,
-            Some(charset),
-            criteria,
-            &self.saved_result,
-        ) {
+        } = match self.selected_matches(Some(charset), criteria, false) {
             Ok(m) => m,
-            Err(no) => return no,
+            Err(refusal) => return refusal,
+        };
+        let Some(view) = self.selected.as_mut() else {
+            return Completion::bad("No mailbox selected.");
         };
         let scratch = &mut self.scratch;
         let items: Vec<Item> = hits
