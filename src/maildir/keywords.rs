@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 
 use crate::maildir::fast::{FastMap, FastSet};
-use std::io::{self, Write};
+use std::io;
 use std::time::SystemTime;
 
 use super::beneath::{Dir, Kind, report_skipped};
 use super::error::StoreError;
-use super::unique::{create_exclusive, now_secs, replace_file};
+use super::unique::{now_secs, replace_file, replace_file_unsynced};
 
 /// Directory of keyword files inside a folder.
 pub(crate) const KEYWORDS_DIR: &str = "courierimapkeywords";
@@ -355,17 +355,7 @@ pub(crate) fn write_update(
         contents.push_str(&keyword);
         contents.push('\n');
     }
-    let (mut file, temp, _) = create_exclusive(tmp, "keywords")?;
-    let written = file.write_all(contents.as_bytes());
-    drop(file);
-    let result = written.map_err(|e| tmp.fail(&temp, e)).and_then(|()| {
-        tmp.rename(&temp, &dir, basename)
-            .map_err(|e| dir.fail(basename, e))
-    });
-    if result.is_err() {
-        remove_quietly(tmp, &temp);
-    }
-    result
+    replace_file_unsynced(tmp, &dir, basename, "keywords", contents.as_bytes())
 }
 
 /// True when `courierimapkeywords/` holds anything besides `:list`: update files (fresh

@@ -23,11 +23,9 @@
 //! recent (as Courier showed them). Owns the file's format and the claiming rule only; the
 //! callers hold the lock and decide which messages exist.
 
-use std::io::Write;
-
 use super::beneath::Dir;
 use super::error::StoreError;
-use super::unique::create_exclusive;
+use super::unique::replace_file_unsynced;
 
 /// File name inside a folder.
 pub(crate) const RECENT_NAME: &str = "mdimaprecent";
@@ -59,18 +57,8 @@ fn number(text: &str) -> Option<u32> {
 /// the old file, so a reader without the lock sees one number or the other. No fsync: see
 /// the module comment. The caller holds the folder's lock.
 pub(crate) fn write(top: &Dir, tmp: &Dir, uidvalidity: u32, first: u32) -> Result<(), StoreError> {
-    let (mut file, temp, _) = create_exclusive(tmp, "recent")?;
-    let written = file.write_all(format!("{uidvalidity} {first}\n").as_bytes());
-    drop(file);
-    if let Err(e) = written {
-        let _ = tmp.remove_file(&temp);
-        return Err(tmp.fail(&temp, e));
-    }
-    if let Err(e) = tmp.rename(&temp, top, RECENT_NAME) {
-        let _ = tmp.remove_file(&temp);
-        return Err(top.fail(RECENT_NAME, e));
-    }
-    Ok(())
+    let contents = format!("{uidvalidity} {first}\n");
+    replace_file_unsynced(tmp, top, RECENT_NAME, "recent", contents.as_bytes())
 }
 
 /// Writes `first` where it raises the recorded number (or none is recorded); a failure is

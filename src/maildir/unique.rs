@@ -132,8 +132,33 @@ pub(crate) fn replace_file(
     tag: &str,
     contents: &[u8],
 ) -> Result<(), StoreError> {
+    place_file(tmp, dir, name, tag, contents, true)
+}
+
+/// [`replace_file`] without the fsyncs, for what may be lost in a crash (keyword updates,
+/// which are as durable as flag renames; the recent-UID hint): still whole or absent.
+pub(crate) fn replace_file_unsynced(
+    tmp: &Dir,
+    dir: &Dir,
+    name: &str,
+    tag: &str,
+    contents: &[u8],
+) -> Result<(), StoreError> {
+    place_file(tmp, dir, name, tag, contents, false)
+}
+
+fn place_file(
+    tmp: &Dir,
+    dir: &Dir,
+    name: &str,
+    tag: &str,
+    contents: &[u8],
+    sync: bool,
+) -> Result<(), StoreError> {
     let (mut file, temp, _) = create_exclusive(tmp, tag)?;
-    let written = file.write_all(contents).and_then(|()| file.sync_all());
+    let written = file
+        .write_all(contents)
+        .and_then(|()| if sync { file.sync_all() } else { Ok(()) });
     drop(file);
     if let Err(e) = written {
         let _ = tmp.remove_file(&temp);
@@ -143,7 +168,9 @@ pub(crate) fn replace_file(
         let _ = tmp.remove_file(&temp);
         return Err(dir.fail(name, e));
     }
-    dir.sync();
+    if sync {
+        dir.sync();
+    }
     Ok(())
 }
 
