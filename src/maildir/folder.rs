@@ -201,17 +201,25 @@ fn stage_message(tmp: &Dir, message: &mut NewMessage<'_>) -> Result<Staged, Stor
     })
 }
 
-/// The delivery of `staged`, numbered `uids` in order, with the keywords it got.
+/// How a delivery was numbered (see `Folder::number_delivered`).
+struct Numbered {
+    uidvalidity: u32,
+    /// The UIDs of the staged messages, in order.
+    uids: Vec<u32>,
+    /// The delivering session claimed them as recent (see `recent.rs`).
+    recent: bool,
+}
+
+/// The delivery of `staged`, numbered as `numbered` says, with the keywords it got.
 fn delivered(
     staged: &[Staged],
     keyword_sets: &[Vec<String>],
-    uidvalidity: u32,
-    uids: &[u32],
+    numbered: &Numbered,
     stamps: Option<(ChangeStamp, ChangeStamp)>,
 ) -> Delivery {
     let messages = staged
         .iter()
-        .zip(uids)
+        .zip(&numbered.uids)
         .enumerate()
         .map(|(i, (s, &uid))| MessageEntry {
             uid,
@@ -219,11 +227,11 @@ fn delivered(
             filename: s.filename.clone(),
             flags: InfoFlags::from_filename(&s.filename),
             keywords: keyword_sets.get(i).cloned().unwrap_or_default(),
-            recent: false,
+            recent: numbered.recent,
         })
         .collect();
     Delivery {
-        uidvalidity,
+        uidvalidity: numbered.uidvalidity,
         messages,
         stamps,
     }
@@ -1069,12 +1077,6 @@ impl Folder {
         uiddb::crash_point("delivery-placed");
         let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
         let result = self.number_delivered(dirs, &basenames);
-        let claimed = match &result {
-            Ok((validity, uids)) => {
-                recent::after_delivery(&dirs.top, &dirs.tmp, *validity, uids, self.claims_recent)
-            }
-            Err(_) => false,
-        };
         let after = self.change_stamp();
         drop(lock);
         match (&result, quota) {
@@ -1082,13 +1084,13 @@ impl Folder {
             (Ok(_), Some(quota)) => quota.record(charge),
             (Ok(_), None) => {}
         }
-        let (uidvalidity, uids) = result?;
-        let stamps = before.zip(after);
-        let mut delivery = delivered(&staged, keyword_sets, uidvalidity, &uids, stamps);
-        for m in &mut delivery.messages {
-            m.recent = claimed;
-        }
-        Ok(delivery)
+        let numbered = result?;
+        Ok(delivered(
+            &staged,
+            keyword_sets,
+            &numbered,
+            before.zip(after),
+        ))
     }
 
     /// Puts staged messages in place: `commit`, or for a shared folder's local copy
@@ -1182,38 +1184,32 @@ impl Folder {
         dirs.cur.sync();
         let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
         let result = self.number_delivered(dirs, &basenames);
-        let claimed = match &result {
-            Ok((validity, uids)) => {
-                recent::after_delivery(&dirs.top, &dirs.tmp, *validity, uids, self.claims_recent)
-            }
-            Err(_) => false,
-        };
         drop(lock);
         if result.is_err() {
             undo(&in_shared, &written_keywords, &in_local);
         }
-        let (uidvalidity, uids) = result?;
+        let numbered = result?;
         // A view of the local copy rescans: its stamp follows the sharable folder too.
-        let mut delivery = delivered(&staged, keyword_sets, uidvalidity, &uids, None);
-        for m in &mut delivery.messages {
-            m.recent = claimed;
-        }
-        Ok(delivery)
+        Ok(delivered(&staged, keyword_sets, &numbered, None))
     }
 
     /// Gives freshly delivered messages the next UIDs at once (for APPENDUID/COPYUID): by
     /// adding their lines to the UID database in place, at a cost that does not grow with
     /// the folder (`uiddb::append_entries`), or where that cannot be done safely by
-    /// rewriting it. The caller holds the lock.
-    fn number_delivered(
-        &self,
-        dirs: &Dirs,
-        basenames: &[&str],
-    ) -> Result<(u32, Vec<u32>), StoreError> {
-        match uiddb::append_entries(&dirs.top, basenames)? {
-            Some(numbered) => Ok(numbered),
-            None => self.assign_delivered(dirs, basenames),
-        }
+    /// rewriting it; and, in the same locked step, settles whether they are recent for the
+    /// delivering session (`recent::after_delivery`). The caller holds the lock.
+    fn number_delivered(&self, dirs: &Dirs, basenames: &[&str]) -> Result<Numbered, StoreError> {
+        let (uidvalidity, uids) = match uiddb::append_entries(&dirs.top, basenames)? {
+            Some(numbered) => numbered,
+            None => self.assign_delivered(dirs, basenames)?,
+        };
+        let recent =
+            recent::after_delivery(&dirs.top, &dirs.tmp, uidvalidity, &uids, self.claims_recent);
+        Ok(Numbered {
+            uidvalidity,
+            uids,
+            recent,
+        })
     }
 
     /// `number_delivered` by rewriting the whole database: read it, add the messages,
