@@ -144,11 +144,16 @@ fn play(t: &TestDir, m: &Path, commands: &[&str]) -> Vec<String> {
     out
 }
 
+/// Every STATUS item: from the index when it describes the folder, else from a look at it.
+const STATUS_ALL: &str =
+    "STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE)";
+
 const FIELDS: &str = "BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)]";
 
 /// What a client does with a folder, read-only part.
 fn reading() -> Vec<String> {
     [
+        STATUS_ALL.to_string(),
         "SELECT INBOX".to_string(),
         "FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)".into(),
         "FETCH 1:* ENVELOPE".into(),
@@ -178,6 +183,7 @@ fn script(t: &TestDir, m: &Path) -> Vec<String> {
             "STORE 2 +FLAGS.SILENT (\\Deleted)",
             "EXPUNGE",
             "FETCH 1:* (UID FLAGS)",
+            STATUS_ALL,
             "NOOP",
         ]
         .map(String::from),
@@ -530,6 +536,7 @@ fn an_unchanged_folder_is_opened_and_answered_from_the_index() {
         return;
     }
     let commands = [
+        STATUS_ALL,
         "SELECT INBOX",
         "FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
         "FETCH 1:* (ENVELOPE BODYSTRUCTURE)",
@@ -649,4 +656,41 @@ fn the_corpus_answers_alike_from_the_index() {
         }
         assert_eq!(with.len(), without.len(), "{command}");
     }
+}
+
+/// STATUS SIZE (RFC 8438) is the sum of the messages' RFC822.SIZE, which counts CRLF line
+/// ends and so exceeds the files' sizes (and their `,S=`), whether the index knows the
+/// sizes or they are learnt for the answer; the STATUS answered from a warm index is the
+/// one a look at the folder gives, and does not list cur/.
+#[test]
+fn status_size_is_the_sum_of_rfc822_sizes() {
+    let t = TestDir::new("index-status-size");
+    let a = warm(&t, "A");
+    let b = t.join("B");
+    copy_without_index(&a, &b);
+    let on_disk: u64 = files(&a.join("cur"))
+        .iter()
+        .map(|f| fs::metadata(a.join("cur").join(f)).unwrap().len())
+        .sum();
+    let sizes = play(&t, &a, &["EXAMINE INBOX", "FETCH 1:* RFC822.SIZE"]);
+    let sum: u64 = sizes
+        .iter()
+        .filter_map(|l| l.split("RFC822.SIZE ").nth(1))
+        .map(|n| n.trim_end_matches(')').parse::<u64>().unwrap())
+        .sum();
+    assert!(sum > on_disk, "LF files: {sum} > {on_disk}");
+    let expected = format!("SIZE {sum})");
+    // From the warm index, without listing cur/.
+    let (warm, listed, read) = watch(&t, &a, &[STATUS_ALL]);
+    assert!(warm[1].ends_with(&expected), "{warm:?}");
+    assert!(!listed, "cur/ was listed for STATUS: {warm:?}");
+    assert!(read.is_empty(), "messages were read for STATUS: {read:?}");
+    // Without an index: the sizes are learnt (the messages read once) and kept.
+    let cold = play(&t, &b, &[STATUS_ALL]);
+    assert_eq!(cold[1], warm[1]);
+    assert!(b.join(INDEX).is_file(), "what STATUS SIZE learnt is kept");
+    age(&b);
+    let (again, _, read) = watch(&t, &b, &[STATUS_ALL]);
+    assert_eq!(again[1], warm[1]);
+    assert!(read.is_empty(), "sizes learnt once are not read again: {read:?}");
 }

@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::beneath::{Dir, Kind, identity_of, not_a_file, report_skipped};
 use super::error::StoreError;
 use super::flags::{InfoFlags, basename_of, size_from_name};
+use super::index::{Index, flag_bit};
 use super::keywords;
 use super::lock::{DotLock, LOCK_NAME};
 use super::quota::{self, Quota, QuotaUse};
@@ -119,8 +120,9 @@ pub struct FolderStatus {
     pub deleted: u32,
     pub uidnext: u32,
     pub uidvalidity: u32,
-    /// On-disk bytes.
-    pub size: u64,
+    /// The sum of the messages' RFC822.SIZE (CRLF line ends), when the index knows every
+    /// one; `None` when they are yet to be counted (`Folder::status` reads no message).
+    pub rfc822_size: Option<u64>,
 }
 
 /// An existing folder (the root maildir for INBOX).
@@ -739,7 +741,14 @@ impl Folder {
     /// STATUS counts, without moving new/. UIDNEXT counts every file the database does not
     /// know yet (cur/ and new/). A missing database is created as in `scan_read_only`, so
     /// repeated STATUS calls report the same UIDVALIDITY.
+    ///
+    /// A folder its index describes is counted from the index alone, without listing cur/
+    /// or reading the UID database: the answer is the same, since the index lists exactly
+    /// what a scan would find (`Index::describes`).
     pub fn status(&self) -> Result<FolderStatus, StoreError> {
+        if let Some(status) = self.status_from_index() {
+            return Ok(status);
+        }
         let dirs = self.dirs()?;
         self.sync_linked(&dirs)?;
         let db = self.db_for_reading(&dirs)?;
@@ -768,26 +777,15 @@ impl Folder {
             .chain(new.iter())
             .filter(|f| !known.contains(basename_of(f)))
             .count();
-        let mut size = 0u64;
         let mut unseen = 0usize;
         let mut deleted = 0usize;
-        for (dir, names) in [(&dirs.cur, &cur), (&dirs.new, &new)] {
-            for name in names {
-                let flags = InfoFlags::from_filename(name);
-                if !flags.has(b'S') {
-                    unseen += 1;
-                }
-                if flags.has(b'T') {
-                    deleted += 1;
-                }
-                size += match size_from_name(name) {
-                    Some(n) => n,
-                    None => self
-                        .stat_message(dir, name)
-                        .ok()
-                        .flatten()
-                        .map_or(0, |s| u64::try_from(s.st_size).unwrap_or(0)),
-                };
+        for name in cur.iter().chain(new.iter()) {
+            let flags = InfoFlags::from_filename(name);
+            if !flags.has(b'S') {
+                unseen += 1;
+            }
+            if flags.has(b'T') {
+                deleted += 1;
             }
         }
         Ok(FolderStatus {
@@ -797,8 +795,41 @@ impl Folder {
             deleted: to_u32(deleted),
             uidnext: db.nextuid.saturating_add(to_u32(unknown)),
             uidvalidity: db.uidvalidity,
-            size,
+            rfc822_size: None,
         })
+    }
+
+    /// [`Folder::status`] from the index, when it describes the folder; `None` otherwise
+    /// (or when a record cannot be read), and the folder is then looked at.
+    fn status_from_index(&self) -> Option<FolderStatus> {
+        let mut index = Index::open(self)?;
+        if !index.describes(self) {
+            return None;
+        }
+        let header = index.header().clone();
+        // new/ is empty (the index describes the folder), so what is recent is what was
+        // numbered from the first recent UID on, as in the scan below.
+        let recent_from = self
+            .recent_without_scan(header.uidvalidity, header.uidnext, false)
+            .ok()?;
+        let mut counts = FolderStatus {
+            messages: index.len(),
+            recent: 0,
+            unseen: 0,
+            deleted: 0,
+            uidnext: header.uidnext,
+            uidvalidity: header.uidvalidity,
+            rfc822_size: Some(0),
+        };
+        for i in 0..index.len() {
+            let r = index.record(i).ok()?;
+            let bits = r.flag_bits();
+            counts.unseen += u32::from(bits & flag_bit(b'S') == 0);
+            counts.deleted += u32::from(bits & flag_bit(b'T') != 0);
+            counts.recent += u32::from(r.uid >= recent_from);
+            counts.rfc822_size = counts.rfc822_size.zip(r.facts.size).map(|(a, b)| a + b);
+        }
+        Some(counts)
     }
 
     /// APPEND of one message from memory: store `data` as given in cur/ with `flags`,
@@ -1673,7 +1704,7 @@ fn initialize_db(dirs: &Dirs) -> Result<UidDb, StoreError> {
     // before `new/` joins `cur/`, and Courier numbers both together at
     // the first SELECT. UIDVALIDITY is what must not change meanwhile.
     let db = UidDb::fresh();
-    uiddb::write(&dirs.top, &dirs.tmp, &db)?;
+    uiddb::create_header_only(&dirs.top, &dirs.tmp, &db)?;
     Ok(db)
 }
 
@@ -2126,7 +2157,7 @@ mod tests {
         assert_eq!(status.recent, 4);
         assert_eq!(status.unseen, 3);
         assert_eq!(status.uidnext, 5);
-        assert_eq!(status.size, 5 + 7 + 4 + 7);
+        assert_eq!(status.rfc822_size, None);
         // EXAMINE shows the messages in new/ too, without moving them.
         let ro = folder.scan_read_only().unwrap();
         assert_eq!(ro.messages.len(), 4);

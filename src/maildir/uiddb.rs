@@ -66,7 +66,7 @@ use std::os::unix::fs::FileExt;
 
 use super::beneath::Dir;
 use super::error::StoreError;
-use super::unique::{now_secs, replace_file};
+use super::unique::{now_secs, replace_file, replace_file_unsynced};
 
 /// File name of the database inside a folder.
 pub(crate) const UIDDB_NAME: &str = "courierimapuiddb";
@@ -203,6 +203,17 @@ pub(crate) fn read(folder: &Dir) -> Result<DbState, StoreError> {
 /// Replaces the folder's `courierimapuiddb` atomically, by way of its `tmp`.
 pub(crate) fn write(folder: &Dir, tmp: &Dir, db: &UidDb) -> Result<(), StoreError> {
     replace_file(tmp, folder, UIDDB_NAME, "uiddb", &db.format())
+}
+
+/// Creates the database of a folder that has none with only its header, without the two
+/// fsyncs of [`write`]: such a file gives no message a UID, so a crash that loses it (or
+/// leaves it empty, which reads as corrupt) costs only a new UIDVALIDITY at the next look,
+/// which tells clients to resync, as RFC 3501 allows whenever UIDs cannot be kept. The
+/// first UID it hands out rewrites or extends it durably. STATUS on never-opened folders,
+/// which is what clients do to every folder of an account, pays no disk flush for it.
+pub(crate) fn create_header_only(folder: &Dir, tmp: &Dir, db: &UidDb) -> Result<(), StoreError> {
+    debug_assert!(db.entries.is_empty());
+    replace_file_unsynced(tmp, folder, UIDDB_NAME, "uiddb", &db.format())
 }
 
 /// The file is written in place in blocks of this size, none of which a line crosses (see

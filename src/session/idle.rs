@@ -5,9 +5,10 @@
 //!
 //! Without inotify — the usual case for the 129th IDLE session of one uid,
 //! since the kernel allows 128 inotify instances per user by default, and
-//! virtual users share one uid — the folder's timestamps are checked every
-//! second instead (four stat(2) calls), so a delivery still shows within a
-//! second or so; the rescan itself happens only when they moved.
+//! virtual users share one uid — the folder's timestamps are checked twice a
+//! second instead (four stat(2) calls, `NO_INOTIFY_TICK`), so a delivery
+//! shows within a second even when hundreds of such sessions rescan the
+//! folder at once; the rescan itself happens only when they moved.
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
@@ -19,6 +20,13 @@ use super::{Completion, End, Session};
 use crate::conn::{Deadline, wait_readable};
 use crate::protocol::framing::FrameError;
 
+/// How often a session without inotify looks at the folder's timestamps. A
+/// delivery waits up to this long, plus the rescan, which for the last of
+/// ~1,000 sessions woken by one delivery on two cores took up to 0.2 s
+/// (BENCHMARKS.md, IDLE at scale): half a second keeps the sum under one.
+/// Each look is four stat(2) calls, some microseconds of CPU.
+const NO_INOTIFY_TICK: Duration = Duration::from_millis(500);
+
 impl Session<'_> {
     pub(super) fn cmd_idle(&mut self, _tag: &str) -> Completion {
         let inotify = self.selected.as_ref().and_then(|v| {
@@ -26,7 +34,7 @@ impl Session<'_> {
                 Ok(ino) => ino,
                 Err(e) => {
                     log::info!(
-                        "IDLE without inotify ({e}; see fs.inotify.max_user_instances): checking {} every second",
+                        "IDLE without inotify ({e}; see fs.inotify.max_user_instances): checking {} twice a second",
                         v.folder.path().display()
                     );
                     return None;
@@ -39,7 +47,7 @@ impl Session<'_> {
             for dir in v.folder.watch_dirs() {
                 if let Err(e) = ino.add_watch(&dir, mask) {
                     log::warn!(
-                        "IDLE: cannot watch {}: {e}; checking every second",
+                        "IDLE: cannot watch {}: {e}; checking twice a second",
                         dir.display()
                     );
                     return None;
@@ -51,7 +59,7 @@ impl Session<'_> {
         let tick = if inotify.is_some() {
             self.settings.idle_poll
         } else {
-            self.settings.idle_poll.min(Duration::from_secs(1))
+            self.settings.idle_poll.min(NO_INOTIFY_TICK)
         };
         let mut last_full = Instant::now();
         self.refresh(Announce::All, true);

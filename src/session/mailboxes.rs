@@ -4,6 +4,7 @@
 use crate::protocol::response::Code;
 use std::collections::BTreeMap;
 
+use super::mailbox_size::total_rfc822_size;
 use super::names::{fold_inbox, from_wire, pattern_is_reasonable, pattern_matches, to_wire};
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
@@ -266,9 +267,6 @@ impl Session<'_> {
             Ok(n) => n,
             Err(d) => return d,
         };
-        if items.contains(&StatusItem::Size) {
-            return Completion::bad("STATUS SIZE is not supported.");
-        }
         let folder = match self.folder(&name) {
             Ok(f) => f,
             Err(e) => return store_error(&e),
@@ -276,10 +274,16 @@ impl Session<'_> {
         if let Err(d) = self.require(&name, right::READ, "STATUS") {
             return d;
         }
-        let st = match folder.status() {
+        let mut st = match folder.status() {
             Ok(s) => s,
             Err(e) => return store_error(&e),
         };
+        if items.contains(&StatusItem::Size) && st.rfc822_size.is_none() {
+            match total_rfc822_size(folder) {
+                Ok(size) => st.rfc822_size = Some(size),
+                Err(e) => return store_error(&e),
+            }
+        }
         let mut line = b"STATUS ".to_vec();
         push_string_utf8(&mut line, &to_wire(&name, self.utf8), self.utf8);
         line.extend_from_slice(b" (");
@@ -291,7 +295,7 @@ impl Session<'_> {
                 StatusItem::UidNext => format!("UIDNEXT {}", st.uidnext),
                 StatusItem::UidValidity => format!("UIDVALIDITY {}", st.uidvalidity),
                 StatusItem::Unseen => format!("UNSEEN {}", st.unseen),
-                StatusItem::Size => format!("SIZE {}", st.size),
+                StatusItem::Size => format!("SIZE {}", st.rfc822_size.unwrap_or(0)),
                 StatusItem::Deleted => format!("DELETED {}", st.deleted),
                 // The STORAGE an EXPUNGE would free: none, since Courier's quota counts
                 // `\Deleted` messages out as soon as they are flagged.

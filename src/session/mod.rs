@@ -14,6 +14,7 @@ mod derived;
 mod fetch;
 pub mod flags;
 mod idle;
+mod mailbox_size;
 mod mailboxes;
 pub mod names;
 pub mod outbox;
