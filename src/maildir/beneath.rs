@@ -188,6 +188,12 @@ impl Dir {
         })
     }
 
+    /// A path naming this very directory, not whatever is at `path()` now: for calls
+    /// that take only a path (inotify).
+    pub(crate) fn proc_path(&self) -> std::path::PathBuf {
+        Path::new("/proc/self/fd").join(std::os::fd::AsRawFd::as_raw_fd(&self.fd).to_string())
+    }
+
     /// Where the directory was when opened (for messages).
     pub(crate) fn path(&self) -> &Path {
         &self.path
