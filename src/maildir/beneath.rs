@@ -95,6 +95,8 @@ pub(crate) fn not_a_file(kind: Kind) -> io::Error {
 pub(crate) struct Entry {
     pub name: OsString,
     pub kind: Kind,
+    /// The inode number the directory entry names (`d_ino`).
+    pub ino: u64,
 }
 
 /// An open directory inside (or at the root of) a maildir.
@@ -477,7 +479,11 @@ impl Dir {
                     Err(e) => return Err(e.into()),
                 },
             };
-            entries.push(Entry { name, kind });
+            entries.push(Entry {
+                name,
+                kind,
+                ino: entry.ino(),
+            });
         }
         Ok(entries)
     }
