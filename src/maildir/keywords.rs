@@ -167,7 +167,7 @@ pub(crate) fn load(
         Err(e) => return Err(folder.fail(KEYWORDS_DIR, e)),
     };
     for attempt in 1..=ATTEMPTS {
-        if let Some(map) = load_once(tmp, &dir, existing, write, attempt == ATTEMPTS)? {
+        if let Some(map) = load_once(folder, tmp, &dir, existing, write, attempt == ATTEMPTS)? {
             return Ok(map);
         }
     }
@@ -179,6 +179,7 @@ pub(crate) fn load(
 
 /// One pass of the merge; `None` means an update file vanished and the caller should retry.
 fn load_once(
+    folder: &Dir,
     tmp: &Dir,
     dir: &Dir,
     existing: &FastSet<String>,
@@ -229,7 +230,7 @@ fn load_once(
     }
 
     // The newest update of each message overrides the list.
-    let mut known = ReadBefore::of(dir, &inodes);
+    let mut known = ReadBefore::of(folder, dir, &inodes);
     let mut updates: FastMap<String, Vec<String>> = FastMap::default();
     let sources = fresh.iter().map(|b| (b.clone(), b.clone())).chain(
         merged
@@ -239,14 +240,8 @@ fn load_once(
     );
     for (basename, file_name) in sources {
         let ino = inodes.get(&file_name).copied().unwrap_or(0);
-        if let Some(keywords) = known.get(&file_name, ino) {
-            updates.insert(basename, keywords);
-            continue;
-        }
-        match dir.read(&file_name) {
-            Ok(bytes) => {
-                let keywords = parse_update(&bytes);
-                known.remember(&file_name, ino, &keywords);
+        match known.read(dir, &file_name, ino) {
+            Ok(keywords) => {
                 updates.insert(basename, keywords);
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -280,6 +275,7 @@ fn load_once(
     if !write {
         return Ok(Some(map));
     }
+    known.save(folder, tmp);
 
     let new_list = format_list(&map);
     if new_list != old_list {
@@ -311,35 +307,66 @@ fn load_once(
         }
     }
     for (basename, (n, name)) in &merged {
-        let old_enough = || age_secs(dir, name).is_some_and(|age| age > AGE_LIMIT_SECS);
+        let ino = inodes.get(name).copied().unwrap_or(0);
+        let mut old_enough = || {
+            known
+                .age(dir, name, ino)
+                .is_some_and(|age| age > AGE_LIMIT_SECS)
+        };
         let lone_aged = !fresh.contains(basename) && *n < bucket;
         if (lone_aged || !existing.contains(basename)) && old_enough() {
             remove_quietly(dir, name);
         }
     }
     for basename in fresh.iter().filter(|b| !existing.contains(*b)) {
-        if age_secs(dir, basename).is_some_and(|age| age > AGE_LIMIT_SECS) {
+        let ino = inodes.get(basename).copied().unwrap_or(0);
+        if known
+            .age(dir, basename, ino)
+            .is_some_and(|age| age > AGE_LIMIT_SECS)
+        {
             remove_quietly(dir, basename);
         }
     }
     Ok(Some(map))
 }
 
-/// What this process read before from the update files of one keyword directory, by name
-/// and inode. Every rescan of a folder merges its update files; a merged update stays as
-/// `.N.<message>` for 15 minutes (for NFS readers with an older `:list`) and is read at each
-/// merge, so a folder whose keywords change often (imaptest's stress mode: thousands in a
-/// minute) cost each command thousands of small reads. An update file is never written in
-/// place (made in tmp/ and renamed, then renamed to `.N.`), so a name that still names the
-/// inode read before still holds what was read. What a listing no longer shows is
-/// forgotten at once, so an inode number freed and given to a new file of the same name
-/// would have to happen between two listings of this process to be mistaken.
+/// mdimap's own record, beside `courierimapkeywords/`, of what [`ReadBefore`] learnt, so
+/// that a new session (a new process) does not read again every update file the last one
+/// read. Courier-IMAP ignores it; a missing, damaged or stale one only costs the reads.
+pub(crate) const LEARNT_NAME: &str = "mdimapkeywords";
+/// The record's first line.
+const LEARNT_MAGIC: &str = "mdimapkeywords 1";
+
+/// What was learnt of the update files of one keyword directory, by name and inode: their
+/// keywords and modification times. Every rescan of a folder merges its update files; a
+/// merged update stays as `.N.<message>` for 15 minutes (for NFS readers with an older
+/// `:list`) and is read at each merge, and the age of each one whose message is gone is
+/// looked at, so a folder whose keywords change often (imaptest's stress mode: thousands
+/// in a minute) cost each command thousands of small reads and `stat`s. An update file is
+/// never written in place (made in tmp/ and renamed, then renamed to `.N.` and touched
+/// once), so a name that still names the inode learnt before still holds what was read; a
+/// time learnt before that touch is the update's own, older, which could only hasten the
+/// removal of the update of a message that no longer exists. What a listing no longer
+/// shows is forgotten at once, so an inode number freed and given to a new file of the
+/// same name would have to happen between two listings to be mistaken.
+///
+/// Kept in memory for the process (by the keyword directory's identity), and in
+/// [`LEARNT_NAME`] for the processes after it.
 struct ReadBefore {
     key: (u64, u64),
-    files: FastMap<String, (u64, Vec<String>)>,
+    files: FastMap<String, Learnt>,
+    /// Learnt something the record does not have yet.
+    news: bool,
 }
 
-type ReadCache = FastMap<(u64, u64), FastMap<String, (u64, Vec<String>)>>;
+#[derive(Default, Clone, PartialEq, Debug)]
+struct Learnt {
+    ino: u64,
+    keywords: Option<Vec<String>>,
+    mtime: Option<i64>,
+}
+
+type ReadCache = FastMap<(u64, u64), FastMap<String, Learnt>>;
 
 fn read_cache() -> std::sync::MutexGuard<'static, ReadCache> {
     static CACHE: std::sync::OnceLock<std::sync::Mutex<ReadCache>> = std::sync::OnceLock::new();
@@ -349,25 +376,161 @@ fn read_cache() -> std::sync::MutexGuard<'static, ReadCache> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl ReadBefore {
-    /// What was read before in `dir` and is still listed (`listed`: name → inode).
-    fn of(dir: &Dir, listed: &FastMap<String, u64>) -> ReadBefore {
-        let key = dir.identity().unwrap_or((0, 0));
-        let mut files = read_cache().remove(&key).unwrap_or_default();
-        files.retain(|name, (ino, _)| listed.get(name) == Some(ino));
-        ReadBefore { key, files }
+/// The record's text: a line per file, `<inode> <mtime or -> <name>`, then, when its
+/// keywords are known, a tab and the keywords separated by tabs (`-` after the name when
+/// they are not). Names with a tab or line break are not kept (maildir names have none;
+/// keywords never hold control characters).
+fn format_learnt(files: &FastMap<String, Learnt>) -> Vec<u8> {
+    let mut out = format!("{LEARNT_MAGIC}\n");
+    let mut names: Vec<&String> = files.keys().collect();
+    names.sort();
+    for name in names {
+        let l = &files[name];
+        if name.contains(['\t', '\n', '\r', ' ']) {
+            continue;
+        }
+        let mtime = l.mtime.map_or("-".to_string(), |t| t.to_string());
+        out.push_str(&format!("{} {mtime} {name}", l.ino));
+        match &l.keywords {
+            Some(k) => {
+                out.push('\t');
+                out.push_str(&k.join("\t"));
+            }
+            None => out.push_str(" -"),
+        }
+        out.push('\n');
     }
+    out.into_bytes()
+}
 
-    fn get(&self, name: &str, ino: u64) -> Option<Vec<String>> {
-        match self.files.get(name) {
-            Some((known, keywords)) if *known == ino && ino != 0 => Some(keywords.clone()),
-            _ => None,
+/// Parses the record; a line that does not parse is skipped, a foreign file is empty.
+fn parse_learnt(bytes: &[u8]) -> FastMap<String, Learnt> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.lines();
+    let mut files = FastMap::default();
+    if lines.next() != Some(LEARNT_MAGIC) {
+        return files;
+    }
+    for line in lines {
+        let (head, keywords) = match line.split_once('\t') {
+            Some((head, rest)) => (
+                head,
+                Some(rest.split('\t').filter(|k| !k.is_empty()).map(String::from).collect()),
+            ),
+            None => match line.strip_suffix(" -") {
+                Some(head) => (head, None),
+                None => continue,
+            },
+        };
+        let mut parts = head.splitn(3, ' ');
+        let (Some(ino), Some(mtime), Some(name)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Ok(ino) = ino.parse::<u64>() else {
+            continue;
+        };
+        let mtime = match mtime {
+            "-" => None,
+            t => match t.parse::<i64>() {
+                Ok(t) => Some(t),
+                Err(_) => continue,
+            },
+        };
+        if ino == 0 || name.is_empty() {
+            continue;
+        }
+        files.insert(
+            name.to_string(),
+            Learnt {
+                ino,
+                keywords,
+                mtime,
+            },
+        );
+    }
+    files
+}
+
+impl ReadBefore {
+    /// What was learnt before in `dir` (the keyword directory of `folder`) and is still
+    /// listed (`listed`: name → inode): this process's memory, else the folder's record.
+    fn of(folder: &Dir, dir: &Dir, listed: &FastMap<String, u64>) -> ReadBefore {
+        let key = dir.identity().unwrap_or((0, 0));
+        let remembered = read_cache().remove(&key);
+        let mut files = match remembered {
+            Some(files) => files,
+            None => folder
+                .read(LEARNT_NAME)
+                .map(|b| parse_learnt(&b))
+                .unwrap_or_default(),
+        };
+        files.retain(|name, l| listed.get(name) == Some(&l.ino));
+        ReadBefore {
+            key,
+            files,
+            news: false,
         }
     }
 
-    fn remember(&mut self, name: &str, ino: u64, keywords: &[String]) {
-        if ino != 0 {
-            self.files.insert(name.to_string(), (ino, keywords.to_vec()));
+    fn learnt(&mut self, name: &str, ino: u64) -> Option<&mut Learnt> {
+        if ino == 0 {
+            return None;
+        }
+        let l = self.files.entry(name.to_string()).or_default();
+        if l.ino != ino {
+            *l = Learnt {
+                ino,
+                ..Learnt::default()
+            };
+        }
+        Some(l)
+    }
+
+    /// The keywords in update file `name` (inode `ino`), read once.
+    fn read(&mut self, dir: &Dir, name: &str, ino: u64) -> io::Result<Vec<String>> {
+        if let Some(Learnt {
+            keywords: Some(k), ..
+        }) = self.learnt(name, ino)
+        {
+            return Ok(k.clone());
+        }
+        let keywords = parse_update(&dir.read(name)?);
+        if let Some(l) = self.learnt(name, ino) {
+            l.keywords = Some(keywords.clone());
+            self.news = true;
+        }
+        Ok(keywords)
+    }
+
+    /// Seconds since update file `name` (inode `ino`) was last modified, looked up once.
+    fn age(&mut self, dir: &Dir, name: &str, ino: u64) -> Option<i64> {
+        let known = self.learnt(name, ino).and_then(|l| l.mtime);
+        let mtime = match known {
+            Some(t) => t,
+            None => {
+                let t = dir.stat(name).ok()?.st_mtime;
+                if let Some(l) = self.learnt(name, ino) {
+                    l.mtime = Some(t);
+                    self.news = true;
+                }
+                t
+            }
+        };
+        Some(now_secs().saturating_sub(mtime))
+    }
+
+    /// Writes the folder's record when this merge learnt something. Without fsync: it is
+    /// derived data, checked against the listing before use.
+    fn save(&mut self, folder: &Dir, tmp: &Dir) {
+        if !self.news {
+            return;
+        }
+        self.files.retain(|_, l| l.keywords.is_some() || l.mtime.is_some());
+        let text = format_learnt(&self.files);
+        match replace_file_unsynced(tmp, folder, LEARNT_NAME, "kwlearnt", &text) {
+            Ok(()) => self.news = false,
+            Err(e) => log::debug!("cannot keep what was read of the keywords: {e}"),
         }
     }
 }
@@ -580,6 +743,76 @@ mod tests {
             fs::write(kw.join(LIST_NAME), b"Red\n\nm1:0\n").unwrap();
             assert_eq!(load(&top, &tmp, &existing, false).unwrap()["m1"], vec![colour]);
         }
+    }
+
+    /// A later process uses the folder's record of what was read instead of reading the
+    /// update files again (shown by changing one in place, which no writer does), and a
+    /// damaged record only costs the reads.
+    #[test]
+    fn what_was_read_is_kept_for_the_next_process() {
+        let (dir, top, tmp) = folder();
+        let kw = dir.path().join(KEYWORDS_DIR);
+        let existing: FastSet<String> = ["m1".to_string()].into_iter().collect();
+        write_update(&top, &tmp, "m1", &["Red".into()]).unwrap();
+        load(&top, &tmp, &existing, true).unwrap();
+        let merged: String = fs::read_dir(&kw)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .find(|n| n.starts_with('.'))
+            .unwrap();
+        // The next merge reads the merged update and keeps what it read.
+        load(&top, &tmp, &existing, true).unwrap();
+        let record = fs::read_to_string(dir.path().join(LEARNT_NAME)).unwrap();
+        assert!(record.contains(&format!(" {merged}\tRed")), "{record}");
+        // In place, same inode: only a reader of the file would see it.
+        fs::OpenOptions::new()
+            .write(true)
+            .open(kw.join(&merged))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"Tan\n"))
+            .unwrap();
+        let key = top.open_dir(KEYWORDS_DIR).unwrap().identity().unwrap();
+        read_cache().remove(&key);
+        assert_eq!(load(&top, &tmp, &existing, true).unwrap()["m1"], vec!["Red"]);
+        // A damaged record: the file is read.
+        read_cache().remove(&key);
+        fs::write(dir.path().join(LEARNT_NAME), b"mdimapkeywords 1\nx y\n\t\n").unwrap();
+        assert_eq!(load(&top, &tmp, &existing, false).unwrap()["m1"], vec!["Tan"]);
+    }
+
+    #[test]
+    fn learnt_record_round_trip() {
+        let mut files = FastMap::default();
+        files.insert(
+            ".5.m1".to_string(),
+            Learnt {
+                ino: 7,
+                keywords: Some(vec!["$Label1".into(), "Junk".into()]),
+                mtime: Some(1_700_000_000),
+            },
+        );
+        files.insert(
+            ".5.m2".to_string(),
+            Learnt {
+                ino: 8,
+                keywords: Some(Vec::new()),
+                mtime: None,
+            },
+        );
+        files.insert(
+            ".5.m3".to_string(),
+            Learnt {
+                ino: 9,
+                keywords: None,
+                mtime: Some(5),
+            },
+        );
+        let text = format_learnt(&files);
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            "mdimapkeywords 1\n7 1700000000 .5.m1\t$Label1\tJunk\n8 - .5.m2\t\n9 5 .5.m3 -\n"
+        );
+        assert_eq!(parse_learnt(&text), files);
+        assert!(parse_learnt(b"something else\n7 1 .5.m1\tX\n").is_empty());
     }
 
     #[test]
