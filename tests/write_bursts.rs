@@ -109,3 +109,58 @@ fn every_response_burst_is_one_write() {
     }
     c.ok("LOGOUT");
 }
+
+/// The same rule under COMPRESS=DEFLATE (RFC 4978): the burst is compressed
+/// and sync-flushed at the same point, in one write.
+#[test]
+fn every_compressed_burst_is_one_write() {
+    let dir = TestDir::new("bursts-deflate");
+    let (conf, _users, maildir) = dir.write_userfile();
+    for n in 0..100 {
+        put_cur(&maildir, &message(&format!("m{n}"), "body"), "");
+    }
+    if unsafe { libc::getuid() } == 0 {
+        let (uid, gid) = mail_ids();
+        chown_tree(&dir.join("home"), uid, gid);
+    }
+    let (server, mut c) = spawn_mdimapd(&dir, &["--config", conf.to_str().unwrap()]);
+    c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    // Number the folder and write its index first (see above), so that
+    // what follows only reads the store.
+    c.ok("SELECT INBOX");
+    c.ok("UNSELECT");
+    c.ok("SELECT INBOX");
+    // A folder changed within the current clock tick is rescanned by every
+    // command until the tick is over (its timestamps cannot be trusted
+    // yet), and each rescan writes the lock: wait, as a client would, until
+    // a NOOP is an answer alone.
+    let start = Instant::now();
+    while writes_for(&server, &mut c, "NOOP").1 != 1 {
+        assert!(start.elapsed() < HANG_GUARD, "the folder never settled");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.ok("COMPRESS DEFLATE");
+    let mut z = DeflateClient::from(&c);
+    for (n, cmd) in [
+        "FETCH 1:100 (UID FLAGS RFC822.SIZE)",
+        "FETCH 1:20 BODY.PEEK[]",
+        "SEARCH ALL",
+        "LIST \"\" *",
+        "NAMESPACE",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let tag = format!("z{n}");
+        let before = syscw(server.pid());
+        let got = z.cmd(&tag, cmd);
+        let after = syscw(server.pid());
+        assert!(got.contains(&format!("{tag} OK")), "{cmd}: {got}");
+        assert!(got.lines().count() > 1, "{cmd}: a burst of several responses");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(syscw(server.pid()), after, "{cmd}: writes after the tagged response");
+        assert_eq!(after - before, 1, "{cmd}: {} writes", after - before);
+    }
+    let bye = z.cmd("z9", "LOGOUT");
+    assert!(bye.contains("z9 OK"), "{bye}");
+}

@@ -198,6 +198,10 @@ pub enum CommandBody {
         mailbox: Vec<u8>,
     },
     Idle,
+    /// RFC 4978: the mechanism's name, upper-cased (only DEFLATE exists).
+    Compress {
+        mechanism: String,
+    },
 }
 
 /// What ESEARCH (RFC 4731) and SEARCHRES (RFC 5182) ask a SEARCH or SORT to

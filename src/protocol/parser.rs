@@ -429,6 +429,12 @@ impl<'a> Parser<'a> {
             b"UNSELECT" => CommandBody::Unselect,
             b"NAMESPACE" => CommandBody::Namespace,
             b"IDLE" => CommandBody::Idle,
+            b"COMPRESS" => {
+                self.sp()?;
+                CommandBody::Compress {
+                    mechanism: self.atom_string()?.to_ascii_uppercase(),
+                }
+            }
             b"EXPUNGE" => CommandBody::Expunge { uids: None },
             b"ID" => self.id()?,
             b"LOGIN" => {
@@ -1223,6 +1229,13 @@ mod tests {
         assert_eq!(body("x UNSELECT"), CommandBody::Unselect);
         assert_eq!(body("x NAMESPACE"), CommandBody::Namespace);
         assert_eq!(body("x IDLE"), CommandBody::Idle);
+        assert_eq!(
+            body("x compress deflate"),
+            CommandBody::Compress {
+                mechanism: "DEFLATE".into()
+            }
+        );
+        assert!(parse_command(vec![Fragment::Line(b"x COMPRESS".to_vec())]).is_err());
         assert_eq!(body("x EXPUNGE"), CommandBody::Expunge { uids: None });
         assert_eq!(
             body("x UID EXPUNGE 3:5"),
