@@ -2443,7 +2443,11 @@ fn half_sent_commands_time_out() {
 fn oversized_literals_are_refused() {
     let (dir, conf, maildir) = setup("big-literal", "MDIMAP_MAX_LITERAL=1000\n");
     let (_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
-    c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    // RFC 7889: the limit is advertised, before login and after it.
+    let r = c.ok("CAPABILITY");
+    assert!(r.contains(" APPENDLIMIT=1000"), "{r:#?}");
+    let r = c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    assert!(r.tagged.contains(" APPENDLIMIT=1000"), "{r:#?}");
     c.send(b"s1 APPEND INBOX {2000}\r\n");
     let line = c.read_line();
     assert!(line.starts_with("s1 NO [TOOBIG]"), "{line:?}");
