@@ -394,10 +394,8 @@ impl Io {
             BufWriter::with_capacity(OUTPUT_BUFFER, Box::new(io::sink())),
         );
         let below = old.into_inner().map_err(|e| e.into_error())?;
-        self.writer = BufWriter::with_capacity(
-            OUTPUT_BUFFER,
-            Box::new(deflate::DeflateWriter::new(below)),
-        );
+        self.writer =
+            BufWriter::with_capacity(OUTPUT_BUFFER, Box::new(deflate::DeflateWriter::new(below)));
         // Input may now wait in the decompressor, or (as before) in TLS.
         let earlier = self.pending_input.take();
         self.pending_input = Some(Box::new(move || {

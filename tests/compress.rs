@@ -10,7 +10,11 @@ use common::*;
 fn mailbox(dir: &TestDir) -> (std::path::PathBuf, std::path::PathBuf) {
     let (conf, _users, maildir) = dir.write_userfile();
     for n in 0..20 {
-        put_cur(&maildir, &message(&format!("m{n}"), &"body line\n".repeat(n)), "");
+        put_cur(
+            &maildir,
+            &message(&format!("m{n}"), &"body line\n".repeat(n)),
+            "",
+        );
     }
     if unsafe { libc::getuid() } == 0 {
         let (uid, gid) = mail_ids();
@@ -65,7 +69,10 @@ fn compressed_answers_are_the_plain_answers_deflated() {
     assert!(z.wire.last().unwrap().ends_with(&[0, 0, 0xff, 0xff]));
     // ... and what crossed the wire was not the plain text.
     let wire: Vec<u8> = z.wire.concat();
-    assert!(!wire.windows(6).any(|w| w == b"FETCH "), "plaintext on the wire");
+    assert!(
+        !wire.windows(6).any(|w| w == b"FETCH "),
+        "plaintext on the wire"
+    );
 
     // A second COMPRESS is refused, inside the compressed stream.
     let again = z.cmd("z1", "COMPRESS DEFLATE");
@@ -118,7 +125,11 @@ fn large_fetch_append_and_idle_through_deflate() {
     assert!(r.contains("* 21 EXISTS") && r.contains("a1 OK"), "{r}");
     let r = z.send_and_read_bytes("a2", "FETCH 21 BODY.PEEK[]");
     let head = format!("* 21 FETCH (BODY[] {{{}}}\r\n", on_disk.len());
-    assert!(r.starts_with(head.as_bytes()), "{}", String::from_utf8_lossy(&r[..100]));
+    assert!(
+        r.starts_with(head.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&r[..100])
+    );
     assert_eq!(&r[head.len()..head.len() + on_disk.len()], &on_disk[..]);
     assert!(String::from_utf8_lossy(&r[head.len() + on_disk.len()..]).contains(")\r\na2 OK"));
     assert!(z.wire.len() > 1, "3 MB arrived in one read");
@@ -132,7 +143,10 @@ fn large_fetch_append_and_idle_through_deflate() {
     z.send(format!("{msg}\r\n").as_bytes());
     let r = String::from_utf8_lossy(&z.read_until_tagged("a3")).into_owned();
     assert!(r.contains("a3 OK [APPENDUID"), "{r}");
-    assert!(cur_files_containing(&maildir, "through deflate").len() + files(&maildir.join("new")).len() >= 1);
+    assert!(
+        cur_files_containing(&maildir, "through deflate").len() + files(&maildir.join("new")).len()
+            >= 1
+    );
 
     // IDLE: the continuation, then an update for a delivery, then DONE.
     z.send(b"a4 IDLE\r\n");

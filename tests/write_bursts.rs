@@ -156,9 +156,16 @@ fn every_compressed_burst_is_one_write() {
         let got = z.cmd(&tag, cmd);
         let after = syscw(server.pid());
         assert!(got.contains(&format!("{tag} OK")), "{cmd}: {got}");
-        assert!(got.lines().count() > 1, "{cmd}: a burst of several responses");
+        assert!(
+            got.lines().count() > 1,
+            "{cmd}: a burst of several responses"
+        );
         std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(syscw(server.pid()), after, "{cmd}: writes after the tagged response");
+        assert_eq!(
+            syscw(server.pid()),
+            after,
+            "{cmd}: writes after the tagged response"
+        );
         assert_eq!(after - before, 1, "{cmd}: {} writes", after - before);
     }
     let bye = z.cmd("z9", "LOGOUT");

@@ -246,7 +246,10 @@ mod tests {
         let mut w = DeflateWriter::new(Box::new(writes.clone()));
         w.write_all(b"* OK hello\r\n").unwrap();
         w.write_all(b"a OK done\r\n").unwrap();
-        assert!(writes.0.borrow().is_empty(), "nothing leaves before the flush");
+        assert!(
+            writes.0.borrow().is_empty(),
+            "nothing leaves before the flush"
+        );
         w.flush().unwrap();
         assert_eq!(writes.0.borrow().len(), 1);
         let first = writes.0.borrow()[0].clone();
@@ -273,7 +276,8 @@ mod tests {
             .unwrap();
         // The first bytes already sat in the reader above; the rest come from below.
         let (head, tail) = wire.split_at(3);
-        let (mut r, probe) = InflateReader::new(Box::new(io::Cursor::new(tail.to_vec())), head.to_vec());
+        let (mut r, probe) =
+            InflateReader::new(Box::new(io::Cursor::new(tail.to_vec())), head.to_vec());
         let mut buf = [0u8; 8];
         r.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"a NOOP\r\n");

@@ -287,6 +287,17 @@ pub enum FetchItem {
         section: Section,
         partial: Option<(u32, u32)>,
     },
+    /// RFC 3516 `BINARY[part]` or `BINARY.PEEK[part]`: the part's content
+    /// with its Content-Transfer-Encoding undone, optionally partial.
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+    },
+    /// RFC 3516 `BINARY.SIZE[part]`: the decoded size.
+    BinarySize {
+        part: Vec<u32>,
+    },
 }
 
 /// A section specification: `1.2.HEADER.FIELDS (From To)` is

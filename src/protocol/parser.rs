@@ -809,6 +809,18 @@ impl<'a> Parser<'a> {
                     partial,
                 }
             }
+            b"BINARY" | b"BINARY.PEEK" => {
+                let part = self.section_binary()?;
+                let partial = self.partial()?;
+                FetchItem::Binary {
+                    peek: name == b"BINARY.PEEK",
+                    part,
+                    partial,
+                }
+            }
+            b"BINARY.SIZE" => FetchItem::BinarySize {
+                part: self.section_binary()?,
+            },
             b"" if self.at_end() => return Err("Missing fetch items".into()),
             _ => return Err("Unknown fetch item".into()),
         })
@@ -837,6 +849,24 @@ impl<'a> Parser<'a> {
         }
         self.expect(b']', "] after the section")?;
         Ok(Section { part, text })
+    }
+
+    /// RFC 3516 `section-binary`: `[` part numbers `]`, nothing else.
+    fn section_binary(&mut self) -> PResult<Vec<u32>> {
+        self.expect(b'[', "a section")?;
+        let mut part = Vec::new();
+        if self.peek() != Some(b']') {
+            loop {
+                part.push(self.nz_number()?);
+                if self.peek() == Some(b'.') {
+                    self.pos += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        self.expect(b']', "] after the section")?;
+        Ok(part)
     }
 
     fn section_text(&mut self, after_part: bool) -> PResult<SectionText> {
@@ -1750,6 +1780,26 @@ mod tests {
         assert!(parse("a FETCH 0 FLAGS").is_err());
         assert!(parse("a FETCH 1").is_err());
         assert!(parse("a FETCH 1 BODY.PEEK").is_err());
+        // RFC 3516
+        assert_eq!(
+            f("a FETCH 1 (BINARY[1.2]<0.10> BINARY.PEEK[] BINARY.SIZE[3])"),
+            vec![
+                Binary {
+                    peek: false,
+                    part: vec![1, 2],
+                    partial: Some((0, 10)),
+                },
+                Binary {
+                    peek: true,
+                    part: vec![],
+                    partial: None,
+                },
+                BinarySize { part: vec![3] },
+            ]
+        );
+        assert!(parse("a FETCH 1 BINARY[1.TEXT]").is_err());
+        assert!(parse("a FETCH 1 BINARY[HEADER]").is_err());
+        assert!(parse("a FETCH 1 BINARY.SIZE[1]<0.5>").is_err());
         assert!(parse("a FETCH 1 FLAGS UID").is_err());
     }
 

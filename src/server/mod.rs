@@ -398,7 +398,9 @@ pub fn run(opts: Options) -> i32 {
         escape(tls_note.as_bytes())
     );
     let ok = Completion::ok_code(
-        Code::Capability(login::capabilities_after_login(&login::Advertised::of(&config))),
+        Code::Capability(login::capabilities_after_login(&login::Advertised::of(
+            &config,
+        ))),
         "Logged in.",
     );
     if !io.send(&ok.encode(&user.tag)) {
