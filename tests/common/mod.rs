@@ -1682,8 +1682,12 @@ mod tests {
 
 /// A client after `COMPRESS DEFLATE` (RFC 4978): raw deflate both ways, with
 /// what came over the wire kept so a test can look at the compressed bytes.
+/// A byte stream a [`DeflateClient`] can run over: TCP, or TLS over it.
+pub trait Duplex: Read + Write {}
+impl<T: Read + Write> Duplex for T {}
+
 pub struct DeflateClient {
-    stream: TcpStream,
+    stream: Box<dyn Duplex>,
     compress: flate2::Compress,
     decompress: flate2::Decompress,
     /// Decompressed bytes not yet returned.
@@ -1699,8 +1703,14 @@ impl DeflateClient {
     /// Takes over `c`, which must just have had its `COMPRESS DEFLATE`
     /// answered OK (nothing else read or pending).
     pub fn from(c: &Client) -> DeflateClient {
+        DeflateClient::over(Box::new(c.stream().try_clone().unwrap()))
+    }
+
+    /// Over `stream` (a TLS session, say), whose `COMPRESS DEFLATE` has
+    /// just been answered OK.
+    pub fn over(stream: Box<dyn Duplex>) -> DeflateClient {
         DeflateClient {
-            stream: c.stream().try_clone().unwrap(),
+            stream,
             compress: flate2::Compress::new(flate2::Compression::default(), false),
             decompress: flate2::Decompress::new(false),
             plain: Vec::new(),
@@ -1721,6 +1731,7 @@ impl DeflateClient {
     pub fn send(&mut self, text: &[u8]) {
         if self.uncompressed {
             self.stream.write_all(text).unwrap();
+            self.stream.flush().unwrap();
             return;
         }
         let mut out = Vec::with_capacity(text.len() + 1024);
@@ -1737,6 +1748,7 @@ impl DeflateClient {
             }
         }
         self.stream.write_all(&out).unwrap();
+        self.stream.flush().unwrap();
     }
 
     /// Reads one more chunk from the socket and decompresses it.
