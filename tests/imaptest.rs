@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 /// The files imaptest skips, each with the capabilities it needs that mdimap does not
 /// advertise. A file leaves this list when its capability lands (and must then pass).
-const LACKING: [(&str, &str); 13] = [
-    ("catenate", "CATENATE"),
-    ("catenate-multiappend", "CATENATE"),
+const LACKING: [(&str, &str); 11] = [
     ("esearch-condstore", "CONDSTORE"),
     ("listext", "LIST-EXTENDED"),
     ("notify", "NOTIFY QRESYNC"),

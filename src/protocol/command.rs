@@ -32,6 +32,17 @@ pub struct AppendMessage {
     /// Unix time of the date-time argument.
     pub date: Option<i64>,
     pub message: MessageData,
+    /// RFC 4469 CATENATE: the parts the message is made of, in order
+    /// (`message` is then empty until the session builds it).
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// One part of a CATENATE (RFC 4469).
+#[derive(Debug, PartialEq)]
+pub enum CatPart {
+    Text(MessageData),
+    /// An IMAP URL (RFC 5092) as sent.
+    Url(Vec<u8>),
 }
 
 impl MessageData {

@@ -16,8 +16,8 @@
 
 use super::chars::{is_astring_char, is_atom_char, is_list_char, is_tag_char};
 use super::command::{
-    AppendMessage, Command, CommandBody, FetchItem, MessageData, SearchKey, SearchReturn, Section,
-    SectionText, SortCriterion, SortKey, StatusItem, StoreMode, ThreadAlgorithm,
+    AppendMessage, CatPart, Command, CommandBody, FetchItem, MessageData, SearchKey, SearchReturn,
+    Section, SectionText, SortCriterion, SortKey, StatusItem, StoreMode, ThreadAlgorithm,
 };
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
@@ -80,22 +80,37 @@ pub fn parse_command(mut fragments: Vec<Fragment>) -> Result<Command, ParseError
     match body {
         Ok(mut body) => {
             if let CommandBody::Append { messages, .. } = &mut body {
-                for (m, &i) in messages.iter_mut().zip(&message_at) {
-                    m.message = match fragments
+                // The literals in the order the grammar met them: each
+                // message's, or each TEXT part's of a CATENATE.
+                let mut literals = message_at.iter();
+                let mut take = || -> Option<MessageData> {
+                    let &i = literals.next()?;
+                    match fragments
                         .get_mut(i)
                         .map(|f| std::mem::replace(f, Fragment::Line(Vec::new())))
                     {
-                        Some(Fragment::Literal(data)) => MessageData::Memory(data),
-                        Some(Fragment::Spooled(spool)) => MessageData::Spooled(spool),
-                        _ => {
-                            return Err(ParseError {
-                                tag: Some(tag),
-                                message: "Literal data missing".into(),
-                                too_big: false,
-                                limit: false,
-                            });
+                        Some(Fragment::Literal(data)) => Some(MessageData::Memory(data)),
+                        Some(Fragment::Spooled(spool)) => Some(MessageData::Spooled(spool)),
+                        _ => None,
+                    }
+                };
+                let missing = || ParseError {
+                    tag: Some(tag.clone()),
+                    message: "Literal data missing".into(),
+                    too_big: false,
+                    limit: false,
+                };
+                for m in messages.iter_mut() {
+                    match &mut m.catenate {
+                        None => m.message = take().ok_or_else(missing)?,
+                        Some(parts) => {
+                            for part in parts.iter_mut() {
+                                if let CatPart::Text(data) = part {
+                                    *data = take().ok_or_else(missing)?;
+                                }
+                            }
                         }
-                    };
+                    }
                 }
             }
             Ok(Command { tag, body })
@@ -667,6 +682,39 @@ impl<'a> Parser<'a> {
             );
             self.sp()?;
         }
+        // RFC 4469: `CATENATE (TEXT {n} URL "..." ...)`.
+        if self.keyword("CATENATE") {
+            self.sp()?;
+            self.expect(b'(', "( after CATENATE")?;
+            let mut parts = Vec::new();
+            loop {
+                let word = self.word();
+                self.sp()?;
+                match word.as_slice() {
+                    b"TEXT" => {
+                        // The text is a message's bytes: literal8 is allowed.
+                        let at = self.literal_at(true)?;
+                        self.message_at.push(at);
+                        parts.push(CatPart::Text(MessageData::Memory(Vec::new())));
+                    }
+                    b"URL" => parts.push(CatPart::Url(self.astring()?)),
+                    _ => return Err("Expected TEXT or URL in CATENATE".into()),
+                }
+                match self.peek() {
+                    Some(b')') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => self.sp()?,
+                }
+            }
+            return Ok(AppendMessage {
+                flags,
+                date,
+                message: MessageData::Memory(Vec::new()),
+                catenate: Some(parts),
+            });
+        }
         // RFC 6855/9755: `UTF8 (~{n}...)` carries a message with raw UTF-8
         // headers; it is stored like any other.
         let utf8 = self.keyword("UTF8");
@@ -689,6 +737,7 @@ impl<'a> Parser<'a> {
             date,
             // Moved in from the fragment by `parse_command`.
             message: MessageData::Memory(Vec::new()),
+            catenate: None,
         })
     }
 
@@ -1680,6 +1729,7 @@ mod tests {
                     flags,
                     date,
                     message,
+                    catenate: None,
                 })
                 .collect(),
         }

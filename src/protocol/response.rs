@@ -93,6 +93,8 @@ pub enum Code {
     CompressionActive,
     // RFC 3516
     UnknownCte,
+    /// RFC 4469: the URL, which must hold no `"` or `\`.
+    BadUrl(String),
     /// Courier's `[MYRIGHTS "<rights>"]` on SELECT (ACL, RFC 4314 letters).
     MyRights(String),
 }
@@ -141,6 +143,7 @@ impl fmt::Display for Code {
             Code::Closed => f.write_str("CLOSED"),
             Code::CompressionActive => f.write_str("COMPRESSIONACTIVE"),
             Code::UnknownCte => f.write_str("UNKNOWN-CTE"),
+            Code::BadUrl(url) => write!(f, "BADURL \"{url}\""),
             Code::MyRights(rights) => {
                 f.write_str("MYRIGHTS \"")?;
                 for c in rights.chars() {

@@ -8,6 +8,7 @@
 
 mod acl;
 mod append;
+mod catenate;
 mod catalog;
 mod copy;
 mod derived;
