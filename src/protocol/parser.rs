@@ -1736,6 +1736,30 @@ mod tests {
     }
 
     #[test]
+    fn catenate() {
+        // RFC 4469 §6 example (shortened), then a plain literal after it.
+        let cmd = "A003 APPEND Drafts (\\Seen) CATENATE (URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" TEXT {8}\r\n\r\nbody\r\n URL \"/;uid=30\") {3}\r\nx\r\n";
+        let CommandBody::Append { mailbox, messages } = body(cmd) else {
+            panic!("not an APPEND");
+        };
+        assert_eq!(mailbox, v("Drafts"));
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].flags, vec!["\\Seen".to_string()]);
+        assert_eq!(
+            messages[0].catenate,
+            Some(vec![
+                CatPart::Url(v("/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER")),
+                CatPart::Text(MessageData::Memory(v("\r\nbody\r\n"))),
+                CatPart::Url(v("/;uid=30")),
+            ])
+        );
+        assert_eq!(messages[1].catenate, None);
+        assert_eq!(messages[1].message, MessageData::Memory(v("x\r\n")));
+        assert!(parse("a APPEND x CATENATE (TEXT \"inline\")").is_err());
+        assert!(parse("a APPEND x CATENATE ()").is_err());
+    }
+
+    #[test]
     fn multiappend() {
         // RFC 3502 §7 example, the second message with flags and a date of its own.
         let one = "Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\nSubject: afternoon meeting\r\n\r\nHello\r\n";
