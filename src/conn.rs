@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+mod deflate;
+
 use crate::protocol::command::Command;
 use crate::protocol::framing::{CommandReader, Fragment, FrameError, Limits};
 use crate::protocol::parser::parse_command;
@@ -336,6 +338,8 @@ pub struct Io {
     /// The failed write ran out of time (the client stopped reading), as
     /// opposed to the connection being closed: the log says TIMEOUT.
     write_timed_out: bool,
+    /// COMPRESS=DEFLATE is on (it cannot be turned off).
+    deflating: bool,
 }
 
 impl Io {
@@ -350,6 +354,7 @@ impl Io {
             pending_input: None,
             broken: false,
             write_timed_out: false,
+            deflating: false,
         }
     }
 
@@ -372,6 +377,37 @@ impl Io {
 
     pub fn wire(&self) -> &Wire {
         &self.wire
+    }
+
+    /// Starts COMPRESS=DEFLATE in both directions, over whatever carries
+    /// the bytes now (the socket or TLS). Everything queued is sent first,
+    /// uncompressed: the OK that announces compression goes out in clear.
+    /// Input the reader already holds was sent after that OK was asked for,
+    /// so it is compressed and goes through the new layer.
+    pub fn start_deflate(&mut self) -> io::Result<()> {
+        self.flush()?;
+        let (below, held) = self.reader.replace_inner(Box::new(io::empty()));
+        let (reader, probe) = deflate::InflateReader::new(below, held);
+        let _ = self.reader.replace_inner(Box::new(reader));
+        let old = std::mem::replace(
+            &mut self.writer,
+            BufWriter::with_capacity(OUTPUT_BUFFER, Box::new(io::sink())),
+        );
+        let below = old.into_inner().map_err(|e| e.into_error())?;
+        self.writer =
+            BufWriter::with_capacity(OUTPUT_BUFFER, Box::new(deflate::DeflateWriter::new(below)));
+        // Input may now wait in the decompressor, or (as before) in TLS.
+        let earlier = self.pending_input.take();
+        self.pending_input = Some(Box::new(move || {
+            probe.has_input() || earlier.as_ref().is_some_and(|f| f())
+        }));
+        self.deflating = true;
+        Ok(())
+    }
+
+    /// True once COMPRESS=DEFLATE is on.
+    pub fn is_deflating(&self) -> bool {
+        self.deflating
     }
 
     /// Queues `data`; it leaves when the buffer fills or at the next flush.

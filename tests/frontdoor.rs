@@ -27,8 +27,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    Client, HANG_GUARD, PASSWORD, PASSWORD_HASH, READ_TIMEOUT, Read1, Response, Server, TestDir,
-    USER, base64, files, mail_ids, signal,
+    Client, DeflateClient, HANG_GUARD, PASSWORD, PASSWORD_HASH, READ_TIMEOUT, Read1, Response,
+    Server, TestDir, USER, base64, files, mail_ids, signal,
 };
 
 /// A wrong password the tests send; it must never reach a log either.
@@ -2443,7 +2443,11 @@ fn half_sent_commands_time_out() {
 fn oversized_literals_are_refused() {
     let (dir, conf, maildir) = setup("big-literal", "MDIMAP_MAX_LITERAL=1000\n");
     let (_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
-    c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    // RFC 7889: the limit is advertised, before login and after it.
+    let r = c.ok("CAPABILITY");
+    assert!(r.contains(" APPENDLIMIT=1000"), "{r:#?}");
+    let r = c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    assert!(r.tagged.contains(" APPENDLIMIT=1000"), "{r:#?}");
     c.send(b"s1 APPEND INBOX {2000}\r\n");
     let line = c.read_line();
     assert!(line.starts_with("s1 NO [TOOBIG]"), "{line:?}");
@@ -2784,4 +2788,50 @@ fn standard_descriptors_stay_the_connection_after_starttls() {
         }
     }
     t.ok("LOGOUT");
+}
+
+/// COMPRESS=DEFLATE over STARTTLS (RFC 4978 §3: deflate under the TLS
+/// layer's plaintext): the compressed stream runs inside TLS both ways,
+/// IDLE included.
+#[test]
+fn compress_inside_starttls() {
+    let dir = TestDir::new("compress-tls");
+    let (conf, _, maildir) = dir.write_userfile();
+    let (_, cert_line) = install_cert(&dir, "a.test");
+    append_conf(&conf, &cert_line);
+    for n in 0..5 {
+        common::put_cur(&maildir, &common::message(&format!("m{n}"), "hello"), "");
+    }
+    if unsafe { libc::getuid() } == 0 {
+        let (uid, gid) = mail_ids();
+        common::chown_tree(&dir.join("home"), uid, gid);
+    }
+    let (mut server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    let mut t = starttls(&mut c, TlsOpts::default());
+    let r = t.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    assert!(r.tagged.contains("COMPRESS=DEFLATE"), "{r:#?}");
+    t.ok("COMPRESS DEFLATE");
+    assert!(t.buf.is_empty(), "nothing may follow COMPRESS's OK in clear");
+    let mut z = DeflateClient::over(Box::new(t.stream));
+    let r = z.cmd("z1", "SELECT INBOX");
+    assert!(r.contains("* 5 EXISTS") && r.contains("z1 OK"), "{r}");
+    let r = z.cmd("z2", "FETCH 1:5 (UID BODY.PEEK[TEXT])");
+    assert_eq!(r.matches("hello").count(), 5, "{r}");
+    assert!(r.contains("z2 OK"), "{r}");
+    z.send(b"z3 IDLE\r\n");
+    let cont = z.read_line();
+    assert!(cont.starts_with('+'), "{cont}");
+    common::deliver(&maildir, &common::message("new", "x"));
+    let start = Instant::now();
+    loop {
+        let line = z.read_line();
+        if line == "* 6 EXISTS" {
+            break;
+        }
+        assert!(start.elapsed() < HANG_GUARD, "no EXISTS: {line}");
+    }
+    z.send(b"DONE\r\n");
+    let r = z.cmd("z4", "LOGOUT");
+    assert!(r.contains("z3 OK") && r.contains("z4 OK"), "{r}");
+    server.wait_exit(HANG_GUARD);
 }

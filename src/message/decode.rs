@@ -90,6 +90,22 @@ pub fn quoted_printable(input: &[u8], underscore_is_space: bool) -> Vec<u8> {
                 out.push(b' ');
                 i += 1;
             }
+            b' ' | b'\t' => {
+                // Whitespace at the end of a line is transport padding,
+                // which decoding deletes (RFC 2045 §6.7, rule 3).
+                let rest = input.get(i..).unwrap_or_default();
+                let ws = rest
+                    .iter()
+                    .take_while(|&&c| c == b' ' || c == b'\t')
+                    .count();
+                let after = rest.get(ws..).unwrap_or_default();
+                let at_line_end =
+                    after.is_empty() || after.starts_with(b"\r\n") || after.starts_with(b"\n");
+                if !at_line_end {
+                    out.extend_from_slice(rest.get(..ws).unwrap_or_default());
+                }
+                i += ws;
+            }
             _ => {
                 out.push(b);
                 i += 1;
@@ -269,6 +285,12 @@ mod tests {
         assert_eq!(quoted_printable(b"a=3Db=\nc =ZZ=", false), b"a=bc =ZZ=");
         assert_eq!(quoted_printable(b"a_b", true), b"a b");
         assert_eq!(quoted_printable(b"a_b", false), b"a_b");
+        // Trailing whitespace is transport padding (RFC 2045 §6.7 rule 3);
+        // inside a line it is content.
+        assert_eq!(
+            quoted_printable(b"hello  \r\nfoo \t= \r\nbar\nx  y\t", false),
+            b"hello\r\nfoo \tbar\nx  y"
+        );
     }
 
     #[test]

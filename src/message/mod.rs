@@ -20,6 +20,7 @@ mod quote;
 mod rfc822;
 mod search;
 mod section;
+pub use section::UnknownCte;
 mod sort_keys;
 
 use std::borrow::Cow;
@@ -126,6 +127,11 @@ impl<'a> Message<'a> {
     /// sends an empty string).
     pub fn section(&self, section: &Section) -> Option<Cow<'a, [u8]>> {
         section::extract(self.data, &self.root, section)
+    }
+
+    /// The bytes of BINARY[part] (RFC 3516), transfer encoding undone.
+    pub fn binary(&self, part: &[u32]) -> Result<Cow<'a, [u8]>, UnknownCte> {
+        section::binary(self.data, &self.root, part)
     }
 
     /// Raw (unfolded, CRLF-free) values of every top-level header field

@@ -131,6 +131,46 @@ pub(crate) fn extract<'a>(data: &'a [u8], root: &Part, section: &Section) -> Opt
     bytes.map(without_nul)
 }
 
+/// A Content-Transfer-Encoding BINARY cannot undo (RFC 3516 §4.2: the
+/// answer is `NO [UNKNOWN-CTE]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCte(pub Vec<u8>);
+
+/// The bytes of BINARY[part] (RFC 3516) before partial slicing: a leaf
+/// part's content with base64 or quoted-printable undone; a multipart or
+/// message/rfc822 part (which may only be 7bit, 8bit or binary) and the
+/// whole message (`BINARY[]`) as they are. NUL stays: the caller sends
+/// literal8 when there is one. An empty answer for a part that does not exist, as
+/// BODY[] gives.
+pub(crate) fn binary<'a>(
+    data: &'a [u8],
+    root: &Part,
+    numbers: &[u32],
+) -> Result<Cow<'a, [u8]>, UnknownCte> {
+    if numbers.is_empty() {
+        return Ok(Cow::Borrowed(data));
+    }
+    let Some(part) = resolve(root, numbers) else {
+        return Ok(Cow::Borrowed(&[]));
+    };
+    let body = mime::slice(data, &part.body);
+    if !matches!(part.kind, PartKind::Single) || !part.is_mime {
+        return Ok(Cow::Borrowed(body));
+    }
+    let encoding = header::first_value(
+        mime::slice(data, &part.header),
+        b"Content-Transfer-Encoding",
+    )
+    .unwrap_or_default();
+    let encoding = encoding.trim_ascii();
+    match encoding.to_ascii_lowercase().as_slice() {
+        b"" | b"7bit" | b"8bit" | b"binary" => Ok(Cow::Borrowed(body)),
+        b"base64" => Ok(Cow::Owned(super::decode::base64(body))),
+        b"quoted-printable" => Ok(Cow::Owned(super::decode::quoted_printable(body, false))),
+        _ => Err(UnknownCte(encoding.to_vec())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::message::Message;

@@ -32,6 +32,17 @@ pub struct AppendMessage {
     /// Unix time of the date-time argument.
     pub date: Option<i64>,
     pub message: MessageData,
+    /// RFC 4469 CATENATE: the parts the message is made of, in order
+    /// (`message` is then empty until the session builds it).
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// One part of a CATENATE (RFC 4469).
+#[derive(Debug, PartialEq)]
+pub enum CatPart {
+    Text(MessageData),
+    /// An IMAP URL (RFC 5092) as sent.
+    Url(Vec<u8>),
 }
 
 impl MessageData {
@@ -198,6 +209,10 @@ pub enum CommandBody {
         mailbox: Vec<u8>,
     },
     Idle,
+    /// RFC 4978: the mechanism's name, upper-cased (only DEFLATE exists).
+    Compress {
+        mechanism: String,
+    },
 }
 
 /// What ESEARCH (RFC 4731) and SEARCHRES (RFC 5182) ask a SEARCH or SORT to
@@ -282,6 +297,17 @@ pub enum FetchItem {
         peek: bool,
         section: Section,
         partial: Option<(u32, u32)>,
+    },
+    /// RFC 3516 `BINARY[part]` or `BINARY.PEEK[part]`: the part's content
+    /// with its Content-Transfer-Encoding undone, optionally partial.
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+    },
+    /// RFC 3516 `BINARY.SIZE[part]`: the decoded size.
+    BinarySize {
+        part: Vec<u32>,
     },
 }
 

@@ -398,6 +398,15 @@ impl<R: Read> CommandReader<R> {
         &mut self.inner
     }
 
+    /// Puts `inner` in place of the stream below (COMPRESS starting), and
+    /// returns the old one with the bytes read from it but not consumed:
+    /// those belong to the new layer. Limits, spool and counts stay.
+    pub fn replace_inner(&mut self, inner: R) -> (R, Vec<u8>) {
+        let held = self.pending().to_vec();
+        self.discard_buffered();
+        (std::mem::replace(&mut self.inner, inner), held)
+    }
+
     pub fn into_inner(self) -> R {
         self.inner
     }

@@ -16,8 +16,8 @@
 
 use super::chars::{is_astring_char, is_atom_char, is_list_char, is_tag_char};
 use super::command::{
-    AppendMessage, Command, CommandBody, FetchItem, MessageData, SearchKey, SearchReturn, Section,
-    SectionText, SortCriterion, SortKey, StatusItem, StoreMode, ThreadAlgorithm,
+    AppendMessage, CatPart, Command, CommandBody, FetchItem, MessageData, SearchKey, SearchReturn,
+    Section, SectionText, SortCriterion, SortKey, StatusItem, StoreMode, ThreadAlgorithm,
 };
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
@@ -80,22 +80,37 @@ pub fn parse_command(mut fragments: Vec<Fragment>) -> Result<Command, ParseError
     match body {
         Ok(mut body) => {
             if let CommandBody::Append { messages, .. } = &mut body {
-                for (m, &i) in messages.iter_mut().zip(&message_at) {
-                    m.message = match fragments
+                // The literals in the order the grammar met them: each
+                // message's, or each TEXT part's of a CATENATE.
+                let mut literals = message_at.iter();
+                let mut take = || -> Option<MessageData> {
+                    let &i = literals.next()?;
+                    match fragments
                         .get_mut(i)
                         .map(|f| std::mem::replace(f, Fragment::Line(Vec::new())))
                     {
-                        Some(Fragment::Literal(data)) => MessageData::Memory(data),
-                        Some(Fragment::Spooled(spool)) => MessageData::Spooled(spool),
-                        _ => {
-                            return Err(ParseError {
-                                tag: Some(tag),
-                                message: "Literal data missing".into(),
-                                too_big: false,
-                                limit: false,
-                            });
+                        Some(Fragment::Literal(data)) => Some(MessageData::Memory(data)),
+                        Some(Fragment::Spooled(spool)) => Some(MessageData::Spooled(spool)),
+                        _ => None,
+                    }
+                };
+                let missing = || ParseError {
+                    tag: Some(tag.clone()),
+                    message: "Literal data missing".into(),
+                    too_big: false,
+                    limit: false,
+                };
+                for m in messages.iter_mut() {
+                    match &mut m.catenate {
+                        None => m.message = take().ok_or_else(missing)?,
+                        Some(parts) => {
+                            for part in parts.iter_mut() {
+                                if let CatPart::Text(data) = part {
+                                    *data = take().ok_or_else(missing)?;
+                                }
+                            }
                         }
-                    };
+                    }
                 }
             }
             Ok(Command { tag, body })
@@ -429,6 +444,12 @@ impl<'a> Parser<'a> {
             b"UNSELECT" => CommandBody::Unselect,
             b"NAMESPACE" => CommandBody::Namespace,
             b"IDLE" => CommandBody::Idle,
+            b"COMPRESS" => {
+                self.sp()?;
+                CommandBody::Compress {
+                    mechanism: self.atom_string()?.to_ascii_uppercase(),
+                }
+            }
             b"EXPUNGE" => CommandBody::Expunge { uids: None },
             b"ID" => self.id()?,
             b"LOGIN" => {
@@ -661,6 +682,39 @@ impl<'a> Parser<'a> {
             );
             self.sp()?;
         }
+        // RFC 4469: `CATENATE (TEXT {n} URL "..." ...)`.
+        if self.keyword("CATENATE") {
+            self.sp()?;
+            self.expect(b'(', "( after CATENATE")?;
+            let mut parts = Vec::new();
+            loop {
+                let word = self.word();
+                self.sp()?;
+                match word.as_slice() {
+                    b"TEXT" => {
+                        // The text is a message's bytes: literal8 is allowed.
+                        let at = self.literal_at(true)?;
+                        self.message_at.push(at);
+                        parts.push(CatPart::Text(MessageData::Memory(Vec::new())));
+                    }
+                    b"URL" => parts.push(CatPart::Url(self.astring()?)),
+                    _ => return Err("Expected TEXT or URL in CATENATE".into()),
+                }
+                match self.peek() {
+                    Some(b')') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => self.sp()?,
+                }
+            }
+            return Ok(AppendMessage {
+                flags,
+                date,
+                message: MessageData::Memory(Vec::new()),
+                catenate: Some(parts),
+            });
+        }
         // RFC 6855/9755: `UTF8 (~{n}...)` carries a message with raw UTF-8
         // headers; it is stored like any other.
         let utf8 = self.keyword("UTF8");
@@ -683,6 +737,7 @@ impl<'a> Parser<'a> {
             date,
             // Moved in from the fragment by `parse_command`.
             message: MessageData::Memory(Vec::new()),
+            catenate: None,
         })
     }
 
@@ -803,6 +858,18 @@ impl<'a> Parser<'a> {
                     partial,
                 }
             }
+            b"BINARY" | b"BINARY.PEEK" => {
+                let part = self.section_binary()?;
+                let partial = self.partial()?;
+                FetchItem::Binary {
+                    peek: name == b"BINARY.PEEK",
+                    part,
+                    partial,
+                }
+            }
+            b"BINARY.SIZE" => FetchItem::BinarySize {
+                part: self.section_binary()?,
+            },
             b"" if self.at_end() => return Err("Missing fetch items".into()),
             _ => return Err("Unknown fetch item".into()),
         })
@@ -831,6 +898,24 @@ impl<'a> Parser<'a> {
         }
         self.expect(b']', "] after the section")?;
         Ok(Section { part, text })
+    }
+
+    /// RFC 3516 `section-binary`: `[` part numbers `]`, nothing else.
+    fn section_binary(&mut self) -> PResult<Vec<u32>> {
+        self.expect(b'[', "a section")?;
+        let mut part = Vec::new();
+        if self.peek() != Some(b']') {
+            loop {
+                part.push(self.nz_number()?);
+                if self.peek() == Some(b'.') {
+                    self.pos += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        self.expect(b']', "] after the section")?;
+        Ok(part)
     }
 
     fn section_text(&mut self, after_part: bool) -> PResult<SectionText> {
@@ -1223,6 +1308,13 @@ mod tests {
         assert_eq!(body("x UNSELECT"), CommandBody::Unselect);
         assert_eq!(body("x NAMESPACE"), CommandBody::Namespace);
         assert_eq!(body("x IDLE"), CommandBody::Idle);
+        assert_eq!(
+            body("x compress deflate"),
+            CommandBody::Compress {
+                mechanism: "DEFLATE".into()
+            }
+        );
+        assert!(parse_command(vec![Fragment::Line(b"x COMPRESS".to_vec())]).is_err());
         assert_eq!(body("x EXPUNGE"), CommandBody::Expunge { uids: None });
         assert_eq!(
             body("x UID EXPUNGE 3:5"),
@@ -1637,9 +1729,34 @@ mod tests {
                     flags,
                     date,
                     message,
+                    catenate: None,
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn catenate() {
+        // RFC 4469 §6 example (shortened), then a plain literal after it.
+        let cmd = "A003 APPEND Drafts (\\Seen) CATENATE (URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" TEXT {8}\r\n\r\nbody\r\n URL \"/;uid=30\") {3}\r\nx\r\n";
+        let CommandBody::Append { mailbox, messages } = body(cmd) else {
+            panic!("not an APPEND");
+        };
+        assert_eq!(mailbox, v("Drafts"));
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].flags, vec!["\\Seen".to_string()]);
+        assert_eq!(
+            messages[0].catenate,
+            Some(vec![
+                CatPart::Url(v("/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER")),
+                CatPart::Text(MessageData::Memory(v("\r\nbody\r\n"))),
+                CatPart::Url(v("/;uid=30")),
+            ])
+        );
+        assert_eq!(messages[1].catenate, None);
+        assert_eq!(messages[1].message, MessageData::Memory(v("x\r\n")));
+        assert!(parse("a APPEND x CATENATE (TEXT \"inline\")").is_err());
+        assert!(parse("a APPEND x CATENATE ()").is_err());
     }
 
     #[test]
@@ -1737,6 +1854,26 @@ mod tests {
         assert!(parse("a FETCH 0 FLAGS").is_err());
         assert!(parse("a FETCH 1").is_err());
         assert!(parse("a FETCH 1 BODY.PEEK").is_err());
+        // RFC 3516
+        assert_eq!(
+            f("a FETCH 1 (BINARY[1.2]<0.10> BINARY.PEEK[] BINARY.SIZE[3])"),
+            vec![
+                Binary {
+                    peek: false,
+                    part: vec![1, 2],
+                    partial: Some((0, 10)),
+                },
+                Binary {
+                    peek: true,
+                    part: vec![],
+                    partial: None,
+                },
+                BinarySize { part: vec![3] },
+            ]
+        );
+        assert!(parse("a FETCH 1 BINARY[1.TEXT]").is_err());
+        assert!(parse("a FETCH 1 BINARY[HEADER]").is_err());
+        assert!(parse("a FETCH 1 BINARY.SIZE[1]<0.5>").is_err());
         assert!(parse("a FETCH 1 FLAGS UID").is_err());
     }
 

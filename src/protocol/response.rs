@@ -89,6 +89,12 @@ pub enum Code {
     TooBig,
     // RFC 7162
     Closed,
+    // RFC 4978
+    CompressionActive,
+    // RFC 3516
+    UnknownCte,
+    /// RFC 4469: the URL, which must hold no `"` or `\`.
+    BadUrl(String),
     /// Courier's `[MYRIGHTS "<rights>"]` on SELECT (ACL, RFC 4314 letters).
     MyRights(String),
 }
@@ -135,6 +141,9 @@ impl fmt::Display for Code {
             Code::NonExistent => f.write_str("NONEXISTENT"),
             Code::TooBig => f.write_str("TOOBIG"),
             Code::Closed => f.write_str("CLOSED"),
+            Code::CompressionActive => f.write_str("COMPRESSIONACTIVE"),
+            Code::UnknownCte => f.write_str("UNKNOWN-CTE"),
+            Code::BadUrl(url) => write!(f, "BADURL \"{url}\""),
             Code::MyRights(rights) => {
                 f.write_str("MYRIGHTS \"")?;
                 for c in rights.chars() {

@@ -37,7 +37,7 @@ pub const PREAUTH_LIMITS: Limits = Limits {
 /// SORT and the two THREAD algorithms are in Courier's default
 /// IMAP_CAPABILITY too; SORT=DISPLAY, ESEARCH, ESORT and SEARCHRES are
 /// Dovecot's, which clients that use them expect alongside.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MULTIAPPEND CHILDREN UNSELECT MOVE UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT SEARCHRES STATUS=SIZE";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MULTIAPPEND CHILDREN UNSELECT MOVE UTF8=ACCEPT QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESEARCH ESORT SEARCHRES STATUS=SIZE BINARY CATENATE";
 
 /// What IMAP_DISABLETHREADSORT takes away.
 pub const THREAD_SORT_CAPABILITIES: [&str; 5] = [
@@ -62,6 +62,8 @@ pub struct Advertised {
     pub magic_trash: bool,
     /// IMAP_DISABLETHREADSORT: SORT, THREAD and ESORT left out.
     pub no_thread_sort: bool,
+    /// The largest message APPEND takes (MDIMAP_MAX_LITERAL), for APPENDLIMIT.
+    pub append_limit: u64,
 }
 
 impl Advertised {
@@ -71,6 +73,7 @@ impl Advertised {
             outbox: config.outbox.clone(),
             magic_trash: config.move_expunge_to_trash,
             no_thread_sort: config.disable_thread_sort,
+            append_limit: config.max_literal,
         }
     }
 }
@@ -99,6 +102,24 @@ pub fn capabilities(advertised: &Advertised) -> String {
     if advertised.magic_trash {
         caps.push_str(" XMAGICTRASH");
     }
+    // RFC 7889: one limit for every mailbox, so it is given here rather
+    // than per mailbox in STATUS.
+    if advertised.append_limit > 0 {
+        caps.push_str(&format!(" APPENDLIMIT={}", advertised.append_limit));
+    }
+    caps
+}
+
+/// What only a logged-in client is offered. COMPRESS=DEFLATE, as Dovecot
+/// does: before login there is too little traffic to gain anything, and a
+/// decompressor fed by an unauthenticated client is attack surface.
+pub const AUTHENTICATED_CAPABILITIES: &str = "COMPRESS=DEFLATE";
+
+/// The capabilities after login (the OK of LOGIN and CAPABILITY in a session).
+pub fn capabilities_after_login(advertised: &Advertised) -> String {
+    let mut caps = capabilities(advertised);
+    caps.push(' ');
+    caps.push_str(AUTHENTICATED_CAPABILITIES);
     caps
 }
 
@@ -697,13 +718,16 @@ mod tests {
                 outbox: Some(".Outbox".into()),
                 magic_trash: true,
                 no_thread_sort: false,
+                append_limit: 1000,
             },
             ..door
         };
         let caps = door.capabilities(&local, None);
         assert!(
-            caps.contains(" XCOURIEROUTBOX=INBOX.Outbox XMAGICTRASH"),
+            caps.contains(" XCOURIEROUTBOX=INBOX.Outbox XMAGICTRASH APPENDLIMIT=1000"),
             "{caps}"
         );
+        assert!(!caps.contains("COMPRESS"), "not before login: {caps}");
+        assert!(capabilities_after_login(&door.advertised).contains(" COMPRESS=DEFLATE"));
     }
 }

@@ -238,7 +238,7 @@ fn session_settings(config: &Config, identity: Identity, clock_offset: i64) -> S
         autologout: Duration::from_secs(config.autologout.max(1)),
         io_timeout: Duration::from_secs(config.io_timeout.max(1)),
         idle_poll: Duration::from_secs(config.idle_timeout.clamp(1, 3600)),
-        capabilities: login::capabilities(&login::Advertised::of(config)),
+        capabilities: login::capabilities_after_login(&login::Advertised::of(config)),
         max_append: usize::try_from(config.max_literal).unwrap_or(usize::MAX),
         keywords: config.keywords != 0,
         trash: format!("INBOX.{}", config.trash_folder),
@@ -398,7 +398,9 @@ pub fn run(opts: Options) -> i32 {
         escape(tls_note.as_bytes())
     );
     let ok = Completion::ok_code(
-        Code::Capability(login::capabilities(&login::Advertised::of(&config))),
+        Code::Capability(login::capabilities_after_login(&login::Advertised::of(
+            &config,
+        ))),
         "Logged in.",
     );
     if !io.send(&ok.encode(&user.tag)) {
@@ -663,7 +665,7 @@ fn run_preauth(
     };
     let greeting = format!(
         "* PREAUTH [CAPABILITY {}] mdimap ready, preauthenticated.\r\n",
-        login::capabilities(&login::Advertised::of(config))
+        login::capabilities_after_login(&login::Advertised::of(config))
     );
     if !io.send(greeting.as_bytes()) {
         return 0;

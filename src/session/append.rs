@@ -21,7 +21,11 @@ use crate::protocol::response::Code;
 use crate::protocol::sequence::compact;
 
 impl Session<'_> {
-    pub(super) fn cmd_append(&mut self, raw: &[u8], messages: Vec<AppendMessage>) -> Completion {
+    pub(super) fn cmd_append(
+        &mut self,
+        raw: &[u8],
+        mut messages: Vec<AppendMessage>,
+    ) -> Completion {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
@@ -55,6 +59,16 @@ impl Session<'_> {
                 }
             }
             Err(d) => return d,
+        }
+        // CATENATE (RFC 4469): build the message from its parts, once the
+        // destination is known to exist (TRYCREATE comes before BADURL).
+        for m in &mut messages {
+            if let Some(parts) = m.catenate.take() {
+                match self.catenate(parts, self.settings.max_append) {
+                    Ok(bytes) => m.message = MessageData::Memory(bytes),
+                    Err(refusal) => return refusal,
+                }
+            }
         }
         let outbox = self.settings.outbox.as_ref().filter(|o| o.is_outbox(&name));
         // Courier sends one message at a time unless OUTBOX_MULTIPLE_SEND.

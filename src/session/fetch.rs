@@ -16,7 +16,7 @@ use super::{Completion, Session};
 use crate::conn::Io;
 use crate::maildir::acl::right;
 use crate::maildir::{Facts, InfoFlags, StoreError};
-use crate::message::{Message, crlf_len, header_end, header_length, to_crlf_into};
+use crate::message::{Message, UnknownCte, crlf_len, header_end, header_length, to_crlf_into};
 use crate::protocol::command::{FetchItem, Section, SectionText};
 use crate::protocol::datetime::{format_date_time, local_offset};
 use crate::protocol::encode::push_astring;
@@ -248,8 +248,30 @@ fn add_needs(item: &FetchItem, n: &mut Needs) {
 fn sets_seen(item: &FetchItem) -> bool {
     matches!(
         item,
-        FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::BodySection { peek: false, .. }
+        FetchItem::Rfc822
+            | FetchItem::Rfc822Text
+            | FetchItem::BodySection { peek: false, .. }
+            | FetchItem::Binary { peek: false, .. }
     )
+}
+
+/// Writes RFC 3516's part numbers, dotted, as the client sent them.
+fn write_binary_part(out: &mut Vec<u8>, part: &[u32]) {
+    for (n, p) in part.iter().enumerate() {
+        if n > 0 {
+            out.push(b'.');
+        }
+        push_number(out, u64::from(*p));
+    }
+}
+
+/// The first BINARY item whose part has a transfer encoding that cannot be
+/// undone (RFC 3516 §4.2).
+fn unknown_cte(items: &[FetchItem], msg: &Message<'_>) -> Option<UnknownCte> {
+    items.iter().find_map(|item| match item {
+        FetchItem::Binary { part, .. } | FetchItem::BinarySize { part } => msg.binary(part).err(),
+        _ => None,
+    })
 }
 
 /// Writes the section spec as the client will expect it echoed back.
@@ -318,6 +340,9 @@ impl Session<'_> {
             .any(|i| !matches!(i, FetchItem::Flags | FetchItem::Uid));
         let mut gone = false;
         let mut failed = false;
+        // BINARY of a part whose transfer encoding is unknown: that message
+        // is left out, and the command fails (RFC 3516 §4.2).
+        let mut unknown: Option<Vec<u8>> = None;
         // Untagged responses held back by earlier commands go first.
         self.flush_pending();
         let mut out = Vec::with_capacity(256);
@@ -351,6 +376,12 @@ impl Session<'_> {
                         continue;
                     }
                 };
+                if let Some(msg) = prepared.parsed.as_ref()
+                    && let Some(UnknownCte(cte)) = unknown_cte(&items, msg)
+                {
+                    unknown = Some(cte);
+                    continue;
+                }
                 let seen_now = marks_seen && mark_seen(view, i);
                 // Each answer goes out as it is made: however many items the
                 // client asks for, one message is in memory at a time.
@@ -362,7 +393,15 @@ impl Session<'_> {
             }
         }
         self.scratch.trim();
-        if failed {
+        if let Some(cte) = unknown {
+            Completion::no_code(
+                Code::UnknownCte,
+                &format!(
+                    "Unknown Content-Transfer-Encoding {}.",
+                    String::from_utf8_lossy(&cte).escape_debug()
+                ),
+            )
+        } else if failed {
             Completion::no_code(Code::Unavailable, "Some messages could not be read.")
         } else if gone && needs_file {
             Completion::ok_code(Code::ExpungeIssued, "Some messages were already expunged.")
@@ -476,6 +515,20 @@ fn render_expunged(
                 }
                 out.extend_from_slice(b" NIL");
             }
+            FetchItem::Binary { part, partial, .. } => {
+                out.extend_from_slice(b"BINARY[");
+                write_binary_part(out, part);
+                out.push(b']');
+                if let Some((origin, _)) = partial {
+                    out.extend_from_slice(format!("<{origin}>").as_bytes());
+                }
+                out.extend_from_slice(b" NIL");
+            }
+            FetchItem::BinarySize { part } => {
+                out.extend_from_slice(b"BINARY.SIZE[");
+                write_binary_part(out, part);
+                out.extend_from_slice(b"] 0");
+            }
         }
     }
     out.extend_from_slice(b")\r\n");
@@ -501,7 +554,21 @@ fn render_fetch(
     let mut first = true;
     let mut flags_sent = false;
     // Sends the scratch buffer, then `literal` as an IMAP literal.
-    let mut send_literal = |out: &mut Vec<u8>, literal: &[u8]| {
+    let mut send_literal = |out: &mut Vec<u8>, literal: &[u8], binary: bool| {
+        if binary {
+            // Decoded content may hold NUL, which only literal8 can carry
+            // (RFC 3516 §4.3); without one, a plain literal.
+            if memchr::memchr(0, literal).is_some() {
+                out.push(b'~');
+            }
+            out.push(b'{');
+            push_number(out, literal.len() as u64);
+            out.extend_from_slice(b"}\r\n");
+            let _ = io.write_all(out);
+            let _ = io.write_all(literal);
+            out.clear();
+            return;
+        }
         // RFC822, RFC822.HEADER and .TEXT send message bytes too: no NUL.
         let literal = Message::literal_bytes(literal);
         out.push(b'{');
@@ -561,15 +628,15 @@ fn render_fetch(
             }
             FetchItem::Rfc822 => {
                 out.extend_from_slice(b"RFC822 ");
-                send_literal(out, parsed.map(|m| m.data()).unwrap_or_default());
+                send_literal(out, parsed.map(|m| m.data()).unwrap_or_default(), false);
             }
             FetchItem::Rfc822Header => {
                 out.extend_from_slice(b"RFC822.HEADER ");
-                send_literal(out, parsed.map(|p| p.header()).unwrap_or_default());
+                send_literal(out, parsed.map(|p| p.header()).unwrap_or_default(), false);
             }
             FetchItem::Rfc822Text => {
                 out.extend_from_slice(b"RFC822.TEXT ");
-                send_literal(out, parsed.map(|p| p.text()).unwrap_or_default());
+                send_literal(out, parsed.map(|p| p.text()).unwrap_or_default(), false);
             }
             FetchItem::BodySection {
                 section, partial, ..
@@ -593,13 +660,42 @@ fn render_fetch(
                         out.extend_from_slice(b"> ");
                         let start = (*origin as usize).min(bytes.len());
                         let end = start.saturating_add(*count as usize).min(bytes.len());
-                        send_literal(out, bytes.get(start..end).unwrap_or_default());
+                        send_literal(out, bytes.get(start..end).unwrap_or_default(), false);
                     }
                     None => {
                         out.push(b' ');
-                        send_literal(out, &bytes);
+                        send_literal(out, &bytes, false);
                     }
                 }
+            }
+            FetchItem::Binary { part, partial, .. } => {
+                out.extend_from_slice(b"BINARY[");
+                write_binary_part(out, part);
+                out.push(b']');
+                // An unknown encoding was answered before rendering began.
+                let bytes = parsed.and_then(|m| m.binary(part).ok()).unwrap_or_default();
+                let bytes = match partial {
+                    Some((origin, count)) => {
+                        out.push(b'<');
+                        push_number(out, u64::from(*origin));
+                        out.push(b'>');
+                        let start = (*origin as usize).min(bytes.len());
+                        let end = start.saturating_add(*count as usize).min(bytes.len());
+                        bytes.get(start..end).unwrap_or_default()
+                    }
+                    None => &bytes[..],
+                };
+                out.push(b' ');
+                send_literal(out, bytes, true);
+            }
+            FetchItem::BinarySize { part } => {
+                out.extend_from_slice(b"BINARY.SIZE[");
+                write_binary_part(out, part);
+                out.extend_from_slice(b"] ");
+                let size = parsed
+                    .and_then(|m| m.binary(part).ok())
+                    .map_or(0, |b| b.len());
+                push_number(out, size as u64);
             }
         }
     }

@@ -8,6 +8,7 @@
 
 mod acl;
 mod append;
+mod catenate;
 mod catalog;
 mod copy;
 mod derived;
@@ -158,6 +159,9 @@ pub struct Session<'a> {
     /// The mailbox just left (SELECT of another, CLOSE, UNSELECT): dropped, which
     /// writes its index, once the command that left it is answered.
     closing: Option<SelectedView>,
+    /// COMPRESS DEFLATE was answered OK: compression starts once the OK
+    /// has been queued (RFC 4978 §3).
+    start_deflate: bool,
 }
 
 impl<'a> Session<'a> {
@@ -175,6 +179,7 @@ impl<'a> Session<'a> {
             end: None,
             scratch: fetch::Scratch::default(),
             closing: None,
+            start_deflate: false,
         }
     }
 
@@ -247,6 +252,9 @@ impl<'a> Session<'a> {
             let done = self.execute(command);
             self.refresh(announce, force);
             self.finish(&tag, done);
+            if std::mem::take(&mut self.start_deflate) && self.io.start_deflate().is_err() {
+                return End::Disconnected;
+            }
             self.save_index_if_due();
         }
     }
@@ -378,6 +386,17 @@ impl<'a> Session<'a> {
             C::Copy { uid, set, mailbox } => self.cmd_copy(uid, &set, &mailbox, false),
             C::Move { uid, set, mailbox } => self.cmd_copy(uid, &set, &mailbox, true),
             C::Idle => self.cmd_idle(&tag),
+            C::Compress { mechanism } => {
+                if self.io.is_deflating() || self.start_deflate {
+                    Completion::no_code(Code::CompressionActive, "Already compressing.")
+                } else if mechanism != "DEFLATE" {
+                    Completion::bad("Unknown compression mechanism.")
+                } else {
+                    // The OK goes out in clear; compression starts after it.
+                    self.start_deflate = true;
+                    Completion::ok("DEFLATE active.")
+                }
+            }
         }
     }
 

@@ -1679,3 +1679,166 @@ mod tests {
         assert_eq!(l[1].delimiter.as_deref(), Some("."));
     }
 }
+
+/// A client after `COMPRESS DEFLATE` (RFC 4978): raw deflate both ways, with
+/// what came over the wire kept so a test can look at the compressed bytes.
+/// A byte stream a [`DeflateClient`] can run over: TCP, or TLS over it.
+pub trait Duplex: Read + Write {}
+impl<T: Read + Write> Duplex for T {}
+
+pub struct DeflateClient {
+    stream: Box<dyn Duplex>,
+    compress: flate2::Compress,
+    decompress: flate2::Decompress,
+    /// Decompressed bytes not yet returned.
+    plain: Vec<u8>,
+    /// Every chunk read from the socket, compressed, as it came.
+    pub wire: Vec<Vec<u8>>,
+    /// No compression at all: the same reading, for a plain session to
+    /// compare with.
+    uncompressed: bool,
+}
+
+impl DeflateClient {
+    /// Takes over `c`, which must just have had its `COMPRESS DEFLATE`
+    /// answered OK (nothing else read or pending).
+    pub fn from(c: &Client) -> DeflateClient {
+        DeflateClient::over(Box::new(c.stream().try_clone().unwrap()))
+    }
+
+    /// Over `stream` (a TLS session, say), whose `COMPRESS DEFLATE` has
+    /// just been answered OK.
+    pub fn over(stream: Box<dyn Duplex>) -> DeflateClient {
+        DeflateClient {
+            stream,
+            compress: flate2::Compress::new(flate2::Compression::default(), false),
+            decompress: flate2::Decompress::new(false),
+            plain: Vec::new(),
+            wire: Vec::new(),
+            uncompressed: false,
+        }
+    }
+
+    /// The same client without compression, over `c` as it is.
+    pub fn uncompressed(c: &Client) -> DeflateClient {
+        DeflateClient {
+            uncompressed: true,
+            ..DeflateClient::from(c)
+        }
+    }
+
+    /// Compresses `text` with a sync flush and sends it.
+    pub fn send(&mut self, text: &[u8]) {
+        if self.uncompressed {
+            self.stream.write_all(text).unwrap();
+            self.stream.flush().unwrap();
+            return;
+        }
+        let mut out = Vec::with_capacity(text.len() + 1024);
+        let mut input = text;
+        loop {
+            out.reserve(4096);
+            let before = self.compress.total_in();
+            self.compress
+                .compress_vec(input, &mut out, flate2::FlushCompress::Sync)
+                .unwrap();
+            input = &input[(self.compress.total_in() - before) as usize..];
+            if input.is_empty() && out.len() < out.capacity() {
+                break;
+            }
+        }
+        self.stream.write_all(&out).unwrap();
+        self.stream.flush().unwrap();
+    }
+
+    /// Reads one more chunk from the socket and decompresses it.
+    fn fill(&mut self) {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = self
+            .stream
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("reading from the server: {e}"));
+        assert!(n > 0, "the server closed the connection");
+        buf.truncate(n);
+        if self.uncompressed {
+            self.plain.extend_from_slice(&buf);
+            self.wire.push(buf);
+            return;
+        }
+        let mut input = &buf[..];
+        loop {
+            self.plain.reserve(256 * 1024);
+            let before = self.decompress.total_in();
+            self.decompress
+                .decompress_vec(input, &mut self.plain, flate2::FlushDecompress::Sync)
+                .unwrap_or_else(|e| panic!("the server sent bad deflate data: {e}"));
+            input = &input[(self.decompress.total_in() - before) as usize..];
+            if input.is_empty() && self.plain.len() < self.plain.capacity() {
+                break;
+            }
+        }
+        self.wire.push(buf);
+    }
+
+    /// Everything up to and including the line tagged `tag`, literals
+    /// followed, as the raw (decompressed) bytes.
+    pub fn read_until_tagged(&mut self, tag: &str) -> Vec<u8> {
+        let mut pos = 0;
+        loop {
+            let Some(eol) = self.plain[pos..].windows(2).position(|w| w == b"\r\n") else {
+                self.fill();
+                continue;
+            };
+            let line = &self.plain[pos..pos + eol];
+            let mut next = pos + eol + 2;
+            if line.ends_with(b"}") {
+                if let Some(open) = line.iter().rposition(|&b| b == b'{') {
+                    let n: usize = std::str::from_utf8(&line[open + 1..line.len() - 1])
+                        .unwrap()
+                        .trim_start_matches('~')
+                        .trim_end_matches('+')
+                        .parse()
+                        .unwrap();
+                    while self.plain.len() < next + n {
+                        self.fill();
+                    }
+                    next += n;
+                    // The line goes on after the literal.
+                    pos = next;
+                    continue;
+                }
+            }
+            let tagged = line.starts_with(format!("{tag} ").as_bytes());
+            pos = next;
+            if tagged {
+                let out: Vec<u8> = self.plain.drain(..pos).collect();
+                return out;
+            }
+        }
+    }
+
+    /// One line (a continuation request, an IDLE update), without CRLF.
+    pub fn read_line(&mut self) -> String {
+        loop {
+            if let Some(eol) = self.plain.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.plain.drain(..eol + 2).collect();
+                return String::from_utf8_lossy(&line[..eol]).into_owned();
+            }
+            self.fill();
+        }
+    }
+
+    /// Sends `tag text` and returns the whole answer.
+    pub fn cmd(&mut self, tag: &str, text: &str) -> String {
+        self.send(format!("{tag} {text}\r\n").as_bytes());
+        String::from_utf8_lossy(&self.read_until_tagged(tag)).into_owned()
+    }
+}
+
+impl DeflateClient {
+    /// Sends `tag text` and returns the answer's bytes, literals and all.
+    pub fn send_and_read_bytes(&mut self, tag: &str, text: &str) -> Vec<u8> {
+        self.send(format!("{tag} {text}\r\n").as_bytes());
+        self.read_until_tagged(tag)
+    }
+}
