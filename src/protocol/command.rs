@@ -351,6 +351,10 @@ pub enum SearchKey {
     SentSince(Date),
     Larger(u64),
     Smaller(u64),
+    /// RFC 5032 WITHIN: INTERNALDATE within the last n seconds.
+    Younger(u64),
+    /// RFC 5032 WITHIN: INTERNALDATE more than n seconds ago.
+    Older(u64),
     Uid(SequenceSet),
     SequenceSet(SequenceSet),
 }

@@ -1095,6 +1095,15 @@ impl<'a> Parser<'a> {
                 self.sp()?;
                 K::Smaller(self.number()?)
             }
+            // RFC 5032: `"OLDER" SP nz-number`, seconds.
+            b"OLDER" => {
+                self.sp()?;
+                K::Older(u64::from(self.nz_number()?))
+            }
+            b"YOUNGER" => {
+                self.sp()?;
+                K::Younger(u64::from(self.nz_number()?))
+            }
             b"UID" => {
                 self.sp()?;
                 K::Uid(self.sequence_set()?)
@@ -1532,6 +1541,23 @@ mod tests {
         );
         assert!(parse("a LIST \"\"").is_err());
         assert!(parse("a LIST * x").is_err());
+    }
+
+    #[test]
+    #[test]
+    fn within_rfc5032() {
+        assert_eq!(
+            body("a SEARCH YOUNGER 3600 older 86400"),
+            CommandBody::Search {
+                uid: false,
+                returns: None,
+                charset: None,
+                criteria: SearchKey::And(vec![SearchKey::Younger(3600), SearchKey::Older(86400)]),
+            }
+        );
+        for bad in ["a SEARCH YOUNGER 0", "a SEARCH OLDER", "a SEARCH OLDER x"] {
+            err(bad);
+        }
     }
 
     #[test]
