@@ -1544,7 +1544,6 @@ mod tests {
     }
 
     #[test]
-    #[test]
     fn within_rfc5032() {
         assert_eq!(
             body("a SEARCH YOUNGER 3600 older 86400"),
