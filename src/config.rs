@@ -1462,7 +1462,10 @@ MDIMAP_HOSTNAME=mail.example.org
             .apply("MDIMAP_ARCHIVE_FOLDERS", "a/b", p, 4, &mut w)
             .unwrap_err();
         assert!(err.contains("MDIMAP_ARCHIVE_FOLDERS"), "{err}");
-        assert!(c.apply("MDIMAP_DRAFTS_FOLDERS", "..", p, 5, &mut w).is_err());
+        assert!(
+            c.apply("MDIMAP_DRAFTS_FOLDERS", "..", p, 5, &mut w)
+                .is_err()
+        );
     }
 
     #[test]

@@ -69,8 +69,14 @@ fn younger_and_older_by_internaldate() {
         search(&mut c, &format!("OLDER {}", 7 * DAY)),
         sorted(vec![seq("ten days"), seq("thirty days")])
     );
-    assert_eq!(search(&mut c, &format!("OLDER {}", 60 * DAY)), Vec::<u32>::new());
-    assert_eq!(search(&mut c, &format!("YOUNGER {}", 60 * DAY)), vec![1, 2, 3, 4]);
+    assert_eq!(
+        search(&mut c, &format!("OLDER {}", 60 * DAY)),
+        Vec::<u32>::new()
+    );
+    assert_eq!(
+        search(&mut c, &format!("YOUNGER {}", 60 * DAY)),
+        vec![1, 2, 3, 4]
+    );
     // Combined as any other keys: between two and twenty days old.
     assert_eq!(
         search(&mut c, &format!("OLDER {} YOUNGER {}", 2 * DAY, 20 * DAY)),

@@ -92,7 +92,13 @@ fn write(root: &Dir, tmp: &Dir, uses: &[(String, SpecialUse)]) -> Result<(), Sto
         contents.push_str(folder);
         contents.push('\n');
     }
-    replace_file(tmp, root, SPECIAL_USE_NAME, "specialuse", contents.as_bytes())
+    replace_file(
+        tmp,
+        root,
+        SPECIAL_USE_NAME,
+        "specialuse",
+        contents.as_bytes(),
+    )
 }
 
 /// Applies `change` to the recorded uses under the root dot-lock (re-reading the file after
@@ -180,11 +186,18 @@ mod tests {
         // A name that only starts the same is not below the renamed folder.
         set(&root, "INBOX.Attics", &[SpecialUse::Trash]).unwrap();
         renamed(&root, "INBOX.Attic", "INBOX.Loft").unwrap();
-        assert!(read(&root).unwrap().contains(&("INBOX.Attics".to_string(), SpecialUse::Trash)));
+        assert!(
+            read(&root)
+                .unwrap()
+                .contains(&("INBOX.Attics".to_string(), SpecialUse::Trash))
+        );
         assert!(set(&root, "a\nb", &[SpecialUse::Sent]).is_err());
         // A line a person broke is skipped, the rest kept.
         fs::write(&file, "Sent INBOX.S\nnonsense\nFlagged INBOX.F\n").unwrap();
-        assert_eq!(read(&root).unwrap(), vec![("INBOX.S".to_string(), SpecialUse::Sent)]);
+        assert_eq!(
+            read(&root).unwrap(),
+            vec![("INBOX.S".to_string(), SpecialUse::Sent)]
+        );
         // Only the lock-free state remains in tmp/.
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }

@@ -89,6 +89,8 @@ pub enum Code {
     TooBig,
     // RFC 7162
     Closed,
+    /// RFC 6154: CREATE with a special use the server does not offer.
+    UseAttr,
     /// Courier's `[MYRIGHTS "<rights>"]` on SELECT (ACL, RFC 4314 letters).
     MyRights(String),
 }
@@ -135,6 +137,7 @@ impl fmt::Display for Code {
             Code::NonExistent => f.write_str("NONEXISTENT"),
             Code::TooBig => f.write_str("TOOBIG"),
             Code::Closed => f.write_str("CLOSED"),
+            Code::UseAttr => f.write_str("USEATTR"),
             Code::MyRights(rights) => {
                 f.write_str("MYRIGHTS \"")?;
                 for c in rights.chars() {
