@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// The files imaptest skips, each with the capabilities it needs that mdimap does not
 /// advertise. A file leaves this list when its capability lands (and must then pass).
-const LACKING: [(&str, &str); 17] = [
+const LACKING: [(&str, &str); 16] = [
     ("append-binary", "BINARY"),
     ("catenate", "CATENATE"),
     ("catenate-multiappend", "CATENATE"),
@@ -25,7 +25,6 @@ const LACKING: [(&str, &str); 17] = [
     ("fetch-binary-mime", "BINARY"),
     ("fetch-binary-mime-base64", "BINARY"),
     ("fetch-binary-mime-qp", "BINARY"),
-    ("listext", "LIST-EXTENDED"),
     ("notify", "NOTIFY QRESYNC"),
     ("search-context-update", "CONTEXT=SEARCH"),
     ("search-context-update2", "CONTEXT=SEARCH"),

@@ -191,19 +191,32 @@ fn rfc5258_recursivematch_childinfo() {
         listed(&r),
         vec![entry("INBOX.Vegetable", &["\\Subscribed"], "")]
     );
-    // A subscribed leaf below a pattern's level gives its parent CHILDINFO; the
-    // leaf itself has none.
+    // Subscribed children the pattern lists themselves give their parent no CHILDINFO
+    // (imaptest's listext, as Dovecot answers)...
     let r = c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"INBOX.Vegetable*\"");
     assert_eq!(
         listed(&r),
         vec![
-            entry("INBOX.Vegetable", &["\\Subscribed"], CHILDINFO),
+            entry("INBOX.Vegetable", &["\\Subscribed"], ""),
             entry("INBOX.Vegetable.Broccoli", &["\\Subscribed"], ""),
             entry(
                 "INBOX.Vegetable.Sunflower",
                 &["\\NonExistent", "\\Subscribed"],
                 ""
             ),
+        ]
+    );
+    // ... nor a parent that is not subscribed: Fruit is not listed when its subscribed
+    // children are; it is with CHILDINFO when they are not.
+    let r = c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"INBOX.Fruit\" \"INBOX.Fruit.%\")");
+    let names: Vec<String> = listed(&r).into_iter().map(|l| l.name).collect();
+    assert_eq!(names, vec!["INBOX.Fruit.Banana", "INBOX.Fruit.Peach"]);
+    let r = c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"INBOX.Fruit\" \"INBOX.Fruit.P%\")");
+    assert_eq!(
+        listed(&r),
+        vec![
+            entry("INBOX.Fruit", &[], CHILDINFO),
+            entry("INBOX.Fruit.Peach", &["\\Subscribed"], ""),
         ]
     );
     // §3.1: RECURSIVEMATCH alone, or with only REMOTE, is an error; so is an option

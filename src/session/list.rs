@@ -109,8 +109,8 @@ impl Session<'_> {
             }
         };
 
-        // The names the selection options select, and (RECURSIVEMATCH) those that have
-        // a selected name below them.
+        // The names the selection options select, and (RECURSIVEMATCH, RFC 5258 §3.5)
+        // those with a selected name below them that the patterns do not match.
         let selected: BTreeSet<String> = if o.select_subscribed {
             subscribed.iter().cloned().collect()
         } else if o.select_special_use {
@@ -124,7 +124,9 @@ impl Session<'_> {
         let filtering = o.select_subscribed || o.select_special_use;
         let mut with_selected_child = BTreeSet::new();
         if o.recursive_match {
-            for name in &selected {
+            // Only for a descendant the patterns do not list themselves: one they do
+            // speaks for itself (as imaptest's listext has it, and Dovecot answers).
+            for name in selected.iter().filter(|n| !matches(n)) {
                 with_selected_child.extend(ancestors(name).map(str::to_string));
             }
         }
