@@ -1,8 +1,10 @@
 //! IDLE when the kernel gives no more inotify instances (issue 8, IDLE at
 //! scale): virtual users share one uid, and Linux allows that uid 128
 //! instances by default, so the 129th IDLE session has none. It must still
-//! see a delivery promptly, by checking the folder's timestamps every second
-//! rather than rescanning every IMAP_IDLE_TIMEOUT (60 s).
+//! see a delivery promptly, by checking the folder's timestamps twice a
+//! second rather than rescanning every IMAP_IDLE_TIMEOUT (60 s). And a
+//! thousand sessions woken by one delivery into the folder they share must
+//! not queue for the folder's dot-lock to learn of it.
 //!
 //! In a test binary of its own: it exhausts the mail user's instances, which
 //! would change what other tests running beside it see.
@@ -19,7 +21,7 @@ use common::*;
 fn idle_without_inotify_still_sees_a_delivery() {
     let dir = TestDir::new("idle-no-inotify");
     let (conf, _users, maildir) = dir.write_userfile();
-    // IMAP_IDLE_TIMEOUT stays at its 60 s default: only the one-second
+    // IMAP_IDLE_TIMEOUT stays at its 60 s default: only the half-second
     // check can report the delivery within the wait below.
     let (uid, gid) = mail_ids();
     let limit: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
@@ -71,4 +73,42 @@ fn idle_without_inotify_still_sees_a_delivery() {
         server.log_text()
     );
     c.ok("LOGOUT");
+}
+
+/// Once one session has numbered a delivery (and claimed it as `\Recent`), the others
+/// learn of it without the folder's dot-lock: they would write nothing under it. Shown
+/// with the lock held by another live process all along, as Courier's imapd or
+/// maildrop might hold it: a session that needed the lock would wait for it, give up
+/// after 30 s and report nothing.
+#[test]
+fn a_numbered_delivery_is_learnt_without_the_dot_lock() {
+    let t = TestDir::new("idle-unlocked-rescan");
+    let m = t.maildir();
+    deliver(&m, &message("first", "one"));
+    let (_sa, mut a) = preauth(&t, &m);
+    let (_sb, mut b) = preauth(&t, &m);
+    assert_eq!(a.ok("SELECT INBOX").count("EXISTS"), Some(1));
+    assert_eq!(b.ok("SELECT INBOX").count("EXISTS"), Some(1));
+    deliver(&m, &message("second", "two"));
+    // B moves it to cur/, numbers it and claims it.
+    let r = b.ok("NOOP");
+    assert_eq!((r.count("EXISTS"), r.count("RECENT")), (Some(2), Some(1)), "{r:#?}");
+    // A live process of this host holds the lock from now on.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let holder = Command::new("sleep").arg("120").spawn().unwrap();
+    let lock = m.join("tmp/courier.lock");
+    std::fs::write(&lock, format!("{}:{}", holder.id(), host.trim())).unwrap();
+    let r = a.ok("NOOP");
+    // A's one recent message is still the first: B claimed the second.
+    assert_eq!((r.count("EXISTS"), r.count("RECENT")), (Some(2), Some(1)), "{r:#?}");
+    let r = a.ok("FETCH 2 (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert!(r.fetch(2).contains("UID 2") && r.fetch(2).contains("second"), "{r:#?}");
+    assert!(!has_flag(r.fetch(2), "\\Recent"), "{r:#?}");
+    assert!(lock.exists(), "the other process's lock was left alone");
+    std::fs::remove_file(&lock).unwrap();
+    let mut holder = holder;
+    let _ = holder.kill();
+    let _ = holder.wait();
+    a.ok("LOGOUT");
+    b.ok("LOGOUT");
 }

@@ -95,6 +95,8 @@ pub(crate) fn not_a_file(kind: Kind) -> io::Error {
 pub(crate) struct Entry {
     pub name: OsString,
     pub kind: Kind,
+    /// The inode number the directory entry names (`d_ino`).
+    pub ino: u64,
 }
 
 /// An open directory inside (or at the root of) a maildir.
@@ -186,6 +188,12 @@ impl Dir {
             fd,
             path: path.to_path_buf(),
         })
+    }
+
+    /// A path naming this very directory, not whatever is at `path()` now: for calls
+    /// that take only a path (inotify).
+    pub(crate) fn proc_path(&self) -> std::path::PathBuf {
+        Path::new("/proc/self/fd").join(std::os::fd::AsRawFd::as_raw_fd(&self.fd).to_string())
     }
 
     /// Where the directory was when opened (for messages).
@@ -471,7 +479,11 @@ impl Dir {
                     Err(e) => return Err(e.into()),
                 },
             };
-            entries.push(Entry { name, kind });
+            entries.push(Entry {
+                name,
+                kind,
+                ino: entry.ino(),
+            });
         }
         Ok(entries)
     }

@@ -572,7 +572,14 @@ impl Folder {
         let moved = move_new_to_cur(&dirs, self.linked.as_deref())?;
         let taken = SystemTime::now();
         let before = self.change_stamp();
-        let (db, listed, recent_from) = {
+        let unlocked = if moved.is_empty() {
+            self.rescan_unlocked(&dirs)?
+        } else {
+            None
+        };
+        let (db, listed, recent_from) = if let Some(found) = unlocked {
+            found
+        } else {
             let _lock = DotLock::acquire(&dirs.tmp)?;
             let mut cur = self.list(&dirs.cur)?;
             let (db, fresh) = match uiddb::read(&dirs.top)? {
@@ -609,6 +616,30 @@ impl Folder {
         };
         let result = self.build_result(&dirs, db, listed, recent, true)?;
         Ok(self.stamped(result, before, taken))
+    }
+
+    /// The usual rescan, once another session has numbered what arrived: every file in cur/
+    /// is in the database, every entry has its file, and what is recent has been claimed
+    /// (`recent.rs`). The locked path would then write nothing, so the dot-lock is not
+    /// taken: a thousand IDLE sessions woken by one delivery into a folder they share
+    /// would otherwise queue for it one after another (BENCHMARKS.md, IDLE at scale).
+    /// cur/ is listed before the database is read, so a file numbered meanwhile is at
+    /// worst unknown to the listing's reader, never listed without its entry; anything
+    /// else (a file or an entry missing, a claim due) returns `None` and the caller
+    /// takes the lock.
+    fn rescan_unlocked(&self, dirs: &Dirs) -> Result<Option<(UidDb, Listed, u32)>, StoreError> {
+        let cur = self.list(&dirs.cur)?;
+        let DbState::Valid(db) = uiddb::read(&dirs.top)? else {
+            return Ok(None);
+        };
+        let Some(recorded) = recent::read(&dirs.top, db.uidvalidity) else {
+            return Ok(None);
+        };
+        if recorded < db.nextuid {
+            return Ok(None);
+        }
+        let (db, listed, changed) = reconcile(db, &cur, &FastSet::default())?;
+        Ok((!changed).then_some((db, listed, recorded)))
     }
 
     /// `result` with the stamp taken at `taken` before it was listed, settled when the

@@ -190,10 +190,12 @@ fn load_once(
     let mut merged: FastMap<String, (i64, String)> = FastMap::default();
     let mut obsolete = Vec::new();
     let entries = dir.entries().map_err(|e| StoreError::io(dir.path(), e))?;
+    let mut inodes: FastMap<String, u64> = FastMap::default();
     for entry in entries {
         let Ok(name) = entry.name.into_string() else {
             continue;
         };
+        inodes.insert(name.clone(), entry.ino);
         if entry.kind == Kind::Symlink {
             report_skipped(&dir.path().join(&name), entry.kind, "a keyword file");
             continue;
@@ -227,6 +229,7 @@ fn load_once(
     }
 
     // The newest update of each message overrides the list.
+    let mut known = ReadBefore::of(dir, &inodes);
     let mut updates: FastMap<String, Vec<String>> = FastMap::default();
     let sources = fresh.iter().map(|b| (b.clone(), b.clone())).chain(
         merged
@@ -235,9 +238,16 @@ fn load_once(
             .map(|(b, (_, n))| (b.clone(), n.clone())),
     );
     for (basename, file_name) in sources {
+        let ino = inodes.get(&file_name).copied().unwrap_or(0);
+        if let Some(keywords) = known.get(&file_name, ino) {
+            updates.insert(basename, keywords);
+            continue;
+        }
         match dir.read(&file_name) {
             Ok(bytes) => {
-                updates.insert(basename, parse_update(&bytes));
+                let keywords = parse_update(&bytes);
+                known.remember(&file_name, ino, &keywords);
+                updates.insert(basename, keywords);
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if !tolerate_vanished {
@@ -313,6 +323,61 @@ fn load_once(
         }
     }
     Ok(Some(map))
+}
+
+/// What this process read before from the update files of one keyword directory, by name
+/// and inode. Every rescan of a folder merges its update files; a merged update stays as
+/// `.N.<message>` for 15 minutes (for NFS readers with an older `:list`) and is read at each
+/// merge, so a folder whose keywords change often (imaptest's stress mode: thousands in a
+/// minute) cost each command thousands of small reads. An update file is never written in
+/// place (made in tmp/ and renamed, then renamed to `.N.`), so a name that still names the
+/// inode read before still holds what was read. What a listing no longer shows is
+/// forgotten at once, so an inode number freed and given to a new file of the same name
+/// would have to happen between two listings of this process to be mistaken.
+struct ReadBefore {
+    key: (u64, u64),
+    files: FastMap<String, (u64, Vec<String>)>,
+}
+
+type ReadCache = FastMap<(u64, u64), FastMap<String, (u64, Vec<String>)>>;
+
+fn read_cache() -> std::sync::MutexGuard<'static, ReadCache> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<ReadCache>> = std::sync::OnceLock::new();
+    CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ReadBefore {
+    /// What was read before in `dir` and is still listed (`listed`: name → inode).
+    fn of(dir: &Dir, listed: &FastMap<String, u64>) -> ReadBefore {
+        let key = dir.identity().unwrap_or((0, 0));
+        let mut files = read_cache().remove(&key).unwrap_or_default();
+        files.retain(|name, (ino, _)| listed.get(name) == Some(ino));
+        ReadBefore { key, files }
+    }
+
+    fn get(&self, name: &str, ino: u64) -> Option<Vec<String>> {
+        match self.files.get(name) {
+            Some((known, keywords)) if *known == ino && ino != 0 => Some(keywords.clone()),
+            _ => None,
+        }
+    }
+
+    fn remember(&mut self, name: &str, ino: u64, keywords: &[String]) {
+        if ino != 0 {
+            self.files.insert(name.to_string(), (ino, keywords.to_vec()));
+        }
+    }
+}
+
+impl Drop for ReadBefore {
+    fn drop(&mut self) {
+        if self.key != (0, 0) {
+            read_cache().insert(self.key, std::mem::take(&mut self.files));
+        }
+    }
 }
 
 /// Refuses base names that could address anything but a message's update file.
@@ -488,6 +553,33 @@ mod tests {
             fs::read(dir.path().join(KEYWORDS_DIR).join(LIST_NAME)).unwrap(),
             b"\n"
         );
+    }
+
+    /// Merged updates read once are not read again, but a `.N.` file put in place anew
+    /// (another inode under the same name, as Courier's rename gives) is, and overrides an
+    /// older `:list` as the protocol says.
+    #[test]
+    fn a_merged_update_replaced_under_its_name_is_read_again() {
+        let (dir, top, tmp) = folder();
+        let kw = dir.path().join(KEYWORDS_DIR);
+        let existing: FastSet<String> = ["m1".to_string()].into_iter().collect();
+        write_update(&top, &tmp, "m1", &["Red".into()]).unwrap();
+        assert_eq!(load(&top, &tmp, &existing, true).unwrap()["m1"], vec!["Red"]);
+        let merged: Vec<String> = fs::read_dir(&kw)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert_eq!(merged.len(), 1, "{merged:?}");
+        for colour in ["Green", "Blue"] {
+            // Another process (an NFS client with an older :list, say) puts a new update
+            // in place under the merged name, by rename.
+            let staged = dir.path().join("tmp").join("staged");
+            fs::write(&staged, format!("{colour}\n")).unwrap();
+            fs::rename(&staged, kw.join(&merged[0])).unwrap();
+            fs::write(kw.join(LIST_NAME), b"Red\n\nm1:0\n").unwrap();
+            assert_eq!(load(&top, &tmp, &existing, false).unwrap()["m1"], vec![colour]);
+        }
     }
 
     #[test]
