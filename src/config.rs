@@ -40,6 +40,7 @@
 //! or look at the environment.
 
 use crate::auth::backend::{Backend, DEFAULT_AUTHDAEMON_SOCKET, DEFAULT_PAM_SERVICE};
+use crate::maildir::SpecialUse;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -102,6 +103,10 @@ pub const KEYS: &[&str] = &[
     "MAXPERIP",
     "IMAP_IDLE_TIMEOUT",
     "IMAP_TRASHFOLDERNAME",
+    "MDIMAP_SENT_FOLDERS",
+    "MDIMAP_DRAFTS_FOLDERS",
+    "MDIMAP_JUNK_FOLDERS",
+    "MDIMAP_ARCHIVE_FOLDERS",
     "IMAP_EMPTYTRASH",
     "IMAP_MOVE_EXPUNGE_TO_TRASH",
     "IMAP_DISABLETHREADSORT",
@@ -222,6 +227,11 @@ pub struct Config {
     /// IMAP_TRASHFOLDERNAME: name of the trash folder (without `INBOX.`); DELETE
     /// refuses it, as Courier does.
     pub trash_folder: String,
+    /// MDIMAP_SENT_FOLDERS, MDIMAP_DRAFTS_FOLDERS, MDIMAP_JUNK_FOLDERS and
+    /// MDIMAP_ARCHIVE_FOLDERS: the folders (without `INBOX.`) LIST marks `\Sent`,
+    /// `\Drafts`, `\Junk` and `\Archive` (RFC 6154), in that order; the trash folder
+    /// is marked `\Trash`. See [`Config::special_use_folders`].
+    pub special_use: [Vec<String>; 4],
     /// IMAP_EMPTYTRASH: which folders lose messages older than some days, at login and
     /// LOGOUT; see [`EmptyTrash`] and [`Config::purges`].
     pub empty_trash: EmptyTrash,
@@ -369,6 +379,13 @@ impl Config {
             max_per_ip: 20,
             idle_timeout: 60,
             trash_folder: "Trash".to_string(),
+            // The names Maildir++ clients (and Courier's own webmail) create.
+            special_use: [
+                vec!["Sent".to_string()],
+                vec!["Drafts".to_string()],
+                vec!["Junk".to_string(), "Spam".to_string()],
+                vec!["Archive".to_string()],
+            ],
             empty_trash: EmptyTrash::Off,
             move_expunge_to_trash: false,
             disable_thread_sort: false,
@@ -570,6 +587,10 @@ impl Config {
                 }
                 self.trash_folder = value.to_string();
             }
+            "MDIMAP_SENT_FOLDERS" => self.special_use[0] = parse_folder_list(key, value)?,
+            "MDIMAP_DRAFTS_FOLDERS" => self.special_use[1] = parse_folder_list(key, value)?,
+            "MDIMAP_JUNK_FOLDERS" => self.special_use[2] = parse_folder_list(key, value)?,
+            "MDIMAP_ARCHIVE_FOLDERS" => self.special_use[3] = parse_folder_list(key, value)?,
             "IMAP_EMPTYTRASH" => self.empty_trash = parse_empty_trash(value, &place, warnings)?,
             "IMAP_MOVE_EXPUNGE_TO_TRASH" => {
                 self.move_expunge_to_trash = parse_switch(key, value)?;
@@ -768,6 +789,22 @@ impl Config {
         Ok(())
     }
 
+    /// The folders (full names) and the special use (RFC 6154) the configuration gives
+    /// each: the trash folder `\Trash`, and those of the four `MDIMAP_*_FOLDERS` keys.
+    pub fn special_use_folders(&self) -> Vec<(String, SpecialUse)> {
+        let mut out = vec![(format!("INBOX.{}", self.trash_folder), SpecialUse::Trash)];
+        let uses = [
+            SpecialUse::Sent,
+            SpecialUse::Drafts,
+            SpecialUse::Junk,
+            SpecialUse::Archive,
+        ];
+        for (names, u) in self.special_use.iter().zip(uses) {
+            out.extend(names.iter().map(|n| (format!("INBOX.{n}"), u)));
+        }
+        out
+    }
+
     /// The host name to present: MDIMAP_HOSTNAME, else gethostname(), else "localhost".
     pub fn hostname(&self) -> String {
         if let Some(name) = &self.hostname {
@@ -797,6 +834,10 @@ impl Config {
                     "MAXPERIP" => self.max_per_ip.to_string(),
                     "IMAP_IDLE_TIMEOUT" => self.idle_timeout.to_string(),
                     "IMAP_TRASHFOLDERNAME" => self.trash_folder.clone(),
+                    "MDIMAP_SENT_FOLDERS" => show_folder_list(&self.special_use[0]),
+                    "MDIMAP_DRAFTS_FOLDERS" => show_folder_list(&self.special_use[1]),
+                    "MDIMAP_JUNK_FOLDERS" => show_folder_list(&self.special_use[2]),
+                    "MDIMAP_ARCHIVE_FOLDERS" => show_folder_list(&self.special_use[3]),
                     "IMAP_EMPTYTRASH" => match &self.empty_trash {
                         EmptyTrash::Off => "(unset: nothing is purged)".to_string(),
                         EmptyTrash::Trash(days) => days.to_string(),
@@ -1093,6 +1134,31 @@ fn parse_absolute(key: &str, value: &str) -> Result<PathBuf, String> {
 }
 
 /// Courier's on/off numbers (`atoi(value) != 0`); empty is off.
+/// A comma-separated list of folder names without `INBOX.` (blanks around the commas
+/// dropped, blanks inside a name kept: `Sent, Sent Items`); empty: none.
+fn parse_folder_list(key: &str, value: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !crate::maildir::is_valid_name(&format!("INBOX.{name}")) {
+            return Err(format!(
+                "{key} must list folder names without INBOX., separated by commas \
+                 (e.g. Sent,Sent Items), not {:?}",
+                shorten(name)
+            ));
+        }
+        names.push(name.to_string());
+    }
+    Ok(names)
+}
+
+fn show_folder_list(names: &[String]) -> String {
+    if names.is_empty() {
+        "(unset: none)".to_string()
+    } else {
+        names.join(",")
+    }
+}
+
 fn parse_switch(key: &str, value: &str) -> Result<bool, String> {
     if value.is_empty() {
         return Ok(false);
@@ -1364,6 +1430,42 @@ MDIMAP_HOSTNAME=mail.example.org
         assert!(c.effective().iter().all(|(_, _, s)| s == "default"));
         let d: Config = Default::default();
         assert_eq!(d.ports, c.ports);
+    }
+
+    #[test]
+    fn special_use_folder_keys() {
+        let c = Config::default();
+        let have = c.special_use_folders();
+        for (name, u) in [
+            ("INBOX.Trash", SpecialUse::Trash),
+            ("INBOX.Sent", SpecialUse::Sent),
+            ("INBOX.Drafts", SpecialUse::Drafts),
+            ("INBOX.Junk", SpecialUse::Junk),
+            ("INBOX.Spam", SpecialUse::Junk),
+            ("INBOX.Archive", SpecialUse::Archive),
+        ] {
+            assert!(have.contains(&(name.to_string(), u)), "{name}");
+        }
+        let mut c = Config::default();
+        let mut w = Vec::new();
+        let p = Path::new("/etc/x");
+        c.apply("MDIMAP_SENT_FOLDERS", "Sent , Sent Items", p, 1, &mut w)
+            .unwrap();
+        c.apply("MDIMAP_JUNK_FOLDERS", "", p, 2, &mut w).unwrap();
+        c.apply("IMAP_TRASHFOLDERNAME", "Deleted Items", p, 3, &mut w)
+            .unwrap();
+        let have = c.special_use_folders();
+        assert!(have.contains(&("INBOX.Sent Items".to_string(), SpecialUse::Sent)));
+        assert!(have.contains(&("INBOX.Deleted Items".to_string(), SpecialUse::Trash)));
+        assert!(!have.iter().any(|(_, u)| *u == SpecialUse::Junk));
+        let err = c
+            .apply("MDIMAP_ARCHIVE_FOLDERS", "a/b", p, 4, &mut w)
+            .unwrap_err();
+        assert!(err.contains("MDIMAP_ARCHIVE_FOLDERS"), "{err}");
+        assert!(
+            c.apply("MDIMAP_DRAFTS_FOLDERS", "..", p, 5, &mut w)
+                .is_err()
+        );
     }
 
     #[test]

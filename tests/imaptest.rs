@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 
 /// The files imaptest skips, each with the capabilities it needs that mdimap does not
 /// advertise. A file leaves this list when its capability lands (and must then pass).
-const LACKING: [(&str, &str); 11] = [
+const LACKING: [(&str, &str); 10] = [
     ("esearch-condstore", "CONDSTORE"),
-    ("listext", "LIST-EXTENDED"),
     ("notify", "NOTIFY QRESYNC"),
     ("search-context-update", "CONTEXT=SEARCH"),
     ("search-context-update2", "CONTEXT=SEARCH"),

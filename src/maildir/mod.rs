@@ -27,6 +27,7 @@ mod quota;
 mod recent;
 mod sharable;
 pub mod sharedindex;
+mod special_use;
 mod spool;
 mod stamp;
 mod store;
@@ -52,6 +53,7 @@ pub use quota::{
     counts_folder,
 };
 pub use sharable::{SHARED_FOLDERS, SHARED_MAILDIRS, SharableMaildir};
+pub use special_use::SpecialUse;
 pub use spool::spool_file;
 pub use stamp::{ChangeStamp, FileTime};
 pub use store::Store;

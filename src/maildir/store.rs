@@ -21,6 +21,7 @@ use super::folder::{CREATING_TAG, DELETING_TAG, Folder};
 use super::keywords;
 use super::names::{INBOX, canonical_name, dir_of, name_of_dir};
 use super::quota::Quota;
+use super::special_use::{self, SpecialUse};
 use super::subscriptions;
 use super::unique::{MARKER_MODE, Stamp};
 
@@ -345,6 +346,9 @@ impl Store {
                 tmp.path().join(&hidden).display()
             );
         }
+        if let Err(e) = special_use::deleted(&root, &canonical) {
+            log::error!("forgetting the special uses of {canonical}: {e}");
+        }
         wait_for_next_second();
         Ok(())
     }
@@ -421,6 +425,11 @@ impl Store {
         root.sync();
         // The lists of hierarchy levels without a directory move too, as with Courier.
         super::acl::rename_hierarchy(&root, from_dir, to_dir);
+        // The folders moved; their special uses follow. A failure here loses no mail and
+        // is the administrator's to see, not a reason to report the RENAME as failed.
+        if let Err(e) = special_use::renamed(&root, &from, &to) {
+            log::error!("moving the special uses of {from} to {to}: {e}");
+        }
         wait_for_next_second();
         Ok(())
     }
@@ -483,6 +492,16 @@ impl Store {
     /// Removes a subscription.
     pub fn unsubscribe(&self, name: &str) -> Result<(), StoreError> {
         subscriptions::unsubscribe(&self.dir()?, name)
+    }
+
+    /// The special uses clients gave folders (CREATE ... USE), as (folder, use) pairs.
+    pub fn special_uses(&self) -> Result<Vec<(String, SpecialUse)>, StoreError> {
+        special_use::read(&self.dir()?)
+    }
+
+    /// Records that `folder` has the special uses `uses`.
+    pub fn set_special_uses(&self, folder: &str, uses: &[SpecialUse]) -> Result<(), StoreError> {
+        special_use::set(&self.dir()?, &canonical_name(folder)?, uses)
     }
 }
 

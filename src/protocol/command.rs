@@ -88,8 +88,11 @@ pub enum CommandBody {
     Examine {
         mailbox: Vec<u8>,
     },
+    /// `uses` are CREATE-SPECIAL-USE's attributes (RFC 6154 `USE (...)`) as sent,
+    /// e.g. `\\Sent`; empty without them.
     Create {
         mailbox: Vec<u8>,
+        uses: Vec<String>,
     },
     Delete {
         mailbox: Vec<u8>,
@@ -104,9 +107,11 @@ pub enum CommandBody {
     Unsubscribe {
         mailbox: Vec<u8>,
     },
+    /// LIST, with RFC 5258's extensions: `patterns` has at least one pattern.
     List {
         reference: Vec<u8>,
-        pattern: Vec<u8>,
+        patterns: Vec<Vec<u8>>,
+        options: ListOptions,
     },
     Lsub {
         reference: Vec<u8>,
@@ -213,6 +218,25 @@ pub enum CommandBody {
     Compress {
         mechanism: String,
     },
+}
+
+/// LIST-EXTENDED's selection and return options (RFC 5258, with SPECIAL-USE's of RFC
+/// 6154 and LIST-STATUS's of RFC 5819). All false for RFC 3501's LIST.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// The command used the extended syntax (selection options, a parenthesized list of
+    /// patterns, or RETURN): RFC 3501's empty-pattern special case does not apply.
+    pub extended: bool,
+    pub select_subscribed: bool,
+    /// Nothing to do for a server without remote mailboxes, but valid.
+    pub select_remote: bool,
+    pub recursive_match: bool,
+    pub select_special_use: bool,
+    pub return_subscribed: bool,
+    pub return_children: bool,
+    pub return_special_use: bool,
+    /// RFC 5819 `RETURN (STATUS (...))`.
+    pub return_status: Option<Vec<StatusItem>>,
 }
 
 /// What ESEARCH (RFC 4731) and SEARCHRES (RFC 5182) ask a SEARCH or SORT to
@@ -377,6 +401,10 @@ pub enum SearchKey {
     SentSince(Date),
     Larger(u64),
     Smaller(u64),
+    /// RFC 5032 WITHIN: INTERNALDATE within the last n seconds.
+    Younger(u64),
+    /// RFC 5032 WITHIN: INTERNALDATE more than n seconds ago.
+    Older(u64),
     Uid(SequenceSet),
     SequenceSet(SequenceSet),
 }

@@ -16,8 +16,9 @@
 
 use super::chars::{is_astring_char, is_atom_char, is_list_char, is_tag_char};
 use super::command::{
-    AppendMessage, CatPart, Command, CommandBody, FetchItem, MessageData, SearchKey, SearchReturn,
-    Section, SectionText, SortCriterion, SortKey, StatusItem, StoreMode, ThreadAlgorithm,
+    AppendMessage, CatPart, Command, CommandBody, FetchItem, ListOptions, MessageData, SearchKey,
+    SearchReturn, Section, SectionText, SortCriterion, SortKey, StatusItem, StoreMode,
+    ThreadAlgorithm,
 };
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
@@ -477,9 +478,7 @@ impl<'a> Parser<'a> {
             b"EXAMINE" => CommandBody::Examine {
                 mailbox: self.sp_mailbox()?,
             },
-            b"CREATE" => CommandBody::Create {
-                mailbox: self.sp_mailbox()?,
-            },
+            b"CREATE" => self.create()?,
             b"DELETE" => CommandBody::Delete {
                 mailbox: self.sp_mailbox()?,
             },
@@ -501,15 +500,12 @@ impl<'a> Parser<'a> {
                 let to = self.sp_mailbox()?;
                 CommandBody::Rename { from, to }
             }
-            b"LIST" | b"LSUB" => {
+            b"LIST" => self.list()?,
+            b"LSUB" => {
                 let reference = self.sp_mailbox()?;
                 self.sp()?;
                 let pattern = self.list_mailbox()?;
-                if name == b"LIST" {
-                    CommandBody::List { reference, pattern }
-                } else {
-                    CommandBody::Lsub { reference, pattern }
-                }
+                CommandBody::Lsub { reference, pattern }
             }
             b"GETACL" | b"SETACL" | b"DELETEACL" | b"LISTRIGHTS" | b"MYRIGHTS" => {
                 self.acl_command(&name)?
@@ -602,6 +598,126 @@ impl<'a> Parser<'a> {
     fn status(&mut self) -> PResult<CommandBody> {
         let mailbox = self.sp_mailbox()?;
         self.sp()?;
+        let items = self.status_items()?;
+        Ok(CommandBody::Status { mailbox, items })
+    }
+
+    /// A parenthesized, space-separated list of words (upper-cased), possibly empty, each
+    /// handed to `each`, which may read what follows the word.
+    fn word_list(
+        &mut self,
+        what: &str,
+        mut each: impl FnMut(&mut Self, &[u8]) -> PResult<()>,
+    ) -> PResult<()> {
+        self.expect(b'(', what)?;
+        if self.peek() == Some(b')') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            let word = self.atom()?.to_ascii_uppercase();
+            each(self, &word)?;
+            match self.peek() {
+                Some(b')') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => self.sp()?,
+            }
+        }
+    }
+
+    /// RFC 6154 §3: `CREATE mailbox [SP "(" "USE" SP "(" [use-attr *(SP use-attr)] ")" ")"]`
+    /// (RFC 4466's create-params, of which USE is the only one known).
+    fn create(&mut self) -> PResult<CommandBody> {
+        let mailbox = self.sp_mailbox()?;
+        let mut uses = Vec::new();
+        if !self.at_end() {
+            self.sp()?;
+            self.word_list("CREATE parameters", |p, word| {
+                if word != b"USE" {
+                    return Err("Unknown CREATE parameter".into());
+                }
+                p.sp()?;
+                uses.extend(p.flag_list()?);
+                Ok(())
+            })?;
+        }
+        Ok(CommandBody::Create { mailbox, uses })
+    }
+
+    /// RFC 5258 §6: `LIST [SP list-select-opts] SP mailbox SP mbox-or-pat
+    /// [SP list-return-opts]`.
+    fn list(&mut self) -> PResult<CommandBody> {
+        let mut o = ListOptions::default();
+        self.sp()?;
+        if self.peek() == Some(b'(') {
+            o.extended = true;
+            self.word_list("LIST selection options", |_, word| {
+                match word {
+                    b"SUBSCRIBED" => o.select_subscribed = true,
+                    b"REMOTE" => o.select_remote = true,
+                    b"RECURSIVEMATCH" => o.recursive_match = true,
+                    b"SPECIAL-USE" => o.select_special_use = true,
+                    _ => return Err("Unknown LIST selection option".into()),
+                }
+                Ok(())
+            })?;
+            self.sp()?;
+        }
+        let reference = self.mailbox()?;
+        self.sp()?;
+        let mut patterns = Vec::new();
+        if self.peek() == Some(b'(') {
+            o.extended = true;
+            self.pos += 1;
+            loop {
+                patterns.push(self.list_mailbox()?);
+                match self.peek() {
+                    Some(b')') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => self.sp()?,
+                }
+            }
+        } else {
+            patterns.push(self.list_mailbox()?);
+        }
+        if !self.at_end() {
+            self.sp()?;
+            if !self.keyword("RETURN") {
+                return Err("Expected RETURN".into());
+            }
+            o.extended = true;
+            self.sp()?;
+            self.word_list("LIST return options", |p, word| {
+                match word {
+                    b"SUBSCRIBED" => o.return_subscribed = true,
+                    b"CHILDREN" => o.return_children = true,
+                    b"SPECIAL-USE" => o.return_special_use = true,
+                    b"STATUS" => {
+                        p.sp()?;
+                        o.return_status = Some(p.status_items()?);
+                    }
+                    _ => return Err("Unknown LIST return option".into()),
+                }
+                Ok(())
+            })?;
+        }
+        // RFC 5258 §3.1: RECURSIVEMATCH alone (or with only REMOTE) is an error.
+        if o.recursive_match && !o.select_subscribed && !o.select_special_use {
+            return Err("RECURSIVEMATCH needs another selection option".into());
+        }
+        Ok(CommandBody::List {
+            reference,
+            patterns,
+            options: o,
+        })
+    }
+
+    /// `"(" status-att *(SP status-att) ")"`.
+    fn status_items(&mut self) -> PResult<Vec<StatusItem>> {
         self.expect(b'(', "a list of status items")?;
         let mut items = Vec::new();
         loop {
@@ -620,7 +736,7 @@ impl<'a> Parser<'a> {
             match self.peek() {
                 Some(b')') => {
                     self.pos += 1;
-                    return Ok(CommandBody::Status { mailbox, items });
+                    return Ok(items);
                 }
                 _ => self.sp()?,
             }
@@ -1180,6 +1296,15 @@ impl<'a> Parser<'a> {
                 self.sp()?;
                 K::Smaller(self.number()?)
             }
+            // RFC 5032: `"OLDER" SP nz-number`, seconds.
+            b"OLDER" => {
+                self.sp()?;
+                K::Older(u64::from(self.nz_number()?))
+            }
+            b"YOUNGER" => {
+                self.sp()?;
+                K::Younger(u64::from(self.nz_number()?))
+            }
             b"UID" => {
                 self.sp()?;
                 K::Uid(self.sequence_set()?)
@@ -1481,7 +1606,10 @@ mod tests {
         );
         assert_eq!(
             body("a CREATE {3}\r\na b"),
-            CommandBody::Create { mailbox: v("a b") }
+            CommandBody::Create {
+                mailbox: v("a b"),
+                uses: vec![]
+            }
         );
         assert_eq!(body("a DELETE x"), CommandBody::Delete { mailbox: v("x") });
         assert_eq!(
@@ -1598,14 +1726,16 @@ mod tests {
             body("a LIST \"\" *"),
             CommandBody::List {
                 reference: vec![],
-                pattern: v("*")
+                patterns: vec![v("*")],
+                options: ListOptions::default(),
             }
         );
         assert_eq!(
             body("a LIST ~/Mail/ %"),
             CommandBody::List {
                 reference: v("~/Mail/"),
-                pattern: v("%")
+                patterns: vec![v("%")],
+                options: ListOptions::default(),
             }
         );
         assert_eq!(
@@ -1619,11 +1749,108 @@ mod tests {
             body("a LIST \"\" INBOX.%]x"),
             CommandBody::List {
                 reference: vec![],
-                pattern: v("INBOX.%]x")
+                patterns: vec![v("INBOX.%]x")],
+                options: ListOptions::default(),
             }
         );
         assert!(parse("a LIST \"\"").is_err());
         assert!(parse("a LIST * x").is_err());
+    }
+
+    #[test]
+    fn list_extended_rfc5258() {
+        // §5's example 7 and example 11's forms.
+        let CommandBody::List {
+            reference,
+            patterns,
+            options,
+        } = body(r#"A01 LIST (SUBSCRIBED RECURSIVEMATCH) "" "%" RETURN (CHILDREN)"#)
+        else {
+            panic!("not LIST");
+        };
+        assert_eq!((reference, patterns), (vec![], vec![v("%")]));
+        assert_eq!(
+            options,
+            ListOptions {
+                extended: true,
+                select_subscribed: true,
+                recursive_match: true,
+                return_children: true,
+                ..ListOptions::default()
+            }
+        );
+        let CommandBody::List {
+            patterns, options, ..
+        } = body(
+            r#"A02 LIST () "" ("INBOX" Drafts "Sent/%") RETURN (special-use STATUS (MESSAGES UNSEEN))"#,
+        )
+        else {
+            panic!("not LIST");
+        };
+        assert_eq!(patterns, vec![v("INBOX"), v("Drafts"), v("Sent/%")]);
+        assert!(options.extended && options.return_special_use);
+        assert_eq!(
+            options.return_status,
+            Some(vec![StatusItem::Messages, StatusItem::Unseen])
+        );
+        let CommandBody::List { options, .. } = body(r#"A03 LIST "" "*" RETURN ()"#) else {
+            panic!("not LIST");
+        };
+        assert!(options.extended && !options.return_children);
+        let CommandBody::List { options, .. } = body(r#"A04 LIST (REMOTE SPECIAL-USE) "" *"#)
+        else {
+            panic!("not LIST");
+        };
+        assert!(options.select_remote && options.select_special_use);
+        for bad in [
+            r#"a LIST (RECURSIVEMATCH) "" "*""#,
+            r#"a LIST (REMOTE RECURSIVEMATCH) "" "*""#,
+            r#"a LIST (BOGUS) "" "*""#,
+            r#"a LIST "" "*" RETURN (BOGUS)"#,
+            r#"a LIST "" "*" RETURN CHILDREN"#,
+            r#"a LIST "" "*" CHILDREN"#,
+            r#"a LIST "" () RETURN ()"#,
+            r#"a LIST "" "*" RETURN (STATUS (FOO))"#,
+        ] {
+            err(bad);
+        }
+    }
+
+    #[test]
+    fn create_special_use_rfc6154() {
+        assert_eq!(
+            body(r#"t1 CREATE MySpecial (USE (\Drafts \Sent))"#),
+            CommandBody::Create {
+                mailbox: v("MySpecial"),
+                uses: vec!["\\Drafts".into(), "\\Sent".into()]
+            }
+        );
+        assert_eq!(
+            body("t1 CREATE x (USE ())"),
+            CommandBody::Create {
+                mailbox: v("x"),
+                uses: vec![]
+            }
+        );
+        err("t1 CREATE x (FOO (\\Sent))");
+        err("t1 CREATE x (USE \\Sent)");
+        err("t1 CREATE x USE");
+    }
+
+    #[test]
+    fn within_rfc5032() {
+        assert_eq!(
+            body("a SEARCH YOUNGER 3600 older 86400"),
+            CommandBody::Search {
+                uid: false,
+                returns: None,
+                charset: None,
+                criteria: SearchKey::And(vec![SearchKey::Younger(3600), SearchKey::Older(86400)]),
+            }
+        );
+        for bad in ["a SEARCH YOUNGER 0", "a SEARCH OLDER", "a SEARCH OLDER x"] {
+            err(bad);
+        }
     }
 
     #[test]

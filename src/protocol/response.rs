@@ -95,6 +95,8 @@ pub enum Code {
     UnknownCte,
     /// RFC 4469: the URL, which must hold no `"` or `\`.
     BadUrl(String),
+    /// RFC 6154: CREATE with a special use the server does not offer.
+    UseAttr,
     /// Courier's `[MYRIGHTS "<rights>"]` on SELECT (ACL, RFC 4314 letters).
     MyRights(String),
 }
@@ -144,6 +146,7 @@ impl fmt::Display for Code {
             Code::CompressionActive => f.write_str("COMPRESSIONACTIVE"),
             Code::UnknownCte => f.write_str("UNKNOWN-CTE"),
             Code::BadUrl(url) => write!(f, "BADURL \"{url}\""),
+            Code::UseAttr => f.write_str("USEATTR"),
             Code::MyRights(rights) => {
                 f.write_str("MYRIGHTS \"")?;
                 for c in rights.chars() {

@@ -250,6 +250,7 @@ fn session_settings(config: &Config, identity: Identity, clock_offset: i64) -> S
         accessor: identity.accessor,
         acl_files: identity.acl_files,
         shared_index,
+        special_use: config.special_use_folders(),
     }
 }
 

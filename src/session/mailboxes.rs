@@ -1,5 +1,5 @@
-//! Commands on mailboxes as a whole: CREATE, DELETE, RENAME, SUBSCRIBE,
-//! UNSUBSCRIBE, LIST, LSUB and STATUS.
+//! Commands on mailboxes as a whole: CREATE (with RFC 6154's USE), DELETE, RENAME,
+//! SUBSCRIBE, UNSUBSCRIBE, LSUB and STATUS. LIST, with its extensions, is `list`'s.
 
 use crate::protocol::response::Code;
 use std::collections::BTreeMap;
@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::mailbox_size::total_rfc822_size;
 use super::names::{fold_inbox, from_wire, pattern_is_reasonable, pattern_matches, to_wire};
 use super::{Completion, Session, store_error};
+use crate::maildir::SpecialUse;
 use crate::maildir::acl::right;
 use crate::protocol::command::StatusItem;
 use crate::protocol::encode::push_string_utf8;
@@ -14,13 +15,13 @@ use crate::protocol::encode::push_string_utf8;
 /// A node of the folder hierarchy for LIST: a folder, or a parent level that
 /// exists only because a folder below it does.
 #[derive(Debug, Default, Clone, Copy)]
-struct Node {
-    exists: bool,
-    has_children: bool,
+pub(super) struct Node {
+    pub(super) exists: bool,
+    pub(super) has_children: bool,
 }
 
 /// Every folder plus every level above one, with the attributes LIST reports.
-fn hierarchy(names: &[String]) -> BTreeMap<String, Node> {
+pub(super) fn hierarchy(names: &[String]) -> BTreeMap<String, Node> {
     let mut tree: BTreeMap<String, Node> = BTreeMap::new();
     for name in names {
         tree.entry(name.clone()).or_default().exists = true;
@@ -35,11 +36,24 @@ fn hierarchy(names: &[String]) -> BTreeMap<String, Node> {
 }
 
 impl Session<'_> {
-    pub(super) fn cmd_create(&mut self, raw: &[u8]) -> Completion {
+    pub(super) fn cmd_create(&mut self, raw: &[u8], use_attrs: &[String]) -> Completion {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
         };
+        // RFC 6154 §3: a use not offered refuses the CREATE before anything is made.
+        let mut uses = Vec::new();
+        for attr in use_attrs {
+            match attr.strip_prefix('\\').and_then(SpecialUse::from_name) {
+                Some(u) => uses.push(u),
+                None => {
+                    return Completion::no_code(
+                        Code::UseAttr,
+                        format!("{attr} is not a special use this server offers."),
+                    );
+                }
+            }
+        }
         if name == "INBOX" {
             return Completion::no_code(Code::AlreadyExists, "INBOX always exists.");
         }
@@ -49,9 +63,21 @@ impl Session<'_> {
         if let Err(d) = self.may_create(&name, "CREATE") {
             return d;
         }
+        if !uses.is_empty() && super::shared::is_shared(&name) {
+            return Completion::no_code(Code::UseAttr, "Special uses are for folders of your own.");
+        }
         match self.store.create_folder(&name) {
             Ok(()) => {
                 self.settle_acl(&name);
+                if !uses.is_empty()
+                    && let Err(e) = self.store.set_special_uses(&name, &uses)
+                {
+                    // RFC 6154 §3: no folder without the use asked for.
+                    if let Err(undo) = self.store.delete_folder(&name) {
+                        log::error!("removing {name}, created without its special use: {undo}");
+                    }
+                    return store_error(&e);
+                }
                 Completion::ok("CREATE completed.")
             }
             Err(e) => store_error(&e),
@@ -181,8 +207,8 @@ impl Session<'_> {
         }
     }
 
-    pub(super) fn cmd_list(&mut self, reference: &[u8], pattern: &[u8], lsub: bool) -> Completion {
-        let verb = if lsub { "LSUB" } else { "LIST" };
+    pub(super) fn cmd_lsub(&mut self, reference: &[u8], pattern: &[u8]) -> Completion {
+        let verb = "LSUB";
         if pattern.is_empty() {
             // RFC 3501 §6.3.8: an empty pattern asks for the delimiter.
             self.pending
@@ -206,60 +232,46 @@ impl Session<'_> {
             Err(e) => return store_error(&e),
         };
         let tree = hierarchy(&existing);
-        if lsub {
-            let subscribed = match self.subscribed_folders(&pattern) {
-                Ok(s) => s,
-                Err(e) => return store_error(&e),
-            };
-            let subtree = hierarchy(&subscribed);
-            for (name, node) in &subtree {
-                if !pattern_matches(pattern.as_bytes(), name.as_bytes()) {
-                    continue;
-                }
-                let exists = tree.get(name).is_some_and(|n| n.exists);
-                let attrs = if node.exists && exists {
-                    ""
-                } else if node.exists {
-                    "\\Noselect"
-                } else {
-                    // A parent of a subscribed folder is listed only when the
-                    // pattern stops at its level (RFC 3501 §6.3.9).
-                    let hidden_child = subscribed.iter().any(|s| {
-                        s.starts_with(name.as_str())
-                            && s.as_bytes().get(name.len()) == Some(&b'.')
-                            && !pattern_matches(pattern.as_bytes(), s.as_bytes())
-                    });
-                    if !hidden_child {
-                        continue;
-                    }
-                    "\\Noselect"
-                };
-                self.push_list_line(verb, attrs, name);
+        let subscribed = match self.subscribed_folders(&pattern) {
+            Ok(s) => s,
+            Err(e) => return store_error(&e),
+        };
+        let subtree = hierarchy(&subscribed);
+        for (name, node) in &subtree {
+            if !pattern_matches(pattern.as_bytes(), name.as_bytes()) {
+                continue;
             }
-        } else {
-            for (name, node) in &tree {
-                if !pattern_matches(pattern.as_bytes(), name.as_bytes()) {
-                    continue;
-                }
-                let mut attrs = String::new();
-                if !node.exists {
-                    attrs.push_str("\\Noselect ");
-                }
-                attrs.push_str(if node.has_children {
-                    "\\HasChildren"
-                } else {
-                    "\\HasNoChildren"
+            let exists = tree.get(name).is_some_and(|n| n.exists);
+            let attrs = if node.exists && exists {
+                ""
+            } else if node.exists {
+                "\\Noselect"
+            } else {
+                // A parent of a subscribed folder is listed only when the
+                // pattern stops at its level (RFC 3501 §6.3.9).
+                let hidden_child = subscribed.iter().any(|s| {
+                    s.starts_with(name.as_str())
+                        && s.as_bytes().get(name.len()) == Some(&b'.')
+                        && !pattern_matches(pattern.as_bytes(), s.as_bytes())
                 });
-                self.push_list_line(verb, &attrs, name);
-            }
+                if !hidden_child {
+                    continue;
+                }
+                "\\Noselect"
+            };
+            self.push_list_line(verb, attrs, name);
         }
         Completion::ok(format!("{verb} completed."))
     }
 
-    fn push_list_line(&mut self, verb: &str, attrs: &str, name: &str) {
+    pub(super) fn push_list_line(&mut self, verb: &str, attrs: &str, name: &str) {
+        self.pending.push(self.list_line(verb, attrs, name));
+    }
+
+    pub(super) fn list_line(&self, verb: &str, attrs: &str, name: &str) -> Vec<u8> {
         let mut line = format!("{verb} ({attrs}) \".\" ").into_bytes();
         push_string_utf8(&mut line, &to_wire(name, self.utf8), self.utf8);
-        self.pending.push(line);
+        line
     }
 
     pub(super) fn cmd_status(&mut self, raw: &[u8], items: &[StatusItem]) -> Completion {
@@ -267,25 +279,30 @@ impl Session<'_> {
             Ok(n) => n,
             Err(d) => return d,
         };
-        let folder = match self.folder(&name) {
-            Ok(f) => f,
-            Err(e) => return store_error(&e),
-        };
-        if let Err(d) = self.require(&name, right::READ, "STATUS") {
-            return d;
-        }
-        let mut st = match folder.status() {
-            Ok(s) => s,
-            Err(e) => return store_error(&e),
-        };
-        if items.contains(&StatusItem::Size) && st.rfc822_size.is_none() {
-            match total_rfc822_size(folder) {
-                Ok(size) => st.rfc822_size = Some(size),
-                Err(e) => return store_error(&e),
+        match self.status_line(&name, items) {
+            Ok(line) => {
+                self.pending.push(line);
+                Completion::ok("STATUS completed.")
             }
+            Err(refused) => refused,
+        }
+    }
+
+    /// The untagged STATUS response for folder `name` (STATUS, and LIST-STATUS's after a
+    /// LIST line), or how STATUS would be refused.
+    pub(super) fn status_line(
+        &mut self,
+        name: &str,
+        items: &[StatusItem],
+    ) -> Result<Vec<u8>, Completion> {
+        let folder = self.folder(name).map_err(|e| store_error(&e))?;
+        self.require(name, right::READ, "STATUS")?;
+        let mut st = folder.status().map_err(|e| store_error(&e))?;
+        if items.contains(&StatusItem::Size) && st.rfc822_size.is_none() {
+            st.rfc822_size = Some(total_rfc822_size(folder).map_err(|e| store_error(&e))?);
         }
         let mut line = b"STATUS ".to_vec();
-        push_string_utf8(&mut line, &to_wire(&name, self.utf8), self.utf8);
+        push_string_utf8(&mut line, &to_wire(name, self.utf8), self.utf8);
         line.extend_from_slice(b" (");
         let parts: Vec<String> = items
             .iter()
@@ -304,8 +321,7 @@ impl Session<'_> {
             .collect();
         line.extend_from_slice(parts.join(" ").as_bytes());
         line.push(b')');
-        self.pending.push(line);
-        Completion::ok("STATUS completed.")
+        Ok(line)
     }
 }
 

@@ -15,6 +15,7 @@ mod derived;
 mod fetch;
 pub mod flags;
 mod idle;
+mod list;
 mod mailbox_size;
 mod mailboxes;
 pub mod names;
@@ -75,6 +76,9 @@ pub struct SessionSettings {
     /// (IMAP_SHAREDINDEXFILE with its `sharedgroup` appended); `None` when the account
     /// has none (unset, or `disableshared`).
     pub shared_index: Option<SharedIndex>,
+    /// The folders (full names) the configuration gives a special use (RFC 6154); a use
+    /// a client gave some folder with CREATE ... USE takes that use from these.
+    pub special_use: Vec<(String, crate::maildir::SpecialUse)>,
 }
 
 /// Maps a store error to the RFC 5530 response an IMAP client expects, and
@@ -322,13 +326,17 @@ impl<'a> Session<'a> {
             }
             C::Select { mailbox } => self.cmd_select(&mailbox, false),
             C::Examine { mailbox } => self.cmd_select(&mailbox, true),
-            C::Create { mailbox } => self.cmd_create(&mailbox),
+            C::Create { mailbox, uses } => self.cmd_create(&mailbox, &uses),
             C::Delete { mailbox } => self.cmd_delete(&mailbox),
             C::Rename { from, to } => self.cmd_rename(&from, &to),
             C::Subscribe { mailbox } => self.cmd_subscribe(&mailbox, true),
             C::Unsubscribe { mailbox } => self.cmd_subscribe(&mailbox, false),
-            C::List { reference, pattern } => self.cmd_list(&reference, &pattern, false),
-            C::Lsub { reference, pattern } => self.cmd_list(&reference, &pattern, true),
+            C::List {
+                reference,
+                patterns,
+                options,
+            } => self.cmd_list_extended(&reference, &patterns, &options),
+            C::Lsub { reference, pattern } => self.cmd_lsub(&reference, &pattern),
             C::Status { mailbox, items } => self.cmd_status(&mailbox, &items),
             C::Append { mailbox, messages } => self.cmd_append(&mailbox, messages),
             C::GetQuotaRoot { mailbox } => self.cmd_getquotaroot(&mailbox),

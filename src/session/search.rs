@@ -40,6 +40,10 @@ enum Key {
     Sent(std::cmp::Ordering, Date, bool),
     Larger(u64),
     Smaller(u64),
+    /// WITHIN (RFC 5032): INTERNALDATE at or after (`true`, YOUNGER) or at or before
+    /// (`false`, OLDER) this Unix time, fixed when the command is compiled so every
+    /// message is compared with the same instant.
+    Age(i64, bool),
     /// Resolved against the UIDs and EXISTS of the view once, as merged
     /// ranges, so a set of a thousand repeated ranges costs one binary
     /// search per message, not a thousand comparisons.
@@ -54,6 +58,8 @@ struct Stars<'a> {
     max_uid: u32,
     exists: u32,
     saved: &'a [u32],
+    /// The command's "now", for WITHIN.
+    now: i64,
 }
 
 fn compile(key: &SearchKey, charset: Option<&str>, stars: Stars) -> Result<Key, ()> {
@@ -107,6 +113,8 @@ fn compile(key: &SearchKey, charset: Option<&str>, stars: Stars) -> Result<Key, 
         S::SentSince(d) => Key::Sent(Less, *d, false),
         S::Larger(n) => Key::Larger(*n),
         S::Smaller(n) => Key::Smaller(*n),
+        S::Younger(n) => Key::Age(stars.now.saturating_sub_unsigned(*n), true),
+        S::Older(n) => Key::Age(stars.now.saturating_sub_unsigned(*n), false),
         S::Uid(set) => Key::Uid(set.normalized(stars.max_uid)),
         S::SequenceSet(set) => Key::Seq(set.normalized(stars.exists)),
     })
@@ -176,7 +184,7 @@ impl Key {
                 n.kept_fields_do &= super::derived::covers(&[b"date"]);
             }
             Key::Larger(_) | Key::Smaller(_) => n.size = true,
-            Key::Internal(..) => n.internal = true,
+            Key::Internal(..) | Key::Age(..) => n.internal = true,
             _ => {}
         }
     }
@@ -213,6 +221,8 @@ struct Candidate<'a> {
 /// What reading a message (or its file's metadata) gives the matcher.
 struct Content<'a> {
     internal: Option<Date>,
+    /// INTERNALDATE as a Unix time, for WITHIN.
+    internal_time: Option<i64>,
     size: Option<u64>,
     text: Option<&'a SearchText<'a>>,
 }
@@ -272,6 +282,11 @@ fn matches(key: &Key, c: &Candidate) -> Option<bool> {
         Key::Sent(ord, d, before_or_on) => content()?
             .text
             .is_some_and(|t| compare_date(sent_day(t.message()), *ord, *d, *before_or_on)),
+        // RFC 5032: YOUNGER n is "within the last n seconds", OLDER n "more than n
+        // seconds ago"; the boundary second goes to both, as Dovecot has it.
+        Key::Age(at, younger) => content()?
+            .internal_time
+            .is_some_and(|t| if *younger { t >= *at } else { t <= *at }),
         Key::Larger(n) => content()?.size.is_some_and(|s| s > *n),
         Key::Smaller(n) => content()?.size.is_some_and(|s| s < *n),
         Key::Uid(set) => set.contains(m.uid),
@@ -342,6 +357,7 @@ fn match_read(
         msg: known(view, i),
         content: Some(Content {
             internal,
+            internal_time: prepared.facts.date.filter(|_| needs.internal),
             size: prepared.facts.size.filter(|_| needs.size),
             text: text.as_ref(),
         }),
@@ -384,6 +400,9 @@ pub(super) fn matching(
         max_uid: view.max_uid(),
         exists: view.exists(),
         saved,
+        now: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
     };
     // RFC 3501 §6.4.4: an unknown charset is refused whatever the keys,
     // not only when a string has to be decoded with it.
@@ -600,6 +619,7 @@ mod tests {
             max_uid: 1,
             exists: 1,
             saved: &[],
+            now: 0,
         };
         let key = compile(key, None, stars).expect("charset");
         let msg = view_message(flags);
@@ -615,6 +635,7 @@ mod tests {
         let text = SearchText::new(&parsed);
         c.content = Some(Content {
             internal,
+            internal_time: None,
             size: Some(raw.len() as u64),
             text: Some(&text),
         });
@@ -757,6 +778,7 @@ mod tests {
             max_uid: 1,
             exists: 1,
             saved: &[],
+            now: 0,
         };
         let reads = |key: SearchKey| {
             let r = Needs::of(&compile(&key, None, stars).expect("charset")).reads();
