@@ -2811,7 +2811,10 @@ fn compress_inside_starttls() {
     let r = t.ok(&format!("LOGIN {USER} {PASSWORD}"));
     assert!(r.tagged.contains("COMPRESS=DEFLATE"), "{r:#?}");
     t.ok("COMPRESS DEFLATE");
-    assert!(t.buf.is_empty(), "nothing may follow COMPRESS's OK in clear");
+    assert!(
+        t.buf.is_empty(),
+        "nothing may follow COMPRESS's OK in clear"
+    );
     let mut z = DeflateClient::over(Box::new(t.stream));
     let r = z.cmd("z1", "SELECT INBOX");
     assert!(r.contains("* 5 EXISTS") && r.contains("z1 OK"), "{r}");

@@ -92,7 +92,11 @@ fn a_numbered_delivery_is_learnt_without_the_dot_lock() {
     deliver(&m, &message("second", "two"));
     // B moves it to cur/, numbers it and claims it.
     let r = b.ok("NOOP");
-    assert_eq!((r.count("EXISTS"), r.count("RECENT")), (Some(2), Some(1)), "{r:#?}");
+    assert_eq!(
+        (r.count("EXISTS"), r.count("RECENT")),
+        (Some(2), Some(1)),
+        "{r:#?}"
+    );
     // A live process of this host holds the lock from now on.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let holder = Command::new("sleep").arg("120").spawn().unwrap();
@@ -100,9 +104,16 @@ fn a_numbered_delivery_is_learnt_without_the_dot_lock() {
     std::fs::write(&lock, format!("{}:{}", holder.id(), host.trim())).unwrap();
     let r = a.ok("NOOP");
     // A's one recent message is still the first: B claimed the second.
-    assert_eq!((r.count("EXISTS"), r.count("RECENT")), (Some(2), Some(1)), "{r:#?}");
+    assert_eq!(
+        (r.count("EXISTS"), r.count("RECENT")),
+        (Some(2), Some(1)),
+        "{r:#?}"
+    );
     let r = a.ok("FETCH 2 (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
-    assert!(r.fetch(2).contains("UID 2") && r.fetch(2).contains("second"), "{r:#?}");
+    assert!(
+        r.fetch(2).contains("UID 2") && r.fetch(2).contains("second"),
+        "{r:#?}"
+    );
     assert!(!has_flag(r.fetch(2), "\\Recent"), "{r:#?}");
     assert!(lock.exists(), "the other process's lock was left alone");
     std::fs::remove_file(&lock).unwrap();

@@ -145,8 +145,7 @@ fn play(t: &TestDir, m: &Path, commands: &[&str]) -> Vec<String> {
 }
 
 /// Every STATUS item: from the index when it describes the folder, else from a look at it.
-const STATUS_ALL: &str =
-    "STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE)";
+const STATUS_ALL: &str = "STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE)";
 
 const FIELDS: &str = "BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)]";
 
@@ -692,5 +691,8 @@ fn status_size_is_the_sum_of_rfc822_sizes() {
     age(&b);
     let (again, _, read) = watch(&t, &b, &[STATUS_ALL]);
     assert_eq!(again[1], warm[1]);
-    assert!(read.is_empty(), "sizes learnt once are not read again: {read:?}");
+    assert!(
+        read.is_empty(),
+        "sizes learnt once are not read again: {read:?}"
+    );
 }

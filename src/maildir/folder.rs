@@ -1408,6 +1408,31 @@ impl Folder {
         }
     }
 
+    /// SAVEDATE (RFC 8514) of the message a scan named `filename`: when it was saved into
+    /// this folder. The unique name begins with the seconds at which it was made (by the
+    /// MTA, APPEND, or COPY, which gives the copy a name of its own), and that name, unlike
+    /// the file's ctime, survives flag renames; Dovecot takes the ctime and keeps it in its
+    /// cache the first time it is asked, which comes to the same for messages it has seen.
+    /// A name without a leading number (not one a maildir writer makes) falls back to the
+    /// ctime. `None` if there is no file by that name.
+    pub fn save_date(&self, filename: &str) -> Result<Option<i64>, StoreError> {
+        let (sub, bare) = locate(filename)?;
+        let dir = self.message_dir(sub)?;
+        let stat = match self.stat_message(dir, bare)? {
+            Some(stat) if Kind::of(&stat) == Kind::File => stat,
+            Some(stat) => return Err(dir.fail(bare, not_a_file(Kind::of(&stat)))),
+            None => return Ok(None),
+        };
+        Ok(Some(time_in_name(bare).unwrap_or(stat.st_ctime)))
+    }
+
+    /// The folder's MAILBOXID (RFC 8474), made and recorded in the folder on first need.
+    pub fn mailbox_id(&self) -> Result<String, StoreError> {
+        let top = self.top()?;
+        let tmp = open_in(&top, "tmp")?;
+        super::mailbox_id::get_or_create(&top, &tmp)
+    }
+
     /// Renames cur/`filename` to carry `flags`; `Ok(None)` if the file is gone.
     pub fn set_flags(
         &self,
@@ -2502,4 +2527,13 @@ mod tests {
         assert!(arrival_key("1000.M1") < arrival_key("1000.M2"));
         assert_eq!(time_of(-1), UNIX_EPOCH - Duration::from_secs(1));
     }
+}
+
+/// The seconds a maildir unique name starts with (`1700000000.M123P45.host`), if it does.
+fn time_in_name(name: &str) -> Option<i64> {
+    let (secs, _) = name.split_once('.')?;
+    if secs.is_empty() || secs.len() > 12 || !secs.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    secs.parse().ok()
 }

@@ -415,7 +415,12 @@ fn parse_learnt(bytes: &[u8]) -> FastMap<String, Learnt> {
         let (head, keywords) = match line.split_once('\t') {
             Some((head, rest)) => (
                 head,
-                Some(rest.split('\t').filter(|k| !k.is_empty()).map(String::from).collect()),
+                Some(
+                    rest.split('\t')
+                        .filter(|k| !k.is_empty())
+                        .map(String::from)
+                        .collect(),
+                ),
             ),
             None => match line.strip_suffix(" -") {
                 Some(head) => (head, None),
@@ -526,7 +531,8 @@ impl ReadBefore {
         if !self.news {
             return;
         }
-        self.files.retain(|_, l| l.keywords.is_some() || l.mtime.is_some());
+        self.files
+            .retain(|_, l| l.keywords.is_some() || l.mtime.is_some());
         let text = format_learnt(&self.files);
         match replace_file_unsynced(tmp, folder, LEARNT_NAME, "kwlearnt", &text) {
             Ok(()) => self.news = false,
@@ -727,7 +733,10 @@ mod tests {
         let kw = dir.path().join(KEYWORDS_DIR);
         let existing: FastSet<String> = ["m1".to_string()].into_iter().collect();
         write_update(&top, &tmp, "m1", &["Red".into()]).unwrap();
-        assert_eq!(load(&top, &tmp, &existing, true).unwrap()["m1"], vec!["Red"]);
+        assert_eq!(
+            load(&top, &tmp, &existing, true).unwrap()["m1"],
+            vec!["Red"]
+        );
         let merged: Vec<String> = fs::read_dir(&kw)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -741,7 +750,10 @@ mod tests {
             fs::write(&staged, format!("{colour}\n")).unwrap();
             fs::rename(&staged, kw.join(&merged[0])).unwrap();
             fs::write(kw.join(LIST_NAME), b"Red\n\nm1:0\n").unwrap();
-            assert_eq!(load(&top, &tmp, &existing, false).unwrap()["m1"], vec![colour]);
+            assert_eq!(
+                load(&top, &tmp, &existing, false).unwrap()["m1"],
+                vec![colour]
+            );
         }
     }
 
@@ -772,11 +784,17 @@ mod tests {
             .unwrap();
         let key = top.open_dir(KEYWORDS_DIR).unwrap().identity().unwrap();
         read_cache().remove(&key);
-        assert_eq!(load(&top, &tmp, &existing, true).unwrap()["m1"], vec!["Red"]);
+        assert_eq!(
+            load(&top, &tmp, &existing, true).unwrap()["m1"],
+            vec!["Red"]
+        );
         // A damaged record: the file is read.
         read_cache().remove(&key);
         fs::write(dir.path().join(LEARNT_NAME), b"mdimapkeywords 1\nx y\n\t\n").unwrap();
-        assert_eq!(load(&top, &tmp, &existing, false).unwrap()["m1"], vec!["Tan"]);
+        assert_eq!(
+            load(&top, &tmp, &existing, false).unwrap()["m1"],
+            vec!["Tan"]
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod folder;
 mod index;
 mod keywords;
 mod lock;
+mod mailbox_id;
 mod names;
 mod quota;
 mod recent;

@@ -21,6 +21,7 @@ mod rfc822;
 mod search;
 mod section;
 pub use section::UnknownCte;
+mod preview;
 mod sort_keys;
 
 use std::borrow::Cow;
@@ -150,6 +151,11 @@ impl<'a> Message<'a> {
     /// decoded to UTF-8 (for SORT keys and base subjects).
     pub fn header_decoded(&self, name: &[u8]) -> Option<String> {
         header::first_value(self.header(), name).map(|v| decode::decode_words(&v))
+    }
+
+    /// RFC 8970 PREVIEW text (see `preview`), of a message from [`Message::parse`].
+    pub fn preview(&self) -> String {
+        preview::preview(self.data, &self.root)
     }
 
     /// The Date: header as (unix time UTC, the header's own zone offset in

@@ -293,6 +293,8 @@ pub enum StatusItem {
     Deleted,
     /// RFC 9208: the STORAGE an EXPUNGE would free.
     DeletedStorage,
+    /// RFC 8474.
+    MailboxId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,6 +334,16 @@ pub enum FetchItem {
     /// RFC 3516 `BINARY.SIZE[part]`: the decoded size.
     BinarySize {
         part: Vec<u32>,
+    },
+    /// RFC 8474 `EMAILID`.
+    EmailId,
+    /// RFC 8474 `THREADID`.
+    ThreadId,
+    /// RFC 8514 `SAVEDATE`.
+    SaveDate,
+    /// RFC 8970 `PREVIEW` or `PREVIEW (LAZY)`.
+    Preview {
+        lazy: bool,
     },
 }
 
@@ -407,4 +419,14 @@ pub enum SearchKey {
     Older(u64),
     Uid(SequenceSet),
     SequenceSet(SequenceSet),
+    /// RFC 8474 `EMAILID objectid`.
+    EmailId(String),
+    /// RFC 8474 `THREADID objectid`.
+    ThreadId(String),
+    /// RFC 8514 SAVEDBEFORE, SAVEDON, SAVEDSINCE.
+    SavedBefore(Date),
+    SavedOn(Date),
+    SavedSince(Date),
+    /// RFC 8514 SAVEDATESUPPORTED: every message of a mailbox that has save dates.
+    SaveDateSupported,
 }

@@ -226,6 +226,19 @@ impl<'a> Parser<'a> {
 
     /// True when the next atom, compared case-insensitively, is `keyword`;
     /// consumes it in that case.
+    /// RFC 8474 `objectid = 1*255(ALPHA / DIGIT / "_" / "-")`.
+    fn object_id(&mut self) -> PResult<String> {
+        let id = self.atom()?;
+        if id.len() > 255
+            || !id
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        {
+            return Err("Invalid object id".into());
+        }
+        Ok(String::from_utf8_lossy(id).into_owned())
+    }
+
     fn keyword(&mut self, keyword: &str) -> bool {
         let rest = self.rest();
         let n = rest
@@ -730,6 +743,7 @@ impl<'a> Parser<'a> {
                 b"SIZE" => StatusItem::Size,
                 b"DELETED" => StatusItem::Deleted,
                 b"DELETED-STORAGE" => StatusItem::DeletedStorage,
+                b"MAILBOXID" => StatusItem::MailboxId,
                 _ => return Err("Unknown status item".into()),
             };
             items.push(item);
@@ -986,6 +1000,31 @@ impl<'a> Parser<'a> {
             b"BINARY.SIZE" => FetchItem::BinarySize {
                 part: self.section_binary()?,
             },
+            b"EMAILID" => FetchItem::EmailId,
+            b"THREADID" => FetchItem::ThreadId,
+            b"SAVEDATE" => FetchItem::SaveDate,
+            // RFC 8970: `"PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"]`, the only
+            // modifier being LAZY.
+            b"PREVIEW" => {
+                let mut lazy = false;
+                if self.peek() == Some(b' ') && self.peek_at(1) == Some(b'(') {
+                    self.pos += 2;
+                    loop {
+                        if !self.keyword("LAZY") {
+                            return Err("Unknown PREVIEW modifier".into());
+                        }
+                        lazy = true;
+                        match self.peek() {
+                            Some(b')') => {
+                                self.pos += 1;
+                                break;
+                            }
+                            _ => self.sp()?,
+                        }
+                    }
+                }
+                FetchItem::Preview { lazy }
+            }
             b"" if self.at_end() => return Err("Missing fetch items".into()),
             _ => return Err("Unknown fetch item".into()),
         })
@@ -1309,6 +1348,18 @@ impl<'a> Parser<'a> {
                 self.sp()?;
                 K::Uid(self.sequence_set()?)
             }
+            b"EMAILID" => {
+                self.sp()?;
+                K::EmailId(self.object_id()?)
+            }
+            b"THREADID" => {
+                self.sp()?;
+                K::ThreadId(self.object_id()?)
+            }
+            b"SAVEDBEFORE" => K::SavedBefore(self.search_date()?),
+            b"SAVEDON" => K::SavedOn(self.search_date()?),
+            b"SAVEDSINCE" => K::SavedSince(self.search_date()?),
+            b"SAVEDATESUPPORTED" => K::SaveDateSupported,
             b"NOT" => {
                 self.sp()?;
                 K::Not(Box::new(self.search_key(depth + 1)?))

@@ -99,6 +99,9 @@ pub enum Code {
     UseAttr,
     /// Courier's `[MYRIGHTS "<rights>"]` on SELECT (ACL, RFC 4314 letters).
     MyRights(String),
+    /// RFC 8474 `MAILBOXID (<objectid>)` on SELECT, EXAMINE and CREATE; the id holds only
+    /// letters, digits, `_` and `-`.
+    MailboxId(String),
 }
 
 impl fmt::Display for Code {
@@ -147,6 +150,7 @@ impl fmt::Display for Code {
             Code::UnknownCte => f.write_str("UNKNOWN-CTE"),
             Code::BadUrl(url) => write!(f, "BADURL \"{url}\""),
             Code::UseAttr => f.write_str("USEATTR"),
+            Code::MailboxId(id) => write!(f, "MAILBOXID ({id})"),
             Code::MyRights(rights) => {
                 f.write_str("MYRIGHTS \"")?;
                 for c in rights.chars() {

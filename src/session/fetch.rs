@@ -11,6 +11,7 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 
 use super::derived::{self, Derived};
+use super::objectid;
 use super::view::SelectedView;
 use super::{Completion, Session};
 use crate::conn::Io;
@@ -19,7 +20,7 @@ use crate::maildir::{Facts, InfoFlags, StoreError};
 use crate::message::{Message, UnknownCte, crlf_len, header_end, header_length, to_crlf_into};
 use crate::protocol::command::{FetchItem, Section, SectionText};
 use crate::protocol::datetime::{format_date_time, local_offset};
-use crate::protocol::encode::push_astring;
+use crate::protocol::encode::{push_astring, push_string};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
 
@@ -226,7 +227,10 @@ pub(super) fn prepare<'s>(
 /// What an item needs of a message.
 fn add_needs(item: &FetchItem, n: &mut Needs) {
     match item {
-        FetchItem::Flags | FetchItem::Uid => {}
+        // EMAILID and SAVEDATE come from the file's name and metadata (see `Known`).
+        FetchItem::Flags | FetchItem::Uid | FetchItem::EmailId | FetchItem::SaveDate => {}
+        // The References, In-Reply-To and Message-ID fields, which the index keeps.
+        FetchItem::ThreadId => n.fields = true,
         FetchItem::InternalDate => n.date = true,
         FetchItem::Rfc822Size => n.size = true,
         FetchItem::Envelope => n.fields = true,
@@ -310,6 +314,45 @@ fn write_section_spec(out: &mut Vec<u8>, section: &Section) {
     }
 }
 
+/// What FETCH learns of a message from its file's name and metadata, for the items that
+/// need no reading of the text.
+#[derive(Debug, Default)]
+struct Known {
+    /// The message's current file name, for EMAILID and THREADID.
+    name: String,
+    /// SAVEDATE; `None` when the item was not asked for.
+    save_date: Option<i64>,
+}
+
+impl Known {
+    /// `None`: the file is gone.
+    fn of(
+        view: &mut SelectedView,
+        i: usize,
+        items: &[FetchItem],
+    ) -> std::io::Result<Option<Known>> {
+        let wanted = |k: fn(&FetchItem) -> bool| items.iter().any(k);
+        if !wanted(|i| {
+            matches!(
+                i,
+                FetchItem::EmailId | FetchItem::ThreadId | FetchItem::SaveDate
+            )
+        }) {
+            return Ok(Some(Known::default()));
+        }
+        let name = view.filename(i).map_err(io_error)?;
+        let save_date = if wanted(|i| matches!(i, FetchItem::SaveDate)) {
+            match view.folder.save_date(&name).map_err(io_error)? {
+                Some(t) => Some(t),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        Ok(Some(Known { name, save_date }))
+    }
+}
+
 impl Session<'_> {
     pub(super) fn cmd_fetch(
         &mut self,
@@ -359,7 +402,12 @@ impl Session<'_> {
                 } else {
                     prepare(view, i, needs, &mut self.scratch)
                 };
-                let prepared = match prepared {
+                let prepared = match prepared.and_then(|p| {
+                    Ok(match p {
+                        Some(p) => Known::of(view, i, &items)?.map(|k| (p, k)),
+                        None => None,
+                    })
+                }) {
                     Ok(Some(p)) => p,
                     Ok(None) => {
                         gone = true;
@@ -376,7 +424,7 @@ impl Session<'_> {
                         continue;
                     }
                 };
-                if let Some(msg) = prepared.parsed.as_ref()
+                if let Some(msg) = prepared.0.parsed.as_ref()
                     && let Some(UnknownCte(cte)) = unknown_cte(&items, msg)
                 {
                     unknown = Some(cte);
@@ -386,7 +434,10 @@ impl Session<'_> {
                 // Each answer goes out as it is made: however many items the
                 // client asks for, one message is in memory at a time.
                 out.clear();
-                render_fetch(view, i, &items, &prepared, seen_now, &mut out, self.io);
+                let (prepared, known) = &prepared;
+                render_fetch(
+                    view, i, &items, prepared, known, seen_now, &mut out, self.io,
+                );
                 if self.io.is_broken() {
                     break 'messages;
                 }
@@ -529,6 +580,11 @@ fn render_expunged(
                 write_binary_part(out, part);
                 out.extend_from_slice(b"] 0");
             }
+            // RFC 8474 and RFC 8514 allow NIL where the server has no value.
+            FetchItem::EmailId => out.extend_from_slice(b"EMAILID NIL"),
+            FetchItem::ThreadId => out.extend_from_slice(b"THREADID NIL"),
+            FetchItem::SaveDate => out.extend_from_slice(b"SAVEDATE NIL"),
+            FetchItem::Preview { .. } => out.extend_from_slice(b"PREVIEW NIL"),
         }
     }
     out.extend_from_slice(b")\r\n");
@@ -543,6 +599,7 @@ fn render_fetch(
     i: usize,
     items: &[FetchItem],
     p: &Prepared<'_>,
+    known: &Known,
     seen_now: bool,
     out: &mut Vec<u8>,
     io: &mut Io,
@@ -696,6 +753,35 @@ fn render_fetch(
                     .and_then(|m| m.binary(part).ok())
                     .map_or(0, |b| b.len());
                 push_number(out, size as u64);
+            }
+            FetchItem::EmailId => {
+                out.extend_from_slice(b"EMAILID (");
+                out.extend_from_slice(objectid::email_id(&known.name).as_bytes());
+                out.push(b')');
+            }
+            FetchItem::ThreadId => {
+                let header = match (parsed, p.derived.fields()) {
+                    (Some(msg), _) => msg.header(),
+                    (None, Some(fields)) => fields,
+                    (None, None) => &[],
+                };
+                out.extend_from_slice(b"THREADID (");
+                out.extend_from_slice(objectid::thread_id(&known.name, header).as_bytes());
+                out.push(b')');
+            }
+            FetchItem::SaveDate => {
+                let t = known.save_date.unwrap_or(0);
+                out.extend_from_slice(b"SAVEDATE \"");
+                out.extend_from_slice(format_date_time(t, local_offset(t)).as_bytes());
+                out.push(b'"');
+            }
+            FetchItem::Preview { .. } => {
+                out.extend_from_slice(b"PREVIEW ");
+                // PREVIEW needs the whole message, which was read.
+                match parsed {
+                    Some(msg) => push_string(out, msg.preview().as_bytes()),
+                    None => out.extend_from_slice(b"NIL"),
+                }
             }
         }
     }

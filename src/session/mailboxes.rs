@@ -78,7 +78,15 @@ impl Session<'_> {
                     }
                     return store_error(&e);
                 }
-                Completion::ok("CREATE completed.")
+                // RFC 8474 §4.1: the new folder's id in the tagged OK. A folder made
+                // without one on record yet still exists; a failure here only loses the code.
+                match self.folder(&name).and_then(|f| f.mailbox_id()) {
+                    Ok(id) => Completion::ok_code(Code::MailboxId(id), "CREATE completed."),
+                    Err(e) => {
+                        log::error!("recording the MAILBOXID of {name}: {e}");
+                        Completion::ok("CREATE completed.")
+                    }
+                }
             }
             Err(e) => store_error(&e),
         }
@@ -298,6 +306,16 @@ impl Session<'_> {
         let folder = self.folder(name).map_err(|e| store_error(&e))?;
         self.require(name, right::READ, "STATUS")?;
         let mut st = folder.status().map_err(|e| store_error(&e))?;
+        // A folder whose id cannot be recorded (shared read-only: this user may not write
+        // its directory) is answered without the item, as SELECT is without the code.
+        let mailbox_id = if items.contains(&StatusItem::MailboxId) {
+            folder
+                .mailbox_id()
+                .map_err(|e| log::info!("no MAILBOXID for {name}: {e}"))
+                .ok()
+        } else {
+            None
+        };
         if items.contains(&StatusItem::Size) && st.rfc822_size.is_none() {
             st.rfc822_size = Some(total_rfc822_size(folder).map_err(|e| store_error(&e))?);
         }
@@ -306,6 +324,7 @@ impl Session<'_> {
         line.extend_from_slice(b" (");
         let parts: Vec<String> = items
             .iter()
+            .filter(|item| **item != StatusItem::MailboxId || mailbox_id.is_some())
             .map(|item| match item {
                 StatusItem::Messages => format!("MESSAGES {}", st.messages),
                 StatusItem::Recent => format!("RECENT {}", st.recent),
@@ -317,6 +336,9 @@ impl Session<'_> {
                 // The STORAGE an EXPUNGE would free: none, since Courier's quota counts
                 // `\Deleted` messages out as soon as they are flagged.
                 StatusItem::DeletedStorage => "DELETED-STORAGE 0".to_string(),
+                StatusItem::MailboxId => {
+                    format!("MAILBOXID ({})", mailbox_id.as_deref().unwrap_or_default())
+                }
             })
             .collect();
         line.extend_from_slice(parts.join(" ").as_bytes());

@@ -8,8 +8,8 @@
 
 mod acl;
 mod append;
-mod catenate;
 mod catalog;
+mod catenate;
 mod copy;
 mod derived;
 mod fetch;
@@ -19,6 +19,7 @@ mod list;
 mod mailbox_size;
 mod mailboxes;
 pub mod names;
+mod objectid;
 pub mod outbox;
 mod quota;
 mod search;

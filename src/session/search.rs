@@ -49,6 +49,11 @@ enum Key {
     /// search per message, not a thousand comparisons.
     Uid(Ranges),
     Seq(Ranges),
+    /// RFC 8474 EMAILID and THREADID: the id compared exactly.
+    EmailId(String),
+    ThreadId(String),
+    /// RFC 8514 SAVEDBEFORE/SAVEDON/SAVEDSINCE, as `Internal` compares.
+    Saved(std::cmp::Ordering, Date, bool),
 }
 
 /// What `*` stands for (the highest UID and the number of messages), and
@@ -117,6 +122,14 @@ fn compile(key: &SearchKey, charset: Option<&str>, stars: Stars) -> Result<Key, 
         S::Older(n) => Key::Age(stars.now.saturating_sub_unsigned(*n), false),
         S::Uid(set) => Key::Uid(set.normalized(stars.max_uid)),
         S::SequenceSet(set) => Key::Seq(set.normalized(stars.exists)),
+        S::EmailId(id) => Key::EmailId(id.clone()),
+        S::ThreadId(id) => Key::ThreadId(id.clone()),
+        S::SavedBefore(d) => Key::Saved(Less, *d, true),
+        S::SavedOn(d) => Key::Saved(Equal, *d, true),
+        S::SavedSince(d) => Key::Saved(Less, *d, false),
+        // RFC 8514 §4.3: every message of a mailbox that keeps save dates, which every
+        // folder here does (see `maildir::Folder::save_date`).
+        S::SaveDateSupported => Key::All,
     })
 }
 
@@ -129,6 +142,10 @@ struct Needs {
     kept_fields_do: bool,
     size: bool,
     internal: bool,
+    /// The file's current name (EMAILID, THREADID).
+    name: bool,
+    /// SAVEDATE.
+    saved: bool,
 }
 
 impl Needs {
@@ -185,6 +202,14 @@ impl Key {
             }
             Key::Larger(_) | Key::Smaller(_) => n.size = true,
             Key::Internal(..) | Key::Age(..) => n.internal = true,
+            Key::EmailId(_) => n.name = true,
+            Key::ThreadId(_) => {
+                n.name = true;
+                n.header = true;
+                n.kept_fields_do &=
+                    super::derived::covers(&[&b"references"[..], b"in-reply-to", b"message-id"]);
+            }
+            Key::Saved(..) => n.saved = true,
             _ => {}
         }
     }
@@ -225,6 +250,10 @@ struct Content<'a> {
     internal_time: Option<i64>,
     size: Option<u64>,
     text: Option<&'a SearchText<'a>>,
+    /// The file's current name, when a key needs it.
+    name: Option<&'a str>,
+    /// SAVEDATE as a day, when a key needs it.
+    saved: Option<Date>,
 }
 
 /// Some(verdict), or None when the verdict depends on content the candidate
@@ -289,6 +318,19 @@ fn matches(key: &Key, c: &Candidate) -> Option<bool> {
             .is_some_and(|t| if *younger { t >= *at } else { t <= *at }),
         Key::Larger(n) => content()?.size.is_some_and(|s| s > *n),
         Key::Smaller(n) => content()?.size.is_some_and(|s| s < *n),
+        Key::EmailId(id) => content()?
+            .name
+            .is_some_and(|n| super::objectid::email_id(n) == *id),
+        Key::ThreadId(id) => {
+            let c = content()?;
+            match (c.name, c.text) {
+                (Some(n), Some(t)) => super::objectid::thread_id(n, t.message().header()) == *id,
+                _ => false,
+            }
+        }
+        Key::Saved(ord, d, before_or_on) => content()?
+            .saved
+            .is_some_and(|have| compare_date(have, *ord, *d, *before_or_on)),
         Key::Uid(set) => set.contains(m.uid),
         Key::Seq(set) => set.contains(c.seq),
     })
@@ -342,6 +384,29 @@ fn match_read(
     } else {
         None
     };
+    let name = if needs.name || needs.saved {
+        match view.filename(i) {
+            Ok(name) => Some(name),
+            Err(e) => {
+                log::error!("SEARCH in {}: {e}", view.folder.path().display());
+                return None;
+            }
+        }
+    } else {
+        None
+    };
+    let saved = match (&name, needs.saved) {
+        (Some(name), true) => match view.folder.save_date(name) {
+            Ok(Some(t)) => Some(date_of(t, local_offset(t))),
+            // Gone.
+            Ok(None) => return None,
+            Err(e) => {
+                log::error!("SEARCH in {}: {e}", view.folder.path().display());
+                return None;
+            }
+        },
+        _ => None,
+    };
     let kept = if prepared.parsed.is_none() {
         prepared.fields_message()
     } else {
@@ -360,6 +425,8 @@ fn match_read(
             internal_time: prepared.facts.date.filter(|_| needs.internal),
             size: prepared.facts.size.filter(|_| needs.size),
             text: text.as_ref(),
+            name: name.as_deref(),
+            saved,
         }),
     };
     matches(key, &c)
@@ -638,6 +705,8 @@ mod tests {
             internal_time: None,
             size: Some(raw.len() as u64),
             text: Some(&text),
+            name: None,
+            saved: None,
         });
         let hit = first.or_else(|| matches(&key, &c)).expect("decided");
         let counts = (PARTS.with(|c| c.get()), FIELDS.with(|c| c.get()));

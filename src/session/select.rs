@@ -66,6 +66,15 @@ impl Session<'_> {
         self.pending
             .push(Completion::ok_code(Code::UidNext(view.uidnext), "Predicted next UID.").body());
         self.pending.push(acl::myrights_code(&view.rights).body());
+        // RFC 8474 §4.2. A folder whose id cannot be recorded (one shared read-only, whose
+        // directory this user may not write) is answered without the code, which the RFC
+        // allows for a server that has no id to give.
+        match view.folder.mailbox_id() {
+            Ok(id) => self
+                .pending
+                .push(Completion::ok_code(Code::MailboxId(id), "Ok").body()),
+            Err(e) => log::info!("no MAILBOXID for {name}: {e}"),
+        }
         let writable = !view.read_only;
         self.selected = Some(view);
         if writable {
