@@ -1889,6 +1889,84 @@ mod tests {
     }
 
     #[test]
+    fn objectid_savedate_preview_rfc8474_8514_8970() {
+        // RFC 8474 §7 and RFC 8970 §3.2 examples.
+        assert_eq!(
+            body("3 FETCH 1:* (EMAILID THREADID)"),
+            CommandBody::Fetch {
+                uid: false,
+                set: set("1:*"),
+                items: vec![FetchItem::EmailId, FetchItem::ThreadId],
+            }
+        );
+        assert_eq!(
+            body("D FETCH 1 (UID PREVIEW (LAZY) SAVEDATE)"),
+            CommandBody::Fetch {
+                uid: false,
+                set: set("1"),
+                items: vec![
+                    FetchItem::Uid,
+                    FetchItem::Preview { lazy: true },
+                    FetchItem::SaveDate
+                ],
+            }
+        );
+        assert_eq!(
+            body("B FETCH 1 PREVIEW"),
+            CommandBody::Fetch {
+                uid: false,
+                set: set("1"),
+                items: vec![FetchItem::Preview { lazy: false }],
+            }
+        );
+        assert_eq!(
+            body(
+                "27 SEARCH EMAILID M6d99ac3275bb4e THREADID T64b478a75b7ea9 SAVEDSINCE 1-Feb-2020"
+            ),
+            CommandBody::Search {
+                uid: false,
+                returns: None,
+                charset: None,
+                criteria: SearchKey::And(vec![
+                    SearchKey::EmailId("M6d99ac3275bb4e".into()),
+                    SearchKey::ThreadId("T64b478a75b7ea9".into()),
+                    SearchKey::SavedSince(Date {
+                        year: 2020,
+                        month: 2,
+                        day: 1
+                    }),
+                ]),
+            }
+        );
+        assert_eq!(
+            body("a SEARCH SAVEDATESUPPORTED"),
+            CommandBody::Search {
+                uid: false,
+                returns: None,
+                charset: None,
+                criteria: SearchKey::And(vec![SearchKey::SaveDateSupported]),
+            }
+        );
+        assert_eq!(
+            body("a STATUS foo (MAILBOXID)"),
+            CommandBody::Status {
+                mailbox: v("foo"),
+                items: vec![StatusItem::MailboxId],
+            }
+        );
+        for bad in [
+            "a FETCH 1 (PREVIEW (FUZZY))",
+            "a FETCH 1 (PREVIEW ())",
+            "a SEARCH EMAILID a.b",
+            "a SEARCH EMAILID",
+            "a SEARCH SAVEDON 1-Foo-2020",
+            "a STATUS INBOX (MAILBOXID FOO)",
+        ] {
+            err(bad);
+        }
+    }
+
+    #[test]
     fn within_rfc5032() {
         assert_eq!(
             body("a SEARCH YOUNGER 3600 older 86400"),
