@@ -6,7 +6,7 @@
 //! after Courier-IMAP's own imapd changed flags and keywords, expunged and appended; and
 //! `\Recent` is given as a scan gives it. And a warm index is used: an unchanged folder is
 //! opened without listing cur/, and what it keeps (sizes, dates, ENVELOPE, BODYSTRUCTURE,
-//! header fields) is answered without reading a message. (On a network file system the
+//! header fields, PREVIEW) is answered without reading a message. (On a network file system the
 //! index never stands for a scan: `Index::describes`; whole-second timestamps need a window
 //! of two seconds: `stamp.rs`'s unit tests. Neither can be arranged here.)
 //!
@@ -157,6 +157,7 @@ fn reading() -> Vec<String> {
         "FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)".into(),
         "FETCH 1:* ENVELOPE".into(),
         "FETCH 1:* BODYSTRUCTURE".into(),
+        "FETCH 1:* (EMAILID THREADID SAVEDATE PREVIEW)".into(),
         format!("UID FETCH 1:* (UID RFC822.SIZE FLAGS {FIELDS})"),
         "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (X-Mailer Subject)]<0.30>)".into(),
         "FETCH 1:3 (BODY.PEEK[HEADER] BODY RFC822.SIZE)".into(),
@@ -539,6 +540,7 @@ fn an_unchanged_folder_is_opened_and_answered_from_the_index() {
         "SELECT INBOX",
         "FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)",
         "FETCH 1:* (ENVELOPE BODYSTRUCTURE)",
+        "FETCH 1:* (PREVIEW THREADID EMAILID)",
         &format!("FETCH 1:* ({FIELDS})"),
         "UID SEARCH SUBJECT \"report\"",
         "SEARCH FROM \"alice\" SENTBEFORE 1-Jan-2024 LARGER 100",

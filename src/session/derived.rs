@@ -46,6 +46,8 @@ const MAX_FIELDS: usize = 64 * 1024;
 /// read MIME as Dovecot does, and kept fields always ended with an empty line.)
 const KIND_FIELDS: u8 = 3;
 const KIND_BODYSTRUCTURE: u8 = 4;
+/// RFC 8970 PREVIEW text (UTF-8, at most 200 characters).
+const KIND_PREVIEW: u8 = 5;
 
 /// True when every name is one of the kept fields.
 pub(super) fn covers<N: AsRef<[u8]>>(names: &[N]) -> bool {
@@ -62,6 +64,7 @@ pub(super) struct Derived {
     data: Vec<u8>,
     fields: Option<Range<usize>>,
     bodystructure: Option<Range<usize>>,
+    preview: Option<Range<usize>>,
 }
 
 impl Derived {
@@ -90,6 +93,7 @@ impl Derived {
             match kind {
                 KIND_FIELDS => d.fields = Some(value),
                 KIND_BODYSTRUCTURE => d.bodystructure = Some(value),
+                KIND_PREVIEW => d.preview = Some(value),
                 // A kind a later version added: passed over.
                 _ => {}
             }
@@ -111,6 +115,11 @@ impl Derived {
     /// BODYSTRUCTURE, with extension data.
     pub(super) fn bodystructure(&self) -> Option<&[u8]> {
         self.bodystructure.clone().and_then(|r| self.data.get(r))
+    }
+
+    /// PREVIEW (RFC 8970), as `Message::preview` made it.
+    pub(super) fn preview(&self) -> Option<&[u8]> {
+        self.preview.clone().and_then(|r| self.data.get(r))
     }
 
     fn add(&mut self, kind: u8, value: &[u8]) -> Option<Range<usize>> {
@@ -136,6 +145,12 @@ impl Derived {
             let mut bs = Vec::new();
             msg.write_body_structure(&mut bs, true);
             self.bodystructure = self.add(KIND_BODYSTRUCTURE, &bs);
+            added = true;
+        }
+        // Kept with the structure, from the same read: a client that shows previews asks
+        // for every message's, each time it lists the folder.
+        if whole && self.preview.is_none() {
+            self.preview = self.add(KIND_PREVIEW, msg.preview().as_bytes());
             added = true;
         }
         added
@@ -190,6 +205,8 @@ mod tests {
         let later = Derived::decode(bytes.clone());
         assert_eq!(later.fields(), d.fields(), "a later kind is passed over");
         assert_eq!(later.bodystructure(), d.bodystructure());
+        assert_eq!(d.preview(), Some(&b"body"[..]));
+        assert_eq!(later.preview(), d.preview());
         bytes.truncate(bytes.len() - 1);
         assert_eq!(Derived::decode(bytes), Derived::default(), "torn: nothing");
         assert_eq!(Derived::decode(Vec::new()), Derived::default());

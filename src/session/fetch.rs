@@ -133,6 +133,8 @@ pub(super) struct Needs {
     pub fields: bool,
     /// BODYSTRUCTURE (or the whole text it comes from).
     pub bodystructure: bool,
+    /// PREVIEW (or the whole text it comes from).
+    pub preview: bool,
 }
 
 /// What was read or is kept of one message, for the items of a command.
@@ -165,14 +167,15 @@ pub(super) fn prepare<'s>(
     } else {
         Facts::default()
     };
-    let mut derived = if needs.fields || needs.bodystructure {
+    let mut derived = if needs.fields || needs.bodystructure || needs.preview {
         view.derived(i).map(Derived::decode).unwrap_or_default()
     } else {
         Derived::default()
     };
     let full = needs.full
         || (needs.size && facts.size.is_none())
-        || (needs.bodystructure && derived.bodystructure().is_none());
+        || (needs.bodystructure && derived.bodystructure().is_none())
+        || (needs.preview && derived.preview().is_none());
     let header = !full && (needs.header || (needs.fields && derived.fields().is_none()));
     let mut learnt = Facts::default();
     if full || header {
@@ -235,6 +238,7 @@ fn add_needs(item: &FetchItem, n: &mut Needs) {
         FetchItem::Rfc822Size => n.size = true,
         FetchItem::Envelope => n.fields = true,
         FetchItem::BodyStructure => n.bodystructure = true,
+        FetchItem::Preview { .. } => n.preview = true,
         FetchItem::Rfc822Header => n.header = true,
         FetchItem::BodySection { section, .. } if section.part.is_empty() => match &section.text {
             Some(SectionText::HeaderFields(names)) if derived::covers(names) => n.fields = true,
@@ -777,10 +781,11 @@ fn render_fetch(
             }
             FetchItem::Preview { .. } => {
                 out.extend_from_slice(b"PREVIEW ");
-                // PREVIEW needs the whole message, which was read.
-                match parsed {
-                    Some(msg) => push_string(out, msg.preview().as_bytes()),
-                    None => out.extend_from_slice(b"NIL"),
+                // Kept in the index, or learnt there from the whole message just read.
+                match (p.derived.preview(), parsed) {
+                    (Some(kept), _) => push_string(out, kept),
+                    (None, Some(msg)) if p.whole => push_string(out, msg.preview().as_bytes()),
+                    (None, _) => out.extend_from_slice(b"NIL"),
                 }
             }
         }

@@ -167,6 +167,7 @@ impl Needs {
             date: self.internal,
             fields: self.header && self.kept_fields_do,
             bodystructure: false,
+            preview: false,
         }
     }
 }
