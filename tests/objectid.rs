@@ -101,6 +101,12 @@ fn mailboxid_is_kept_across_sessions_and_rename() {
     c2.ok("DELETE INBOX.Other");
     let again = id_after(&c2.ok("CREATE INBOX.Other").tagged, "MAILBOXID");
     assert_ne!(again, other);
+    // RENAME INBOX moves its messages to a new folder and leaves INBOX in place (RFC 3501
+    // §6.3.5): INBOX keeps its id, the new folder has one of its own.
+    c2.ok("RENAME INBOX INBOX.Old");
+    assert_eq!(status_id(&mut c2, "INBOX"), inbox);
+    let old = status_id(&mut c2, "INBOX.Old");
+    assert!(old != inbox && old != work && old != again);
 }
 
 #[test]
