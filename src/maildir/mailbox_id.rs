@@ -1,5 +1,5 @@
 //! `mdimapmailboxid` inside a folder's directory: the folder's MAILBOXID (RFC 8474), one
-//! line `F` + 24 lowercase hex digits of randomness. mdimap's own file (Courier ignores it),
+//! line `F` + 24 lowercase hex digits (see `id_from`). mdimap's own file (Courier ignores it),
 //! made on first need. It lives in the folder's directory so that RENAME, which moves the
 //! directory, carries the id along, and DELETE, which removes the directory, ends it: a
 //! folder created again under the same name gets a new id, as the RFC requires.
@@ -10,6 +10,8 @@
 //! format; must not know IMAP.
 
 use std::io::{self, Write};
+
+use sha2::{Digest, Sha256};
 
 use super::beneath::Dir;
 use super::error::StoreError;
@@ -23,15 +25,8 @@ pub(crate) fn get_or_create(top: &Dir, tmp: &Dir) -> Result<String, StoreError> 
     if let Some(id) = read(top)? {
         return Ok(id);
     }
-    let mut random = [0u8; 12];
-    crate::auth::password::fill_random(&mut random)
-        .map_err(|e| StoreError::io(top.path(), io::Error::other(e)))?;
-    let mut id = String::with_capacity(25);
-    id.push('F');
-    for b in random {
-        id.push_str(&format!("{b:02x}"));
-    }
     let (mut file, temp, _) = create_exclusive(tmp, "mailboxid")?;
+    let id = id_from(&temp, top);
     let written = file
         .write_all(format!("{id}\n").as_bytes())
         .and_then(|()| file.sync_all());
@@ -54,6 +49,22 @@ pub(crate) fn get_or_create(top: &Dir, tmp: &Dir) -> Result<String, StoreError> 
             Err(top.fail(MAILBOX_ID_NAME, e))
         }
     }
+}
+
+/// A new id: SHA-256 of the temporary file's name, a maildir unique name (time to the
+/// microsecond, process, host and a counter: never made twice, the same guarantee every
+/// message file name rests on), and the folder's path, cut to 96 bits. No randomness is
+/// needed, and none is taken from the layers beside this one.
+fn id_from(unique: &str, top: &Dir) -> String {
+    let mut hash = Sha256::new();
+    hash.update(unique.as_bytes());
+    hash.update(top.path().as_os_str().as_encoded_bytes());
+    let mut id = String::with_capacity(25);
+    id.push('F');
+    for b in hash.finalize().iter().take(12) {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
 }
 
 /// The recorded id, if a well-formed one is there. A malformed file is an error, not
