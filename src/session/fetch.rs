@@ -145,6 +145,8 @@ pub(super) struct Prepared<'s> {
     pub whole: bool,
     pub facts: Facts,
     pub derived: Derived,
+    /// What FETCH learnt of the file's name and metadata (empty for other commands).
+    known: Known,
 }
 
 impl Prepared<'_> {
@@ -224,6 +226,7 @@ pub(super) fn prepare<'s>(
         whole: full,
         facts,
         derived,
+        known: Known::default(),
     }))
 }
 
@@ -408,7 +411,10 @@ impl Session<'_> {
                 };
                 let prepared = match prepared.and_then(|p| {
                     Ok(match p {
-                        Some(p) => Known::of(view, i, &items)?.map(|k| (p, k)),
+                        Some(mut p) => Known::of(view, i, &items)?.map(|known| {
+                            p.known = known;
+                            p
+                        }),
                         None => None,
                     })
                 }) {
@@ -428,7 +434,7 @@ impl Session<'_> {
                         continue;
                     }
                 };
-                if let Some(msg) = prepared.0.parsed.as_ref()
+                if let Some(msg) = prepared.parsed.as_ref()
                     && let Some(UnknownCte(cte)) = unknown_cte(&items, msg)
                 {
                     unknown = Some(cte);
@@ -438,10 +444,7 @@ impl Session<'_> {
                 // Each answer goes out as it is made: however many items the
                 // client asks for, one message is in memory at a time.
                 out.clear();
-                let (prepared, known) = &prepared;
-                render_fetch(
-                    view, i, &items, prepared, known, seen_now, &mut out, self.io,
-                );
+                render_fetch(view, i, &items, &prepared, seen_now, &mut out, self.io);
                 if self.io.is_broken() {
                     break 'messages;
                 }
@@ -603,7 +606,6 @@ fn render_fetch(
     i: usize,
     items: &[FetchItem],
     p: &Prepared<'_>,
-    known: &Known,
     seen_now: bool,
     out: &mut Vec<u8>,
     io: &mut Io,
@@ -612,6 +614,7 @@ fn render_fetch(
     push_number(out, i as u64 + 1);
     out.extend_from_slice(b" FETCH (");
     let parsed = p.parsed.as_ref();
+    let known = &p.known;
     let mut first = true;
     let mut flags_sent = false;
     // Sends the scratch buffer, then `literal` as an IMAP literal.
