@@ -698,3 +698,41 @@ fn status_size_is_the_sum_of_rfc822_sizes() {
         "sizes learnt once are not read again: {read:?}"
     );
 }
+
+/// A session that changed a large folder itself right before leaving it (the changes within
+/// a clock tick of its last look) settles the index on the way out, so the next session
+/// opens the folder from the index, without listing cur/, and sees those changes.
+#[test]
+fn a_session_that_changed_a_large_folder_leaves_a_settled_index() {
+    let t = TestDir::new("index-settle");
+    let m = t.join("Maildir");
+    make_maildir(&m);
+    let body = "From: a@example.org\nSubject: small\n\nx\n";
+    for n in 0..6_000u32 {
+        let name = format!("1600000000.M{n:06}P1.gen,S={}:2,S", body.len());
+        fs::write(m.join("cur").join(name), body).unwrap();
+    }
+    play(&t, &m, &["SELECT INBOX"]);
+    age(&m);
+    play(
+        &t,
+        &m,
+        &["SELECT INBOX", "STORE 1:* +FLAGS.SILENT (\\Flagged)"],
+    );
+    let (r, listed, _) = watch(
+        &t,
+        &m,
+        &["SELECT INBOX", "SEARCH UNFLAGGED", "SEARCH FLAGGED 5999:*"],
+    );
+    assert!(r.iter().any(|l| l == "* 6000 EXISTS"), "{:?}", &r[..4]);
+    assert!(r.iter().any(|l| l == "* SEARCH"), "every message flagged: {r:?}");
+    assert!(r.iter().any(|l| l == "* SEARCH 5999 6000"), "{r:?}");
+    let control = t.join("control");
+    copy_without_index(&m, &control);
+    let (_, control_listed, _) = watch(&t, &control, &["SELECT INBOX"]);
+    if control_listed {
+        assert!(!listed, "cur/ was listed: the index left behind was not settled");
+    } else {
+        eprintln!("access times are not kept on this file system (noatime?): not checked");
+    }
+}

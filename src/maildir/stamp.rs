@@ -96,6 +96,11 @@ impl ChangeStamp {
     /// need a window of their own granularity.) A stamp that is not settled proves nothing;
     /// the folder must be looked at again.
     pub fn settled(&self, taken: SystemTime) -> bool {
+        self.settles_at() <= taken
+    }
+
+    /// The moment from which this stamp, taken again unchanged, is [settled](Self::settled).
+    pub fn settles_at(&self) -> SystemTime {
         let whole_seconds = self.times.iter().all(|t| t.nanos == 0);
         let window = if whole_seconds {
             RACY_WINDOW_WHOLE_SECONDS
@@ -104,7 +109,9 @@ impl ChangeStamp {
         };
         self.times
             .iter()
-            .all(|t| t.as_system_time() + window <= taken)
+            .map(|t| t.as_system_time() + window)
+            .max()
+            .unwrap_or(UNIX_EPOCH)
     }
 }
 

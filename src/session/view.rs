@@ -1027,7 +1027,54 @@ fn same_keywords(a: &[String], b: &[String]) -> bool {
 
 impl Drop for SelectedView {
     fn drop(&mut self) {
+        self.settle_before_leaving();
         self.save_index();
+    }
+}
+
+/// A folder at least this large is looked at once more when a session leaves it unsettled
+/// (see `settle_before_leaving`): below it, the next session's scan costs little.
+const SETTLE_MIN: usize = 5_000;
+/// The longest a leaving session waits for the folder's times to settle: a file system with
+/// whole-second times would need two seconds, and then the next session scans instead.
+const SETTLE_WAIT_MAX: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl SelectedView {
+    /// A session that changed a large folder itself (STORE, APPEND, EXPUNGE) leaves a view
+    /// whose stamp is not settled: the changes are within a clock tick of its last look, and
+    /// a change by someone else in the same tick would not show. An index written from it
+    /// may not stand for a scan, so every session opening the folder next would list it in
+    /// full, and twenty of them at once take seconds each (BENCHMARKS.md, 100 000 messages).
+    /// So, when leaving (after the client has its answer), wait out the clock's window and
+    /// look at the folder once more, read-only (nothing is moved from new/ and no `\Recent`
+    /// is taken by a session that will not report it), so that the index written next is
+    /// settled.
+    fn settle_before_leaving(&mut self) {
+        // Own changes adopted without a look (`adopt_own_stamp`) leave it unverified.
+        let unsettled = self.unverified || self.dir_stamp.as_ref().is_some_and(|d| !d.settled);
+        if !unsettled
+            || self.read_only
+            || self.slots.len() < SETTLE_MIN
+            || self.network_fs
+            || self.folder.is_linked()
+        {
+            return;
+        }
+        let Some(now) = self.folder.change_stamp() else {
+            return;
+        };
+        if let Ok(wait) = now.settles_at().duration_since(std::time::SystemTime::now()) {
+            if wait > SETTLE_WAIT_MAX {
+                return;
+            }
+            std::thread::sleep(wait);
+        }
+        self.read_only = true;
+        let mut unsaid = Vec::new();
+        if let Err(e) = self.refresh(Announce::All, &mut unsaid) {
+            log::debug!("{}: settling before leaving: {e}", self.folder.path().display());
+        }
+        self.read_only = false;
     }
 }
 
