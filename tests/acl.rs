@@ -287,6 +287,14 @@ fn every_command_checks_its_rights() {
     assert_noperm(&c.cmd("EXAMINE INBOX.NoRead"), "EXAMINE without r");
     assert_noperm(&c.cmd("STATUS INBOX.NoRead (MESSAGES)"), "STATUS without r");
 
+    // LIST-STATUS (RFC 5819): a folder listed but not readable gets its LIST line and no
+    // STATUS line; the command does not fail for it.
+    folder_with_message(&m, ".Readable", "");
+    let r = c.ok("LIST \"\" \"INBOX.*Read*\" RETURN (STATUS (MESSAGES))");
+    assert_eq!(r.lines("* LIST").len(), 2, "{r:#?}");
+    assert!(r.contains("* STATUS \"INBOX.Readable\" (MESSAGES 1)"), "{r:#?}");
+    assert!(!r.contains("* STATUS \"INBOX.NoRead\""), "{r:#?}");
+
     // l: LIST and LSUB hide the folder, and levels only it makes.
     make_folder(&m, ".Hidden.Deep");
     put_acl(&m, ".Hidden.Deep", &all_but("l"));
