@@ -35,7 +35,6 @@ the raw latencies as JSON in benches/results-idle-<N>.json).
 """
 
 import argparse
-import grp
 import json
 import os
 import platform
@@ -128,38 +127,12 @@ def dovecot_limits(n):
 
 
 def start_dovecot(args, run_dir, users, pwhash):
-    port = run.free_port()
-    for d in ("run", "state"):
-        os.makedirs(os.path.join(run_dir, d), exist_ok=True)
-    passwd = os.path.join(run_dir, "passwd")
-    with open(passwd, "w") as f:
-        for name, home, _maildir in users:
-            f.write("%s:{SHA512-CRYPT}%s:%d:%d::%s::\n" % (name, pwhash, UID, GID, home))
-    os.chown(passwd, 0, grp.getgrnam("dovecot").gr_gid)
-    os.chmod(passwd, 0o640)
-    conf = os.path.join(run_dir, "dovecot.conf")
-    with open(conf, "w") as f:
-        f.write(
-            "# written by benches/idle_many.py: Dovecot's defaults (mailbox_idle_check_interval\n"
-            "# = 30 s), except where it runs, how it finds the users, the unpacked\n"
-            "# binaries and the process and connection limits\n"
-            "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/server.log\n"
-            "protocols = imap\nlisten = 127.0.0.1\nssl = no\n"
-            "mail_location = maildir:~/Maildir\n"
-            "import_environment = TZ CORE_OUTOFMEM CORE_ERROR LISTEN_PID LISTEN_FDS "
-            "LD_LIBRARY_PATH\n"
-            "passdb {{\n  driver = passwd-file\n  args = {p}\n}}\n"
-            "userdb {{\n  driver = passwd-file\n  args = {p}\n}}\n"
-            "service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n"
-            "    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n"
-            .format(d=run_dir, p=passwd, port=port))
-        f.write(dovecot_limits(args.sessions))
-    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LD_LIBRARY_PATH": run.DOVECOT_LIB}
-    services = run.dovecot_services(conf, env)
-    with open(conf, "a") as f:
-        f.write(services)
-    argv = [os.path.join(run.DOVECOT_ROOT, "usr", "sbin", "dovecot"), "-F", "-c", conf]
-    return run.Server("dovecot", argv, port, os.path.join(run_dir, "master.log"), env=env)
+    """Dovecot as in run.py, for N users, with its process and connection
+    limits raised (`mailbox_idle_check_interval` stays at its 30 s default)."""
+    return run.start_dovecot_for(
+        run_dir, [(name, home) for name, home, _maildir in users], pwhash,
+        "benches/idle_many.py", "the process and connection limits",
+        dovecot_limits(args.sessions))
 
 
 SERVERS = {"mdimap": start_mdimap, "dovecot": start_dovecot}

@@ -598,22 +598,26 @@ def dovecot_services(conf_path, env):
     return "".join(blocks)
 
 
-def start_dovecot(args, run_dir, home, maildir, pwhash):
+def start_dovecot_for(run_dir, accounts, pwhash, written_by, why, extra):
+    """Dovecot's master on a free port of 127.0.0.1, from the unpacked tree, with
+    Dovecot's defaults except where it runs, how it finds `accounts` ((name,
+    home) pairs, all of the mail uid, sharing `pwhash`), the unpacked binaries
+    and `extra` configuration; `why` says what `extra` is for, in the file."""
     port = free_port()
     for d in ("run", "state"):
         os.makedirs(os.path.join(run_dir, d), exist_ok=True)
     passwd = os.path.join(run_dir, "passwd")
     with open(passwd, "w") as f:
-        f.write("%s:{SHA512-CRYPT}%s:%d:%d::%s::\n" % (USER, pwhash, MAIL_UID, MAIL_GID, home))
+        for name, home in accounts:
+            f.write("%s:{SHA512-CRYPT}%s:%d:%d::%s::\n" % (name, pwhash, MAIL_UID, MAIL_GID, home))
     # Dovecot's auth process runs as its own user (default_internal_user).
     os.chown(passwd, 0, grp.getgrnam("dovecot").gr_gid)
     os.chmod(passwd, 0o640)
     conf = os.path.join(run_dir, "dovecot.conf")
     with open(conf, "w") as f:
         f.write(
-            "# written by benches/run.py: Dovecot's defaults, except where it runs,\n"
-            "# how it finds the user and the unpacked binaries, and the connection\n"
-            "# limit per user and address (default 10: 20 sessions at once need more)\n"
+            "# written by {w}: Dovecot's defaults, except where it runs,\n"
+            "# how it finds the users and the unpacked binaries, and {why}\n"
             "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/server.log\n"
             "protocols = imap\nlisten = 127.0.0.1\nssl = no\n"
             "mail_location = maildir:~/Maildir\n"
@@ -621,16 +625,23 @@ def start_dovecot(args, run_dir, home, maildir, pwhash):
             "LD_LIBRARY_PATH\n"
             "passdb {{\n  driver = passwd-file\n  args = {p}\n}}\n"
             "userdb {{\n  driver = passwd-file\n  args = {p}\n}}\n"
-            "protocol imap {{\n  mail_max_userip_connections = 100\n}}\n"
             "service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n"
             "    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n"
-            .format(d=run_dir, p=passwd, port=port))
+            .format(w=written_by, why=why, d=run_dir, p=passwd, port=port))
+        f.write(extra)
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LD_LIBRARY_PATH": DOVECOT_LIB}
     services = dovecot_services(conf, env)
     with open(conf, "a") as f:
         f.write(services)
     argv = [os.path.join(DOVECOT_ROOT, "usr", "sbin", "dovecot"), "-F", "-c", conf]
     return Server("dovecot", argv, port, os.path.join(run_dir, "master.log"), env=env)
+
+
+def start_dovecot(args, run_dir, home, maildir, pwhash):
+    return start_dovecot_for(
+        run_dir, [(USER, home)], pwhash, "benches/run.py",
+        "the connection\n# limit per user and address (default 10: 20 sessions at once need more)",
+        "protocol imap {\n  mail_max_userip_connections = 100\n}\n")
 
 
 # Runs inside `unshare --mount`: authdaemond and imaplogin have their paths
