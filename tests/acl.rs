@@ -292,7 +292,10 @@ fn every_command_checks_its_rights() {
     folder_with_message(&m, ".Readable", "");
     let r = c.ok("LIST \"\" \"INBOX.*Read*\" RETURN (STATUS (MESSAGES))");
     assert_eq!(r.lines("* LIST").len(), 2, "{r:#?}");
-    assert!(r.contains("* STATUS \"INBOX.Readable\" (MESSAGES 1)"), "{r:#?}");
+    assert!(
+        r.contains("* STATUS \"INBOX.Readable\" (MESSAGES 1)"),
+        "{r:#?}"
+    );
     assert!(!r.contains("* STATUS \"INBOX.NoRead\""), "{r:#?}");
 
     // l: LIST and LSUB hide the folder, and levels only it makes.

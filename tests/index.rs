@@ -725,13 +725,19 @@ fn a_session_that_changed_a_large_folder_leaves_a_settled_index() {
         &["SELECT INBOX", "SEARCH UNFLAGGED", "SEARCH FLAGGED 5999:*"],
     );
     assert!(r.iter().any(|l| l == "* 6000 EXISTS"), "{:?}", &r[..4]);
-    assert!(r.iter().any(|l| l == "* SEARCH"), "every message flagged: {r:?}");
+    assert!(
+        r.iter().any(|l| l == "* SEARCH"),
+        "every message flagged: {r:?}"
+    );
     assert!(r.iter().any(|l| l == "* SEARCH 5999 6000"), "{r:?}");
     let control = t.join("control");
     copy_without_index(&m, &control);
     let (_, control_listed, _) = watch(&t, &control, &["SELECT INBOX"]);
     if control_listed {
-        assert!(!listed, "cur/ was listed: the index left behind was not settled");
+        assert!(
+            !listed,
+            "cur/ was listed: the index left behind was not settled"
+        );
     } else {
         eprintln!("access times are not kept on this file system (noatime?): not checked");
     }

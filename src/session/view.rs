@@ -1063,7 +1063,10 @@ impl SelectedView {
         let Some(now) = self.folder.change_stamp() else {
             return;
         };
-        if let Ok(wait) = now.settles_at().duration_since(std::time::SystemTime::now()) {
+        if let Ok(wait) = now
+            .settles_at()
+            .duration_since(std::time::SystemTime::now())
+        {
             if wait > SETTLE_WAIT_MAX {
                 return;
             }
@@ -1072,7 +1075,10 @@ impl SelectedView {
         self.read_only = true;
         let mut unsaid = Vec::new();
         if let Err(e) = self.refresh(Announce::All, &mut unsaid) {
-            log::debug!("{}: settling before leaving: {e}", self.folder.path().display());
+            log::debug!(
+                "{}: settling before leaving: {e}",
+                self.folder.path().display()
+            );
         }
         self.read_only = false;
     }
