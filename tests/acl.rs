@@ -454,16 +454,7 @@ fn imap_acl_zero_only_hides_the_capability() {
     fs::write(&conf, "IMAP_ACL=0\n").unwrap();
     make_folder(&m, ".Closed");
     put_acl(&m, ".Closed", "owner alr\nadministrators aceilrstwx\n");
-    let (_s, mut c) = spawn_mdimapd(
-        &t,
-        &[
-            "--preauth",
-            "--maildir",
-            m.to_str().unwrap(),
-            "--config",
-            conf.to_str().unwrap(),
-        ],
-    );
+    let (_s, mut c) = preauth_with_config(&t, &m, &conf);
     assert!(c.greeting.starts_with("* PREAUTH"), "{}", c.greeting);
     assert!(!c.greeting.contains("ACL"), "{}", c.greeting);
     let r = c.ok("CAPABILITY");

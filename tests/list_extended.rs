@@ -382,16 +382,7 @@ fn special_use_names_from_the_configuration() {
         "MDIMAP_SENT_FOLDERS=\"Sent Messages\"\nMDIMAP_JUNK_FOLDERS=\nIMAP_TRASHFOLDERNAME=\"Deleted Items\"\n",
     )
     .unwrap();
-    let (_s, mut c) = spawn_mdimapd(
-        &t,
-        &[
-            "--preauth",
-            "--maildir",
-            m.to_str().unwrap(),
-            "--config",
-            conf.to_str().unwrap(),
-        ],
-    );
+    let (_s, mut c) = preauth_with_config(&t, &m, &conf);
     let r = c.ok("LIST (SPECIAL-USE) \"\" \"*\" RETURN (SPECIAL-USE)");
     assert_eq!(
         listed(&r),

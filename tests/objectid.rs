@@ -185,12 +185,7 @@ fn put_saved_at(folder: &Path, secs: u64, n: u32, content: &str, mtime: u64) {
     let path = folder.join("cur").join(name);
     fs::write(&path, content).unwrap();
     let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
-    fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(when)
-        .unwrap();
+    set_file_mtime(&path, when);
 }
 
 #[test]

@@ -9,19 +9,13 @@
 mod common;
 
 use common::*;
-use std::fs;
 use std::time::{Duration, SystemTime};
 
 /// Delivers a message into `folder/cur/` whose file was last modified `age` ago.
 fn deliver_aged(folder: &std::path::Path, subject: &str, age: Duration) {
     let path = put_cur(folder, &message(subject, "body"), "");
     let when = SystemTime::now() - age;
-    fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(when)
-        .unwrap();
+    set_file_mtime(&path, when);
 }
 
 const HOUR: u64 = 3600;

@@ -475,6 +475,30 @@ pub fn preauth(dir: &TestDir, maildir: &Path) -> (Server, Client) {
     (s, c)
 }
 
+/// [`preauth`] with the configuration file `conf`.
+pub fn preauth_with_config(dir: &TestDir, maildir: &Path, conf: &Path) -> (Server, Client) {
+    spawn_mdimapd(
+        dir,
+        &[
+            "--preauth",
+            "--maildir",
+            maildir.to_str().unwrap(),
+            "--config",
+            conf.to_str().unwrap(),
+        ],
+    )
+}
+
+/// Sets the modification time of the file at `path` (a message's INTERNALDATE).
+pub fn set_file_mtime(path: &Path, when: std::time::SystemTime) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
 /// `mdimapd` in login mode, with the account from [`TestDir::write_userfile`]
 /// (written if missing). Returns the server, a client at the greeting, and the maildir.
 pub fn login_mode(dir: &TestDir) -> (Server, Client, PathBuf) {
