@@ -563,6 +563,29 @@ fn an_unchanged_folder_is_opened_and_answered_from_the_index() {
     assert!(listed, "a delivery must be seen");
 }
 
+/// A maildir at `m` whose cur/ holds `count` small seen messages, none numbered yet.
+fn small_messages(m: &Path, count: u32) {
+    make_maildir(m);
+    let body = "From: a@example.org\nSubject: small\n\nx\n";
+    for n in 0..count {
+        let name = format!("1600000000.M{n:06}P1.gen,S={}:2,S", body.len());
+        fs::write(m.join("cur").join(name), body).unwrap();
+    }
+}
+
+/// Asserts that `listed` (from [`watch`] on `m`) is false, where a copy of `m` without its
+/// index shows that a listing of cur/ would have been seen (access times kept).
+fn assert_not_listed(t: &TestDir, m: &Path, listed: bool, why: &str) {
+    let control = t.join("control");
+    copy_without_index(m, &control);
+    let (_, control_listed, _) = watch(t, &control, &["SELECT INBOX"]);
+    if control_listed {
+        assert!(!listed, "{why}");
+    } else {
+        eprintln!("access times are not kept on this file system (noatime?): not checked");
+    }
+}
+
 /// A scaled-down version of the million-message benchmark (benches/million.py): at 20,000
 /// messages an unchanged folder is opened without listing cur/, and the index is rebuilt
 /// from a scan when it is removed.
@@ -570,26 +593,14 @@ fn an_unchanged_folder_is_opened_and_answered_from_the_index() {
 fn twenty_thousand_messages_reopen_without_listing() {
     let t = TestDir::new("index-20k");
     let m = t.join("Maildir");
-    make_maildir(&m);
-    let body = "From: a@example.org\nSubject: small\n\nx\n";
-    for n in 0..20_000u32 {
-        let name = format!("1600000000.M{n:06}P1.gen,S={}:2,S", body.len());
-        fs::write(m.join("cur").join(name), body).unwrap();
-    }
+    small_messages(&m, 20_000);
     let r = play(&t, &m, &["SELECT INBOX"]);
     assert!(r.iter().any(|l| l == "* 20000 EXISTS"), "{:?}", &r[..3]);
     age(&m);
     play(&t, &m, &["SELECT INBOX", "FETCH 1:* (UID FLAGS)"]);
     let (r, listed, _) = watch(&t, &m, &["SELECT INBOX", "FETCH 1:* (UID FLAGS)", "NOOP"]);
     assert!(r.iter().any(|l| l == "* 20000 EXISTS"));
-    let control = t.join("control");
-    copy_without_index(&m, &control);
-    let (_, control_listed, _) = watch(&t, &control, &["SELECT INBOX"]);
-    if control_listed {
-        assert!(!listed, "cur/ of an unchanged folder was listed");
-    } else {
-        eprintln!("access times are not kept on this file system (noatime?): not checked");
-    }
+    assert_not_listed(&t, &m, listed, "cur/ of an unchanged folder was listed");
 }
 
 /// The corpus of odd messages (tests/corpus, compared item by item with Dovecot by
@@ -706,12 +717,7 @@ fn status_size_is_the_sum_of_rfc822_sizes() {
 fn a_session_that_changed_a_large_folder_leaves_a_settled_index() {
     let t = TestDir::new("index-settle");
     let m = t.join("Maildir");
-    make_maildir(&m);
-    let body = "From: a@example.org\nSubject: small\n\nx\n";
-    for n in 0..6_000u32 {
-        let name = format!("1600000000.M{n:06}P1.gen,S={}:2,S", body.len());
-        fs::write(m.join("cur").join(name), body).unwrap();
-    }
+    small_messages(&m, 6_000);
     play(&t, &m, &["SELECT INBOX"]);
     age(&m);
     play(
@@ -730,15 +736,10 @@ fn a_session_that_changed_a_large_folder_leaves_a_settled_index() {
         "every message flagged: {r:?}"
     );
     assert!(r.iter().any(|l| l == "* SEARCH 5999 6000"), "{r:?}");
-    let control = t.join("control");
-    copy_without_index(&m, &control);
-    let (_, control_listed, _) = watch(&t, &control, &["SELECT INBOX"]);
-    if control_listed {
-        assert!(
-            !listed,
-            "cur/ was listed: the index left behind was not settled"
-        );
-    } else {
-        eprintln!("access times are not kept on this file system (noatime?): not checked");
-    }
+    assert_not_listed(
+        &t,
+        &m,
+        listed,
+        "cur/ was listed: the index left behind was not settled",
+    );
 }
