@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod demo;
+pub mod heap;
 pub mod logtext;
 pub mod maildir;
 pub mod message;

@@ -407,7 +407,7 @@ pub fn run(opts: Options) -> i32 {
     if !io.send(&ok.encode(&user.tag)) {
         return 0;
     }
-    release_freed_memory();
+    crate::heap::release_free_memory();
     let end = serve(
         &mut io,
         store,
@@ -430,20 +430,6 @@ pub fn run(opts: Options) -> i32 {
         started.elapsed().as_secs()
     );
     0
-}
-
-/// Gives the memory that the login phase freed back to the kernel. Reading a
-/// user file of a thousand virtual users, the configuration and the TLS
-/// set-up leave some 100 KiB of freed heap that malloc keeps for reuse, in
-/// every session process for as long as it lives; an idle session is otherwise
-/// a few hundred KiB (BENCHMARKS.md, IDLE at scale).
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory to the kernel; it touches
-    // nothing a live allocation holds.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Ends a login that the credentials allowed but that could not be served

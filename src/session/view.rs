@@ -762,7 +762,7 @@ impl SelectedView {
         let result = self.apply_scan(scan, announce, out);
         if large {
             // The scan's names are freed now; give their memory back.
-            release_free_memory();
+            crate::heap::release_free_memory();
         }
         result
     }
@@ -1014,7 +1014,7 @@ impl SelectedView {
         }
         self.catalog.replace(index, kept);
         self.index_stale = false;
-        release_free_memory();
+        crate::heap::release_free_memory();
         Ok(())
     }
 }
@@ -1081,17 +1081,6 @@ impl SelectedView {
             );
         }
         self.read_only = false;
-    }
-}
-
-/// Hands memory freed by a large scan or an index switch back to the system, so an idle
-/// session with a large folder selected does not keep what a rescan briefly needed.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own heap under its lock; it takes no pointer
-    // of ours and is safe to call at any time from any thread.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
