@@ -747,6 +747,16 @@ impl SelectedView {
         } else {
             self.folder.scan()?
         };
+        self.refresh_from(scan, announce, out)
+    }
+
+    /// [`SelectedView::refresh`] with the folder already scanned.
+    fn refresh_from(
+        &mut self,
+        scan: ScanResult,
+        announce: Announce,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
         let large = scan.messages.len() >= SAVE_BATCH;
         self.dir_stamp = scan.stamp.clone().map(|stamp| DirStamp {
             stamp,
@@ -1072,15 +1082,17 @@ impl SelectedView {
             }
             std::thread::sleep(wait);
         }
-        self.read_only = true;
         let mut unsaid = Vec::new();
-        if let Err(e) = self.refresh(Announce::All, &mut unsaid) {
+        let looked = self
+            .folder
+            .scan_read_only()
+            .and_then(|scan| self.refresh_from(scan, Announce::All, &mut unsaid));
+        if let Err(e) = looked {
             log::debug!(
                 "{}: settling before leaving: {e}",
                 self.folder.path().display()
             );
         }
-        self.read_only = false;
     }
 }
 
