@@ -23,6 +23,8 @@ mod objectid;
 pub mod outbox;
 mod quota;
 mod search;
+#[doc(hidden)]
+pub use search::{MessageFacts, match_message};
 mod select;
 mod shared;
 mod sort;

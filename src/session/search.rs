@@ -433,6 +433,83 @@ fn match_read(
     matches(key, &c)
 }
 
+/// What [`match_message`] knows of the message besides its text.
+#[doc(hidden)]
+pub struct MessageFacts<'a> {
+    pub uid: u32,
+    pub seq: u32,
+    /// Maildir flag letters (`S`, `F`, ...).
+    pub flags: &'a [u8],
+    pub keywords: &'a [String],
+    pub recent: bool,
+    /// INTERNALDATE as a Unix time.
+    pub internal_time: i64,
+    /// The file's name (EMAILID, THREADID, SAVEDATE).
+    pub name: &'a str,
+    pub saved: Date,
+    /// What `*` stands for, and `$`.
+    pub max_uid: u32,
+    pub exists: u32,
+    pub saved_uids: &'a [u32],
+    /// The command's "now", for WITHIN.
+    pub now: i64,
+}
+
+/// Matches `criteria` against the one message `raw` in the two steps `matching` takes: first
+/// on what the view knows, then with the message's content. Returns both verdicts (the first
+/// `None` when the content was needed), or `Err` for a charset or string SEARCH refuses.
+/// For the fuzz target `fuzz/fuzz_targets/search.rs`, which has no maildir to select.
+#[doc(hidden)]
+pub fn match_message(
+    raw: &[u8],
+    charset: Option<&str>,
+    criteria: &SearchKey,
+    facts: &MessageFacts,
+) -> Result<(Option<bool>, Option<bool>), ()> {
+    let stars = Stars {
+        max_uid: facts.max_uid,
+        exists: facts.exists,
+        saved: facts.saved_uids,
+        now: facts.now,
+    };
+    decode_search_string(charset, b"")?;
+    let key = compile(criteria, charset, stars)?;
+    let info = InfoFlags(facts.flags.to_vec());
+    let known = || Known {
+        uid: facts.uid,
+        flags: (crate::maildir::flag_bits(&info), Some(&info)),
+        recent: facts.recent,
+        keywords: facts.keywords,
+    };
+    let first = matches(
+        &key,
+        &Candidate {
+            seq: facts.seq,
+            msg: known(),
+            content: None,
+        },
+    );
+    let parsed = Message::parse(raw);
+    let text = SearchText::new(&parsed);
+    let offset = local_offset(facts.internal_time);
+    let full = matches(
+        &key,
+        &Candidate {
+            seq: facts.seq,
+            msg: known(),
+            content: Some(Content {
+                internal: Some(date_of(facts.internal_time, offset)),
+                internal_time: Some(facts.internal_time),
+                size: Some(raw.len() as u64),
+                text: Some(&text),
+                name: Some(facts.name),
+                saved: Some(facts.saved),
+            }),
+        },
+    );
+    Ok((first, full))
+}
+
 /// BEFORE: have < d; ON: have == d; SINCE: have >= d.
 fn compare_date(have: Date, ord: std::cmp::Ordering, d: Date, flag: bool) -> bool {
     use std::cmp::Ordering::*;
