@@ -2,8 +2,8 @@
 # The test command (see README): installs what the tests need when missing
 # (mbsync from isync, python3, Courier-IMAP and its authdaemond, maildrop's
 # deliverquota and maildirmake, libfaketime, systemd's socket activator, ucspi-tcp, fail2ban,
-# openssl, Dovecot's core library for imaptest), then runs every unit and integration test. Run from anywhere; exits
-# with cargo's status.
+# openssl, Dovecot's core library for imaptest), then runs every unit and integration test and a short run of each fuzz
+# target (fuzz/ci.sh). Run from anywhere; exits non-zero when either fails.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -45,4 +45,9 @@ fi
 status=0
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 cargo test --all-targets --no-fail-fast 2>&1 || status=$?
+# Each cargo-fuzz target for 30 seconds (fuzz/ci.sh); a crash, a hang or a
+# memory blow-up fails the run. MDIMAP_SKIP_FUZZ=1 leaves it out locally.
+if [[ -z ${MDIMAP_SKIP_FUZZ:-} ]]; then
+    fuzz/ci.sh 2>&1 || status=$?
+fi
 exit "$status"
