@@ -11,8 +11,14 @@
 
 use fuzz_support::{check_lines, io_over};
 use libfuzzer_sys::fuzz_target;
+use mdimap::auth::sasl::Credentials;
 use mdimap::auth::{AuthError, MailUser};
-use mdimap::server::login::{Accounts, Advertised, FrontDoor, Peer, PlaintextLogin, PREAUTH_LIMITS, login_phase};
+use mdimap::server::login::{
+    Accounts, Advertised, Backends, FrontDoor, PREAUTH_LIMITS, Peer, PlaintextLogin, Verdict, check,
+    login_phase,
+};
+use mdimap::server::tls::TlsInfo;
+use std::cell::Cell;
 use std::time::Duration;
 
 fn user() -> MailUser {
@@ -27,9 +33,10 @@ fn user() -> MailUser {
     }
 }
 
+/// One account, "fuzz" with the password "secret".
 struct OneUser;
 
-impl Accounts for OneUser {
+impl Backends for OneUser {
     fn verify(&self, user_name: &str, password: &[u8]) -> Result<MailUser, AuthError> {
         if user_name == "fuzz" && password == b"secret" {
             Ok(user())
@@ -40,14 +47,31 @@ impl Accounts for OneUser {
     fn lookup(&self, user_name: &str) -> Result<Option<MailUser>, AuthError> {
         Ok((user_name == "fuzz").then(user))
     }
-    fn has_clear_passwords(&self) -> bool {
-        true
-    }
     fn clear_password(&self, user_name: &str) -> Result<Option<(MailUser, Vec<u8>)>, AuthError> {
         Ok((user_name == "fuzz").then(|| (user(), b"secret".to_vec())))
     }
-    fn can_serve(&self, _: &MailUser) -> Result<(), String> {
-        Ok(())
+}
+
+/// The root part as the login process sees it: `login::check` against the
+/// one account. Records the method of the last accepted login.
+struct Root {
+    accepted: Cell<Option<String>>,
+}
+
+impl Accounts for Root {
+    fn has_clear_passwords(&self) -> bool {
+        true
+    }
+    fn authenticate(&self, method: &str, credentials: Credentials, _: Option<&TlsInfo>) -> Verdict {
+        match check(&credentials, &OneUser, None) {
+            Ok(_) => {
+                self.accepted.set(Some(method.to_string()));
+                Verdict::Accepted
+            }
+            Err(e) => Verdict::Failed {
+                unavailable: matches!(e, AuthError::Unavailable(_)),
+            },
+        }
     }
 }
 
@@ -79,15 +103,17 @@ fuzz_target!(|data: &[u8]| {
         loopback: policy & 8 != 0,
     };
     let (mut io, out) = io_over(input, PREAUTH_LIMITS);
-    let logged_in = login_phase(&mut io, &door, &peer, &OneUser, None);
+    let root = Root { accepted: Cell::new(None) };
+    let logged_in = login_phase(&mut io, &door, &peer, &root, None);
     let _ = io.flush();
     drop(io);
     let out = out.0.borrow();
     check_lines(&out);
     if let Some(l) = logged_in {
-        assert_eq!(l.user.name, "fuzz");
+        assert!(!l.tag.is_empty());
+        let method = root.accepted.take().expect("logged in without the root part's consent");
         // Only LOGIN and the password mechanisms can know "secret"; a CRAM
         // challenge is random, so no input can answer it.
-        assert!(matches!(l.method, "LOGIN" | "PLAIN" | "AUTH-LOGIN"), "logged in by {}", l.method);
+        assert!(matches!(method.as_str(), "LOGIN" | "PLAIN" | "AUTH-LOGIN"), "logged in by {method}");
     }
 });
