@@ -38,10 +38,11 @@ fuzz_target!(|data: &[u8]| {
         if source == "default" || value.starts_with("(unset") {
             continue;
         }
-        if value.contains('$') || value.contains('\n') || value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+        // Single quotes take everything up to the next one literally ($, \\, #).
+        if value.contains('\'') {
             return;
         }
-        again.push_str(&format!("{key}={value}\n"));
+        again.push_str(&format!("{key}='{value}'\n"));
     }
     match Config::parse(&again, path) {
         Ok((reparsed, _)) => {
