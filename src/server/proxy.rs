@@ -127,7 +127,10 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyError> {
     // Find the CRLF, refusing bare CR or LF and anything that is not
     // printable US-ASCII on the way (the line is US-ASCII text).
     let mut end = None;
-    for (i, &b) in buf.iter().enumerate().take(V1_MAX) {
+    // The CR may be at most the 106th byte, so that the LF ends the line
+    // within 107 bytes: a CR at the 107th would accept a 108-byte line whole
+    // that is refused when it arrives in pieces (found by fuzz/proxy).
+    for (i, &b) in buf.iter().enumerate().take(V1_MAX - 1) {
         match b {
             b'\r' => match buf.get(i + 1) {
                 Some(b'\n') => {
@@ -770,6 +773,17 @@ mod tests {
         line.resize(200, b'a');
         line.extend_from_slice(b"\r\n");
         assert!(is_malformed(&line));
+    }
+
+    #[test]
+    fn v1_line_of_108_bytes_is_refused_whole_as_in_pieces() {
+        // fuzz/corpus/proxy/v1-108-bytes: CRLF at bytes 107 and 108.
+        let mut line = b"PROXY UNKNOWN ".to_vec();
+        line.resize(106, b'a');
+        line.extend_from_slice(b"\r\n");
+        assert_eq!(line.len(), 108);
+        assert!(is_malformed(&line), "a 108-byte line taken whole");
+        assert!(is_malformed(&line[..107]), "its first 107 bytes");
     }
 
     // ---- v2
