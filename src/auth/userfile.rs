@@ -398,6 +398,14 @@ pub fn format_line(user: &MailUser, hash: &str) -> Result<String, String> {
     while line.ends_with(':') && line.matches(':').count() > 4 {
         line.pop();
     }
+    // `parse_line` drops white space at the end of a line, so a last field
+    // ending in it (a maildir of "\x0c", found by fuzz/userfile) would read
+    // back as another value.
+    if line.ends_with(|c: char| c.is_ascii_whitespace()) {
+        return Err(format!(
+            "the last field of {line:?} ends in white space, which the file cannot keep"
+        ));
+    }
     Ok(line)
 }
 
@@ -503,6 +511,13 @@ mod tests {
         bad.name = "a:b".into();
         assert!(format_line(&bad, "x").is_err());
         assert!(format_line(&r.user, "has:colon").is_err());
+        // fuzz/corpus/userfile/maildir-form-feed: a maildir of white space only
+        // would be dropped when the line is read back.
+        let mut blank_maildir = r.user.clone();
+        blank_maildir.maildir = blank_maildir.home.join("\x0c");
+        blank_maildir.quota = None;
+        blank_maildir.options.clear();
+        assert!(format_line(&blank_maildir, &r.hash).is_err());
     }
 
     /// A user file in a fresh temporary directory, removed on drop.
