@@ -34,8 +34,12 @@ fuzz_target!(|data: &[u8]| {
     // What check-config prints, written back as a file, is the same configuration.
     let mut again = String::new();
     for (key, value, source) in &effective {
-        // Defaults and unset values are shown as prose, not as file syntax.
-        if source == "default" || value.starts_with("(unset") {
+        if source == "default" {
+            continue;
+        }
+        // An unset value is shown as prose: the file set it empty.
+        if value.starts_with("(unset") {
+            again.push_str(&format!("{key}=\n"));
             continue;
         }
         // Single quotes take everything up to the next one literally ($, \\, #).
