@@ -359,9 +359,14 @@ pub fn format_line(user: &MailUser, hash: &str) -> Result<String, String> {
     let maildir = if user.maildir == user.home.join("Maildir") {
         String::new()
     } else {
+        // A maildir that is the home directory itself is written whole: the
+        // empty relative path would read back as home/Maildir (found by
+        // fuzz/userfile).
         let shown = user
             .maildir
             .strip_prefix(&user.home)
+            .ok()
+            .filter(|relative| !relative.as_os_str().is_empty())
             .unwrap_or(&user.maildir);
         let text = shown
             .to_str()
@@ -511,6 +516,12 @@ mod tests {
         bad.name = "a:b".into();
         assert!(format_line(&bad, "x").is_err());
         assert!(format_line(&r.user, "has:colon").is_err());
+        // fuzz/corpus/userfile/maildir-is-home: the home directory as the maildir.
+        let r = record("frank:h:1:2:/home/frank:/home/frank");
+        assert_eq!(r.user.maildir, r.user.home);
+        let line = format_line(&r.user, &r.hash).unwrap();
+        assert_eq!(line, "frank:h:1:2:/home/frank:/home/frank");
+        assert_eq!(record(&line), r);
         // fuzz/corpus/userfile/maildir-form-feed: a maildir of white space only
         // would be dropped when the line is read back.
         let mut blank_maildir = r.user.clone();
