@@ -265,7 +265,9 @@ fn systemd_socket_activation_serves_each_connection_with_its_own_mdimapd() {
     let mut activator = Running::spawn(cmd, "systemd-socket-activate", dir.join("activate.log"));
 
     let mut first = activator.connect(port);
+    let session = assert_login_process_confined(activator.child.id() as i32);
     login_and_select(&mut first);
+    assert_session_dropped(session);
     // A second connection while the first is still open gets its own session.
     let mut second = activator.connect(port);
     login_and_select(&mut second);
@@ -361,7 +363,9 @@ fn tcpserver_run_script_serves_imap_and_passes_the_client_address() {
 
     let mut c = server.connect(port);
     let client_port = c.stream().local_addr().unwrap().port();
+    let session = assert_login_process_confined(server.child.id() as i32);
     login_and_select(&mut c);
+    assert_session_dropped(session);
     let log = server.wait_for_log(
         &format!("INFO: LOGIN, user={USER}, ip=[127.0.0.1], port=[{client_port}]"),
         1,
