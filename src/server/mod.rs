@@ -381,6 +381,9 @@ pub fn run(opts: Options) -> i32 {
         Ok(s) => s.with_assigned_quota(user.quota.as_deref()),
         Err(e) => return refuse_login(&mut io, &door, &admitted, &e),
     };
+    // The TLS configuration, with the certificate's private key, is the
+    // login process's business: the session lets it go before it serves.
+    drop(door);
     let tls_note = match &admitted.tls {
         Some((version, cipher)) => format!("{version} {cipher}"),
         None => "none".to_string(),
