@@ -3062,3 +3062,36 @@ fn a_missing_login_user_is_a_configuration_error() {
         "{log}"
     );
 }
+
+/// Commands pipelined behind LOGIN reach the session: the login process
+/// hands over what it had read past the login command, in plain and inside
+/// TLS, and the session answers them in order.
+#[test]
+fn commands_pipelined_after_login_reach_the_session() {
+    let (dir, conf, maildir) = setup("privsep-pipelined", "");
+    let (_, cert_line) = install_cert(&dir, "a.test");
+    append_conf(&conf, &cert_line);
+    common::put_cur(&maildir, &common::message("pipelined", "body"), "S");
+    let burst = format!(
+        "p1 LOGIN {USER} {PASSWORD}\r\np2 SELECT INBOX\r\np3 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\np4 NOOP\r\n"
+    );
+    let (_plain_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    c.send(burst.as_bytes());
+    for tag in ["p1", "p2", "p3", "p4"] {
+        let r = c.read_until_tagged(tag, Vec::new());
+        assert!(r.is_ok(), "{tag} in plain: {r:#?}");
+        if tag == "p3" {
+            assert!(r.contains("Subject: pipelined"), "{r:#?}");
+        }
+    }
+    let (_tls_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    let mut t = starttls(&mut c, TlsOpts::default());
+    t.send(burst.as_bytes());
+    for tag in ["p1", "p2", "p3", "p4"] {
+        let r = t.try_read_until_tagged(tag).unwrap();
+        assert!(r.is_ok(), "{tag} inside TLS: {r:#?}");
+        if tag == "p3" {
+            assert!(r.contains("Subject: pipelined"), "{r:#?}");
+        }
+    }
+}
