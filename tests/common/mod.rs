@@ -1895,7 +1895,7 @@ pub fn descendants_of(pid: i32) -> Vec<i32> {
     out
 }
 
-/// Before login, as run as root by any starter below `starter`: one
+/// Before login, as run as root by `starter` or any starter below it: one
 /// connection's mdimapd is root and reads nothing, and its only child, the
 /// login process, runs as the default MDIMAP_LOGIN_USER (nobody) with no
 /// capabilities and no_new_privs. Returns the pid of the root part, which
@@ -1903,7 +1903,8 @@ pub fn descendants_of(pid: i32) -> Vec<i32> {
 pub fn assert_login_process_confined(starter: i32) -> i32 {
     let mut found = None;
     wait_for(Duration::from_secs(5), || {
-        found = descendants_of(starter).into_iter().find(|&p| {
+        let below = descendants_of(starter);
+        found = std::iter::once(starter).chain(below).find(|&p| {
             fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "mdimapd")
                 && status_field(p, "Uid") == "0 0 0 0"
                 && children_of(p).len() == 1
