@@ -2687,6 +2687,7 @@ fn listener_execs_mdimapd_with_a_clean_slate() {
         panic!("expected one mdimapd under the listener, found {children:?}");
     };
     let session = *session;
+    assert_eq!(common::assert_login_process_confined(l.pid()), session);
     let login_process = common::children_of(session);
     let [login_process] = login_process.as_slice() else {
         panic!("expected one login process under mdimapd, found {login_process:?}");
@@ -2754,6 +2755,8 @@ fn listener_execs_mdimapd_with_a_clean_slate() {
     assert!(env.contains(&"TZ=UTC".to_string()));
     assert!(env.contains(&"TCPREMOTEIP=127.0.0.1".to_string()));
     c.ok("NOOP");
+    c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    common::assert_session_dropped(session);
 }
 
 // ---------------------------------------------------------------------------
@@ -2881,17 +2884,6 @@ fn compress_inside_starttls() {
 // Privilege separation before login
 // ---------------------------------------------------------------------------
 
-/// A line of /proc/<pid>/status, without its name (`Uid`, `CapEff`…).
-fn status_of(pid: i32, field: &str) -> String {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
 /// Bytes a process has read by read(2) and its kin (`rchar`).
 fn rchar_of(pid: i32) -> u64 {
     let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
@@ -2911,13 +2903,23 @@ fn ids_of(name: &str) -> (u32, u32) {
 /// no capability in any set, no_new_privs, and an empty root directory
 /// that no longer exists.
 fn assert_confined(pid: i32, uid: u32, gid: u32) {
-    assert_eq!(status_of(pid, "Uid"), format!("{uid} {uid} {uid} {uid}"));
-    assert_eq!(status_of(pid, "Gid"), format!("{gid} {gid} {gid} {gid}"));
-    assert_eq!(status_of(pid, "Groups"), gid.to_string());
+    assert_eq!(
+        common::status_field(pid, "Uid"),
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    assert_eq!(
+        common::status_field(pid, "Gid"),
+        format!("{gid} {gid} {gid} {gid}")
+    );
+    assert_eq!(common::status_field(pid, "Groups"), gid.to_string());
     for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        assert_eq!(status_of(pid, set), "0000000000000000", "{set} of {pid}");
+        assert_eq!(
+            common::status_field(pid, set),
+            "0000000000000000",
+            "{set} of {pid}"
+        );
     }
-    assert_eq!(status_of(pid, "NoNewPrivs"), "1");
+    assert_eq!(common::status_field(pid, "NoNewPrivs"), "1");
     let root = fs::read_link(format!("/proc/{pid}/root")).unwrap();
     let root = root.to_string_lossy();
     assert!(
@@ -2947,7 +2949,11 @@ fn before_login_only_the_confined_login_process_reads_the_client() {
         panic!("expected the login process under mdimapd, found {children:?}");
     };
     let login_process = *login_process;
-    assert_eq!(status_of(root, "Uid"), "0 0 0 0", "the root part");
+    assert_eq!(
+        common::status_field(root, "Uid"),
+        "0 0 0 0",
+        "the root part"
+    );
     assert_confined(login_process, daemon_uid, daemon_gid);
     let (root_read, login_read) = (rchar_of(root), rchar_of(login_process));
     let padding = "x".repeat(1000);
@@ -2969,9 +2975,15 @@ fn before_login_only_the_confined_login_process_reads_the_client() {
     assert_eq!(common::children_of(root), Vec::<i32>::new());
     assert!(!Path::new(&format!("/proc/{login_process}")).exists());
     let (uid, gid) = common::mail_ids();
-    assert_eq!(status_of(root, "Uid"), format!("{uid} {uid} {uid} {uid}"));
-    assert_eq!(status_of(root, "Gid"), format!("{gid} {gid} {gid} {gid}"));
-    assert_eq!(status_of(root, "CapEff"), "0000000000000000");
+    assert_eq!(
+        common::status_field(root, "Uid"),
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    assert_eq!(
+        common::status_field(root, "Gid"),
+        format!("{gid} {gid} {gid} {gid}")
+    );
+    assert_eq!(common::status_field(root, "CapEff"), "0000000000000000");
     c.ok("SELECT INBOX");
     c.ok("LOGOUT");
 }
@@ -3001,7 +3013,7 @@ fn after_a_tls_login_the_confined_relay_carries_the_session() {
     assert_confined(relay, daemon_uid, daemon_gid);
     let (uid, _) = common::mail_ids();
     assert_eq!(
-        status_of(session, "Uid"),
+        common::status_field(session, "Uid"),
         format!("{uid} {uid} {uid} {uid}")
     );
     t.ok("SELECT INBOX");
@@ -3026,7 +3038,8 @@ fn after_a_tls_login_the_confined_relay_carries_the_session() {
     t.ok("LOGOUT");
     assert!(server_exits(server), "the session ends after LOGOUT");
     common::wait_for(Duration::from_secs(5), || {
-        !Path::new(&format!("/proc/{relay}")).exists() || status_of(relay, "State").starts_with('Z')
+        !Path::new(&format!("/proc/{relay}")).exists()
+            || common::status_field(relay, "State").starts_with('Z')
     });
 }
 
@@ -3048,4 +3061,37 @@ fn a_missing_login_user_is_a_configuration_error() {
         log.contains("MDIMAP_LOGIN_USER=no-such-login-user: no such user"),
         "{log}"
     );
+}
+
+/// Commands pipelined behind LOGIN reach the session: the login process
+/// hands over what it had read past the login command, in plain and inside
+/// TLS, and the session answers them in order.
+#[test]
+fn commands_pipelined_after_login_reach_the_session() {
+    let (dir, conf, maildir) = setup("privsep-pipelined", "");
+    let (_, cert_line) = install_cert(&dir, "a.test");
+    append_conf(&conf, &cert_line);
+    common::put_cur(&maildir, &common::message("pipelined", "body"), "S");
+    let burst = format!(
+        "p1 LOGIN {USER} {PASSWORD}\r\np2 SELECT INBOX\r\np3 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\np4 NOOP\r\n"
+    );
+    let (_plain_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    c.send(burst.as_bytes());
+    for tag in ["p1", "p2", "p3", "p4"] {
+        let r = c.read_until_tagged(tag, Vec::new());
+        assert!(r.is_ok(), "{tag} in plain: {r:#?}");
+        if tag == "p3" {
+            assert!(r.contains("Subject: pipelined"), "{r:#?}");
+        }
+    }
+    let (_tls_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    let mut t = starttls(&mut c, TlsOpts::default());
+    t.send(burst.as_bytes());
+    for tag in ["p1", "p2", "p3", "p4"] {
+        let r = t.try_read_until_tagged(tag).unwrap();
+        assert!(r.is_ok(), "{tag} inside TLS: {r:#?}");
+        if tag == "p3" {
+            assert!(r.contains("Subject: pipelined"), "{r:#?}");
+        }
+    }
 }

@@ -129,6 +129,13 @@ fn clean_environment(preauth: bool) {
     unsafe { std::env::set_var("PATH", SESSION_PATH) };
 }
 
+/// Sets the process name (`comm`) that top, ps -e and pgrep show.
+pub(crate) fn name_process(name: &std::ffi::CStr) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes
+    // (longer names are cut); `name` is one.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
+}
+
 /// Reads what mdimapd needs from its (clean) environment.
 fn take_environment() -> Inherited {
     Inherited {
@@ -274,6 +281,9 @@ pub fn run(opts: Options) -> i32 {
     conn::ensure_standard_fds();
     conn::close_inherited_fds();
     clean_environment(opts.preauth);
+    // Executed again through /proc/self/exe, the process would be called
+    // `exe` in top, ps -e and the kernel's messages.
+    name_process(c"mdimapd");
     let inherited = take_environment();
     logging::init("mdimapd", opts.log_stderr);
     let started = Instant::now();
@@ -371,6 +381,9 @@ pub fn run(opts: Options) -> i32 {
         Ok(s) => s.with_assigned_quota(user.quota.as_deref()),
         Err(e) => return refuse_login(&mut io, &door, &admitted, &e),
     };
+    // The TLS configuration, with the certificate's private key, is the
+    // login process's business: the session lets it go before it serves.
+    drop(door);
     let tls_note = match &admitted.tls {
         Some((version, cipher)) => format!("{version} {cipher}"),
         None => "none".to_string(),

@@ -254,6 +254,7 @@ fn serve_login_process(
 /// The login process: confined, it serves the client until a login is
 /// accepted, hands it over, and relays TLS if there is any. Its exit status.
 fn login_process(setup: &LoginSetup, channel: Channel, relay_end: OwnedFd) -> i32 {
+    super::name_process(c"mdimapd-login");
     let wire = Wire::stdio(Deadline::At(setup.deadline));
     let mut io = Io::plain(wire, login::PREAUTH_LIMITS);
     if let Err(e) = sandbox::confine(&setup.user) {

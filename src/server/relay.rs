@@ -84,6 +84,11 @@ pub fn run(
     }
     // Room for one chunk of the session's output besides what is queued.
     conn.set_buffer_limit(Some(4 * CHUNK));
+    // Records the login phase received but did not decrypt yet: their
+    // plaintext is the session's.
+    if conn.process_new_packets().is_err() {
+        return;
+    }
     let (mut client_rd, mut client_wr) = (Raw(client_in), Raw(client_out));
     let mut plain = Raw(session.as_raw_fd());
     let mut to_session: Vec<u8> = Vec::new();

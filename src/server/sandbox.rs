@@ -90,21 +90,32 @@ fn enter_empty_root() -> Result<(), String> {
     let removed = std::fs::remove_dir(&dir).map_err(|e| format!("rmdir {}: {e}", dir.display()));
     entered?;
     removed?;
-    nix::unistd::chroot(".").map_err(|e| format!("chroot: {e}"))?;
+    nix::unistd::chroot(".").map_err(|e| {
+        format!(
+            "chroot: {e}; mdimapd needs CAP_SYS_CHROOT in its bounding set, as in the shipped systemd units"
+        )
+    })?;
     nix::unistd::chdir("/").map_err(|e| format!("chdir /: {e}"))
 }
 
 /// Empties the capability bounding set, so nothing the process could ever
-/// execute regains a capability.
+/// execute regains a capability. Capabilities a service manager left out of
+/// the set already (systemd's `CapabilityBoundingSet=`) need no dropping;
+/// dropping the others needs CAP_SETPCAP.
 fn drop_bounding_set() -> Result<(), String> {
     for cap in 0..64 {
         // SAFETY: prctl with integer arguments; EINVAL past the last capability.
+        match unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap, 0, 0, 0) } {
+            0 => continue,
+            1 => {}
+            _ => break,
+        }
+        // SAFETY: as above.
         if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } != 0 {
             let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EINVAL) {
-                break;
-            }
-            return Err(format!("prctl(PR_CAPBSET_DROP, {cap}): {err}"));
+            return Err(format!(
+                "prctl(PR_CAPBSET_DROP, {cap}): {err}; mdimapd needs CAP_SETPCAP (and CAP_SYS_CHROOT) in its bounding set, as in the shipped systemd units"
+            ));
         }
     }
     Ok(())
