@@ -29,7 +29,7 @@ for target in $(cargo fuzz list); do
     scratch=$(mktemp -d)
     if ! cargo fuzz run --target-dir "$target_dir" "$target" "$scratch" "corpus/$target" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
-        -print_final_stats=1 2>&1 | tail -n 25; then
+        -print_final_stats=1 2>&1 | grep -v "^#[0-9]" | tail -n 80; then
         echo "fuzz: $target FAILED (the input is under fuzz/artifacts/$target/)" >&2
         status=1
     fi
