@@ -37,7 +37,7 @@ use common::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -792,112 +792,6 @@ fn killer(shared: &Shared, seed: u64) {
     }
 }
 
-/// Checks the files mdimap keeps in one folder; returns problems.
-fn check_folder_files(folder: &Path) -> Vec<String> {
-    let mut problems = Vec::new();
-    let uiddb_path = folder.join("courierimapuiddb");
-    match fs::read(&uiddb_path) {
-        Err(e) => problems.push(format!("{}: {e}", uiddb_path.display())),
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let mut lines = text.split('\n');
-            let head: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
-            let parsed: Option<(u32, u32)> = match head[..] {
-                ["1", v, n] => v.parse().ok().zip(n.parse().ok()),
-                _ => None,
-            };
-            match parsed {
-                None => problems.push(format!("{}: bad header {head:?}", uiddb_path.display())),
-                Some((_, nextuid)) => {
-                    let mut uids = HashSet::new();
-                    let mut names = HashSet::new();
-                    for line in lines.filter(|l| !l.is_empty()) {
-                        let Some((uid, name)) = line.split_once(' ') else {
-                            problems.push(format!("{}: bad line {line:?}", uiddb_path.display()));
-                            continue;
-                        };
-                        let Ok(uid) = uid.parse::<u32>() else {
-                            problems.push(format!("{}: bad line {line:?}", uiddb_path.display()));
-                            continue;
-                        };
-                        if uid >= nextuid {
-                            problems.push(format!(
-                                "{}: UID {uid} not below the next UID {nextuid}",
-                                uiddb_path.display()
-                            ));
-                        }
-                        if !uids.insert(uid) {
-                            problems.push(format!("{}: UID {uid} twice", uiddb_path.display()));
-                        }
-                        if !names.insert(name.to_string()) {
-                            problems.push(format!("{}: {name} twice", uiddb_path.display()));
-                        }
-                    }
-                    for file in files(&folder.join("cur")) {
-                        if !names.contains(base_of(&file)) {
-                            problems.push(format!(
-                                "{}: cur/{file} is not listed after a SELECT",
-                                uiddb_path.display()
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let list = folder.join("courierimapkeywords").join(":list");
-    if let Ok(bytes) = fs::read(&list) {
-        // Keyword names, an empty line, then `basename:n n n` lines.
-        let text = String::from_utf8_lossy(&bytes);
-        match text.split_once("\n\n") {
-            None if !text.is_empty() => problems.push(format!(
-                "{}: no empty line after the keywords",
-                list.display()
-            )),
-            None => {}
-            Some((names, entries)) => {
-                let count = names.lines().count();
-                for line in entries.lines().filter(|l| !l.is_empty()) {
-                    let ok = line.rsplit_once(':').is_some_and(|(_, idx)| {
-                        idx.split_whitespace()
-                            .all(|i| i.parse::<usize>().is_ok_and(|i| i < count))
-                    });
-                    if !ok {
-                        problems.push(format!("{}: bad entry {line:?}", list.display()));
-                    }
-                }
-            }
-        }
-    }
-    problems
-}
-
-fn check_maildirsize(maildir: &Path) -> Vec<String> {
-    let path = maildir.join("maildirsize");
-    let Ok(text) = fs::read_to_string(&path) else {
-        return vec![format!("{} is gone or not text", path.display())];
-    };
-    let mut lines = text.lines();
-    let mut problems = Vec::new();
-    if lines.next() != Some("1000000000S,1000000C") {
-        problems.push(format!(
-            "{}: the quota line changed: {text:?}",
-            path.display()
-        ));
-    }
-    for line in lines {
-        let ok = line
-            .split_whitespace()
-            .map(|w| w.parse::<i64>().is_ok())
-            .collect::<Vec<_>>()
-            == [true, true];
-        if !ok {
-            problems.push(format!("{}: bad line {line:?}", path.display()));
-        }
-    }
-    problems
-}
-
 #[test]
 fn torture_sessions_mta_and_killer() {
     let seed = env_u64(
@@ -1072,9 +966,9 @@ fn torture_sessions_mta_and_killer() {
             Some(rest) => shared.maildir.join(rest),
             None => continue,
         };
-        problems.extend(check_folder_files(&path));
+        problems.extend(store_file_problems(&path));
     }
-    problems.extend(check_maildirsize(&shared.maildir));
+    problems.extend(maildirsize_problems(&shared.maildir, "1000000000S,1000000C"));
 
     let counts = lock(&shared.counts);
     let total: u64 = counts.ops.values().sum();
