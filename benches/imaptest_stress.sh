@@ -40,8 +40,17 @@ with open(sys.argv[1], "w") as f:
 PY
 case $server in
 mdimap)
-    "$target/release/mdimap" demo --dir "$out/demo" --port "$port" --empty --user nobody \
-        > "$out/server.log" 2>&1 &
+    # As benches/run.py starts it: mdimap-listen with defaults, except the user file and
+    # the session limits (50 clients from one address).
+    mkdir -p "$out/home/Maildir/cur" "$out/home/Maildir/new" "$out/home/Maildir/tmp"
+    chown -R nobody:nogroup "$out/home"
+    hash=$(python3 -c 'import crypt; print(crypt.crypt("demo", "$6$stresssalt"))' 2>/dev/null \
+        || openssl passwd -6 -salt stresssalt demo)
+    printf 'demo:%s:65534:65534:%s:%s\n' "$hash" "$out/home" "$out/home/Maildir" > "$out/users"
+    chmod 600 "$out/users"
+    printf 'MDIMAP_USERFILE=%s\nMAXDAEMONS=200\nMAXPERIP=200\n' "$out/users" > "$out/mdimapd.conf"
+    "$target/release/mdimap-listen" --config "$out/mdimapd.conf" --listen "127.0.0.1:$port" \
+        --log-stderr > "$out/server.log" 2>&1 &
     pid=$!
     box=INBOX.stress
     ;;
