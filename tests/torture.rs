@@ -109,9 +109,15 @@ impl Ledger {
     fn saw_uid(&mut self, folder: &str, uidvalidity: u32, uid: u32, token: &str) {
         let key = (folder.to_string(), uidvalidity, uid);
         match self.uids.get(&key) {
-            Some(known) if known != token => self.violations.push(format!(
-                "UID {uid} of {folder} (UIDVALIDITY {uidvalidity}) named {known} and later {token}"
-            )),
+            Some(known) if known != token => {
+                let violation = format!(
+                    "UID {uid} of {folder} (UIDVALIDITY {uidvalidity}) named {known} and later {token}"
+                );
+                // Every later FETCH would repeat it.
+                if !self.violations.contains(&violation) {
+                    self.violations.push(violation);
+                }
+            }
             Some(_) => {}
             None => {
                 self.uids.insert(key, token.to_string());
