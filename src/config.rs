@@ -147,6 +147,7 @@ pub const KEYS: &[&str] = &[
     "MDIMAP_PROXY_TRUSTED",
     "MDIMAP_LIMIT_MEMORY",
     "MDIMAP_LIMIT_FILES",
+    "MDIMAP_LOGIN_USER",
 ];
 
 /// The address-space limit of a session unless MDIMAP_LIMIT_MEMORY says
@@ -336,6 +337,9 @@ pub struct Config {
     pub limit_memory: u64,
     /// MDIMAP_LIMIT_FILES: open-file limit of a session; 0: unchanged.
     pub limit_files: u64,
+    /// MDIMAP_LOGIN_USER: the account the login process runs as, which
+    /// reads the client before login (see `server::privsep`).
+    pub login_user: String,
     /// The file this configuration was read from; `None` for built-in defaults.
     pub source: Option<PathBuf>,
     /// Key -> 1-based line where its effective value was set.
@@ -425,6 +429,7 @@ impl Config {
             proxy_trusted: Vec::new(),
             limit_memory: DEFAULT_LIMIT_MEMORY,
             limit_files: 0,
+            login_user: "nobody".to_string(),
             source: None,
             origins: BTreeMap::new(),
         }
@@ -778,6 +783,12 @@ impl Config {
             }
             "MDIMAP_LIMIT_MEMORY" => self.limit_memory = parse_number(key, value, 0)?,
             "MDIMAP_LIMIT_FILES" => self.limit_files = parse_number(key, value, 0)?,
+            "MDIMAP_LOGIN_USER" => {
+                if value.is_empty() {
+                    return Err("MDIMAP_LOGIN_USER needs an account name, such as nobody".into());
+                }
+                self.login_user = value.to_string();
+            }
             "MDIMAP_MAX_LOGIN_FAILURES" => self.max_login_failures = parse_number(key, value, 1)?,
             _ if IGNORED_KEYS.contains(&key) || is_authservice(key) => return Ok(()),
             _ => {
@@ -945,6 +956,7 @@ impl Config {
                         .join(","),
                     "MDIMAP_LIMIT_MEMORY" => self.limit_memory.to_string(),
                     "MDIMAP_LIMIT_FILES" => self.limit_files.to_string(),
+                    "MDIMAP_LOGIN_USER" => self.login_user.clone(),
                     "MDIMAP_MAX_LOGIN_FAILURES" => self.max_login_failures.to_string(),
                     _ => String::new(),
                 };

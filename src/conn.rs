@@ -145,6 +145,10 @@ impl Wire {
         self.input
     }
 
+    pub fn output_fd(&self) -> RawFd {
+        self.output
+    }
+
     pub fn set_read_deadline(&self, d: Deadline) {
         let mut c = self.clocks.get();
         c.read = d;
@@ -500,6 +504,21 @@ impl Io {
     /// Reads one line: a SASL response, IDLE's `DONE`.
     pub fn read_line(&mut self) -> Result<Vec<u8>, FrameError> {
         self.reader.read_line()
+    }
+
+    /// Takes the input received but not yet read as commands (what a client
+    /// pipelined after its login command), for the session process.
+    pub fn take_pending_input(&mut self) -> Vec<u8> {
+        self.reader.take_pending()
+    }
+
+    /// Continues a connection another process began: `pending` is the input
+    /// it received but did not read as commands, and the byte counts are
+    /// what it moved, for the log line at the end.
+    pub fn continue_from(&mut self, pending: &[u8], bytes_in: u64, bytes_out: u64) {
+        self.reader.preload(pending);
+        self.bytes_in_earlier += bytes_in;
+        self.bytes_out += bytes_out;
     }
 
     /// Sets where literals larger than `threshold` are spooled (after login).

@@ -2677,27 +2677,46 @@ fn listener_execs_mdimapd_with_a_clean_slate() {
     assert!(c.greeting.starts_with("* OK"), "{}", c.greeting);
     // The greeting came from mdimapd, so it exists, and before login it is
     // the listener's only child. Waiting for the first command it holds no
-    // descriptor of its own: it logs to stderr (--log-stderr, no syslog
+    // descriptor it was handed: it logs to stderr (--log-stderr, no syslog
     // socket), has read its configuration and closed it, and has no
-    // certificate to keep open. So 0, 1 and 2 are all it may have.
+    // certificate to keep open. Besides 0, 1 and 2 it has only the two
+    // sockets it made for its login process (the channel, and the relay's
+    // end for TLS); the login process has their other ends.
     let children = common::children_of(l.pid());
     let [session] = children.as_slice() else {
         panic!("expected one mdimapd under the listener, found {children:?}");
     };
     let session = *session;
-    let fds: BTreeSet<String> = fs::read_dir(format!("/proc/{session}/fd"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    let described: Vec<String> = fds
-        .iter()
-        .map(|fd| format!("{fd} -> {:?}", link(session, fd)))
-        .collect();
-    assert_eq!(
-        fds,
-        BTreeSet::from(["0".to_string(), "1".to_string(), "2".to_string()]),
-        "mdimapd's descriptors before login: {described:#?}"
-    );
+    assert_eq!(common::assert_login_process_confined(l.pid()), session);
+    let login_process = common::children_of(session);
+    let [login_process] = login_process.as_slice() else {
+        panic!("expected one login process under mdimapd, found {login_process:?}");
+    };
+    for pid in [session, *login_process] {
+        let fds: BTreeSet<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let described: Vec<String> = fds
+            .iter()
+            .map(|fd| format!("{fd} -> {:?}", link(pid, fd)))
+            .collect();
+        assert_eq!(
+            fds.len(),
+            5,
+            "mdimapd's descriptors before login: {described:#?}"
+        );
+        for fd in ["0", "1", "2"] {
+            assert!(fds.contains(fd), "{described:#?}");
+        }
+        for fd in fds.iter().filter(|fd| fd.parse::<i32>().unwrap() > 2) {
+            let target = link(pid, fd).unwrap();
+            assert!(
+                target.to_string_lossy().starts_with("socket:"),
+                "fd {fd} of {pid} is {target:?}, not a socket mdimapd made: {described:#?}"
+            );
+        }
+    }
     let socket = link(session, "0").unwrap();
     assert!(
         socket.to_string_lossy().starts_with("socket:"),
@@ -2736,6 +2755,8 @@ fn listener_execs_mdimapd_with_a_clean_slate() {
     assert!(env.contains(&"TZ=UTC".to_string()));
     assert!(env.contains(&"TCPREMOTEIP=127.0.0.1".to_string()));
     c.ok("NOOP");
+    c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    common::assert_session_dropped(session);
 }
 
 // ---------------------------------------------------------------------------
@@ -2752,8 +2773,10 @@ fn fd_target(pid: i32, fd: i32) -> String {
 /// STARTTLS used to dup fds 0 and 1 and close the originals, so the next
 /// open(2) — a message file — got fd 0, and anything written to fd 1 could
 /// land in mail. After STARTTLS, login and a FETCH that opens a message,
-/// fds 0 and 1 are still the client's socket and nothing but the folder's
-/// directories is open.
+/// fds 0 and 1 are one socket — the login process's relay of the TLS
+/// plaintext; the session holds no descriptor of the client's TCP socket,
+/// which only the relay has — and nothing but the folder's directories is
+/// open.
 #[test]
 fn standard_descriptors_stay_the_connection_after_starttls() {
     let (dir, conf, maildir) = setup("starttls-fds", "");
@@ -2769,8 +2792,26 @@ fn standard_descriptors_stay_the_connection_after_starttls() {
     t.ok("SELECT INBOX");
     let r = t.ok("FETCH 1 BODY[]");
     assert!(r.contains("body"), "{r:#?}");
-    assert_eq!(fd_target(pid, 0), socket, "fd 0 after STARTTLS");
-    assert_eq!(fd_target(pid, 1), socket, "fd 1 after STARTTLS");
+    let relayed = fd_target(pid, 0);
+    assert!(
+        relayed.starts_with("socket:[") && relayed != socket,
+        "fd 0 after STARTTLS: {relayed}"
+    );
+    assert_eq!(fd_target(pid, 1), relayed, "fd 1 after STARTTLS");
+    let relays = common::children_of(pid);
+    let [relay] = relays.as_slice() else {
+        panic!("expected the TLS relay under the session, found {relays:?}");
+    };
+    assert_eq!(
+        fd_target(*relay, 0),
+        socket,
+        "the relay holds the client's socket"
+    );
+    assert_eq!(
+        fd_target(*relay, 1),
+        socket,
+        "the relay holds the client's socket"
+    );
     // Beyond 0-2, only what the session opened itself: the selected
     // folder's directories, held for its message operations, and the
     // unnamed file in its tmp/ where the folder index gathers what the
@@ -2837,4 +2878,220 @@ fn compress_inside_starttls() {
     let r = z.cmd("z4", "LOGOUT");
     assert!(r.contains("z3 OK") && r.contains("z4 OK"), "{r}");
     server.wait_exit(HANG_GUARD);
+}
+
+// ---------------------------------------------------------------------------
+// Privilege separation before login
+// ---------------------------------------------------------------------------
+
+/// Bytes a process has read by read(2) and its kin (`rchar`).
+fn rchar_of(pid: i32) -> u64 {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// The uid and gid of a system account.
+fn ids_of(name: &str) -> (u32, u32) {
+    let user = nix::unistd::User::from_name(name).unwrap().unwrap();
+    (user.uid.as_raw(), user.gid.as_raw())
+}
+
+/// What /proc says of a confined login process: all ids the login user's,
+/// no capability in any set, no_new_privs, and an empty root directory
+/// that no longer exists.
+fn assert_confined(pid: i32, uid: u32, gid: u32) {
+    assert_eq!(
+        common::status_field(pid, "Uid"),
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    assert_eq!(
+        common::status_field(pid, "Gid"),
+        format!("{gid} {gid} {gid} {gid}")
+    );
+    assert_eq!(common::status_field(pid, "Groups"), gid.to_string());
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(
+            common::status_field(pid, set),
+            "0000000000000000",
+            "{set} of {pid}"
+        );
+    }
+    assert_eq!(common::status_field(pid, "NoNewPrivs"), "1");
+    let root = fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    let root = root.to_string_lossy();
+    assert!(
+        root.starts_with("/tmp/mdimap-login.") && root.ends_with(" (deleted)"),
+        "root directory of the login process: {root}"
+    );
+    let entries = fs::read_dir(format!("/proc/{pid}/root")).unwrap().count();
+    assert_eq!(entries, 0, "the login process's root is empty");
+}
+
+/// Before login, the client is read by the login process only: it runs as
+/// MDIMAP_LOGIN_USER with no capabilities in an empty chroot, and the root
+/// part reads not a byte of 20 KB of commands. After LOGIN the login
+/// process is gone and the session runs as the mail user.
+#[test]
+fn before_login_only_the_confined_login_process_reads_the_client() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "privilege separation is tested as root (CI runs the tests as root)"
+    );
+    let (dir, conf, _maildir) = setup("privsep-plain", "MDIMAP_LOGIN_USER=daemon\n");
+    let (daemon_uid, daemon_gid) = ids_of("daemon");
+    let (server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    let root = server.pid();
+    let children = common::children_of(root);
+    let [login_process] = children.as_slice() else {
+        panic!("expected the login process under mdimapd, found {children:?}");
+    };
+    let login_process = *login_process;
+    assert_eq!(
+        common::status_field(root, "Uid"),
+        "0 0 0 0",
+        "the root part"
+    );
+    assert_confined(login_process, daemon_uid, daemon_gid);
+    let (root_read, login_read) = (rchar_of(root), rchar_of(login_process));
+    let padding = "x".repeat(1000);
+    for _ in 0..20 {
+        c.ok(&format!("ID (\"name\" \"{padding}\")"));
+    }
+    assert!(
+        rchar_of(login_process) - login_read >= 20_000,
+        "the login process read the commands"
+    );
+    assert!(
+        rchar_of(root) - root_read < 1000,
+        "the root part read {} bytes while the client sent 20 KB",
+        rchar_of(root) - root_read
+    );
+    c.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    // The login process is gone before the tagged OK, and the session is
+    // the mail user with nothing left of root.
+    assert_eq!(common::children_of(root), Vec::<i32>::new());
+    assert!(!Path::new(&format!("/proc/{login_process}")).exists());
+    let (uid, gid) = common::mail_ids();
+    assert_eq!(
+        common::status_field(root, "Uid"),
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    assert_eq!(
+        common::status_field(root, "Gid"),
+        format!("{gid} {gid} {gid} {gid}")
+    );
+    assert_eq!(common::status_field(root, "CapEff"), "0000000000000000");
+    c.ok("SELECT INBOX");
+    c.ok("LOGOUT");
+}
+
+/// After a login over TLS, the login process stays as the relay, confined
+/// as before; the session (the mail user) has the relay's plaintext socket
+/// and no TLS. A 3 MB message crosses the relay intact, in both
+/// directions, and LOGOUT ends both processes.
+#[test]
+fn after_a_tls_login_the_confined_relay_carries_the_session() {
+    let (dir, conf, maildir) = setup("privsep-tls", "MDIMAP_LOGIN_USER=daemon\n");
+    let (_, cert_line) = install_cert(&dir, "a.test");
+    append_conf(&conf, &cert_line);
+    let (daemon_uid, daemon_gid) = ids_of("daemon");
+    let line = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.\n";
+    let body = line.repeat(3_000_000 / line.len());
+    common::put_cur(&maildir, &common::message("big", &body), "S");
+    let (server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    let session = server.pid();
+    let mut t = starttls(&mut c, TlsOpts::default());
+    t.ok(&format!("LOGIN {USER} {PASSWORD}"));
+    let relays = common::children_of(session);
+    let [relay] = relays.as_slice() else {
+        panic!("expected the TLS relay under the session, found {relays:?}");
+    };
+    let relay = *relay;
+    assert_confined(relay, daemon_uid, daemon_gid);
+    let (uid, _) = common::mail_ids();
+    assert_eq!(
+        common::status_field(session, "Uid"),
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    t.ok("SELECT INBOX");
+    let r = t.ok("FETCH 1 BODY[TEXT]");
+    // `message` ends the body with one more line end.
+    let crlf_body = format!("{body}\n").replace('\n', "\r\n");
+    // This client reads lines: the literal's lines come one by one.
+    let answer = r.untagged.join("\r\n");
+    assert!(
+        answer.contains(&format!("{{{}}}\r\n{crlf_body})", crlf_body.len())),
+        "the body came through the relay intact: {} bytes",
+        answer.len()
+    );
+    let appended = common::message("up", &body).replace('\n', "\r\n");
+    let r = t.ok(&format!(
+        "APPEND INBOX {{{}+}}\r\n{appended}",
+        appended.len()
+    ));
+    assert!(r.tagged.contains("APPENDUID"), "{r:#?}");
+    let stored = common::cur_files_containing(&maildir, "Subject: up");
+    assert_eq!(stored.len(), 1);
+    t.ok("LOGOUT");
+    assert!(server_exits(server), "the session ends after LOGOUT");
+    common::wait_for(Duration::from_secs(5), || {
+        !Path::new(&format!("/proc/{relay}")).exists()
+            || common::status_field(relay, "State").starts_with('Z')
+    });
+}
+
+fn server_exits(mut server: Server) -> bool {
+    server.wait_exit(Duration::from_secs(10)).is_some()
+}
+
+/// An MDIMAP_LOGIN_USER that does not exist: the client is told the server
+/// is unavailable, and the log names the key and the fix.
+#[test]
+fn a_missing_login_user_is_a_configuration_error() {
+    let (dir, conf, _) = setup("privsep-nouser", "MDIMAP_LOGIN_USER=no-such-login-user\n");
+    let (server, mut c) = spawn_direct_raw(&dir, &conf, &[], b"");
+    let mut text = String::new();
+    let _ = c.read_to_string(&mut text);
+    assert!(text.starts_with("* BYE [UNAVAILABLE]"), "{text}");
+    let log = server.log_text();
+    assert!(
+        log.contains("MDIMAP_LOGIN_USER=no-such-login-user: no such user"),
+        "{log}"
+    );
+}
+
+/// Commands pipelined behind LOGIN reach the session: the login process
+/// hands over what it had read past the login command, in plain and inside
+/// TLS, and the session answers them in order.
+#[test]
+fn commands_pipelined_after_login_reach_the_session() {
+    let (dir, conf, maildir) = setup("privsep-pipelined", "");
+    let (_, cert_line) = install_cert(&dir, "a.test");
+    append_conf(&conf, &cert_line);
+    common::put_cur(&maildir, &common::message("pipelined", "body"), "S");
+    let burst = format!(
+        "p1 LOGIN {USER} {PASSWORD}\r\np2 SELECT INBOX\r\np3 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\np4 NOOP\r\n"
+    );
+    let (_plain_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    c.send(burst.as_bytes());
+    for tag in ["p1", "p2", "p3", "p4"] {
+        let r = c.read_until_tagged(tag, Vec::new());
+        assert!(r.is_ok(), "{tag} in plain: {r:#?}");
+        if tag == "p3" {
+            assert!(r.contains("Subject: pipelined"), "{r:#?}");
+        }
+    }
+    let (_tls_server, mut c) = spawn_direct(&dir, &conf, &[], b"");
+    let mut t = starttls(&mut c, TlsOpts::default());
+    t.send(burst.as_bytes());
+    for tag in ["p1", "p2", "p3", "p4"] {
+        let r = t.try_read_until_tagged(tag).unwrap();
+        assert!(r.is_ok(), "{tag} inside TLS: {r:#?}");
+        if tag == "p3" {
+            assert!(r.contains("Subject: pipelined"), "{r:#?}");
+        }
+    }
 }

@@ -265,7 +265,9 @@ fn systemd_socket_activation_serves_each_connection_with_its_own_mdimapd() {
     let mut activator = Running::spawn(cmd, "systemd-socket-activate", dir.join("activate.log"));
 
     let mut first = activator.connect(port);
+    let session = assert_login_process_confined(activator.child.id() as i32);
     login_and_select(&mut first);
+    assert_session_dropped(session);
     // A second connection while the first is still open gets its own session.
     let mut second = activator.connect(port);
     login_and_select(&mut second);
@@ -361,7 +363,9 @@ fn tcpserver_run_script_serves_imap_and_passes_the_client_address() {
 
     let mut c = server.connect(port);
     let client_port = c.stream().local_addr().unwrap().port();
+    let session = assert_login_process_confined(server.child.id() as i32);
     login_and_select(&mut c);
+    assert_session_dropped(session);
     let log = server.wait_for_log(
         &format!("INFO: LOGIN, user={USER}, ip=[127.0.0.1], port=[{client_port}]"),
         1,
@@ -914,5 +918,90 @@ fn fail2ban_jail_names_the_filter_and_both_ports() {
     assert_eq!(
         unit_values(&filter, "journalmatch"),
         ["SYSLOG_IDENTIFIER=mdimapd"]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The units' capability bounding set, for real
+// ---------------------------------------------------------------------------
+
+/// `setpriv --bounding-set` for the CapabilityBoundingSet= of `unit`, less `without`.
+fn bounding_set_of(unit: &str, without: Option<&str>) -> String {
+    let text = read_repo_file(&format!("etc/systemd/{unit}"));
+    let caps = unit_value(&text, "CapabilityBoundingSet", unit);
+    let kept: Vec<String> = caps
+        .split_whitespace()
+        .filter(|c| Some(*c) != without)
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_ascii_lowercase()))
+        .collect();
+    format!("--bounding-set=-all,{}", kept.join(","))
+}
+
+/// mdimapd under `setpriv` with `bounding` on a fresh TCP connection.
+fn mdimapd_with_bounding_set(
+    dir: &TestDir,
+    conf: &Path,
+    bounding: &str,
+) -> (Child, TcpStream, PathBuf) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    client.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let log = dir.join(&format!("setpriv-{}.log", bounding.len()));
+    let child = Command::new("setpriv")
+        .arg(bounding)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_mdimapd"))
+        .arg("--config")
+        .arg(conf)
+        .arg("--log-stderr")
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(
+            server.try_clone().unwrap(),
+        )))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(server)))
+        .stderr(Stdio::from(fs::File::create(&log).unwrap()))
+        .spawn()
+        .expect("cannot run setpriv (util-linux)");
+    (child, client, log)
+}
+
+/// The shipped units keep exactly what mdimapd needs: under the bounding set
+/// of mdimap@.service a login is served, with the login process confined;
+/// without CAP_SYS_CHROOT the client is told the server is unavailable and
+/// the log says which capability to add.
+#[test]
+fn the_units_bounding_set_serves_a_login_with_the_login_process_confined() {
+    assert!(unsafe { libc::geteuid() } == 0, "run as root (CI does)");
+    let dir = TestDir::new("bounding-set");
+    let (conf, _users) = account(&dir);
+    let (mut child, stream, log) =
+        mdimapd_with_bounding_set(&dir, &conf, &bounding_set_of("mdimap@.service", None));
+    let mut c = Client::new(stream);
+    c.greeting = c.read_line();
+    let session = assert_login_process_confined(child.id() as i32);
+    assert_eq!(
+        session,
+        child.id() as i32,
+        "{}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    login_and_select(&mut c);
+    assert_session_dropped(session);
+    logout(&mut c);
+    let _ = child.wait();
+
+    let (mut child, mut stream, log) = mdimapd_with_bounding_set(
+        &dir,
+        &conf,
+        &bounding_set_of("mdimap@.service", Some("CAP_SYS_CHROOT")),
+    );
+    let mut text = String::new();
+    let _ = std::io::Read::read_to_string(&mut stream, &mut text);
+    let _ = child.wait();
+    assert!(text.starts_with("* BYE [UNAVAILABLE]"), "{text}");
+    let log = fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("the login process cannot confine itself") && log.contains("CAP_SYS_CHROOT"),
+        "{log}"
     );
 }

@@ -10,6 +10,19 @@ impl Secret {
     pub fn new(bytes: Vec<u8>) -> Secret {
         Secret(bytes)
     }
+
+    /// The bytes, to be filled in place (a receive buffer).
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
+    /// Keeps the first `len` bytes; the rest is scrubbed before it goes.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.0.len() {
+            scrub(&mut self.0[len..]);
+            self.0.truncate(len);
+        }
+    }
 }
 
 impl Deref for Secret {

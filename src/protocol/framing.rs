@@ -411,6 +411,23 @@ impl<R: Read> CommandReader<R> {
         self.inner
     }
 
+    /// Takes the bytes received but not yet consumed (input pipelined after
+    /// a login, which the session process reads instead of this one).
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        let held = self.pending().to_vec();
+        self.discard_buffered();
+        held
+    }
+
+    /// Puts `bytes` before anything still to be read from the stream: the
+    /// input another process received for this one.
+    pub fn preload(&mut self, bytes: &[u8]) {
+        let mut buf = bytes.to_vec();
+        buf.extend_from_slice(self.pending());
+        self.buf = buf;
+        self.pos = 0;
+    }
+
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
     }

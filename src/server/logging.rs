@@ -43,6 +43,10 @@ impl<L: Log> Log for Confined<L> {
 
 struct StderrLogger {
     program: &'static str,
+    /// The process id when the logger was installed, as syslog's is: the
+    /// login process logs under the id of the connection's mdimapd, so that
+    /// every line of one connection carries one id.
+    pid: u32,
 }
 
 impl Log for StderrLogger {
@@ -53,7 +57,7 @@ impl Log for StderrLogger {
         let line = format!(
             "{}[{}]: {}: {}\n",
             self.program,
-            std::process::id(),
+            self.pid,
             record.level(),
             record.args()
         );
@@ -85,7 +89,10 @@ pub fn init(program: &'static str, to_stderr: bool) {
         }
     }
     if log::set_boxed_logger(Box::new(Confined {
-        inner: StderrLogger { program },
+        inner: StderrLogger {
+            program,
+            pid: std::process::id(),
+        },
     }))
     .is_ok()
     {

@@ -151,37 +151,37 @@ pub struct Peer {
     pub loopback: bool,
 }
 
-/// A successful login.
+/// A successful login: the root part has accepted the credentials and
+/// knows the user; the session starts with the tagged OK to `tag`.
 pub struct LoggedIn {
-    pub user: MailUser,
     pub tag: String,
-    pub method: &'static str,
     pub tls: Option<tls::TlsInfo>,
-    /// When the login command arrived: a failure after this point must be
-    /// answered when a wrong password would have been (see `fail_like_a_wrong_password`).
-    pub attempt_started: Instant,
+    /// A handle on the TLS session, which the login process goes on to relay.
+    pub stream: Option<tls::TlsReader>,
 }
 
-/// The configured authentication chain, as the front door needs it.
+/// Who decides a login. The login process asks the root part of mdimapd
+/// (`privsep`), which holds the authentication chain; nothing that can tell
+/// a right password from a wrong one is in the process that reads the client.
 pub trait Accounts {
-    /// Checks a user name and password.
-    fn verify(&self, user: &str, password: &[u8]) -> Result<MailUser, AuthError>;
-    /// Finds a user without a password (AUTHENTICATE EXTERNAL, where a
-    /// verified client certificate has already proved who the client is).
-    fn lookup(&self, user: &str) -> Result<Option<MailUser>, AuthError>;
     /// Whether some backend keeps clear-text passwords (needed for CRAM-*).
     fn has_clear_passwords(&self) -> bool;
-    /// The clear-text password of a user, for CRAM-* (RFC 2195).
-    fn clear_password(&self, user: &str) -> Result<Option<(MailUser, Vec<u8>)>, AuthError>;
-    /// Whether a session can be started for `user` (not root, the identity
-    /// reachable, the maildir there): the reason for the log when not. An
-    /// account that cannot be served is answered like a wrong password, or
-    /// a right password would be told apart from a wrong one.
-    fn can_serve(&self, user: &MailUser) -> Result<(), String>;
+    /// Checks `credentials`, that a session can be started for the account,
+    /// and that the account may use IMAP over this connection. The failure
+    /// has been logged; the caller answers it.
+    fn authenticate(
+        &self,
+        method: &str,
+        credentials: Credentials,
+        tls: Option<&tls::TlsInfo>,
+    ) -> Verdict;
 }
+
+pub use super::handover::Verdict;
 
 struct State {
     tls: Option<tls::TlsInfo>,
+    stream: Option<tls::TlsReader>,
     failures: u32,
 }
 
@@ -223,7 +223,7 @@ fn reply(io: &mut Io, line: &[u8]) -> bool {
 /// Courier's account options that close IMAP for an account whose
 /// credentials are right: `disableimap`, and `disableinsecureimap` on a
 /// connection without TLS.
-fn account_refusal(user: &MailUser, tls: bool) -> Option<&'static str> {
+pub fn account_refusal(user: &MailUser, tls: bool) -> Option<&'static str> {
     if user.option_enabled("disableimap") {
         Some("disabled")
     } else if !tls && user.option_enabled("disableinsecureimap") {
@@ -245,21 +245,23 @@ fn privacy_required(io: &mut Io, tag: &str) {
 /// reader and writer for TLS ones. Whatever plaintext the reader had
 /// buffered is discarded (RFC 3207-style command injection). The handshake
 /// runs under the wire's deadlines: before login, the whole-login deadline.
+/// Returns what was negotiated and a handle on the TLS session.
 pub fn start_tls(
     io: &mut Io,
     door: &FrontDoor,
     config: Arc<ServerConfig>,
-) -> Result<tls::TlsInfo, String> {
+) -> Result<(tls::TlsInfo, tls::TlsReader), String> {
     io.reader.discard_buffered();
     let (reader, writer, info) =
         tls::accept(config, io.wire().clone(), door.external_field.as_deref())?;
     let probe = reader.probe();
+    let handle = reader.probe();
     io.replace_streams(
         Box::new(reader),
         Box::new(writer),
         Some(Box::new(move || probe.has_plaintext())),
     );
-    Ok(info)
+    Ok((info, handle))
 }
 
 /// How an AUTHENTICATE exchange ended.
@@ -331,22 +333,34 @@ fn run_exchange(
     }
 }
 
-/// Checks what an exchange proved against the accounts.
-fn check(
+/// The lookups of the authentication chain that [`check`] needs.
+pub trait Backends {
+    /// Checks a user name and password.
+    fn verify(&self, user: &str, password: &[u8]) -> Result<MailUser, AuthError>;
+    /// Finds a user without a password (AUTHENTICATE EXTERNAL, where a
+    /// verified client certificate has already proved who the client is).
+    fn lookup(&self, user: &str) -> Result<Option<MailUser>, AuthError>;
+    /// The clear-text password of a user, for CRAM-* (RFC 2195).
+    fn clear_password(&self, user: &str) -> Result<Option<(MailUser, Vec<u8>)>, AuthError>;
+}
+
+/// Checks what an exchange proved against the backends. `client_identity`
+/// is the user a verified client certificate names (EXTERNAL).
+pub fn check(
     credentials: &Credentials,
-    accounts: &dyn Accounts,
-    tls: Option<&tls::TlsInfo>,
+    backends: &dyn Backends,
+    client_identity: Option<&str>,
 ) -> Result<MailUser, AuthError> {
     match credentials {
         Credentials::Password { user, password } => {
-            accounts.verify(&String::from_utf8_lossy(user), password)
+            backends.verify(&String::from_utf8_lossy(user), password)
         }
         Credentials::Cram {
             kind,
             user,
             challenge,
             digest,
-        } => match accounts.clear_password(&String::from_utf8_lossy(user))? {
+        } => match backends.clear_password(&String::from_utf8_lossy(user))? {
             Some((mail_user, password)) => {
                 let password = Secret::new(password);
                 if cram_matches(*kind, &password, challenge, digest) {
@@ -358,10 +372,8 @@ fn check(
             None => Err(AuthError::Failed),
         },
         Credentials::External { .. } => {
-            let identity = tls
-                .and_then(|t| t.client_identity.as_deref())
-                .ok_or(AuthError::Failed)?;
-            accounts.lookup(identity)?.ok_or(AuthError::Failed)
+            let identity = client_identity.ok_or(AuthError::Failed)?;
+            backends.lookup(identity)?.ok_or(AuthError::Failed)
         }
     }
 }
@@ -374,10 +386,12 @@ pub fn login_phase(
     door: &FrontDoor,
     peer: &Peer,
     accounts: &dyn Accounts,
-    implicit_tls: Option<tls::TlsInfo>,
+    implicit_tls: Option<(tls::TlsInfo, tls::TlsReader)>,
 ) -> Option<LoggedIn> {
+    let (tls, stream) = implicit_tls.unzip();
     let mut state = State {
-        tls: implicit_tls,
+        tls,
+        stream,
         failures: 0,
     };
     let deadline = Instant::now() + door.timeout;
@@ -452,7 +466,10 @@ pub fn login_phase(
                     return None;
                 }
                 match start_tls(io, door, config) {
-                    Ok(info) => state.tls = Some(info),
+                    Ok((info, handle)) => {
+                        state.tls = Some(info);
+                        state.stream = Some(handle);
+                    }
                     Err(e) => {
                         log::info!("STARTTLS failed, ip=[{}]: {e}", escape(peer.ip.as_bytes()));
                         return None;
@@ -531,69 +548,27 @@ pub fn login_phase(
                 continue;
             }
         };
-        let user_for_log: Vec<u8> = match &credentials {
-            Credentials::External { .. } => state
-                .tls
-                .as_ref()
-                .and_then(|t| t.client_identity.clone())
-                .unwrap_or_default()
-                .into_bytes(),
-            other => other.user().to_vec(),
-        };
-        let outcome = check(&credentials, accounts, state.tls.as_ref()).and_then(|u| {
-            match accounts.can_serve(&u) {
-                Ok(()) => Ok(u),
-                Err(why) => {
-                    // The administrator learns why; the client sees what a
-                    // wrong password gets, so a right one cannot be told apart.
-                    log::error!(
-                        "user={}: the password is right but the account cannot be served: {}",
-                        escape(u.name.as_bytes()),
-                        escape(why.as_bytes())
-                    );
-                    Err(AuthError::Failed)
-                }
-            }
-        });
-        drop(credentials);
-        let error = match outcome {
-            Ok(u) => {
-                if let Some(refusal) = account_refusal(&u, state.tls.is_some()) {
-                    log::info!(
-                        "LOGIN REFUSED, method={method}, user={}, ip=[{}], reason={refusal}",
-                        escape(u.name.as_bytes()),
-                        escape(peer.ip.as_bytes())
-                    );
-                    let code = if refusal.contains("insecure") {
-                        Code::PrivacyRequired
-                    } else {
-                        Code::ContactAdmin
-                    };
-                    let text = format!("IMAP access is {refusal} for this account.");
-                    reply(io, &Completion::no_code(code, text).encode(&tag));
-                    continue;
-                }
+        let unavailable = match accounts.authenticate(method, credentials, state.tls.as_ref()) {
+            Verdict::Accepted => {
                 return Some(LoggedIn {
-                    user: u,
                     tag,
-                    method,
                     tls: state.tls,
-                    attempt_started,
+                    stream: state.stream,
                 });
             }
-            Err(e) => e,
+            Verdict::Refused { privacy, text } => {
+                let code = if privacy {
+                    Code::PrivacyRequired
+                } else {
+                    Code::ContactAdmin
+                };
+                reply(io, &Completion::no_code(code, text).encode(&tag));
+                continue;
+            }
+            Verdict::Failed { unavailable } => unavailable,
         };
         state.failures += 1;
-        if !fail_like_a_wrong_password(
-            io,
-            door,
-            peer,
-            &tag,
-            method,
-            &user_for_log,
-            &error,
-            attempt_started,
-        ) {
+        if !answer_failure(io, door, &tag, unavailable, attempt_started) {
             return None;
         }
         if state.failures >= door.max_failures {
@@ -612,37 +587,27 @@ fn say_login_timeout(io: &mut Io) {
     reply(io, b"* BYE Login timeout.\r\n");
 }
 
-/// Logs a failed login, waits out the failure delay counted from when the
-/// attempt arrived (so a costly password hash or an unservable account takes
-/// no longer than a cheap wrong guess), and answers NO. False when the
-/// client is gone.
-#[allow(clippy::too_many_arguments)]
-pub fn fail_like_a_wrong_password(
-    io: &mut Io,
-    door: &FrontDoor,
-    peer: &Peer,
-    tag: &str,
-    method: &str,
-    user: &[u8],
-    error: &AuthError,
-    attempt_started: Instant,
-) -> bool {
+/// Logs a failed login: Courier's `LOGIN FAILED` line for fail2ban, and
+/// what the administrator should know besides.
+pub fn log_failure(method: &str, user: &[u8], ip: &str, error: &AuthError) {
     if let AuthError::Unavailable(why) = error {
         // The server's trouble, not the client's: not a LOGIN FAILED
         // line, so fail2ban does not ban users for an outage.
         log::error!(
-            "LOGIN UNAVAILABLE, method={method}, user={}, ip=[{}], reason={}",
+            "LOGIN UNAVAILABLE, method={}, user={}, ip=[{}], reason={}",
+            escape(method.as_bytes()),
             escape(user),
-            escape(peer.ip.as_bytes()),
+            escape(ip.as_bytes()),
             escape(why.as_bytes())
         );
     } else {
         // Courier's wording, so existing log tooling (fail2ban's courier
         // filters) keeps working: the line ends with the address.
         log::info!(
-            "LOGIN FAILED, method={method}, user={}, ip=[{}]",
+            "LOGIN FAILED, method={}, user={}, ip=[{}]",
+            escape(method.as_bytes()),
             escape(user),
-            escape(peer.ip.as_bytes())
+            escape(ip.as_bytes())
         );
         if !matches!(error, AuthError::Failed) {
             log::error!(
@@ -652,12 +617,25 @@ pub fn fail_like_a_wrong_password(
             );
         }
     }
+}
+
+/// Waits out the failure delay counted from when the attempt arrived (so a
+/// costly password hash or an unservable account takes no longer than a
+/// cheap wrong guess), and answers NO. False when the client is gone.
+pub fn answer_failure(
+    io: &mut Io,
+    door: &FrontDoor,
+    tag: &str,
+    unavailable: bool,
+    attempt_started: Instant,
+) -> bool {
     std::thread::sleep(
         (attempt_started + door.failure_delay).saturating_duration_since(Instant::now()),
     );
-    let code = match error {
-        AuthError::Unavailable(_) => Code::Unavailable,
-        _ => Code::AuthenticationFailed,
+    let code = if unavailable {
+        Code::Unavailable
+    } else {
+        Code::AuthenticationFailed
     };
     reply(
         io,

@@ -5,11 +5,15 @@
 //! systemd socket activation, tcpserver and xinetd. This module knows nothing
 //! of IMAP command semantics after login; that is `session`'s job.
 
+pub mod handover;
 pub mod listen;
 pub mod logging;
 pub mod login;
 pub mod privdrop;
+pub mod privsep;
 pub mod proxy;
+pub mod relay;
+pub mod sandbox;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
@@ -123,6 +127,13 @@ fn clean_environment(preauth: bool) {
     }
     // SAFETY: as above.
     unsafe { std::env::set_var("PATH", SESSION_PATH) };
+}
+
+/// Sets the process name (`comm`) that top, ps -e and pgrep show.
+pub(crate) fn name_process(name: &std::ffi::CStr) {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes
+    // (longer names are cut); `name` is one.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
 }
 
 /// Reads what mdimapd needs from its (clean) environment.
@@ -270,6 +281,9 @@ pub fn run(opts: Options) -> i32 {
     conn::ensure_standard_fds();
     conn::close_inherited_fds();
     clean_environment(opts.preauth);
+    // Executed again through /proc/self/exe, the process would be called
+    // `exe` in top, ps -e and the kernel's messages.
+    name_process(c"mdimapd");
     let inherited = take_environment();
     logging::init("mdimapd", opts.log_stderr);
     let started = Instant::now();
@@ -285,39 +299,16 @@ pub fn run(opts: Options) -> i32 {
             return 1;
         }
     };
-    let login_deadline = Deadline::At(started + Duration::from_secs(config.login_timeout.max(1)));
-    io.wire().set_read_deadline(login_deadline);
-    io.wire().set_write_deadline(login_deadline);
-    let (mut ip, mut port) = peer_address(&inherited);
+    if opts.preauth {
+        return run_preauth(&opts, &config, &mut io, inherited.home);
+    }
+    let deadline = started + Duration::from_secs(config.login_timeout.max(1));
+    let (ip, port) = peer_address(&inherited);
     // A trusted proxy (HAProxy) sends the client's real address first. Our
     // own listener has already read it and says so with MDIMAP_PROXIED.
     let trusted = ip
         .parse::<std::net::IpAddr>()
         .is_ok_and(|a| config.proxy_trusted.iter().any(|n| n.contains(a)));
-    if trusted && !inherited.proxied && !opts.preauth {
-        match proxy::read_header(0, PROXY_HEADER_TIMEOUT) {
-            Ok(Some(real)) => {
-                ip = real.source.ip().to_string();
-                port = real.source.port().to_string();
-            }
-            Ok(None) => {}
-            Err(e) => {
-                log::warn!(
-                    "PROXY header from trusted ip=[{}]: {e}; connection refused",
-                    escape(ip.as_bytes())
-                );
-                return 0;
-            }
-        }
-    }
-    if opts.preauth {
-        return run_preauth(&opts, &config, &mut io, inherited.home);
-    }
-    log::info!(
-        "Connection, ip=[{}], port=[{}]",
-        escape(ip.as_bytes()),
-        escape(port.as_bytes())
-    );
     if !config.use_locks {
         log::warn!(
             "IMAP_USELOCKS=0 ignored: mdimap always takes tmp/courier.lock around UID updates"
@@ -328,40 +319,29 @@ pub fn run(opts: Options) -> i32 {
         .backends()
         .iter()
         .any(|b| matches!(b, auth::backend::Backend::AuthDaemon { .. }));
-    let loopback = ip
-        .parse::<std::net::IpAddr>()
-        .map(|a| a.is_loopback() || is_mapped_loopback(a))
-        .unwrap_or(false);
-    let peer = Peer {
-        ip: ip.clone(),
-        port: port.clone(),
-        loopback,
-    };
-    let mut implicit = None;
-    if opts.tls {
-        let Some(tls_config) = door.tls.clone() else {
-            log::error!(
-                "--tls given but no usable certificate ({}); see TLS_CERTFILE",
-                config.tls_certfile.display()
-            );
+    if opts.tls && door.tls.is_none() {
+        log::error!(
+            "--tls given but no usable certificate ({}); see TLS_CERTFILE",
+            config.tls_certfile.display()
+        );
+        return 1;
+    }
+    let login_user = match sandbox::LoginUser::named(&config.login_user) {
+        Ok(u) => u,
+        Err(e) => {
+            log::error!("{e}");
+            io.send(b"* BYE [UNAVAILABLE] Server configuration error; see the log.\r\n");
             return 1;
-        };
-        match login::start_tls(&mut io, &door, tls_config) {
-            Ok(info) => implicit = Some(info),
-            Err(e) => {
-                log::info!("TLS handshake failed, ip=[{}]: {e}", escape(ip.as_bytes()));
-                return 0;
-            }
         }
-    }
-    let greeting = format!(
-        "* OK [CAPABILITY {}] {} mdimap ready.\r\n",
-        door.capabilities(&peer, implicit.as_ref()),
-        config.hostname()
-    );
-    if !io.send(greeting.as_bytes()) {
-        return 0;
-    }
+    };
+    // From here until a login is accepted, only the login process reads
+    // the client (see `privsep`); this process checks credentials.
+    drop(io);
+    let peer = Peer {
+        loopback: ip.parse().is_ok_and(is_loopback),
+        ip,
+        port,
+    };
     let mut backends = config.backends();
     if let Some(path) = &opts.userfile {
         for b in &mut backends {
@@ -371,31 +351,50 @@ pub fn run(opts: Options) -> i32 {
         }
     }
     let accounts = ChainAccounts { backends };
-    let Some(user) = login::login_phase(&mut io, &door, &peer, &accounts, implicit) else {
+    let setup = privsep::LoginSetup {
+        door: &door,
+        user: login_user,
+        implicit_tls: opts.tls,
+        peer,
+        read_proxy_header: trusted && !inherited.proxied,
+        deadline,
+        stall: Duration::from_secs(config.io_timeout.max(1)),
+    };
+    let Some(admitted) = privsep::login(setup, &accounts) else {
         return 0;
     };
-    if let Err(e) = privdrop::drop_to(&user.user.name, user.user.uid, user.user.gid) {
-        return refuse_login(&mut io, &door, &peer, &user, &e);
+    // The session's connection is on fds 0/1: the client's socket, or the
+    // login process relaying TLS.
+    let wire = Wire::stdio(Deadline::At(deadline));
+    let mut io = Io::plain(wire, PREAUTH_LIMITS);
+    io.continue_from(&admitted.leftover, admitted.bytes_in, admitted.bytes_out);
+    let user = &admitted.user;
+    if let Err(e) = privdrop::drop_to(&user.name, user.uid, user.gid) {
+        return refuse_login(&mut io, &door, &admitted, &e);
     }
     apply_umask(&config);
     if let Err(e) = apply_limits(&config) {
-        return refuse_login(&mut io, &door, &peer, &user, &e);
+        return refuse_login(&mut io, &door, &admitted, &e);
     }
-    let store = match open_store(&user.user.maildir) {
+    let store = match open_store(&user.maildir) {
         // The user record's quota is what maildrop delivers with; see maildir/quota.rs.
-        Ok(s) => s.with_assigned_quota(user.user.quota.as_deref()),
-        Err(e) => return refuse_login(&mut io, &door, &peer, &user, &e),
+        Ok(s) => s.with_assigned_quota(user.quota.as_deref()),
+        Err(e) => return refuse_login(&mut io, &door, &admitted, &e),
     };
-    let tls_note = match &user.tls {
-        Some(t) => format!("{} {}", t.version, t.cipher),
+    // The TLS configuration, with the certificate's private key, is the
+    // login process's business: the session lets it go before it serves.
+    drop(door);
+    let tls_note = match &admitted.tls {
+        Some((version, cipher)) => format!("{version} {cipher}"),
         None => "none".to_string(),
     };
+    let ip = &admitted.peer.ip;
     log::info!(
         "LOGIN, user={}, ip=[{}], port=[{}], protocol=IMAP, method={}, tls={}",
-        escape(user.user.name.as_bytes()),
+        escape(user.name.as_bytes()),
         escape(ip.as_bytes()),
-        escape(port.as_bytes()),
-        user.method,
+        escape(admitted.peer.port.as_bytes()),
+        escape(admitted.method.as_bytes()),
         escape(tls_note.as_bytes())
     );
     let ok = Completion::ok_code(
@@ -404,7 +403,7 @@ pub fn run(opts: Options) -> i32 {
         ))),
         "Logged in.",
     );
-    if !io.send(&ok.encode(&user.tag)) {
+    if !io.send(&ok.encode(&admitted.tag)) {
         return 0;
     }
     crate::heap::release_free_memory();
@@ -412,7 +411,7 @@ pub fn run(opts: Options) -> i32 {
         &mut io,
         store,
         &config,
-        Identity::of(&user.user),
+        Identity::of(user),
         opts.test_clock_offset,
     );
     // Courier's words for how a session ended.
@@ -423,7 +422,7 @@ pub fn run(opts: Options) -> i32 {
     };
     log::info!(
         "{how}, user={}, ip=[{}], rcvd={}, sent={}, time={}",
-        escape(user.user.name.as_bytes()),
+        escape(user.name.as_bytes()),
         escape(ip.as_bytes()),
         io.bytes_in(),
         io.bytes_out(),
@@ -440,25 +439,22 @@ pub fn run(opts: Options) -> i32 {
 fn refuse_login(
     io: &mut Io,
     door: &login::FrontDoor,
-    peer: &Peer,
-    user: &login::LoggedIn,
+    admitted: &privsep::Admitted,
     why: &dyn std::fmt::Display,
 ) -> i32 {
+    let name = admitted.user.name.as_bytes();
     log::error!(
         "user={}: the password is right but the account cannot be served: {}",
-        escape(user.user.name.as_bytes()),
+        escape(name),
         escape(why.to_string().as_bytes())
     );
-    login::fail_like_a_wrong_password(
-        io,
-        door,
-        peer,
-        &user.tag,
-        user.method,
-        user.user.name.as_bytes(),
+    login::log_failure(
+        &admitted.method,
+        name,
+        &admitted.peer.ip,
         &auth::AuthError::Failed,
-        user.attempt_started,
     );
+    login::answer_failure(io, door, &admitted.tag, false, admitted.attempt_started);
     1
 }
 
@@ -480,17 +476,12 @@ struct ChainAccounts {
 /// The service name authdaemond and PAM modules see, as Courier's.
 const SERVICE: &str = "imap";
 
-impl login::Accounts for ChainAccounts {
+impl login::Backends for ChainAccounts {
     fn verify(&self, user: &str, password: &[u8]) -> Result<auth::MailUser, auth::AuthError> {
         auth::backend::authenticate(&self.backends, SERVICE, user, password)
     }
     fn lookup(&self, user: &str) -> Result<Option<auth::MailUser>, auth::AuthError> {
         auth::backend::lookup(&self.backends, SERVICE, user)
-    }
-    fn has_clear_passwords(&self) -> bool {
-        self.backends
-            .iter()
-            .any(|b| matches!(b, auth::backend::Backend::AuthDaemon { .. }))
     }
     fn clear_password(
         &self,
@@ -498,8 +489,26 @@ impl login::Accounts for ChainAccounts {
     ) -> Result<Option<(auth::MailUser, Vec<u8>)>, auth::AuthError> {
         auth::backend::clear_password(&self.backends, SERVICE, user)
     }
-    fn can_serve(&self, user: &auth::MailUser) -> Result<(), String> {
-        trial_session(user)
+}
+
+impl privsep::Authority for ChainAccounts {
+    fn decide(
+        &self,
+        method: &str,
+        credentials: &auth::sasl::Credentials,
+        tls: bool,
+        client_identity: Option<&str>,
+        ip: &str,
+    ) -> (login::Verdict, Option<auth::MailUser>) {
+        privsep::decide(
+            self,
+            &trial_session,
+            method,
+            credentials,
+            tls,
+            client_identity,
+            ip,
+        )
     }
 }
 
@@ -548,12 +557,14 @@ fn trial_session(user: &auth::MailUser) -> Result<(), String> {
     }
 }
 
-/// IPv4 loopback seen through an IPv6 socket (`::ffff:127.0.0.1`).
-fn is_mapped_loopback(a: std::net::IpAddr) -> bool {
-    match a {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-        std::net::IpAddr::V4(_) => false,
-    }
+/// A loopback address, also IPv4 loopback seen through an IPv6 socket
+/// (`::ffff:127.0.0.1`).
+pub(crate) fn is_loopback(a: std::net::IpAddr) -> bool {
+    a.is_loopback()
+        || match a {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+            std::net::IpAddr::V4(_) => false,
+        }
 }
 
 /// The login policy from the configuration. The certificate is loaded here,

@@ -1,13 +1,15 @@
 //! TLS for one connection, with rustls: STARTTLS on the plain port and
 //! implicit TLS for port 993.
 //!
-//! Certificates are read afresh by every session (each connection is a new
-//! process), so a renewed certificate needs no restart. They are read before
-//! the privilege drop, while the key file is still readable. Per-hostname
+//! Certificates are read afresh by every connection (each is a new
+//! process), so a renewed certificate needs no restart. They are read as
+//! root, before the login process that performs the handshake is forked and
+//! confined, so the key files can stay readable by root only. Per-hostname
 //! certificates follow Courier's convention: for SNI name `mail.example.com`
 //! the file `<TLS_CERTFILE>.mail.example.com` is used when it exists.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -65,10 +67,15 @@ fn load_certified_key(certfile: &Path, keyfile: &Path) -> Result<CertifiedKey, S
 }
 
 /// Picks the certificate by SNI name, falling back to the default one.
+/// The per-host files are read when the configuration is built: the
+/// handshake runs in the login process, which can no longer open them (it
+/// is confined, and the keys are root's).
 #[derive(Debug)]
 struct SniResolver {
     default: Arc<CertifiedKey>,
-    files: TlsFiles,
+    /// By lower-case host name: the certificate, or why its file is unusable
+    /// (logged when a client asks for that name).
+    by_name: HashMap<String, Result<Arc<CertifiedKey>, String>>,
 }
 
 /// A host name safe to append to a file name: letters, digits, `-` and
@@ -85,18 +92,45 @@ fn safe_sni(name: &str) -> Option<String> {
     ok.then_some(name)
 }
 
+/// Courier's per-host certificates: every `<TLS_CERTFILE>.<host>` beside
+/// the certificate file.
+fn per_host_certificates(certfile: &Path) -> HashMap<String, Result<Arc<CertifiedKey>, String>> {
+    let mut found = HashMap::new();
+    let (Some(dir), Some(base)) = (certfile.parent(), certfile.file_name()) else {
+        return found;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    let mut prefix = base.to_os_string();
+    prefix.push(".");
+    let prefix = prefix.as_encoded_bytes().to_vec();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(host) = name.as_encoded_bytes().strip_prefix(prefix.as_slice()) else {
+            continue;
+        };
+        let Some(host) = std::str::from_utf8(host).ok().and_then(safe_sni) else {
+            continue;
+        };
+        let path = entry.path();
+        found.insert(host, load_certified_key(&path, &path).map(Arc::new));
+    }
+    found
+}
+
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         if let Some(name) = hello.server_name().and_then(safe_sni) {
-            let mut cert = self.files.certfile.clone().into_os_string();
-            cert.push(".");
-            cert.push(&name);
-            let cert = PathBuf::from(cert);
-            if cert.exists() {
-                match load_certified_key(&cert, &cert) {
-                    Ok(ck) => return Some(Arc::new(ck)),
-                    Err(e) => log::error!("SNI certificate for {name}: {e}"),
-                }
+            match self.by_name.get(&name) {
+                Some(Ok(ck)) => return Some(ck.clone()),
+                Some(Err(e)) => log::error!("SNI certificate for {name}: {e}"),
+                None => {}
             }
         }
         Some(self.default.clone())
@@ -146,7 +180,7 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
     };
     let config = builder.with_cert_resolver(Arc::new(SniResolver {
         default,
-        files: files.clone(),
+        by_name: per_host_certificates(&files.certfile),
     }));
     Ok(Arc::new(config))
 }
@@ -207,6 +241,14 @@ impl TlsReader {
     /// A second handle on the same session, for [`TlsReader::has_plaintext`].
     pub fn probe(&self) -> TlsReader {
         TlsReader(self.0.clone())
+    }
+
+    /// The TLS session and the wire under it, once this is the last handle
+    /// on them (the connection's reader and writer are dropped): the login
+    /// process relays the session's plaintext through them.
+    pub fn into_connection(self) -> Option<(ServerConnection, Wire)> {
+        let stream = Rc::try_unwrap(self.0).ok()?.into_inner();
+        Some(stream.into_parts())
     }
 
     /// True when rustls holds decrypted bytes not yet read: poll(2) on the

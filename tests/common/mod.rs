@@ -2000,3 +2000,87 @@ pub fn maildirsize_problems(maildir: &Path, limits: &str) -> Vec<String> {
     }
     problems
 }
+
+// ---------------------------------------------------------------------------
+// Privilege separation
+// ---------------------------------------------------------------------------
+
+/// A field of /proc/<pid>/status, its words joined by single spaces.
+pub fn status_field(pid: i32, field: &str) -> String {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Every process below `pid` (children, their children…).
+pub fn descendants_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        for c in children_of(p) {
+            out.push(c);
+            queue.push(c);
+        }
+    }
+    out
+}
+
+/// Before login, as run as root by `starter` or any starter below it: one
+/// connection's mdimapd is root and reads nothing, and its only child, the
+/// login process, runs as the default MDIMAP_LOGIN_USER (nobody) with no
+/// capabilities and no_new_privs. Returns the pid of the root part, which
+/// becomes the session.
+pub fn assert_login_process_confined(starter: i32) -> i32 {
+    let mut found = None;
+    wait_for(Duration::from_secs(5), || {
+        let below = descendants_of(starter);
+        found = std::iter::once(starter).chain(below).find(|&p| {
+            fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "mdimapd")
+                && status_field(p, "Uid") == "0 0 0 0"
+                && children_of(p).len() == 1
+        });
+        found.is_some()
+    });
+    let root =
+        found.unwrap_or_else(|| panic!("no root mdimapd with a login process below {starter}"));
+    let login = children_of(root)[0];
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{login}/comm"))
+            .unwrap()
+            .trim(),
+        "mdimapd-login"
+    );
+    assert_eq!(
+        status_field(login, "Uid"),
+        "65534 65534 65534 65534",
+        "login process"
+    );
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(
+            status_field(login, set),
+            "0000000000000000",
+            "{set} of the login process"
+        );
+    }
+    assert_eq!(status_field(login, "NoNewPrivs"), "1");
+    root
+}
+
+/// After login: the session is the mail user, and the login process is gone.
+pub fn assert_session_dropped(session: i32) {
+    let (uid, _) = mail_ids();
+    assert_eq!(
+        status_field(session, "Uid"),
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    assert_eq!(status_field(session, "CapEff"), "0000000000000000");
+    assert_eq!(
+        children_of(session),
+        Vec::<i32>::new(),
+        "no login process after login"
+    );
+}
