@@ -75,7 +75,11 @@ fn fetch_tokens(r: &Response) -> BTreeMap<u32, (String, Vec<String>)> {
 }
 
 /// A fresh session's look at every folder: each must SELECT.
-fn look(dir: &TestDir, maildir: &Path, problems: &mut Vec<String>) -> (Seen, BTreeMap<String, u32>) {
+fn look(
+    dir: &TestDir,
+    maildir: &Path,
+    problems: &mut Vec<String>,
+) -> (Seen, BTreeMap<String, u32>) {
     let (_server, mut c) = preauth(dir, maildir);
     let list = c.ok("LIST \"\" *");
     let mut seen = Seen::new();
@@ -86,7 +90,12 @@ fn look(dir: &TestDir, maildir: &Path, problems: &mut Vec<String>) -> (Seen, BTr
         if line.contains("\\Noselect") || line.contains("\\NonExistent") {
             continue;
         }
-        let name = line.rsplit(' ').next().unwrap_or("").trim_matches('"').to_string();
+        let name = line
+            .rsplit(' ')
+            .next()
+            .unwrap_or("")
+            .trim_matches('"')
+            .to_string();
         let r = c.cmd(&format!("SELECT {name}"));
         if !r.is_ok() {
             problems.push(format!("SELECT {name} after the crash: {}", r.tagged));
@@ -158,7 +167,10 @@ fn run_script(dir: &TestDir, maildir: &Path, spec: &str) -> (Acks, bool) {
         ("keyword", "UID STORE 4:5 +FLAGS ($k3)".to_string()),
         ("copy", "UID COPY 1:120 INBOX.Work".to_string()),
         ("move", "UID MOVE 121:123 INBOX.Work".to_string()),
-        ("delete-flag", "UID STORE 124:126 +FLAGS (\\Deleted)".to_string()),
+        (
+            "delete-flag",
+            "UID STORE 124:126 +FLAGS (\\Deleted)".to_string(),
+        ),
         ("expunge", "EXPUNGE".to_string()),
         ("create", "CREATE INBOX.New".to_string()),
         ("create-child", "CREATE INBOX.New.Child".to_string()),
@@ -217,7 +229,10 @@ fn crash_once(spec: &str) -> (bool, Vec<String>) {
     // Every folder keeps its UIDVALIDITY and every message its UID.
     for (name, v) in &validity_before {
         if validity.get(name).is_some_and(|w| w != v) {
-            problems.push(format!("{name}: UIDVALIDITY {v} became {:?}", validity.get(name)));
+            problems.push(format!(
+                "{name}: UIDVALIDITY {v} became {:?}",
+                validity.get(name)
+            ));
         }
     }
     for (name, msgs) in &before {
@@ -280,10 +295,14 @@ fn crash_once(spec: &str) -> (bool, Vec<String>) {
         if moved {
             if acks.has("move") {
                 if in_folder("INBOX", &token) {
-                    problems.push(format!("{token} is still in INBOX after an acknowledged MOVE"));
+                    problems.push(format!(
+                        "{token} is still in INBOX after an acknowledged MOVE"
+                    ));
                 }
                 if !in_folder("INBOX.Work", &token) {
-                    problems.push(format!("{token} is not in INBOX.Work after an acknowledged MOVE"));
+                    problems.push(format!(
+                        "{token} is not in INBOX.Work after an acknowledged MOVE"
+                    ));
                 }
             } else if !anywhere(&token) {
                 problems.push(format!("lost {token} in a killed MOVE"));
@@ -294,13 +313,21 @@ fn crash_once(spec: &str) -> (bool, Vec<String>) {
             problems.push(format!("lost {token} from INBOX"));
         }
         if copied && acks.has("copy") && !in_folder("INBOX.Work", &token) {
-            problems.push(format!("the acknowledged COPY of {token} is not in INBOX.Work"));
+            problems.push(format!(
+                "the acknowledged COPY of {token} is not in INBOX.Work"
+            ));
         }
     }
-    let appended = [("append", "app-1"), ("multiappend", "app-2"), ("multiappend", "app-3")];
+    let appended = [
+        ("append", "app-1"),
+        ("multiappend", "app-2"),
+        ("multiappend", "app-3"),
+    ];
     for (step, token) in appended {
         if acks.has(step) && !in_folder("INBOX.Work", token) {
-            problems.push(format!("the acknowledged APPEND of {token} is not in INBOX.Work"));
+            problems.push(format!(
+                "the acknowledged APPEND of {token} is not in INBOX.Work"
+            ));
         }
     }
     // Acknowledged flags and keywords are on disk.
@@ -315,7 +342,9 @@ fn crash_once(spec: &str) -> (bool, Vec<String>) {
         if let Some(flags) = flags_of(name, token)
             && !flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
         {
-            problems.push(format!("{name} {token}: acknowledged {flag} missing, has {flags:?}"));
+            problems.push(format!(
+                "{name} {token}: acknowledged {flag} missing, has {flags:?}"
+            ));
         }
     };
     if acks.has("append") {

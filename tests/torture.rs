@@ -974,7 +974,10 @@ fn torture_sessions_mta_and_killer() {
         };
         problems.extend(store_file_problems(&path));
     }
-    problems.extend(maildirsize_problems(&shared.maildir, "1000000000S,1000000C"));
+    problems.extend(maildirsize_problems(
+        &shared.maildir,
+        "1000000000S,1000000C",
+    ));
 
     let counts = lock(&shared.counts);
     let total: u64 = counts.ops.values().sum();
