@@ -34,7 +34,7 @@ struct Args {
     #[arg(long, hide = true, value_name = "SECONDS", allow_hyphen_values = true)]
     test_clock_offset: Option<i64>,
     /// Tests only, and only in debug builds: kill the process with SIGKILL the Nth time it
-    /// passes POINT of a delivery's numbering (see `mdimap::maildir::arm_crash_point`).
+    /// passes POINT of the store's write steps (see `mdimap::maildir::crash::POINTS`).
     #[cfg(debug_assertions)]
     #[arg(long, hide = true, value_name = "POINT:N")]
     test_crash_at: Option<String>,
@@ -44,7 +44,7 @@ fn main() {
     let args = Args::parse();
     #[cfg(debug_assertions)]
     if let Some(spec) = &args.test_crash_at
-        && !mdimap::maildir::arm_crash_point(spec)
+        && !mdimap::maildir::crash::arm(spec)
     {
         eprintln!("mdimapd: --test-crash-at takes POINT:N, not {spec:?}");
         std::process::exit(2);

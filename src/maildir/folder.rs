@@ -24,6 +24,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::beneath::{Dir, Kind, identity_of, not_a_file, report_skipped};
+use super::crash;
 use super::error::StoreError;
 use super::flags::{InfoFlags, basename_of, size_from_name};
 use super::index::{Index, flag_bit};
@@ -194,6 +195,7 @@ fn stage_message(tmp: &Dir, message: &mut NewMessage<'_>) -> Result<Staged, Stor
         }
     };
     let basename = format!("{},S={size}", stamp.message_name(meta.dev(), meta.ino()));
+    crash::at("delivery-staged");
     Ok(Staged {
         tmp: name,
         filename: format!("{basename}:2,{}", message.flags.letters()),
@@ -1054,6 +1056,7 @@ impl Folder {
         };
         let size = size_from_name(name).unwrap_or(u64::try_from(source.st_size).unwrap_or(0));
         let basename = format!("{},S={size}", stamp.message_name(dev, ino));
+        crash::at("copy-staged");
         Ok(Staged {
             tmp,
             filename: format!("{basename}:2,{}", flags.letters()),
@@ -1134,9 +1137,10 @@ impl Folder {
                 return Err(dirs.cur.fail(&s.filename, e));
             }
             placed.push(&s.filename);
+            crash::at("delivery-renamed");
         }
         dirs.cur.sync();
-        uiddb::crash_point("delivery-placed");
+        crash::at("delivery-placed");
         let basenames: Vec<&str> = staged.iter().map(|s| s.basename.as_str()).collect();
         let result = self.number_delivered(dirs, &basenames);
         let after = self.change_stamp();
@@ -1451,7 +1455,10 @@ impl Folder {
             };
         }
         match cur.rename(filename, cur, &renamed) {
-            Ok(()) => Ok(Some(renamed)),
+            Ok(()) => {
+                crash::at("flags-renamed");
+                Ok(Some(renamed))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(cur.fail(&renamed, e)),
         }
@@ -1533,7 +1540,10 @@ impl Folder {
             return linked.remove(cur, filename);
         }
         match cur.remove_file(filename) {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                crash::at("expunge-removed");
+                Ok(true)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
             Err(e) => Err(cur.fail(filename, e)),
         }
@@ -1822,12 +1832,19 @@ fn stat_size(dir: &Dir, name: &str) -> Option<u64> {
         .map(|s| u64::try_from(s.st_size).unwrap_or(0))
 }
 
-/// Deletes tmp/ leftovers older than 36 hours (by ctime). Best effort.
+/// Deletes tmp/ leftovers older than 36 hours, Maildir's rule for what a writer that died
+/// left behind. Best effort.
 fn purge_tmp(tmp: &Dir) {
+    purge_tmp_at(tmp, now_secs());
+}
+
+/// [`purge_tmp`] as at `now`. The age is the ctime's, not the mtime's: a COPY stages its
+/// message as a hard link in tmp/, which keeps the source's mtime (the INTERNALDATE, maybe
+/// years old) while the link is seconds old, and must not be taken for a leftover.
+fn purge_tmp_at(tmp: &Dir, now: i64) {
     let Ok(entries) = tmp.entries() else {
         return;
     };
-    let now = now_secs();
     for entry in entries {
         let Ok(name) = entry.name.into_string() else {
             continue;
@@ -1892,6 +1909,48 @@ mod tests {
         let store = Store::create(&root).unwrap();
         let folder = store.folder("INBOX").unwrap();
         (dir, store, folder)
+    }
+
+    #[test]
+    fn tmp_leftovers_go_after_36_hours_by_ctime() {
+        let (_dir, store, folder) = inbox("purge-tmp");
+        let tmp_path = folder.path().join("tmp");
+        // A crashed APPEND's file, a COPY's link whose mtime is an old INTERNALDATE, a
+        // deleted folder's remains, a directory of someone else's, the lock, a dot file.
+        fs::write(tmp_path.join("1700000000.M1P2.host"), b"half a message").unwrap();
+        let linked = tmp_path.join("1700000001.M1P2.host");
+        fs::write(&linked, b"a linked message\n").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&linked)
+            .unwrap()
+            .set_modified(time_of(1_000_000_000))
+            .unwrap();
+        fs::create_dir_all(tmp_path.join(format!("1700000002.M1P2_{DELETING_TAG}.host/cur")))
+            .unwrap();
+        fs::create_dir(tmp_path.join("other-dir")).unwrap();
+        fs::write(tmp_path.join(LOCK_NAME), b"1:host").unwrap();
+        fs::write(tmp_path.join(".keep"), b"").unwrap();
+        let listing = || {
+            let mut names: Vec<String> = fs::read_dir(&tmp_path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        let all = listing();
+        assert_eq!(all.len(), 6);
+        let dirs = folder.dirs().unwrap();
+        // Just written (ctime now): nothing goes, whatever the mtime says.
+        purge_tmp_at(&dirs.tmp, now_secs());
+        assert_eq!(listing(), all);
+        purge_tmp_at(&dirs.tmp, now_secs() + TMP_MAX_AGE_SECS - 60);
+        assert_eq!(listing(), all);
+        // 36 hours on: the leftovers go; the lock, dot files and foreign directories stay.
+        purge_tmp_at(&dirs.tmp, now_secs() + TMP_MAX_AGE_SECS + 60);
+        assert_eq!(listing(), [".keep", LOCK_NAME, "other-dir"]);
+        drop(store);
     }
 
     #[test]

@@ -952,6 +952,7 @@ impl<'f> IndexWriter<'f> {
             remove_writing(&self.tmp);
             return Err(e);
         }
+        super::crash::at("index-staged");
         if let Err(e) = self.tmp.rename(WRITING_NAME, &self.top, INDEX_FILE) {
             remove_writing(&self.tmp);
             return Err(self.top.fail(INDEX_FILE, e));

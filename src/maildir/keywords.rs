@@ -280,6 +280,7 @@ fn load_once(
     let new_list = format_list(&map);
     if new_list != old_list {
         replace_file(tmp, dir, LIST_NAME, "keywords", &new_list)?;
+        super::crash::at("keywords-merged");
     }
     // Fresh updates are now in :list; keep them a while as `.N.` for readers that still
     // hold an older :list (NFS attribute caching).

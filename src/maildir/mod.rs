@@ -15,6 +15,7 @@
 
 pub mod acl;
 mod beneath;
+pub mod crash;
 mod error;
 pub mod fast;
 mod flags;
@@ -58,9 +59,6 @@ pub use special_use::SpecialUse;
 pub use spool::spool_file;
 pub use stamp::{ChangeStamp, FileTime};
 pub use store::Store;
-#[cfg(debug_assertions)]
-#[doc(hidden)]
-pub use uiddb::arm_crash_point;
 
 /// The store's own writers of Courier's files, for `crate::migrate`, which converts another
 /// server's files into them and must write them exactly as the store does, reaching them

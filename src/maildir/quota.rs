@@ -58,7 +58,7 @@ const TRUSTED_SECS: i64 = 15 * 60;
 /// Recounts tried when the maildir keeps changing under the count.
 const RECOUNT_ATTEMPTS: usize = 5;
 /// Tag of the rebuilt file's temporary name in `tmp/` (Courier's own word).
-const REBUILD_TAG: &str = "NeWmAiLdIrSiZe";
+pub(crate) const REBUILD_TAG: &str = "NeWmAiLdIrSiZe";
 
 /// Limits of a Maildir++ quota; 0 means no limit of that kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -389,6 +389,7 @@ impl Quota {
         if change.is_zero() {
             return;
         }
+        super::crash::at("quota-recording");
         if let Err(e) = self.try_record(change) {
             log::warn!(
                 "cannot record a quota change of {} bytes, {} messages in {}: {e}",

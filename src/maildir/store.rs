@@ -256,6 +256,7 @@ impl Store {
                     .map_err(|e| folder.fail(FOLDER_MARKER, e))
             });
         let placed = built.and_then(|()| {
+            super::crash::at("create-built");
             tmp.rename_noreplace(&building, &root, dir).map_err(|e| {
                 if is_exists_error(&e) {
                     StoreError::AlreadyExists(canonical.clone())
@@ -339,6 +340,7 @@ impl Store {
             Err(e) => return Err(root.fail(dir, e)),
         }
         root.sync();
+        super::crash::at("delete-hidden");
         if let Err(e) = tmp.remove_tree(&hidden) {
             // The folder is gone from view; the tmp/ purge removes the rest later.
             log::warn!(
@@ -421,6 +423,7 @@ impl Store {
                 });
             }
             done.push((source, target));
+            super::crash::at("rename-moved");
         }
         root.sync();
         // The lists of hierarchy levels without a directory move too, as with Courier.

@@ -65,6 +65,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 use super::beneath::Dir;
+use super::crash;
 use super::error::StoreError;
 use super::unique::{now_secs, replace_file, replace_file_unsynced};
 
@@ -269,7 +270,7 @@ pub(crate) fn append_entries(
     }
     file.write_all_at(new_header.as_bytes(), 0).map_err(fail)?;
     file.sync_data().map_err(fail)?;
-    crash_point("uiddb-header");
+    crash::at("uiddb-header");
     let uids: Vec<u32> = (nextuid..raised).collect();
     let lines: Vec<String> = uids
         .iter()
@@ -280,7 +281,7 @@ pub(crate) fn append_entries(
     let mut at = size;
     for (i, block) in in_blocks(size, &laid_out).enumerate() {
         if i > 0 {
-            crash_point("uiddb-block");
+            crash::at("uiddb-block");
         }
         file.write_all_at(block, at).map_err(fail)?;
         at += block.len() as u64;
@@ -345,42 +346,6 @@ fn in_blocks(start: u64, bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|b| !b.is_empty())
         .chain(rest.chunks(BLOCK as usize))
 }
-
-/// Where a test asked the process to kill itself: `(point, n)` (see [`arm_crash_point`]).
-#[cfg(debug_assertions)]
-static CRASH_AT: std::sync::OnceLock<(String, u32)> = std::sync::OnceLock::new();
-
-/// Tests only, in debug builds (`mdimapd --test-crash-at <point>:<n>`): the process kills
-/// itself with SIGKILL the `n`th time (from 1) it passes `point`, so that a test can stop a
-/// delivery at each step of its numbering and check what both servers make of the files.
-/// The points: `delivery-placed` (messages in cur/, not numbered), `uiddb-header` (header
-/// raised, no line written), `uiddb-block` (between two blocks of lines). False when
-/// `spec` is not `<point>:<n>`.
-#[cfg(debug_assertions)]
-pub fn arm_crash_point(spec: &str) -> bool {
-    let Some((point, n)) = spec.rsplit_once(':') else {
-        return false;
-    };
-    let Ok(n) = n.parse() else {
-        return false;
-    };
-    CRASH_AT.set((point.to_string(), n)).is_ok()
-}
-
-#[cfg(debug_assertions)]
-pub(crate) fn crash_point(point: &str) {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static PASSED: AtomicU32 = AtomicU32::new(0);
-    if let Some((name, n)) = CRASH_AT.get()
-        && name == point
-        && PASSED.fetch_add(1, Ordering::SeqCst) + 1 == *n
-    {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
-#[cfg(not(debug_assertions))]
-pub(crate) fn crash_point(_point: &str) {}
 
 #[cfg(test)]
 mod tests {

@@ -164,6 +164,9 @@ fn place_file(
         let _ = tmp.remove_file(&temp);
         return Err(tmp.fail(&temp, e));
     }
+    if let Some(point) = super::crash::staged_point(tag) {
+        super::crash::at(point);
+    }
     if let Err(e) = tmp.rename(&temp, dir, name) {
         let _ = tmp.remove_file(&temp);
         return Err(dir.fail(name, e));

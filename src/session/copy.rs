@@ -135,6 +135,7 @@ impl Session<'_> {
         // selected folder itself announces the new EXISTS after them, counting what is left.
         self.pending
             .push(Completion::ok_code(code, "Moved.").body());
+        crate::maildir::crash::at("move-copied");
         let Some(view) = self.selected.as_mut() else {
             return Completion::ok("MOVE completed.");
         };

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -925,13 +926,25 @@ impl Client {
         while let Some(n) = literal_size(segment.as_bytes()) {
             assert!(n < 200_000_000, "absurd literal from server: {segment}");
             let mut data = vec![0u8; n];
-            self.reader
-                .read_exact(&mut data)
-                .unwrap_or_else(|e| panic!("reading a {n}-byte literal after {line:?}: {e}"));
+            match self.reader.read_exact(&mut data) {
+                Ok(()) => {}
+                // The server died in the middle of the literal (a test killed it): as
+                // an end of file before the line, for callers that expect that.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    return Read1::Eof;
+                }
+                Err(e) => panic!("reading a {n}-byte literal after {line:?}: {e}"),
+            }
             line.push_str("\r\n");
             line.push_str(&String::from_utf8_lossy(&data));
             segment = match self.raw_line(self.timeout) {
                 Read1::Line(l) => l,
+                Read1::Eof => return Read1::Eof,
                 other => panic!("line after a literal: {other:?} (so far: {line:?})"),
             };
             line.push_str(&segment);
@@ -1865,6 +1878,127 @@ impl DeflateClient {
         self.send(format!("{tag} {text}\r\n").as_bytes());
         self.read_until_tagged(tag)
     }
+}
+
+// ---------------------------------------------------------------------------
+// The store's files after a torture or a crash
+// ---------------------------------------------------------------------------
+
+/// What is wrong with the files mdimap keeps in one folder, read back after a SELECT: the
+/// UID database (header `1 <uidvalidity> <nextuid>`, unique UIDs and names, all below the
+/// next UID, every message of cur/ listed) and the keyword list (names, an empty line,
+/// `basename:index ...` lines with indexes into the names). Empty when all is well.
+pub fn store_file_problems(folder: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let uiddb_path = folder.join("courierimapuiddb");
+    match fs::read(&uiddb_path) {
+        Err(e) => problems.push(format!("{}: {e}", uiddb_path.display())),
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let mut lines = text.split('\n');
+            let head: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+            let parsed: Option<(u32, u32)> = match head[..] {
+                ["1", v, n] => v.parse().ok().zip(n.parse().ok()),
+                _ => None,
+            };
+            match parsed {
+                None => problems.push(format!("{}: bad header {head:?}", uiddb_path.display())),
+                Some((_, nextuid)) => {
+                    let mut uids = HashSet::new();
+                    let mut names = HashSet::new();
+                    for line in lines.filter(|l| !l.is_empty()) {
+                        let Some((uid, name)) = line.split_once(' ') else {
+                            problems.push(format!("{}: bad line {line:?}", uiddb_path.display()));
+                            continue;
+                        };
+                        let Ok(uid) = uid.parse::<u32>() else {
+                            problems.push(format!("{}: bad line {line:?}", uiddb_path.display()));
+                            continue;
+                        };
+                        if uid >= nextuid {
+                            problems.push(format!(
+                                "{}: UID {uid} not below the next UID {nextuid}",
+                                uiddb_path.display()
+                            ));
+                        }
+                        if !uids.insert(uid) {
+                            problems.push(format!("{}: UID {uid} twice", uiddb_path.display()));
+                        }
+                        if !names.insert(name.to_string()) {
+                            problems.push(format!("{}: {name} twice", uiddb_path.display()));
+                        }
+                    }
+                    for file in files(&folder.join("cur")) {
+                        if !names.contains(base_of(&file)) {
+                            problems.push(format!(
+                                "{}: cur/{file} is not listed after a SELECT",
+                                uiddb_path.display()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let list = folder.join("courierimapkeywords").join(":list");
+    if let Ok(bytes) = fs::read(&list) {
+        // Keyword names, an empty line, then `basename:n n n` lines.
+        let text = String::from_utf8_lossy(&bytes);
+        // An empty table is the blank line alone.
+        let split = if let Some(rest) = text.strip_prefix('\n') {
+            Some(("", rest))
+        } else {
+            text.split_once("\n\n")
+        };
+        match split {
+            None if !text.is_empty() => problems.push(format!(
+                "{}: no empty line after the keywords",
+                list.display()
+            )),
+            None => {}
+            Some((names, entries)) => {
+                let count = names.lines().count();
+                for line in entries.lines().filter(|l| !l.is_empty()) {
+                    let ok = line.rsplit_once(':').is_some_and(|(_, idx)| {
+                        idx.split_whitespace()
+                            .all(|i| i.parse::<usize>().is_ok_and(|i| i < count))
+                    });
+                    if !ok {
+                        problems.push(format!("{}: bad entry {line:?}", list.display()));
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// What is wrong with `maildirsize`: its first line must still be `limits`, each other
+/// line two integers (bytes, messages).
+pub fn maildirsize_problems(maildir: &Path, limits: &str) -> Vec<String> {
+    let path = maildir.join("maildirsize");
+    let Ok(text) = fs::read_to_string(&path) else {
+        return vec![format!("{} is gone or not text", path.display())];
+    };
+    let mut lines = text.lines();
+    let mut problems = Vec::new();
+    if lines.next() != Some(limits) {
+        problems.push(format!(
+            "{}: the quota line changed: {text:?}",
+            path.display()
+        ));
+    }
+    for line in lines {
+        let ok = line
+            .split_whitespace()
+            .map(|w| w.parse::<i64>().is_ok())
+            .collect::<Vec<_>>()
+            == [true, true];
+        if !ok {
+            problems.push(format!("{}: bad line {line:?}", path.display()));
+        }
+    }
+    problems
 }
 
 // ---------------------------------------------------------------------------
