@@ -1229,6 +1229,15 @@ fn parse_empty_trash(
         }
         folders.push((folder.to_string(), days(n, folder)?));
     }
+    if folders.is_empty() {
+        // Only commas (`IMAP_EMPTYTRASH=,`): no folder named, nothing to purge. Shown as
+        // unset, since an empty list written back would read as one day of the trash.
+        warnings.push(format!(
+            "{place}: IMAP_EMPTYTRASH names no folder ({:?}): nothing is purged",
+            shorten(value)
+        ));
+        return Ok(EmptyTrash::Off);
+    }
     Ok(EmptyTrash::Folders(folders))
 }
 
@@ -1511,6 +1520,13 @@ MDIMAP_HOSTNAME=mail.example.org
         let (c, w) = parse("IMAP_EMPTYTRASH=\n");
         assert_eq!(c.purges(), vec![("INBOX.Trash".to_string(), 1)]);
         assert_eq!(w.len(), 1);
+        // Commas alone name no folder: nothing is purged, and check-config shows it unset
+        // rather than as an empty list, which would read back as the empty value above
+        // (found by fuzz/config).
+        let (c, w) = parse("IMAP_EMPTYTRASH=, \n");
+        assert_eq!(c.empty_trash, EmptyTrash::Off);
+        assert!(c.purges().is_empty());
+        assert!(w.len() == 1 && w[0].contains("names no folder"), "{w:?}");
         let (c, w) = parse(
             "IMAP_MOVE_EXPUNGE_TO_TRASH=1\nOUTBOX=.Outbox\nSENDMAIL=/usr/lib/sendmail\n\
              HEADERFROM=X-IMAP-Sender\nOUTBOX_MULTIPLE_SEND=1\n",
