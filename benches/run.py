@@ -200,11 +200,15 @@ class Conn:
     so the client spends far less time per response than the servers do; its
     remaining cost is measured by `client_ceiling`."""
 
-    def __init__(self, port):
+    def __init__(self, port, tls_context=None):
+        """Connects to 127.0.0.1:port; over TLS (implicit, port 993 style) when
+        `tls_context` is an ssl.SSLContext."""
         self.port = port
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=STEP_TIMEOUT)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client_port = self.sock.getsockname()[1]
+        if tls_context is not None:
+            self.sock = tls_context.wrap_socket(self.sock)
         self.buf = bytearray()
         self.pos = 0
         self.tagn = 0
@@ -560,7 +564,9 @@ def bin_dir(args):
     return os.path.join(target, "release")
 
 
-def start_mdimap(args, run_dir, home, maildir, pwhash):
+def start_mdimap(args, run_dir, home, maildir, pwhash, extra_conf="", extra_argv=()):
+    """mdimap-listen on a free port of 127.0.0.1 with the benchmark's account;
+    `extra_conf` (lines with their own comment) and `extra_argv` are added."""
     port = free_port()
     users = os.path.join(run_dir, "users")
     with open(users, "w") as f:
@@ -571,8 +577,10 @@ def start_mdimap(args, run_dir, home, maildir, pwhash):
         f.write("# written by benches/run.py: defaults, except the user file and\n"
                 "# the session limits (20 sessions and imaptest from one address)\n"
                 "MDIMAP_USERFILE=%s\nMAXDAEMONS=100\nMAXPERIP=100\n" % users)
+        f.write(extra_conf)
     listen = os.path.join(bin_dir(args), "mdimap-listen")
     argv = [listen, "--config", conf, "--listen", "127.0.0.1:%d" % port, "--log-stderr"]
+    argv.extend(extra_argv)
     return Server("mdimap", argv, port, os.path.join(run_dir, "server.log"))
 
 

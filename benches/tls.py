@@ -20,7 +20,6 @@ done and a release build. Usage: python3 benches/tls.py [--messages 300 --size 2
 import argparse
 import os
 import shutil
-import socket
 import ssl
 import statistics
 import subprocess
@@ -38,24 +37,8 @@ CLIENT_TLS.check_hostname = False
 CLIENT_TLS.verify_mode = ssl.CERT_NONE
 
 
-class Conn(R.Conn):
-    """R.Conn over TLS when `tls` is set."""
-
-    def __init__(self, port, tls=False):
-        self.port = port
-        raw = socket.create_connection(("127.0.0.1", port), timeout=R.STEP_TIMEOUT)
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.client_port = raw.getsockname()[1]
-        if tls:
-            raw = CLIENT_TLS.wrap_socket(raw)
-        self.sock = raw
-        self.buf = bytearray()
-        self.pos = 0
-        self.tagn = 0
-        self.received = 0
-        self.greeting = self.line()
-        if not self.greeting.startswith(b"* OK"):
-            raise R.Failed("greeting: %r" % self.greeting[:200])
+def connect(port, tls):
+    return R.Conn(port, CLIENT_TLS if tls else None)
 
 
 def make_store(path, messages, size):
@@ -94,23 +77,13 @@ def make_cert(run_dir):
 
 
 def start_mdimap(args, run_dir, home, maildir, pwhash, cert, key):
-    port, tls_port = R.free_port(), R.free_port()
-    users = os.path.join(run_dir, "users")
-    with open(users, "w") as f:
-        f.write("%s:%s:%d:%d:%s:%s\n" % (R.USER, pwhash, R.MAIL_UID, R.MAIL_GID, home, maildir))
-    os.chmod(users, 0o600)
-    conf = os.path.join(run_dir, "mdimapd.conf")
-    with open(conf, "w") as f:
-        f.write("# written by benches/tls.py: defaults, except the user file, the\n"
-                "# certificate and the session limits\n"
-                "MDIMAP_USERFILE=%s\nTLS_CERTFILE=%s\nTLS_PRIVATE_KEYFILE=%s\n"
-                "MAXDAEMONS=200\nMAXPERIP=200\n"
-                % (users, cert, key))
-    listen = os.path.join(R.bin_dir(args), "mdimap-listen")
-    argv = [listen, "--config", conf, "--listen", "127.0.0.1:%d" % port,
-            "--listen-tls", "127.0.0.1:%d" % tls_port, "--log-stderr"]
-    server = R.Server("mdimap", argv, port, os.path.join(run_dir, "server.log"))
-    return server, port, tls_port
+    tls_port = R.free_port()
+    server = R.start_mdimap(
+        args, run_dir, home, maildir, pwhash,
+        extra_conf="# benches/tls.py: the certificate for STARTTLS and implicit TLS\n"
+                   "TLS_CERTFILE=%s\nTLS_PRIVATE_KEYFILE=%s\n" % (cert, key),
+        extra_argv=["--listen-tls", "127.0.0.1:%d" % tls_port])
+    return server, server.port, tls_port
 
 
 def start_dovecot(args, run_dir, home, maildir, pwhash, cert, key):
@@ -147,7 +120,7 @@ def logins(port, tls, n):
     samples = []
     for _ in range(n):
         t = time.perf_counter()
-        c = Conn(port, tls)
+        c = connect(port, tls)
         c.login()
         c.logout()
         samples.append(time.perf_counter() - t)
@@ -162,7 +135,7 @@ def memory(server, port, tls, n):
     before = pss_total(pgid)
     conns = []
     for _ in range(n):
-        c = Conn(port, tls)
+        c = connect(port, tls)
         c.login()
         c.command(b"SELECT INBOX")
         conns.append(c)
@@ -174,7 +147,7 @@ def memory(server, port, tls, n):
 
 
 def throughput(port, tls, messages):
-    c = Conn(port, tls)
+    c = connect(port, tls)
     c.login()
     c.command(b"SELECT INBOX")
     c.command(b"FETCH 1:* BODY.PEEK[]")  # warm-up: the page cache and the servers' caches
