@@ -237,8 +237,9 @@ fn is_socket(fd: RawFd) -> bool {
         .unwrap_or(false)
 }
 
-/// Puts `fd` in non-blocking mode; false when that failed.
-fn set_nonblocking(fd: RawFd) -> bool {
+/// Puts `fd`, an open descriptor, in non-blocking mode; false when that
+/// failed. The connection's fds here; the TLS relay's (`server::relay`) too.
+pub fn set_nonblocking(fd: RawFd) -> bool {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     let Ok(flags) = fcntl(borrow(fd), FcntlArg::F_GETFL) else {
         return false;

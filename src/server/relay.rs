@@ -71,16 +71,9 @@ pub fn run(
     session: OwnedFd,
     stall: Duration,
 ) {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
     for fd in [client_in, client_out, session.as_raw_fd()] {
-        // SAFETY: as in `Raw::fd`.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
-            let _ = fcntl(
-                fd,
-                FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-            );
-        }
+        // A descriptor left blocking only costs a read or write that waits.
+        let _ = crate::conn::set_nonblocking(fd);
     }
     // Room for one chunk of the session's output besides what is queued.
     conn.set_buffer_limit(Some(4 * CHUNK));
