@@ -2899,37 +2899,6 @@ fn ids_of(name: &str) -> (u32, u32) {
     (user.uid.as_raw(), user.gid.as_raw())
 }
 
-/// What /proc says of a confined login process: all ids the login user's,
-/// no capability in any set, no_new_privs, and an empty root directory
-/// that no longer exists.
-fn assert_confined(pid: i32, uid: u32, gid: u32) {
-    assert_eq!(
-        common::status_field(pid, "Uid"),
-        format!("{uid} {uid} {uid} {uid}")
-    );
-    assert_eq!(
-        common::status_field(pid, "Gid"),
-        format!("{gid} {gid} {gid} {gid}")
-    );
-    assert_eq!(common::status_field(pid, "Groups"), gid.to_string());
-    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        assert_eq!(
-            common::status_field(pid, set),
-            "0000000000000000",
-            "{set} of {pid}"
-        );
-    }
-    assert_eq!(common::status_field(pid, "NoNewPrivs"), "1");
-    let root = fs::read_link(format!("/proc/{pid}/root")).unwrap();
-    let root = root.to_string_lossy();
-    assert!(
-        root.starts_with("/tmp/mdimap-login.") && root.ends_with(" (deleted)"),
-        "root directory of the login process: {root}"
-    );
-    let entries = fs::read_dir(format!("/proc/{pid}/root")).unwrap().count();
-    assert_eq!(entries, 0, "the login process's root is empty");
-}
-
 /// Before login, the client is read by the login process only: it runs as
 /// MDIMAP_LOGIN_USER with no capabilities in an empty chroot, and the root
 /// part reads not a byte of 20 KB of commands. After LOGIN the login
@@ -2954,7 +2923,7 @@ fn before_login_only_the_confined_login_process_reads_the_client() {
         "0 0 0 0",
         "the root part"
     );
-    assert_confined(login_process, daemon_uid, daemon_gid);
+    common::assert_confined(login_process, daemon_uid, daemon_gid);
     let (root_read, login_read) = (rchar_of(root), rchar_of(login_process));
     let padding = "x".repeat(1000);
     for _ in 0..20 {
@@ -3010,7 +2979,7 @@ fn after_a_tls_login_the_confined_relay_carries_the_session() {
         panic!("expected the TLS relay under the session, found {relays:?}");
     };
     let relay = *relay;
-    assert_confined(relay, daemon_uid, daemon_gid);
+    common::assert_confined(relay, daemon_uid, daemon_gid);
     let (uid, _) = common::mail_ids();
     assert_eq!(
         common::status_field(session, "Uid"),

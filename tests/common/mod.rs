@@ -2029,6 +2029,33 @@ pub fn descendants_of(pid: i32) -> Vec<i32> {
     out
 }
 
+/// What /proc says of a confined login process: all ids the login user's,
+/// no capability in any set, no_new_privs, and an empty root directory
+/// that no longer exists; named `mdimapd-login`.
+pub fn assert_confined(pid: i32, uid: u32, gid: u32) {
+    assert_eq!(status_field(pid, "Uid"), format!("{uid} {uid} {uid} {uid}"));
+    assert_eq!(status_field(pid, "Gid"), format!("{gid} {gid} {gid} {gid}"));
+    assert_eq!(status_field(pid, "Groups"), gid.to_string());
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status_field(pid, set), "0000000000000000", "{set} of {pid}");
+    }
+    assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+    let root = fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    let root = root.to_string_lossy();
+    assert!(
+        root.starts_with("/tmp/mdimap-login.") && root.ends_with(" (deleted)"),
+        "root directory of the login process: {root}"
+    );
+    let entries = fs::read_dir(format!("/proc/{pid}/root")).unwrap().count();
+    assert_eq!(entries, 0, "the login process's root is empty");
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap()
+            .trim(),
+        "mdimapd-login"
+    );
+}
+
 /// Before login, as run as root by `starter` or any starter below it: one
 /// connection's mdimapd is root and reads nothing, and its only child, the
 /// login process, runs as the default MDIMAP_LOGIN_USER (nobody) with no
@@ -2047,26 +2074,7 @@ pub fn assert_login_process_confined(starter: i32) -> i32 {
     });
     let root =
         found.unwrap_or_else(|| panic!("no root mdimapd with a login process below {starter}"));
-    let login = children_of(root)[0];
-    assert_eq!(
-        fs::read_to_string(format!("/proc/{login}/comm"))
-            .unwrap()
-            .trim(),
-        "mdimapd-login"
-    );
-    assert_eq!(
-        status_field(login, "Uid"),
-        "65534 65534 65534 65534",
-        "login process"
-    );
-    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        assert_eq!(
-            status_field(login, set),
-            "0000000000000000",
-            "{set} of the login process"
-        );
-    }
-    assert_eq!(status_field(login, "NoNewPrivs"), "1");
+    assert_confined(children_of(root)[0], 65534, 65534);
     root
 }
 
