@@ -15,14 +15,6 @@ impl Secret {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.0
     }
-
-    /// Keeps the first `len` bytes; the rest is scrubbed before it goes.
-    pub fn truncate(&mut self, len: usize) {
-        if len < self.0.len() {
-            scrub(&mut self.0[len..]);
-            self.0.truncate(len);
-        }
-    }
 }
 
 impl Deref for Secret {

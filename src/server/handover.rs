@@ -321,10 +321,6 @@ impl Verdict {
 pub struct Channel(OwnedFd);
 
 impl Channel {
-    pub fn new(fd: OwnedFd) -> Channel {
-        Channel(fd)
-    }
-
     /// Sends one message; false when the other side is gone.
     pub fn send(&self, message: &[u8]) -> bool {
         loop {
@@ -348,15 +344,30 @@ impl Channel {
         {
             return None;
         }
-        let mut buf = Secret::new(vec![0; MAX_MESSAGE + 1]);
+        // The packet's length first (MSG_TRUNC reports it whole), so the buffer is
+        // the message's size: a buffer of MAX_MESSAGE, zeroed and scrubbed for every
+        // message, cost more than the rest of a login's messages together.
+        use nix::sys::socket::{MsgFlags, recv};
+        let len = loop {
+            match recv(
+                self.0.as_raw_fd(),
+                &mut [],
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+            ) {
+                Ok(n) => break n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
+            }
+        };
+        // 0: the other side is gone (no message is empty).
+        if len == 0 || len > MAX_MESSAGE {
+            return None;
+        }
+        let mut buf = Secret::new(vec![0; len]);
         loop {
             match nix::unistd::read(self.0.as_fd(), buf.as_mut_slice()) {
-                Ok(0) => return None,
-                Ok(n) if n > MAX_MESSAGE => return None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    return Some(buf);
-                }
+                Ok(n) if n == len => return Some(buf),
+                Ok(_) => return None,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => return None,
             }
