@@ -51,15 +51,7 @@ fn stored(folder: &Path) -> (Vec<String>, Vec<String>) {
 
 /// `(rchar, wchar)` of a process: the bytes its system calls read and wrote.
 fn io_of(pid: i32) -> (u64, u64) {
-    let text = fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
-    let field = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
-            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/io"))
-            .parse()
-            .unwrap()
-    };
-    (field("rchar"), field("wchar"))
+    (proc_io(pid, "rchar"), proc_io(pid, "wchar"))
 }
 
 #[test]

@@ -2884,15 +2884,6 @@ fn compress_inside_starttls() {
 // Privilege separation before login
 // ---------------------------------------------------------------------------
 
-/// Bytes a process has read by read(2) and its kin (`rchar`).
-fn rchar_of(pid: i32) -> u64 {
-    let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
-    io.lines()
-        .find_map(|l| l.strip_prefix("rchar: "))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// The uid and gid of a system account.
 fn ids_of(name: &str) -> (u32, u32) {
     let user = nix::unistd::User::from_name(name).unwrap().unwrap();
@@ -2924,19 +2915,22 @@ fn before_login_only_the_confined_login_process_reads_the_client() {
         "the root part"
     );
     common::assert_confined(login_process, daemon_uid, daemon_gid);
-    let (root_read, login_read) = (rchar_of(root), rchar_of(login_process));
+    let (root_read, login_read) = (
+        common::proc_io(root, "rchar"),
+        common::proc_io(login_process, "rchar"),
+    );
     let padding = "x".repeat(1000);
     for _ in 0..20 {
         c.ok(&format!("ID (\"name\" \"{padding}\")"));
     }
     assert!(
-        rchar_of(login_process) - login_read >= 20_000,
+        common::proc_io(login_process, "rchar") - login_read >= 20_000,
         "the login process read the commands"
     );
     assert!(
-        rchar_of(root) - root_read < 1000,
+        common::proc_io(root, "rchar") - root_read < 1000,
         "the root part read {} bytes while the client sent 20 KB",
-        rchar_of(root) - root_read
+        common::proc_io(root, "rchar") - root_read
     );
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));
     // The login process is gone before the tagged OK, and the session is

@@ -172,7 +172,7 @@ fn assert_each_once(what: &str, got: Vec<u32>, want: &[u32]) {
 
 /// The session's peak resident set in MiB, printed with `what`.
 fn peak_mib(pid: i32, what: &str) -> u64 {
-    let kib = vm_kib(pid, "VmHWM");
+    let kib = proc_status_kb(pid, "VmHWM");
     eprintln!("  {what}: VmHWM {} KiB", kib);
     kib / 1024
 }

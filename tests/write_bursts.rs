@@ -11,26 +11,16 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Write system calls the process has made so far.
-fn syscw(pid: i32) -> u64 {
-    let io = fs::read_to_string(format!("/proc/{pid}/io"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/io: {e}"));
-    io.lines()
-        .find_map(|l| l.strip_prefix("syscw:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no syscw in {io}"))
-}
-
 /// Runs `cmd` and returns the response and the write calls it took. The
 /// count is read once the tagged response has arrived, and again after a
 /// moment (nothing may follow it).
 fn writes_for(server: &Server, c: &mut Client, cmd: &str) -> (Response, u64) {
-    let before = syscw(server.pid());
+    let before = proc_io(server.pid(), "syscw");
     let r = c.cmd(cmd);
-    let after = syscw(server.pid());
+    let after = proc_io(server.pid(), "syscw");
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(
-        syscw(server.pid()),
+        proc_io(server.pid(), "syscw"),
         after,
         "{cmd}: writes after the tagged response"
     );
@@ -154,9 +144,9 @@ fn every_compressed_burst_is_one_write() {
     .enumerate()
     {
         let tag = format!("z{n}");
-        let before = syscw(server.pid());
+        let before = proc_io(server.pid(), "syscw");
         let got = z.cmd(&tag, cmd);
-        let after = syscw(server.pid());
+        let after = proc_io(server.pid(), "syscw");
         assert!(got.contains(&format!("{tag} OK")), "{cmd}: {got}");
         assert!(
             got.lines().count() > 1,
@@ -164,7 +154,7 @@ fn every_compressed_burst_is_one_write() {
         );
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(
-            syscw(server.pid()),
+            proc_io(server.pid(), "syscw"),
             after,
             "{cmd}: writes after the tagged response"
         );

@@ -454,15 +454,24 @@ pub fn spawn_mdimapd_raw(
     (Server { child, log }, client)
 }
 
-/// A field of /proc/<pid>/status in kB (`VmHWM`, the peak resident set).
+/// A field of /proc/<pid>/status in kB (`VmHWM` is the peak resident set:
+/// memory as the server really used it, not as it reserved it).
 pub fn proc_status_kb(pid: i32, field: &str) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
-    status
-        .lines()
+    let value = status_field(pid, field);
+    value
+        .strip_suffix(" kB")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{field} of {pid} is not in kB: {value:?}"))
+}
+
+/// A counter of /proc/<pid>/io (`rchar`, `wchar`, `syscw`…).
+pub fn proc_io(pid: i32, field: &str) -> u64 {
+    let io = fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/io: {e}"));
+    io.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/io:\n{io}"))
 }
 
 /// `mdimapd --preauth --maildir <maildir>` over a socket.
@@ -704,18 +713,6 @@ pub fn session_of(d: &Daemon, client: &TcpStream) -> i32 {
         found.is_some()
     });
     found.unwrap_or_else(|| panic!("no child of mdimap-listen has {wanted}"))
-}
-
-/// A `VmXXX:` value of /proc/<pid>/status in KiB (`VmHWM` is the peak
-/// resident set: memory as the server really used it, not as it reserved it).
-pub fn vm_kib(pid: i32, field: &str) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status:\n{status}"))
 }
 
 /// The environment of a process, as `NAME=value` strings.
