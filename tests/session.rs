@@ -951,6 +951,39 @@ fn store_flags_and_keywords() {
     assert!(!has_flag(c2.ok("FETCH 2 (FLAGS)").fetch(2), "$Important"));
 }
 
+/// A keyword set is one file per message: a session that adds its keyword must start from
+/// the set on disk, or another session's keyword, added since this one last looked, is
+/// lost although that session's client was told OK (the torture test found it).
+#[test]
+fn keywords_of_two_sessions_on_one_message_both_stay() {
+    let t = TestDir::new("kwtwo");
+    let m = t.maildir();
+    put_cur(&m, &message("one", "1"), "");
+    let (_sa, mut a) = preauth(&t, &m);
+    let (_sb, mut b) = preauth(&t, &m);
+    a.ok("SELECT INBOX");
+    b.ok("SELECT INBOX");
+    a.ok("STORE 1 +FLAGS ($First)");
+    // b has not looked since a's STORE.
+    let r = b.ok("STORE 1 +FLAGS.SILENT ($Second)");
+    assert!(r.is_ok(), "{r:#?}");
+    let r = b.ok("STORE 1 -FLAGS ($Nothere)");
+    let f = r.fetch(1);
+    assert!(has_flag(f, "$First") && has_flag(f, "$Second"), "{r:#?}");
+    let (_sc, mut c) = preauth(&t, &m);
+    c.ok("SELECT INBOX");
+    let r = c.ok("FETCH 1 (FLAGS)");
+    let f = r.fetch(1);
+    assert!(has_flag(f, "$First") && has_flag(f, "$Second"), "{r:#?}");
+    // And the lock file stays mdimap's own, beside Courier's directory.
+    assert!(m.join("mdimapkeywords.lock").is_file());
+    assert!(
+        !files(&m.join("courierimapkeywords"))
+            .iter()
+            .any(|f| f.contains("lock"))
+    );
+}
+
 #[test]
 fn copy_with_copyuid_and_trycreate() {
     let (_t, m, _s, mut c) = setup("copy");

@@ -28,7 +28,7 @@ use super::crash;
 use super::error::StoreError;
 use super::flags::{InfoFlags, basename_of, size_from_name};
 use super::index::{Index, flag_bit};
-use super::keywords;
+use super::keywords::{self, KeywordWriter};
 use super::lock::{DotLock, LOCK_NAME};
 use super::quota::{self, Quota, QuotaUse};
 use super::recent;
@@ -1462,6 +1462,14 @@ impl Folder {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(cur.fail(&renamed, e)),
         }
+    }
+
+    /// Starts a read-modify-write of the keyword sets of the messages `basenames` (see
+    /// [`KeywordWriter`]): the folder's keyword lock is held until it is dropped.
+    pub fn keyword_writer(&self, basenames: &FastSet<String>) -> Result<KeywordWriter, StoreError> {
+        let top = self.top()?;
+        let tmp = open_in(&top, "tmp")?;
+        KeywordWriter::start(top, tmp, basenames)
     }
 
     /// Replaces the keyword set of one message.

@@ -7,8 +7,11 @@
 use std::collections::BTreeMap;
 
 use crate::maildir::fast::{FastMap, FastSet};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::File;
 use std::io;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::beneath::{Dir, Kind, report_skipped};
 use super::error::StoreError;
@@ -630,6 +633,121 @@ pub(crate) fn write_list(folder: &Dir, tmp: &Dir, map: &KeywordMap) -> Result<()
     replace_file(tmp, &dir, LIST_NAME, "keywords", &format_list(map))
 }
 
+/// mdimap's lock, in the folder, around a read-modify-write of keyword sets. An update file
+/// holds a message's whole keyword set, so two sessions that each add their own keyword to
+/// one message, each from the set it read, leave only the set written last: the other
+/// session's keyword, acknowledged to its client, is gone (the torture test found it).
+/// Courier's protocol has no lock for this; mdimap sessions take this one, read the sets
+/// from disk under it and write theirs before letting go. (Courier-IMAP sessions sharing
+/// the maildir can still race each other and us, as they race each other today.)
+pub(crate) const WRITE_LOCK_NAME: &str = "mdimapkeywords.lock";
+/// How long to wait for [`WRITE_LOCK_NAME`]: it is held for one STORE's keyword writes.
+const WRITE_LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// Holds [`WRITE_LOCK_NAME`] (an `flock`, released when the file is closed, so a session
+/// killed while holding it holds nothing).
+pub(crate) struct WriteLock {
+    _held: Option<Flock<File>>,
+}
+
+impl WriteLock {
+    /// Takes the lock of `folder`, waiting up to [`WRITE_LOCK_WAIT`]. A folder where the
+    /// lock file cannot be made (no write permission: a read-only shared folder) is written
+    /// without it, as Courier writes every folder.
+    pub(crate) fn take(folder: &Dir) -> Result<WriteLock, StoreError> {
+        let mut file = match folder.open_for_writing(WRITE_LOCK_NAME, 0o600) {
+            Ok(file) => file,
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EACCES | libc::EPERM | libc::EROFS)
+                ) =>
+            {
+                log::debug!(
+                    "keywords of {} written without {WRITE_LOCK_NAME}: {e}",
+                    folder.path().display()
+                );
+                return Ok(WriteLock { _held: None });
+            }
+            Err(e) => return Err(folder.fail(WRITE_LOCK_NAME, e)),
+        };
+        let deadline = Instant::now() + WRITE_LOCK_WAIT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(held) => return Ok(WriteLock { _held: Some(held) }),
+                Err((back, Errno::EWOULDBLOCK | Errno::EINTR)) => file = back,
+                Err((_, errno)) => {
+                    return Err(folder.fail(WRITE_LOCK_NAME, io::Error::from(errno)));
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(folder.fail(
+                    WRITE_LOCK_NAME,
+                    io::Error::new(io::ErrorKind::TimedOut, "timed out waiting for the lock"),
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The keyword sets on disk now of the messages named in `basenames`, read without changing
+/// anything (what a merge would make of the files, without merging).
+pub(crate) fn read_current(
+    folder: &Dir,
+    tmp: &Dir,
+    basenames: &FastSet<String>,
+) -> Result<KeywordMap, StoreError> {
+    load(folder, tmp, basenames, false)
+}
+
+/// A read-modify-write of the keyword sets of some messages of one folder: holds the
+/// folder's [`WriteLock`] and starts from the sets on disk, not from what a session last
+/// saw. Dropping it lets go of the lock.
+pub struct KeywordWriter {
+    top: Dir,
+    tmp: Dir,
+    current: KeywordMap,
+    _lock: WriteLock,
+}
+
+impl KeywordWriter {
+    /// Takes the lock of the folder at `top` and reads the sets of `basenames`.
+    pub(crate) fn start(
+        top: Dir,
+        tmp: Dir,
+        basenames: &FastSet<String>,
+    ) -> Result<KeywordWriter, StoreError> {
+        let lock = WriteLock::take(&top)?;
+        let current = read_current(&top, &tmp, basenames)?;
+        Ok(KeywordWriter {
+            top,
+            tmp,
+            current,
+            _lock: lock,
+        })
+    }
+
+    /// The keywords message `basename` has on disk (as read at the start, and as written
+    /// since).
+    pub fn current(&self, basename: &str) -> &[String] {
+        self.current.get(basename).map_or(&[], |k| k.as_slice())
+    }
+
+    /// Replaces the keyword set of message `basename`.
+    pub fn write(&mut self, basename: &str, keywords: &[String]) -> Result<(), StoreError> {
+        write_update(&self.top, &self.tmp, basename, keywords)?;
+        if keywords.is_empty() {
+            self.current.remove(basename);
+        } else {
+            self.current.insert(basename.to_string(), keywords.to_vec());
+        }
+        Ok(())
+    }
+}
+
 /// Removes a message's pending update file (used when a delivery is rolled back).
 pub(crate) fn remove_update(folder: &Dir, basename: &str) {
     if check_basename(basename).is_ok()
@@ -866,6 +984,27 @@ mod tests {
         assert!(has_update_files(&top).is_err());
         assert!(write_list(&top, &tmp, &map).is_err());
         assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn the_write_lock_excludes_another_holder_until_dropped() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (t, folder, _tmp) = folder();
+        let first = WriteLock::take(&folder).unwrap();
+        let got = Arc::new(AtomicBool::new(false));
+        let path = t.path().to_path_buf();
+        let flag = Arc::clone(&got);
+        let waiter = std::thread::spawn(move || {
+            let folder = Dir::open_root(&path).unwrap();
+            let _second = WriteLock::take(&folder).unwrap();
+            flag.store(true, Ordering::SeqCst);
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!got.load(Ordering::SeqCst), "two holders at once");
+        drop(first);
+        waiter.join().unwrap();
+        assert!(got.load(Ordering::SeqCst));
     }
 
     #[test]

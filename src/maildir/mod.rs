@@ -49,6 +49,7 @@ pub use index::{
     Facts, Index, IndexEntry, IndexHeader, IndexWriter, Record, flag_bit, flag_bits, flags_of_bits,
     letter_bits, regular_flag_bits, regular_name,
 };
+pub use keywords::KeywordWriter;
 pub use names::{INBOX, canonical_name, is_valid_name};
 pub use quota::{
     MAILDIRSIZE, Quota, QuotaLimits, QuotaReport, QuotaUse, UNCOUNTED_FOLDER, counts_file,

@@ -4,7 +4,8 @@
 use super::flags::{merge_keywords, remove_keywords};
 use super::view::SelectedView;
 use super::{Completion, Session, store_error};
-use crate::maildir::{InfoFlags, QuotaUse};
+use crate::maildir::fast::FastSet;
+use crate::maildir::{InfoFlags, QuotaUse, basename_of};
 use crate::protocol::command::StoreMode;
 use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
@@ -64,6 +65,28 @@ impl Session<'_> {
         // This session's own renames move cur/; with the stamps around them the view
         // takes them in without a rescan (see view.rs).
         let before = view.stamp_now();
+        // Keyword sets are whole files (keywords.rs): changed from the sets on disk, under
+        // the folder's keyword lock, never from what this session last saw, or another
+        // session's keyword added meanwhile would be lost.
+        let mut writer = None;
+        if !change.keywords.is_empty() || mode == StoreMode::Replace {
+            let mut basenames = FastSet::default();
+            for &i in &indexes {
+                if view.is_expunged(i) {
+                    continue;
+                }
+                match view.basename(i) {
+                    Ok(b) => {
+                        basenames.insert(b);
+                    }
+                    Err(e) => return store_error(&e),
+                }
+            }
+            match view.folder.keyword_writer(&basenames) {
+                Ok(w) => writer = Some(w),
+                Err(e) => return store_error(&e),
+            }
+        }
         for i in indexes {
             if view.is_expunged(i) {
                 continue;
@@ -81,12 +104,16 @@ impl Session<'_> {
             // session knows first: a rename from it succeeds only if that is
             // still its name, so its flags are the ones on disk. Otherwise (or
             // when there is nothing to rename) the file is looked up.
+            let basename = basename_of(&known).to_string();
+            let old_keywords = match &writer {
+                Some(w) => w.current(&basename).to_vec(),
+                None => view.keywords(i).to_vec(),
+            };
             let mut current = known.clone();
             let mut verified = false;
             let keywords = loop {
                 let on_disk = InfoFlags::from_filename(&current);
                 let mut flags = on_disk.clone();
-                let old_keywords = view.keywords(i).to_vec();
                 let mut keywords = old_keywords.clone();
                 match mode {
                     StoreMode::Replace => {
@@ -169,14 +196,14 @@ impl Session<'_> {
             let Some(keywords) = keywords else {
                 continue;
             };
+            if let Some(w) = writer.as_mut()
+                && keywords != old_keywords
+                && let Err(e) = w.write(&basename, &keywords)
+            {
+                failure = Some(e);
+                continue;
+            }
             if keywords != view.keywords(i) {
-                let written = view
-                    .basename(i)
-                    .and_then(|base| view.folder.set_keywords(&base, &keywords));
-                if let Err(e) = written {
-                    failure = Some(e);
-                    continue;
-                }
                 for k in &keywords {
                     if !view
                         .known_keywords
