@@ -1691,6 +1691,67 @@ fn open_sessions_see_each_others_changes() {
     a.logout();
 }
 
+/// CONDSTORE across servers (issue 11): Courier-IMAP keeps no mod-sequences, so what it
+/// changes is given one by the next mdimap session that looks, above the HIGHESTMODSEQ
+/// mdimap reported before; a client resyncing with CHANGEDSINCE gets exactly Courier's
+/// changes, flags and keywords alike.
+#[test]
+fn courier_changes_get_new_modseqs() {
+    let scratch = Scratch::new("condstore");
+    let maildir = scratch.maildir();
+    let t0 = 1_700_400_000;
+    for i in 0..3u32 {
+        let content = mta_message(&format!("modseq {i}"), "Counted by mdimap.");
+        deliver(
+            &maildir,
+            &postfix_name(t0 + u64::from(i), i),
+            &content,
+            at(t0),
+        );
+    }
+    let mut a = Imap::mdimap(&scratch, &maildir);
+    let select = a.ok("SELECT INBOX");
+    let before: u64 = select.code("HIGHESTMODSEQ").expect("HIGHESTMODSEQ")[0]
+        .parse()
+        .unwrap();
+    a.logout();
+
+    let mut c = Imap::courier(&scratch);
+    c.ok("SELECT INBOX");
+    c.ok("UID STORE 1 +FLAGS (\\Seen)");
+    c.ok("UID STORE 3 +FLAGS ($Label3)");
+    c.logout();
+
+    let mut a = Imap::mdimap(&scratch, &maildir);
+    let select = a.ok("SELECT INBOX");
+    let after: u64 = select.code("HIGHESTMODSEQ").expect("HIGHESTMODSEQ")[0]
+        .parse()
+        .unwrap();
+    assert!(
+        after > before,
+        "{after} after Courier's changes, {before} before"
+    );
+    let changed = a.ok(&format!(
+        "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE {before})"
+    ));
+    let got: Vec<(u32, BTreeSet<String>)> = fetch_responses(&changed)
+        .into_iter()
+        .map(|(_, items)| {
+            (
+                items["UID"].text().parse().unwrap(),
+                flag_set(&items["FLAGS"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(1, flags(&["\\Seen"])), (3, flags(&["$Label3"]))],
+        "CHANGEDSINCE after Courier's changes:\n{}",
+        changed.text()
+    );
+    a.logout();
+}
+
 // ---------------------------------------------------------------------------
 // Test 5: a maildir no IMAP server has seen yet gets the same numbers from both
 // ---------------------------------------------------------------------------

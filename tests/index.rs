@@ -134,7 +134,7 @@ fn play(t: &TestDir, m: &Path, commands: &[&str]) -> Vec<String> {
     for command in commands.iter().chain(&["LOGOUT"]) {
         let r = c.cmd(command);
         out.push(format!("> {command}"));
-        out.extend(r.untagged.iter().cloned());
+        out.extend(r.untagged.iter().map(|l| without_modseq_values(l)));
         out.push(r.tagged.split_once(' ').map_or("", |x| x.1).to_string());
     }
     assert!(
@@ -142,6 +142,21 @@ fn play(t: &TestDir, m: &Path, commands: &[&str]) -> Vec<String> {
         "mdimapd did not exit after LOGOUT"
     );
     out
+}
+
+/// `line` with the number of each HIGHESTMODSEQ code left out. A mod-sequence is given out
+/// by time (`maildir/modseq.rs`): a folder opened without its index gives its messages a
+/// new, higher one, which is right (its clients fetch the flags again) and differs from
+/// the run with the index by design; tests/condstore.rs checks the values.
+fn without_modseq_values(line: &str) -> String {
+    match line.find("[HIGHESTMODSEQ ") {
+        Some(at) => {
+            let start = at + "[HIGHESTMODSEQ ".len();
+            let end = line[start..].find(']').map_or(line.len(), |e| start + e);
+            format!("{}n{}", &line[..start], &line[end..])
+        }
+        None => line.to_string(),
+    }
 }
 
 /// Every STATUS item: from the index when it describes the folder, else from a look at it.

@@ -124,6 +124,9 @@ pub struct FolderStatus {
     /// The sum of the messages' RFC822.SIZE (CRLF line ends), when the index knows every
     /// one; `None` when they are yet to be counted (`Folder::status` reads no message).
     pub rfc822_size: Option<u64>,
+    /// HIGHESTMODSEQ (RFC 7162) when the folder was counted from its index; `None` when
+    /// it was listed (a view of it tells then).
+    pub highest_modseq: Option<u64>,
 }
 
 /// An existing folder (the root maildir for INBOX).
@@ -829,6 +832,7 @@ impl Folder {
             uidnext: db.nextuid.saturating_add(to_u32(unknown)),
             uidvalidity: db.uidvalidity,
             rfc822_size: None,
+            highest_modseq: None,
         })
     }
 
@@ -853,6 +857,7 @@ impl Folder {
             uidnext: header.uidnext,
             uidvalidity: header.uidvalidity,
             rfc822_size: Some(0),
+            highest_modseq: Some(header.highest_modseq),
         };
         for i in 0..index.len() {
             let r = index.record(i).ok()?;

@@ -18,17 +18,22 @@
 //! copy of what a scan found, trusted only while the stamp it was written with still
 //! describes the folder ([`Index::describes`]).
 //!
-//! Layout (little-endian), version 1:
+//! Every message also carries its MODSEQ (RFC 7162) and the header the folder's
+//! HIGHESTMODSEQ: the mod-sequences are this file's too, disposable like the rest. They are
+//! given out by time (see `modseq.rs`), so a folder whose index is lost gives every
+//! message a new, higher one: its clients fetch the flags again, and no change is missed.
+//!
+//! Layout (little-endian), version 2:
 //!
 //! ```text
 //! preamble   magic "mdimapix", version u32, header length u32, header CRC u32, 0 u32,
 //!            file length u64                                             (32 bytes)
 //! header     UIDVALIDITY u32, UIDNEXT u32, messages u32, settled u8, 0 u8 × 3,
-//!            stamp: times u32, (secs i64, nanos u32) × times, database inode u64, size u64,
+//!            HIGHESTMODSEQ u64, stamp: times u32, (secs i64, nanos u32) × times, database inode u64, size u64,
 //!            sections: records, names, names length, derived, derived length,
 //!            keyword sets, keyword sets length (u64 each), CRCs of records, names and
 //!            keyword sets (u32 each), keyword table: count u32, (length u16, bytes) × count
-//! records    48 bytes per message, ascending UID (`Record`)
+//! records    56 bytes per message, ascending UID (`Record`)
 //! names      the messages' names, UTF-8, one after another
 //! derived    per message with derived data: CRC u32 of what follows, then the data
 //! keyword    per message with keywords: count u16, keyword table indexes u16 × count
@@ -60,9 +65,9 @@ const WRITING_NAME: &str = "mdimapindex.writing";
 const WRITING_STALE: Duration = Duration::from_secs(600);
 
 const MAGIC: &[u8; 8] = b"mdimapix";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const PREAMBLE: u64 = 32;
-const RECORD: u64 = 48;
+const RECORD: u64 = 56;
 /// How much a reader fetches at once around what it was asked for.
 const WINDOW: usize = 64 * 1024;
 /// Buffer of a writer's section before it goes to the file.
@@ -112,6 +117,8 @@ pub struct IndexHeader {
     /// The stamp was settled when taken, and the messages are exactly those the folder
     /// held at that stamp: only then may an equal stamp stand for a scan.
     pub settled: bool,
+    /// HIGHESTMODSEQ (RFC 7162): at least every message's MODSEQ; moved on by expunges too.
+    pub highest_modseq: u64,
 }
 
 /// One message's record.
@@ -125,6 +132,8 @@ pub struct Record {
     pub facts: Facts,
     derived_len: u32,
     derived_off: u64,
+    /// Its MODSEQ (RFC 7162).
+    pub modseq: u64,
 }
 
 impl Record {
@@ -163,6 +172,7 @@ impl Record {
             },
             derived_len: u32_at(b, 36)?,
             derived_off: u64_at(b, 40)?,
+            modseq: u64_at(b, 48)?,
         })
     }
 
@@ -184,6 +194,7 @@ impl Record {
         );
         out.extend_from_slice(&self.derived_len.to_le_bytes());
         out.extend_from_slice(&self.derived_off.to_le_bytes());
+        out.extend_from_slice(&self.modseq.to_le_bytes());
     }
 }
 
@@ -417,6 +428,7 @@ impl HeaderPlan<'_> {
         out.extend_from_slice(&h.uidnext.to_le_bytes());
         out.extend_from_slice(&self.layout.count.to_le_bytes());
         out.extend_from_slice(&[u8::from(h.settled), 0, 0, 0]);
+        out.extend_from_slice(&h.highest_modseq.to_le_bytes());
         let (times, (ino, size)) = h.stamp.parts();
         out.extend_from_slice(&u32::try_from(times.len()).unwrap_or(0).to_le_bytes());
         for t in times {
@@ -526,6 +538,7 @@ impl Index {
         let count = c.u32()?;
         let settled = c.u8()? == 1;
         c.take(3)?;
+        let highest_modseq = c.u64()?;
         let ntimes = c.u32()?;
         if ntimes > 64 {
             return Err(corrupt("stamp"));
@@ -589,6 +602,7 @@ impl Index {
                 uidnext,
                 stamp: ChangeStamp::from_parts(times, uiddb),
                 settled,
+                highest_modseq,
             },
             keywords,
             layout,
@@ -721,6 +735,7 @@ pub struct IndexEntry<'a> {
     pub keywords: &'a [String],
     pub facts: Facts,
     pub derived: Option<&'a [u8]>,
+    pub modseq: u64,
 }
 
 impl IndexEntry<'_> {
@@ -924,6 +939,7 @@ impl<'f> IndexWriter<'f> {
             facts: e.facts,
             derived_len,
             derived_off,
+            modseq: e.modseq,
         };
         let mut bytes = Vec::with_capacity(RECORD as usize);
         record.encode(&mut bytes);
@@ -1091,6 +1107,7 @@ mod tests {
             uidnext: 12,
             stamp: folder.change_stamp().unwrap(),
             settled: true,
+            highest_modseq: 1_764_000_000_000_017,
         }
     }
 
@@ -1156,6 +1173,7 @@ mod tests {
                 keywords: &m.keywords,
                 facts: m.facts,
                 derived: m.derived.as_deref(),
+                modseq: 1_764_000_000_000_000 + u64::from(m.uid),
             })
             .unwrap();
         }
@@ -1171,6 +1189,7 @@ mod tests {
             assert_eq!(index.keywords(&r).unwrap(), m.keywords);
             assert_eq!(r.facts, m.facts);
             assert_eq!(index.derived(&r).unwrap(), m.derived);
+            assert_eq!(r.modseq, 1_764_000_000_000_000 + u64::from(m.uid));
             let flags = InfoFlags::from_filename(&m.filename);
             assert_eq!(r.flag_bits(), flag_bits(&flags), "{}", m.filename);
         }
@@ -1251,10 +1270,10 @@ mod tests {
         assert_eq!(index.derived(&r).unwrap(), None);
         let r = index.record(2).unwrap();
         assert_eq!(index.derived(&r).unwrap(), msgs[2].derived);
-        // Another version, another magic, garbage.
-        let mut v2 = good.clone();
-        v2[8] = 2;
-        put(&v2);
+        // Another version (1, before MODSEQ), another magic, garbage.
+        let mut v1 = good.clone();
+        v1[8] = 1;
+        put(&v1);
         assert!(Index::open(&folder).is_none());
         put(b"mdimap-cache 1\nabc\t1\t2\n");
         assert!(Index::open(&folder).is_none());

@@ -24,6 +24,7 @@ mod index;
 mod keywords;
 mod lock;
 mod mailbox_id;
+pub mod modseq;
 mod names;
 mod quota;
 mod recent;

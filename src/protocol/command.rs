@@ -82,11 +82,14 @@ pub enum CommandBody {
 
     // Authenticated.
     Enable(Vec<String>),
+    /// `condstore`: RFC 7162's `(CONDSTORE)` select parameter.
     Select {
         mailbox: Vec<u8>,
+        condstore: bool,
     },
     Examine {
         mailbox: Vec<u8>,
+        condstore: bool,
     },
     /// `uses` are CREATE-SPECIAL-USE's attributes (RFC 6154 `USE (...)`) as sent,
     /// e.g. `\\Sent`; empty without them.
@@ -191,14 +194,18 @@ pub enum CommandBody {
         charset: String,
         criteria: SearchKey,
     },
+    /// `changed_since`: RFC 7162's `(CHANGEDSINCE n)` fetch modifier.
     Fetch {
         uid: bool,
         set: SequenceSet,
         items: Vec<FetchItem>,
+        changed_since: Option<u64>,
     },
+    /// `unchanged_since`: RFC 7162's `(UNCHANGEDSINCE n)` store modifier.
     Store {
         uid: bool,
         set: SequenceSet,
+        unchanged_since: Option<u64>,
         mode: StoreMode,
         silent: bool,
         flags: Vec<String>,
@@ -295,6 +302,8 @@ pub enum StatusItem {
     DeletedStorage,
     /// RFC 8474.
     MailboxId,
+    /// RFC 7162.
+    HighestModSeq,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,6 +354,8 @@ pub enum FetchItem {
     Preview {
         lazy: bool,
     },
+    /// RFC 7162 `MODSEQ`.
+    ModSeq,
 }
 
 /// A section specification: `1.2.HEADER.FIELDS (From To)` is
@@ -429,4 +440,8 @@ pub enum SearchKey {
     SavedSince(Date),
     /// RFC 8514 SAVEDATESUPPORTED: every message of a mailbox that has save dates.
     SaveDateSupported,
+    /// RFC 7162 `MODSEQ [entry-name entry-type] n`: MODSEQ at least n (the entry, which
+    /// names one flag's metadata, is accepted and not distinguished: a message has one
+    /// MODSEQ for all its flags here).
+    ModSeq(u64),
 }

@@ -485,12 +485,16 @@ impl<'a> Parser<'a> {
                 }
                 CommandBody::Enable(caps)
             }
-            b"SELECT" => CommandBody::Select {
-                mailbox: self.sp_mailbox()?,
-            },
-            b"EXAMINE" => CommandBody::Examine {
-                mailbox: self.sp_mailbox()?,
-            },
+            b"SELECT" => {
+                let mailbox = self.sp_mailbox()?;
+                let condstore = self.select_params()?;
+                CommandBody::Select { mailbox, condstore }
+            }
+            b"EXAMINE" => {
+                let mailbox = self.sp_mailbox()?;
+                let condstore = self.select_params()?;
+                CommandBody::Examine { mailbox, condstore }
+            }
             b"CREATE" => self.create()?,
             b"DELETE" => CommandBody::Delete {
                 mailbox: self.sp_mailbox()?,
@@ -744,6 +748,7 @@ impl<'a> Parser<'a> {
                 b"DELETED" => StatusItem::Deleted,
                 b"DELETED-STORAGE" => StatusItem::DeletedStorage,
                 b"MAILBOXID" => StatusItem::MailboxId,
+                b"HIGHESTMODSEQ" => StatusItem::HighestModSeq,
                 _ => return Err("Unknown status item".into()),
             };
             items.push(item);
@@ -882,9 +887,76 @@ impl<'a> Parser<'a> {
         })
     }
 
+    /// RFC 4466 select parameters, of which RFC 7162's CONDSTORE is the one known:
+    /// `[SP "(" "CONDSTORE" ")"]`; true when given.
+    fn select_params(&mut self) -> PResult<bool> {
+        if self.at_end() {
+            return Ok(false);
+        }
+        self.sp()?;
+        self.expect(b'(', "select parameters")?;
+        loop {
+            match self.atom()?.to_ascii_uppercase().as_slice() {
+                b"CONDSTORE" => {}
+                _ => return Err("Unknown select parameter".into()),
+            }
+            match self.peek() {
+                Some(b')') => {
+                    self.pos += 1;
+                    return Ok(true);
+                }
+                _ => self.sp()?,
+            }
+        }
+    }
+
+    /// `SP "(" name SP mod-sequence-value ")"`: RFC 7162's one modifier of FETCH
+    /// (CHANGEDSINCE) or STORE (UNCHANGEDSINCE), when the command has one here.
+    fn modseq_modifier(&mut self, name: &str) -> PResult<Option<u64>> {
+        if !(self.peek() == Some(b' ') && self.peek_at(1) == Some(b'(')) {
+            return Ok(None);
+        }
+        self.pos += 2;
+        if !self.keyword(name) {
+            return Err(format!("Unknown modifier, expected {name}"));
+        }
+        self.sp()?;
+        let n = self.number()?;
+        // mod-sequence-value: 63 bits (RFC 7162 §7); CHANGEDSINCE takes 0 too.
+        if n > i64::MAX as u64 {
+            return Err("Mod-sequence too large".into());
+        }
+        self.expect(b')', "\")\" after the modifier")?;
+        Ok(Some(n))
+    }
+
+    /// After SEARCH's `MODSEQ`: `[SP entry-name SP entry-type-req] SP mod-sequence-valzer`
+    /// (RFC 7162 §3.1.5); the entry is checked and otherwise ignored.
+    fn search_modseq(&mut self) -> PResult<u64> {
+        self.sp()?;
+        if self.peek() == Some(b'"') {
+            let entry = self.quoted()?;
+            if !entry.starts_with(b"/flags/") {
+                return Err("Expected a \"/flags/...\" entry name".into());
+            }
+            self.sp()?;
+            match self.atom()?.to_ascii_lowercase().as_slice() {
+                b"priv" | b"shared" | b"all" => {}
+                _ => return Err("Expected priv, shared or all".into()),
+            }
+            self.sp()?;
+        }
+        let n = self.number()?;
+        if n > i64::MAX as u64 {
+            return Err("Mod-sequence too large".into());
+        }
+        Ok(n)
+    }
+
     fn store(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
         let set = self.sequence_set()?;
+        let unchanged_since = self.modseq_modifier("UNCHANGEDSINCE")?;
         self.sp()?;
         let mode = match self.peek() {
             Some(b'+') => {
@@ -916,6 +988,7 @@ impl<'a> Parser<'a> {
         Ok(CommandBody::Store {
             uid,
             set,
+            unchanged_since,
             mode,
             silent,
             flags,
@@ -963,7 +1036,13 @@ impl<'a> Parser<'a> {
         } else {
             items.push(self.fetch_att()?);
         }
-        Ok(CommandBody::Fetch { uid, set, items })
+        let changed_since = self.modseq_modifier("CHANGEDSINCE")?;
+        Ok(CommandBody::Fetch {
+            uid,
+            set,
+            items,
+            changed_since,
+        })
     }
 
     fn fetch_att(&mut self) -> PResult<FetchItem> {
@@ -1001,6 +1080,7 @@ impl<'a> Parser<'a> {
                 part: self.section_binary()?,
             },
             b"EMAILID" => FetchItem::EmailId,
+            b"MODSEQ" => FetchItem::ModSeq,
             b"THREADID" => FetchItem::ThreadId,
             b"SAVEDATE" => FetchItem::SaveDate,
             // RFC 8970: `"PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"]`, the only
@@ -1360,6 +1440,7 @@ impl<'a> Parser<'a> {
             b"SAVEDON" => K::SavedOn(self.search_date()?),
             b"SAVEDSINCE" => K::SavedSince(self.search_date()?),
             b"SAVEDATESUPPORTED" => K::SaveDateSupported,
+            b"MODSEQ" => K::ModSeq(self.search_modseq()?),
             b"NOT" => {
                 self.sp()?;
                 K::Not(Box::new(self.search_key(depth + 1)?))
@@ -1646,13 +1727,15 @@ mod tests {
         assert_eq!(
             body("a SELECT inbox"),
             CommandBody::Select {
-                mailbox: v("inbox")
+                mailbox: v("inbox"),
+                condstore: false,
             }
         );
         assert_eq!(
             body("a EXAMINE \"My Box\""),
             CommandBody::Examine {
-                mailbox: v("My Box")
+                mailbox: v("My Box"),
+                condstore: false,
             }
         );
         assert_eq!(
@@ -1897,6 +1980,7 @@ mod tests {
                 uid: false,
                 set: set("1:*"),
                 items: vec![FetchItem::EmailId, FetchItem::ThreadId],
+                changed_since: None,
             }
         );
         assert_eq!(
@@ -1909,6 +1993,7 @@ mod tests {
                     FetchItem::Preview { lazy: true },
                     FetchItem::SaveDate
                 ],
+                changed_since: None,
             }
         );
         assert_eq!(
@@ -1917,6 +2002,7 @@ mod tests {
                 uid: false,
                 set: set("1"),
                 items: vec![FetchItem::Preview { lazy: false }],
+                changed_since: None,
             }
         );
         assert_eq!(
@@ -2200,7 +2286,8 @@ mod tests {
             CommandBody::Fetch {
                 uid: true,
                 set: set("1:*"),
-                items: vec![Flags]
+                items: vec![Flags],
+                changed_since: None,
             }
         );
         assert!(parse("a FETCH 1 (ALL)").is_err());
@@ -2326,6 +2413,83 @@ mod tests {
         }
     }
 
+    /// RFC 7162's examples (§3.1.2.2, §3.1.3, §3.1.4.1, §3.1.5) and its grammar's edges.
+    #[test]
+    fn condstore_syntax() {
+        assert_eq!(
+            body("a3 SELECT INBOX (CONDSTORE)"),
+            CommandBody::Select {
+                mailbox: v("INBOX"),
+                condstore: true,
+            }
+        );
+        assert_eq!(
+            body("a SELECT INBOX"),
+            CommandBody::Select {
+                mailbox: v("INBOX"),
+                condstore: false,
+            }
+        );
+        assert!(parse("a SELECT INBOX ()").is_err());
+        assert!(parse("a SELECT INBOX (QRESYNC (1 2))").is_err());
+        assert_eq!(
+            body("a103 UID STORE 6,4,8 (UNCHANGEDSINCE 12121230045) +FLAGS.SILENT (\\Deleted)"),
+            CommandBody::Store {
+                uid: true,
+                set: set("6,4,8"),
+                unchanged_since: Some(12121230045),
+                mode: StoreMode::Add,
+                silent: true,
+                flags: vec!["\\Deleted".into()],
+            }
+        );
+        assert_eq!(
+            body("s100 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)"),
+            CommandBody::Fetch {
+                uid: true,
+                set: set("1:*"),
+                items: vec![FetchItem::Flags],
+                changed_since: Some(12345),
+            }
+        );
+        assert_eq!(
+            body("a FETCH 1 MODSEQ"),
+            CommandBody::Fetch {
+                uid: false,
+                set: set("1"),
+                items: vec![FetchItem::ModSeq],
+                changed_since: None,
+            }
+        );
+        let search = |line: &str| match body(line) {
+            CommandBody::Search { criteria, .. } => criteria,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            search("a SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338"),
+            SearchKey::And(vec![SearchKey::ModSeq(620162338)])
+        );
+        assert_eq!(
+            search("a SEARCH OR NOT MODSEQ 720162338 LARGER 50000"),
+            SearchKey::And(vec![SearchKey::Or(
+                Box::new(SearchKey::Not(Box::new(SearchKey::ModSeq(720162338)))),
+                Box::new(SearchKey::Larger(50000)),
+            )])
+        );
+        for bad in [
+            "a SEARCH MODSEQ",
+            "a SEARCH MODSEQ \"/flags/\\\\draft\" 5",
+            "a SEARCH MODSEQ \"/x\" all 5",
+            "a FETCH 1 FLAGS (CHANGEDSINCE)",
+            "a FETCH 1 FLAGS (CHANGEDSINCE 9223372036854775808)",
+            "a STORE 1 (UNCHANGEDSINCE -1) +FLAGS (\\Seen)",
+            "a STORE 1 (CHANGEDSINCE 1) +FLAGS (\\Seen)",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert!(parse("a FETCH 1 FLAGS (CHANGEDSINCE 9223372036854775807)").is_ok());
+    }
+
     #[test]
     fn store() {
         assert_eq!(
@@ -2336,6 +2500,7 @@ mod tests {
                 mode: StoreMode::Add,
                 silent: false,
                 flags: vec!["\\Deleted".into()],
+                unchanged_since: None,
             }
         );
         assert_eq!(
@@ -2346,6 +2511,7 @@ mod tests {
                 mode: StoreMode::Remove,
                 silent: true,
                 flags: vec!["\\Seen".into(), "$Junk".into()],
+                unchanged_since: None,
             }
         );
         assert_eq!(
@@ -2356,6 +2522,7 @@ mod tests {
                 mode: StoreMode::Replace,
                 silent: false,
                 flags: vec![],
+                unchanged_since: None,
             }
         );
         assert!(parse("a STORE 1 +FLAGS (\\*)").is_err());

@@ -89,6 +89,9 @@ pub enum Code {
     TooBig,
     // RFC 7162
     Closed,
+    HighestModSeq(u64),
+    /// The messages a conditional STORE left alone, already compacted.
+    Modified(String),
     // RFC 4978
     CompressionActive,
     // RFC 3516
@@ -146,6 +149,8 @@ impl fmt::Display for Code {
             Code::NonExistent => f.write_str("NONEXISTENT"),
             Code::TooBig => f.write_str("TOOBIG"),
             Code::Closed => f.write_str("CLOSED"),
+            Code::HighestModSeq(n) => write!(f, "HIGHESTMODSEQ {n}"),
+            Code::Modified(set) => write!(f, "MODIFIED {set}"),
             Code::CompressionActive => f.write_str("COMPRESSIONACTIVE"),
             Code::UnknownCte => f.write_str("UNKNOWN-CTE"),
             Code::BadUrl(url) => write!(f, "BADURL \"{url}\""),

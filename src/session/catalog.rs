@@ -153,6 +153,21 @@ impl Catalog {
         Ok(if odd { basename_of(name) } else { name })
     }
 
+    /// Message `rec`'s MODSEQ as the index records it; `None` for a message the index does
+    /// not list (or that cannot be read: logged).
+    pub(super) fn modseq(&mut self, rec: u32) -> Option<u64> {
+        if rec >= EXTRA {
+            return None;
+        }
+        match self.index_record(rec) {
+            Ok(r) => Some(r.modseq),
+            Err(e) => {
+                log::warn!("reading the index: {e}");
+                None
+            }
+        }
+    }
+
     /// What is known of message `rec`'s facts: learnt, or from the index.
     pub(super) fn facts(&mut self, rec: u32) -> Facts {
         let learnt = self.learnt.get(&rec).map(|l| l.facts).unwrap_or_default();

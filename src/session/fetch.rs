@@ -234,7 +234,11 @@ pub(super) fn prepare<'s>(
 fn add_needs(item: &FetchItem, n: &mut Needs) {
     match item {
         // EMAILID and SAVEDATE come from the file's name and metadata (see `Known`).
-        FetchItem::Flags | FetchItem::Uid | FetchItem::EmailId | FetchItem::SaveDate => {}
+        FetchItem::Flags
+        | FetchItem::Uid
+        | FetchItem::EmailId
+        | FetchItem::SaveDate
+        | FetchItem::ModSeq => {}
         // The References, In-Reply-To and Message-ID fields, which the index keeps.
         FetchItem::ThreadId => n.fields = true,
         FetchItem::InternalDate => n.date = true,
@@ -329,6 +333,9 @@ struct Known {
     name: String,
     /// SAVEDATE; `None` when the item was not asked for.
     save_date: Option<i64>,
+    /// MODSEQ (RFC 7162), for the MODSEQ item and for the FETCH answering a `\Seen` set
+    /// by this FETCH when CONDSTORE is enabled.
+    modseq: u64,
 }
 
 impl Known {
@@ -356,7 +363,11 @@ impl Known {
         } else {
             None
         };
-        Ok(Some(Known { name, save_date }))
+        Ok(Some(Known {
+            name,
+            save_date,
+            modseq: 0,
+        }))
     }
 }
 
@@ -366,6 +377,7 @@ impl Session<'_> {
         uid: bool,
         set: &SequenceSet,
         items: &[FetchItem],
+        changed_since: Option<u64>,
     ) -> Completion {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
@@ -384,10 +396,14 @@ impl Session<'_> {
         if uid && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
         }
-        // Only FLAGS and UID are known without the file (see `render_expunged`).
+        // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ.
+        if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
+            items.push(FetchItem::ModSeq);
+        }
+        // Only FLAGS, UID and MODSEQ are known without the file (see `render_expunged`).
         let needs_file = items
             .iter()
-            .any(|i| !matches!(i, FetchItem::Flags | FetchItem::Uid));
+            .any(|i| !matches!(i, FetchItem::Flags | FetchItem::Uid | FetchItem::ModSeq));
         let mut gone = false;
         let mut failed = false;
         // BINARY of a part whose transfer encoding is unknown: that message
@@ -401,6 +417,11 @@ impl Session<'_> {
                 let Some(view) = self.selected.as_mut() else {
                     break 'messages;
                 };
+                if let Some(since) = changed_since
+                    && view.modseq(i) <= since
+                {
+                    continue;
+                }
                 // Expunged by another process, not yet reported: answered as gone, whatever
                 // the index still knows of it (as Dovecot answers: mdimapd(8), EXPUNGED
                 // MESSAGES).
@@ -422,7 +443,8 @@ impl Session<'_> {
                     Ok(None) => {
                         gone = true;
                         out.clear();
-                        render_expunged(view, i, &items, &mut out, self.io);
+                        let modseq = view.modseq(i);
+                        render_expunged(view, i, &items, modseq, &mut out, self.io);
                         if self.io.is_broken() {
                             break 'messages;
                         }
@@ -441,6 +463,9 @@ impl Session<'_> {
                     continue;
                 }
                 let seen_now = marks_seen && mark_seen(view, i);
+                let mut prepared = prepared;
+                // After `mark_seen`, which gives the message a new one.
+                prepared.known.modseq = view.modseq(i);
                 // Each answer goes out as it is made: however many items the
                 // client asks for, one message is in memory at a time.
                 out.clear();
@@ -490,6 +515,8 @@ fn mark_seen(view: &mut SelectedView, i: usize) -> bool {
             match view.folder.set_flags(&name, &flags) {
                 Ok(Some(newname)) => {
                     view.renamed(i, &newname, &flags);
+                    let m = view.new_modseq();
+                    view.set_modseq(i, m);
                     true
                 }
                 Ok(None) => false,
@@ -532,6 +559,7 @@ fn render_expunged(
     view: &SelectedView,
     i: usize,
     items: &[FetchItem],
+    modseq: u64,
     out: &mut Vec<u8>,
     io: &mut Io,
 ) {
@@ -592,6 +620,7 @@ fn render_expunged(
             FetchItem::ThreadId => out.extend_from_slice(b"THREADID NIL"),
             FetchItem::SaveDate => out.extend_from_slice(b"SAVEDATE NIL"),
             FetchItem::Preview { .. } => out.extend_from_slice(b"PREVIEW NIL"),
+            FetchItem::ModSeq => out.extend_from_slice(format!("MODSEQ ({modseq})").as_bytes()),
         }
     }
     out.extend_from_slice(b")\r\n");
@@ -791,11 +820,22 @@ fn render_fetch(
                     (None, _) => out.extend_from_slice(b"NIL"),
                 }
             }
+            FetchItem::ModSeq => {
+                out.extend_from_slice(b"MODSEQ (");
+                push_number(out, known.modseq);
+                out.push(b')');
+            }
         }
     }
     if seen_now && !flags_sent {
         out.extend_from_slice(b" FLAGS ");
         view.write_flags(i, out);
+        // RFC 7162 §3.2: a flag change reported with CONDSTORE enabled carries MODSEQ.
+        if view.condstore && !items.contains(&FetchItem::ModSeq) {
+            out.extend_from_slice(b" MODSEQ (");
+            push_number(out, known.modseq);
+            out.push(b')');
+        }
     }
     out.extend_from_slice(b")\r\n");
     let _ = io.write_all(out);

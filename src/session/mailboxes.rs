@@ -296,6 +296,28 @@ impl Session<'_> {
         }
     }
 
+    /// HIGHESTMODSEQ of `folder` for STATUS: the selected view's when it is the folder
+    /// selected, the index's when it describes the folder (`from_index`), else what a
+    /// read-only look at it finds against its index, which that look writes, so that the
+    /// next STATUS of an unchanged folder says the same.
+    fn highest_modseq_of(
+        &mut self,
+        folder: &crate::maildir::Folder,
+        from_index: Option<u64>,
+    ) -> Result<u64, Completion> {
+        if let Some(view) = self.selected.as_ref()
+            && view.folder.path() == folder.path()
+        {
+            return Ok(view.highest_modseq());
+        }
+        if let Some(m) = from_index {
+            return Ok(m);
+        }
+        let view =
+            super::view::SelectedView::open(folder.clone(), true).map_err(|e| store_error(&e))?;
+        Ok(view.highest_modseq())
+    }
+
     /// The untagged STATUS response for folder `name` (STATUS, and LIST-STATUS's after a
     /// LIST line), or how STATUS would be refused.
     pub(super) fn status_line(
@@ -313,6 +335,11 @@ impl Session<'_> {
                 .mailbox_id()
                 .map_err(|e| log::info!("no MAILBOXID for {name}: {e}"))
                 .ok()
+        } else {
+            None
+        };
+        let highest = if items.contains(&StatusItem::HighestModSeq) {
+            Some(self.highest_modseq_of(&folder, st.highest_modseq)?)
         } else {
             None
         };
@@ -339,6 +366,7 @@ impl Session<'_> {
                 StatusItem::MailboxId => {
                     format!("MAILBOXID ({})", mailbox_id.as_deref().unwrap_or_default())
                 }
+                StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", highest.unwrap_or(0)),
             })
             .collect();
         line.extend_from_slice(parts.join(" ").as_bytes());

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use crate::conn::{Deadline, Incoming, Io};
 use crate::maildir::sharedindex::SharedIndex;
 use crate::maildir::{Accessor, Store, StoreError};
-use crate::protocol::command::{Command, CommandBody};
+use crate::protocol::command::{Command, CommandBody, FetchItem};
 use crate::protocol::response::{Code, Completion};
 use crate::protocol::sequence::SequenceSet;
 
@@ -151,6 +151,9 @@ pub struct Session<'a> {
     settings: SessionSettings,
     selected: Option<SelectedView>,
     utf8: bool,
+    /// CONDSTORE is enabled (RFC 7162 §3.1): by ENABLE, SELECT's `(CONDSTORE)` or the
+    /// first command that uses a mod-sequence. Lasts for the session.
+    condstore: bool,
     /// Untagged responses waiting to be sent before the next tagged one.
     pending: Vec<Vec<u8>>,
     /// SEARCHRES (RFC 5182): the UIDs, ascending, the last SEARCH or SORT
@@ -181,6 +184,7 @@ impl<'a> Session<'a> {
             settings,
             selected: None,
             utf8: false,
+            condstore: false,
             pending: Vec::new(),
             saved_result: Vec::new(),
             end: None,
@@ -309,6 +313,10 @@ impl<'a> Session<'a> {
                         self.utf8 = true;
                         enabled.push("UTF8=ACCEPT");
                     }
+                    if c.eq_ignore_ascii_case("CONDSTORE") && !self.condstore {
+                        self.enable_condstore();
+                        enabled.push("CONDSTORE");
+                    }
                 }
                 let mut line = b"ENABLED".to_vec();
                 for e in enabled {
@@ -327,8 +335,18 @@ impl<'a> Session<'a> {
                 self.pending.push(line);
                 Completion::ok("NAMESPACE completed.")
             }
-            C::Select { mailbox } => self.cmd_select(&mailbox, false),
-            C::Examine { mailbox } => self.cmd_select(&mailbox, true),
+            C::Select { mailbox, condstore } => {
+                if condstore {
+                    self.enable_condstore();
+                }
+                self.cmd_select(&mailbox, false)
+            }
+            C::Examine { mailbox, condstore } => {
+                if condstore {
+                    self.enable_condstore();
+                }
+                self.cmd_select(&mailbox, true)
+            }
             C::Create { mailbox, uses } => self.cmd_create(&mailbox, &uses),
             C::Delete { mailbox } => self.cmd_delete(&mailbox),
             C::Rename { from, to } => self.cmd_rename(&from, &to),
@@ -368,7 +386,12 @@ impl<'a> Session<'a> {
                 returns,
                 charset,
                 criteria,
-            } => self.cmd_search(&tag, uid, returns, charset.as_deref(), &criteria),
+            } => {
+                if search::uses_modseq(&criteria) {
+                    self.enable_condstore();
+                }
+                self.cmd_search(&tag, uid, returns, charset.as_deref(), &criteria)
+            }
             C::Sort { .. } | C::Thread { .. } if !self.settings.thread_sort => Completion::no_code(
                 Code::Cannot,
                 "SORT and THREAD are disabled by the system administrator.",
@@ -386,14 +409,30 @@ impl<'a> Session<'a> {
                 charset,
                 criteria,
             } => self.cmd_thread(uid, algorithm, &charset, &criteria),
-            C::Fetch { uid, set, items } => self.cmd_fetch(uid, &set, &items),
+            C::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+            } => {
+                if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
+                    self.enable_condstore();
+                }
+                self.cmd_fetch(uid, &set, &items, changed_since)
+            }
             C::Store {
                 uid,
                 set,
+                unchanged_since,
                 mode,
                 silent,
                 flags,
-            } => self.cmd_store(uid, &set, mode, silent, &flags),
+            } => {
+                if unchanged_since.is_some() {
+                    self.enable_condstore();
+                }
+                self.cmd_store(uid, &set, unchanged_since, mode, silent, &flags)
+            }
             C::Copy { uid, set, mailbox } => self.cmd_copy(uid, &set, &mailbox, false),
             C::Move { uid, set, mailbox } => self.cmd_copy(uid, &set, &mailbox, true),
             C::Idle => self.cmd_idle(&tag),
@@ -538,6 +577,23 @@ impl<'a> Session<'a> {
         self.closing = None;
         if due && let Some(view) = self.selected.as_mut() {
             view.save_index();
+        }
+    }
+
+    /// Turns CONDSTORE on for the rest of the session (RFC 7162 §3.1): the selected
+    /// mailbox's unsolicited FETCH responses carry MODSEQ from now on.
+    /// The first enabling command with a mailbox selected also says its HIGHESTMODSEQ
+    /// (RFC 7162 §3.1), which the client may not have taken from SELECT.
+    fn enable_condstore(&mut self) {
+        let first = !self.condstore;
+        self.condstore = true;
+        if let Some(view) = self.selected.as_mut() {
+            view.condstore = true;
+            if first {
+                let code = Code::HighestModSeq(view.highest_modseq());
+                self.pending
+                    .push(Completion::ok_code(code, "Highest").body());
+            }
         }
     }
 

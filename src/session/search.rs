@@ -54,6 +54,8 @@ enum Key {
     ThreadId(String),
     /// RFC 8514 SAVEDBEFORE/SAVEDON/SAVEDSINCE, as `Internal` compares.
     Saved(std::cmp::Ordering, Date, bool),
+    /// RFC 7162 MODSEQ: at least this.
+    ModSeq(u64),
 }
 
 /// What `*` stands for (the highest UID and the number of messages), and
@@ -130,6 +132,7 @@ fn compile(key: &SearchKey, charset: Option<&str>, stars: Stars) -> Result<Key, 
         // RFC 8514 §4.3: every message of a mailbox that keeps save dates, which every
         // folder here does (see `maildir::Folder::save_date`).
         S::SaveDateSupported => Key::All,
+        S::ModSeq(n) => Key::ModSeq(*n),
     })
 }
 
@@ -146,6 +149,8 @@ struct Needs {
     name: bool,
     /// SAVEDATE.
     saved: bool,
+    /// MODSEQ (known to the view, read from its index).
+    modseq: bool,
 }
 
 impl Needs {
@@ -211,6 +216,7 @@ impl Key {
                     super::derived::covers(&[&b"references"[..], b"in-reply-to", b"message-id"]);
             }
             Key::Saved(..) => n.saved = true,
+            Key::ModSeq(_) => n.modseq = true,
             _ => {}
         }
     }
@@ -223,6 +229,8 @@ struct Known<'a> {
     flags: (u8, Option<&'a InfoFlags>),
     recent: bool,
     keywords: &'a [String],
+    /// Its MODSEQ when a key needs it, else 0.
+    modseq: u64,
 }
 
 impl Known<'_> {
@@ -334,17 +342,24 @@ fn matches(key: &Key, c: &Candidate) -> Option<bool> {
             .is_some_and(|have| compare_date(have, *ord, *d, *before_or_on)),
         Key::Uid(set) => set.contains(m.uid),
         Key::Seq(set) => set.contains(c.seq),
+        Key::ModSeq(n) => m.modseq >= *n,
     })
 }
 
-/// What the view knows of message `i`.
-fn known(view: &super::view::SelectedView, i: usize) -> Known<'_> {
+/// What the view knows of message `i`, with its MODSEQ `modseq` (see [`modseq_if`]).
+fn known(view: &super::view::SelectedView, i: usize, modseq: u64) -> Known<'_> {
     Known {
         uid: view.uid(i),
         flags: view.flag_bits(i),
         recent: view.is_recent(i),
         keywords: view.keywords(i),
+        modseq,
     }
+}
+
+/// Message `i`'s MODSEQ when the keys need it (a read of the index), else 0.
+fn modseq_if(view: &mut super::view::SelectedView, i: usize, needs: Needs) -> u64 {
+    if needs.modseq { view.modseq(i) } else { 0 }
 }
 
 /// The day a SENT* key compares (RFC 3501: the Date: header's, disregarding time and
@@ -418,9 +433,10 @@ fn match_read(
         .as_ref()
         .or(kept.as_ref())
         .map(SearchText::new);
+    let modseq = modseq_if(view, i, needs);
     let c = Candidate {
         seq: i as u32 + 1,
-        msg: known(view, i),
+        msg: known(view, i, modseq),
         content: Some(Content {
             internal,
             internal_time: prepared.facts.date.filter(|_| needs.internal),
@@ -480,6 +496,8 @@ pub fn match_message(
         flags: (crate::maildir::flag_bits(&info), Some(&info)),
         recent: facts.recent,
         keywords: facts.keywords,
+        // No folder, so no MODSEQ: MODSEQ n matches for n = 0 only.
+        modseq: 0,
     };
     let first = matches(
         &key,
@@ -562,9 +580,10 @@ pub(super) fn matching(
     let mut hits = Vec::new();
     let mut expunge_issued = false;
     for i in 0..view.len() {
+        let modseq = modseq_if(view, i, needs);
         let without_content = Candidate {
             seq: i as u32 + 1,
-            msg: known(view, i),
+            msg: known(view, i, modseq),
             content: None,
         };
         let hit = match matches(&key, &without_content) {
@@ -587,6 +606,17 @@ pub(super) fn matching(
         hits,
         expunge_issued,
     })
+}
+
+/// True when the criteria have a MODSEQ key anywhere (a CONDSTORE-enabling SEARCH).
+pub(super) fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::Not(k) => uses_modseq(k),
+        _ => false,
+    }
 }
 
 /// The tagged OK of a SEARCH, SORT or THREAD: with EXPUNGEISSUED when a message the keys
@@ -709,11 +739,33 @@ impl Session<'_> {
         } else {
             hits.iter().map(|&i| i as u32 + 1).collect()
         };
+        // RFC 7162 §3.1.5: a SEARCH with MODSEQ answers the highest MODSEQ of what it
+        // found; an ESEARCH of what it returns (RFC 4731 §3.2: only the MIN and the MAX
+        // message when those are all it asked for).
+        let highest = if uses_modseq(criteria) {
+            let returned: Vec<usize> = match returns {
+                Some(r) if !r.all && !r.count => r
+                    .min
+                    .then(|| hits.first())
+                    .flatten()
+                    .into_iter()
+                    .chain(r.max.then(|| hits.last()).flatten())
+                    .copied()
+                    .collect(),
+                _ => hits.clone(),
+            };
+            returned.iter().map(|&i| view.modseq(i)).max()
+        } else {
+            None
+        };
         match returns {
             None => {
                 let mut line = b"SEARCH".to_vec();
                 for h in ids {
                     line.extend_from_slice(format!(" {h}").as_bytes());
+                }
+                if let Some(m) = highest {
+                    line.extend_from_slice(format!(" (MODSEQ {m})").as_bytes());
                 }
                 self.pending.push(line);
             }
@@ -721,8 +773,11 @@ impl Session<'_> {
                 if returns.save {
                     self.saved_result = saved_uids(&returns, &uids);
                 }
-                self.pending
-                    .extend(esearch_response(tag, uid, &returns, &ids));
+                let mut line = esearch_response(tag, uid, &returns, &ids);
+                if let (Some(line), Some(m)) = (line.as_mut(), highest) {
+                    line.extend_from_slice(format!(" MODSEQ {m}").as_bytes());
+                }
+                self.pending.extend(line);
             }
         }
         completed("SEARCH", expunge_issued)
@@ -742,6 +797,7 @@ mod tests {
             flags: (crate::maildir::flag_bits(&InfoFlags(flags.to_vec())), None),
             recent: false,
             keywords: &[],
+            modseq: 0,
         }
     }
 

@@ -45,6 +45,7 @@ impl Session<'_> {
             Err(e) => return store_error(&e),
         };
         view.rights = rights;
+        view.condstore = self.condstore;
         self.pending.push(view.flags_response());
         self.pending
             .push(format!("{} EXISTS", view.exists()).into_bytes());
@@ -65,6 +66,10 @@ impl Session<'_> {
             .push(Completion::ok_code(Code::UidValidity(view.uidvalidity), "UIDs valid.").body());
         self.pending
             .push(Completion::ok_code(Code::UidNext(view.uidnext), "Predicted next UID.").body());
+        // RFC 7162 §3.1.2.1: with every SELECT and EXAMINE, CONDSTORE enabled or not.
+        self.pending.push(
+            Completion::ok_code(Code::HighestModSeq(view.highest_modseq()), "Highest").body(),
+        );
         self.pending.push(acl::myrights_code(&view.rights).body());
         // RFC 8474 §4.2. A folder whose id cannot be recorded (one shared read-only, whose
         // directory this user may not write) is answered without the code, which the RFC

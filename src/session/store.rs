@@ -15,6 +15,7 @@ impl Session<'_> {
         &mut self,
         uid: bool,
         set: &SequenceSet,
+        unchanged_since: Option<u64>,
         mode: StoreMode,
         silent: bool,
         names: &[String],
@@ -87,10 +88,21 @@ impl Session<'_> {
                 Err(e) => return store_error(&e),
             }
         }
+        // RFC 7162 §3.1.3: messages changed since UNCHANGEDSINCE are left alone and named
+        // in MODIFIED; everything this STORE changes gets one new MODSEQ.
+        let mut modified: Vec<u32> = Vec::new();
+        let mut modseq: Option<u64> = None;
         for i in indexes {
             if view.is_expunged(i) {
                 continue;
             }
+            if let Some(since) = unchanged_since
+                && view.modseq(i) > since
+            {
+                modified.push(if uid { view.uid(i) } else { i as u32 + 1 });
+                continue;
+            }
+            let mut changed = false;
             let known = match view.filename(i) {
                 Ok(name) => name,
                 Err(e) => {
@@ -171,6 +183,7 @@ impl Session<'_> {
                     Ok(Some(newname)) => {
                         quota_change += counted;
                         view.renamed(i, &newname, &flags);
+                        changed = true;
                         break Some(keywords);
                     }
                     // Renamed or expunged in the instant between; the next
@@ -203,6 +216,13 @@ impl Session<'_> {
                 failure = Some(e);
                 continue;
             }
+            if keywords != old_keywords {
+                changed = true;
+            }
+            if changed {
+                let m = *modseq.get_or_insert_with(|| view.new_modseq());
+                view.set_modseq(i, m);
+            }
             if keywords != view.keywords(i) {
                 for k in &keywords {
                     if !view
@@ -223,6 +243,7 @@ impl Session<'_> {
                 }
                 line.extend_from_slice(b"FLAGS ");
                 view.write_flags(i, &mut line);
+                view.write_modseq_if_enabled(i, &mut line);
                 line.push(b')');
                 lines.push(line);
             }
@@ -243,6 +264,13 @@ impl Session<'_> {
         self.pending.extend(lines);
         match failure {
             Some(e) => store_error(&e),
+            None if !modified.is_empty() => {
+                modified.sort_unstable();
+                Completion::ok_code(
+                    Code::Modified(crate::protocol::sequence::compact(&modified)),
+                    "Conditional STORE failed for some messages.",
+                )
+            }
             None => Completion::ok("STORE completed."),
         }
     }

@@ -125,6 +125,17 @@ pub struct SelectedView {
     /// UIDs this session has COPYed elsewhere (Courier's `copiedflag`): the magic trash
     /// removes them outright when they are expunged.
     pub copied: FastSet<u32>,
+    /// MODSEQs (RFC 7162) that differ from what the index records: of messages changed or
+    /// arrived since it was written, by UID. A message in neither has `base_modseq`.
+    modseqs: FastMap<u32, u64>,
+    /// The MODSEQ of the messages the index does not list and that have none in `modseqs`
+    /// (the folder's first scan without a usable index).
+    base_modseq: u64,
+    /// HIGHESTMODSEQ: at least every message's MODSEQ, moved on by expunges too.
+    highest_modseq: u64,
+    /// The client enabled CONDSTORE: unsolicited FETCH responses carry MODSEQ (RFC 7162
+    /// §3.2).
+    pub condstore: bool,
 }
 
 fn store_io(folder: &Folder, e: std::io::Error) -> StoreError {
@@ -161,6 +172,10 @@ impl SelectedView {
             index_stale: true,
             rights: Rights::all(),
             copied: FastSet::default(),
+            modseqs: FastMap::default(),
+            base_modseq: 0,
+            highest_modseq: 0,
+            condstore: false,
         };
         let index = match index {
             Some(mut index) if index.describes(&view.folder) => match view.take_index(&mut index) {
@@ -198,6 +213,7 @@ impl SelectedView {
         self.odd_names = FastMap::default();
         self.other_letters = FastMap::default();
         self.dir_stamp = None;
+        self.modseqs = FastMap::default();
     }
 
     /// Builds the view from an index that describes the folder (which the caller then
@@ -228,6 +244,8 @@ impl SelectedView {
         let header = index.header().clone();
         self.uidvalidity = header.uidvalidity;
         self.uidnext = header.uidnext;
+        self.highest_modseq = header.highest_modseq;
+        self.base_modseq = header.highest_modseq;
         self.dir_stamp = Some(DirStamp {
             stamp: header.stamp,
             settled: true,
@@ -263,9 +281,14 @@ impl SelectedView {
             stamp,
             settled: scan.settled,
         });
+        let known_highest = index.as_ref().map_or(0, |i| i.header().highest_modseq);
         self.catalog = Catalog::new(index);
         let listed = self.catalog.index().map_or(0, |i| i.len());
         let mut exact = unchanged_stamp && listed as usize == scan.messages.len();
+        // Messages whose record says something else now, and how many records still name
+        // their message: what differs from the index gets a new MODSEQ.
+        let mut differing: Vec<u32> = Vec::new();
+        let mut matched = 0u32;
         let mut next = 0u32;
         self.slots.reserve_exact(scan.messages.len());
         for e in scan.messages {
@@ -281,10 +304,29 @@ impl SelectedView {
                 }
             };
             exact &= same;
+            match (rec, same) {
+                (Some(_), true) => matched += 1,
+                (Some(_), false) => {
+                    matched += 1;
+                    differing.push(e.uid);
+                }
+                (None, _) => {}
+            }
             let rec = rec.unwrap_or_else(|| self.catalog.add(&e.basename));
             self.push_entry(e, rec);
         }
         self.index_stale = !exact;
+        self.highest_modseq = known_highest;
+        self.base_modseq = known_highest;
+        let arrived = self.catalog.extra_count() > 0;
+        if !differing.is_empty() || arrived || matched != listed {
+            let m = crate::maildir::modseq::next_after(known_highest);
+            self.highest_modseq = m;
+            self.base_modseq = m;
+            for uid in differing {
+                self.modseqs.insert(uid, m);
+            }
+        }
     }
 
     /// The index record of `e` (the same UID and base name), searched from `next` on (both
@@ -700,8 +742,10 @@ impl SelectedView {
         if !follows {
             return false;
         }
+        let m = self.new_modseq();
         for e in &delivery.messages {
             let rec = self.catalog.add(&e.basename);
+            self.modseqs.insert(e.uid, m);
             self.push_entry(e.clone(), rec);
         }
         self.index_stale = true;
@@ -790,6 +834,7 @@ impl SelectedView {
         let max = self.max_uid();
         let mut fresh = scan.messages.into_iter().peekable();
         let mut changed: Vec<u32> = Vec::new();
+        let mut went = false;
         let mut arrivals: Vec<MessageEntry> = Vec::new();
         for i in 0..self.slots.len() {
             let uid = self.slots[i].uid;
@@ -800,6 +845,7 @@ impl SelectedView {
                 if self.slots[i].state & EXPUNGED == 0 {
                     self.slots[i].state |= EXPUNGED;
                     self.index_stale = true;
+                    went = true;
                 }
                 continue;
             };
@@ -843,6 +889,15 @@ impl SelectedView {
         // happens with read-only provisional numbers and is picked up when the
         // client reselects.
         arrivals.extend(fresh.filter(|e| e.uid > max));
+        if !changed.is_empty() || !arrivals.is_empty() || went {
+            let m = self.new_modseq();
+            for &uid in &changed {
+                self.modseqs.insert(uid, m);
+            }
+            for e in &arrivals {
+                self.modseqs.insert(e.uid, m);
+            }
+        }
         if announce == Announce::All {
             self.report_expunges(out);
         }
@@ -858,11 +913,49 @@ impl SelectedView {
             if let Some(i) = self.seq_of_uid(uid) {
                 let mut line = format!("{} FETCH (FLAGS ", i + 1).into_bytes();
                 self.write_flags(i, &mut line);
+                self.write_modseq_if_enabled(i, &mut line);
                 line.push(b')');
                 out.push(line);
             }
         }
         Ok(())
+    }
+
+    /// Message `i`'s MODSEQ (RFC 7162).
+    pub fn modseq(&mut self, i: usize) -> u64 {
+        let s = self.slots[i];
+        if let Some(&m) = self.modseqs.get(&s.uid) {
+            return m;
+        }
+        self.catalog.modseq(s.rec).unwrap_or(self.base_modseq)
+    }
+
+    /// The folder's HIGHESTMODSEQ as this view knows it.
+    pub fn highest_modseq(&self) -> u64 {
+        self.highest_modseq
+    }
+
+    /// A MODSEQ for a change this view takes in now, which becomes HIGHESTMODSEQ.
+    pub fn new_modseq(&mut self) -> u64 {
+        let m = crate::maildir::modseq::next_after(self.highest_modseq);
+        self.highest_modseq = m;
+        m
+    }
+
+    /// Message `i` changed with MODSEQ `m` (from [`SelectedView::new_modseq`]).
+    pub fn set_modseq(&mut self, i: usize, m: u64) {
+        let uid = self.slots[i].uid;
+        self.modseqs.insert(uid, m);
+        self.index_stale = true;
+    }
+
+    /// Appends ` MODSEQ (n)` to an unsolicited or STORE FETCH line when the client enabled
+    /// CONDSTORE (RFC 7162 §3.2).
+    pub fn write_modseq_if_enabled(&mut self, i: usize, line: &mut Vec<u8>) {
+        if self.condstore {
+            let m = self.modseq(i);
+            line.extend_from_slice(format!(" MODSEQ ({m})").as_bytes());
+        }
     }
 
     /// FLAGS when keywords appeared that the client has not been shown, and
@@ -923,6 +1016,9 @@ impl SelectedView {
 
     /// Removes messages this session expunged itself and reports them.
     pub fn remove_uids(&mut self, uids: &[u32], out: &mut Vec<Vec<u8>>) {
+        if !uids.is_empty() {
+            self.new_modseq();
+        }
         for &uid in uids {
             if let Some(i) = self.seq_of_uid(uid) {
                 self.slots[i].state |= EXPUNGED;
@@ -988,6 +1084,7 @@ impl SelectedView {
             uidnext: self.uidnext,
             stamp: stamp.stamp,
             settled: stamp.settled && all_in_cur && !self.unverified,
+            highest_modseq: self.highest_modseq,
         };
         let folder = self.folder.clone();
         let Some(mut writer) = IndexWriter::create(&folder, header, count, names_len, table)?
@@ -1001,12 +1098,15 @@ impl SelectedView {
         for i in 0..self.slots.len() {
             let filename = self.filename(i)?;
             if self.is_expunged(i) || filename.starts_with(NEW_PREFIX) {
+                let (uid, modseq) = (self.slots[i].uid, self.modseq(i));
+                self.modseqs.insert(uid, modseq);
                 kept.push(self.basename(i)?.into());
                 recs.push(EXTRA + (kept.len() - 1) as u32);
                 continue;
             }
             let facts = self.facts(i);
             let derived = self.derived(i);
+            let modseq = self.modseq(i);
             let uid = self.slots[i].uid;
             writer.push(&IndexEntry {
                 uid,
@@ -1014,6 +1114,7 @@ impl SelectedView {
                 keywords: self.keywords(i),
                 facts,
                 derived: derived.as_deref(),
+                modseq,
             })?;
             recs.push(written);
             written += 1;
@@ -1021,6 +1122,10 @@ impl SelectedView {
         let index = writer.finish()?;
         for (s, rec) in self.slots.iter_mut().zip(recs) {
             s.rec = rec;
+            // The new index records its MODSEQ now.
+            if rec < EXTRA {
+                self.modseqs.remove(&s.uid);
+            }
         }
         self.catalog.replace(index, kept);
         self.index_stale = false;
