@@ -213,11 +213,18 @@ fn append_binary_part_is_stored_in_base64() {
     // BODY[1] is the base64 text, not the raw octets.
     assert_eq!(
         answer(&mut c, "c3", &format!("UID FETCH {uid} BODY.PEEK[1]")),
-        format!("* 2 FETCH (UID {uid} BODY[1] {{14}}\r\nAC3kCg0KCg==\r\n)\r\nc3 OK FETCH completed.\r\n").into_bytes()
+        format!(
+            "* 2 FETCH (UID {uid} BODY[1] {{14}}\r\nAC3kCg0KCg==\r\n)\r\nc3 OK FETCH completed.\r\n"
+        )
+        .into_bytes()
     );
     // BINARY gives back exactly what was sent, in literal8, and its size.
     assert_eq!(
-        answer(&mut c, "c4", &format!("UID FETCH {uid} (BINARY.SIZE[1] BINARY.PEEK[1])")),
+        answer(
+            &mut c,
+            "c4",
+            &format!("UID FETCH {uid} (BINARY.SIZE[1] BINARY.PEEK[1])")
+        ),
         [
             format!("* 2 FETCH (UID {uid} BINARY.SIZE[1] 7 BINARY[1] ~{{7}}\r\n").as_bytes(),
             b"\x00\x2d\xe4\x0a\x0d\x0a\x0a)\r\nc4 OK FETCH completed.\r\n",
@@ -226,7 +233,8 @@ fn append_binary_part_is_stored_in_base64() {
     );
     let r = answer(&mut c, "c5", &format!("UID FETCH {uid} BODYSTRUCTURE"));
     assert!(
-        String::from_utf8_lossy(&r).contains("(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 14"),
+        String::from_utf8_lossy(&r)
+            .contains("(\"application\" \"octet-stream\" NIL NIL NIL \"base64\" 14"),
         "{}",
         String::from_utf8_lossy(&r)
     );
@@ -250,7 +258,11 @@ fn append_nested_binary_parts_are_stored_in_base64() {
     );
     answer(&mut c, "d2", "SELECT INBOX");
     assert_eq!(
-        answer(&mut c, "d3", &format!("UID FETCH {uid} (BINARY.SIZE[2.1] BINARY.PEEK[2.1] BINARY.PEEK[1])")),
+        answer(
+            &mut c,
+            "d3",
+            &format!("UID FETCH {uid} (BINARY.SIZE[2.1] BINARY.PEEK[2.1] BINARY.PEEK[1])")
+        ),
         [
             format!("* 2 FETCH (UID {uid} BINARY.SIZE[2.1] 7 BINARY[2.1] {{7}}\r\n").as_bytes(),
             b"\x89PNG\n\x1a\n BINARY[1] {4}\r\nkept)\r\nd3 OK FETCH completed.\r\n",
@@ -280,5 +292,55 @@ fn ordinary_append_is_stored_as_before() {
     assert_eq!(
         stored,
         vec![b"Subject: survives\nMIME-Version: 1.0\nContent-Transfer-Encoding: binary\n\n\xff\xfe\rx\n".to_vec()]
+    );
+}
+
+#[test]
+fn spooled_append_with_binary_part_is_stored_in_base64() {
+    let (_dir, _server, mut c, maildir, _plain) = session("binary-spooled");
+    // Past the 1 MiB spool threshold, so the message arrives in a file;
+    // the binary part comes last, after a megabyte of ordinary text, and its
+    // content is every byte value, bare LFs included.
+    let mut msg = b"Subject: big\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    for _ in 0..20_000 {
+        msg.extend_from_slice(
+            b"a line of plain text, some seventy octets long to fill a megabyte.\r\n",
+        );
+    }
+    msg.extend_from_slice(b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n");
+    let content: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    msg.extend_from_slice(&content);
+    msg.extend_from_slice(b"\r\n--b--\r\n");
+    assert!(msg.len() > 1 << 20);
+    let r = append(&mut c, "f1", true, &msg);
+    assert!(r.contains("f1 OK [APPENDUID"), "{r}");
+    let uid = appended_uid(&r);
+    let stored = stored_starting_with(&maildir, b"Subject: big");
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].iter().all(|&b| b != 0 && b < 0x80));
+    let text = String::from_utf8_lossy(&stored[0]);
+    assert!(
+        text.contains("--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4\n"),
+        "{}",
+        &text[text.len() - 300..]
+    );
+    assert!(
+        text.ends_with("==\n--b--\n") || text.ends_with("\n--b--\n"),
+        "{}",
+        &text[text.len() - 100..]
+    );
+    answer(&mut c, "f2", "SELECT INBOX");
+    assert_eq!(
+        answer(
+            &mut c,
+            "f3",
+            &format!("UID FETCH {uid} (BINARY.SIZE[2] BINARY.PEEK[2])")
+        ),
+        [
+            format!("* 2 FETCH (UID {uid} BINARY.SIZE[2] 3000 BINARY[2] ~{{3000}}\r\n").as_bytes(),
+            &content,
+            b")\r\nf3 OK FETCH completed.\r\n",
+        ]
+        .concat()
     );
 }

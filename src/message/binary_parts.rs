@@ -11,13 +11,16 @@
 //! message stays as it was, and a message without such a part is not
 //! touched (no copy is made).
 //!
-//! Why this is allowed: RFC 3516 §4.3 (APPEND with literal8) lets a server
-//! whose store cannot keep binary content turn the APPEND down with
-//! NO [UNKNOWN-CTE]; RFC 3501 §6.3.11 asks a server that cannot keep 8-bit
-//! APPEND data as it came to convert it reversibly with a MIME content
-//! transfer encoding instead. Converting is the kinder of the two: BINARY[]
+//! Why this is allowed: RFC 3516 §4.3 (APPEND with literal8) says that a
+//! server whose mailbox cannot store binary content has to refuse the
+//! APPEND with NO [UNKNOWN-CTE]. A maildir can hold the content, only not
+//! with binary line ends as they came; and RFC 3501 §6.3.11 lets a server
+//! that cannot keep APPEND data as sent convert it reversibly with a MIME
+//! content transfer encoding. Converting is the kinder answer: BINARY[]
 //! undoes base64, so a client asking for the content gets the exact octets
-//! it sent, and BODY[] gets 7-bit text that survives any client.
+//! it sent, and BODY[] gets 7-bit text that survives any client. Dovecot
+//! does the same for literal8 APPENDs (`lib-mail/istream-binary-converter.c`),
+//! which imaptest's `append-binary` checks.
 //!
 //! What is left alone, and so stored as before: bare LFs in `7bit`/`8bit`
 //! parts (there a line end is a line end, RFC 2045 §2.7-2.8, and the store's
@@ -180,8 +183,8 @@ fn convert_leaf(data: &[u8], part: &Part) -> Option<(Edit, Edit)> {
     if !header::has_end_line(head) {
         return None;
     }
-    let mut cte_fields = header::fields(head)
-        .filter(|f| f.name.eq_ignore_ascii_case(b"content-transfer-encoding"));
+    let mut cte_fields =
+        header::fields(head).filter(|f| f.name.eq_ignore_ascii_case(b"content-transfer-encoding"));
     let field = cte_fields.next();
     if cte_fields.next().is_some() {
         // Two encodings named: which one a reader believes is anyone's guess.
@@ -294,7 +297,10 @@ fn same_content(
             let before = mime::slice(old_data, &old.body);
             let after = mime::slice(new_data, &new.body);
             if converted.contains(&old.body.start) {
-                let cte = header::first_value(mime::slice(new_data, &new.header), b"Content-Transfer-Encoding");
+                let cte = header::first_value(
+                    mime::slice(new_data, &new.header),
+                    b"Content-Transfer-Encoding",
+                );
                 cte.is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"base64"))
                     && super::decode::base64(after) == before
             } else {
@@ -321,7 +327,10 @@ mod tests {
             b"From: user@domain.org\r\nDate: Sat, 24 Mar 2007 23:00:00 +0200\r\nMime-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAC3kCg0KCg=="
         );
         let msg = crate::message::Message::parse(&out);
-        assert_eq!(msg.binary(&[1]).unwrap().as_ref(), b"\x00\x2d\xe4\x0a\x0d\x0a\x0a");
+        assert_eq!(
+            msg.binary(&[1]).unwrap().as_ref(),
+            b"\x00\x2d\xe4\x0a\x0d\x0a\x0a"
+        );
         assert!(out.iter().all(|&b| b < 0x80 && b != 0));
     }
 
@@ -352,7 +361,10 @@ mod tests {
         assert!(!survives_storage(b"a\nb", false), "bare LF");
         assert!(!survives_storage(b"\nb", false), "bare LF first");
         assert!(!survives_storage(b"a\r\r\nb", false), "CR before CRLF");
-        assert!(!survives_storage(b"a\r", false), "CR before the delimiter's line end");
+        assert!(
+            !survives_storage(b"a\r", false),
+            "CR before the delimiter's line end"
+        );
         assert!(!survives_storage(b"a\r\nb", true), "no final line end");
         assert!(!survives_storage(b"a\x00b", false), "NUL");
     }
@@ -362,9 +374,15 @@ mod tests {
         let m: &[u8] = b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\npreamble\r\n--o\r\nContent-Type: text/plain\r\n\r\nkept\nas is\r\n--o\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\n--i\r\nContent-Type: image/png\r\nContent-transfer-encoding:\r\n  BINARY\r\n\r\n\x89PNG\n\x1a\n\x00\r\n--i\r\nContent-Type: text/plain\r\n\r\nNUL\x00here\r\n--i--\r\n--o--\r\nepilogue\r\n";
         let out = base64_binary_parts(m).expect("converted");
         let expected: &[u8] = b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\npreamble\r\n--o\r\nContent-Type: text/plain\r\n\r\nkept\nas is\r\n--o\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\n--i\r\nContent-Type: image/png\r\nContent-transfer-encoding: base64\r\n\r\niVBORwoaCgA=\r\n--i\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nTlVMAGhlcmU=\r\n--i--\r\n--o--\r\nepilogue\r\n";
-        assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(expected));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(expected)
+        );
         let msg = crate::message::Message::parse(&out);
-        assert_eq!(msg.binary(&[2, 1]).unwrap().as_ref(), b"\x89PNG\n\x1a\n\x00");
+        assert_eq!(
+            msg.binary(&[2, 1]).unwrap().as_ref(),
+            b"\x89PNG\n\x1a\n\x00"
+        );
         assert_eq!(msg.binary(&[2, 2]).unwrap().as_ref(), b"NUL\x00here");
         assert_eq!(msg.binary(&[1]).unwrap().as_ref(), b"kept\nas is");
     }
@@ -382,7 +400,10 @@ mod tests {
         let body: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
         m.extend_from_slice(&body);
         let out = base64_binary_parts(&m).expect("converted");
-        let blank = out.windows(2).position(|w| w == b"\n\n").expect("header end");
+        let blank = out
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .expect("header end");
         let text = &out[blank + 2..];
         let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
         assert_eq!(lines.len(), 1000usize.div_ceil(57));
