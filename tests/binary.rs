@@ -344,3 +344,53 @@ fn spooled_append_with_binary_part_is_stored_in_base64() {
         .concat()
     );
 }
+
+#[test]
+fn multiappend_and_catenate_convert_each_message() {
+    let (_dir, _server, mut c, maildir, _plain) = session("binary-multi");
+    // MULTIAPPEND: a binary message and an ordinary one, in one command.
+    let plain: &[u8] = b"Subject: second\r\n\r\nplain text\r\n";
+    c.send(format!("g1 APPEND INBOX ~{{{}}}\r\n", IMAPTEST_BINARY.len()).as_bytes());
+    assert!(c.read_line().starts_with('+'));
+    let mut rest = IMAPTEST_BINARY.to_vec();
+    rest.extend_from_slice(format!(" {{{}}}\r\n", plain.len()).as_bytes());
+    c.send(&rest);
+    assert!(c.read_line().starts_with('+'));
+    c.send(&[plain, b"\r\n"].concat());
+    let r = String::from_utf8_lossy(&c.read_until_tagged("g1")).into_owned();
+    assert!(r.contains("g1 OK [APPENDUID"), "{r}");
+    let stored = stored_starting_with(&maildir, b"From: user@domain.org");
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].ends_with(b"Content-Transfer-Encoding: base64\n\nAC3kCg0KCg==\n"));
+    assert_eq!(
+        stored_starting_with(&maildir, b"Subject: second"),
+        vec![b"Subject: second\n\nplain text\n".to_vec()]
+    );
+
+    // CATENATE: the header in one TEXT, the binary body in a literal8 TEXT;
+    // the joined message is what gets converted.
+    let header: &[u8] =
+        b"Subject: joined\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: binary\r\n\r\n";
+    let body: &[u8] = b"\x00\x2d\xe4\x0a\x0d\x0a\x0a";
+    c.send(format!("g2 APPEND INBOX CATENATE (TEXT {{{}}}\r\n", header.len()).as_bytes());
+    assert!(c.read_line().starts_with('+'));
+    c.send(&[header, format!(" TEXT ~{{{}}}\r\n", body.len()).as_bytes()].concat());
+    assert!(c.read_line().starts_with('+'));
+    c.send(&[body, b")\r\n"].concat());
+    let r = String::from_utf8_lossy(&c.read_until_tagged("g2")).into_owned();
+    assert!(r.contains("g2 OK [APPENDUID"), "{r}");
+    let uid = appended_uid(&r);
+    assert_eq!(
+        stored_starting_with(&maildir, b"Subject: joined"),
+        vec![b"Subject: joined\nMIME-Version: 1.0\nContent-Transfer-Encoding: base64\n\nAC3kCg0KCg==\n".to_vec()]
+    );
+    answer(&mut c, "g3", "SELECT INBOX");
+    let r = answer(&mut c, "g4", &format!("UID FETCH {uid} BINARY.PEEK[1]"));
+    assert!(
+        r.ends_with(
+            b"BINARY[1] ~{7}\r\n\x00\x2d\xe4\x0a\x0d\x0a\x0a)\r\ng4 OK FETCH completed.\r\n"
+        ),
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
+}
