@@ -8,6 +8,7 @@
 //! here is in that form, which is what IMAP counts and sends.
 
 mod base_subject;
+mod binary_parts;
 mod bodystructure;
 mod casemap;
 mod crlf;
@@ -28,6 +29,7 @@ use std::borrow::Cow;
 
 use crate::protocol::command::Section;
 
+pub use binary_parts::{BinaryScan, base64_binary_parts};
 pub use crlf::{ToLf, crlf_len, to_crlf, to_crlf_into};
 pub(crate) use header::{fields as header_fields, has_end_line as header_has_end_line};
 #[cfg(test)]

@@ -9,16 +9,54 @@
 //! together, and the store places them together or not at all. Into the
 //! selected folder, the view takes the new messages in as the store reports
 //! them (EXISTS now, no rescan at the next command).
+//!
+//! A message with a part the maildir could not give back byte for byte (a
+//! `binary` part with bare LFs, NUL, ...) is stored with that part in base64
+//! (see `message/binary_parts.rs`); only then is it held in memory whole.
+//! The APPEND size limit (APPENDLIMIT) applies to the message as the client
+//! sent it, the quota to what is stored, which is what the maildir holds
+//! and `maildirsize` counts.
 
 use std::io::{BufReader, Read};
+use std::os::unix::fs::FileExt;
 
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
 use crate::maildir::{BeforePlacing, Delivery, Folder, NewMessage, StoreError};
-use crate::message::ToLf;
+use crate::message::{BinaryScan, ToLf, base64_binary_parts};
 use crate::protocol::command::{AppendMessage, MessageData};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::compact;
+
+/// The message with the parts the maildir cannot keep as sent re-encoded in base64, or
+/// None when it is stored as it came (nearly always: a message without NUL or the word
+/// `binary` is only scanned, a spooled one in pieces, never read whole).
+fn with_binary_parts_in_base64(message: &MessageData) -> std::io::Result<Option<Vec<u8>>> {
+    match message {
+        MessageData::Memory(data) => Ok(base64_binary_parts(data)),
+        MessageData::Spooled(spool) => {
+            // pread: the spool's file position is where the store reads from.
+            let mut scan = BinaryScan::default();
+            let mut piece = vec![0u8; 64 * 1024];
+            let mut offset = 0u64;
+            while offset < spool.len && !scan.found() {
+                let n = spool.file.read_at(&mut piece, offset)?;
+                if n == 0 {
+                    break;
+                }
+                scan.feed(piece.get(..n).unwrap_or_default());
+                offset += n as u64;
+            }
+            if !scan.found() {
+                return Ok(None);
+            }
+            let len = usize::try_from(spool.len).map_err(std::io::Error::other)?;
+            let mut whole = vec![0u8; len];
+            spool.file.read_exact_at(&mut whole, 0)?;
+            Ok(base64_binary_parts(&whole))
+        }
+    }
+}
 
 impl Session<'_> {
     pub(super) fn cmd_append(
@@ -67,6 +105,16 @@ impl Session<'_> {
                 match self.catenate(parts, self.settings.max_append) {
                     Ok(bytes) => m.message = MessageData::Memory(bytes),
                     Err(refusal) => return refusal,
+                }
+            }
+        }
+        for m in &mut messages {
+            match with_binary_parts_in_base64(&m.message) {
+                Ok(Some(bytes)) => m.message = MessageData::Memory(bytes),
+                Ok(None) => {}
+                Err(e) => {
+                    log::error!("reading a spooled APPEND message: {e}");
+                    return Completion::no_code(Code::ServerBug, "Cannot read the message text.");
                 }
             }
         }
