@@ -259,6 +259,19 @@ fn while_selected_expunges_are_vanished_and_closed_marks_the_switch() {
     assert!(!r.contains("VANISHED"), "{r:#?}");
     let r = c.ok("NOOP");
     assert!(r.untagged.contains(&"* VANISHED 6".to_string()), "{r:#?}");
+    // With QRESYNC every FETCH of a flag change names the UID (RFC 7162 §3.2.4): our own
+    // STORE by sequence number, another session's change seen at NOOP, a \Seen set by
+    // FETCH of the body.
+    let r = c.ok("STORE 1 +FLAGS (\\Answered)");
+    assert!(r.fetch(1).contains("UID 1 "), "{r:#?}");
+    let (_s4, mut o) = preauth(&t, &m);
+    o.ok("SELECT INBOX");
+    o.ok("UID STORE 3 +FLAGS (\\Flagged)");
+    drop(o);
+    let r = c.ok("NOOP");
+    assert!(r.fetch(2).contains("UID 3 "), "{r:#?}");
+    let r = c.ok("FETCH 2 (BODY[TEXT])");
+    assert!(r.fetch(2).contains("UID 3"), "{r:#?}");
 
     // UID FETCH ... (CHANGEDSINCE n VANISHED): what went among the UIDs asked for.
     let r = c.ok(&format!(
@@ -272,7 +285,8 @@ fn while_selected_expunges_are_vanished_and_closed_marks_the_switch() {
     let r = c.ok(&format!(
         "UID FETCH 3:4 (FLAGS) (VANISHED CHANGEDSINCE {h0})"
     ));
-    assert_eq!(r.untagged, vec!["* VANISHED (EARLIER) 4".to_string()]);
+    assert_eq!(r.untagged[0], "* VANISHED (EARLIER) 4", "{r:#?}");
+    assert!(r.fetch(2).contains("UID 3 "), "{r:#?}");
     for bad in [
         format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {h0} VANISHED)"),
         "UID FETCH 1:* (FLAGS) (VANISHED)".to_string(),

@@ -841,6 +841,10 @@ fn render_fetch(
     if seen_now && !flags_sent {
         out.extend_from_slice(b" FLAGS ");
         view.write_flags(i, out);
+        if view.qresync && !items.contains(&FetchItem::Uid) {
+            out.extend_from_slice(b" UID ");
+            push_number(out, u64::from(view.uid(i)));
+        }
         // RFC 7162 §3.2: a flag change reported with CONDSTORE enabled carries MODSEQ.
         if view.condstore && !items.contains(&FetchItem::ModSeq) {
             out.extend_from_slice(b" MODSEQ (");

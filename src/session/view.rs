@@ -915,7 +915,12 @@ impl SelectedView {
         self.announce_arrivals(arrived, out);
         for uid in changed {
             if let Some(i) = self.seq_of_uid(uid) {
-                let mut line = format!("{} FETCH (FLAGS ", i + 1).into_bytes();
+                // RFC 7162 §3.2.4: with QRESYNC, every flag change names its UID.
+                let mut line = if self.qresync {
+                    format!("{} FETCH (UID {uid} FLAGS ", i + 1).into_bytes()
+                } else {
+                    format!("{} FETCH (FLAGS ", i + 1).into_bytes()
+                };
                 self.write_flags(i, &mut line);
                 self.write_modseq_if_enabled(i, &mut line);
                 line.push(b')');
