@@ -157,6 +157,9 @@ pub struct Session<'a> {
     /// QRESYNC is enabled (RFC 7162 §3.2.3, only by ENABLE): expunges are reported as
     /// VANISHED, SELECT takes QRESYNC, UID FETCH takes VANISHED.
     qresync: bool,
+    /// IMAP4rev2 is enabled (RFC 9051 §6.3.1): no `\Recent` or RECENT, no `[UNSEEN]`,
+    /// SEARCH answers ESEARCH, SELECT answers LIST and `[CLOSED]`, names are UTF-8.
+    rev2: bool,
     /// Untagged responses waiting to be sent before the next tagged one.
     pending: Vec<Vec<u8>>,
     /// SEARCHRES (RFC 5182): the UIDs, ascending, the last SEARCH or SORT
@@ -189,6 +192,7 @@ impl<'a> Session<'a> {
             utf8: false,
             condstore: false,
             qresync: false,
+            rev2: false,
             pending: Vec::new(),
             saved_result: Vec::new(),
             end: None,
@@ -320,6 +324,15 @@ impl<'a> Session<'a> {
                     if c.eq_ignore_ascii_case("CONDSTORE") && !self.condstore {
                         self.enable_condstore();
                         enabled.push("CONDSTORE");
+                    }
+                    if c.eq_ignore_ascii_case("IMAP4rev2") && !self.rev2 {
+                        self.rev2 = true;
+                        // RFC 9051 §5.1: mailbox names are UTF-8 on the wire.
+                        self.utf8 = true;
+                        if let Some(view) = self.selected.as_mut() {
+                            view.rev2 = true;
+                        }
+                        enabled.push("IMAP4rev2");
                     }
                     // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
                     if c.eq_ignore_ascii_case("QRESYNC") && !self.qresync {

@@ -26,7 +26,7 @@ impl Session<'_> {
         // expunging it (RFC 3501 §6.3.1); with QRESYNC enabled, `OK [CLOSED]` says where
         // its responses end (RFC 7162 §3.2.11). Its index is written once this SELECT is
         // answered.
-        if self.selected.is_some() && self.qresync {
+        if self.selected.is_some() && (self.qresync || self.rev2) {
             self.pending
                 .push(Completion::ok_code(Code::Closed, "Previous mailbox closed.").body());
         }
@@ -64,11 +64,18 @@ impl Session<'_> {
         view.rights = rights;
         view.condstore = self.condstore;
         view.qresync = self.qresync;
+        view.rev2 = self.rev2;
         self.pending.push(view.flags_response());
         self.pending
             .push(format!("{} EXISTS", view.exists()).into_bytes());
-        self.pending
-            .push(format!("{} RECENT", view.recent_count()).into_bytes());
+        if self.rev2 {
+            // RFC 9051 §6.3.2: the mailbox's name as LIST gives it, instead of RECENT.
+            let line = self.list_line("LIST", "", &name);
+            self.pending.push(line);
+        } else {
+            self.pending
+                .push(format!("{} RECENT", view.recent_count()).into_bytes());
+        }
         self.pending.push(
             Completion::ok_code(
                 Code::PermanentFlags(view.permanent_flags(self.settings.keywords)),
@@ -76,7 +83,8 @@ impl Session<'_> {
             )
             .body(),
         );
-        if let Some(n) = view.first_unseen() {
+        // RFC 9051 dropped `[UNSEEN n]` (a client asks SEARCH UNSEEN).
+        if let Some(n) = view.first_unseen().filter(|_| !self.rev2) {
             self.pending
                 .push(Completion::ok_code(Code::Unseen(n), "First unseen.").body());
         }

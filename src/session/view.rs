@@ -139,6 +139,9 @@ pub struct SelectedView {
     /// The client enabled QRESYNC: expunges are reported as `VANISHED` with UIDs, not as
     /// `EXPUNGE` (RFC 7162 §3.2.10).
     pub qresync: bool,
+    /// The client enabled IMAP4rev2: no `\Recent` in flag lists, no RECENT responses
+    /// (RFC 9051 Appendix E).
+    pub rev2: bool,
 }
 
 fn store_io(folder: &Folder, e: std::io::Error) -> StoreError {
@@ -180,6 +183,7 @@ impl SelectedView {
             highest_modseq: 0,
             condstore: false,
             qresync: false,
+            rev2: false,
         };
         let index = match index {
             Some(mut index) if index.describes(&view.folder) => match view.take_index(&mut index) {
@@ -484,7 +488,12 @@ impl SelectedView {
     /// Appends message `i`'s flag list `(\Seen $Label1 ...)`.
     pub fn write_flags(&self, i: usize, out: &mut Vec<u8>) {
         let flags = self.flags(i);
-        write_flag_list(out, &flags, self.keywords(i), self.is_recent(i));
+        write_flag_list(
+            out,
+            &flags,
+            self.keywords(i),
+            self.is_recent(i) && !self.rev2,
+        );
     }
 
     /// Message `i`'s base name.
@@ -1031,7 +1040,9 @@ impl SelectedView {
         }
         if arrived {
             out.push(format!("{} EXISTS", self.exists()).into_bytes());
-            out.push(format!("{} RECENT", self.recent_count()).into_bytes());
+            if !self.rev2 {
+                out.push(format!("{} RECENT", self.recent_count()).into_bytes());
+            }
         }
     }
 
@@ -1074,7 +1085,7 @@ impl SelectedView {
         // One pass, not one shift of the whole list per message.
         self.slots.retain(|s| s.state & EXPUNGED == 0);
         self.index_stale = true;
-        if recent_went {
+        if recent_went && !self.rev2 {
             out.push(format!("{} RECENT", self.recent_count()).into_bytes());
         }
     }
