@@ -11,8 +11,7 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -23,28 +22,7 @@ fn idle_without_inotify_still_sees_a_delivery() {
     let (conf, _users, maildir) = dir.write_userfile();
     // IMAP_IDLE_TIMEOUT stays at its 60 s default: only the half-second
     // check can report the delivery within the wait below.
-    let (uid, gid) = mail_ids();
-    let limit: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(128);
-    // A process of the mail user that holds every inotify instance the
-    // kernel allows that user (the descriptors survive exec).
-    let mut holder = Command::new("sleep");
-    holder.arg("300").stdin(Stdio::null());
-    let root = unsafe { libc::getuid() } == 0;
-    unsafe {
-        holder.pre_exec(move || {
-            if root && (libc::setgid(gid) != 0 || libc::setuid(uid) != 0) {
-                return Err(std::io::Error::last_os_error());
-            }
-            for _ in 0..limit + 8 {
-                libc::inotify_init();
-            }
-            Ok(())
-        });
-    }
-    let mut holder = holder.spawn().expect("cannot start the inotify holder");
+    let mut holder = hold_all_inotify_instances();
 
     let (server, mut c) = spawn_mdimapd(&dir, &["--config", conf.to_str().unwrap()]);
     c.ok(&format!("LOGIN {USER} {PASSWORD}"));

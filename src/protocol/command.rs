@@ -226,6 +226,51 @@ pub enum CommandBody {
     Compress {
         mechanism: String,
     },
+    /// RFC 5465 NOTIFY: `None` is NOTIFY NONE.
+    Notify(Option<NotifySet>),
+}
+
+/// RFC 5465 `NOTIFY SET [STATUS] (filter events) ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySet {
+    /// STATUS: tell the state of the (non-selected) mailboxes at once.
+    pub status: bool,
+    /// At least one.
+    pub groups: Vec<NotifyGroup>,
+}
+
+/// One event group: which mailboxes, and which of their events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyGroup {
+    pub filter: NotifyFilter,
+    /// Empty for `NONE`.
+    pub events: Vec<NotifyEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyFilter {
+    Selected,
+    SelectedDelayed,
+    Inboxes,
+    Personal,
+    Subscribed,
+    /// The mailboxes named and everything below them, as sent.
+    Subtree(Vec<Vec<u8>>),
+    /// Exactly the mailboxes named, as sent.
+    Mailboxes(Vec<Vec<u8>>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// With the fetch attributes to send for each new message (selected mailbox only).
+    MessageNew(Vec<FetchItem>),
+    MessageExpunge,
+    FlagChange,
+    AnnotationChange,
+    MailboxName,
+    SubscriptionChange,
+    MailboxMetadataChange,
+    ServerMetadataChange,
 }
 
 /// RFC 4466 select parameters: RFC 7162's `CONDSTORE` and `QRESYNC (...)`.

@@ -16,9 +16,9 @@
 
 use super::chars::{is_astring_char, is_atom_char, is_list_char, is_tag_char};
 use super::command::{
-    AppendMessage, CatPart, Command, CommandBody, FetchItem, ListOptions, MessageData, Qresync,
-    SearchKey, SearchReturn, Section, SectionText, SelectParams, SortCriterion, SortKey,
-    StatusItem, StoreMode, ThreadAlgorithm,
+    AppendMessage, CatPart, Command, CommandBody, FetchItem, ListOptions, MessageData, NotifyEvent,
+    NotifyFilter, NotifyGroup, NotifySet, Qresync, SearchKey, SearchReturn, Section, SectionText,
+    SelectParams, SortCriterion, SortKey, StatusItem, StoreMode, ThreadAlgorithm,
 };
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
@@ -466,6 +466,7 @@ impl<'a> Parser<'a> {
             }
             b"EXPUNGE" => CommandBody::Expunge { uids: None },
             b"ID" => self.id()?,
+            b"NOTIFY" => self.notify()?,
             b"LOGIN" => {
                 self.sp()?;
                 let user = self.astring()?;
@@ -565,6 +566,110 @@ impl<'a> Parser<'a> {
     fn sp_mailbox(&mut self) -> PResult<Vec<u8>> {
         self.sp()?;
         self.mailbox()
+    }
+
+    /// RFC 5465 §8: `NOTIFY NONE` or `NOTIFY SET [STATUS] event-group *(SP event-group)`.
+    fn notify(&mut self) -> PResult<CommandBody> {
+        self.sp()?;
+        if self.keyword("NONE") {
+            return Ok(CommandBody::Notify(None));
+        }
+        if !self.keyword("SET") {
+            return Err("Expected SET or NONE".into());
+        }
+        let mut status = false;
+        let mut groups = Vec::new();
+        loop {
+            self.sp()?;
+            if groups.is_empty() && !status && self.keyword("STATUS") {
+                status = true;
+                continue;
+            }
+            groups.push(self.notify_group()?);
+            if self.at_end() {
+                break;
+            }
+        }
+        Ok(CommandBody::Notify(Some(NotifySet { status, groups })))
+    }
+
+    /// `"(" filter-mailboxes SP events ")"`.
+    fn notify_group(&mut self) -> PResult<NotifyGroup> {
+        self.expect(b'(', "an event group")?;
+        let filter = match self.atom()?.to_ascii_uppercase().as_slice() {
+            b"SELECTED" => NotifyFilter::Selected,
+            b"SELECTED-DELAYED" => NotifyFilter::SelectedDelayed,
+            b"INBOXES" => NotifyFilter::Inboxes,
+            b"PERSONAL" => NotifyFilter::Personal,
+            b"SUBSCRIBED" => NotifyFilter::Subscribed,
+            b"SUBTREE" => NotifyFilter::Subtree(self.one_or_more_mailboxes()?),
+            b"MAILBOXES" => NotifyFilter::Mailboxes(self.one_or_more_mailboxes()?),
+            _ => return Err("Unknown mailbox filter".into()),
+        };
+        self.sp()?;
+        let mut events = Vec::new();
+        if !self.keyword("NONE") {
+            self.expect(b'(', "a list of events")?;
+            loop {
+                let event = match self.atom()?.to_ascii_uppercase().as_slice() {
+                    b"MESSAGENEW" => {
+                        let mut items = Vec::new();
+                        if self.peek() == Some(b' ') && self.peek_at(1) == Some(b'(') {
+                            self.pos += 2;
+                            loop {
+                                items.push(self.fetch_att()?);
+                                match self.peek() {
+                                    Some(b')') => {
+                                        self.pos += 1;
+                                        break;
+                                    }
+                                    _ => self.sp()?,
+                                }
+                            }
+                        }
+                        NotifyEvent::MessageNew(items)
+                    }
+                    b"MESSAGEEXPUNGE" => NotifyEvent::MessageExpunge,
+                    b"FLAGCHANGE" => NotifyEvent::FlagChange,
+                    b"ANNOTATIONCHANGE" => NotifyEvent::AnnotationChange,
+                    b"MAILBOXNAME" => NotifyEvent::MailboxName,
+                    b"SUBSCRIPTIONCHANGE" => NotifyEvent::SubscriptionChange,
+                    b"MAILBOXMETADATACHANGE" => NotifyEvent::MailboxMetadataChange,
+                    b"SERVERMETADATACHANGE" => NotifyEvent::ServerMetadataChange,
+                    _ => return Err("Unknown event".into()),
+                };
+                events.push(event);
+                match self.peek() {
+                    Some(b')') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => self.sp()?,
+                }
+            }
+        }
+        self.expect(b')', "\")\" after the event group")?;
+        Ok(NotifyGroup { filter, events })
+    }
+
+    /// `SP (mailbox / "(" mailbox *(SP mailbox) ")")`.
+    fn one_or_more_mailboxes(&mut self) -> PResult<Vec<Vec<u8>>> {
+        self.sp()?;
+        if self.peek() != Some(b'(') {
+            return Ok(vec![self.mailbox()?]);
+        }
+        self.pos += 1;
+        let mut names = Vec::new();
+        loop {
+            names.push(self.mailbox()?);
+            match self.peek() {
+                Some(b')') => {
+                    self.pos += 1;
+                    return Ok(names);
+                }
+                _ => self.sp()?,
+            }
+        }
     }
 
     fn id(&mut self) -> PResult<CommandBody> {

@@ -92,6 +92,8 @@ pub enum Code {
     HighestModSeq(u64),
     /// The messages a conditional STORE left alone, already compacted.
     Modified(String),
+    /// RFC 5465: the events the server supports, space-separated.
+    BadEvent(String),
     // RFC 4978
     CompressionActive,
     // RFC 3516
@@ -151,6 +153,7 @@ impl fmt::Display for Code {
             Code::Closed => f.write_str("CLOSED"),
             Code::HighestModSeq(n) => write!(f, "HIGHESTMODSEQ {n}"),
             Code::Modified(set) => write!(f, "MODIFIED {set}"),
+            Code::BadEvent(events) => write!(f, "BADEVENT ({events})"),
             Code::CompressionActive => f.write_str("COMPRESSIONACTIVE"),
             Code::UnknownCte => f.write_str("UNKNOWN-CTE"),
             Code::BadUrl(url) => write!(f, "BADURL \"{url}\""),

@@ -19,6 +19,7 @@ mod list;
 mod mailbox_size;
 mod mailboxes;
 pub mod names;
+mod notify;
 mod objectid;
 pub mod outbox;
 mod quota;
@@ -160,6 +161,8 @@ pub struct Session<'a> {
     /// IMAP4rev2 is enabled (RFC 9051 §6.3.1): no `\Recent` or RECENT, no `[UNSEEN]`,
     /// SEARCH answers ESEARCH, SELECT answers LIST and `[CLOSED]`, names are UTF-8.
     rev2: bool,
+    /// NOTIFY SET is in force (RFC 5465; see notify.rs).
+    notifier: Option<notify::Notifier>,
     /// Untagged responses waiting to be sent before the next tagged one.
     pending: Vec<Vec<u8>>,
     /// SEARCHRES (RFC 5182): the UIDs, ascending, the last SEARCH or SORT
@@ -193,6 +196,7 @@ impl<'a> Session<'a> {
             condstore: false,
             qresync: false,
             rev2: false,
+            notifier: None,
             pending: Vec::new(),
             saved_result: Vec::new(),
             end: None,
@@ -235,7 +239,12 @@ impl<'a> Session<'a> {
             self.io
                 .wire()
                 .set_read_deadline(Deadline::At(Instant::now() + autologout));
-            if !self.io.wait_input(autologout) {
+            let waited = if self.notifier.is_some() {
+                self.wait_input_notifying(autologout)
+            } else {
+                self.io.wait_input(autologout)
+            };
+            if !waited {
                 self.send_raw(b"* BYE Autologout; idle for too long\r\n");
                 return End::Timeout;
             }
@@ -459,6 +468,7 @@ impl<'a> Session<'a> {
             C::Copy { uid, set, mailbox } => self.cmd_copy(uid, &set, &mailbox, false),
             C::Move { uid, set, mailbox } => self.cmd_copy(uid, &set, &mailbox, true),
             C::Idle => self.cmd_idle(&tag),
+            C::Notify(set) => self.cmd_notify(set.as_ref()),
             C::Compress { mechanism } => {
                 if self.io.is_deflating() || self.start_deflate {
                     Completion::no_code(Code::CompressionActive, "Already compressing.")

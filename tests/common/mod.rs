@@ -174,6 +174,32 @@ impl Drop for TestDir {
 }
 
 /// Creates `cur/ new/ tmp/` under `path`.
+/// A process of the mail user that holds every inotify instance the kernel allows that
+/// user (the descriptors survive exec), so that sessions started meanwhile run without
+/// inotify, as the 129th session of one uid does. Kill it when done.
+pub fn hold_all_inotify_instances() -> Child {
+    let (uid, gid) = mail_ids();
+    let limit: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(128);
+    let mut holder = Command::new("sleep");
+    holder.arg("300").stdin(Stdio::null());
+    let root = unsafe { libc::getuid() } == 0;
+    unsafe {
+        holder.pre_exec(move || {
+            if root && (libc::setgid(gid) != 0 || libc::setuid(uid) != 0) {
+                return Err(std::io::Error::last_os_error());
+            }
+            for _ in 0..limit + 8 {
+                libc::inotify_init();
+            }
+            Ok(())
+        });
+    }
+    holder.spawn().expect("cannot start the inotify holder")
+}
+
 pub fn make_maildir(path: &Path) {
     for sub in ["cur", "new", "tmp"] {
         fs::create_dir_all(path.join(sub)).unwrap();

@@ -1,0 +1,504 @@
+//! NOTIFY (RFC 5465): the client names mailboxes and events once, and the server tells
+//! it of them between commands, without the client polling. The selected mailbox's
+//! changes come as they do at a command (EXISTS, EXPUNGE or VANISHED, FETCH); another
+//! mailbox's come as `STATUS` with the items its events call for; a mailbox created,
+//! deleted or renamed as `LIST`, a subscription change as `LIST` with or without
+//! `\Subscribed`.
+//!
+//! How changes are noticed is IDLE's way (idle.rs): inotify on the watched folders' `new/`
+//! and `cur/` and on the maildir's root (folders and the subscription file live there),
+//! and a full look every IMAP_IDLE_TIMEOUT seconds for what inotify cannot see (NFS);
+//! without an inotify instance, a look every few seconds. A look compares each watched
+//! mailbox's counts and HIGHESTMODSEQ with what was last said of it, so whoever made the
+//! change (another session, Courier-IMAP, an MTA), it is told once.
+//!
+//! Notifications go out only between commands (RFC 5465 §3 allows any time); what a
+//! command itself reports is as without NOTIFY.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use super::names::from_wire;
+use super::view::Announce;
+use super::{Completion, Session};
+use crate::conn::wait_readable;
+use crate::maildir::INBOX;
+use crate::protocol::command::{
+    FetchItem, NotifyEvent, NotifyFilter, NotifyGroup, NotifySet, StatusItem,
+};
+use crate::protocol::response::Code;
+use crate::protocol::sequence::SequenceSet;
+
+/// How often a session without an inotify instance looks at the mailboxes it watches:
+/// each look costs a STATUS of each, so less often than IDLE's timestamp check.
+const NO_INOTIFY_TICK: Duration = Duration::from_secs(5);
+
+/// The events mdimap can report; the others (annotations, metadata) are refused with
+/// `NO [BADEVENT (...)]` naming these (RFC 5465 §5.9).
+const SUPPORTED: &str = "MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange";
+
+/// Message events asked for a mailbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct MessageEvents {
+    new: bool,
+    expunge: bool,
+    flags: bool,
+}
+
+impl MessageEvents {
+    fn of(events: &[NotifyEvent]) -> MessageEvents {
+        let mut m = MessageEvents::default();
+        for e in events {
+            match e {
+                NotifyEvent::MessageNew(_) => m.new = true,
+                NotifyEvent::MessageExpunge => m.expunge = true,
+                NotifyEvent::FlagChange => m.flags = true,
+                _ => {}
+            }
+        }
+        m
+    }
+
+    fn any(self) -> bool {
+        self.new || self.expunge || self.flags
+    }
+
+    fn union(self, o: MessageEvents) -> MessageEvents {
+        MessageEvents {
+            new: self.new || o.new,
+            expunge: self.expunge || o.expunge,
+            flags: self.flags || o.flags,
+        }
+    }
+
+    /// The STATUS items that tell these events (as Dovecot sends them, and imaptest's
+    /// `notify` expects): MESSAGES for arrivals and expunges, UIDNEXT and UIDVALIDITY for
+    /// arrivals, UIDVALIDITY and HIGHESTMODSEQ for flag changes (a flag change moves
+    /// nothing else a STATUS can say, CONDSTORE enabled or not).
+    fn status_items(self) -> Vec<StatusItem> {
+        let mut items = Vec::new();
+        if self.new || self.expunge {
+            items.push(StatusItem::Messages);
+        }
+        if self.new {
+            items.push(StatusItem::UidNext);
+        }
+        if self.new || self.flags {
+            items.push(StatusItem::UidValidity);
+        }
+        if self.flags {
+            items.push(StatusItem::HighestModSeq);
+        }
+        items
+    }
+}
+
+/// What was last said (or found) of a watched mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Snapshot {
+    messages: u32,
+    uidnext: u32,
+    uidvalidity: u32,
+    unseen: u32,
+    highest: u64,
+}
+
+/// The session's NOTIFY state.
+pub(super) struct Notifier {
+    groups: Vec<NotifyGroup>,
+    /// Events of the selected mailbox, and whether they wait for a command that allows
+    /// expunges (SELECTED-DELAYED); `None` without a SELECTED group.
+    selected: Option<(MessageEvents, bool, Vec<FetchItem>)>,
+    /// Watched mailboxes besides the selected one, with what was last said of them.
+    others: BTreeMap<String, (MessageEvents, Option<Snapshot>)>,
+    /// The folders, when a group asked for MailboxName.
+    names: Option<BTreeSet<String>>,
+    /// The subscriptions, when a group asked for SubscriptionChange.
+    subscriptions: Option<BTreeSet<String>>,
+    inotify: Option<Inotify>,
+    /// The selected mailbox when the watches were set.
+    watched_selected: Option<String>,
+    last_full: Instant,
+}
+
+impl Session<'_> {
+    pub(super) fn cmd_notify(&mut self, set: Option<&NotifySet>) -> Completion {
+        let Some(set) = set else {
+            self.notifier = None;
+            return Completion::ok("NOTIFY completed.");
+        };
+        let mut selected = None;
+        for g in &set.groups {
+            for e in &g.events {
+                match e {
+                    NotifyEvent::AnnotationChange
+                    | NotifyEvent::MailboxMetadataChange
+                    | NotifyEvent::ServerMetadataChange => {
+                        return Completion::no_code(
+                            Code::BadEvent(SUPPORTED.to_string()),
+                            "Event not supported.",
+                        );
+                    }
+                    // RFC 5465 §5.1: fetch attributes only for the selected mailbox.
+                    NotifyEvent::MessageNew(items)
+                        if !items.is_empty()
+                            && !matches!(
+                                g.filter,
+                                NotifyFilter::Selected | NotifyFilter::SelectedDelayed
+                            ) =>
+                    {
+                        return Completion::bad(
+                            "MessageNew with fetch attributes is for the selected mailbox only.",
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            if let NotifyFilter::Subtree(names) | NotifyFilter::Mailboxes(names) = &g.filter
+                && names.iter().any(|n| from_wire(n, self.utf8).is_none())
+            {
+                return Completion::bad("Invalid mailbox name.");
+            }
+            if matches!(
+                g.filter,
+                NotifyFilter::Selected | NotifyFilter::SelectedDelayed
+            ) && selected.is_none()
+            {
+                let items = g
+                    .events
+                    .iter()
+                    .find_map(|e| match e {
+                        NotifyEvent::MessageNew(items) => Some(items.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                let delayed = g.filter == NotifyFilter::SelectedDelayed;
+                selected = Some((MessageEvents::of(&g.events), delayed, items));
+            }
+        }
+        let wants = |f: fn(&NotifyEvent) -> bool| set.groups.iter().any(|g| g.events.iter().any(f));
+        let names = wants(|e| *e == NotifyEvent::MailboxName)
+            .then(|| self.store.folder_names().ok())
+            .flatten()
+            .map(|v| v.into_iter().collect());
+        let subscriptions = wants(|e| *e == NotifyEvent::SubscriptionChange)
+            .then(|| self.store.subscriptions().ok())
+            .flatten()
+            .map(|v| v.into_iter().collect());
+        let mut notifier = Notifier {
+            groups: set.groups.clone(),
+            selected,
+            others: BTreeMap::new(),
+            names,
+            subscriptions,
+            inotify: None,
+            watched_selected: None,
+            last_full: Instant::now(),
+        };
+        // What each watched mailbox is now; with STATUS, said at once (RFC 5465 §3.1).
+        let targets = self.notify_targets(&notifier);
+        for (name, events) in targets {
+            let snapshot = self.snapshot(&name, events);
+            if set.status {
+                let items = events.status_items();
+                if let Ok(line) = self.status_line(&name, &items) {
+                    self.pending.push(line);
+                }
+            }
+            notifier.others.insert(name, (events, snapshot));
+        }
+        self.notifier = Some(notifier);
+        self.watch_for_notify();
+        Completion::ok("NOTIFY completed.")
+    }
+
+    /// The mailboxes other than the selected one whose message events the groups ask
+    /// for, by store name.
+    fn notify_targets(&self, n: &Notifier) -> BTreeMap<String, MessageEvents> {
+        let selected = self.selected.as_ref().map(|v| v.folder.name().to_string());
+        let all = self.store.folder_names().unwrap_or_default();
+        let subscribed: BTreeSet<String> = self
+            .store
+            .subscriptions()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let mut out: BTreeMap<String, MessageEvents> = BTreeMap::new();
+        for g in &n.groups {
+            let events = MessageEvents::of(&g.events);
+            if !events.any() {
+                continue;
+            }
+            for name in &all {
+                if Some(name) == selected.as_ref()
+                    || !self.filter_matches(&g.filter, name, &subscribed)
+                {
+                    continue;
+                }
+                let e = out.entry(name.clone()).or_default();
+                *e = e.union(events);
+            }
+        }
+        out
+    }
+
+    /// Whether `filter` covers the folder `name` (not the selected-mailbox filters).
+    fn filter_matches(
+        &self,
+        filter: &NotifyFilter,
+        name: &str,
+        subscribed: &BTreeSet<String>,
+    ) -> bool {
+        let decoded = |names: &[Vec<u8>]| -> Vec<String> {
+            names
+                .iter()
+                .filter_map(|n| from_wire(n, self.utf8))
+                .collect()
+        };
+        match filter {
+            NotifyFilter::Selected | NotifyFilter::SelectedDelayed => false,
+            NotifyFilter::Inboxes => name == INBOX,
+            NotifyFilter::Personal => true,
+            NotifyFilter::Subscribed => subscribed.contains(name),
+            NotifyFilter::Mailboxes(names) => decoded(names).iter().any(|n| n == name),
+            NotifyFilter::Subtree(names) => decoded(names).iter().any(|n| {
+                name == n
+                    || name
+                        .strip_prefix(n.as_str())
+                        .is_some_and(|r| r.starts_with('.'))
+            }),
+        }
+    }
+
+    /// Whether any group that asks for mailbox or subscription events covers `name`.
+    fn names_covered(&self, n: &Notifier, event: &NotifyEvent, name: &str) -> bool {
+        let subscribed: BTreeSet<String> = n.subscriptions.clone().unwrap_or_default();
+        let selected = self.selected.as_ref().map(|v| v.folder.name());
+        n.groups.iter().any(|g| {
+            g.events.contains(event)
+                && match g.filter {
+                    NotifyFilter::Selected | NotifyFilter::SelectedDelayed => {
+                        selected == Some(name)
+                    }
+                    ref f => self.filter_matches(f, name, &subscribed),
+                }
+        })
+    }
+
+    /// What folder `name` is now, as far as `events` need; `None` when it cannot be told
+    /// (gone, or not readable by this user).
+    fn snapshot(&mut self, name: &str, events: MessageEvents) -> Option<Snapshot> {
+        let folder = self.folder(name).ok()?;
+        let st = folder.status().ok()?;
+        let highest = if events.flags {
+            // As STATUS HIGHESTMODSEQ tells it (mailboxes.rs): the index's, or a look.
+            match st.highest_modseq {
+                Some(h) => h,
+                None => super::view::SelectedView::open(folder, true)
+                    .map(|v| v.highest_modseq())
+                    .unwrap_or(0),
+            }
+        } else {
+            0
+        };
+        Some(Snapshot {
+            messages: st.messages,
+            uidnext: st.uidnext,
+            uidvalidity: st.uidvalidity,
+            unseen: st.unseen,
+            highest,
+        })
+    }
+
+    /// Sets inotify watches on what the NOTIFY state covers: each watched folder's new/ and
+    /// cur/, the selected one's, and the maildir's root.
+    fn watch_for_notify(&mut self) {
+        let selected = self.selected.as_ref().map(|v| v.folder.clone());
+        let root = self.store.root().to_path_buf();
+        let mut dirs = vec![root];
+        if let Some(n) = &self.notifier {
+            for name in n.others.keys() {
+                if let Ok(f) = self.folder(name) {
+                    dirs.extend(f.watch_dirs());
+                }
+            }
+        }
+        if let Some(f) = &selected {
+            dirs.extend(f.watch_dirs());
+        }
+        let Some(n) = self.notifier.as_mut() else {
+            return;
+        };
+        n.watched_selected = selected.as_ref().map(|f| f.name().to_string());
+        n.inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
+            Ok(ino) => {
+                let mask = AddWatchFlags::IN_CREATE
+                    | AddWatchFlags::IN_MOVED_TO
+                    | AddWatchFlags::IN_MOVED_FROM
+                    | AddWatchFlags::IN_DELETE;
+                let all = dirs.iter().all(|d| match ino.add_watch(d, mask) {
+                    Ok(_) => true,
+                    Err(e) => {
+                        log::info!(
+                            "NOTIFY: cannot watch {}: {e}; looking every few seconds",
+                            d.display()
+                        );
+                        false
+                    }
+                });
+                all.then_some(ino)
+            }
+            Err(e) => {
+                log::info!("NOTIFY without inotify ({e}); looking every few seconds");
+                None
+            }
+        };
+    }
+
+    /// Between commands with NOTIFY set: waits up to `timeout` for the client, telling it
+    /// meanwhile of what changed. False when the time ran out.
+    pub(super) fn wait_input_notifying(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.io.flush().is_err() || self.io.input_buffered() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let Some(n) = self.notifier.as_ref() else {
+                return self.io.wait_input(deadline - now);
+            };
+            let tick = if n.inotify.is_some() {
+                self.settings.idle_poll
+            } else {
+                self.settings.idle_poll.min(NO_INOTIFY_TICK)
+            };
+            let mut fds = vec![self.io.wire().input_fd()];
+            if let Some(ino) = &n.inotify {
+                fds.push(ino.as_fd().as_raw_fd());
+            }
+            let ready = wait_readable(&fds, tick.min(deadline - now));
+            if ready.first().copied().unwrap_or(true) {
+                return true;
+            }
+            let woken = ready.get(1).copied().unwrap_or(false);
+            if woken && let Some(ino) = &n.inotify {
+                // One change is often several events: take them in one look.
+                std::thread::sleep(Duration::from_millis(30));
+                while let Ok(events) = ino.read_events() {
+                    if events.is_empty() {
+                        break;
+                    }
+                }
+            }
+            let due = n.last_full.elapsed() >= tick;
+            if woken || due {
+                self.notify_changes();
+            }
+        }
+    }
+
+    /// Looks at everything NOTIFY covers and sends what changed since it was last told.
+    fn notify_changes(&mut self) {
+        let Some(mut n) = self.notifier.take() else {
+            return;
+        };
+        n.last_full = Instant::now();
+        // The selected mailbox: as a command would report it.
+        if let Some((events, delayed, items)) = n.selected.clone()
+            && events.any()
+            && self.selected.is_some()
+        {
+            let before = self.selected.as_ref().map_or(0, |v| v.max_uid());
+            let announce = if delayed {
+                Announce::NoExpunge
+            } else {
+                Announce::All
+            };
+            self.refresh(announce, true);
+            self.flush_pending();
+            let after = self.selected.as_ref().map_or(0, |v| v.max_uid());
+            if events.new && !items.is_empty() && after > before {
+                let set = SequenceSet::parse(format!("{}:{after}", before + 1).as_bytes());
+                if let Some(set) = set {
+                    let _ = self.cmd_fetch(true, &set, &items, None, false);
+                }
+            }
+        }
+        // Folders come and go, subscriptions change.
+        let mut names_changed = false;
+        if let Some(old) = n.names.clone() {
+            let now: BTreeSet<String> = self
+                .store
+                .folder_names()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            for name in now.difference(&old) {
+                if self.names_covered(&n, &NotifyEvent::MailboxName, name) {
+                    self.push_list_line("LIST", "", name);
+                }
+            }
+            for name in old.difference(&now) {
+                if self.names_covered(&n, &NotifyEvent::MailboxName, name) {
+                    self.push_list_line("LIST", "\\NonExistent", name);
+                }
+            }
+            names_changed = now != old;
+            n.names = Some(now);
+        }
+        if let Some(old) = n.subscriptions.clone() {
+            let now: BTreeSet<String> = self
+                .store
+                .subscriptions()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            for name in now.difference(&old) {
+                if self.names_covered(&n, &NotifyEvent::SubscriptionChange, name) {
+                    self.push_list_line("LIST", "\\Subscribed", name);
+                }
+            }
+            for name in old.difference(&now) {
+                if self.names_covered(&n, &NotifyEvent::SubscriptionChange, name) {
+                    self.push_list_line("LIST", "", name);
+                }
+            }
+            n.subscriptions = Some(now);
+        }
+        // The other mailboxes: a STATUS for each that changed as its events care.
+        let targets = self.notify_targets(&n);
+        let mut others = BTreeMap::new();
+        for (name, events) in targets {
+            let last = n.others.get(&name).and_then(|(_, s)| *s);
+            let now = self.snapshot(&name, events);
+            if let (Some(was), Some(is)) = (last, now) {
+                let counts = was.messages != is.messages || was.uidnext != is.uidnext;
+                let flags = was.unseen != is.unseen || was.highest != is.highest;
+                let renewed = was.uidvalidity != is.uidvalidity;
+                if ((events.new || events.expunge) && counts) || (events.flags && flags) || renewed
+                {
+                    let items = events.status_items();
+                    if let Ok(line) = self.status_line(&name, &items) {
+                        self.pending.push(line);
+                    }
+                }
+            }
+            others.insert(name, (events, now));
+        }
+        let rewatch = names_changed
+            || others.keys().ne(n.others.keys())
+            || n.watched_selected.as_deref() != self.selected.as_ref().map(|v| v.folder.name());
+        n.others = others;
+        self.notifier = Some(n);
+        if rewatch {
+            self.watch_for_notify();
+        }
+        self.flush_pending();
+    }
+}
