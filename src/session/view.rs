@@ -44,6 +44,7 @@ use crate::maildir::{
 };
 
 use super::catalog::{Catalog, EXTRA};
+use super::context::UpdatingSearches;
 use super::flags::write_flag_list;
 use crate::protocol::response::Completion;
 use crate::protocol::sequence::SequenceSet;
@@ -136,6 +137,9 @@ pub struct SelectedView {
     /// The client enabled CONDSTORE: unsolicited FETCH responses carry MODSEQ (RFC 7162
     /// §3.2).
     pub condstore: bool,
+    /// The searches the client asked to have kept current (RFC 5267), which end with the
+    /// view.
+    pub updating: UpdatingSearches,
 }
 
 fn store_io(folder: &Folder, e: std::io::Error) -> StoreError {
@@ -176,6 +180,7 @@ impl SelectedView {
             base_modseq: 0,
             highest_modseq: 0,
             condstore: false,
+            updating: UpdatingSearches::default(),
         };
         let index = match index {
             Some(mut index) if index.describes(&view.folder) => match view.take_index(&mut index) {
@@ -988,6 +993,12 @@ impl SelectedView {
     /// 3501 §7.3.2 asks for it only when the mailbox grows; a client that counts recent
     /// messages is kept right either way).
     pub fn report_expunges(&mut self, out: &mut Vec<Vec<u8>>) {
+        // RFC 5267 §4.3: updating searches say what they lose before the EXPUNGEs renumber.
+        if !self.updating.is_empty() {
+            let mut updating = std::mem::take(&mut self.updating);
+            updating.drop_expunged(self, out);
+            self.updating = updating;
+        }
         let mut any = false;
         let mut recent_went = false;
         for i in (0..self.slots.len()).rev() {
