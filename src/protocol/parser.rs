@@ -16,9 +16,9 @@
 
 use super::chars::{is_astring_char, is_atom_char, is_list_char, is_tag_char};
 use super::command::{
-    AppendMessage, CatPart, Command, CommandBody, FetchItem, ListOptions, MessageData, SearchKey,
-    PartialRange, SearchReturn, Section, SectionText, SortCriterion, SortKey, StatusItem, StoreMode,
-    ThreadAlgorithm,
+    AppendMessage, CatPart, Command, CommandBody, FetchItem, ListOptions, MessageData,
+    PartialRange, SearchKey, SearchReturn, Section, SectionText, SortCriterion, SortKey,
+    StatusItem, StoreMode, ThreadAlgorithm,
 };
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
@@ -2829,13 +2829,22 @@ mod tests {
         let r = returns("a SEARCH RETURN (CONTEXT update COUNT) ALL");
         assert!(r.update && r.count && !r.all);
         // §4.4: the range either way round; RFC 9394's counted from the end.
-        assert_eq!(returns("a SEARCH RETURN (PARTIAL 4:2) ALL").partial, range(2, 4, false));
+        assert_eq!(
+            returns("a SEARCH RETURN (PARTIAL 4:2) ALL").partial,
+            range(2, 4, false)
+        );
         assert_eq!(
             returns("a UID SORT RETURN (PARTIAL 1:500 UPDATE) (DATE) UTF-8 ALL").partial,
             range(1, 500, false)
         );
-        assert_eq!(returns("a SEARCH RETURN (PARTIAL -1:-100) ALL").partial, range(1, 100, true));
-        assert_eq!(returns("a SEARCH RETURN (PARTIAL -9:-3) ALL").partial, range(3, 9, true));
+        assert_eq!(
+            returns("a SEARCH RETURN (PARTIAL -1:-100) ALL").partial,
+            range(1, 100, true)
+        );
+        assert_eq!(
+            returns("a SEARCH RETURN (PARTIAL -9:-3) ALL").partial,
+            range(3, 9, true)
+        );
         for bad in [
             "a SEARCH RETURN (PARTIAL 1) ALL",
             "a SEARCH RETURN (PARTIAL 1:*) ALL",

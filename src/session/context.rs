@@ -291,7 +291,8 @@ impl Session<'_> {
         };
         if !view.updating.keep(search) {
             let code = Code::NoUpdate(tag.to_string());
-            let text = format!("Already {MAX_UPDATING} updating searches; this one is not kept current.");
+            let text =
+                format!("Already {MAX_UPDATING} updating searches; this one is not kept current.");
             self.pending.push(Completion::no_code(code, text).body());
         }
     }
@@ -309,7 +310,10 @@ impl Session<'_> {
         if unknown.is_empty() {
             Completion::ok("CANCELUPDATE completed.")
         } else {
-            Completion::bad(format!("No updating search has the tag {}.", unknown.join(", ")))
+            Completion::bad(format!(
+                "No updating search has the tag {}.",
+                unknown.join(", ")
+            ))
         }
     }
 
@@ -323,7 +327,12 @@ impl Session<'_> {
         }
         let mut updating = std::mem::take(&mut view.updating);
         for s in &mut updating.searches {
-            s.catch_up(view, &mut self.scratch, &self.saved_result, &mut self.pending);
+            s.catch_up(
+                view,
+                &mut self.scratch,
+                &self.saved_result,
+                &mut self.pending,
+            );
         }
         view.updating = updating;
     }

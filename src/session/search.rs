@@ -953,10 +953,22 @@ mod tests {
         };
         let five = [1, 2, 3, 4, 5];
         // What imaptest's search-partial and sort-partial expect of five messages.
-        assert_eq!(line(partial(1, 1, false), &five), "ESEARCH (TAG \"t\") PARTIAL (1:1 1)");
-        assert_eq!(line(partial(2, 4, false), &five), "ESEARCH (TAG \"t\") PARTIAL (2:4 2:4)");
-        assert_eq!(line(partial(1, 6, false), &five), "ESEARCH (TAG \"t\") PARTIAL (1:6 1:5)");
-        assert_eq!(line(partial(6, 6, false), &five), "ESEARCH (TAG \"t\") PARTIAL (6:6 NIL)");
+        assert_eq!(
+            line(partial(1, 1, false), &five),
+            "ESEARCH (TAG \"t\") PARTIAL (1:1 1)"
+        );
+        assert_eq!(
+            line(partial(2, 4, false), &five),
+            "ESEARCH (TAG \"t\") PARTIAL (2:4 2:4)"
+        );
+        assert_eq!(
+            line(partial(1, 6, false), &five),
+            "ESEARCH (TAG \"t\") PARTIAL (1:6 1:5)"
+        );
+        assert_eq!(
+            line(partial(6, 6, false), &five),
+            "ESEARCH (TAG \"t\") PARTIAL (6:6 NIL)"
+        );
         assert_eq!(
             line(partial(2, 4, false), &[1, 2, 4, 5]),
             "ESEARCH (TAG \"t\") PARTIAL (2:4 2,4:5)"
@@ -967,8 +979,28 @@ mod tests {
             "ESEARCH (TAG \"t\") PARTIAL (2:4 3:4,2)"
         );
         // RFC 9394: counted from the end, -1 the last.
-        assert_eq!(partial_slice(&five, PartialRange { low: 1, high: 2, from_end: true }), [4, 5]);
-        assert_eq!(partial_slice(&five, PartialRange { low: 3, high: 9, from_end: true }), [1, 2, 3]);
+        assert_eq!(
+            partial_slice(
+                &five,
+                PartialRange {
+                    low: 1,
+                    high: 2,
+                    from_end: true
+                }
+            ),
+            [4, 5]
+        );
+        assert_eq!(
+            partial_slice(
+                &five,
+                PartialRange {
+                    low: 3,
+                    high: 9,
+                    from_end: true
+                }
+            ),
+            [1, 2, 3]
+        );
         assert_eq!(
             line(partial(6, 9, true), &five),
             "ESEARCH (TAG \"t\") PARTIAL (-6:-9 NIL)"
