@@ -6,6 +6,9 @@
 #
 #   benches/imaptest_stress.sh mdimap|dovecot OUTDIR [CLIENTS [SECS [SEED]]]
 #
+# IMAPTEST_ARGS adds imaptest settings, e.g. IMAPTEST_ARGS=qresync to have every client
+# ENABLE QRESYNC, resync with SELECT (QRESYNC ...) and check MODSEQ and VANISHED too.
+#
 # mdimap: target/release/mdimap demo (CARGO_TARGET_DIR honoured). Dovecot: the tree
 # benches/setup_dovecot.sh unpacks (DOVECOT_ROOT to point elsewhere), run as in
 # benches/run.py. Run as root (Dovecot's master); the mail user is nobody.
@@ -125,5 +128,5 @@ for cmd in (b"a LOGIN demo demo", b"b CREATE " + sys.argv[2].encode(), b"c LOGOU
 PY
 "$imaptest" host=127.0.0.1 port="$port" user=demo pass=demo box="$box" \
     mbox="$out/stress.mbox" clients="$clients" secs="$secs" seed="$seed" \
-    > "$out/imaptest.log" 2>&1 || echo "imaptest exited $?" >> "$out/imaptest.log"
+    ${IMAPTEST_ARGS:-} > "$out/imaptest.log" 2>&1 || echo "imaptest exited $?" >> "$out/imaptest.log"
 echo "done: $out/imaptest.log"

@@ -82,14 +82,13 @@ pub enum CommandBody {
 
     // Authenticated.
     Enable(Vec<String>),
-    /// `condstore`: RFC 7162's `(CONDSTORE)` select parameter.
     Select {
         mailbox: Vec<u8>,
-        condstore: bool,
+        params: SelectParams,
     },
     Examine {
         mailbox: Vec<u8>,
-        condstore: bool,
+        params: SelectParams,
     },
     /// `uses` are CREATE-SPECIAL-USE's attributes (RFC 6154 `USE (...)`) as sent,
     /// e.g. `\\Sent`; empty without them.
@@ -198,12 +197,14 @@ pub enum CommandBody {
         charset: String,
         criteria: SearchKey,
     },
-    /// `changed_since`: RFC 7162's `(CHANGEDSINCE n)` fetch modifier.
+    /// `changed_since` and `vanished`: RFC 7162's `(CHANGEDSINCE n [VANISHED])` fetch
+    /// modifiers.
     Fetch {
         uid: bool,
         set: SequenceSet,
         items: Vec<FetchItem>,
         changed_since: Option<u64>,
+        vanished: bool,
     },
     /// `unchanged_since`: RFC 7162's `(UNCHANGEDSINCE n)` store modifier.
     Store {
@@ -229,6 +230,25 @@ pub enum CommandBody {
     Compress {
         mechanism: String,
     },
+}
+
+/// RFC 4466 select parameters: RFC 7162's `CONDSTORE` and `QRESYNC (...)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectParams {
+    pub condstore: bool,
+    pub qresync: Option<Qresync>,
+}
+
+/// RFC 7162 §3.2.5: what the client knew of the mailbox when it last had it selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uidvalidity: u32,
+    pub modseq: u64,
+    /// The UIDs it knows; `None` stands for all.
+    pub known_uids: Option<SequenceSet>,
+    /// Message sequence numbers and the UIDs they had (seq-match-data): a hint for servers
+    /// that forget expunges; this one answers from the UIDs it has.
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
 }
 
 /// LIST-EXTENDED's selection and return options (RFC 5258, with SPECIAL-USE's of RFC

@@ -17,8 +17,8 @@
 use super::chars::{is_astring_char, is_atom_char, is_list_char, is_tag_char};
 use super::command::{
     AppendMessage, CatPart, Command, CommandBody, FetchItem, ListOptions, MessageData,
-    PartialRange, SearchKey, SearchReturn, Section, SectionText, SortCriterion, SortKey,
-    StatusItem, StoreMode, ThreadAlgorithm,
+    PartialRange, Qresync, SearchKey, SearchReturn, Section, SectionText, SelectParams,
+    SortCriterion, SortKey, StatusItem, StoreMode, ThreadAlgorithm,
 };
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
@@ -499,13 +499,13 @@ impl<'a> Parser<'a> {
             }
             b"SELECT" => {
                 let mailbox = self.sp_mailbox()?;
-                let condstore = self.select_params()?;
-                CommandBody::Select { mailbox, condstore }
+                let params = self.select_params()?;
+                CommandBody::Select { mailbox, params }
             }
             b"EXAMINE" => {
                 let mailbox = self.sp_mailbox()?;
-                let condstore = self.select_params()?;
-                CommandBody::Examine { mailbox, condstore }
+                let params = self.select_params()?;
+                CommandBody::Examine { mailbox, params }
             }
             b"CREATE" => self.create()?,
             b"DELETE" => CommandBody::Delete {
@@ -899,23 +899,109 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// RFC 4466 select parameters, of which RFC 7162's CONDSTORE is the one known:
-    /// `[SP "(" "CONDSTORE" ")"]`; true when given.
-    fn select_params(&mut self) -> PResult<bool> {
+    /// RFC 4466 select parameters: RFC 7162's `CONDSTORE` and
+    /// `QRESYNC (uidvalidity mod-sequence [known-uids [(seqs uids)]])`.
+    fn select_params(&mut self) -> PResult<SelectParams> {
+        let mut params = SelectParams::default();
         if self.at_end() {
-            return Ok(false);
+            return Ok(params);
         }
         self.sp()?;
         self.expect(b'(', "select parameters")?;
         loop {
             match self.atom()?.to_ascii_uppercase().as_slice() {
-                b"CONDSTORE" => {}
+                b"CONDSTORE" => params.condstore = true,
+                b"QRESYNC" if params.qresync.is_none() => {
+                    self.sp()?;
+                    params.qresync = Some(self.qresync_param()?);
+                }
                 _ => return Err("Unknown select parameter".into()),
             }
             match self.peek() {
                 Some(b')') => {
                     self.pos += 1;
-                    return Ok(true);
+                    return Ok(params);
+                }
+                _ => self.sp()?,
+            }
+        }
+    }
+
+    /// The parenthesized list after `QRESYNC` (RFC 7162 §3.2.5, §7).
+    fn qresync_param(&mut self) -> PResult<Qresync> {
+        self.expect(b'(', "QRESYNC parameters")?;
+        let uidvalidity = self.nz_number()?;
+        self.sp()?;
+        let modseq = self.modseq_value()?;
+        if modseq == 0 {
+            return Err("Expected a nonzero mod-sequence".into());
+        }
+        let mut known_uids = None;
+        let mut seq_match = None;
+        if self.peek() == Some(b' ') && self.peek_at(1) != Some(b'(') {
+            self.pos += 1;
+            known_uids = Some(self.uid_set()?);
+        }
+        if self.peek() == Some(b' ') {
+            self.pos += 1;
+            self.expect(b'(', "seq-match-data")?;
+            let seqs = self.uid_set()?;
+            self.sp()?;
+            let uids = self.uid_set()?;
+            self.expect(b')', "\")\" after seq-match-data")?;
+            seq_match = Some((seqs, uids));
+        }
+        self.expect(b')', "\")\" after the QRESYNC parameters")?;
+        Ok(Qresync {
+            uidvalidity,
+            modseq,
+            known_uids,
+            seq_match,
+        })
+    }
+
+    /// A sequence set without `*` or `$` (RFC 7162's known-uids and seq-match-data).
+    fn uid_set(&mut self) -> PResult<SequenceSet> {
+        if self.peek() == Some(b'$') {
+            return Err("Expected UIDs".into());
+        }
+        let set = self.sequence_set()?;
+        if set.has_star() {
+            return Err("\"*\" is not allowed here".into());
+        }
+        Ok(set)
+    }
+
+    /// A mod-sequence value: 63 bits (RFC 7162 §7).
+    fn modseq_value(&mut self) -> PResult<u64> {
+        let n = self.number()?;
+        if n > i64::MAX as u64 {
+            return Err("Mod-sequence too large".into());
+        }
+        Ok(n)
+    }
+
+    /// FETCH's modifiers (RFC 7162): `SP "(" CHANGEDSINCE n [SP VANISHED] ")"` in either
+    /// order; `(None, false)` without them.
+    fn fetch_modifiers(&mut self) -> PResult<(Option<u64>, bool)> {
+        if !(self.peek() == Some(b' ') && self.peek_at(1) == Some(b'(')) {
+            return Ok((None, false));
+        }
+        self.pos += 2;
+        let (mut since, mut vanished) = (None, false);
+        loop {
+            if self.keyword("CHANGEDSINCE") && since.is_none() {
+                self.sp()?;
+                since = Some(self.modseq_value()?);
+            } else if self.keyword("VANISHED") && !vanished {
+                vanished = true;
+            } else {
+                return Err("Unknown or repeated FETCH modifier".into());
+            }
+            match self.peek() {
+                Some(b')') => {
+                    self.pos += 1;
+                    return Ok((since, vanished));
                 }
                 _ => self.sp()?,
             }
@@ -1048,12 +1134,13 @@ impl<'a> Parser<'a> {
         } else {
             items.push(self.fetch_att()?);
         }
-        let changed_since = self.modseq_modifier("CHANGEDSINCE")?;
+        let (changed_since, vanished) = self.fetch_modifiers()?;
         Ok(CommandBody::Fetch {
             uid,
             set,
             items,
             changed_since,
+            vanished,
         })
     }
 
@@ -1777,14 +1864,14 @@ mod tests {
             body("a SELECT inbox"),
             CommandBody::Select {
                 mailbox: v("inbox"),
-                condstore: false,
+                params: SelectParams::default(),
             }
         );
         assert_eq!(
             body("a EXAMINE \"My Box\""),
             CommandBody::Examine {
                 mailbox: v("My Box"),
-                condstore: false,
+                params: SelectParams::default(),
             }
         );
         assert_eq!(
@@ -2030,6 +2117,7 @@ mod tests {
                 set: set("1:*"),
                 items: vec![FetchItem::EmailId, FetchItem::ThreadId],
                 changed_since: None,
+                vanished: false,
             }
         );
         assert_eq!(
@@ -2043,6 +2131,7 @@ mod tests {
                     FetchItem::SaveDate
                 ],
                 changed_since: None,
+                vanished: false,
             }
         );
         assert_eq!(
@@ -2052,6 +2141,7 @@ mod tests {
                 set: set("1"),
                 items: vec![FetchItem::Preview { lazy: false }],
                 changed_since: None,
+                vanished: false,
             }
         );
         assert_eq!(
@@ -2337,6 +2427,7 @@ mod tests {
                 set: set("1:*"),
                 items: vec![Flags],
                 changed_since: None,
+                vanished: false,
             }
         );
         assert!(parse("a FETCH 1 (ALL)").is_err());
@@ -2469,18 +2560,20 @@ mod tests {
             body("a3 SELECT INBOX (CONDSTORE)"),
             CommandBody::Select {
                 mailbox: v("INBOX"),
-                condstore: true,
+                params: SelectParams {
+                    condstore: true,
+                    qresync: None,
+                },
             }
         );
         assert_eq!(
             body("a SELECT INBOX"),
             CommandBody::Select {
                 mailbox: v("INBOX"),
-                condstore: false,
+                params: SelectParams::default(),
             }
         );
         assert!(parse("a SELECT INBOX ()").is_err());
-        assert!(parse("a SELECT INBOX (QRESYNC (1 2))").is_err());
         assert_eq!(
             body("a103 UID STORE 6,4,8 (UNCHANGEDSINCE 12121230045) +FLAGS.SILENT (\\Deleted)"),
             CommandBody::Store {
@@ -2499,6 +2592,7 @@ mod tests {
                 set: set("1:*"),
                 items: vec![FetchItem::Flags],
                 changed_since: Some(12345),
+                vanished: false,
             }
         );
         assert_eq!(
@@ -2508,6 +2602,7 @@ mod tests {
                 set: set("1"),
                 items: vec![FetchItem::ModSeq],
                 changed_since: None,
+                vanished: false,
             }
         );
         let search = |line: &str| match body(line) {
@@ -2537,6 +2632,69 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(parse("a FETCH 1 FLAGS (CHANGEDSINCE 9223372036854775807)").is_ok());
+    }
+
+    /// RFC 7162 §3.2.5's examples of SELECT with QRESYNC, and UID FETCH's VANISHED.
+    #[test]
+    fn qresync_syntax() {
+        let params = |line: &str| match body(line) {
+            CommandBody::Select { params, .. } | CommandBody::Examine { params, .. } => params,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            params("A02 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))"),
+            SelectParams {
+                condstore: false,
+                qresync: Some(Qresync {
+                    uidvalidity: 67890007,
+                    modseq: 20050715194045000,
+                    known_uids: Some(set("41,43:211,214:541")),
+                    seq_match: None,
+                }),
+            }
+        );
+        assert_eq!(
+            params(
+                "B02 SELECT INBOX (QRESYNC (67890007 90060115194045000 1:29997 (5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,29976,29979,29982,29985,29988,29991,29994,29997)))"
+            )
+            .qresync
+            .and_then(|q| q.seq_match)
+            .map(|(seqs, _)| seqs),
+            Some(set("5000,7500,9000,9990:9999"))
+        );
+        assert_eq!(
+            params("a EXAMINE INBOX (CONDSTORE QRESYNC (1 2))"),
+            SelectParams {
+                condstore: true,
+                qresync: Some(Qresync {
+                    uidvalidity: 1,
+                    modseq: 2,
+                    known_uids: None,
+                    seq_match: None,
+                }),
+            }
+        );
+        match body("s100 UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)") {
+            CommandBody::Fetch {
+                changed_since,
+                vanished,
+                ..
+            } => assert_eq!((changed_since, vanished), (Some(12345), true)),
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            "a SELECT INBOX (QRESYNC)",
+            "a SELECT INBOX (QRESYNC ())",
+            "a SELECT INBOX (QRESYNC (0 5))",
+            "a SELECT INBOX (QRESYNC (1 0))",
+            "a SELECT INBOX (QRESYNC (1 5 1:*))",
+            "a SELECT INBOX (QRESYNC (1 5 1:9 (1:2)))",
+            "a SELECT INBOX (QRESYNC (1 5) QRESYNC (1 5))",
+            "a UID FETCH 1 (FLAGS) (VANISHED VANISHED)",
+            "a UID FETCH 1 (FLAGS) (CHANGEDSINCE 1 CHANGEDSINCE 2)",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

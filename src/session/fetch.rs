@@ -378,6 +378,7 @@ impl Session<'_> {
         set: &SequenceSet,
         items: &[FetchItem],
         changed_since: Option<u64>,
+        vanished: bool,
     ) -> Completion {
         let Some(view) = self.selected.as_mut() else {
             return Completion::bad("No mailbox selected.");
@@ -386,6 +387,16 @@ impl Session<'_> {
             Ok(r) => r,
             Err(d) => return d,
         };
+        // RFC 7162 §3.2.6: the UIDs asked for that are gone, before the FETCH responses.
+        if vanished {
+            // `*` is the last UID given out, which may be one gone since.
+            let star = view.uidnext.saturating_sub(1).max(view.max_uid());
+            let gone = view.vanished_among(set.normalized(star).iter());
+            if !gone.is_empty() {
+                self.pending
+                    .push(format!("VANISHED (EARLIER) {gone}").into_bytes());
+            }
+        }
         let mut needs = Needs::default();
         for item in items {
             add_needs(item, &mut needs);
@@ -830,6 +841,10 @@ fn render_fetch(
     if seen_now && !flags_sent {
         out.extend_from_slice(b" FLAGS ");
         view.write_flags(i, out);
+        if view.qresync && !items.contains(&FetchItem::Uid) {
+            out.extend_from_slice(b" UID ");
+            push_number(out, u64::from(view.uid(i)));
+        }
         // RFC 7162 §3.2: a flag change reported with CONDSTORE enabled carries MODSEQ.
         if view.condstore && !items.contains(&FetchItem::ModSeq) {
             out.extend_from_slice(b" MODSEQ (");

@@ -155,6 +155,12 @@ pub struct Session<'a> {
     /// CONDSTORE is enabled (RFC 7162 §3.1): by ENABLE, SELECT's `(CONDSTORE)` or the
     /// first command that uses a mod-sequence. Lasts for the session.
     condstore: bool,
+    /// QRESYNC is enabled (RFC 7162 §3.2.3, only by ENABLE): expunges are reported as
+    /// VANISHED, SELECT takes QRESYNC, UID FETCH takes VANISHED.
+    qresync: bool,
+    /// IMAP4rev2 is enabled (RFC 9051 §6.3.1): no `\Recent` or RECENT, no `[UNSEEN]`,
+    /// SEARCH answers ESEARCH, SELECT answers LIST and `[CLOSED]`, names are UTF-8.
+    rev2: bool,
     /// Untagged responses waiting to be sent before the next tagged one.
     pending: Vec<Vec<u8>>,
     /// SEARCHRES (RFC 5182): the UIDs, ascending, the last SEARCH or SORT
@@ -186,6 +192,8 @@ impl<'a> Session<'a> {
             selected: None,
             utf8: false,
             condstore: false,
+            qresync: false,
+            rev2: false,
             pending: Vec::new(),
             saved_result: Vec::new(),
             end: None,
@@ -318,6 +326,24 @@ impl<'a> Session<'a> {
                         self.enable_condstore();
                         enabled.push("CONDSTORE");
                     }
+                    if c.eq_ignore_ascii_case("IMAP4rev2") && !self.rev2 {
+                        self.rev2 = true;
+                        // RFC 9051 §5.1: mailbox names are UTF-8 on the wire.
+                        self.utf8 = true;
+                        if let Some(view) = self.selected.as_mut() {
+                            view.rev2 = true;
+                        }
+                        enabled.push("IMAP4rev2");
+                    }
+                    // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+                    if c.eq_ignore_ascii_case("QRESYNC") && !self.qresync {
+                        self.enable_condstore();
+                        self.qresync = true;
+                        if let Some(view) = self.selected.as_mut() {
+                            view.qresync = true;
+                        }
+                        enabled.push("QRESYNC");
+                    }
                 }
                 let mut line = b"ENABLED".to_vec();
                 for e in enabled {
@@ -336,18 +362,8 @@ impl<'a> Session<'a> {
                 self.pending.push(line);
                 Completion::ok("NAMESPACE completed.")
             }
-            C::Select { mailbox, condstore } => {
-                if condstore {
-                    self.enable_condstore();
-                }
-                self.cmd_select(&mailbox, false)
-            }
-            C::Examine { mailbox, condstore } => {
-                if condstore {
-                    self.enable_condstore();
-                }
-                self.cmd_select(&mailbox, true)
-            }
+            C::Select { mailbox, params } => self.cmd_select(&mailbox, false, &params),
+            C::Examine { mailbox, params } => self.cmd_select(&mailbox, true, &params),
             C::Create { mailbox, uses } => self.cmd_create(&mailbox, &uses),
             C::Delete { mailbox } => self.cmd_delete(&mailbox),
             C::Rename { from, to } => self.cmd_rename(&from, &to),
@@ -416,11 +432,18 @@ impl<'a> Session<'a> {
                 set,
                 items,
                 changed_since,
+                vanished,
             } => {
+                // RFC 7162 §3.2.6: VANISHED only with UID FETCH, CHANGEDSINCE and QRESYNC.
+                if vanished && !(uid && changed_since.is_some() && self.qresync) {
+                    return Completion::bad(
+                        "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled.",
+                    );
+                }
                 if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
                     self.enable_condstore();
                 }
-                self.cmd_fetch(uid, &set, &items, changed_since)
+                self.cmd_fetch(uid, &set, &items, changed_since, vanished)
             }
             C::Store {
                 uid,

@@ -801,6 +801,11 @@ impl Session<'_> {
         } else {
             None
         };
+        // RFC 9051 §6.4.4: an IMAP4rev2 SEARCH without RETURN is RETURN (ALL).
+        let returns = returns.or(self.rev2.then(|| SearchReturn {
+            all: true,
+            ..SearchReturn::default()
+        }));
         match returns {
             None => {
                 let mut line = b"SEARCH".to_vec();

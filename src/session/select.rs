@@ -7,16 +7,33 @@ use super::view::{Announce, SelectedView};
 use super::{Completion, Session, store_error};
 use crate::maildir::acl::right;
 use crate::maildir::{InfoFlags, QuotaUse, StoreError};
+use crate::protocol::command::{Qresync, SelectParams};
 use crate::protocol::response::Code;
 use crate::protocol::sequence::SequenceSet;
 
 impl Session<'_> {
-    pub(super) fn cmd_select(&mut self, raw: &[u8], read_only: bool) -> Completion {
+    pub(super) fn cmd_select(
+        &mut self,
+        raw: &[u8],
+        read_only: bool,
+        params: &SelectParams,
+    ) -> Completion {
+        // RFC 7162 §3.2.5: the QRESYNC parameter only once QRESYNC is enabled.
+        if params.qresync.is_some() && !self.qresync {
+            return Completion::bad("QRESYNC is not enabled.");
+        }
         // A SELECT, even a failed one, leaves the previous mailbox without
-        // expunging it (RFC 3501 §6.3.1). (`OK [CLOSED]` belongs to QRESYNC,
-        // which is not offered.) Its index is written once this SELECT is
+        // expunging it (RFC 3501 §6.3.1); with QRESYNC enabled, `OK [CLOSED]` says where
+        // its responses end (RFC 7162 §3.2.11). Its index is written once this SELECT is
         // answered.
+        if self.selected.is_some() && (self.qresync || self.rev2) {
+            self.pending
+                .push(Completion::ok_code(Code::Closed, "Previous mailbox closed.").body());
+        }
         self.close_selected();
+        if params.condstore {
+            self.enable_condstore();
+        }
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(d) => return d,
@@ -46,11 +63,19 @@ impl Session<'_> {
         };
         view.rights = rights;
         view.condstore = self.condstore;
+        view.qresync = self.qresync;
+        view.rev2 = self.rev2;
         self.pending.push(view.flags_response());
         self.pending
             .push(format!("{} EXISTS", view.exists()).into_bytes());
-        self.pending
-            .push(format!("{} RECENT", view.recent_count()).into_bytes());
+        if self.rev2 {
+            // RFC 9051 §6.3.2: the mailbox's name as LIST gives it, instead of RECENT.
+            let line = self.list_line("LIST", "", &name);
+            self.pending.push(line);
+        } else {
+            self.pending
+                .push(format!("{} RECENT", view.recent_count()).into_bytes());
+        }
         self.pending.push(
             Completion::ok_code(
                 Code::PermanentFlags(view.permanent_flags(self.settings.keywords)),
@@ -58,7 +83,8 @@ impl Session<'_> {
             )
             .body(),
         );
-        if let Some(n) = view.first_unseen() {
+        // RFC 9051 dropped `[UNSEEN n]` (a client asks SEARCH UNSEEN).
+        if let Some(n) = view.first_unseen().filter(|_| !self.rev2) {
             self.pending
                 .push(Completion::ok_code(Code::Unseen(n), "First unseen.").body());
         }
@@ -79,6 +105,11 @@ impl Session<'_> {
                 .pending
                 .push(Completion::ok_code(Code::MailboxId(id), "Ok").body()),
             Err(e) => log::info!("no MAILBOXID for {name}: {e}"),
+        }
+        if let Some(q) = &params.qresync
+            && q.uidvalidity == view.uidvalidity
+        {
+            resync(&mut view, q, &mut self.pending);
         }
         let writable = !view.read_only;
         self.selected = Some(view);
@@ -154,11 +185,54 @@ impl Session<'_> {
         );
         let (removed, failure) = expunge_deleted(view, uids, trash.as_mut());
         view.remove_uids(&removed, &mut out);
+        let (condstore, highest) = (view.condstore, view.highest_modseq());
         self.pending.extend(out);
         match failure {
             Some(e) => store_error(&e),
+            // RFC 7162 §3.2.7 (and §3.1.10): the client's HIGHESTMODSEQ moves on with it.
+            None if condstore => {
+                Completion::ok_code(Code::HighestModSeq(highest), "EXPUNGE completed.")
+            }
             None => Completion::ok("EXPUNGE completed."),
         }
+    }
+}
+
+/// What a client that last knew the mailbox as `q` says must change (RFC 7162 §3.2.5):
+/// `VANISHED (EARLIER)` for the UIDs it knew that are gone, then `FETCH (UID FLAGS MODSEQ)`
+/// for every message it knew, or that arrived after the last UID it knew, whose MODSEQ is
+/// above its own.
+fn resync(view: &mut SelectedView, q: &Qresync, out: &mut Vec<Vec<u8>>) {
+    let star = view.uidnext.saturating_sub(1).max(view.max_uid());
+    let known = q.known_uids.as_ref().map(|set| set.normalized(star));
+    let gone = match &known {
+        Some(ranges) => view.vanished_among(ranges.iter()),
+        None => view.vanished_among(std::iter::once((1, star))),
+    };
+    // Messages above every UID it knew arrived since: it hears of those too.
+    let beyond = known
+        .as_ref()
+        .and_then(|k| k.iter().map(|(_, hi)| hi).max())
+        .unwrap_or(0);
+    if !gone.is_empty() {
+        out.push(format!("VANISHED (EARLIER) {gone}").into_bytes());
+    }
+    for i in 0..view.len() {
+        if view.is_expunged(i) {
+            continue;
+        }
+        let uid = view.uid(i);
+        if uid <= beyond && known.as_ref().is_some_and(|k| !k.contains(uid)) {
+            continue;
+        }
+        let m = view.modseq(i);
+        if m <= q.modseq {
+            continue;
+        }
+        let mut line = format!("{} FETCH (UID {uid} FLAGS ", i + 1).into_bytes();
+        view.write_flags(i, &mut line);
+        line.extend_from_slice(format!(" MODSEQ ({m}))").as_bytes());
+        out.push(line);
     }
 }
 

@@ -238,7 +238,8 @@ impl Session<'_> {
             }
             if !silent {
                 let mut line = format!("{} FETCH (", i + 1).into_bytes();
-                if uid {
+                // RFC 7162 §3.2.4: with QRESYNC, every flag change names its UID.
+                if uid || view.qresync {
                     line.extend_from_slice(format!("UID {} ", view.uid(i)).as_bytes());
                 }
                 line.extend_from_slice(b"FLAGS ");

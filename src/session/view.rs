@@ -137,6 +137,12 @@ pub struct SelectedView {
     /// The client enabled CONDSTORE: unsolicited FETCH responses carry MODSEQ (RFC 7162
     /// §3.2).
     pub condstore: bool,
+    /// The client enabled QRESYNC: expunges are reported as `VANISHED` with UIDs, not as
+    /// `EXPUNGE` (RFC 7162 §3.2.10).
+    pub qresync: bool,
+    /// The client enabled IMAP4rev2: no `\Recent` in flag lists, no RECENT responses
+    /// (RFC 9051 Appendix E).
+    pub rev2: bool,
     /// The searches the client asked to have kept current (RFC 5267), which end with the
     /// view.
     pub updating: UpdatingSearches,
@@ -180,6 +186,8 @@ impl SelectedView {
             base_modseq: 0,
             highest_modseq: 0,
             condstore: false,
+            qresync: false,
+            rev2: false,
             updating: UpdatingSearches::default(),
         };
         let index = match index {
@@ -485,7 +493,12 @@ impl SelectedView {
     /// Appends message `i`'s flag list `(\Seen $Label1 ...)`.
     pub fn write_flags(&self, i: usize, out: &mut Vec<u8>) {
         let flags = self.flags(i);
-        write_flag_list(out, &flags, self.keywords(i), self.is_recent(i));
+        write_flag_list(
+            out,
+            &flags,
+            self.keywords(i),
+            self.is_recent(i) && !self.rev2,
+        );
     }
 
     /// Message `i`'s base name.
@@ -916,7 +929,12 @@ impl SelectedView {
         self.announce_arrivals(arrived, out);
         for uid in changed {
             if let Some(i) = self.seq_of_uid(uid) {
-                let mut line = format!("{} FETCH (FLAGS ", i + 1).into_bytes();
+                // RFC 7162 §3.2.4: with QRESYNC, every flag change names its UID.
+                let mut line = if self.qresync {
+                    format!("{} FETCH (UID {uid} FLAGS ", i + 1).into_bytes()
+                } else {
+                    format!("{} FETCH (FLAGS ", i + 1).into_bytes()
+                };
                 self.write_flags(i, &mut line);
                 self.write_modseq_if_enabled(i, &mut line);
                 line.push(b')');
@@ -924,6 +942,50 @@ impl SelectedView {
             }
         }
         Ok(())
+    }
+
+    /// The UIDs in `ranges` (ascending, disjoint, as `Ranges::iter` gives them) that name
+    /// no message of the view, up to its UIDNEXT: what `VANISHED (EARLIER)` reports (RFC
+    /// 7162 §3.2.5.1, §3.2.6). The view keeps no record of when a message went, so every
+    /// UID gone is reported, however long ago; the RFC allows that (a client ignores a UID
+    /// it does not have). A message gone from disk but not yet reported is still the
+    /// view's, for a later `VANISHED`. Compacted; empty when there are none.
+    pub fn vanished_among(&self, ranges: impl Iterator<Item = (u32, u32)>) -> String {
+        let last = self.uidnext.saturating_sub(1).max(self.max_uid());
+        let mut gone: Vec<(u32, u32)> = Vec::new();
+        for (lo, hi) in ranges {
+            let hi = hi.min(last);
+            if lo > hi {
+                continue;
+            }
+            let mut at = lo;
+            let first = self.slots.partition_point(|s| s.uid < lo);
+            for s in &self.slots[first..] {
+                if s.uid > hi {
+                    break;
+                }
+                if s.uid > at {
+                    gone.push((at, s.uid - 1));
+                }
+                match s.uid.checked_add(1) {
+                    Some(next) => at = next,
+                    None => break,
+                }
+            }
+            if at <= hi && self.slots.last().is_none_or(|s| s.uid < u32::MAX) {
+                gone.push((at, hi));
+            }
+        }
+        gone.iter()
+            .map(|&(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}:{b}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Message `i`'s MODSEQ (RFC 7162).
@@ -983,7 +1045,9 @@ impl SelectedView {
         }
         if arrived {
             out.push(format!("{} EXISTS", self.exists()).into_bytes());
-            out.push(format!("{} RECENT", self.recent_count()).into_bytes());
+            if !self.rev2 {
+                out.push(format!("{} RECENT", self.recent_count()).into_bytes());
+            }
         }
     }
 
@@ -992,6 +1056,7 @@ impl SelectedView {
     /// When recent messages went, the new RECENT count follows, as Dovecot sends it (RFC
     /// 3501 §7.3.2 asks for it only when the mailbox grows; a client that counts recent
     /// messages is kept right either way).
+    /// With QRESYNC enabled, one `VANISHED` with their UIDs instead.
     pub fn report_expunges(&mut self, out: &mut Vec<Vec<u8>>) {
         // RFC 5267 §4.3: updating searches say what they lose before the EXPUNGEs renumber.
         if !self.updating.is_empty() {
@@ -1001,16 +1066,27 @@ impl SelectedView {
         }
         let mut any = false;
         let mut recent_went = false;
+        let mut vanished = Vec::new();
         for i in (0..self.slots.len()).rev() {
             let state = self.slots[i].state;
             if state & EXPUNGED != 0 {
-                out.push(format!("{} EXPUNGE", i + 1).into_bytes());
+                if self.qresync {
+                    vanished.push(self.slots[i].uid);
+                } else {
+                    out.push(format!("{} EXPUNGE", i + 1).into_bytes());
+                }
                 any = true;
                 recent_went |= state & RECENT != 0;
             }
         }
         if !any {
             return;
+        }
+        if !vanished.is_empty() {
+            vanished.reverse();
+            let mut line = b"VANISHED ".to_vec();
+            line.extend_from_slice(crate::protocol::sequence::compact(&vanished).as_bytes());
+            out.push(line);
         }
         for s in self.slots.iter().filter(|s| s.state & EXPUNGED != 0) {
             self.keywords.remove(&s.uid);
@@ -1020,7 +1096,7 @@ impl SelectedView {
         // One pass, not one shift of the whole list per message.
         self.slots.retain(|s| s.state & EXPUNGED == 0);
         self.index_stale = true;
-        if recent_went {
+        if recent_went && !self.rev2 {
             out.push(format!("{} RECENT", self.recent_count()).into_bytes());
         }
     }
