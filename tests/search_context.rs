@@ -382,3 +382,30 @@ fn partial_ranges() {
     let r = a.cmd("SEARCH RETURN (PARTIAL 1:2) CHARSET X-UNKNOWN SUBJECT a");
     assert!(r.is_no() && r.text().starts_with("[BADCHARSET"), "{r:#?}");
 }
+
+#[test]
+fn with_qresync_removefrom_comes_before_vanished() {
+    let t = TestDir::new("context-qresync");
+    let m = t.maildir();
+    put(&m, &[("alpha", "S"), ("bravo", "S"), ("charlie", "")]);
+    let (_s, mut a) = preauth(&t, &m);
+    a.ok("ENABLE QRESYNC");
+    a.ok("SELECT INBOX");
+    let r = a.ok("SEARCH RETURN (UPDATE ALL) SEEN");
+    let seen = search_tag(&r);
+    assert_eq!(updates(&r, &seen), ["ALL 1:2"]);
+    let (_s2, mut b) = preauth(&t, &m);
+    b.ok("SELECT INBOX");
+    b.ok("STORE 1 +FLAGS (\\Deleted)");
+    b.ok("EXPUNGE");
+    let r = a.ok("NOOP");
+    assert_eq!(updates(&r, &seen), ["REMOVEFROM (0 1)"], "{r:#?}");
+    assert!(
+        position(&r, &format!("* ESEARCH (TAG \"{seen}\") REMOVEFROM (0 1)"))
+            < position(&r, "* VANISHED 1"),
+        "{r:#?}"
+    );
+    assert!(r.line("* 1 EXPUNGE").is_none(), "{r:#?}");
+    let r = a.ok("SEARCH RETURN (ALL) SEEN");
+    assert_eq!(updates(&r, &search_tag(&r)), ["ALL 1"]);
+}
