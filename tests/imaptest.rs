@@ -17,12 +17,7 @@ use std::time::{Duration, Instant};
 
 /// The files imaptest skips, each with the capabilities it needs that mdimap does not
 /// advertise. A file leaves this list when its capability lands (and must then pass).
-const LACKING: [(&str, &str); 8] = [
-    ("search-context-update", "CONTEXT=SEARCH"),
-    ("search-context-update2", "CONTEXT=SEARCH"),
-    ("search-context-update3", "CONTEXT=SEARCH"),
-    ("search-partial", "CONTEXT=SEARCH"),
-    ("sort-partial", "CONTEXT=SORT"),
+const LACKING: [(&str, &str); 3] = [
     ("urlauth", "URLAUTH"),
     ("urlauth-binary", "URLAUTH URLAUTH=BINARY"),
     ("urlauth2", "URLAUTH"),

@@ -166,6 +166,10 @@ pub enum CommandBody {
     Check,
     Close,
     Unselect,
+    /// RFC 5267 §4.2: stop keeping these searches' results (by their commands' tags) current.
+    CancelUpdate {
+        tags: Vec<String>,
+    },
     /// `uids` is `Some` for UID EXPUNGE (RFC 4315).
     Expunge {
         uids: Option<SequenceSet>,
@@ -311,8 +315,8 @@ pub struct ListOptions {
     pub return_status: Option<Vec<StatusItem>>,
 }
 
-/// What ESEARCH (RFC 4731) and SEARCHRES (RFC 5182) ask a SEARCH or SORT to
-/// return. `RETURN ()` is `all` alone.
+/// What ESEARCH (RFC 4731), SEARCHRES (RFC 5182) and CONTEXT (RFC 5267) ask a SEARCH
+/// or SORT to return. `RETURN ()` is `all` alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SearchReturn {
     pub min: bool,
@@ -321,6 +325,20 @@ pub struct SearchReturn {
     pub count: bool,
     /// SEARCHRES: keep the result for `$`.
     pub save: bool,
+    /// CONTEXT: keep the result current with ADDTO and REMOVEFROM as the mailbox changes.
+    pub update: bool,
+    /// CONTEXT: only this slice of the result (PARTIAL).
+    pub partial: Option<PartialRange>,
+}
+
+/// RFC 5267 §4.4 `PARTIAL low:high`: positions in the result, counted from 1, `low <=
+/// high` whichever way the client wrote them; with `from_end`, RFC 9394's `-low:-high`,
+/// counted back from the last (`-1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialRange {
+    pub low: u32,
+    pub high: u32,
+    pub from_end: bool,
 }
 
 /// One RFC 5256 sort criterion (with RFC 5957's DISPLAYFROM and DISPLAYTO).

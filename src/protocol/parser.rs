@@ -17,8 +17,8 @@
 use super::chars::{is_astring_char, is_atom_char, is_list_char, is_tag_char};
 use super::command::{
     AppendMessage, CatPart, Command, CommandBody, FetchItem, ListOptions, MessageData, NotifyEvent,
-    NotifyFilter, NotifyGroup, NotifySet, Qresync, SearchKey, SearchReturn, Section, SectionText,
-    SelectParams, SortCriterion, SortKey, StatusItem, StoreMode, ThreadAlgorithm,
+    NotifyFilter, NotifyGroup, NotifySet, PartialRange, Qresync, SearchKey, SearchReturn, Section,
+    SectionText, SelectParams, SortCriterion, SortKey, StatusItem, StoreMode, ThreadAlgorithm,
 };
 use super::framing::Fragment;
 use super::sequence::SequenceSet;
@@ -456,6 +456,18 @@ impl<'a> Parser<'a> {
             b"CHECK" => CommandBody::Check,
             b"CLOSE" => CommandBody::Close,
             b"UNSELECT" => CommandBody::Unselect,
+            b"CANCELUPDATE" => {
+                let mut tags = Vec::new();
+                while self.peek() == Some(b' ') {
+                    self.pos += 1;
+                    let tag = self.astring()?;
+                    tags.push(String::from_utf8(tag).map_err(|_| "Invalid tag".to_string())?);
+                }
+                if tags.is_empty() {
+                    return Err("CANCELUPDATE needs a tag".into());
+                }
+                CommandBody::CancelUpdate { tags }
+            }
             b"NAMESPACE" => CommandBody::Namespace,
             b"IDLE" => CommandBody::Idle,
             b"COMPRESS" => {
@@ -1419,8 +1431,9 @@ impl<'a> Parser<'a> {
         String::from_utf8(self.astring()?).map_err(|_| "Invalid charset name".to_string())
     }
 
-    /// RFC 4731 `RETURN (MIN MAX ALL COUNT)` and RFC 5182 `SAVE`, with the
-    /// space after it; None when absent. `RETURN ()` means ALL.
+    /// RFC 4731 `RETURN (MIN MAX ALL COUNT)`, RFC 5182 `SAVE` and RFC 5267's `UPDATE`,
+    /// `CONTEXT` and `PARTIAL low:high`, with the space after it; None when absent.
+    /// `RETURN ()` means ALL.
     fn search_return(&mut self) -> PResult<Option<SearchReturn>> {
         if !(self.keyword("RETURN")) {
             return Ok(None);
@@ -1440,17 +1453,53 @@ impl<'a> Parser<'a> {
                 b"ALL" => &mut r.all,
                 b"COUNT" => &mut r.count,
                 b"SAVE" => &mut r.save,
+                b"UPDATE" => &mut r.update,
+                // RFC 5267 §4.2: a hint that the client will ask again; nothing to do.
+                b"CONTEXT" => {
+                    any = true;
+                    continue;
+                }
+                b"PARTIAL" if r.partial.is_none() => {
+                    self.sp()?;
+                    r.partial = Some(self.partial_range()?);
+                    any = true;
+                    continue;
+                }
                 _ => return Err("Unknown SEARCH return option".into()),
             };
             *flag = true;
             any = true;
         }
         self.pos += 1;
+        // RFC 9394 §3.1: ALL and PARTIAL ask for the same messages two ways.
+        if r.all && r.partial.is_some() {
+            return Err("PARTIAL and ALL cannot be used together".into());
+        }
         if !any {
             r.all = true;
         }
         self.sp()?;
         Ok(Some(r))
+    }
+
+    /// `nz-number ":" nz-number` (RFC 5267), or `"-" nz-number ":" "-" nz-number` (RFC
+    /// 9394), in either order.
+    fn partial_range(&mut self) -> PResult<PartialRange> {
+        let from_end = self.peek() == Some(b'-');
+        let side = |p: &mut Self| -> PResult<u32> {
+            if from_end {
+                p.expect(b'-', "a negative PARTIAL range end")?;
+            }
+            p.nz_number()
+        };
+        let a = side(self)?;
+        self.expect(b':', ": in the PARTIAL range")?;
+        let b = side(self)?;
+        Ok(PartialRange {
+            low: a.min(b),
+            high: a.max(b),
+            from_end,
+        })
     }
 
     /// RFC 5256: `SORT [RETURN (...)] (criteria) charset search-keys`.
@@ -2970,6 +3019,7 @@ mod tests {
             all,
             count,
             save,
+            ..SearchReturn::default()
         };
         let returns = |s: &str| match body(s) {
             CommandBody::Search { returns, .. } => returns,
@@ -2989,7 +3039,7 @@ mod tests {
             Some(r(false, false, false, false, true))
         );
         for bad in [
-            "a SEARCH RETURN (PARTIAL 1:2) ALL",
+            "a SEARCH RETURN (PARTIAL 1) ALL",
             "a SEARCH RETURN (MIN",
             "a SEARCH RETURN MIN ALL",
             "a SEARCH RETURN (MIN)ALL",
@@ -3019,6 +3069,65 @@ mod tests {
         }
         parse("a FETCH $,1 FLAGS").expect_err("$ is a whole set");
         parse("a FETCH 1,$ FLAGS").expect_err("$ is a whole set");
+    }
+
+    #[test]
+    fn context_return_options_and_cancelupdate_rfc5267() {
+        let returns = |s: &str| match body(s) {
+            CommandBody::Search { returns, .. } | CommandBody::Sort { returns, .. } => {
+                returns.expect("RETURN")
+            }
+            other => panic!("{other:?}"),
+        };
+        let range = |low, high, from_end| {
+            Some(PartialRange {
+                low,
+                high,
+                from_end,
+            })
+        };
+        // RFC 5267 §4.3's example.
+        let r = returns("B01 UID SEARCH RETURN (UPDATE) UNDELETED UNKEYWORD $Junk");
+        assert!(r.update && !r.all && r.partial.is_none());
+        let r = returns("a SEARCH RETURN (CONTEXT update COUNT) ALL");
+        assert!(r.update && r.count && !r.all);
+        // §4.4: the range either way round; RFC 9394's counted from the end.
+        assert_eq!(
+            returns("a SEARCH RETURN (PARTIAL 4:2) ALL").partial,
+            range(2, 4, false)
+        );
+        assert_eq!(
+            returns("a UID SORT RETURN (PARTIAL 1:500 UPDATE) (DATE) UTF-8 ALL").partial,
+            range(1, 500, false)
+        );
+        assert_eq!(
+            returns("a SEARCH RETURN (PARTIAL -1:-100) ALL").partial,
+            range(1, 100, true)
+        );
+        assert_eq!(
+            returns("a SEARCH RETURN (PARTIAL -9:-3) ALL").partial,
+            range(3, 9, true)
+        );
+        for bad in [
+            "a SEARCH RETURN (PARTIAL 1) ALL",
+            "a SEARCH RETURN (PARTIAL 1:*) ALL",
+            "a SEARCH RETURN (PARTIAL *:1) ALL",
+            "a SEARCH RETURN (PARTIAL 0:3) ALL",
+            "a SEARCH RETURN (PARTIAL -1:3) ALL",
+            "a SEARCH RETURN (PARTIAL 1:2 PARTIAL 3:4) ALL",
+            "a SEARCH RETURN (PARTIAL 1:2 ALL) ALL",
+            "a SORT RETURN (PARTIAL) (ARRIVAL) UTF-8 ALL",
+            "a CANCELUPDATE",
+            "a CANCELUPDATE \"a\"x",
+        ] {
+            parse(bad).expect_err(bad);
+        }
+        assert_eq!(
+            body("a CANCELUPDATE \"B01\" c2"),
+            CommandBody::CancelUpdate {
+                tags: vec!["B01".into(), "c2".into()]
+            }
+        );
     }
 
     #[test]

@@ -107,6 +107,9 @@ pub enum Code {
     /// RFC 8474 `MAILBOXID (<objectid>)` on SELECT, EXAMINE and CREATE; the id holds only
     /// letters, digits, `_` and `-`.
     MailboxId(String),
+    /// RFC 5267 §4.2: the search with this tag is answered but not kept current. A tag
+    /// holds no `"` or `\\` (RFC 3501's `tag` is made of atom characters).
+    NoUpdate(String),
 }
 
 impl fmt::Display for Code {
@@ -159,6 +162,7 @@ impl fmt::Display for Code {
             Code::BadUrl(url) => write!(f, "BADURL \"{url}\""),
             Code::UseAttr => f.write_str("USEATTR"),
             Code::MailboxId(id) => write!(f, "MAILBOXID ({id})"),
+            Code::NoUpdate(tag) => write!(f, "NOUPDATE \"{tag}\""),
             Code::MyRights(rights) => {
                 f.write_str("MYRIGHTS \"")?;
                 for c in rights.chars() {

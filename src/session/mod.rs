@@ -10,6 +10,7 @@ mod acl;
 mod append;
 mod catalog;
 mod catenate;
+mod context;
 mod copy;
 mod derived;
 mod fetch;
@@ -405,6 +406,7 @@ impl<'a> Session<'a> {
             C::MyRights { mailbox } => self.cmd_myrights(&mailbox),
             C::Close => self.cmd_close(),
             C::Unselect => self.cmd_unselect(),
+            C::CancelUpdate { tags } => self.cmd_cancel_update(&tags),
             C::Expunge { uids } => self.cmd_expunge(uids.as_ref()),
             C::Search {
                 uid,
@@ -564,12 +566,15 @@ impl<'a> Session<'a> {
                 view.report_expunges(&mut out);
             }
             self.pending.extend(out);
+            // This session's own changes (STORE, APPEND, FETCH setting \Seen).
+            self.report_context_updates();
             return;
         }
         if let Err(e) = view.refresh(announce, &mut out) {
             log::error!("rescanning {}: {e}", view.folder.path().display());
         }
         self.pending.extend(out);
+        self.report_context_updates();
     }
 
     /// Ends the session when the selected mailbox's UIDVALIDITY changed: the

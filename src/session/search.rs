@@ -14,7 +14,7 @@ use super::view::SelectedView;
 use super::{Completion, Session};
 use crate::maildir::InfoFlags;
 use crate::message::{Message, Needle, SearchText, decode_search_string};
-use crate::protocol::command::{Date, SearchKey, SearchReturn};
+use crate::protocol::command::{Date, PartialRange, SearchKey, SearchReturn};
 use crate::protocol::datetime::{date_of, local_offset};
 use crate::protocol::encode::push_string;
 use crate::protocol::response::Code;
@@ -559,6 +559,20 @@ pub(super) fn matching(
     criteria: &SearchKey,
     saved: &[u32],
 ) -> Result<Matches, Completion> {
+    let all = 0..view.len();
+    matching_among(view, scratch, charset, criteria, saved, all)
+}
+
+/// [`matching`] over the messages `among` names (view indexes, ascending) alone: an
+/// updating search (`context`) looks again only at what changed.
+pub(super) fn matching_among(
+    view: &mut SelectedView,
+    scratch: &mut Scratch,
+    charset: Option<&str>,
+    criteria: &SearchKey,
+    saved: &[u32],
+    among: impl Iterator<Item = usize>,
+) -> Result<Matches, Completion> {
     let stars = Stars {
         max_uid: view.max_uid(),
         exists: view.exists(),
@@ -579,7 +593,7 @@ pub(super) fn matching(
     let needs = Needs::of(&key);
     let mut hits = Vec::new();
     let mut expunge_issued = false;
-    for i in 0..view.len() {
+    for i in among {
         let modseq = modseq_if(view, i, needs);
         let without_content = Candidate {
             seq: i as u32 + 1,
@@ -686,7 +700,36 @@ pub(super) fn esearch_response(
     if returns.count {
         line.extend_from_slice(format!(" COUNT {}", ids.len()).as_bytes());
     }
+    if let Some(range) = returns.partial {
+        line.extend_from_slice(b" PARTIAL (");
+        if range.from_end {
+            line.extend_from_slice(format!("-{}:-{} ", range.low, range.high).as_bytes());
+        } else {
+            line.extend_from_slice(format!("{}:{} ", range.low, range.high).as_bytes());
+        }
+        match partial_slice(ids, range) {
+            [] => line.extend_from_slice(b"NIL"),
+            slice => line.extend_from_slice(compact(slice).as_bytes()),
+        }
+        line.push(b')');
+    }
     Some(line)
+}
+
+/// The part of a result (in its order) a PARTIAL range names (RFC 5267 §4.4; RFC 9394
+/// §3.1 for ranges counted from the end): empty when the result is shorter than where it
+/// starts.
+pub(super) fn partial_slice(ids: &[u32], range: PartialRange) -> &[u32] {
+    let (low, high) = (range.low as usize, range.high as usize);
+    if low > ids.len() {
+        return &[];
+    }
+    if range.from_end {
+        // -1 is the last, -high the first of the slice.
+        &ids[ids.len().saturating_sub(high)..=ids.len() - low]
+    } else {
+        &ids[low - 1..high.min(ids.len())]
+    }
 }
 
 impl Session<'_> {
@@ -783,6 +826,9 @@ impl Session<'_> {
                     line.extend_from_slice(format!(" MODSEQ {m}").as_bytes());
                 }
                 self.pending.extend(line);
+                if returns.update {
+                    self.keep_updated(tag, uid, charset, criteria, None, uids);
+                }
             }
         }
         completed("SEARCH", expunge_issued)
@@ -867,6 +913,7 @@ mod tests {
             all,
             count,
             save,
+            ..SearchReturn::default()
         };
         let line = |uid, ret, ids: &[u32]| {
             esearch_response("A282", uid, &ret, ids).map(|l| String::from_utf8(l).unwrap())
@@ -896,6 +943,76 @@ mod tests {
     }
 
     #[test]
+    fn partial_results_rfc5267_and_rfc9394() {
+        let partial = |low, high, from_end| SearchReturn {
+            partial: Some(PartialRange {
+                low,
+                high,
+                from_end,
+            }),
+            ..SearchReturn::default()
+        };
+        let line = |ret, ids: &[u32]| {
+            String::from_utf8(esearch_response("t", false, &ret, ids).expect("a line"))
+                .expect("ASCII")
+        };
+        let five = [1, 2, 3, 4, 5];
+        // What imaptest's search-partial and sort-partial expect of five messages.
+        assert_eq!(
+            line(partial(1, 1, false), &five),
+            "ESEARCH (TAG \"t\") PARTIAL (1:1 1)"
+        );
+        assert_eq!(
+            line(partial(2, 4, false), &five),
+            "ESEARCH (TAG \"t\") PARTIAL (2:4 2:4)"
+        );
+        assert_eq!(
+            line(partial(1, 6, false), &five),
+            "ESEARCH (TAG \"t\") PARTIAL (1:6 1:5)"
+        );
+        assert_eq!(
+            line(partial(6, 6, false), &five),
+            "ESEARCH (TAG \"t\") PARTIAL (6:6 NIL)"
+        );
+        assert_eq!(
+            line(partial(2, 4, false), &[1, 2, 4, 5]),
+            "ESEARCH (TAG \"t\") PARTIAL (2:4 2,4:5)"
+        );
+        // A sorted result keeps its order.
+        assert_eq!(
+            line(partial(2, 4, false), &[5, 3, 4, 2, 1]),
+            "ESEARCH (TAG \"t\") PARTIAL (2:4 3:4,2)"
+        );
+        // RFC 9394: counted from the end, -1 the last.
+        assert_eq!(
+            partial_slice(
+                &five,
+                PartialRange {
+                    low: 1,
+                    high: 2,
+                    from_end: true
+                }
+            ),
+            [4, 5]
+        );
+        assert_eq!(
+            partial_slice(
+                &five,
+                PartialRange {
+                    low: 3,
+                    high: 9,
+                    from_end: true
+                }
+            ),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            line(partial(6, 9, true), &five),
+            "ESEARCH (TAG \"t\") PARTIAL (-6:-9 NIL)"
+        );
+    }
+
+    #[test]
     fn saved_results_rfc5182() {
         let r = |min, max, all, count| SearchReturn {
             min,
@@ -903,6 +1020,7 @@ mod tests {
             all,
             count,
             save: true,
+            ..SearchReturn::default()
         };
         let sorted = [9, 4, 7];
         assert_eq!(

@@ -62,9 +62,9 @@ pub(super) fn message_keys(
 }
 
 /// One message as the sort sees it.
-struct Entry {
-    seq: u32,
-    uid: u32,
+pub(super) struct Entry {
+    pub(super) seq: u32,
+    pub(super) uid: u32,
     keys: SortKeys,
     /// INTERNALDATE, read only when a criterion needs it.
     arrival: i64,
@@ -106,7 +106,7 @@ fn compare(a: &Entry, b: &Entry, program: &[SortCriterion]) -> Ordering {
 /// not) compares what its first naming already found equal, so only the
 /// first counts, and a command repeating a key thousands of times costs what
 /// naming it once does.
-fn effective(program: &[SortCriterion]) -> Vec<SortCriterion> {
+pub(super) fn effective(program: &[SortCriterion]) -> Vec<SortCriterion> {
     let mut out: Vec<SortCriterion> = Vec::new();
     for c in program {
         if !out.iter().any(|o| o.key == c.key) {
@@ -136,7 +136,7 @@ fn needs(program: &[SortCriterion]) -> Needs {
 }
 
 /// The messages `hits` names, with their keys, in sort order.
-fn sorted(
+pub(super) fn sorted(
     view: &mut SelectedView,
     scratch: &mut Scratch,
     hits: &[usize],
@@ -204,6 +204,10 @@ impl Session<'_> {
                 }
                 self.pending
                     .extend(esearch_response(tag, uid, &returns, &ids));
+                if returns.update {
+                    let uids: Vec<u32> = entries.iter().map(|e| e.uid).collect();
+                    self.keep_updated(tag, uid, Some(charset), criteria, Some(program), uids);
+                }
             }
         }
         completed("SORT", expunge_issued)

@@ -44,6 +44,7 @@ use crate::maildir::{
 };
 
 use super::catalog::{Catalog, EXTRA};
+use super::context::UpdatingSearches;
 use super::flags::write_flag_list;
 use crate::protocol::response::Completion;
 use crate::protocol::sequence::SequenceSet;
@@ -142,6 +143,9 @@ pub struct SelectedView {
     /// The client enabled IMAP4rev2: no `\Recent` in flag lists, no RECENT responses
     /// (RFC 9051 Appendix E).
     pub rev2: bool,
+    /// The searches the client asked to have kept current (RFC 5267), which end with the
+    /// view.
+    pub updating: UpdatingSearches,
 }
 
 fn store_io(folder: &Folder, e: std::io::Error) -> StoreError {
@@ -184,6 +188,7 @@ impl SelectedView {
             condstore: false,
             qresync: false,
             rev2: false,
+            updating: UpdatingSearches::default(),
         };
         let index = match index {
             Some(mut index) if index.describes(&view.folder) => match view.take_index(&mut index) {
@@ -1053,6 +1058,12 @@ impl SelectedView {
     /// messages is kept right either way).
     /// With QRESYNC enabled, one `VANISHED` with their UIDs instead.
     pub fn report_expunges(&mut self, out: &mut Vec<Vec<u8>>) {
+        // RFC 5267 §4.3: updating searches say what they lose before the EXPUNGEs renumber.
+        if !self.updating.is_empty() {
+            let mut updating = std::mem::take(&mut self.updating);
+            updating.drop_expunged(self, out);
+            self.updating = updating;
+        }
         let mut any = false;
         let mut recent_went = false;
         let mut vanished = Vec::new();
