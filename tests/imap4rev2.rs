@@ -42,6 +42,15 @@ fn both_modes_from_the_same_server() {
         "* LIST (\\HasNoChildren) \".\" \"INBOX.&AMQ-rger\""
     );
 
+    // STATUS DELETED (RFC 9051 §6.3.11, also RFC 9208) in either mode.
+    c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)");
+    let r = c.ok("STATUS INBOX (MESSAGES DELETED)");
+    assert_eq!(
+        r.line("* STATUS").unwrap(),
+        "* STATUS \"INBOX\" (MESSAGES 3 DELETED 1)"
+    );
+    c.ok("STORE 1 -FLAGS.SILENT (\\Deleted)");
+
     let r = c.ok("ENABLE IMAP4rev2");
     assert!(r.line("* ENABLED IMAP4rev2").is_some(), "{r:#?}");
     // From now on: no \Recent, ESEARCH answers, UTF-8 names, [CLOSED], LIST in SELECT.
@@ -60,6 +69,11 @@ fn both_modes_from_the_same_server() {
     assert_eq!(
         r.line("* LIST").unwrap(),
         "* LIST (\\HasNoChildren) \".\" \"INBOX.Ärger\""
+    );
+    let r = c.ok("STATUS \"INBOX.Ärger\" (MESSAGES DELETED)");
+    assert_eq!(
+        r.line("* STATUS").unwrap(),
+        "* STATUS \"INBOX.Ärger\" (MESSAGES 0 DELETED 0)"
     );
     c.ok("CREATE \"INBOX.Grüße\"");
     // On disk as Courier-IMAP 5 keeps names: UTF-8.
