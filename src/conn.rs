@@ -108,6 +108,11 @@ pub struct Wire {
     input: RawFd,
     output: RawFd,
     clocks: Rc<Cell<Clocks>>,
+    /// The descriptors are in non-blocking mode: a read or write is tried first and
+    /// poll(2) waits only when it would block, instead of a poll before every call (two
+    /// system calls of every command's round trip). A blocking descriptor (a pipe) is
+    /// polled first, so that no call outlasts its deadline.
+    try_first: (bool, bool),
 }
 
 impl Wire {
@@ -138,6 +143,7 @@ impl Wire {
                 read: deadline,
                 write: deadline,
             })),
+            try_first: (is_nonblocking(0), is_nonblocking(1)),
         }
     }
 
@@ -178,17 +184,21 @@ fn timed_out(what: &str) -> io::Error {
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut wait = !self.try_first.0;
         loop {
-            let left = self.clocks.get().read.remaining(Instant::now());
-            if left.is_zero() || !wait_one(self.input, PollFlags::POLLIN, left) {
-                return Err(timed_out("the client sent nothing in time"));
+            if wait {
+                let left = self.clocks.get().read.remaining(Instant::now());
+                if left.is_zero() || !wait_one(self.input, PollFlags::POLLIN, left) {
+                    return Err(timed_out("the client sent nothing in time"));
+                }
             }
             match nix::unistd::read(borrow(self.input), buf) {
                 Ok(n) => {
                     self.update(|c| c.read.moved(n));
                     return Ok(n);
                 }
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => wait = true,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -200,10 +210,13 @@ impl Write for Wire {
         if buf.is_empty() {
             return Ok(0);
         }
+        let mut wait = !self.try_first.1;
         loop {
-            let left = self.clocks.get().write.remaining(Instant::now());
-            if left.is_zero() || !wait_one(self.output, PollFlags::POLLOUT, left) {
-                return Err(timed_out("the client did not read its responses in time"));
+            if wait {
+                let left = self.clocks.get().write.remaining(Instant::now());
+                if left.is_zero() || !wait_one(self.output, PollFlags::POLLOUT, left) {
+                    return Err(timed_out("the client did not read its responses in time"));
+                }
             }
             // write(2), not send(2): the kernel counts it (/proc/<pid>/io),
             // and a closed peer is an EPIPE error (SIGPIPE is ignored, as in
@@ -213,7 +226,8 @@ impl Write for Wire {
                     self.update(|c| c.write.moved(n));
                     return Ok(n);
                 }
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => wait = true,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -235,6 +249,13 @@ fn is_socket(fd: RawFd) -> bool {
     nix::sys::stat::fstat(borrow(fd))
         .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
         .unwrap_or(false)
+}
+
+/// True when `fd` is in non-blocking mode (`O_NONBLOCK`).
+fn is_nonblocking(fd: RawFd) -> bool {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    fcntl(borrow(fd), FcntlArg::F_GETFL)
+        .is_ok_and(|flags| OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK))
 }
 
 /// Puts `fd`, an open descriptor, in non-blocking mode; false when that
@@ -649,6 +670,7 @@ mod tests {
                 read: Deadline::rate_from_now(Duration::from_millis(50)),
                 write: Deadline::Stall(Duration::from_secs(5)),
             })),
+            try_first: (false, false),
         };
         w.write_all(b"abc").unwrap();
         let mut buf = [0u8; 8];
@@ -661,5 +683,42 @@ mod tests {
         let err = wire.read(&mut buf).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         drop(r);
+    }
+
+    /// On non-blocking sockets a call is tried before any poll, and a call that would
+    /// block still waits only until its deadline, reading or writing.
+    #[test]
+    fn a_nonblocking_wire_tries_first_and_still_times_out() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        assert!(is_nonblocking(ours.as_raw_fd()));
+        let mut wire = Wire {
+            input: ours.as_raw_fd(),
+            output: ours.as_raw_fd(),
+            clocks: Rc::new(Cell::new(Clocks {
+                read: Deadline::Stall(Duration::from_millis(50)),
+                write: Deadline::Stall(Duration::from_millis(50)),
+            })),
+            try_first: (true, true),
+        };
+        theirs.write_all(b"abc").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(wire.read(&mut buf).unwrap(), 3);
+        assert_eq!(
+            wire.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::TimedOut
+        );
+        // The peer reads nothing: writes fill the socket's buffer, then time out.
+        let block = vec![b'x'; 64 * 1024];
+        let err = loop {
+            match wire.write(&block) {
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        drop(theirs);
     }
 }
