@@ -422,24 +422,43 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// `(flag *(SP flag))`, possibly empty.
-    fn flag_list(&mut self) -> PResult<Vec<String>> {
-        self.expect(b'(', "a flag list")?;
-        let mut flags = Vec::new();
-        if self.peek() == Some(b')') {
-            self.pos += 1;
-            return Ok(flags);
-        }
+    /// `item *(SP item) ")"`, the opening parenthesis already read: calls `item` for each
+    /// element in turn (at least one) and reads the closing parenthesis. Every
+    /// parenthesized list of the grammar ends this way.
+    fn rest_of_list(&mut self, mut item: impl FnMut(&mut Self) -> PResult<()>) -> PResult<()> {
         loop {
-            flags.push(self.flag()?);
+            item(self)?;
             match self.peek() {
                 Some(b')') => {
                     self.pos += 1;
-                    return Ok(flags);
+                    return Ok(());
                 }
                 _ => self.sp()?,
             }
         }
+    }
+
+    /// [`Parser::rest_of_list`] collecting what `item` parses.
+    fn rest_of_list_of<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> PResult<T>,
+    ) -> PResult<Vec<T>> {
+        let mut items = Vec::new();
+        self.rest_of_list(|p| {
+            items.push(item(p)?);
+            Ok(())
+        })?;
+        Ok(items)
+    }
+
+    /// `(flag *(SP flag))`, possibly empty.
+    fn flag_list(&mut self) -> PResult<Vec<String>> {
+        self.expect(b'(', "a flag list")?;
+        if self.peek() == Some(b')') {
+            self.pos += 1;
+            return Ok(Vec::new());
+        }
+        self.rest_of_list_of(Self::flag)
     }
 
     fn command_body(&mut self) -> PResult<CommandBody> {
@@ -622,25 +641,13 @@ impl<'a> Parser<'a> {
         let mut events = Vec::new();
         if !self.keyword("NONE") {
             self.expect(b'(', "a list of events")?;
-            loop {
-                let event = match self.atom()?.to_ascii_uppercase().as_slice() {
-                    b"MESSAGENEW" => {
-                        let mut items = Vec::new();
-                        if self.peek() == Some(b' ') && self.peek_at(1) == Some(b'(') {
-                            self.pos += 2;
-                            loop {
-                                items.push(self.fetch_att()?);
-                                match self.peek() {
-                                    Some(b')') => {
-                                        self.pos += 1;
-                                        break;
-                                    }
-                                    _ => self.sp()?,
-                                }
-                            }
-                        }
-                        NotifyEvent::MessageNew(items)
+            events = self.rest_of_list_of(|p| {
+                Ok(match p.atom()?.to_ascii_uppercase().as_slice() {
+                    b"MESSAGENEW" if p.peek() == Some(b' ') && p.peek_at(1) == Some(b'(') => {
+                        p.pos += 2;
+                        NotifyEvent::MessageNew(p.rest_of_list_of(Self::fetch_att)?)
                     }
+                    b"MESSAGENEW" => NotifyEvent::MessageNew(Vec::new()),
                     b"MESSAGEEXPUNGE" => NotifyEvent::MessageExpunge,
                     b"FLAGCHANGE" => NotifyEvent::FlagChange,
                     b"ANNOTATIONCHANGE" => NotifyEvent::AnnotationChange,
@@ -649,16 +656,8 @@ impl<'a> Parser<'a> {
                     b"MAILBOXMETADATACHANGE" => NotifyEvent::MailboxMetadataChange,
                     b"SERVERMETADATACHANGE" => NotifyEvent::ServerMetadataChange,
                     _ => return Err("Unknown event".into()),
-                };
-                events.push(event);
-                match self.peek() {
-                    Some(b')') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => self.sp()?,
-                }
-            }
+                })
+            })?;
         }
         self.expect(b')', "\")\" after the event group")?;
         Ok(NotifyGroup { filter, events })
@@ -671,17 +670,7 @@ impl<'a> Parser<'a> {
             return Ok(vec![self.mailbox()?]);
         }
         self.pos += 1;
-        let mut names = Vec::new();
-        loop {
-            names.push(self.mailbox()?);
-            match self.peek() {
-                Some(b')') => {
-                    self.pos += 1;
-                    return Ok(names);
-                }
-                _ => self.sp()?,
-            }
-        }
+        self.rest_of_list_of(Self::mailbox)
     }
 
     fn id(&mut self) -> PResult<CommandBody> {
@@ -697,19 +686,14 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             return Ok(CommandBody::Id(Some(params)));
         }
-        loop {
-            let key = self.string()?;
-            self.sp()?;
-            let value = self.nstring()?;
+        self.rest_of_list(|p| {
+            let key = p.string()?;
+            p.sp()?;
+            let value = p.nstring()?;
             params.push((key, value));
-            match self.peek() {
-                Some(b')') => {
-                    self.pos += 1;
-                    return Ok(CommandBody::Id(Some(params)));
-                }
-                _ => self.sp()?,
-            }
-        }
+            Ok(())
+        })?;
+        Ok(CommandBody::Id(Some(params)))
     }
 
     fn authenticate(&mut self) -> PResult<CommandBody> {
@@ -748,17 +732,10 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             return Ok(());
         }
-        loop {
-            let word = self.atom()?.to_ascii_uppercase();
-            each(self, &word)?;
-            match self.peek() {
-                Some(b')') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => self.sp()?,
-            }
-        }
+        self.rest_of_list(|p| {
+            let word = p.atom()?.to_ascii_uppercase();
+            each(p, &word)
+        })
     }
 
     /// RFC 6154 §3: `CREATE mailbox [SP "(" "USE" SP "(" [use-attr *(SP use-attr)] ")" ")"]`
@@ -805,16 +782,7 @@ impl<'a> Parser<'a> {
         if self.peek() == Some(b'(') {
             o.extended = true;
             self.pos += 1;
-            loop {
-                patterns.push(self.list_mailbox()?);
-                match self.peek() {
-                    Some(b')') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => self.sp()?,
-                }
-            }
+            patterns = self.rest_of_list_of(Self::list_mailbox)?;
         } else {
             patterns.push(self.list_mailbox()?);
         }
@@ -853,9 +821,8 @@ impl<'a> Parser<'a> {
     /// `"(" status-att *(SP status-att) ")"`.
     fn status_items(&mut self) -> PResult<Vec<StatusItem>> {
         self.expect(b'(', "a list of status items")?;
-        let mut items = Vec::new();
-        loop {
-            let item = match self.atom()?.to_ascii_uppercase().as_slice() {
+        self.rest_of_list_of(|p| {
+            Ok(match p.atom()?.to_ascii_uppercase().as_slice() {
                 b"MESSAGES" => StatusItem::Messages,
                 b"RECENT" => StatusItem::Recent,
                 b"UIDNEXT" => StatusItem::UidNext,
@@ -867,16 +834,8 @@ impl<'a> Parser<'a> {
                 b"MAILBOXID" => StatusItem::MailboxId,
                 b"HIGHESTMODSEQ" => StatusItem::HighestModSeq,
                 _ => return Err("Unknown status item".into()),
-            };
-            items.push(item);
-            match self.peek() {
-                Some(b')') => {
-                    self.pos += 1;
-                    return Ok(items);
-                }
-                _ => self.sp()?,
-            }
-        }
+            })
+        })
     }
 
     /// RFC 9208 §4.1.3: `SETQUOTA root (resource limit ...)`, the list possibly empty.
@@ -884,23 +843,19 @@ impl<'a> Parser<'a> {
         let root = self.sp_astring()?;
         self.sp()?;
         self.expect(b'(', "a list of quota resources")?;
-        let mut limits = Vec::new();
         if self.peek() == Some(b')') {
             self.pos += 1;
-            return Ok(CommandBody::SetQuota { root, limits });
+            return Ok(CommandBody::SetQuota {
+                root,
+                limits: Vec::new(),
+            });
         }
-        loop {
-            let resource = String::from_utf8_lossy(self.atom()?).to_ascii_uppercase();
-            self.sp()?;
-            limits.push((resource, self.number()?));
-            match self.peek() {
-                Some(b')') => {
-                    self.pos += 1;
-                    return Ok(CommandBody::SetQuota { root, limits });
-                }
-                _ => self.sp()?,
-            }
-        }
+        let limits = self.rest_of_list_of(|p| {
+            let resource = String::from_utf8_lossy(p.atom()?).to_ascii_uppercase();
+            p.sp()?;
+            Ok((resource, p.number()?))
+        })?;
+        Ok(CommandBody::SetQuota { root, limits })
     }
 
     /// `APPEND mailbox 1*append-message` (RFC 3502 §6): each message is
@@ -938,28 +893,20 @@ impl<'a> Parser<'a> {
         if self.keyword("CATENATE") {
             self.sp()?;
             self.expect(b'(', "( after CATENATE")?;
-            let mut parts = Vec::new();
-            loop {
-                let word = self.word();
-                self.sp()?;
+            let parts = self.rest_of_list_of(|p| {
+                let word = p.word();
+                p.sp()?;
                 match word.as_slice() {
                     b"TEXT" => {
                         // The text is a message's bytes: literal8 is allowed.
-                        let at = self.literal_at(true)?;
-                        self.message_at.push(at);
-                        parts.push(CatPart::Text(MessageData::Memory(Vec::new())));
+                        let at = p.literal_at(true)?;
+                        p.message_at.push(at);
+                        Ok(CatPart::Text(MessageData::Memory(Vec::new())))
                     }
-                    b"URL" => parts.push(CatPart::Url(self.astring()?)),
-                    _ => return Err("Expected TEXT or URL in CATENATE".into()),
+                    b"URL" => Ok(CatPart::Url(p.astring()?)),
+                    _ => Err("Expected TEXT or URL in CATENATE".into()),
                 }
-                match self.peek() {
-                    Some(b')') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => self.sp()?,
-                }
-            }
+            })?;
             return Ok(AppendMessage {
                 flags,
                 date,
@@ -1013,23 +960,18 @@ impl<'a> Parser<'a> {
         }
         self.sp()?;
         self.expect(b'(', "select parameters")?;
-        loop {
-            match self.atom()?.to_ascii_uppercase().as_slice() {
+        self.rest_of_list(|p| {
+            match p.atom()?.to_ascii_uppercase().as_slice() {
                 b"CONDSTORE" => params.condstore = true,
                 b"QRESYNC" if params.qresync.is_none() => {
-                    self.sp()?;
-                    params.qresync = Some(self.qresync_param()?);
+                    p.sp()?;
+                    params.qresync = Some(p.qresync_param()?);
                 }
                 _ => return Err("Unknown select parameter".into()),
             }
-            match self.peek() {
-                Some(b')') => {
-                    self.pos += 1;
-                    return Ok(params);
-                }
-                _ => self.sp()?,
-            }
-        }
+            Ok(())
+        })?;
+        Ok(params)
     }
 
     /// The parenthesized list after `QRESYNC` (RFC 7162 §3.2.5, §7).
@@ -1094,23 +1036,18 @@ impl<'a> Parser<'a> {
         }
         self.pos += 2;
         let (mut since, mut vanished) = (None, false);
-        loop {
-            if self.keyword("CHANGEDSINCE") && since.is_none() {
-                self.sp()?;
-                since = Some(self.modseq_value()?);
-            } else if self.keyword("VANISHED") && !vanished {
+        self.rest_of_list(|p| {
+            if p.keyword("CHANGEDSINCE") && since.is_none() {
+                p.sp()?;
+                since = Some(p.modseq_value()?);
+            } else if p.keyword("VANISHED") && !vanished {
                 vanished = true;
             } else {
                 return Err("Unknown or repeated FETCH modifier".into());
             }
-            match self.peek() {
-                Some(b')') => {
-                    self.pos += 1;
-                    return Ok((since, vanished));
-                }
-                _ => self.sp()?,
-            }
-        }
+            Ok(())
+        })?;
+        Ok((since, vanished))
     }
 
     /// `SP "(" name SP mod-sequence-value ")"`: RFC 7162's one modifier of FETCH
@@ -1205,16 +1142,7 @@ impl<'a> Parser<'a> {
         let mut items = Vec::new();
         if self.peek() == Some(b'(') {
             self.pos += 1;
-            loop {
-                items.push(self.fetch_att()?);
-                match self.peek() {
-                    Some(b')') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => self.sp()?,
-                }
-            }
+            items = self.rest_of_list_of(Self::fetch_att)?;
         } else if self.keyword("ALL") {
             items = vec![
                 FetchItem::Flags,
@@ -1293,19 +1221,13 @@ impl<'a> Parser<'a> {
                 let mut lazy = false;
                 if self.peek() == Some(b' ') && self.peek_at(1) == Some(b'(') {
                     self.pos += 2;
-                    loop {
-                        if !self.keyword("LAZY") {
+                    self.rest_of_list(|p| {
+                        if !p.keyword("LAZY") {
                             return Err("Unknown PREVIEW modifier".into());
                         }
                         lazy = true;
-                        match self.peek() {
-                            Some(b')') => {
-                                self.pos += 1;
-                                break;
-                            }
-                            _ => self.sp()?,
-                        }
-                    }
+                        Ok(())
+                    })?;
                 }
                 FetchItem::Preview { lazy }
             }
@@ -1374,17 +1296,7 @@ impl<'a> Parser<'a> {
     fn header_list(&mut self) -> PResult<Vec<Vec<u8>>> {
         self.sp()?;
         self.expect(b'(', "a header field list")?;
-        let mut fields = Vec::new();
-        loop {
-            fields.push(self.astring()?);
-            match self.peek() {
-                Some(b')') => {
-                    self.pos += 1;
-                    return Ok(fields);
-                }
-                _ => self.sp()?,
-            }
-        }
+        self.rest_of_list_of(Self::astring)
     }
 
     fn partial(&mut self) -> PResult<Option<(u32, u32)>> {
