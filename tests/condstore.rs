@@ -12,13 +12,8 @@ use std::path::Path;
 
 /// The number in `[HIGHESTMODSEQ n]` of a SELECT or EXAMINE answer.
 fn highest(r: &Response) -> u64 {
-    r.untagged
-        .iter()
-        .find_map(|l| {
-            let at = l.find("[HIGHESTMODSEQ ")? + "[HIGHESTMODSEQ ".len();
-            let end = l[at..].find(']')? + at;
-            l[at..end].parse().ok()
-        })
+    r.code("HIGHESTMODSEQ")
+        .and_then(|w| w.first()?.parse().ok())
         .unwrap_or_else(|| panic!("no HIGHESTMODSEQ in {r:#?}"))
 }
 

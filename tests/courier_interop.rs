@@ -127,6 +127,20 @@ fn deliver(folder: &Path, name: &str, content: &[u8], mtime: SystemTime) -> Path
 }
 
 /// An RFC 5322 message with LF line ends, as it sits in a maildir.
+/// `n` messages an MTA delivered into new/ at `t0`, Postfix-named a second apart, with
+/// the subjects `<subject> 0`, `<subject> 1`, ... and one body.
+fn deliver_from_mta(maildir: &Path, t0: u64, n: u32, subject: &str, body: &str) {
+    for i in 0..n {
+        let content = mta_message(&format!("{subject} {i}"), body);
+        deliver(
+            maildir,
+            &postfix_name(t0 + u64::from(i), i),
+            &content,
+            at(t0),
+        );
+    }
+}
+
 fn mta_message(subject: &str, body: &str) -> Vec<u8> {
     format!(
         "Return-Path: <alice@example.org>\nFrom: Alice Example <alice@example.org>\nTo: bob@example.net\n\
@@ -1575,15 +1589,7 @@ fn open_sessions_see_each_others_changes() {
     let scratch = Scratch::new("interleaved");
     let maildir = scratch.maildir();
     let t0 = 1_700_300_000;
-    for i in 0..2u32 {
-        let content = mta_message(&format!("shared {i}"), "Both servers read me.");
-        deliver(
-            &maildir,
-            &postfix_name(t0 + u64::from(i), i),
-            &content,
-            at(t0),
-        );
-    }
+    deliver_from_mta(&maildir, t0, 2, "shared", "Both servers read me.");
 
     // mdimap session A keeps INBOX selected throughout.
     let mut a = Imap::mdimap(&scratch, &maildir);
@@ -1700,15 +1706,7 @@ fn courier_changes_get_new_modseqs() {
     let scratch = Scratch::new("condstore");
     let maildir = scratch.maildir();
     let t0 = 1_700_400_000;
-    for i in 0..3u32 {
-        let content = mta_message(&format!("modseq {i}"), "Counted by mdimap.");
-        deliver(
-            &maildir,
-            &postfix_name(t0 + u64::from(i), i),
-            &content,
-            at(t0),
-        );
-    }
+    deliver_from_mta(&maildir, t0, 3, "modseq", "Counted by mdimap.");
     let mut a = Imap::mdimap(&scratch, &maildir);
     let select = a.ok("SELECT INBOX");
     let before: u64 = select.code("HIGHESTMODSEQ").expect("HIGHESTMODSEQ")[0]
@@ -2786,15 +2784,7 @@ fn courier_reads_the_uids_mdimap_added_in_place() {
     let t0 = 1_700_300_000;
     // 100 of them, so that mdimap's next UIDs (101 to about 220) keep the header's width:
     // the one rewrite a digit more costs (once per power of ten) is not what is tested.
-    for i in 0..100u32 {
-        let content = mta_message(&format!("delivered {i}"), "Delivered by the MTA.");
-        deliver(
-            &maildir,
-            &postfix_name(t0 + u64::from(i), i),
-            &content,
-            at(t0),
-        );
-    }
+    deliver_from_mta(&maildir, t0, 100, "delivered", "Delivered by the MTA.");
     // Courier numbers the folder first, as a migration finds it, and stays.
     let mut running = Imap::courier(&scratch);
     running.ok("SELECT INBOX");
@@ -2979,15 +2969,7 @@ fn deliveries_killed_at_each_step_leave_uids_both_servers_agree_on() {
         let context = format!("killed at {point} #{nth}");
         let scratch = Scratch::new(&format!("crash-{point}-{nth}"));
         let maildir = scratch.maildir();
-        for i in 0..3u32 {
-            let content = mta_message(&format!("delivered {i}"), "Before the crash.");
-            deliver(
-                &maildir,
-                &postfix_name(1_700_400_000 + u64::from(i), i),
-                &content,
-                at(1_700_400_000),
-            );
-        }
+        deliver_from_mta(&maildir, 1_700_400_000, 3, "delivered", "Before the crash.");
         Imap::courier(&scratch).logout();
         let crash = format!("{point}:{nth}");
         let mut m = Imap::mdimap_args(&scratch, &maildir, &["--test-crash-at", &crash]);

@@ -18,31 +18,9 @@ struct Cache {
     flags: BTreeMap<u32, BTreeSet<String>>,
 }
 
-fn code_value(r: &Response, code: &str) -> Option<String> {
-    let needle = format!("[{code} ");
-    r.untagged
-        .iter()
-        .chain(std::iter::once(&r.tagged))
-        .find_map(|l| {
-            let at = l.find(&needle)? + needle.len();
-            let end = l[at..].find(']')? + at;
-            Some(l[at..end].to_string())
-        })
-}
-
-/// The UIDs of a compacted set `a:b,c`.
-fn expand(set: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for part in set.split(',') {
-        match part.split_once(':') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
-                out.extend(a.min(b)..=a.max(b));
-            }
-            None => out.push(part.parse().unwrap()),
-        }
-    }
-    out
+/// The one word of the response code `[NAME word]` in `r`.
+fn code_value(r: &Response, name: &str) -> Option<String> {
+    r.code(name).and_then(|w| w.first().cloned())
 }
 
 /// `(UID, FLAGS)` of a FETCH line that has both.
@@ -71,9 +49,9 @@ fn apply(cache: &mut Cache, r: &Response) -> (Vec<u32>, Vec<u32>) {
     let (mut earlier, mut now) = (Vec::new(), Vec::new());
     for l in &r.untagged {
         if let Some(set) = l.strip_prefix("* VANISHED (EARLIER) ") {
-            earlier.extend(expand(set));
+            earlier.extend(expand_set(set));
         } else if let Some(set) = l.strip_prefix("* VANISHED ") {
-            now.extend(expand(set));
+            now.extend(expand_set(set));
         } else if let Some((uid, flags)) = uid_and_flags(l) {
             cache.flags.insert(uid, flags);
         }

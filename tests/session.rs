@@ -47,10 +47,7 @@ fn assert_capabilities(words: &[String], context: &str) {
 
 /// The words of the response code `[name ...]` in any line of `r`.
 fn code_in(r: &Response, name: &str) -> Vec<String> {
-    r.untagged
-        .iter()
-        .chain(std::iter::once(&r.tagged))
-        .find_map(|l| code(l, name))
+    r.code(name)
         .unwrap_or_else(|| panic!("no [{name} ...] in {r:#?}"))
 }
 

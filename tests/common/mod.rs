@@ -839,6 +839,14 @@ impl Response {
             })
             .collect()
     }
+    /// The words of the response code `[NAME ...]` in the first line, untagged or tagged,
+    /// that has one.
+    pub fn code(&self, name: &str) -> Option<Vec<String>> {
+        self.untagged
+            .iter()
+            .chain(std::iter::once(&self.tagged))
+            .find_map(|l| code(l, name))
+    }
     /// The first FETCH line for message n.
     pub fn fetch(&self, n: u32) -> &String {
         self.fetches()
