@@ -180,14 +180,13 @@ impl Session<'_> {
             }
         }
         let wants = |f: fn(&NotifyEvent) -> bool| set.groups.iter().any(|g| g.events.iter().any(f));
-        let names = wants(|e| *e == NotifyEvent::MailboxName)
-            .then(|| self.store.folder_names().ok())
-            .flatten()
-            .map(|v| v.into_iter().collect());
-        let subscriptions = wants(|e| *e == NotifyEvent::SubscriptionChange)
-            .then(|| self.store.subscriptions().ok())
-            .flatten()
-            .map(|v| v.into_iter().collect());
+        let (all, subscribed) = self.folders_and_subscriptions();
+        let names = all
+            .clone()
+            .filter(|_| wants(|e| *e == NotifyEvent::MailboxName));
+        let subscriptions = subscribed
+            .clone()
+            .filter(|_| wants(|e| *e == NotifyEvent::SubscriptionChange));
         let mut notifier = Notifier {
             groups: set.groups.clone(),
             selected,
@@ -199,7 +198,11 @@ impl Session<'_> {
             last_full: Instant::now(),
         };
         // What each watched mailbox is now; with STATUS, said at once (RFC 5465 §3.1).
-        let targets = self.notify_targets(&notifier);
+        let targets = self.notify_targets(
+            &notifier,
+            &all.unwrap_or_default(),
+            &subscribed.unwrap_or_default(),
+        );
         for (name, events) in targets {
             let snapshot = self.snapshot(&name, events);
             if set.status {
@@ -215,26 +218,40 @@ impl Session<'_> {
         Completion::ok("NOTIFY completed.")
     }
 
-    /// The mailboxes other than the selected one whose message events the groups ask
-    /// for, by store name.
-    fn notify_targets(&self, n: &Notifier) -> BTreeMap<String, MessageEvents> {
-        let selected = self.selected.as_ref().map(|v| v.folder.name().to_string());
-        let all = self.store.folder_names().unwrap_or_default();
-        let subscribed: BTreeSet<String> = self
+    /// The folders and the subscriptions as they are now, each `None` when it cannot be
+    /// read: what one look at the maildir's root learns.
+    fn folders_and_subscriptions(&self) -> (Option<BTreeSet<String>>, Option<BTreeSet<String>>) {
+        let all = self
+            .store
+            .folder_names()
+            .ok()
+            .map(|v| v.into_iter().collect());
+        let subscribed = self
             .store
             .subscriptions()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+            .ok()
+            .map(|v| v.into_iter().collect());
+        (all, subscribed)
+    }
+
+    /// The mailboxes other than the selected one whose message events the groups ask
+    /// for, by store name, among the folders `all`.
+    fn notify_targets(
+        &self,
+        n: &Notifier,
+        all: &BTreeSet<String>,
+        subscribed: &BTreeSet<String>,
+    ) -> BTreeMap<String, MessageEvents> {
+        let selected = self.selected.as_ref().map(|v| v.folder.name().to_string());
         let mut out: BTreeMap<String, MessageEvents> = BTreeMap::new();
         for g in &n.groups {
             let events = MessageEvents::of(&g.events);
             if !events.any() {
                 continue;
             }
-            for name in &all {
+            for name in all {
                 if Some(name) == selected.as_ref()
-                    || !self.filter_matches(&g.filter, name, &subscribed)
+                    || !self.filter_matches(&g.filter, name, subscribed)
                 {
                     continue;
                 }
@@ -273,9 +290,15 @@ impl Session<'_> {
         }
     }
 
-    /// Whether any group that asks for mailbox or subscription events covers `name`.
-    fn names_covered(&self, n: &Notifier, event: &NotifyEvent, name: &str) -> bool {
-        let subscribed: BTreeSet<String> = n.subscriptions.clone().unwrap_or_default();
+    /// Whether any group that asks for mailbox or subscription events covers `name`, the
+    /// SUBSCRIBED filter by the subscriptions `subscribed`.
+    fn names_covered(
+        &self,
+        n: &Notifier,
+        event: &NotifyEvent,
+        name: &str,
+        subscribed: &BTreeSet<String>,
+    ) -> bool {
         let selected = self.selected.as_ref().map(|v| v.folder.name());
         n.groups.iter().any(|g| {
             g.events.contains(event)
@@ -283,7 +306,7 @@ impl Session<'_> {
                     NotifyFilter::Selected | NotifyFilter::SelectedDelayed => {
                         selected == Some(name)
                     }
-                    ref f => self.filter_matches(f, name, &subscribed),
+                    ref f => self.filter_matches(f, name, subscribed),
                 }
         })
     }
@@ -403,6 +426,29 @@ impl Session<'_> {
         }
     }
 
+    /// `LIST` with the attributes `added` for each name in `now` and not in `old`, and with
+    /// `removed` for each in `old` and not in `now`, where a group asking for `event` covers
+    /// it (its SUBSCRIBED filter by `subscribed`).
+    fn report_list_changes(
+        &mut self,
+        n: &Notifier,
+        event: &NotifyEvent,
+        old: &BTreeSet<String>,
+        now: &BTreeSet<String>,
+        (added, removed): (&str, &str),
+        subscribed: &BTreeSet<String>,
+    ) {
+        let changes = now
+            .difference(old)
+            .map(|name| (name, added))
+            .chain(old.difference(now).map(|name| (name, removed)));
+        for (name, attrs) in changes {
+            if self.names_covered(n, event, name, subscribed) {
+                self.push_list_line("LIST", attrs, name);
+            }
+        }
+    }
+
     /// Looks at everything NOTIFY covers and sends what changed since it was last told.
     fn notify_changes(&mut self) {
         let Some(mut n) = self.notifier.take() else {
@@ -430,49 +476,26 @@ impl Session<'_> {
                 }
             }
         }
-        // Folders come and go, subscriptions change.
+        // Folders come and go, subscriptions change: one look at the root for both, and
+        // for the targets below. The SUBSCRIBED filter covers what was subscribed before.
+        let (all, subscribed) = self.folders_and_subscriptions();
+        let (all, subscribed) = (all.unwrap_or_default(), subscribed.unwrap_or_default());
+        let covering = n.subscriptions.clone().unwrap_or_default();
         let mut names_changed = false;
-        if let Some(old) = n.names.clone() {
-            let now: BTreeSet<String> = self
-                .store
-                .folder_names()
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
-            for name in now.difference(&old) {
-                if self.names_covered(&n, &NotifyEvent::MailboxName, name) {
-                    self.push_list_line("LIST", "", name);
-                }
-            }
-            for name in old.difference(&now) {
-                if self.names_covered(&n, &NotifyEvent::MailboxName, name) {
-                    self.push_list_line("LIST", "\\NonExistent", name);
-                }
-            }
-            names_changed = now != old;
-            n.names = Some(now);
+        if let Some(old) = n.names.take() {
+            let kinds = ("", "\\NonExistent");
+            self.report_list_changes(&n, &NotifyEvent::MailboxName, &old, &all, kinds, &covering);
+            names_changed = all != old;
+            n.names = Some(all.clone());
         }
-        if let Some(old) = n.subscriptions.clone() {
-            let now: BTreeSet<String> = self
-                .store
-                .subscriptions()
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
-            for name in now.difference(&old) {
-                if self.names_covered(&n, &NotifyEvent::SubscriptionChange, name) {
-                    self.push_list_line("LIST", "\\Subscribed", name);
-                }
-            }
-            for name in old.difference(&now) {
-                if self.names_covered(&n, &NotifyEvent::SubscriptionChange, name) {
-                    self.push_list_line("LIST", "", name);
-                }
-            }
-            n.subscriptions = Some(now);
+        if let Some(old) = n.subscriptions.take() {
+            let kinds = ("\\Subscribed", "");
+            let event = NotifyEvent::SubscriptionChange;
+            self.report_list_changes(&n, &event, &old, &subscribed, kinds, &covering);
+            n.subscriptions = Some(subscribed.clone());
         }
         // The other mailboxes: a STATUS for each that changed as its events care.
-        let targets = self.notify_targets(&n);
+        let targets = self.notify_targets(&n, &all, &subscribed);
         let mut others = BTreeMap::new();
         for (name, events) in targets {
             let last = n.others.get(&name).and_then(|(_, s)| *s);
