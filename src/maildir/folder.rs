@@ -1477,13 +1477,6 @@ impl Folder {
         KeywordWriter::start(top, tmp, basenames)
     }
 
-    /// Replaces the keyword set of one message.
-    pub fn set_keywords(&self, basename: &str, keywords: &[String]) -> Result<(), StoreError> {
-        let top = self.top()?;
-        let tmp = open_in(&top, "tmp")?;
-        keywords::write_update(&top, &tmp, basename, keywords)
-    }
-
     /// The Maildir++ quota of the maildir this folder's messages are in (see the field);
     /// `None` for a filesystem-shared folder's local copy.
     pub fn quota(&self) -> Option<&Quota> {
@@ -2205,8 +2198,7 @@ mod tests {
         );
         // tmp/ holds nothing but what a scan may leave (no lock, no temp files).
         assert_eq!(fs::read_dir(folder.path().join("tmp")).unwrap().count(), 0);
-        folder
-            .set_keywords(&m.basename, &["Work".to_string()])
+        crate::maildir::testutil::set_keywords(&folder, &m.basename, &["Work".to_string()])
             .unwrap();
         assert_eq!(folder.scan().unwrap().messages[0].keywords, vec!["Work"]);
         assert_eq!(
@@ -2357,7 +2349,7 @@ mod tests {
         let (_dir, _store, folder) = inbox("badnames");
         assert!(folder.expunge("../courierimapuiddb").is_err());
         assert!(folder.set_flags("", &InfoFlags::default()).is_err());
-        assert!(folder.set_keywords("../x", &[]).is_err());
+        assert!(crate::maildir::testutil::set_keywords(&folder, "../x", &[]).is_err());
     }
 
     /// The child half of `concurrent_processes_get_distinct_uids`, which runs this test in two

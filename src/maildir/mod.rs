@@ -78,7 +78,19 @@ pub(crate) mod courier {
 
 #[cfg(test)]
 pub(crate) mod testutil {
-    //! Temporary directories for tests, removed on drop.
+    //! Temporary directories for tests, removed on drop; setting one message's keywords as
+    //! a STORE does.
+
+    /// Replaces the keywords of message `basename` of `folder` through the folder's
+    /// keyword writer, as STORE does.
+    pub(crate) fn set_keywords(
+        folder: &super::Folder,
+        basename: &str,
+        keywords: &[String],
+    ) -> Result<(), super::StoreError> {
+        let names = std::iter::once(basename.to_string()).collect();
+        folder.keyword_writer(&names)?.write(basename, keywords)
+    }
 
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicU32, Ordering};
