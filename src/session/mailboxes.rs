@@ -300,7 +300,7 @@ impl Session<'_> {
     /// selected, the index's when it describes the folder (`from_index`), else what a
     /// read-only look at it finds against its index, which that look writes, so that the
     /// next STATUS of an unchanged folder says the same.
-    fn highest_modseq_of(
+    pub(super) fn highest_modseq_of(
         &mut self,
         folder: &crate::maildir::Folder,
         from_index: Option<u64>,

@@ -317,13 +317,9 @@ impl Session<'_> {
         let folder = self.folder(name).ok()?;
         let st = folder.status().ok()?;
         let highest = if events.flags {
-            // As STATUS HIGHESTMODSEQ tells it (mailboxes.rs): the index's, or a look.
-            match st.highest_modseq {
-                Some(h) => h,
-                None => super::view::SelectedView::open(folder, true)
-                    .map(|v| v.highest_modseq())
-                    .unwrap_or(0),
-            }
+            // As STATUS HIGHESTMODSEQ tells it.
+            self.highest_modseq_of(&folder, st.highest_modseq)
+                .unwrap_or(0)
         } else {
             0
         };
