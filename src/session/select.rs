@@ -225,14 +225,11 @@ fn resync(view: &mut SelectedView, q: &Qresync, out: &mut Vec<Vec<u8>>) {
         if uid <= beyond && known.as_ref().is_some_and(|k| !k.contains(uid)) {
             continue;
         }
-        let m = view.modseq(i);
-        if m <= q.modseq {
+        if view.modseq(i) <= q.modseq {
             continue;
         }
-        let mut line = format!("{} FETCH (UID {uid} FLAGS ", i + 1).into_bytes();
-        view.write_flags(i, &mut line);
-        line.extend_from_slice(format!(" MODSEQ ({m}))").as_bytes());
-        out.push(line);
+        // QRESYNC is enabled, and CONDSTORE with it: UID and MODSEQ are in.
+        out.push(view.flags_fetch_line(i, true));
     }
 }
 

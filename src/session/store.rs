@@ -237,16 +237,7 @@ impl Session<'_> {
                 view.set_keywords(i, keywords);
             }
             if !silent {
-                let mut line = format!("{} FETCH (", i + 1).into_bytes();
-                // RFC 7162 §3.2.4: with QRESYNC, every flag change names its UID.
-                if uid || view.qresync {
-                    line.extend_from_slice(format!("UID {} ", view.uid(i)).as_bytes());
-                }
-                line.extend_from_slice(b"FLAGS ");
-                view.write_flags(i, &mut line);
-                view.write_modseq_if_enabled(i, &mut line);
-                line.push(b')');
-                lines.push(line);
+                lines.push(view.flags_fetch_line(i, uid));
             }
         }
         let after = view.stamp_now();

@@ -929,16 +929,7 @@ impl SelectedView {
         self.announce_arrivals(arrived, out);
         for uid in changed {
             if let Some(i) = self.seq_of_uid(uid) {
-                // RFC 7162 §3.2.4: with QRESYNC, every flag change names its UID.
-                let mut line = if self.qresync {
-                    format!("{} FETCH (UID {uid} FLAGS ", i + 1).into_bytes()
-                } else {
-                    format!("{} FETCH (FLAGS ", i + 1).into_bytes()
-                };
-                self.write_flags(i, &mut line);
-                self.write_modseq_if_enabled(i, &mut line);
-                line.push(b')');
-                out.push(line);
+                out.push(self.flags_fetch_line(i, false));
             }
         }
         Ok(())
@@ -1016,13 +1007,22 @@ impl SelectedView {
         self.index_stale = true;
     }
 
-    /// Appends ` MODSEQ (n)` to an unsolicited or STORE FETCH line when the client enabled
-    /// CONDSTORE (RFC 7162 §3.2).
-    pub fn write_modseq_if_enabled(&mut self, i: usize, line: &mut Vec<u8>) {
+    /// `n FETCH ([UID u ]FLAGS (...)[ MODSEQ (m)])`, telling message `i`'s flags: with its
+    /// UID when `uid` asks for it or QRESYNC is enabled (RFC 7162 §3.2.4: every flag change
+    /// names its UID then), with its MODSEQ once CONDSTORE is (§3.2).
+    pub fn flags_fetch_line(&mut self, i: usize, uid: bool) -> Vec<u8> {
+        let mut line = format!("{} FETCH (", i + 1).into_bytes();
+        if uid || self.qresync {
+            line.extend_from_slice(format!("UID {} ", self.uid(i)).as_bytes());
+        }
+        line.extend_from_slice(b"FLAGS ");
+        self.write_flags(i, &mut line);
         if self.condstore {
             let m = self.modseq(i);
             line.extend_from_slice(format!(" MODSEQ ({m})").as_bytes());
         }
+        line.push(b')');
+        line
     }
 
     /// FLAGS when keywords appeared that the client has not been shown, and
