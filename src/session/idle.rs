@@ -11,6 +11,7 @@
 //! folder at once; the rescan itself happens only when they moved.
 
 use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -27,33 +28,60 @@ use crate::protocol::framing::FrameError;
 /// Each look is four stat(2) calls, some microseconds of CPU.
 const NO_INOTIFY_TICK: Duration = Duration::from_millis(500);
 
+/// Why [`watch`] could not watch.
+pub(super) enum Unwatched {
+    /// No inotify instance (the per-user limit, usually).
+    NoInstance(nix::errno::Errno),
+    /// This directory cannot be watched.
+    Dir(PathBuf, nix::errno::Errno),
+}
+
+/// An inotify instance watching `dirs` for messages arriving, leaving or renamed (what
+/// IDLE and NOTIFY wait for), or why there is none.
+pub(super) fn watch(dirs: &[PathBuf]) -> Result<Inotify, Unwatched> {
+    let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+        .map_err(Unwatched::NoInstance)?;
+    let mask = AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_DELETE;
+    for dir in dirs {
+        ino.add_watch(dir, mask)
+            .map_err(|e| Unwatched::Dir(dir.clone(), e))?;
+    }
+    Ok(ino)
+}
+
+/// Reads all that is pending on `ino`. One change is often several events (a delivery is
+/// a rename into new/, then a session's move to cur/): a moment's wait first takes them in
+/// one look.
+pub(super) fn drain(ino: &Inotify) {
+    std::thread::sleep(Duration::from_millis(30));
+    while let Ok(events) = ino.read_events() {
+        if events.is_empty() {
+            break;
+        }
+    }
+}
+
 impl Session<'_> {
     pub(super) fn cmd_idle(&mut self, _tag: &str) -> Completion {
-        let inotify = self.selected.as_ref().and_then(|v| {
-            let ino = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-                Ok(ino) => ino,
-                Err(e) => {
-                    log::info!(
-                        "IDLE without inotify ({e}; see fs.inotify.max_user_instances): checking {} twice a second",
-                        v.folder.path().display()
-                    );
-                    return None;
-                }
-            };
-            let mask = AddWatchFlags::IN_CREATE
-                | AddWatchFlags::IN_MOVED_TO
-                | AddWatchFlags::IN_MOVED_FROM
-                | AddWatchFlags::IN_DELETE;
-            for dir in v.folder.watch_dirs() {
-                if let Err(e) = ino.add_watch(&dir, mask) {
-                    log::warn!(
-                        "IDLE: cannot watch {}: {e}; checking twice a second",
-                        dir.display()
-                    );
-                    return None;
-                }
+        let inotify = self.selected.as_ref().and_then(|v| match watch(&v.folder.watch_dirs()) {
+            Ok(ino) => Some(ino),
+            Err(Unwatched::NoInstance(e)) => {
+                log::info!(
+                    "IDLE without inotify ({e}; see fs.inotify.max_user_instances): checking {} twice a second",
+                    v.folder.path().display()
+                );
+                None
             }
-            Some(ino)
+            Err(Unwatched::Dir(dir, e)) => {
+                log::warn!(
+                    "IDLE: cannot watch {}: {e}; checking twice a second",
+                    dir.display()
+                );
+                None
+            }
         });
         // How often to look when inotify cannot tell us.
         let tick = if inotify.is_some() {
@@ -107,15 +135,7 @@ impl Session<'_> {
             if ready.get(1).copied().unwrap_or(false)
                 && let Some(ino) = &inotify
             {
-                // One delivery is several events (create in tmp is not
-                // watched; rename into new/, then our own move to cur/):
-                // wait a moment so they are handled in one rescan.
-                std::thread::sleep(Duration::from_millis(30));
-                while let Ok(events) = ino.read_events() {
-                    if events.is_empty() {
-                        break;
-                    }
-                }
+                drain(ino);
             }
             // An inotify event, or IMAP_IDLE_TIMEOUT since the last full
             // look, rescans; a short tick without inotify rescans only when

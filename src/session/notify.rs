@@ -19,8 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::Inotify;
 
+use super::idle::{Unwatched, drain, watch};
 use super::names::from_wire;
 use super::view::Announce;
 use super::{Completion, Session};
@@ -352,26 +353,17 @@ impl Session<'_> {
             return;
         };
         n.watched_selected = selected.as_ref().map(|f| f.name().to_string());
-        n.inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-            Ok(ino) => {
-                let mask = AddWatchFlags::IN_CREATE
-                    | AddWatchFlags::IN_MOVED_TO
-                    | AddWatchFlags::IN_MOVED_FROM
-                    | AddWatchFlags::IN_DELETE;
-                let all = dirs.iter().all(|d| match ino.add_watch(d, mask) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        log::info!(
-                            "NOTIFY: cannot watch {}: {e}; looking every few seconds",
-                            d.display()
-                        );
-                        false
-                    }
-                });
-                all.then_some(ino)
-            }
-            Err(e) => {
+        n.inotify = match watch(&dirs) {
+            Ok(ino) => Some(ino),
+            Err(Unwatched::NoInstance(e)) => {
                 log::info!("NOTIFY without inotify ({e}); looking every few seconds");
+                None
+            }
+            Err(Unwatched::Dir(d, e)) => {
+                log::info!(
+                    "NOTIFY: cannot watch {}: {e}; looking every few seconds",
+                    d.display()
+                );
                 None
             }
         };
@@ -407,13 +399,7 @@ impl Session<'_> {
             }
             let woken = ready.get(1).copied().unwrap_or(false);
             if woken && let Some(ino) = &n.inotify {
-                // One change is often several events: take them in one look.
-                std::thread::sleep(Duration::from_millis(30));
-                while let Ok(events) = ino.read_events() {
-                    if events.is_empty() {
-                        break;
-                    }
-                }
+                drain(ino);
             }
             let due = n.last_full.elapsed() >= tick;
             if woken || due {
