@@ -389,9 +389,7 @@ impl Session<'_> {
         };
         // RFC 7162 §3.2.6: the UIDs asked for that are gone, before the FETCH responses.
         if vanished {
-            // `*` is the last UID given out, which may be one gone since.
-            let star = view.uidnext.saturating_sub(1).max(view.max_uid());
-            let gone = view.vanished_among(set.normalized(star).iter());
+            let gone = view.vanished_among(set.normalized(view.last_uid_given()).iter());
             if !gone.is_empty() {
                 self.pending
                     .push(format!("VANISHED (EARLIER) {gone}").into_bytes());

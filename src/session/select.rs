@@ -203,7 +203,7 @@ impl Session<'_> {
 /// for every message it knew, or that arrived after the last UID it knew, whose MODSEQ is
 /// above its own.
 fn resync(view: &mut SelectedView, q: &Qresync, out: &mut Vec<Vec<u8>>) {
-    let star = view.uidnext.saturating_sub(1).max(view.max_uid());
+    let star = view.last_uid_given();
     let known = q.known_uids.as_ref().map(|set| set.normalized(star));
     let gone = match &known {
         Some(ranges) => view.vanished_among(ranges.iter()),

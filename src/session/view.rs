@@ -935,6 +935,12 @@ impl SelectedView {
         Ok(())
     }
 
+    /// The last UID given out as far as the view knows: `*` for the UIDs a client may
+    /// have had, which may be one gone since (the highest UID in the view need not be).
+    pub fn last_uid_given(&self) -> u32 {
+        self.uidnext.saturating_sub(1).max(self.max_uid())
+    }
+
     /// The UIDs in `ranges` (ascending, disjoint, as `Ranges::iter` gives them) that name
     /// no message of the view, up to its UIDNEXT: what `VANISHED (EARLIER)` reports (RFC
     /// 7162 §3.2.5.1, §3.2.6). The view keeps no record of when a message went, so every
@@ -942,7 +948,7 @@ impl SelectedView {
     /// it does not have). A message gone from disk but not yet reported is still the
     /// view's, for a later `VANISHED`. Compacted; empty when there are none.
     pub fn vanished_among(&self, ranges: impl Iterator<Item = (u32, u32)>) -> String {
-        let last = self.uidnext.saturating_sub(1).max(self.max_uid());
+        let last = self.last_uid_given();
         let mut gone: Vec<(u32, u32)> = Vec::new();
         for (lo, hi) in ranges {
             let hi = hi.min(last);
