@@ -409,6 +409,7 @@ impl Session<'_> {
         if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
             items.push(FetchItem::ModSeq);
         }
+        let wants_modseq = items.contains(&FetchItem::ModSeq);
         // Only FLAGS, UID and MODSEQ are known without the file (see `render_expunged`).
         let needs_file = items
             .iter()
@@ -473,8 +474,11 @@ impl Session<'_> {
                 }
                 let seen_now = marks_seen && mark_seen(view, i);
                 let mut prepared = prepared;
-                // After `mark_seen`, which gives the message a new one.
-                prepared.known.modseq = view.modseq(i);
+                // Only when it is sent (a lookup per message otherwise), and after
+                // `mark_seen`, which gives the message a new one.
+                if wants_modseq || (seen_now && view.condstore) {
+                    prepared.known.modseq = view.modseq(i);
+                }
                 // Each answer goes out as it is made: however many items the
                 // client asks for, one message is in memory at a time.
                 out.clear();
