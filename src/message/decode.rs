@@ -6,6 +6,7 @@
 //! an error, because SEARCH must still work on imperfect mail.
 
 use encoding_rs::Encoding;
+use std::borrow::Cow;
 
 fn hex_value(b: u8) -> Option<u8> {
     match b {
@@ -153,6 +154,11 @@ fn is_utf8_label(label: &[u8]) -> bool {
 /// header is not text RFC 5322 or RFC 6532 allows, and SEARCH and SORT
 /// must see it as Dovecot does.
 pub(crate) fn push_utf8_lossy(out: &mut String, bytes: &[u8]) {
+    // Valid text, nearly all mail, is checked a word at a time.
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        out.push_str(text);
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         out.push_str(chunk.valid());
         if !chunk.invalid().is_empty() && !out.ends_with('\u{FFFD}') {
@@ -171,10 +177,14 @@ pub(crate) fn utf8_lossy(bytes: &[u8]) -> String {
 /// Bytes in charset `label` (None = unspecified) as UTF-8 text. No label,
 /// US-ASCII, UTF-8 and labels we do not know are read as UTF-8
 /// ([`push_utf8_lossy`]), as Dovecot reads them.
-pub fn to_utf8(label: Option<&[u8]>, bytes: &[u8]) -> String {
+/// Valid UTF-8 read as UTF-8 is borrowed, not copied.
+pub fn to_utf8<'a>(label: Option<&[u8]>, bytes: &'a [u8]) -> Cow<'a, str> {
     match label.filter(|l| !is_utf8_label(l)).and_then(charset) {
-        Some(enc) => enc.decode_without_bom_handling(bytes).0.into_owned(),
-        None => utf8_lossy(bytes),
+        Some(enc) => enc.decode_without_bom_handling(bytes).0,
+        None => match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => Cow::Owned(utf8_lossy(bytes)),
+        },
     }
 }
 

@@ -7,6 +7,7 @@
 use super::decode;
 use super::header;
 use super::mime::{self, Part, PartKind};
+use std::borrow::Cow;
 
 /// RFC 8970 §3.1: at most 256 octets; 200 characters is what its algorithm suggests.
 const PREVIEW_CHARS: usize = 200;
@@ -22,7 +23,11 @@ pub(crate) fn preview(data: &[u8], root: &Part) -> String {
     let encoding = header::first_value(head, b"content-transfer-encoding").unwrap_or_default();
     let body = decode::transfer_decode(&encoding, mime::slice(data, &part.body));
     let text = decode::to_utf8(part.content.param("charset"), &body);
-    let text = if html { strip_tags(&text) } else { text };
+    let text = if html {
+        Cow::Owned(strip_tags(&text))
+    } else {
+        text
+    };
     collapse(&text)
 }
 

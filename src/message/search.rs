@@ -35,6 +35,7 @@ use super::envelope::written_addresses;
 use super::header::{self, Field};
 use super::mime::{self, Part, PartKind};
 use super::rfc822::{Lexer, Step};
+use std::borrow::Cow;
 use std::cell::{Cell, OnceCell, RefCell};
 
 /// A SEARCH string, case-folded once for all the messages it is matched against.
@@ -291,10 +292,12 @@ impl TextPart<'_> {
             #[cfg(test)]
             decode_counts::PARTS.with(|c| c.set(c.get() + 1));
             let body = mime::slice(self.data, &self.part.body);
-            let bytes = match self.encoding {
-                TransferEncoding::Base64 => decode::base64(body),
-                TransferEncoding::QuotedPrintable => decode::quoted_printable(body, false),
-                TransferEncoding::Identity | TransferEncoding::Unknown => body.to_vec(),
+            let bytes: Cow<[u8]> = match self.encoding {
+                TransferEncoding::Base64 => Cow::Owned(decode::base64(body)),
+                TransferEncoding::QuotedPrintable => {
+                    Cow::Owned(decode::quoted_printable(body, false))
+                }
+                TransferEncoding::Identity | TransferEncoding::Unknown => Cow::Borrowed(body),
             };
             fold(&decode::to_utf8(self.part.content.param("charset"), &bytes))
         })
