@@ -83,9 +83,39 @@ fn open_message(view: &mut SelectedView, i: usize) -> std::io::Result<Option<Fil
     }))
 }
 
-/// The modification time of an open message: its INTERNALDATE (as for Courier).
-fn date_of(file: &File) -> Option<i64> {
-    file.metadata().ok().map(|m| m.mtime())
+/// Reads all of `file` into `buf` (cleared first), `expected` being its
+/// length as fstat gave it: the buffer is sized for one byte more, so that a
+/// message is read with one read(2), and a read shorter than asked is the
+/// end of the file (a maildir message is never written once it is in cur/
+/// or new/). A file longer than expected is read on to its end.
+fn read_whole(file: &mut File, expected: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    buf.clear();
+    let mut want = usize::try_from(expected)
+        .unwrap_or(usize::MAX / 2)
+        .saturating_add(1);
+    loop {
+        buf.reserve(want);
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let n = loop {
+            match file.read(&mut buf[start..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e);
+            }
+        };
+        buf.truncate(start + n);
+        if n < want {
+            return Ok(());
+        }
+        want = (buf.len() / 2).max(64 * 1024);
+    }
 }
 
 /// Reads the header block of an open message into `buf`: `known` bytes when
@@ -175,27 +205,43 @@ pub(super) fn prepare<'s>(
         Derived::default()
     };
     let full = needs.full
-        || (needs.size && facts.size.is_none())
         || (needs.bodystructure && derived.bodystructure().is_none())
         || (needs.preview && derived.preview().is_none());
-    let header = !full && (needs.header || (needs.fields && derived.fields().is_none()));
+    // A size not known yet means reading the whole file, but only to count
+    // its lines: the header is parsed (its fields are learnt for ENVELOPE
+    // and the header fetches that follow a first sync), the body is not.
+    // The MIME structure and the preview are learnt when first asked for.
+    let sized = !full && needs.size && facts.size.is_none();
+    let header = !full && (sized || needs.header || (needs.fields && derived.fields().is_none()));
     let mut learnt = Facts::default();
     if full || header {
         let Some(mut file) = open_message(view, i)? else {
             return Ok(None);
         };
+        let whole = full || sized;
+        // One fstat serves the INTERNALDATE and the length of a whole read.
+        let meta = (whole || facts.date.is_none())
+            .then(|| file.metadata().ok())
+            .flatten();
         if facts.date.is_none() {
-            learnt.date = date_of(&file);
+            learnt.date = meta.as_ref().map(|m| m.mtime());
         }
-        if full {
-            scratch.raw.clear();
-            file.read_to_end(&mut scratch.raw)?;
-            learnt.size = Some(crlf_len(&scratch.raw));
-            learnt.header_len = u32::try_from(header_length(&scratch.raw)).ok();
+        if whole {
+            read_whole(&mut file, meta.map_or(0, |m| m.len()), &mut scratch.raw)?;
+            let header_len = header_length(&scratch.raw);
+            learnt.header_len = u32::try_from(header_len).ok();
+            if sized {
+                learnt.size = Some(crlf_len(&scratch.raw));
+                scratch.raw.truncate(header_len);
+            }
         } else {
             read_header(file, facts.header_len, &mut scratch.raw)?;
         }
         scratch.convert();
+        if full {
+            // The CRLF form is made anyway; its length is RFC822.SIZE.
+            learnt.size = Some(scratch.text().len() as u64);
+        }
     } else if needs.date && facts.date.is_none() {
         let name = view.filename(i).map_err(io_error)?;
         learnt.date = view.folder.internal_date(&name).ok().flatten();
