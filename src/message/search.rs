@@ -35,22 +35,76 @@ use super::envelope::written_addresses;
 use super::header::{self, Field};
 use super::mime::{self, Part, PartKind};
 use super::rfc822::{Lexer, Step};
+use memchr::memmem;
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell, RefCell};
 
 /// A SEARCH string, case-folded once for all the messages it is matched against.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Needle(String);
+#[derive(Debug, Clone)]
+pub struct Needle {
+    folded: String,
+    finder: memmem::Finder<'static>,
+    /// The folded string is ASCII without a blank or line end: it cannot
+    /// span the places where a header field's folded form differs from its
+    /// raw bytes ([`raw_may_hold`]).
+    unbroken: bool,
+}
+
+impl PartialEq for Needle {
+    fn eq(&self, other: &Needle) -> bool {
+        self.folded == other.folded
+    }
+}
+
+impl Eq for Needle {}
 
 impl Needle {
     /// Folds `text` (already UTF-8) as the haystacks are folded.
     pub fn new(text: &str) -> Needle {
-        Needle(fold(text))
+        let folded = fold(text);
+        let finder = memmem::Finder::new(folded.as_bytes()).into_owned();
+        let unbroken = folded.is_ascii()
+            && !folded
+                .bytes()
+                .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+        Needle {
+            folded,
+            finder,
+            unbroken,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.folded.is_empty()
     }
 
     fn found_in(&self, folded_haystack: &str) -> bool {
-        folded_haystack.contains(self.0.as_str())
+        self.finder.find(folded_haystack.as_bytes()).is_some()
     }
+}
+
+/// Is the ASCII `needle` in `text`, which is ASCII in an ASCII-compatible
+/// charset? Such text folds to its upper case (titlecase is upper case, and
+/// NFKD changes nothing, in ASCII), so the fold is made in `buf` as bytes,
+/// without the Unicode tables and without keeping it.
+fn ascii_contains(needle: &Needle, text: &[u8], buf: &mut Vec<u8>) -> bool {
+    buf.clear();
+    buf.extend_from_slice(text);
+    buf.make_ascii_uppercase();
+    needle.finder.find(buf).is_some()
+}
+
+/// Could a field of the header block `header` hold `needle` in its folded
+/// form? False only when it surely cannot: an ASCII block without encoded
+/// words folds field by field to its own bytes upper-cased, less the line
+/// ends of continuation lines (each followed by a blank, a tab made a
+/// space), so a needle without blanks found in no field is not found in the
+/// raw block either. Every other block may.
+fn raw_may_hold(needle: &Needle, header: &[u8], buf: &mut Vec<u8>) -> bool {
+    if !needle.unbroken || !header.is_ascii() || memmem::find(header, b"=?").is_some() {
+        return true;
+    }
+    ascii_contains(needle, header, buf)
 }
 
 /// One message as SEARCH sees it. Each header field and each text part is
@@ -69,6 +123,8 @@ pub struct SearchText<'m> {
     /// The folded texts of the fields decoded so far, back to back.
     folded: RefCell<String>,
     parts: OnceCell<Vec<TextPart<'m>>>,
+    /// Room for the upper case of ASCII text matched by [`ascii_contains`].
+    upper: RefCell<Vec<u8>>,
 }
 
 /// A header block other than the message's own, and its fields.
@@ -287,20 +343,35 @@ struct TextPart<'m> {
 }
 
 impl TextPart<'_> {
+    /// The body, transfer-decoded.
+    fn decoded(&self) -> Cow<'_, [u8]> {
+        let body = mime::slice(self.data, &self.part.body);
+        match self.encoding {
+            TransferEncoding::Base64 => Cow::Owned(decode::base64(body)),
+            TransferEncoding::QuotedPrintable => Cow::Owned(decode::quoted_printable(body, false)),
+            TransferEncoding::Identity | TransferEncoding::Unknown => Cow::Borrowed(body),
+        }
+    }
+
     fn folded(&self) -> &str {
-        self.folded.get_or_init(|| {
-            #[cfg(test)]
-            decode_counts::PARTS.with(|c| c.set(c.get() + 1));
-            let body = mime::slice(self.data, &self.part.body);
-            let bytes: Cow<[u8]> = match self.encoding {
-                TransferEncoding::Base64 => Cow::Owned(decode::base64(body)),
-                TransferEncoding::QuotedPrintable => {
-                    Cow::Owned(decode::quoted_printable(body, false))
-                }
-                TransferEncoding::Identity | TransferEncoding::Unknown => Cow::Borrowed(body),
-            };
-            fold(&decode::to_utf8(self.part.content.param("charset"), &bytes))
-        })
+        self.folded.get_or_init(|| self.fold_of(&self.decoded()))
+    }
+
+    /// The body folded. An ASCII body in a charset that reads ASCII as
+    /// itself folds to its upper case (titlecase is upper case, and NFKD
+    /// changes nothing, in ASCII): the common case, made without checking
+    /// the text as UTF-8 again or looking at it character by character.
+    fn fold_of(&self, bytes: &[u8]) -> String {
+        #[cfg(test)]
+        decode_counts::PARTS.with(|c| c.set(c.get() + 1));
+        let charset = self.part.content.param("charset");
+        if bytes.is_ascii()
+            && decode::reads_ascii_as_itself(charset)
+            && let Ok(text) = std::str::from_utf8(bytes)
+        {
+            return text.to_ascii_uppercase();
+        }
+        fold(&decode::to_utf8(charset, bytes))
     }
 }
 
@@ -355,6 +426,7 @@ impl<'m> SearchText<'m> {
             inner_headers: OnceCell::new(),
             folded: RefCell::new(String::new()),
             parts: OnceCell::new(),
+            upper: RefCell::new(Vec::new()),
         }
     }
 
@@ -443,7 +515,7 @@ impl<'m> SearchText<'m> {
                 && header::field_at(header, start)
                     .is_some_and(|f| f.name.eq_ignore_ascii_case(name));
             named
-                && (needle.0.is_empty()
+                && (needle.is_empty()
                     || self.with_text(header, slot, text, make, |s, at| {
                         needle.found_in(s.get(at..).unwrap_or_default())
                     }))
@@ -471,24 +543,25 @@ impl<'m> SearchText<'m> {
     /// Does the body (every text part, transfer- and charset-decoded)
     /// contain `needle`? Parts are decoded in order until one matches.
     pub fn body_contains(&self, needle: &Needle) -> bool {
-        needle.0.is_empty() || self.parts().iter().any(|p| needle.found_in(p.folded()))
+        needle.is_empty() || self.parts().iter().any(|p| needle.found_in(p.folded()))
     }
 
     /// TEXT key: a field of any header block (name or decoded value), or
     /// the body.
     pub fn text_contains(&self, needle: &Needle) -> bool {
         let in_block = |header: &[u8], fields: &[FieldSlot]| {
-            fields.iter().any(|slot| {
-                self.with_text(
-                    header,
-                    slot,
-                    |s| &s.line,
-                    fold_line,
-                    |s, _| needle.found_in(s),
-                )
-            })
+            raw_may_hold(needle, header, &mut self.upper.borrow_mut())
+                && fields.iter().any(|slot| {
+                    self.with_text(
+                        header,
+                        slot,
+                        |s| &s.line,
+                        fold_line,
+                        |s, _| needle.found_in(s),
+                    )
+                })
         };
-        needle.0.is_empty()
+        needle.is_empty()
             || in_block(self.msg.header(), self.fields())
             || self.body_contains(needle)
             || self
@@ -662,6 +735,45 @@ AAAA\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nX-Inner: oscar\r\n\r\npapa\r\
             assert!(!body_contains(&msg, word), "{word}");
         }
         assert!(body_contains(&msg, "papa"));
+    }
+
+    /// TEXT passes over an ASCII header block without encoded words when a
+    /// needle without blanks is not in its raw bytes; every needle a field
+    /// holds in its folded form must still be found, whichever way.
+    #[test]
+    fn text_finds_what_the_raw_header_prefilter_lets_through() {
+        let raw = b"X-Tight:Value\r\nX-Long: first\r\n\tsecond\r\n third\r\n\
+Subject: =?utf-8?q?caf=C3=A9?= ok\r\nX-Eight: na\xc3\xafve\r\n\r\nbody\r\n";
+        let msg = Message::parse(raw);
+        for (word, found) in [
+            ("x-tight:value", true),
+            ("X-TIGHT: VALUE", false),
+            ("second", true),
+            ("first second", true),
+            ("first\tsecond", false),
+            ("third", true),
+            ("café", true),
+            ("naïve", true),
+            ("NAIVE", false),
+            ("x-long:", true),
+            ("absent", false),
+        ] {
+            assert_eq!(text_contains(&msg, word), found, "{word:?}");
+        }
+        // The same fields in a block the prefilter does look at (ASCII, no
+        // encoded word): the answers do not change.
+        let plain =
+            Message::parse(b"X-Tight:Value\r\nX-Long: first\r\n\tsecond\r\n third\r\n\r\nb\r\n");
+        for (word, found) in [
+            ("x-tight:value", true),
+            ("second", true),
+            ("first second", true),
+            ("third", true),
+            ("x-long:", true),
+            ("absent", false),
+        ] {
+            assert_eq!(text_contains(&plain, word), found, "{word:?}");
+        }
     }
 
     #[test]
