@@ -108,8 +108,17 @@ pub fn quoted_printable(input: &[u8], underscore_is_space: bool) -> Vec<u8> {
                 i += ws;
             }
             _ => {
-                out.push(b);
-                i += 1;
+                // A run of plain bytes goes over in one copy.
+                let rest = input.get(i..).unwrap_or_default();
+                let run = rest
+                    .iter()
+                    .position(|&c| {
+                        matches!(c, b'=' | b' ' | b'\t') || (underscore_is_space && c == b'_')
+                    })
+                    .unwrap_or(rest.len())
+                    .max(1);
+                out.extend_from_slice(rest.get(..run).unwrap_or_default());
+                i += run;
             }
         }
     }
