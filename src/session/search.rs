@@ -1053,7 +1053,7 @@ mod tests {
         assert_eq!((parts, fields), (TEXT_PARTS, FIELDS_IN_HEADER));
 
         // Keys that all fail, so that every one is evaluated.
-        let mut key = S::Subject(b"absent".to_vec());
+        let mut key = S::Subject(b"absent subject".to_vec());
         for i in 0..200 {
             let next = match i % 3 {
                 0 => S::Body(format!("absent {i}").into_bytes()),
@@ -1080,9 +1080,12 @@ mod tests {
         assert_eq!(search_nested(&or, b"S"), (true, false, 0, 0));
         let not = S::Not(Box::new(S::And(vec![S::Text(b"x".to_vec()), S::Seen])));
         assert_eq!(search_nested(&not, b""), (true, false, 0, 0));
-        // A header key decodes only the fields of that name.
+        // A header key decodes only the fields of that name, and a needle
+        // without blanks is matched on an ASCII field's raw bytes, undecoded.
         let subject = S::And(vec![S::Unseen, S::Subject(b"TEST".to_vec())]);
-        assert_eq!(search_nested(&subject, b""), (true, true, 0, 1));
+        assert_eq!(search_nested(&subject, b""), (true, true, 0, 0));
+        let subject = S::And(vec![S::Unseen, S::Subject(b"te st".to_vec())]);
+        assert_eq!(search_nested(&subject, b""), (false, true, 0, 1));
     }
 
     #[test]
