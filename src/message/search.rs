@@ -43,7 +43,9 @@ use std::cell::{Cell, OnceCell, RefCell};
 #[derive(Debug, Clone)]
 pub struct Needle {
     folded: String,
-    finder: memmem::Finder<'static>,
+    /// Boxed: a finder is a few hundred bytes, and search keys (which hold
+    /// needles) are matched by recursion, deep for a deeply nested key.
+    finder: Box<memmem::Finder<'static>>,
     /// The folded string is ASCII without a blank or line end: it cannot
     /// span the places where a header field's folded form differs from its
     /// raw bytes ([`raw_may_hold`]).
@@ -62,7 +64,7 @@ impl Needle {
     /// Folds `text` (already UTF-8) as the haystacks are folded.
     pub fn new(text: &str) -> Needle {
         let folded = fold(text);
-        let finder = memmem::Finder::new(folded.as_bytes()).into_owned();
+        let finder = Box::new(memmem::Finder::new(folded.as_bytes()).into_owned());
         let unbroken = folded.is_ascii()
             && !folded
                 .bytes()
