@@ -97,6 +97,10 @@ pub struct SelectedView {
     pub uidvalidity: u32,
     pub uidnext: u32,
     slots: Vec<Slot>,
+    /// Some slot is marked EXPUNGED and not yet reported: without one,
+    /// `report_expunges`, which runs after every command, need not look at
+    /// every slot of a large mailbox.
+    expunges_pending: bool,
     /// Keywords of the messages that have any, by UID.
     keywords: FastMap<u32, Vec<String>>,
     /// The file names that are not `<base>:2,<the flags the client was told>` (other
@@ -170,6 +174,7 @@ impl SelectedView {
             uidvalidity: 0,
             uidnext: 0,
             slots: Vec::new(),
+            expunges_pending: false,
             keywords: FastMap::default(),
             odd_names: FastMap::default(),
             other_letters: FastMap::default(),
@@ -222,6 +227,7 @@ impl SelectedView {
 
     fn clear(&mut self) {
         self.slots = Vec::new();
+        self.expunges_pending = false;
         self.keywords = FastMap::default();
         self.odd_names = FastMap::default();
         self.other_letters = FastMap::default();
@@ -862,6 +868,7 @@ impl SelectedView {
             let Some(e) = fresh.next_if(|e| e.uid == uid) else {
                 if self.slots[i].state & EXPUNGED == 0 {
                     self.slots[i].state |= EXPUNGED;
+                    self.expunges_pending = true;
                     self.index_stale = true;
                     went = true;
                 }
@@ -1064,6 +1071,10 @@ impl SelectedView {
     /// messages is kept right either way).
     /// With QRESYNC enabled, one `VANISHED` with their UIDs instead.
     pub fn report_expunges(&mut self, out: &mut Vec<Vec<u8>>) {
+        if !self.expunges_pending {
+            return;
+        }
+        self.expunges_pending = false;
         // RFC 5267 §4.3: updating searches say what they lose before the EXPUNGEs renumber.
         if !self.updating.is_empty() {
             let mut updating = std::mem::take(&mut self.updating);
@@ -1115,6 +1126,7 @@ impl SelectedView {
         for &uid in uids {
             if let Some(i) = self.seq_of_uid(uid) {
                 self.slots[i].state |= EXPUNGED;
+                self.expunges_pending = true;
             }
         }
         self.report_expunges(out);
