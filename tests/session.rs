@@ -543,6 +543,64 @@ fn subscribe_writes_courierimapsubscribed() {
     assert_eq!(lsub(&mut c, "*"), vec!["INBOX.Work.Reports"]);
 }
 
+/// A client polling a folder with STATUS in one session (the session keeps answers while
+/// the folder's change stamp proves them) is told each change made behind the server's
+/// back as a new session, which keeps nothing, is told it.
+#[test]
+fn status_polled_in_one_session_sees_each_change_behind_its_back() {
+    let (t, m, _s, mut c) = setup("status-poll");
+    let w = make_folder(&m, ".Work");
+    let a = put_cur(&w, &message("seen", "a"), "S");
+    put_cur(&w, &message("unseen", "b"), "");
+    let items = "(MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN DELETED)";
+    let status = |c: &mut Client| -> String {
+        let r = c.ok(&format!("STATUS INBOX.Work {items}"));
+        r.line("* STATUS")
+            .unwrap_or_else(|| panic!("{r:#?}"))
+            .to_string()
+    };
+    let fresh = || -> String {
+        let (_s2, mut c2) = preauth(&t, &m);
+        let line = status(&mut c2);
+        c2.ok("LOGOUT");
+        line
+    };
+    // Past the window in which a change leaves a directory's time as it was
+    // (stamp.rs): the answers after it may be kept.
+    let settle = || thread::sleep(Duration::from_millis(120));
+    let first = status(&mut c);
+    settle();
+    assert_eq!(status(&mut c), first);
+    assert_eq!(status(&mut c), fresh());
+
+    let check = |what: &str, c: &mut Client| {
+        let polled = status(c);
+        assert_eq!(polled, fresh(), "after {what}");
+        settle();
+        assert_eq!(status(c), polled, "again after {what}");
+    };
+    // An MTA delivers.
+    let d = deliver(&w, &message("new", "c"));
+    check("a delivery", &mut c);
+    // Another client reads a message and flags one deleted.
+    let b = cur_files_containing(&w, "unseen").pop().expect("b");
+    fs::rename(
+        w.join("cur").join(&b),
+        w.join("cur").join(format!("{}:2,ST", base_of(&b))),
+    )
+    .expect("flag");
+    check("flags changed", &mut c);
+    // Another client expunges one, and a session numbers what is new.
+    fs::remove_file(&a).expect("expunge");
+    check("an expunge", &mut c);
+    let (_s3, mut c3) = preauth(&t, &m);
+    c3.ok("SELECT INBOX.Work");
+    c3.ok("LOGOUT");
+    assert!(!d.exists(), "the SELECT moved the delivery to cur/");
+    check("a session's numbering", &mut c);
+    assert!(status(&mut c).contains("MESSAGES 2"), "{}", status(&mut c));
+}
+
 #[test]
 fn status_counts_without_touching_new() {
     let (_t, m, _s, mut c) = setup("status");

@@ -782,12 +782,30 @@ impl Folder {
     /// or reading the UID database: the answer is the same, since the index lists exactly
     /// what a scan would find (`Index::describes`).
     pub fn status(&self) -> Result<FolderStatus, StoreError> {
+        Ok(self.status_stamped()?.0)
+    }
+
+    /// [`Folder::status`], and when the folder was listed, its change stamp taken before
+    /// the UID database was read and cur/ and new/ were listed (and the moment it was
+    /// taken): an equal, settled stamp later proves the counts still hold. A database this
+    /// call had to create is made before the stamp is taken.
+    pub(crate) fn status_stamped(
+        &self,
+    ) -> Result<(FolderStatus, Option<(ChangeStamp, SystemTime)>), StoreError> {
         if let Some(status) = self.status_from_index() {
-            return Ok(status);
+            return Ok((status, None));
         }
         let dirs = self.dirs()?;
         self.sync_linked(&dirs)?;
-        let db = self.db_for_reading(&dirs)?;
+        let mut taken = SystemTime::now();
+        let mut stamp = self.change_stamp();
+        let mut db = self.db_for_reading(&dirs)?;
+        if stamp.as_ref().is_some_and(ChangeStamp::without_uiddb) {
+            taken = SystemTime::now();
+            stamp = self.change_stamp();
+            db = self.db_for_reading(&dirs)?;
+        }
+        let stamped = stamp.map(|s| (s, taken));
         let cur = self.list(&dirs.cur)?;
         let new = self.list(&dirs.new)?;
         let known: FastSet<&str> = db.entries.iter().map(|(_, b)| b.as_str()).collect();
@@ -824,7 +842,7 @@ impl Folder {
                 deleted += 1;
             }
         }
-        Ok(FolderStatus {
+        let status = FolderStatus {
             messages: to_u32(cur.len() + new.len()),
             recent: to_u32(new.len() + recent_in_cur),
             unseen: to_u32(unseen),
@@ -833,7 +851,17 @@ impl Folder {
             uidvalidity: db.uidvalidity,
             rfc822_size: None,
             highest_modseq: None,
-        })
+        };
+        Ok((status, stamped))
+    }
+
+    /// The bytes of the folder's recent mark (`recent.rs`), which RECENT counts from and
+    /// the change stamp does not cover; `None` when there is none or it cannot be read.
+    pub(crate) fn recent_mark(&self) -> Option<Vec<u8>> {
+        let mut file = self.open_own_file(super::recent::RECENT_NAME).ok()??;
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+        Some(bytes)
     }
 
     /// [`Folder::status`] from the index, when it describes the folder; `None` otherwise

@@ -33,6 +33,7 @@ pub mod sharedindex;
 mod special_use;
 mod spool;
 mod stamp;
+mod status_cache;
 mod store;
 mod subscriptions;
 #[cfg(test)]
@@ -60,6 +61,7 @@ pub use sharable::{SHARED_FOLDERS, SHARED_MAILDIRS, SharableMaildir};
 pub use special_use::SpecialUse;
 pub use spool::spool_file;
 pub use stamp::{ChangeStamp, FileTime};
+pub use status_cache::StatusCache;
 pub use store::Store;
 
 /// The store's own writers of Courier's files, for `crate::migrate`, which converts another

@@ -99,6 +99,32 @@ impl ChangeStamp {
         self.settles_at() <= taken
     }
 
+    /// [`settled`](Self::settled), but for the UID database's time. A change to the
+    /// database shows in its inode and size, which the stamp holds too: it is appended to
+    /// in place, or replaced by a new file renamed over it (a new inode, made while the old
+    /// one still existed), never rewritten in place at its old length. So a database made a
+    /// moment ago, as the first STATUS of a folder makes one, does not keep the stamp from
+    /// proving anything.
+    pub fn settled_but_for_uiddb(&self, taken: SystemTime) -> bool {
+        const UIDDB: usize = 3;
+        let others = ChangeStamp {
+            times: self
+                .times
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != UIDDB)
+                .map(|(_, t)| *t)
+                .collect(),
+            uiddb: self.uiddb,
+        };
+        others.settled(taken)
+    }
+
+    /// True when the stamp saw no UID database.
+    pub fn without_uiddb(&self) -> bool {
+        self.uiddb == (0, 0)
+    }
+
     /// The moment from which this stamp, taken again unchanged, is [settled](Self::settled).
     pub fn settles_at(&self) -> SystemTime {
         let whole_seconds = self.times.iter().all(|t| t.nanos == 0);

@@ -327,7 +327,10 @@ impl Session<'_> {
     ) -> Result<Vec<u8>, Completion> {
         let folder = self.folder(name).map_err(|e| store_error(&e))?;
         self.require(name, right::READ, "STATUS")?;
-        let mut st = folder.status().map_err(|e| store_error(&e))?;
+        let mut st = self
+            .status_cache
+            .status(&folder)
+            .map_err(|e| store_error(&e))?;
         // A folder whose id cannot be recorded (shared read-only: this user may not write
         // its directory) is answered without the item, as SELECT is without the code.
         let mailbox_id = if items.contains(&StatusItem::MailboxId) {

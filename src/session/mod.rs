@@ -182,6 +182,8 @@ pub struct Session<'a> {
     /// COMPRESS DEFLATE was answered OK: compression starts once the OK
     /// has been queued (RFC 4978 §3).
     start_deflate: bool,
+    /// STATUS answers kept while their folders provably did not change.
+    status_cache: crate::maildir::StatusCache,
 }
 
 impl<'a> Session<'a> {
@@ -204,6 +206,7 @@ impl<'a> Session<'a> {
             scratch: fetch::Scratch::default(),
             closing: None,
             start_deflate: false,
+            status_cache: crate::maildir::StatusCache::default(),
         }
     }
 
