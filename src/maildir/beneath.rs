@@ -71,12 +71,13 @@ pub(crate) fn identity_of(stat: &FileStat) -> (u64, u64) {
 }
 
 /// `fd` as a file when it is a regular file; anything else (a FIFO, a directory) refused.
-fn regular_file(fd: OwnedFd) -> io::Result<File> {
-    let kind = Kind::of(&fstat(&fd)?);
+fn regular_file(fd: OwnedFd) -> io::Result<(File, FileStat)> {
+    let stat = fstat(&fd)?;
+    let kind = Kind::of(&stat);
     if kind != Kind::File {
         return Err(not_a_file(kind));
     }
-    Ok(File::from(fd))
+    Ok((File::from(fd), stat))
 }
 
 /// The error for finding `kind` where a regular file was expected.
@@ -220,6 +221,12 @@ impl Dir {
     /// link. Anything but a regular file (a FIFO, a directory) is refused, and a FIFO cannot
     /// block the open.
     pub(crate) fn open_file(&self, rel: &str) -> io::Result<File> {
+        self.open_file_stat(rel).map(|(file, _)| file)
+    }
+
+    /// [`Dir::open_file`], with what the fstat that checked the file found (its length and
+    /// times), for a caller that needs them: no second stat.
+    pub(crate) fn open_file_stat(&self, rel: &str) -> io::Result<(File, FileStat)> {
         let fd = self.open_beneath(
             rel,
             OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
@@ -252,7 +259,7 @@ impl Dir {
             access | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
         )?;
-        regular_file(fd)
+        regular_file(fd).map(|(file, _)| file)
     }
 
     /// Reads the regular file `rel` below this directory whole.
@@ -399,7 +406,7 @@ impl Dir {
                 | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(mode),
         )?;
-        regular_file(fd)
+        regular_file(fd).map(|(file, _)| file)
     }
 
     /// Removes `name` and, if it is a directory, everything in it, following no link (a link

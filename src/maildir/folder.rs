@@ -110,6 +110,17 @@ impl Delivery {
     }
 }
 
+/// A message opened for reading ([`Folder::open_message`]): the file, the name it was
+/// found by, and what the fstat that checked it found: its length and its modification
+/// time, the INTERNALDATE (a message file is never written once in cur/ or new/).
+#[derive(Debug)]
+pub struct OpenedMessage {
+    pub file: File,
+    pub name: String,
+    pub len: u64,
+    pub mtime: i64,
+}
+
 /// Counts for STATUS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderStatus {
@@ -1381,20 +1392,29 @@ impl Folder {
     /// process (a flag change) to its current name. Returns the file and that name, or
     /// `None` if the message is gone. A link in its place, or on the way to it, is refused
     /// with an error that names it: no message is ever read through a link.
-    pub fn open_message(&self, filename: &str) -> Result<Option<(File, String)>, StoreError> {
-        if let Some(file) = self.open_message_file(filename)? {
-            return Ok(Some((file, filename.to_string())));
+    pub fn open_message(&self, filename: &str) -> Result<Option<OpenedMessage>, StoreError> {
+        let opened = |(file, stat): (File, nix::sys::stat::FileStat), name: String| OpenedMessage {
+            file,
+            name,
+            len: u64::try_from(stat.st_size).unwrap_or(0),
+            mtime: stat.st_mtime,
+        };
+        if let Some(found) = self.open_message_file(filename)? {
+            return Ok(Some(opened(found, filename.to_string())));
         }
         let Some(current) = self.current_name(filename)? else {
             return Ok(None);
         };
         Ok(self
             .open_message_file(&current)?
-            .map(|file| (file, current)))
+            .map(|found| opened(found, current)))
     }
 
     /// Opens the file `filename` names; `None` if there is none by that name.
-    fn open_message_file(&self, filename: &str) -> Result<Option<File>, StoreError> {
+    fn open_message_file(
+        &self,
+        filename: &str,
+    ) -> Result<Option<(File, nix::sys::stat::FileStat)>, StoreError> {
         let (sub, bare) = locate(filename)?;
         let (dir, name) = match self.message_source(sub, bare) {
             Ok(found) => found,
@@ -1403,8 +1423,8 @@ impl Folder {
             }
             Err(e) => return Err(e),
         };
-        match dir.open_file(&name) {
-            Ok(file) => Ok(Some(file)),
+        match dir.open_file_stat(&name) {
+            Ok(found) => Ok(Some(found)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(dir.fail(&name, e)),
         }

@@ -45,7 +45,8 @@ pub use acl::{Accessor, Acl, AclEntry, AclRefusal, AclUpdateError, Rights};
 pub use error::StoreError;
 pub use flags::{InfoFlags, basename_of, size_from_name};
 pub use folder::{
-    BeforePlacing, Delivery, Folder, FolderStatus, MessageEntry, NewMessage, ScanResult,
+    BeforePlacing, Delivery, Folder, FolderStatus, MessageEntry, NewMessage, OpenedMessage,
+    ScanResult,
 };
 pub use index::{
     Facts, Index, IndexEntry, IndexHeader, IndexWriter, Record, flag_bit, flag_bits, flags_of_bits,

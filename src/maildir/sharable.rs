@@ -915,10 +915,11 @@ mod tests {
         assert!(golf.join("cur/1000000001.M1P1.h:2,").exists());
         let link = fs::read_link(local.join("cur/1000000002.M1P1.h:2,")).unwrap();
         assert_eq!(link, golf.join("cur/1000000002.M1P1.h:2,S"));
-        let (mut file, _) = folder
+        let mut file = folder
             .open_message(&scan.messages[1].filename)
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .file;
         let mut text = String::new();
         io::Read::read_to_string(&mut file, &mut text).unwrap();
         assert_eq!(text, "two\n");

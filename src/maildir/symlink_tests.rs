@@ -193,10 +193,11 @@ fn message_that_is_a_link_is_neither_listed_nor_read() {
     );
     assert_eq!(archive.scan().unwrap().messages.len(), 0);
     // The user's own message is read as before.
-    let (mut file, name) = inbox
+    let opened = inbox
         .open_message(&scan.messages[0].filename)
         .unwrap()
         .unwrap();
+    let (mut file, name) = (opened.file, opened.name);
     let mut text = String::new();
     std::io::Read::read_to_string(&mut file, &mut text).unwrap();
     assert_eq!(
@@ -366,10 +367,11 @@ fn the_root_may_be_a_link() {
     let inbox = store.folder("INBOX").unwrap();
     let scan = inbox.scan().unwrap();
     assert_eq!(scan.messages.len(), 1);
-    let (file, _) = inbox
+    let file = inbox
         .open_message(&scan.messages[0].filename)
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .file;
     assert_eq!(file.metadata().unwrap().len(), 20);
     store.create_folder("INBOX.Sub").unwrap();
     store.subscribe("INBOX.Sub").unwrap();
@@ -384,7 +386,7 @@ fn open_message_follows_renames_and_reaches_new() {
     let examined = inbox.scan_read_only().unwrap();
     let in_new = &examined.messages[1].filename;
     assert_eq!(in_new, "../new/5.M1P1.h");
-    let (_, name) = inbox.open_message(in_new).unwrap().unwrap();
+    let name = inbox.open_message(in_new).unwrap().unwrap().name;
     assert_eq!(&name, in_new);
     assert!(inbox.internal_date(in_new).unwrap().is_some());
     let scan = inbox.scan().unwrap();
@@ -393,7 +395,7 @@ fn open_message_follows_renames_and_reaches_new() {
         .set_flags(&old, &InfoFlags(b"S".to_vec()))
         .unwrap()
         .unwrap();
-    let (_, name) = inbox.open_message(&old).unwrap().unwrap();
+    let name = inbox.open_message(&old).unwrap().unwrap().name;
     assert_eq!(name, renamed);
     inbox.expunge(&renamed).unwrap();
     assert!(inbox.open_message(&old).unwrap().is_none());

@@ -175,9 +175,9 @@ impl Session<'_> {
             return Err(bad_url(url, "No message with that UID."));
         };
         let raw = match folder.open_message(&entry.filename) {
-            Ok(Some((mut file, _))) => {
+            Ok(Some(mut opened)) => {
                 let mut raw = Vec::new();
-                std::io::Read::read_to_end(&mut file, &mut raw)
+                std::io::Read::read_to_end(&mut opened.file, &mut raw)
                     .map_err(|_| bad_url(url, "The message cannot be read."))?;
                 raw
             }

@@ -8,7 +8,6 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 
 use super::derived::{self, Derived};
 use super::objectid;
@@ -16,7 +15,7 @@ use super::view::SelectedView;
 use super::{Completion, Session};
 use crate::conn::Io;
 use crate::maildir::acl::right;
-use crate::maildir::{Facts, InfoFlags, StoreError};
+use crate::maildir::{Facts, InfoFlags, OpenedMessage, StoreError};
 use crate::message::{Message, UnknownCte, crlf_len, header_end, header_length, to_crlf_into};
 use crate::protocol::command::{FetchItem, Section, SectionText};
 use crate::protocol::datetime::{format_date_time, local_offset};
@@ -72,15 +71,15 @@ fn io_error(e: StoreError) -> std::io::Error {
 /// Opens message `i` through the store (which follows a rename by another
 /// process and never a symbolic link), recording its current name. `None`:
 /// it is gone.
-fn open_message(view: &mut SelectedView, i: usize) -> std::io::Result<Option<File>> {
+fn open_message(view: &mut SelectedView, i: usize) -> std::io::Result<Option<OpenedMessage>> {
     let name = view.filename(i).map_err(io_error)?;
     let opened = view.folder.open_message(&name).map_err(io_error)?;
-    Ok(opened.map(|(file, current)| {
-        if current != name {
-            view.found_as(i, &current);
-        }
-        file
-    }))
+    if let Some(o) = &opened
+        && o.name != name
+    {
+        view.found_as(i, &o.name);
+    }
+    Ok(opened)
 }
 
 /// Reads all of `file` into `buf` (cleared first), `expected` being its
@@ -215,19 +214,20 @@ pub(super) fn prepare<'s>(
     let header = !full && (sized || needs.header || (needs.fields && derived.fields().is_none()));
     let mut learnt = Facts::default();
     if full || header {
-        let Some(mut file) = open_message(view, i)? else {
+        let Some(OpenedMessage {
+            mut file,
+            len,
+            mtime,
+            ..
+        }) = open_message(view, i)?
+        else {
             return Ok(None);
         };
-        let whole = full || sized;
-        // One fstat serves the INTERNALDATE and the length of a whole read.
-        let meta = (whole || facts.date.is_none())
-            .then(|| file.metadata().ok())
-            .flatten();
         if facts.date.is_none() {
-            learnt.date = meta.as_ref().map(|m| m.mtime());
+            learnt.date = Some(mtime);
         }
-        if whole {
-            read_whole(&mut file, meta.map_or(0, |m| m.len()), &mut scratch.raw)?;
+        if full || sized {
+            read_whole(&mut file, len, &mut scratch.raw)?;
             let header_len = header_length(&scratch.raw);
             learnt.header_len = u32::try_from(header_len).ok();
             if sized {
