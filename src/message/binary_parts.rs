@@ -261,7 +261,7 @@ fn survives_storage(body: &[u8], at_end: bool) -> bool {
 
 /// `body` in base64, lines of [`LINE_CHARS`] joined by `eol`, without a
 /// final line end (the one before a delimiter belongs to the delimiter).
-fn base64_lines(body: &[u8], eol: &[u8]) -> Vec<u8> {
+pub(super) fn base64_lines(body: &[u8], eol: &[u8]) -> Vec<u8> {
     let per_line = LINE_CHARS / 4 * 3;
     let mut out = Vec::with_capacity(body.len() / 3 * 4 + body.len() / per_line * eol.len() + 8);
     for (i, chunk) in body.chunks(per_line).enumerate() {

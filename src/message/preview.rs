@@ -21,14 +21,48 @@ pub(crate) fn preview(data: &[u8], root: &Part) -> String {
     };
     let head = mime::slice(data, &part.header);
     let encoding = header::first_value(head, b"content-transfer-encoding").unwrap_or_default();
-    let body = decode::transfer_decode(&encoding, mime::slice(data, &part.body));
+    let body = mime::slice(data, &part.body);
+    // Most text parts give their 200 characters in their first kilobytes: the start of
+    // the body is decoded first, and the whole only when the start was not enough.
+    if let Some(start) = body.get(..PREFIX)
+        && let (preview, Reached::WithRoomToSpare) = preview_of(&encoding, start, part, html)
+    {
+        return preview;
+    }
+    preview_of(&encoding, body, part, html).0
+}
+
+/// How much of a body is decoded first.
+const PREFIX: usize = 4 * 1024;
+
+/// The preview of `body`, and whether the text reached the limit well before its end.
+/// Decoding a body cut short leaves a mark only at its end (a split escape or tag, a
+/// character cut in two, an unclosed `<style>` that swallows the rest), so a preview
+/// that reached the limit [`MARGIN`] bytes or more before the end of the text is the
+/// preview of the whole body.
+fn preview_of(encoding: &[u8], body: &[u8], part: &Part, html: bool) -> (String, Reached) {
+    let body = decode::transfer_decode(encoding, body);
     let text = decode::to_utf8(part.content.param("charset"), &body);
     let text = if html {
         Cow::Owned(strip_tags(&text))
     } else {
         text
     };
-    collapse(&text)
+    let (preview, used) = collapse(&text);
+    let reached = match used {
+        Some(used) if used + MARGIN <= text.len() => Reached::WithRoomToSpare,
+        _ => Reached::NotSurely,
+    };
+    (preview, reached)
+}
+
+/// Bytes of text past the end of a preview that a cut body cannot have changed.
+const MARGIN: usize = 64;
+
+#[derive(Debug, PartialEq, Eq)]
+enum Reached {
+    WithRoomToSpare,
+    NotSurely,
 }
 
 /// The first part of type text/`subtype`, depth first, not looking inside message/rfc822
@@ -88,30 +122,32 @@ fn find_ci(hay: &str, needle: &str) -> Option<usize> {
 
 /// Runs of white space (and control characters) as one space, trimmed, at most
 /// [`PREVIEW_CHARS`] characters.
-fn collapse(text: &str) -> String {
+/// `text` with blanks collapsed, cut at [`PREVIEW_CHARS`] characters, and how many bytes
+/// of `text` it took when the cut came before the text's end (`None`: all of it).
+fn collapse(text: &str) -> (String, Option<usize>) {
     let mut out = String::new();
     let mut count = 0;
     let mut blank = false;
-    for c in text.chars() {
+    for (at, c) in text.char_indices() {
         if c.is_whitespace() || c.is_control() {
             blank = !out.is_empty();
             continue;
         }
         if blank {
             if count + 1 >= PREVIEW_CHARS {
-                break;
+                return (out, Some(at));
             }
             out.push(' ');
             count += 1;
             blank = false;
         }
         if count >= PREVIEW_CHARS {
-            break;
+            return (out, Some(at));
         }
         out.push(c);
         count += 1;
     }
-    out
+    (out, None)
 }
 
 #[cfg(test)]
@@ -149,5 +185,74 @@ Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9\r\n\r\n   ol=\r\n=E9  
             p.chars().count()
         );
         assert!(!p.ends_with(' '));
+    }
+
+    /// A long body's preview from its first kilobytes is the whole body's, whatever is
+    /// cut where: quoted-printable escapes, base64, multi-byte characters, HTML tags and
+    /// entities, and a `<style>` block that runs past the first kilobytes.
+    #[test]
+    fn the_start_of_a_long_body_gives_the_whole_bodys_preview() {
+        let whole = |raw: &[u8]| {
+            let m = Message::parse(raw);
+            let part = super::first_text(&m.root, "plain")
+                .map(|p| (p, false))
+                .or_else(|| super::first_text(&m.root, "html").map(|p| (p, true)))
+                .expect("text part");
+            let head = super::mime::slice(m.data, &part.0.header);
+            let cte =
+                super::header::first_value(head, b"content-transfer-encoding").unwrap_or_default();
+            super::preview_of(
+                &cte,
+                super::mime::slice(m.data, &part.0.body),
+                part.0,
+                part.1,
+            )
+            .0
+        };
+        let words = "Grüße, naïve café — ".repeat(3000);
+        let qp: String = words
+            .bytes()
+            .map(|b| {
+                if b.is_ascii() {
+                    (b as char).to_string()
+                } else {
+                    format!("={b:02X}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .chunks(70)
+            .map(|c| c.concat())
+            .collect::<Vec<_>>()
+            .join("=\r\n");
+        let b64 = String::from_utf8(super::super::binary_parts::base64_lines(
+            words.as_bytes(),
+            b"\r\n",
+        ))
+        .expect("base64 is ASCII");
+        let style = format!(
+            "<style>{}</style><p>after &amp; {}</p>",
+            "x{}".repeat(9000),
+            words
+        );
+        let cases = [
+            format!(
+                "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n{qp}\r\n"
+            ),
+            format!(
+                "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{b64}\r\n"
+            ),
+            format!(
+                "Content-Type: text/plain; charset=utf-8\r\n\r\n{}{words}\r\n",
+                " \r\n".repeat(9000)
+            ),
+            format!("Content-Type: text/html; charset=utf-8\r\n\r\n{style}\r\n"),
+        ];
+        for raw in &cases {
+            let m = Message::parse(raw.as_bytes());
+            assert!(raw.len() > 2 * super::PREFIX);
+            let p = m.preview();
+            assert_eq!(p, whole(raw.as_bytes()));
+            assert!(p.contains("Grüße"), "{p}");
+        }
     }
 }
