@@ -36,7 +36,7 @@ use super::error::StoreError;
 use super::lock::DotLock;
 use super::names::{canonical_name, dir_of, name_of_dir};
 use super::store::Store;
-use super::unique::replace_file;
+use super::unique::{replace_derived_file, replace_file};
 
 /// A folder's list, in its directory (INBOX: the root).
 pub const ACL_FILE: &str = "courierimapacl";
@@ -507,7 +507,7 @@ fn read(root: &Dir, dir: Option<&str>) -> Result<Acl, StoreError> {
         return Ok(Acl::inbox_default());
     };
     let acl = read(root, parent_dir(dir))?;
-    match write(root, Some(dir), &acl, None) {
+    match write(root, Some(dir), &acl, None, Kept::Derived) {
         Ok(()) => Ok(acl),
         // Courier refuses to read a folder whose inherited list is not valid.
         Err(AclUpdateError::Refused(why)) => Err(StoreError::Cannot(format!(
@@ -521,6 +521,17 @@ fn read(root: &Dir, dir: Option<&str>) -> Result<Acl, StoreError> {
     }
 }
 
+/// How a list written is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// Set by a client (SETACL, DELETEACL) or kept for a deleted folder: synced, file and
+    /// directory.
+    Set,
+    /// Inherited from the level above, as Courier writes it on first use: made again
+    /// the same if a crash loses it, so the directory is not synced (`replace_derived_file`).
+    Derived,
+}
+
 /// Writes `acl` as the list of the folder at `dir`: into its directory when it has one
 /// (with `tmp/`), else into `courierimaphieracl/`.
 fn write(
@@ -528,17 +539,22 @@ fn write(
     dir: Option<&str>,
     acl: &Acl,
     owner_identifier: Option<&[u8]>,
+    kept: Kept,
 ) -> Result<(), AclUpdateError> {
     acl.check(owner_identifier)
         .map_err(AclUpdateError::Refused)?;
     let contents = acl.to_bytes();
+    let replace = match kept {
+        Kept::Set => replace_file,
+        Kept::Derived => replace_derived_file,
+    };
     let Some(dir) = dir else {
         let tmp = root.open_dir("tmp").map_err(|e| root.fail("tmp", e))?;
-        return Ok(replace_file(&tmp, root, ACL_FILE, TMP_TAG, &contents)?);
+        return Ok(replace(&tmp, root, ACL_FILE, TMP_TAG, &contents)?);
     };
     match root.open_dir(dir) {
         Ok(folder) => match folder.open_dir("tmp") {
-            Ok(tmp) => return Ok(replace_file(&tmp, &folder, ACL_FILE, TMP_TAG, &contents)?),
+            Ok(tmp) => return Ok(replace(&tmp, &folder, ACL_FILE, TMP_TAG, &contents)?),
             // A directory that is no maildir: a hierarchy level all the same.
             Err(e) if missing(&e) => {}
             Err(e) => return Err(folder.fail("tmp", e).into()),
@@ -548,7 +564,7 @@ fn write(
     }
     let tmp = root.open_dir("tmp").map_err(|e| root.fail("tmp", e))?;
     let hier = open_hierarchy_dir(root)?;
-    Ok(replace_file(
+    Ok(replace(
         &tmp,
         &hier,
         hierarchy_name(dir),
@@ -646,7 +662,13 @@ impl Store {
         let _lock = DotLock::acquire(&tmp)?;
         let mut acl = read(&root, dir.as_deref())?;
         change(&mut acl);
-        write(&root, dir.as_deref(), &acl, Some(owner_identifier))
+        write(
+            &root,
+            dir.as_deref(),
+            &acl,
+            Some(owner_identifier),
+            Kept::Set,
+        )
     }
 
     /// Gives a folder just created its list: the one its hierarchy level had in
@@ -694,7 +716,7 @@ impl Store {
         if !below {
             return Ok(());
         }
-        match write(&root, Some(&dir), acl, None) {
+        match write(&root, Some(&dir), acl, None, Kept::Set) {
             Ok(()) => Ok(()),
             Err(AclUpdateError::Store(e)) => Err(e),
             Err(AclUpdateError::Refused(why)) => {

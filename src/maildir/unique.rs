@@ -132,7 +132,21 @@ pub(crate) fn replace_file(
     tag: &str,
     contents: &[u8],
 ) -> Result<(), StoreError> {
-    place_file(tmp, dir, name, tag, contents, true)
+    place_file(tmp, dir, name, tag, contents, Sync::Full)
+}
+
+/// [`replace_file`] for a file that is made again from others when it is missing (an
+/// access control list a folder inherits): its contents are synced before the rename, so
+/// that after a crash it is whole or absent, but not the directory: a crash that loses the
+/// rename loses a file its next reader makes again, the same.
+pub(crate) fn replace_derived_file(
+    tmp: &Dir,
+    dir: &Dir,
+    name: &str,
+    tag: &str,
+    contents: &[u8],
+) -> Result<(), StoreError> {
+    place_file(tmp, dir, name, tag, contents, Sync::Contents)
 }
 
 /// [`replace_file`] without the fsyncs, for what may be lost in a crash (keyword updates,
@@ -144,7 +158,17 @@ pub(crate) fn replace_file_unsynced(
     tag: &str,
     contents: &[u8],
 ) -> Result<(), StoreError> {
-    place_file(tmp, dir, name, tag, contents, false)
+    place_file(tmp, dir, name, tag, contents, Sync::Nothing)
+}
+
+/// What [`place_file`] syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    Nothing,
+    /// The file, before it is renamed into place.
+    Contents,
+    /// The file, and the directory after the rename.
+    Full,
 }
 
 fn place_file(
@@ -153,12 +177,16 @@ fn place_file(
     name: &str,
     tag: &str,
     contents: &[u8],
-    sync: bool,
+    sync: Sync,
 ) -> Result<(), StoreError> {
     let (mut file, temp, _) = create_exclusive(tmp, tag)?;
-    let written = file
-        .write_all(contents)
-        .and_then(|()| if sync { file.sync_all() } else { Ok(()) });
+    let written = file.write_all(contents).and_then(|()| {
+        if sync == Sync::Nothing {
+            Ok(())
+        } else {
+            file.sync_all()
+        }
+    });
     drop(file);
     if let Err(e) = written {
         let _ = tmp.remove_file(&temp);
@@ -171,7 +199,7 @@ fn place_file(
         let _ = tmp.remove_file(&temp);
         return Err(dir.fail(name, e));
     }
-    if sync {
+    if sync == Sync::Full {
         dir.sync();
     }
     Ok(())
