@@ -20,6 +20,10 @@ use unicode_normalization::UnicodeNormalization;
 /// class 0), so NFKD's reordering of combining marks never crosses it, and
 /// the titlecase mapping is per character.
 pub fn fold(text: &str) -> String {
+    // All ASCII, as most header fields and many bodies are: one word-at-a-time check.
+    if text.is_ascii() {
+        return text.to_ascii_uppercase();
+    }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {

@@ -183,16 +183,6 @@ pub(crate) fn utf8_lossy(bytes: &[u8]) -> String {
     out
 }
 
-/// Does [`to_utf8`] read ASCII bytes in charset `label` as themselves? It
-/// does for UTF-8 and every ASCII-compatible charset, not for UTF-16,
-/// ISO-2022-JP (whose escapes are ASCII bytes) or a label read as nothing.
-pub fn reads_ascii_as_itself(label: Option<&[u8]>) -> bool {
-    label
-        .filter(|l| !is_utf8_label(l))
-        .and_then(charset)
-        .is_none_or(|enc| enc.is_ascii_compatible())
-}
-
 /// Bytes in charset `label` (None = unspecified) as UTF-8 text. No label,
 /// US-ASCII, UTF-8 and labels we do not know are read as UTF-8
 /// ([`push_utf8_lossy`]), as Dovecot reads them.
@@ -366,10 +356,6 @@ mod tests {
 
     #[test]
     fn charsets_and_percent() {
-        assert!(reads_ascii_as_itself(None) && reads_ascii_as_itself(Some(b"windows-1252")));
-        assert!(reads_ascii_as_itself(Some(b"x-no-such-charset")));
-        assert!(!reads_ascii_as_itself(Some(b"iso-2022-jp")));
-        assert!(!reads_ascii_as_itself(Some(b"utf-16le")));
         assert_eq!(to_utf8(Some(b"iso-8859-1"), b"\xe9"), "é");
         assert_eq!(to_utf8(Some(b"us-ascii"), "é".as_bytes()), "é");
         assert_eq!(to_utf8(None, "é".as_bytes()), "é");

@@ -48,7 +48,7 @@ pub struct Needle {
     finder: Box<memmem::Finder<'static>>,
     /// The folded string is ASCII without a blank or line end: it cannot
     /// span the places where a header field's folded form differs from its
-    /// raw bytes ([`raw_may_hold`]).
+    /// raw bytes ([`raw_answer`]).
     unbroken: bool,
 }
 
@@ -85,10 +85,9 @@ impl Needle {
     }
 }
 
-/// Is the ASCII `needle` in `text`, which is ASCII in an ASCII-compatible
-/// charset? Such text folds to its upper case (titlecase is upper case, and
-/// NFKD changes nothing, in ASCII), so the fold is made in `buf` as bytes,
-/// without the Unicode tables and without keeping it.
+/// Is the ASCII `needle` in the ASCII `text`? Such text folds to its upper
+/// case (titlecase is upper case, and NFKD changes nothing, in ASCII), so
+/// the fold is made in `buf`, without keeping it.
 fn ascii_contains(needle: &Needle, text: &[u8], buf: &mut Vec<u8>) -> bool {
     buf.clear();
     buf.extend_from_slice(text);
@@ -96,17 +95,23 @@ fn ascii_contains(needle: &Needle, text: &[u8], buf: &mut Vec<u8>) -> bool {
     needle.finder.find(buf).is_some()
 }
 
+/// Is `needle` in `raw` (header bytes: a field's value, or a whole block),
+/// told from the raw bytes alone? An ASCII value without encoded words
+/// folds to its own bytes upper-cased, less the line ends of continuation
+/// lines (each followed by a blank, a tab made a space) and, for SUBJECT,
+/// runs of blanks made one: a needle without blanks is in the folded form
+/// if and only if it is in the raw bytes. `None` when the raw bytes cannot
+/// tell (a needle with blanks, 8-bit text, an encoded word).
+fn raw_answer(needle: &Needle, raw: &[u8], buf: &mut Vec<u8>) -> Option<bool> {
+    (needle.unbroken && raw.is_ascii() && memmem::find(raw, b"=?").is_none())
+        .then(|| ascii_contains(needle, raw, buf))
+}
+
 /// Could a field of the header block `header` hold `needle` in its folded
-/// form? False only when it surely cannot: an ASCII block without encoded
-/// words folds field by field to its own bytes upper-cased, less the line
-/// ends of continuation lines (each followed by a blank, a tab made a
-/// space), so a needle without blanks found in no field is not found in the
-/// raw block either. Every other block may.
+/// form? False only when it surely cannot ([`raw_answer`] on the whole
+/// block: a needle in no field's raw bytes is in no folded field).
 fn raw_may_hold(needle: &Needle, header: &[u8], buf: &mut Vec<u8>) -> bool {
-    if !needle.unbroken || !header.is_ascii() || memmem::find(header, b"=?").is_some() {
-        return true;
-    }
-    ascii_contains(needle, header, buf)
+    raw_answer(needle, header, buf).unwrap_or(true)
 }
 
 /// One message as SEARCH sees it. Each header field and each text part is
@@ -357,21 +362,13 @@ impl TextPart<'_> {
         self.folded.get_or_init(|| self.fold_of(&self.decoded()))
     }
 
-    /// The body folded. An ASCII body in a charset that reads ASCII as
-    /// itself folds to its upper case (titlecase is upper case, and NFKD
-    /// changes nothing, in ASCII): the common case, made without checking
-    /// the text as UTF-8 again or looking at it character by character.
+    /// The body folded. `to_utf8` borrows ASCII in any ASCII-compatible
+    /// charset, and `fold` upper-cases all-ASCII text at once: the common
+    /// case costs a check and a copy.
     fn fold_of(&self, bytes: &[u8]) -> String {
         #[cfg(test)]
         decode_counts::PARTS.with(|c| c.set(c.get() + 1));
-        let charset = self.part.content.param("charset");
-        if bytes.is_ascii()
-            && decode::reads_ascii_as_itself(charset)
-            && let Ok(text) = std::str::from_utf8(bytes)
-        {
-            return text.to_ascii_uppercase();
-        }
-        fold(&decode::to_utf8(charset, bytes))
+        fold(&decode::to_utf8(self.part.content.param("charset"), bytes))
     }
 }
 
@@ -522,16 +519,12 @@ impl<'m> SearchText<'m> {
             if needle.is_empty() {
                 return true;
             }
-            // HEADER's and SUBJECT's forms of an ASCII value without encoded
-            // words differ from its raw bytes only in blanks and line ends
-            // and in case: a needle without blanks is in one if and only if
-            // it is in the other, and the raw bytes need no folding.
+            // HEADER's and SUBJECT's forms differ from the raw value only as
+            // `raw_answer` allows; the addresses' written form does not.
             if raw_exact
-                && needle.unbroken
-                && field.value.is_ascii()
-                && memmem::find(field.value, b"=?").is_none()
+                && let Some(found) = raw_answer(needle, field.value, &mut self.upper.borrow_mut())
             {
-                return ascii_contains(needle, field.value, &mut self.upper.borrow_mut());
+                return found;
             }
             self.with_text(header, slot, text, make, |s, at| {
                 needle.found_in(s.get(at..).unwrap_or_default())
@@ -567,7 +560,9 @@ impl<'m> SearchText<'m> {
     /// the body.
     pub fn text_contains(&self, needle: &Needle) -> bool {
         let in_block = |header: &[u8], fields: &[FieldSlot]| {
-            raw_may_hold(needle, header, &mut self.upper.borrow_mut())
+            // Its own statement: the scratch buffer is given back before the fields are read.
+            let may_hold = raw_may_hold(needle, header, &mut self.upper.borrow_mut());
+            may_hold
                 && fields.iter().any(|slot| {
                     self.with_text(
                         header,
