@@ -36,7 +36,7 @@ use super::error::StoreError;
 use super::lock::DotLock;
 use super::names::{canonical_name, dir_of, name_of_dir};
 use super::store::Store;
-use super::unique::{replace_derived_file, replace_file};
+use super::unique::{Sync, replace_file_syncing};
 
 /// A folder's list, in its directory (INBOX: the root).
 pub const ACL_FILE: &str = "courierimapacl";
@@ -507,7 +507,7 @@ fn read(root: &Dir, dir: Option<&str>) -> Result<Acl, StoreError> {
         return Ok(Acl::inbox_default());
     };
     let acl = read(root, parent_dir(dir))?;
-    match write(root, Some(dir), &acl, None, Kept::Derived) {
+    match write(root, Some(dir), &acl, None, Sync::Contents) {
         Ok(()) => Ok(acl),
         // Courier refuses to read a folder whose inherited list is not valid.
         Err(AclUpdateError::Refused(why)) => Err(StoreError::Cannot(format!(
@@ -521,40 +521,31 @@ fn read(root: &Dir, dir: Option<&str>) -> Result<Acl, StoreError> {
     }
 }
 
-/// How a list written is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kept {
-    /// Set by a client (SETACL, DELETEACL) or kept for a deleted folder: synced, file and
-    /// directory.
-    Set,
-    /// Inherited from the level above, as Courier writes it on first use: made again
-    /// the same if a crash loses it, so the directory is not synced (`replace_derived_file`).
-    Derived,
-}
-
 /// Writes `acl` as the list of the folder at `dir`: into its directory when it has one
-/// (with `tmp/`), else into `courierimaphieracl/`.
+/// (with `tmp/`), else into `courierimaphieracl/`. A list a client set (SETACL,
+/// DELETEACL) or kept for a deleted folder is synced whole (`Sync::Full`); one a folder
+/// inherits, written on first use as Courier does, is made again the same if a crash
+/// loses it, so its directory is not synced (`Sync::Contents`).
 fn write(
     root: &Dir,
     dir: Option<&str>,
     acl: &Acl,
     owner_identifier: Option<&[u8]>,
-    kept: Kept,
+    sync: Sync,
 ) -> Result<(), AclUpdateError> {
     acl.check(owner_identifier)
         .map_err(AclUpdateError::Refused)?;
     let contents = acl.to_bytes();
-    let replace = match kept {
-        Kept::Set => replace_file,
-        Kept::Derived => replace_derived_file,
+    let replace = |tmp: &Dir, dir: &Dir, name: &str| {
+        replace_file_syncing(tmp, dir, name, TMP_TAG, &contents, sync)
     };
     let Some(dir) = dir else {
         let tmp = root.open_dir("tmp").map_err(|e| root.fail("tmp", e))?;
-        return Ok(replace(&tmp, root, ACL_FILE, TMP_TAG, &contents)?);
+        return Ok(replace(&tmp, root, ACL_FILE)?);
     };
     match root.open_dir(dir) {
         Ok(folder) => match folder.open_dir("tmp") {
-            Ok(tmp) => return Ok(replace(&tmp, &folder, ACL_FILE, TMP_TAG, &contents)?),
+            Ok(tmp) => return Ok(replace(&tmp, &folder, ACL_FILE)?),
             // A directory that is no maildir: a hierarchy level all the same.
             Err(e) if missing(&e) => {}
             Err(e) => return Err(folder.fail("tmp", e).into()),
@@ -564,13 +555,7 @@ fn write(
     }
     let tmp = root.open_dir("tmp").map_err(|e| root.fail("tmp", e))?;
     let hier = open_hierarchy_dir(root)?;
-    Ok(replace(
-        &tmp,
-        &hier,
-        hierarchy_name(dir),
-        TMP_TAG,
-        &contents,
-    )?)
+    Ok(replace(&tmp, &hier, hierarchy_name(dir))?)
 }
 
 fn open_hierarchy_dir(root: &Dir) -> Result<Dir, StoreError> {
@@ -667,7 +652,7 @@ impl Store {
             dir.as_deref(),
             &acl,
             Some(owner_identifier),
-            Kept::Set,
+            Sync::Full,
         )
     }
 
@@ -716,7 +701,7 @@ impl Store {
         if !below {
             return Ok(());
         }
-        match write(&root, Some(&dir), acl, None, Kept::Set) {
+        match write(&root, Some(&dir), acl, None, Sync::Full) {
             Ok(()) => Ok(()),
             Err(AclUpdateError::Store(e)) => Err(e),
             Err(AclUpdateError::Refused(why)) => {

@@ -135,18 +135,16 @@ pub(crate) fn replace_file(
     place_file(tmp, dir, name, tag, contents, Sync::Full)
 }
 
-/// [`replace_file`] for a file that is made again from others when it is missing (an
-/// access control list a folder inherits): its contents are synced before the rename, so
-/// that after a crash it is whole or absent, but not the directory: a crash that loses the
-/// rename loses a file its next reader makes again, the same.
-pub(crate) fn replace_derived_file(
+/// [`replace_file`] syncing only what `sync` says.
+pub(crate) fn replace_file_syncing(
     tmp: &Dir,
     dir: &Dir,
     name: &str,
     tag: &str,
     contents: &[u8],
+    sync: Sync,
 ) -> Result<(), StoreError> {
-    place_file(tmp, dir, name, tag, contents, Sync::Contents)
+    place_file(tmp, dir, name, tag, contents, sync)
 }
 
 /// [`replace_file`] without the fsyncs, for what may be lost in a crash (keyword updates,
@@ -161,11 +159,14 @@ pub(crate) fn replace_file_unsynced(
     place_file(tmp, dir, name, tag, contents, Sync::Nothing)
 }
 
-/// What [`place_file`] syncs.
+/// What replacing a file syncs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sync {
+pub(crate) enum Sync {
     Nothing,
-    /// The file, before it is renamed into place.
+    /// The file, before it is renamed into place: after a crash it is whole or absent.
+    /// For a file made again from others when it is missing (an access control list a
+    /// folder inherits): a crash that loses the rename loses a file its next reader makes
+    /// again, the same.
     Contents,
     /// The file, and the directory after the rename.
     Full,
